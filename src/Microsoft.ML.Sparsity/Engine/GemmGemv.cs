@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Sparsity.Engine;
+
+// Matrix-vector kernels for m == 1 (batch-1 inference) and n == 1. No packing: the matrix is read once, in
+// storage order. Per output the summation order is fixed by its position (threads split at GemvChunk
+// boundaries, which are multiples of the 4-row and 32-column groups), so results are thread-count independent.
+internal static unsafe partial class Gemm
+{
+    /// <summary>Outputs per GEMV work chunk; a multiple of the row group (4) and the column group (32).</summary>
+    private const int GemvChunk = 64;
+
+    /// <summary>Below this many multiply-adds a GEMV runs on the calling thread only.</summary>
+    private const long GemvParallelThreshold = 1L << 17;
+
+    /// <summary>y[r * yStride] = alpha * dot(M[r, 0..k), x) + beta * y[r * yStride] for r in [r0, r1).</summary>
+    private static void DotRows(float* mat, int ld, int r0, int r1, float* x, int k, float alpha, float beta,
+        float* y, int yStride)
+    {
+        int r = r0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; r + 4 <= r1; r += 4)
+            {
+                float* m0 = mat + (nint)r * ld;
+                Dot4(m0, m0 + ld, m0 + 2 * (nint)ld, m0 + 3 * (nint)ld, x, k,
+                    out float s0, out float s1, out float s2, out float s3);
+                Apply(y + (nint)r * yStride, s0, alpha, beta);
+                Apply(y + (nint)(r + 1) * yStride, s1, alpha, beta);
+                Apply(y + (nint)(r + 2) * yStride, s2, alpha, beta);
+                Apply(y + (nint)(r + 3) * yStride, s3, alpha, beta);
+            }
+        }
+
+        for (; r < r1; r++)
+        {
+            // Same order as one lane of Dot4: two interleaved 8-wide accumulators, an 8-wide step, scalar tail.
+            float* row = mat + (nint)r * ld;
+            int p = 0;
+            float s = 0f;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> a0 = default, a1 = default;
+                for (; p + 16 <= k; p += 16)
+                {
+                    a0 = MulAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
+                    a1 = MulAdd(Vector256.Load(row + p + 8), Vector256.Load(x + p + 8), a1);
+                }
+
+                if (p + 8 <= k)
+                {
+                    a0 = MulAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
+                    p += 8;
+                }
+
+                s = Vector256.Sum(a0 + a1);
+            }
+
+            for (; p < k; p++)
+                s += row[p] * x[p];
+            Apply(y + (nint)r * yStride, s, alpha, beta);
+        }
+    }
+
+    /// <summary>Dot products of four rows with x; 8 independent accumulators hide the FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4(float* m0, float* m1, float* m2, float* m3, float* x, int k,
+        out float s0, out float s1, out float s2, out float s3)
+    {
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        int p = 0;
+        for (; p + 16 <= k; p += 16)
+        {
+            Vector256<float> x0 = Vector256.Load(x + p), x1 = Vector256.Load(x + p + 8);
+            a00 = MulAdd(Vector256.Load(m0 + p), x0, a00);
+            a01 = MulAdd(Vector256.Load(m0 + p + 8), x1, a01);
+            a10 = MulAdd(Vector256.Load(m1 + p), x0, a10);
+            a11 = MulAdd(Vector256.Load(m1 + p + 8), x1, a11);
+            a20 = MulAdd(Vector256.Load(m2 + p), x0, a20);
+            a21 = MulAdd(Vector256.Load(m2 + p + 8), x1, a21);
+            a30 = MulAdd(Vector256.Load(m3 + p), x0, a30);
+            a31 = MulAdd(Vector256.Load(m3 + p + 8), x1, a31);
+        }
+
+        if (p + 8 <= k)
+        {
+            Vector256<float> x0 = Vector256.Load(x + p);
+            a00 = MulAdd(Vector256.Load(m0 + p), x0, a00);
+            a10 = MulAdd(Vector256.Load(m1 + p), x0, a10);
+            a20 = MulAdd(Vector256.Load(m2 + p), x0, a20);
+            a30 = MulAdd(Vector256.Load(m3 + p), x0, a30);
+            p += 8;
+        }
+
+        s0 = Vector256.Sum(a00 + a01);
+        s1 = Vector256.Sum(a10 + a11);
+        s2 = Vector256.Sum(a20 + a21);
+        s3 = Vector256.Sum(a30 + a31);
+        for (; p < k; p++)
+        {
+            float xp = x[p];
+            s0 += m0[p] * xp;
+            s1 += m1[p] * xp;
+            s2 += m2[p] * xp;
+            s3 += m3[p] * xp;
+        }
+    }
+
+    /// <summary>
+    /// y[j * yStride] = alpha * sum_p x[p] * M[p, j] + beta * y[j * yStride] for j in [j0, j1): 32-column groups
+    /// keep 4 vector accumulators in registers while the k rows stream past.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void AxpyRows(float* mat, int ld, int j0, int j1, float* x, int k, float alpha, float beta,
+        float* y, int yStride)
+    {
+        float* sums = stackalloc float[32];
+        int j = j0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 32 <= j1; j += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                float* col = mat + j;
+                for (int p = 0; p < k; p++, col += ld)
+                {
+                    Vector256<float> xp = Vector256.Create(x[p]);
+                    a0 = MulAdd(xp, Vector256.Load(col), a0);
+                    a1 = MulAdd(xp, Vector256.Load(col + 8), a1);
+                    a2 = MulAdd(xp, Vector256.Load(col + 16), a2);
+                    a3 = MulAdd(xp, Vector256.Load(col + 24), a3);
+                }
+
+                Vector256.Store(a0, sums);
+                Vector256.Store(a1, sums + 8);
+                Vector256.Store(a2, sums + 16);
+                Vector256.Store(a3, sums + 24);
+                for (int q = 0; q < 32; q++)
+                    Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
+            }
+
+            for (; j + 8 <= j1; j += 8)
+            {
+                Vector256<float> a0 = default;
+                float* col = mat + j;
+                for (int p = 0; p < k; p++, col += ld)
+                    a0 = MulAdd(Vector256.Create(x[p]), Vector256.Load(col), a0);
+                Vector256.Store(a0, sums);
+                for (int q = 0; q < 8; q++)
+                    Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
+            }
+        }
+
+        for (; j < j1; j++)
+        {
+            float s = 0f;
+            float* col = mat + j;
+            for (int p = 0; p < k; p++, col += ld)
+                s += x[p] * *col;
+            Apply(y + (nint)j * yStride, s, alpha, beta);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Apply(float* y, float s, float alpha, float beta) =>
+        *y = beta == 0f ? s * alpha : beta == 1f ? s * alpha + *y : s * alpha + *y * beta;
+}

@@ -1,0 +1,226 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Sparsity.Engine;
+
+// Macro-kernel and register-blocked micro-kernels. A micro-kernel multiplies an MR x kc panel of packed A by a
+// kc x NR panel of packed B and applies the result to an MR x NR tile of C:
+//   beta == 0: C = alpha * acc;   beta == 1: C = fma(acc, alpha, C);   otherwise: C = fma(acc, alpha, beta * C).
+internal static unsafe partial class Gemm
+{
+    /// <summary>
+    /// Multiplies a packed mb x kb block of A by a packed kb x nb block of B into C (row stride ldc). NR panels of
+    /// B are the outer loop so each stays in L1 while the MR panels of A stream from L2.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void MacroKernel(int kb, int mb, int nb, float* packA, float* packB, float* c, int ldc,
+        float alpha, float beta)
+    {
+        int mr = MR, nr = NR;
+        float* tile = stackalloc float[MaxTile];
+        for (int jr = 0; jr < nb; jr += nr)
+        {
+            int cols = Math.Min(nr, nb - jr);
+            float* b = packB + jr * kb;
+            for (int ir = 0; ir < mb; ir += mr)
+            {
+                int rows = Math.Min(mr, mb - ir);
+                float* a = packA + ir * kb;
+                float* cTile = c + (nint)ir * ldc + jr;
+                if (rows == mr && cols == nr)
+                {
+                    MicroKernel(kb, a, b, cTile, ldc, alpha, beta);
+                }
+                else
+                {
+                    // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part with
+                    // the same arithmetic as the vector update.
+                    MicroKernel(kb, a, b, tile, nr, 1f, 0f);
+                    for (int i = 0; i < rows; i++)
+                    {
+                        float* src = tile + i * nr;
+                        float* dst = cTile + (nint)i * ldc;
+                        for (int j = 0; j < cols; j++)
+                        {
+                            dst[j] = beta == 0f ? src[j] * alpha
+                                : beta == 1f ? MathF.FusedMultiplyAdd(src[j], alpha, dst[j])
+                                : MathF.FusedMultiplyAdd(src[j], alpha, dst[j] * beta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MicroKernel(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        if (Avx512F.IsSupported)
+            Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
+        else if (Fma.IsSupported)
+            Kernel6x16Avx2(kb, a, b, c, ldc, alpha, beta);
+        else
+            Kernel4x4Scalar(kb, a, b, c, ldc, alpha, beta);
+    }
+
+    /// <summary>
+    /// 8 x 32 tile: 16 zmm accumulators; per k step 2 vector loads of B, 8 broadcasts of A and 16 FMAs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel8x32Avx512(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kb; p++, a += 8, b += 32)
+        {
+            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
+            Vector512<float> x = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(x, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(x, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(x, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(x, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(x, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(x, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(x, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(x, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+        Update512(c, c00, c01, va, vb, mode);
+        Update512(c + ldc, c10, c11, va, vb, mode);
+        Update512(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update512(c + 3 * ldc, c30, c31, va, vb, mode);
+        Update512(c + 4 * ldc, c40, c41, va, vb, mode);
+        Update512(c + 5 * ldc, c50, c51, va, vb, mode);
+        Update512(c + 6 * ldc, c60, c61, va, vb, mode);
+        Update512(c + 7 * ldc, c70, c71, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update512(float* c, Vector512<float> acc0, Vector512<float> acc1, Vector512<float> alpha,
+        Vector512<float> beta, int mode)
+    {
+        if (mode == 0)
+        {
+            Vector512.Store(acc0 * alpha, c);
+            Vector512.Store(acc1 * alpha, c + 16);
+        }
+        else if (mode == 1)
+        {
+            Vector512.Store(Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512.Load(c)), c);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512.Load(c + 16)), c + 16);
+        }
+        else
+        {
+            Vector512.Store(Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512.Load(c) * beta), c);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512.Load(c + 16) * beta), c + 16);
+        }
+    }
+
+    /// <summary>6 x 16 tile: 12 ymm accumulators; per k step 2 vector loads of B, 6 broadcasts and 12 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kb; p++, a += 6, b += 16)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]);
+            c40 = Fma.MultiplyAdd(x, b0, c40);
+            c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]);
+            c50 = Fma.MultiplyAdd(x, b0, c50);
+            c51 = Fma.MultiplyAdd(x, b1, c51);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
+        Update256(c, c00, c01, va, vb, mode);
+        Update256(c + ldc, c10, c11, va, vb, mode);
+        Update256(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update256(c + 3 * ldc, c30, c31, va, vb, mode);
+        Update256(c + 4 * ldc, c40, c41, va, vb, mode);
+        Update256(c + 5 * ldc, c50, c51, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update256(float* c, Vector256<float> acc0, Vector256<float> acc1, Vector256<float> alpha,
+        Vector256<float> beta, int mode)
+    {
+        if (mode == 0)
+        {
+            Vector256.Store(acc0 * alpha, c);
+            Vector256.Store(acc1 * alpha, c + 8);
+        }
+        else if (mode == 1)
+        {
+            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c)), c);
+            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8)), c + 8);
+        }
+        else
+        {
+            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c) * beta), c);
+            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8) * beta), c + 8);
+        }
+    }
+
+    /// <summary>Portable 4 x 4 tile for machines without FMA.</summary>
+    [SkipLocalsInit]
+    private static void Kernel4x4Scalar(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        float* acc = stackalloc float[16];
+        new Span<float>(acc, 16).Clear();
+        for (int p = 0; p < kb; p++, a += 4, b += 4)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                float x = a[i];
+                for (int j = 0; j < 4; j++)
+                    acc[i * 4 + j] += x * b[j];
+            }
+        }
+
+        for (int i = 0; i < 4; i++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                float* dst = c + i * ldc + j;
+                float v = acc[i * 4 + j];
+                *dst = beta == 0f ? v * alpha : beta == 1f ? v * alpha + *dst : v * alpha + *dst * beta;
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace Microsoft.ML.Sparsity.Engine;
+
+/// <summary>
+/// A persistent pool of <c>ThreadCount - 1</c> background threads that, together with the calling thread,
+/// run the iterations of <see cref="For"/>. Built for many short parallel sections per second (GEMM calls of a
+/// training step): a call allocates nothing, idle workers spin briefly before they block, and work items are
+/// claimed through an atomic counter so a late worker never delays the caller.
+/// </summary>
+/// <remarks>
+/// Protocol. <c>_jobId</c> is odd while a job is open and even otherwise. <see cref="For"/> publishes the job
+/// fields, opens the job (increment to odd), runs the claim loop itself, closes the job (increment to even) and
+/// then waits until no worker is inside the job. A worker announces itself (<c>_inside++</c>) before it
+/// re-checks that the job it saw is still open; both sides use interlocked operations (full fences), so either
+/// the caller sees the worker inside and waits for it, or the worker sees the job closed and backs off. The job
+/// fields therefore never change under a worker that is running an iteration.
+/// </remarks>
+internal sealed class WorkerPool : IDisposable
+{
+    // How long an idle worker polls for the next job before it blocks on the monitor. Training loops issue GEMMs
+    // back to back, so most jobs arrive within this window and start without a kernel round trip.
+    private static readonly long SpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+
+    [ThreadStatic] private static bool t_inBody;
+
+    private readonly Thread[] _threads;
+    private readonly object _gate = new();
+    private readonly object _errorsGate = new();
+
+    private Action<int>? _body;
+    private int _count;
+    private int _next;
+    private long _jobId;
+    private int _inside;
+    private int _sleepers;
+    private int _busy;
+    private volatile bool _disposed;
+    private List<Exception>? _errors;
+
+    public WorkerPool(int threadCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threadCount, 1);
+        ThreadCount = threadCount;
+        _threads = new Thread[threadCount - 1];
+        for (int i = 0; i < _threads.Length; i++)
+        {
+            _threads[i] = new Thread(WorkerLoop)
+            {
+                IsBackground = true,
+                Name = $"Sparsity worker {i + 1}",
+            };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Number of threads that run iterations, including the calling thread.</summary>
+    public int ThreadCount { get; }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(0 .. <paramref name="count"/> - 1) over the pool and the calling thread and
+    /// returns when all iterations are done. Every iteration is attempted; exceptions are rethrown afterwards
+    /// (a single one as is, several as an <see cref="AggregateException"/>). Runs inline when there is nothing to
+    /// share, when called from inside a body (nested), or while another thread is using the pool.
+    /// </summary>
+    public void For(int count, Action<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0)
+            return;
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (count == 1 || _threads.Length == 0 || t_inBody || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            RunInline(count, body);
+            return;
+        }
+
+        try
+        {
+            _body = body;
+            _count = count;
+            _next = 0;
+            Interlocked.Increment(ref _jobId); // open (odd); full fence publishes the fields above
+            if (Volatile.Read(ref _sleepers) > 0)
+            {
+                lock (_gate)
+                    Monitor.PulseAll(_gate);
+            }
+
+            RunIterations();
+
+            Interlocked.Increment(ref _jobId); // close (even): no new worker may enter
+            SpinWait spin = default;
+            while (Volatile.Read(ref _inside) != 0)
+                spin.SpinOnce(sleep1Threshold: -1);
+        }
+        finally
+        {
+            _body = null;
+            Volatile.Write(ref _busy, 0);
+        }
+
+        ThrowCollectedErrors();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        lock (_gate)
+            Monitor.PulseAll(_gate);
+        foreach (Thread thread in _threads)
+            thread.Join();
+    }
+
+    private static void RunInline(int count, Action<int> body)
+    {
+        bool outer = !t_inBody;
+        t_inBody = true;
+        try
+        {
+            for (int i = 0; i < count; i++)
+                body(i);
+        }
+        finally
+        {
+            if (outer)
+                t_inBody = false;
+        }
+    }
+
+    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers).</summary>
+    private void RunIterations()
+    {
+        Action<int> body = _body!;
+        int count = _count;
+        t_inBody = true;
+        while (true)
+        {
+            int i = Interlocked.Increment(ref _next) - 1;
+            if (i >= count)
+                break;
+            try
+            {
+                body(i);
+            }
+#pragma warning disable CA1031 // Rethrown on the calling thread by ThrowCollectedErrors.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                lock (_errorsGate)
+                    (_errors ??= []).Add(e);
+            }
+        }
+
+        t_inBody = false;
+    }
+
+    private void ThrowCollectedErrors()
+    {
+        List<Exception>? errors;
+        lock (_errorsGate)
+        {
+            errors = _errors;
+            _errors = null;
+        }
+
+        if (errors is null)
+            return;
+        if (errors.Count == 1)
+            ExceptionDispatchInfo.Capture(errors[0]).Throw();
+        throw new AggregateException(errors);
+    }
+
+    private void WorkerLoop()
+    {
+        long seen = 0;
+        while (true)
+        {
+            long id = WaitForJob(seen);
+            if (id < 0)
+                return;
+            seen = id;
+            Interlocked.Increment(ref _inside);
+            if (Volatile.Read(ref _jobId) == id)
+                RunIterations();
+            Interlocked.Decrement(ref _inside);
+        }
+    }
+
+    /// <summary>Returns the id of an open job other than <paramref name="seen"/>, or -1 once disposed.</summary>
+    private long WaitForJob(long seen)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            for (int i = 0; i < 64; i++)
+            {
+                long id = Volatile.Read(ref _jobId);
+                if ((id & 1) != 0 && id != seen)
+                    return id;
+                Thread.SpinWait(4);
+            }
+
+            if (_disposed)
+                return -1;
+            if (Stopwatch.GetTimestamp() - start > SpinTicks)
+                break;
+        }
+
+        lock (_gate)
+        {
+            Interlocked.Increment(ref _sleepers); // full fence before re-reading _jobId (pairs with For)
+            try
+            {
+                while (true)
+                {
+                    long id = Volatile.Read(ref _jobId);
+                    if ((id & 1) != 0 && id != seen)
+                        return id;
+                    if (_disposed)
+                        return -1;
+                    Monitor.Wait(_gate);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _sleepers);
+            }
+        }
+    }
+}

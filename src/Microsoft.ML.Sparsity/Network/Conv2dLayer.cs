@@ -1,0 +1,143 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Sparsity.Engine;
+
+namespace Microsoft.ML.Sparsity.Network;
+
+/// <summary>
+/// 2-D convolution on channels-last images by im2col + GEMM. The weight is stored [out, kh, kw, in], so one row of
+/// the unfolded input ("col") lines up with one row of the weight, and the whole batch is one GEMM:
+/// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
+/// </summary>
+internal sealed class Conv2dLayer : Layer
+{
+    private readonly WorkerPool _pool;
+    private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
+    private readonly Action<int> _unfold, _fold;
+    private float[] _col = [];
+    private float[]? _x, _dx;
+
+    public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
+        : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
+    {
+        _pool = context.Pool;
+        (_h, _w, _c) = (inputShape[0], inputShape[1], inputShape[2]);
+        (_k, _stride, _pad) = (kernel, stride, padding);
+        (_outH, _outW) = (OutputShape[0], OutputShape[1]);
+        _patch = kernel * kernel * _c;
+        OutChannels = outChannels;
+        Weight = new Parameter(name + ".weight", [outChannels, kernel, kernel, _c], ParameterKind.Weight);
+        context.Initialize(Weight.Value, _patch, outChannels * kernel * kernel);
+        Bias = useBias ? new Parameter(name + ".bias", [outChannels], ParameterKind.Bias) : null;
+        Parameters = Bias is null ? [Weight] : [Weight, Bias];
+        _unfold = Unfold;
+        _fold = Fold;
+    }
+
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+    public int OutChannels { get; }
+    public int KernelSize => _k;
+    public int Stride => _stride;
+    public int Padding => _pad;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    public override long MultiplyAdds => (long)_outH * _outW * OutChannels * _patch;
+
+    private int Pixels => _outH * _outW;
+
+    public override void EnsureCapacity(int batch)
+    {
+        long needed = (long)batch * Pixels * _patch;
+        if (_col.Length < needed) _col = new float[needed];
+    }
+
+    public override void Forward(float[] x, float[] y, int batch, bool training)
+    {
+        EnsureCapacity(batch);
+        _x = x;
+        _pool.For(batch, _unfold);
+        _x = null;
+        int rows = batch * Pixels;
+        Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, y, OutChannels);
+        if (Bias is not null) RowOps.AddToRows(y, Bias.Value, rows);
+    }
+
+    public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
+    {
+        // The forward pass left col = im2col(x) in place.
+        int rows = batch * Pixels;
+        Gemm.Multiply(_pool, true, false, OutChannels, _patch, rows, 1f, dy, OutChannels, _col, _patch, 0f, Weight.Gradient, _patch);
+        if (Bias is not null) RowOps.SumRows(dy, Bias.Gradient, rows);
+        if (dx is null) return;
+        // dcol = dy · W reuses the col buffer, then col2im scatters it back into dx.
+        Gemm.Multiply(_pool, false, false, rows, _patch, OutChannels, 1f, dy, OutChannels, Weight.Value, _patch, 0f, _col, _patch);
+        _dx = dx;
+        _pool.For(batch, _fold);
+        _dx = null;
+    }
+
+    // For one output pixel and kernel row ky, the valid kx form one contiguous run of the input row (channels-last),
+    // so each (pixel, ky) is a single block copy of up to k·c floats.
+    private void Unfold(int b)
+    {
+        var x = _x!;
+        int rowLen = _k * _c;
+        for (int oy = 0; oy < _outH; oy++)
+        for (int ox = 0; ox < _outW; ox++)
+        {
+            int colRow = ((b * _outH + oy) * _outW + ox) * _patch;
+            int ix0 = ox * _stride - _pad;
+            int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
+            for (int ky = 0; ky < _k; ky++)
+            {
+                var dst = _col.AsSpan(colRow + ky * rowLen, rowLen);
+                int iy = oy * _stride - _pad + ky;
+                if (iy < 0 || iy >= _h || kx0 >= kx1) { dst.Clear(); continue; }
+                if (kx0 > 0) dst[..(kx0 * _c)].Clear();
+                if (kx1 < _k) dst[(kx1 * _c)..].Clear();
+                int src = ((b * _h + iy) * _w + ix0 + kx0) * _c;
+                int n = (kx1 - kx0) * _c;
+                if (n <= 4)
+                    for (int i = 0; i < n; i++) dst[kx0 * _c + i] = x[src + i];
+                else
+                    x.AsSpan(src, n).CopyTo(dst[(kx0 * _c)..]);
+            }
+        }
+    }
+
+    private void Fold(int b)
+    {
+        var dx = _dx!;
+        int imageSize = _h * _w * _c;
+        dx.AsSpan(b * imageSize, imageSize).Clear();
+        int rowLen = _k * _c;
+        for (int oy = 0; oy < _outH; oy++)
+        for (int ox = 0; ox < _outW; ox++)
+        {
+            int colRow = ((b * _outH + oy) * _outW + ox) * _patch;
+            int ix0 = ox * _stride - _pad;
+            int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
+            if (kx0 >= kx1) continue;
+            int n = (kx1 - kx0) * _c;
+            for (int ky = 0; ky < _k; ky++)
+            {
+                int iy = oy * _stride - _pad + ky;
+                if (iy < 0 || iy >= _h) continue;
+                int dst = ((b * _h + iy) * _w + ix0 + kx0) * _c;
+                int src = colRow + ky * rowLen + kx0 * _c;
+                if (n <= 4)
+                    for (int i = 0; i < n; i++) dx[dst + i] += _col[src + i];
+                else
+                    TensorPrimitives.Add(dx.AsSpan(dst, n), _col.AsSpan(src, n), dx.AsSpan(dst, n));
+            }
+        }
+    }
+
+    private static int[] OutputShapeOf(string name, int[] input, int outChannels, int k, int stride, int pad)
+    {
+        int outH = (input[0] + 2 * pad - k) / stride + 1, outW = (input[1] + 2 * pad - k) / stride + 1;
+        if (input[0] + 2 * pad < k || input[1] + 2 * pad < k)
+            throw new ArgumentException(
+                $"Layer '{name}': a {k}×{k} kernel with padding {pad} does not fit the input {Shape.Format(input)}.", nameof(input));
+        return [outH, outW, outChannels];
+    }
+}

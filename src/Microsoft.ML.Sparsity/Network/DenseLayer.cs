@@ -1,0 +1,66 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Sparsity.Engine;
+
+namespace Microsoft.ML.Sparsity.Network;
+
+/// <summary>y = x·Wᵀ + b with W stored [outputs, inputs] row-major (the layout of PyTorch and of ONNX Gemm with transB = 1).</summary>
+internal sealed class DenseLayer : Layer
+{
+    private readonly WorkerPool _pool;
+
+    public DenseLayer(string name, int inputs, int outputs, bool useBias, LayerBuildContext context)
+        : base(name, [inputs], [outputs])
+    {
+        _pool = context.Pool;
+        Weight = new Parameter(name + ".weight", [outputs, inputs], ParameterKind.Weight);
+        context.Initialize(Weight.Value, inputs, outputs);
+        Bias = useBias ? new Parameter(name + ".bias", [outputs], ParameterKind.Bias) : null;
+        Parameters = Bias is null ? [Weight] : [Weight, Bias];
+    }
+
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+    public int Inputs => InputSize;
+    public int Outputs => OutputSize;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    public override long MultiplyAdds => (long)Inputs * Outputs;
+
+    public override void Forward(float[] x, float[] y, int batch, bool training)
+    {
+        Gemm.Multiply(_pool, false, true, batch, Outputs, Inputs, 1f, x, Inputs, Weight.Value, Inputs, 0f, y, Outputs);
+        if (Bias is not null) RowOps.AddToRows(y, Bias.Value, batch);
+    }
+
+    public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
+    {
+        // dW[out, in] = dyᵀ · x ; db = Σ_rows dy ; dx = dy · W.
+        Gemm.Multiply(_pool, true, false, Outputs, Inputs, batch, 1f, dy, Outputs, x, Inputs, 0f, Weight.Gradient, Inputs);
+        if (Bias is not null) RowOps.SumRows(dy, Bias.Gradient, batch);
+        if (dx is not null)
+            Gemm.Multiply(_pool, false, false, batch, Inputs, Outputs, 1f, dy, Outputs, Weight.Value, Inputs, 0f, dx, Inputs);
+    }
+}
+
+/// <summary>Row-broadcast helpers shared by layers with a per-feature (or per-channel) vector.</summary>
+internal static class RowOps
+{
+    /// <summary>Adds <paramref name="vector"/> to each of the first <paramref name="rows"/> rows of <paramref name="matrix"/>.</summary>
+    public static void AddToRows(float[] matrix, float[] vector, int rows)
+    {
+        int n = vector.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = matrix.AsSpan(r * n, n);
+            TensorPrimitives.Add(row, vector, row);
+        }
+    }
+
+    /// <summary>Writes the column sums of the first <paramref name="rows"/> rows into <paramref name="sums"/>, in row order.</summary>
+    public static void SumRows(float[] matrix, float[] sums, int rows)
+    {
+        int n = sums.Length;
+        matrix.AsSpan(0, n).CopyTo(sums);
+        for (int r = 1; r < rows; r++)
+            TensorPrimitives.Add(sums, matrix.AsSpan(r * n, n), sums);
+    }
+}

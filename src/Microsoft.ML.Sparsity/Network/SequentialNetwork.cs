@@ -1,0 +1,80 @@
+namespace Microsoft.ML.Sparsity.Network;
+
+/// <summary>
+/// Layers applied in order, with the activation and gradient buffers they read and write. Buffers grow to the
+/// largest batch seen and are reused, so steady-state forward and backward passes allocate nothing.
+/// </summary>
+internal sealed class SequentialNetwork
+{
+    private float[][] _activations = [];
+    private float[][] _gradients = [];
+
+    public SequentialNetwork(IReadOnlyList<LayerDefinition> definitions, int[] inputShape, LayerBuildContext context)
+    {
+        if (definitions.Count == 0) throw new ArgumentException("A network needs at least one layer.", nameof(definitions));
+        InputShape = (int[])inputShape.Clone();
+        var layers = new Layer[definitions.Count];
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var kindCounts = new Dictionary<string, int>();
+        int[] shape = InputShape;
+        for (int i = 0; i < definitions.Count; i++)
+        {
+            var definition = definitions[i] ?? throw new ArgumentException($"Layer {i} is null.", nameof(definitions));
+            kindCounts.TryGetValue(definition.Kind, out int n);
+            kindCounts[definition.Kind] = n + 1;
+            string name = definition.Name ?? definition.Kind + n;
+            if (!names.Add(name)) throw new ArgumentException($"Layer {i}: the name '{name}' is used by another layer.", nameof(definitions));
+            layers[i] = definition.Build(name, shape, context);
+            if (layers[i] is ActivationLayer activation) activation.Pool = context.Pool;
+            shape = layers[i].OutputShape;
+        }
+        Layers = layers;
+        Definitions = definitions.ToArray();
+        Parameters = layers.SelectMany(l => l.Parameters).ToArray();
+    }
+
+    public IReadOnlyList<Layer> Layers { get; }
+    public IReadOnlyList<LayerDefinition> Definitions { get; }
+    public int[] InputShape { get; }
+    public int InputSize => Layers[0].InputSize;
+    public int OutputSize => Layers[^1].OutputSize;
+    public IReadOnlyList<Parameter> Parameters { get; }
+    public int Capacity { get; private set; }
+
+    /// <summary>The network's input buffer (row-major, <see cref="InputSize"/> values per example): fill it, then call <see cref="Forward"/>.</summary>
+    public float[] Input => _activations[0];
+
+    /// <summary>The loss gradient with respect to the network's output: fill it, then call <see cref="Backward"/>.</summary>
+    public float[] OutputGradient => _gradients[^1];
+
+    public void EnsureCapacity(int batch)
+    {
+        if (batch <= Capacity) return;
+        _activations = new float[Layers.Count + 1][];
+        _gradients = new float[Layers.Count + 1][];
+        _activations[0] = new float[batch * InputSize];
+        _gradients[0] = [];
+        for (int i = 0; i < Layers.Count; i++)
+        {
+            _activations[i + 1] = new float[batch * Layers[i].OutputSize];
+            _gradients[i + 1] = new float[batch * Layers[i].OutputSize];
+            Layers[i].EnsureCapacity(batch);
+        }
+        Capacity = batch;
+    }
+
+    /// <summary>Runs the layers on the first <paramref name="batch"/> examples of <see cref="Input"/>; returns the output buffer.</summary>
+    public float[] Forward(int batch, bool training)
+    {
+        for (int i = 0; i < Layers.Count; i++)
+            Layers[i].Forward(_activations[i], _activations[i + 1], batch, training);
+        return _activations[^1];
+    }
+
+    /// <summary>Back-propagates <see cref="OutputGradient"/>, leaving each parameter's gradient in place.</summary>
+    public void Backward(int batch)
+    {
+        for (int i = Layers.Count - 1; i >= 0; i--)
+            Layers[i].Backward(_activations[i], _activations[i + 1], _gradients[i + 1], i == 0 ? null : _gradients[i], batch);
+    }
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Network;
+
+namespace Microsoft.ML.Sparsity.Training;
+
+/// <summary>
+/// Mini-batch training of a <see cref="SequentialNetwork"/>: seeded shuffling, forward, loss, backward, optimiser
+/// step, scheduled learning rate, validation and early stopping. After warm-up a step allocates nothing.
+/// </summary>
+internal sealed class TrainingLoop
+{
+    private readonly SequentialNetwork _network;
+    private readonly Loss _loss;
+    private readonly Optimizer _optimizer;
+    private readonly LearningRateSchedule _schedule;
+    private readonly float _baseLearningRate;
+    private readonly int _batchSize, _epochs, _seed, _patience;
+    private readonly bool _shuffle, _isClassifier;
+    private float[] _batchLabels = [];
+
+    public TrainingLoop(SequentialNetwork network, Loss loss, Optimizer optimizer, LearningRateSchedule schedule, float baseLearningRate,
+        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier)
+    {
+        (_network, _loss, _optimizer, _schedule, _baseLearningRate) = (network, loss, optimizer, schedule, baseLearningRate);
+        (_batchSize, _epochs, _seed, _shuffle, _patience, _isClassifier) = (batchSize, epochs, seed, shuffle, earlyStoppingPatience, isClassifier);
+    }
+
+    /// <summary>Optimiser steps taken: the position of the learning-rate schedule.</summary>
+    public long Step { get; private set; }
+
+    public List<TrainingProgress> History { get; } = [];
+
+    public void Run(Dataset train, Dataset? validation, IProgress<TrainingProgress>? progress, Action<string>? log, CancellationToken cancellation)
+    {
+        int n = train.Count;
+        int stepsPerEpoch = (n + _batchSize - 1) / _batchSize;
+        long totalSteps = (long)stepsPerEpoch * _epochs;
+        int capacity = Math.Min(_batchSize, n);
+        _network.EnsureCapacity(capacity);
+        if (_batchLabels.Length < capacity) _batchLabels = new float[capacity];
+        var order = new int[n];
+        double bestLoss = double.PositiveInfinity;
+        int epochsSinceBest = 0;
+        float[][]? best = validation is not null && _patience > 0 ? _network.Parameters.Select(p => (float[])p.Value.Clone()).ToArray() : null;
+        var clock = Stopwatch.StartNew();
+        float learningRate = _baseLearningRate;
+        for (int epoch = 0; epoch < _epochs; epoch++)
+        {
+            EpochOrder(order, epoch);
+            double lossSum = 0;
+            long epochStart = Stopwatch.GetTimestamp();
+            for (int start = 0; start < n; start += _batchSize)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int batch = Math.Min(_batchSize, n - start);
+                Gather(train, order, start, batch);
+                var output = _network.Forward(batch, training: true);
+                lossSum += _loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) * batch;
+                _network.Backward(batch);
+                learningRate = _baseLearningRate * _schedule.Factor(Step, stepsPerEpoch, totalSteps);
+                _optimizer.Step(learningRate);
+                Step++;
+            }
+            double seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
+            double trainLoss = lossSum / n;
+            if (!double.IsFinite(trainLoss))
+                throw new InvalidOperationException(
+                    $"Training diverged in epoch {epoch + 1}: the loss is {trainLoss}. Lower the learning rate or check the data's scale.");
+            (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(validation);
+            var report = new TrainingProgress(epoch + 1, _epochs, Step, trainLoss, val?.Loss, _isClassifier ? val?.Accuracy : null,
+                n / seconds, learningRate, clock.Elapsed);
+            History.Add(report);
+            progress?.Report(report);
+            log?.Invoke(report.ToString());
+            if (best is null || val is null) continue;
+            if (val.Value.Loss < bestLoss)
+            {
+                bestLoss = val.Value.Loss;
+                epochsSinceBest = 0;
+                for (int i = 0; i < best.Length; i++) _network.Parameters[i].Value.AsSpan().CopyTo(best[i]);
+            }
+            else if (++epochsSinceBest >= _patience)
+            {
+                log?.Invoke($"Early stopping after epoch {epoch + 1}: validation loss has not improved for {_patience} epochs; restoring the best weights.");
+                break;
+            }
+        }
+        if (best is not null)
+            for (int i = 0; i < best.Length; i++) best[i].AsSpan().CopyTo(_network.Parameters[i].Value);
+    }
+
+    /// <summary>The data order of an epoch depends only on the seed and the epoch number.</summary>
+    private void EpochOrder(int[] order, int epoch)
+    {
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        if (!_shuffle) return;
+        var random = new Random(HashCode.Combine(_seed, epoch));
+        random.Shuffle(order);
+    }
+
+    private void Gather(Dataset data, int[] order, int start, int batch)
+    {
+        int length = data.FeatureLength;
+        var input = _network.Input;
+        for (int i = 0; i < batch; i++)
+        {
+            int row = order[start + i];
+            Array.Copy(data.Features, (long)row * length, input, (long)i * length, length);
+            _batchLabels[i] = data.Labels[row];
+        }
+    }
+
+    /// <summary>Mean loss and (for classifiers) accuracy in inference mode.</summary>
+    public (double Loss, double Accuracy) Evaluate(Dataset data)
+    {
+        int capacity = _network.Capacity;
+        double loss = 0;
+        long correct = 0;
+        int outputs = _network.OutputSize;
+        var order = new int[data.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        for (int start = 0; start < data.Count; start += capacity)
+        {
+            int batch = Math.Min(capacity, data.Count - start);
+            Gather(data, order, start, batch);
+            var output = _network.Forward(batch, training: false);
+            loss += _loss.Compute(output, _batchLabels, batch, outputs, _network.OutputGradient) * batch;
+            if (!_isClassifier) continue;
+            for (int b = 0; b < batch; b++)
+                if (ArgMax(output.AsSpan(b * outputs, outputs)) == (int)_batchLabels[b]) correct++;
+        }
+        return (loss / data.Count, (double)correct / data.Count);
+    }
+
+    internal static int ArgMax(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(values);
+}

@@ -1,0 +1,227 @@
+using Microsoft.ML.Sparsity.Engine;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Engine;
+
+public sealed class GemmTests : IDisposable
+{
+    private readonly WorkerPool _pool = new(2);
+
+    public void Dispose() => _pool.Dispose();
+
+    /// <summary>(m, k, n): op(A) is m x k, op(B) is k x n.</summary>
+    public static TheoryData<int, int, int, bool, bool, bool> Cases()
+    {
+        var data = new TheoryData<int, int, int, bool, bool, bool>();
+        (int M, int K, int N)[] shapes =
+        [
+            (1, 1, 1), (7, 13, 5), (1, 784, 300), (64, 784, 300), (33, 17, 65), (129, 257, 31), (45, 70, 1),
+            (2, 40, 3),
+        ];
+        foreach ((int m, int k, int n) in shapes)
+        {
+            foreach (bool transA in new[] { false, true })
+            {
+                foreach (bool transB in new[] { false, true })
+                {
+                    data.Add(m, k, n, transA, transB, false);
+                    data.Add(m, k, n, transA, transB, true);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesDoublePrecisionReference(int m, int k, int n, bool transA, bool transB, bool general)
+    {
+        // "general": alpha/beta other than 1/0 and padded leading dimensions; otherwise tight, beta = 0 over NaN.
+        float alpha = general ? -0.75f : 1f, beta = general ? 0.5f : 0f;
+        int pad = general ? 3 : 0;
+        var random = new Random(m * 1_000_003 + k * 1009 + n);
+        Matrix a = Matrix.Random(transA ? k : m, transA ? m : k, pad, random);
+        Matrix b = Matrix.Random(transB ? n : k, transB ? k : n, pad, random);
+        Matrix c = general ? Matrix.Random(m, n, pad, random) : Matrix.Filled(m, n, pad, float.NaN);
+        float[] c0 = (float[])c.Data.Clone();
+
+        Gemm.Multiply(_pool, transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, c.Data, c.Ld);
+
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0, magnitude = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double x = transA ? a[p, i] : a[i, p], y = transB ? b[j, p] : b[p, j];
+                    sum += x * y;
+                    magnitude += Math.Abs(x * y);
+                }
+
+                double c0ij = c0[i * c.Ld + j];
+                double expected = alpha * sum + (beta == 0 ? 0 : beta * c0ij);
+                double bound = Math.Abs(alpha) * magnitude + (beta == 0 ? 0 : Math.Abs(beta * c0ij));
+                double tolerance = (k + 2) * 1.2e-7 * bound + 1e-30;
+                float actual = c[i, j];
+                Assert.True(Math.Abs(actual - expected) <= tolerance,
+                    $"C[{i},{j}] = {actual}, expected {expected} (tolerance {tolerance})");
+            }
+
+            // Padding between rows of C is never written.
+            for (int j = n; j < c.Ld && i * c.Ld + j < c.Data.Length; j++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(c0[i * c.Ld + j]), BitConverter.SingleToInt32Bits(c.Data[i * c.Ld + j]));
+        }
+    }
+
+    [Theory]
+    [InlineData(0f, 0f)]
+    [InlineData(0f, 2f)]
+    public void ZeroKOrAlphaOnlyScalesC(float alpha, float beta)
+    {
+        float[] c = [1, 2, float.NaN, 4];
+        if (beta != 0f)
+            c[2] = 3;
+        Gemm.Multiply(_pool, false, false, 2, 2, 3, alpha, new float[6], 3, new float[6], 2, beta, c, 2);
+        Assert.Equal(beta == 0f ? new float[4] : new float[] { 2, 4, 6, 8 }, c);
+
+        float[] d = [float.NaN, float.NaN];
+        Gemm.Multiply(_pool, false, false, 1, 2, 0, 1f, [], 1, [], 2, 0f, d, 2);
+        Assert.Equal(new float[2], d);
+    }
+
+    [Theory]
+    [InlineData(200, 300, 260)]
+    [InlineData(1, 2000, 1000)]
+    [InlineData(1000, 2000, 1)]
+    public void ResultIsIdenticalForAnyThreadCount(int m, int k, int n)
+    {
+        var random = new Random(7);
+        foreach (bool transA in new[] { false, true })
+        {
+            foreach (bool transB in new[] { false, true })
+            {
+                float[] a = Matrix.Random(m, k, 0, random).Data, b = Matrix.Random(k, n, 0, random).Data;
+                float[] c0 = Matrix.Random(m, n, 0, random).Data;
+                int lda = transA ? m : k, ldb = transB ? k : n;
+                float[]? first = null;
+                foreach (int threads in new[] { 1, 2, 3 })
+                {
+                    using var pool = new WorkerPool(threads);
+                    float[] c = (float[])c0.Clone();
+                    Gemm.Multiply(pool, transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.25f, c, n);
+                    if (first is null)
+                        first = c;
+                    else
+                        Assert.True(first.AsSpan().SequenceEqual(c), $"threads={threads} transA={transA} transB={transB}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void ValidatesArguments()
+    {
+        float[] a = new float[6], b = new float[12], c = new float[8];
+        void Call(int m, int n, int k, float[] av, int lda, float[] bv, int ldb, float[] cv, int ldc, bool tA = false,
+            bool tB = false) => Gemm.Multiply(_pool, tA, tB, m, n, k, 1f, av, lda, bv, ldb, 0f, cv, ldc);
+
+        Call(2, 4, 3, a, 3, b, 4, c, 4); // valid: A 2x3, B 3x4, C 2x4
+        Assert.Equal("m", Assert.ThrowsAny<ArgumentException>(() => Call(-1, 4, 3, a, 3, b, 4, c, 4)).ParamName);
+        Assert.Equal("n", Assert.ThrowsAny<ArgumentException>(() => Call(2, -4, 3, a, 3, b, 4, c, 4)).ParamName);
+        Assert.Equal("k", Assert.ThrowsAny<ArgumentException>(() => Call(2, 4, -3, a, 3, b, 4, c, 4)).ParamName);
+        Assert.Equal("lda", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 2, b, 4, c, 4)).ParamName);
+        Assert.Equal("a", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 4, b, 4, c, 4)).ParamName);
+        Assert.Equal("ldb", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 3, c, 4)).ParamName);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 5, c, 4)).ParamName);
+        Assert.Equal("ldc", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 4, c, 3)).ParamName);
+        Assert.Equal("c", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 4, c, 5)).ParamName);
+        // Transposed storage: A stored 3x2 (lda >= 2), B stored 4x3 (ldb >= 3).
+        Call(2, 4, 3, a, 2, b, 3, c, 4, tA: true, tB: true);
+        Assert.Equal("a", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 3, c, 4, tA: true, tB: true)).ParamName);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 2, b, 4, c, 4, tA: true, tB: true)).ParamName);
+        Assert.Throws<ArgumentNullException>(() => Gemm.Multiply(null!, false, false, 2, 4, 3, 1f, a, 3, b, 4, 0f, c, 4));
+    }
+
+    [Fact]
+    public void IsaIsReported() => Assert.Contains(Gemm.Isa, new[] { "AVX-512", "AVX2+FMA", "scalar" });
+}
+
+/// <summary>Steady-state calls allocate nothing; measured process-wide, so this runs on its own.</summary>
+[Collection(nameof(GemmAllocationTests))]
+public sealed class GemmAllocationTests
+{
+    [Fact]
+    public void RepeatedCallsDoNotAllocate()
+    {
+        using var pool = new WorkerPool(2);
+        var random = new Random(3);
+        float[] a = Matrix.Random(64, 784, 0, random).Data, w = Matrix.Random(300, 784, 0, random).Data;
+        float[] c = new float[64 * 300], y = new float[300], dx = new float[64 * 784];
+        void Calls()
+        {
+            Gemm.Multiply(pool, false, true, 64, 300, 784, 1f, a, 784, w, 784, 0f, c, 300); // X * W^T
+            Gemm.Multiply(pool, false, false, 64, 784, 300, 1f, c, 300, w, 784, 0f, dx, 784); // dY * W
+            Gemm.Multiply(pool, true, false, 300, 784, 64, 1f, c, 300, a, 784, 1f, w, 784); // dY^T * X
+            Gemm.Multiply(pool, false, true, 1, 300, 784, 1f, a, 784, w, 784, 0f, y, 300); // batch-1 GEMV
+        }
+
+        for (int i = 0; i < 20; i++)
+            Calls();
+
+        // The calling thread must never allocate. Process-wide, a pool thread may still allocate its packing
+        // buffers the first time it happens to run an item, so allow a few attempts for that to settle.
+        bool quiet = false;
+        for (int attempt = 0; attempt < 5 && !quiet; attempt++)
+        {
+            long thread = GC.GetAllocatedBytesForCurrentThread();
+            long total = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 10; i++)
+                Calls();
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - thread);
+            quiet = GC.GetTotalAllocatedBytes(precise: true) - total == 0;
+        }
+
+        Assert.True(quiet, "GEMM calls allocated on pool threads.");
+    }
+}
+
+[CollectionDefinition(nameof(GemmAllocationTests), DisableParallelization = true)]
+public sealed class GemmAllocationCollection;
+
+/// <summary>A row-major matrix with leading dimension Ld = Cols + pad; padding holds NaN.</summary>
+internal sealed class Matrix
+{
+    private Matrix(int rows, int cols, int pad)
+    {
+        Ld = cols + pad;
+        Data = new float[Math.Max(0, (rows - 1) * Ld + cols)];
+        Data.AsSpan().Fill(float.NaN);
+    }
+
+    public float[] Data { get; }
+
+    public int Ld { get; }
+
+    public float this[int i, int j] => Data[i * Ld + j];
+
+    public static Matrix Random(int rows, int cols, int pad, Random random)
+    {
+        var matrix = new Matrix(rows, cols, pad);
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < cols; j++)
+                matrix.Data[i * matrix.Ld + j] = (float)(random.NextDouble() * 2 - 1);
+        }
+
+        return matrix;
+    }
+
+    public static Matrix Filled(int rows, int cols, int pad, float value)
+    {
+        var matrix = new Matrix(rows, cols, pad);
+        matrix.Data.AsSpan().Fill(value);
+        return matrix;
+    }
+}
