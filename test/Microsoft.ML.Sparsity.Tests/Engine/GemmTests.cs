@@ -170,17 +170,17 @@ public sealed class GemmAllocationTests
         for (int i = 0; i < 20; i++)
             Calls();
 
-        // The calling thread must never allocate. Process-wide, a pool thread may still allocate its packing
-        // buffers the first time it happens to run an item, so allow a few attempts for that to settle.
+        // The calling thread must never allocate. The process-wide count also sees the test runner's own
+        // background work (and a pool thread allocating its packing buffers the first time it happens to run an
+        // item), so it only has to be zero in one of several short windows; a per-call allocation never is.
         bool quiet = false;
-        for (int attempt = 0; attempt < 5 && !quiet; attempt++)
+        for (int attempt = 0; attempt < 50 && !quiet; attempt++)
         {
             long thread = GC.GetAllocatedBytesForCurrentThread();
             long total = GC.GetTotalAllocatedBytes(precise: true);
-            for (int i = 0; i < 10; i++)
-                Calls();
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - thread);
+            Calls();
             quiet = GC.GetTotalAllocatedBytes(precise: true) - total == 0;
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - thread);
         }
 
         Assert.True(quiet, "GEMM calls allocated on pool threads.");

@@ -68,17 +68,18 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
-    public void NestedForRunsInlineWithoutDeadlock()
+    public async Task NestedForRunsInlineWithoutDeadlock()
     {
         using var pool = new WorkerPool(2);
         int[] hits = new int[8 * 8];
-        var task = Task.Run(() => pool.For(8, i => pool.For(8, j => Interlocked.Increment(ref hits[i * 8 + j]))));
-        Assert.True(task.Wait(TimeSpan.FromSeconds(10)), "nested For deadlocked");
+        // WaitAsync throws TimeoutException if the nested call deadlocks.
+        await Task.Run(() => pool.For(8, i => pool.For(8, j => Interlocked.Increment(ref hits[i * 8 + j]))))
+            .WaitAsync(TimeSpan.FromSeconds(10));
         Assert.All(hits, h => Assert.Equal(1, h));
     }
 
     [Fact]
-    public void ConcurrentCallersBothComplete()
+    public async Task ConcurrentCallersAllComplete()
     {
         using var pool = new WorkerPool(2);
         int total = 0;
@@ -88,7 +89,7 @@ public sealed class WorkerPoolTests
             for (int r = 0; r < 500; r++)
                 pool.For(16, body);
         })).ToArray();
-        Assert.True(Task.WaitAll(tasks, TimeSpan.FromSeconds(20)));
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(4 * 500 * 16, total);
     }
 

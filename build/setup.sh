@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building, training and testing need on a fresh Debian machine of this project's kind:
+# the Fashion-MNIST data set (Debian package dataset-fashion-mnist). Idempotent: installs only what is missing.
+set -euo pipefail
+packages=(dataset-fashion-mnist)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "Installing ${missing[*]} ..." >&2
+  # Wait for another apt/dpkg process rather than fail on its lock.
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+command -v dotnet >/dev/null || { echo "The .NET SDK (dotnet) is required: https://dot.net" >&2; exit 1; }

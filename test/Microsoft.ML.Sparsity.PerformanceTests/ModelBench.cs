@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.PerformanceTests;
+
+/// <summary>
+/// Training and inference throughput of whole models on synthetic data, measured the way the PyTorch script measures
+/// them: a few pre-made batches cycled through; a training step is forward, softmax cross-entropy, backward and an
+/// SGD (momentum 0.9) update.
+/// </summary>
+internal sealed class ModelBench(WorkerPool pool, double seconds)
+{
+    public static readonly (string Name, Func<LayerDefinition[]> Layers, int[] Shape)[] Models =
+    [
+        ("lenet", () => [.. Layers.LeNet300100(), Layers.Dense(10)], [784]),
+        ("cnn", () => [.. Layers.SmallCnn(), Layers.Dense(10)], [28, 28, 1]),
+    ];
+
+    public (double SamplesPerSecond, double AllocatedBytesPerBatch) Train(LayerDefinition[] layers, int[] shape, int batch)
+    {
+        var (network, inputs, labels) = Setup(layers, shape, batch);
+        var optimizer = new SgdOptimizerOptions { LearningRate = 0.01f, Momentum = 0.9f }.Create(network.Parameters, pool);
+        var loss = new SoftmaxCrossEntropyLoss();
+        int i = 0;
+        void Step()
+        {
+            inputs[i % inputs.Length].CopyTo(network.Input, 0);
+            var output = network.Forward(batch, training: true);
+            loss.Compute(output, labels[i % labels.Length], batch, 10, network.OutputGradient);
+            network.Backward(batch);
+            optimizer.Step(0.01f);
+            i++;
+        }
+        return Measure(Step, batch);
+    }
+
+    public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(LayerDefinition[] layers, int[] shape, int batch)
+    {
+        var (network, inputs, _) = Setup(layers, shape, batch);
+        int i = 0;
+        void Call()
+        {
+            inputs[i++ % inputs.Length].CopyTo(network.Input, 0);
+            network.Forward(batch, training: false);
+        }
+        var (sps, _) = Measure(Call, batch);
+        return (sps, 1e6 * batch / sps);
+    }
+
+    private (SequentialNetwork, float[][], float[][]) Setup(LayerDefinition[] layers, int[] shape, int batch)
+    {
+        var network = new SequentialNetwork(layers, shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
+        network.EnsureCapacity(batch);
+        var random = new Random(7);
+        var inputs = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, batch * network.InputSize).Select(_ => random.NextSingle()).ToArray()).ToArray();
+        var labels = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, batch).Select(_ => (float)random.Next(10)).ToArray()).ToArray();
+        return (network, inputs, labels);
+    }
+
+    /// <summary>Warms up, then runs <paramref name="call"/> for the configured time; returns samples/s and bytes allocated per call (all threads).</summary>
+    private (double, double) Measure(Action call, int batch)
+    {
+        var warm = Stopwatch.StartNew();
+        while (warm.Elapsed.TotalSeconds < Math.Min(0.5, seconds / 4)) call();
+        long calls = 0;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds) { call(); calls++; }
+        double elapsed = clock.Elapsed.TotalSeconds;
+        double bytes = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls;
+        return (calls * batch / elapsed, bytes);
+    }
+}

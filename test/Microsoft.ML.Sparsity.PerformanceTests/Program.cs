@@ -1,0 +1,65 @@
+// Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
+// are given (build/benchmark.sh measures both in one run).
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE]
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.PerformanceTests;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+int threads = 2;
+double seconds = 3;
+JsonElement? torch = null;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE.");
+    }
+}
+
+using var pool = new WorkerPool(threads);
+Console.WriteLine($"Microsoft.ML.Sparsity engine: {threads} threads, GEMM kernel {Gemm.Isa}, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+if (torch is JsonElement t)
+    Console.WriteLine($"PyTorch {t.GetProperty("torch_version")}: {t.GetProperty("threads")} threads, BLAS {t.GetProperty("blas")}");
+
+double? Torch(string group, string key) =>
+    torch is JsonElement t && t.TryGetProperty(group, out var g) && g.TryGetProperty(key, out var v) ? v.GetDouble() : null;
+string Ratio(double ours, double? theirs, double target) =>
+    theirs is double x ? $"{ours / x:F2}× | {target:F1}× | {(ours / x >= target ? "met" : "missed")}" : "– | – | –";
+
+Console.WriteLine("\n### GEMM (GFLOPS)\n\n| shape m×k×n | ours | PyTorch | ours/PyTorch | target | |\n|---|---|---|---|---|---|");
+foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
+{
+    double? theirs = Torch("gemm", shape);
+    Console.WriteLine($"| {shape} | {gflops:F1} | {theirs?.ToString("F1") ?? "–"} | {Ratio(gflops, theirs, 0.8)} |");
+}
+
+var bench = new ModelBench(pool, seconds);
+var targets = new Dictionary<string, double> { ["lenet_b64"] = 1.5, ["lenet_b256"] = 1.0, ["cnn_b64"] = 1.0 };
+Console.WriteLine("\n### Training (samples/s)\n\n| model | batch | ours | PyTorch | ours/PyTorch | target | | allocated bytes/batch |\n|---|---|---|---|---|---|---|---|");
+foreach (var (name, layers, shape) in ModelBench.Models)
+foreach (int batch in new[] { 64, 256 })
+{
+    var (sps, bytes) = bench.Train(layers(), shape, batch);
+    string key = $"{name}_b{batch}";
+    double? theirs = Torch("train", key);
+    string ratio = targets.TryGetValue(key, out double target) ? Ratio(sps, theirs, target)
+        : theirs is double x ? $"{sps / x:F2}× | – | –" : "– | – | –";
+    Console.WriteLine($"| {name} | {batch} | {sps:F0} | {theirs?.ToString("F0") ?? "–"} | {ratio} | {bytes:F0} |");
+}
+
+Console.WriteLine("\n### Inference\n\n| model | batch | ours samples/s | ours µs/call | PyTorch samples/s | ours/PyTorch | target | |\n|---|---|---|---|---|---|---|---|");
+foreach (var (name, layers, shape) in ModelBench.Models)
+foreach (int batch in new[] { 1, 256 })
+{
+    var (sps, us) = bench.Infer(layers(), shape, batch);
+    string key = $"{name}_b{batch}";
+    double? theirs = Torch("infer", key);
+    string ratio = key == "lenet_b1" ? Ratio(sps, theirs, 2.0) : theirs is double x ? $"{sps / x:F2}× | – | –" : "– | – | –";
+    Console.WriteLine($"| {name} | {batch} | {sps:F0} | {us:F1} | {theirs?.ToString("F0") ?? "–"} | {ratio} |");
+}
