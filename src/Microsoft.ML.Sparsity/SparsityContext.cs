@@ -1,5 +1,6 @@
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity;
@@ -32,6 +33,7 @@ public sealed class SparsityContext : IDisposable
         _seedSource = seed is int s ? new Random(s) : new Random();
         Data = new DataOperationsCatalog(this);
         MulticlassClassification = new MulticlassClassificationCatalog(this);
+        Sparsity = new SparsityCatalog(this);
     }
 
     /// <summary>The seed the context was created with, or <see langword="null"/> when it picks random seeds.</summary>
@@ -45,6 +47,9 @@ public sealed class SparsityContext : IDisposable
 
     /// <summary>Trainers and evaluation for multiclass classification.</summary>
     public MulticlassClassificationCatalog MulticlassClassification { get; }
+
+    /// <summary>Sparsity methods (pruning, …) for trainers, and operations on trained models (prune, sparsity report).</summary>
+    public SparsityCatalog Sparsity { get; }
 
     /// <summary>Raised with the context's log messages (training progress, data locations, warnings).</summary>
     public event EventHandler<LoggingEventArgs>? Log;

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Sparsity.PerformanceTests;
 /// <summary>Throughput of <see cref="Gemm.Multiply"/> on the MLP shapes and a large square one.</summary>
 internal static class GemmBench
 {
-    /// <summary>Shapes as m x k x n (op(A) is m x k, op(B) is k x n); NT means B is stored n x k (C = X * W^T).</summary>
+    /// <summary>Shapes as m x k x n (op(A) m x k, op(B) k x n); NT: B is stored n x k (C = X * W^T).</summary>
     private static readonly (string Name, int M, int K, int N, bool TransB)[] Shapes =
     [
         ("256x784x300", 256, 784, 300, false),

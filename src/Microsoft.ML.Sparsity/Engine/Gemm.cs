@@ -31,7 +31,7 @@ internal static unsafe partial class Gemm
     /// <summary>Micro-tile width (columns of C per micro-kernel call).</summary>
     private static readonly int NR = Avx512F.IsSupported ? 32 : Fma.IsSupported ? 16 : 4;
 
-    /// <summary>Largest reduction slice: a kc x NR panel of B (32 KiB for NR = 32) must stay in the 48 KiB L1.</summary>
+    /// <summary>Largest reduction slice: a kc x NR panel of B (32 KiB for NR = 32) stays in the 48 KiB L1.</summary>
     private const int KcMax = 256;
 
     /// <summary>Row block: the mc x kc packed A block (256 KiB at kc = 256) stays in the 1 MiB L2.</summary>

@@ -6,16 +6,17 @@ namespace Microsoft.ML.Sparsity.Engine;
 
 // Matrix-vector kernels for m == 1 (batch-1 inference) and n == 1. No packing: the matrix is read once, in
 // storage order. Per output the summation order is fixed by its position (threads split at GemvChunk
-// boundaries, which are multiples of the 4-row and 32-column groups), so results are thread-count independent.
+// boundaries, which are multiples of the 4-row and 64-column groups), so results are thread-count independent.
 internal static unsafe partial class Gemm
 {
-    /// <summary>Outputs per GEMV work chunk; a multiple of the row group (4) and the column group (32).</summary>
+    /// <summary>Outputs per GEMV work chunk; a multiple of the row group (4) and the column group (64).</summary>
     private const int GemvChunk = 64;
 
     /// <summary>Below this many multiply-adds a GEMV runs on the calling thread only.</summary>
     private const long GemvParallelThreshold = 1L << 17;
 
     /// <summary>y[r * yStride] = alpha * dot(M[r, 0..k), x) + beta * y[r * yStride] for r in [r0, r1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotRows(float* mat, int ld, int r0, int r1, float* x, int k, float alpha, float beta,
         float* y, int yStride)
     {
@@ -110,20 +111,22 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// y[j * yStride] = alpha * sum_p x[p] * M[p, j] + beta * y[j * yStride] for j in [j0, j1): 32-column groups
-    /// keep 4 vector accumulators in registers while the k rows stream past.
+    /// y[j * yStride] = alpha * sum_p x[p] * M[p, j] + beta * y[j * yStride] for j in [j0, j1): 64-column groups
+    /// keep 8 independent vector accumulators (enough to cover the FMA latency) while the k rows stream past.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void AxpyRows(float* mat, int ld, int j0, int j1, float* x, int k, float alpha, float beta,
         float* y, int yStride)
     {
-        float* sums = stackalloc float[32];
+        float* sums = stackalloc float[64];
         int j = j0;
         if (Vector256.IsHardwareAccelerated)
         {
-            for (; j + 32 <= j1; j += 32)
+            for (; j + 64 <= j1; j += 64)
             {
                 Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                Vector256<float> a4 = default, a5 = default, a6 = default, a7 = default;
                 float* col = mat + j;
                 for (int p = 0; p < k; p++, col += ld)
                 {
@@ -132,35 +135,49 @@ internal static unsafe partial class Gemm
                     a1 = MulAdd(xp, Vector256.Load(col + 8), a1);
                     a2 = MulAdd(xp, Vector256.Load(col + 16), a2);
                     a3 = MulAdd(xp, Vector256.Load(col + 24), a3);
+                    a4 = MulAdd(xp, Vector256.Load(col + 32), a4);
+                    a5 = MulAdd(xp, Vector256.Load(col + 40), a5);
+                    a6 = MulAdd(xp, Vector256.Load(col + 48), a6);
+                    a7 = MulAdd(xp, Vector256.Load(col + 56), a7);
                 }
 
                 Vector256.Store(a0, sums);
                 Vector256.Store(a1, sums + 8);
                 Vector256.Store(a2, sums + 16);
                 Vector256.Store(a3, sums + 24);
-                for (int q = 0; q < 32; q++)
-                    Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
-            }
-
-            for (; j + 8 <= j1; j += 8)
-            {
-                Vector256<float> a0 = default;
-                float* col = mat + j;
-                for (int p = 0; p < k; p++, col += ld)
-                    a0 = MulAdd(Vector256.Create(x[p]), Vector256.Load(col), a0);
-                Vector256.Store(a0, sums);
-                for (int q = 0; q < 8; q++)
+                Vector256.Store(a4, sums + 32);
+                Vector256.Store(a5, sums + 40);
+                Vector256.Store(a6, sums + 48);
+                Vector256.Store(a7, sums + 56);
+                for (int q = 0; q < 64; q++)
                     Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
             }
         }
 
-        for (; j < j1; j++)
+        // Remaining columns (fewer than 64 unless not vectorized): one pass over k with the partial sums in a
+        // scratch row, so the 8-wide pieces form independent chains instead of one latency-bound accumulator.
+        while (j < j1)
         {
-            float s = 0f;
+            int rest = Math.Min(64, j1 - j);
+            int vectorized = Vector256.IsHardwareAccelerated ? rest / 8 * 8 : 0;
+            new Span<float>(sums, rest).Clear();
             float* col = mat + j;
             for (int p = 0; p < k; p++, col += ld)
-                s += x[p] * *col;
-            Apply(y + (nint)j * yStride, s, alpha, beta);
+            {
+                float xp = x[p];
+                int q = 0;
+                for (; q < vectorized; q += 8)
+                {
+                    Vector256<float> sum = Vector256.Load(sums + q);
+                    Vector256.Store(MulAdd(Vector256.Create(xp), Vector256.Load(col + q), sum), sums + q);
+                }
+                for (; q < rest; q++)
+                    sums[q] += xp * col[q];
+            }
+
+            for (int q = 0; q < rest; q++)
+                Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
+            j += rest;
         }
     }
 

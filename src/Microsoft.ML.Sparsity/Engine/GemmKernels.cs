@@ -13,6 +13,7 @@ internal static unsafe partial class Gemm
     /// Multiplies a packed mb x kb block of A by a packed kb x nb block of B into C (row stride ldc). NR panels of
     /// B are the outer loop so each stays in L1 while the MR panels of A stream from L2.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void MacroKernel(int kb, int mb, int nb, float* packA, float* packB, float* c, int ldc,
         float alpha, float beta)
@@ -28,18 +29,22 @@ internal static unsafe partial class Gemm
                 int rows = Math.Min(mr, mb - ir);
                 float* a = packA + ir * kb;
                 float* cTile = c + (nint)ir * ldc + jr;
-                if (rows == mr && cols == nr)
+                // A panel with at most half a tile of valid columns (n = 10, or the 12 left of n = 300) runs the
+                // half-width kernel; the other lanes would only multiply padding.
+                bool half = cols <= nr / 2 && Avx512F.IsSupported;
+                int width = half ? nr / 2 : nr;
+                if (rows == mr && cols == width)
                 {
-                    MicroKernel(kb, a, b, cTile, ldc, alpha, beta);
+                    MicroKernel(kb, a, b, cTile, ldc, alpha, beta, half);
                 }
                 else
                 {
                     // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part with
                     // the same arithmetic as the vector update.
-                    MicroKernel(kb, a, b, tile, nr, 1f, 0f);
+                    MicroKernel(kb, a, b, tile, width, 1f, 0f, half);
                     for (int i = 0; i < rows; i++)
                     {
-                        float* src = tile + i * nr;
+                        float* src = tile + i * width;
                         float* dst = cTile + (nint)i * ldc;
                         for (int j = 0; j < cols; j++)
                         {
@@ -54,9 +59,12 @@ internal static unsafe partial class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    private static void MicroKernel(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta,
+        bool half)
     {
-        if (Avx512F.IsSupported)
+        if (Avx512F.IsSupported && half)
+            Kernel8x16Avx512(kb, a, b, c, ldc, alpha, beta);
+        else if (Avx512F.IsSupported)
             Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
         else if (Fma.IsSupported)
             Kernel6x16Avx2(kb, a, b, c, ldc, alpha, beta);
@@ -119,21 +127,52 @@ internal static unsafe partial class Gemm
     private static void Update512(float* c, Vector512<float> acc0, Vector512<float> acc1, Vector512<float> alpha,
         Vector512<float> beta, int mode)
     {
-        if (mode == 0)
+        Update512(c, acc0, alpha, beta, mode);
+        Update512(c + 16, acc1, alpha, beta, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update512(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta,
+        int mode)
+    {
+        Vector512<float> result = mode == 0 ? acc * alpha
+            : mode == 1 ? Avx512F.FusedMultiplyAdd(acc, alpha, Vector512.Load(c))
+            : Avx512F.FusedMultiplyAdd(acc, alpha, Vector512.Load(c) * beta);
+        Vector512.Store(result, c);
+    }
+
+    /// <summary>
+    /// The left half of <see cref="Kernel8x32Avx512"/> (same packed panels, 8 x 16 of C) for narrow edge panels;
+    /// per element it performs the same operations, so results match the full kernel bit for bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel8x16Avx512(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < kb; p++, a += 8, b += 32)
         {
-            Vector512.Store(acc0 * alpha, c);
-            Vector512.Store(acc1 * alpha, c + 16);
+            Vector512<float> b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
         }
-        else if (mode == 1)
-        {
-            Vector512.Store(Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512.Load(c)), c);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512.Load(c + 16)), c + 16);
-        }
-        else
-        {
-            Vector512.Store(Avx512F.FusedMultiplyAdd(acc0, alpha, Vector512.Load(c) * beta), c);
-            Vector512.Store(Avx512F.FusedMultiplyAdd(acc1, alpha, Vector512.Load(c + 16) * beta), c + 16);
-        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+        Update512(c, c0, va, vb, mode);
+        Update512(c + ldc, c1, va, vb, mode);
+        Update512(c + 2 * ldc, c2, va, vb, mode);
+        Update512(c + 3 * ldc, c3, va, vb, mode);
+        Update512(c + 4 * ldc, c4, va, vb, mode);
+        Update512(c + 5 * ldc, c5, va, vb, mode);
+        Update512(c + 6 * ldc, c6, va, vb, mode);
+        Update512(c + 7 * ldc, c7, va, vb, mode);
     }
 
     /// <summary>6 x 16 tile: 12 ymm accumulators; per k step 2 vector loads of B, 6 broadcasts and 12 FMAs.</summary>
@@ -198,6 +237,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>Portable 4 x 4 tile for machines without FMA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void Kernel4x4Scalar(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -58,6 +59,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>dst[p * width + w] = src[p * ld + w] for w &lt; len, 0 for len &lt;= w &lt; width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyRuns(float* src, int ld, int kb, int len, float* dst, int width)
     {
         if (len == width && width % 8 == 0 && Vector256.IsHardwareAccelerated)
@@ -85,6 +87,7 @@ internal static unsafe partial class Gemm
     /// dst[p * width + r] = src[r * ld + p] for r &lt; rows, 0 for rows &lt;= r &lt; width (p &lt; kb): a rows x kb
     /// block becomes kb runs of width values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Transpose(float* src, int ld, int rows, int kb, float* dst, int width)
     {
         int p = 0;
@@ -110,6 +113,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>Writes the transpose of the 8 x 8 block at <paramref name="src"/> (row stride ld) to dst.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose8x8(float* src, int ld, float* dst, int dstStride)
     {
         Vector256<float> r0 = Avx.LoadVector256(src);

@@ -20,8 +20,10 @@ namespace Microsoft.ML.Sparsity.Engine;
 internal sealed class WorkerPool : IDisposable
 {
     // How long an idle worker polls for the next job before it blocks on the monitor. Training loops issue GEMMs
-    // back to back, so most jobs arrive within this window and start without a kernel round trip.
-    private static readonly long SpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+    // back to back, so most jobs arrive within this window and start within a fraction of a microsecond. Waking a
+    // blocked worker costs tens of microseconds (measured ~35 µs on a 2-vCPU VM, plus ~30 µs in the caller's
+    // PulseAll), so the window is generous.
+    private static readonly long SpinTicks = Stopwatch.Frequency / 1000; // 1 ms
 
     [ThreadStatic] private static bool t_inBody;
 
@@ -183,6 +185,10 @@ internal sealed class WorkerPool : IDisposable
             if (id < 0)
                 return;
             seen = id;
+            // Skip jobs that are already fully claimed (typical for a worker that woke late) rather than making
+            // the caller wait for this thread to pass through them.
+            if (Volatile.Read(ref _next) >= Volatile.Read(ref _count))
+                continue;
             Interlocked.Increment(ref _inside);
             if (Volatile.Read(ref _jobId) == id)
                 RunIterations();

@@ -91,6 +91,14 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         }
     }
 
+    /// <summary>The sparsity of the weights, per layer and in total.</summary>
+    public Sparsity.SparsityReport GetSparsityReport()
+    {
+        lock (_lock) return Sparsity.SparsityReport.For(_network);
+    }
+
+    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory);
+
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>
     public string Summary() => LayerSummary.FormatTable(Layers);
 

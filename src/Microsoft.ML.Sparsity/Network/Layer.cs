@@ -64,6 +64,16 @@ internal sealed class Parameter
     public float[] Value { get; }
     public float[] Gradient { get; }
     public int Length => Value.Length;
+
+    /// <summary>
+    /// The sparsity mask (1 = kept, 0 = pruned), or null while the parameter is dense. Masked entries of
+    /// <see cref="Value"/> are kept exactly 0: whoever sets or changes the mask zeroes them, and the optimiser
+    /// multiplies each updated value (and its optimiser state) by the mask in the same pass.
+    /// </summary>
+    public float[]? Mask { get; set; }
+
+    /// <summary>How the mask was made (e.g. "unstructured", "2:4"), or why the weight stayed dense; shown in sparsity reports.</summary>
+    public string? SparsityNote { get; set; }
 }
 
 internal enum ParameterKind

@@ -47,6 +47,25 @@ internal sealed class SequentialNetwork
     /// <summary>The loss gradient with respect to the network's output: fill it, then call <see cref="Backward"/>.</summary>
     public float[] OutputGradient => _gradients[^1];
 
+    /// <summary>A copy with the same layers, parameter values, masks and normalisation statistics, and buffers of its own.</summary>
+    public SequentialNetwork Clone(Engine.WorkerPool pool)
+    {
+        var copy = new SequentialNetwork(Definitions, InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0));
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var (from, to) = (Parameters[i], copy.Parameters[i]);
+            from.Value.CopyTo(to.Value, 0);
+            to.Mask = (float[]?)from.Mask?.Clone();
+            to.SparsityNote = from.SparsityNote;
+        }
+        foreach (var (from, to) in Layers.OfType<BatchNormLayer>().Zip(copy.Layers.OfType<BatchNormLayer>()))
+        {
+            from.RunningMean.CopyTo(to.RunningMean, 0);
+            from.RunningVariance.CopyTo(to.RunningVariance, 0);
+        }
+        return copy;
+    }
+
     public void EnsureCapacity(int batch)
     {
         if (batch <= Capacity) return;

@@ -45,6 +45,12 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         /// <summary>Shuffle the examples every epoch (seeded). Default true.</summary>
         public bool Shuffle = true;
 
+        /// <summary>
+        /// How the network is made sparse while training, e.g. <c>context.Sparsity.GradualMagnitudePruning(0.9)</c> or a
+        /// <see cref="Pruning.PruningOptions"/>; null (default) trains a dense network.
+        /// </summary>
+        public Sparsity.SparsityMethod? Sparsity;
+
         /// <summary>The seed of initialisation, shuffling and dropout; <see langword="null"/> draws one from the context. Default null.</summary>
         public int? Seed;
     }
@@ -91,11 +97,13 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         var definitions = new List<LayerDefinition>(_options.Layers) { new DenseDefinition(classCount) { Name = "output" } };
         var network = new SequentialNetwork(definitions, input.FeatureShapeArray, new LayerBuildContext(_context.Pool, _options.WeightInitializer, seed));
         var optimizer = _options.Optimizer.Create(network.Parameters, _context.Pool);
+        var log = (string message) => _context.WriteLog(nameof(NeuralNetworkMulticlassTrainer), message);
+        var sparsity = _options.Sparsity?.CreateController(network, optimizer, seed, log);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, _options.LearningRateSchedule, _options.Optimizer.LearningRate,
-            _options.BatchSize, _options.Epochs, seed, _options.Shuffle, _options.EarlyStoppingPatience, isClassifier: true);
+            _options.BatchSize, _options.Epochs, seed, _options.Shuffle, _options.EarlyStoppingPatience, isClassifier: true, sparsity);
         _context.WriteLog(nameof(NeuralNetworkMulticlassTrainer),
             $"Training {network.Parameters.Sum(p => (long)p.Length):N0} parameters on {train.Count:N0} examples, {classCount} classes, seed {seed}, {_context.Threads} threads.");
-        loop.Run(train, validation, progress, message => _context.WriteLog(nameof(NeuralNetworkMulticlassTrainer), message), cancellationToken);
+        loop.Run(train, validation, progress, log, cancellationToken);
         return new NeuralNetworkMulticlassModel(network, classCount, input.ClassNames?.ToArray(), loop.History);
     }
 

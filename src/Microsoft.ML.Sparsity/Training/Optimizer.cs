@@ -49,6 +49,18 @@ internal abstract class Optimizer
 
     protected float[] StateOf(int parameter, int slot) => State[parameter * StateSlots + slot];
 
+    /// <summary>Zeroes the optimiser state of masked entries (after a mask changes).</summary>
+    public void ApplyMasks()
+    {
+        for (int p = 0; p < Parameters.Count; p++)
+        {
+            if (Parameters[p].Mask is not { } mask) continue;
+            for (int s = 0; s < StateSlots; s++)
+                System.Numerics.Tensors.TensorPrimitives.Multiply(StateOf(p, s), mask, StateOf(p, s));
+        }
+    }
+
+    /// <summary>Updates one chunk; a masked parameter's updated values and state are multiplied by its mask in the same pass.</summary>
     protected abstract void Update(int parameter, int start, int length);
 }
 
@@ -62,10 +74,17 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
     {
         var w = Parameters[parameter].Value.AsSpan(start, length);
         var g = Parameters[parameter].Gradient.AsSpan(start, length);
+        var mask = Parameters[parameter].Mask.AsSpan();
+        bool masked = !mask.IsEmpty;
+        if (masked) mask = mask.Slice(start, length);
         float lr = LearningRate, mu = _momentum, decay = _decay;
         if (mu == 0)
         {
-            for (int i = 0; i < w.Length; i++) w[i] -= lr * (g[i] + decay * w[i]);
+            for (int i = 0; i < w.Length; i++)
+            {
+                w[i] -= lr * (g[i] + decay * w[i]);
+                if (masked) w[i] *= mask[i];
+            }
             return;
         }
         var v = StateOf(parameter, 0).AsSpan(start, length);
@@ -80,9 +99,15 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
                 var wi = new Vector<float>(w[k..]);
                 var gi = new Vector<float>(g[k..]) + vDecay * wi;
                 var vi = vMu * new Vector<float>(v[k..]) + gi;
-                vi.CopyTo(v[k..]);
                 var step = _nesterov ? gi + vMu * vi : vi;
-                (wi - vLr * step).CopyTo(w[k..]);
+                wi -= vLr * step;
+                if (masked)
+                {
+                    var mi = new Vector<float>(mask[k..]);
+                    (vi, wi) = (vi * mi, wi * mi);
+                }
+                vi.CopyTo(v[k..]);
+                wi.CopyTo(w[k..]);
             }
         }
         for (; k < w.Length; k++)
@@ -90,6 +115,7 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
             float gi = g[k] + decay * w[k];
             v[k] = mu * v[k] + gi;
             w[k] -= lr * (_nesterov ? gi + mu * v[k] : v[k]);
+            if (masked) (v[k], w[k]) = (v[k] * mask[k], w[k] * mask[k]);
         }
     }
 }
@@ -103,6 +129,9 @@ internal sealed class AdamOptimizer(IReadOnlyList<Parameter> parameters, WorkerP
         var g = Parameters[parameter].Gradient.AsSpan(start, length);
         var m = StateOf(parameter, 0).AsSpan(start, length);
         var v = StateOf(parameter, 1).AsSpan(start, length);
+        var mask = Parameters[parameter].Mask.AsSpan();
+        bool masked = !mask.IsEmpty;
+        if (masked) mask = mask.Slice(start, length);
         float b1 = options.Beta1, b2 = options.Beta2, eps = options.Epsilon, decay = options.WeightDecay, lr = LearningRate;
         float correction1 = 1 - MathF.Pow(b1, StepCount), correction2 = 1 - MathF.Pow(b2, StepCount);
         float stepSize = lr / correction1, rootCorrection2 = MathF.Sqrt(correction2);
@@ -114,6 +143,7 @@ internal sealed class AdamOptimizer(IReadOnlyList<Parameter> parameters, WorkerP
             m[i] = b1 * m[i] + (1 - b1) * gi;
             v[i] = b2 * v[i] + (1 - b2) * gi * gi;
             w[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) / rootCorrection2 + eps);
+            if (masked) (w[i], m[i], v[i]) = (w[i] * mask[i], m[i] * mask[i], v[i] * mask[i]);
         }
     }
 }

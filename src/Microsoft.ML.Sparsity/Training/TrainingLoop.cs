@@ -18,11 +18,13 @@ internal sealed class TrainingLoop
     private readonly float _baseLearningRate;
     private readonly int _batchSize, _epochs, _seed, _patience;
     private readonly bool _shuffle, _isClassifier;
+    private readonly Sparsity.SparsityController? _sparsity;
     private float[] _batchLabels = [];
 
     public TrainingLoop(SequentialNetwork network, Loss loss, Optimizer optimizer, LearningRateSchedule schedule, float baseLearningRate,
-        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier)
+        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier, Sparsity.SparsityController? sparsity = null)
     {
+        _sparsity = sparsity;
         (_network, _loss, _optimizer, _schedule, _baseLearningRate) = (network, loss, optimizer, schedule, baseLearningRate);
         (_batchSize, _epochs, _seed, _shuffle, _patience, _isClassifier) = (batchSize, epochs, seed, shuffle, earlyStoppingPatience, isClassifier);
     }
@@ -44,6 +46,7 @@ internal sealed class TrainingLoop
         double bestLoss = double.PositiveInfinity;
         int epochsSinceBest = 0;
         float[][]? best = validation is not null && _patience > 0 ? _network.Parameters.Select(p => (float[])p.Value.Clone()).ToArray() : null;
+        _sparsity?.Start(stepsPerEpoch, totalSteps);
         var clock = Stopwatch.StartNew();
         float learningRate = _baseLearningRate;
         for (int epoch = 0; epoch < _epochs; epoch++)
@@ -59,9 +62,11 @@ internal sealed class TrainingLoop
                 var output = _network.Forward(batch, training: true);
                 lossSum += _loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) * batch;
                 _network.Backward(batch);
+                _sparsity?.AfterBackward(Step);
                 learningRate = _baseLearningRate * _schedule.Factor(Step, stepsPerEpoch, totalSteps);
                 _optimizer.Step(learningRate);
                 Step++;
+                _sparsity?.AfterStep(Step);
             }
             double seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
             double trainLoss = lossSum / n;
@@ -70,11 +75,12 @@ internal sealed class TrainingLoop
                     $"Training diverged in epoch {epoch + 1}: the loss is {trainLoss}. Lower the learning rate or check the data's scale.");
             (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(validation);
             var report = new TrainingProgress(epoch + 1, _epochs, Step, trainLoss, val?.Loss, _isClassifier ? val?.Accuracy : null,
-                n / seconds, learningRate, clock.Elapsed);
+                n / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity);
             History.Add(report);
             progress?.Report(report);
             log?.Invoke(report.ToString());
-            if (best is null || val is null) continue;
+            // Weights from before the last mask change are not candidates: restoring them would undo pruning.
+            if (best is null || val is null || (_sparsity is not null && !_sparsity.MasksFinal(Step))) continue;
             if (val.Value.Loss < bestLoss)
             {
                 bestLoss = val.Value.Loss;
@@ -87,7 +93,7 @@ internal sealed class TrainingLoop
                 break;
             }
         }
-        if (best is not null)
+        if (best is not null && double.IsFinite(bestLoss))
             for (int i = 0; i < best.Length; i++) best[i].AsSpan().CopyTo(_network.Parameters[i].Value);
     }
 

@@ -4,8 +4,9 @@ namespace Microsoft.ML.Sparsity.Training;
 public sealed class TrainingProgress
 {
     internal TrainingProgress(int epoch, int epochs, long step, double trainingLoss, double? validationLoss, double? validationAccuracy,
-        double samplesPerSecond, float learningRate, TimeSpan elapsed)
+        double samplesPerSecond, float learningRate, TimeSpan elapsed, double? sparsity)
     {
+        Sparsity = sparsity;
         Epoch = epoch;
         Epochs = epochs;
         Step = step;
@@ -41,6 +42,9 @@ public sealed class TrainingProgress
     /// <summary>The learning rate of the epoch's last step.</summary>
     public float LearningRate { get; }
 
+    /// <summary>The fraction of prunable weights that are zero, when the trainer has a sparsity method.</summary>
+    public double? Sparsity { get; }
+
     /// <summary>Wall-clock time since training started.</summary>
     public TimeSpan Elapsed { get; }
 
@@ -49,5 +53,6 @@ public sealed class TrainingProgress
         $"epoch {Epoch}/{Epochs}  loss {TrainingLoss:F4}" +
         (ValidationLoss is double vl ? $"  val-loss {vl:F4}" : "") +
         (ValidationAccuracy is double va ? $"  val-acc {va:P2}" : "") +
+        (Sparsity is double s ? $"  sparsity {s:P1}" : "") +
         $"  lr {LearningRate:G3}  {SamplesPerSecond:F0} samples/s";
 }

@@ -71,7 +71,8 @@ public sealed class GemmTests : IDisposable
 
             // Padding between rows of C is never written.
             for (int j = n; j < c.Ld && i * c.Ld + j < c.Data.Length; j++)
-                Assert.Equal(BitConverter.SingleToInt32Bits(c0[i * c.Ld + j]), BitConverter.SingleToInt32Bits(c.Data[i * c.Ld + j]));
+                Assert.Equal(BitConverter.SingleToInt32Bits(c0[i * c.Ld + j]),
+                    BitConverter.SingleToInt32Bits(c.Data[i * c.Ld + j]));
         }
     }
 
@@ -114,7 +115,7 @@ public sealed class GemmTests : IDisposable
                     if (first is null)
                         first = c;
                     else
-                        Assert.True(first.AsSpan().SequenceEqual(c), $"threads={threads} transA={transA} transB={transB}");
+                        Assert.True(first.AsSpan().SequenceEqual(c), $"threads={threads} tA={transA} tB={transB}");
                 }
             }
         }
@@ -138,14 +139,51 @@ public sealed class GemmTests : IDisposable
         Assert.Equal("ldc", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 4, c, 3)).ParamName);
         Assert.Equal("c", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 4, c, 5)).ParamName);
         // Transposed storage: A stored 3x2 (lda >= 2), B stored 4x3 (ldb >= 3).
-        Call(2, 4, 3, a, 2, b, 3, c, 4, tA: true, tB: true);
-        Assert.Equal("a", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 3, c, 4, tA: true, tB: true)).ParamName);
-        Assert.Equal("b", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 2, b, 4, c, 4, tA: true, tB: true)).ParamName);
-        Assert.Throws<ArgumentNullException>(() => Gemm.Multiply(null!, false, false, 2, 4, 3, 1f, a, 3, b, 4, 0f, c, 4));
+        Call(2, 4, 3, a, 2, b, 3, c, 4, true, true);
+        Assert.Equal("a", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 3, b, 3, c, 4, true, true)).ParamName);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => Call(2, 4, 3, a, 2, b, 4, c, 4, true, true)).ParamName);
+        Assert.Throws<ArgumentNullException>(
+            () => Gemm.Multiply(null!, false, false, 2, 4, 3, 1f, a, 3, b, 4, 0f, c, 4));
     }
 
     [Fact]
     public void IsaIsReported() => Assert.Contains(Gemm.Isa, new[] { "AVX-512", "AVX2+FMA", "scalar" });
+
+    /// <summary>A row-major matrix with leading dimension Ld = Cols + pad; padding holds NaN.</summary>
+    internal sealed class Matrix
+    {
+        private Matrix(int rows, int cols, int pad)
+        {
+            Ld = cols + pad;
+            Data = new float[Math.Max(0, (rows - 1) * Ld + cols)];
+            Data.AsSpan().Fill(float.NaN);
+        }
+
+        public float[] Data { get; }
+
+        public int Ld { get; }
+
+        public float this[int i, int j] => Data[i * Ld + j];
+
+        public static Matrix Random(int rows, int cols, int pad, Random random)
+        {
+            var matrix = new Matrix(rows, cols, pad);
+            for (int i = 0; i < rows; i++)
+            {
+                for (int j = 0; j < cols; j++)
+                    matrix.Data[i * matrix.Ld + j] = (float)(random.NextDouble() * 2 - 1);
+            }
+
+            return matrix;
+        }
+
+        public static Matrix Filled(int rows, int cols, int pad, float value)
+        {
+            var matrix = new Matrix(rows, cols, pad);
+            matrix.Data.AsSpan().Fill(value);
+            return matrix;
+        }
+    }
 }
 
 /// <summary>Steady-state calls allocate nothing; measured process-wide, so this runs on its own.</summary>
@@ -157,7 +195,8 @@ public sealed class GemmAllocationTests
     {
         using var pool = new WorkerPool(2);
         var random = new Random(3);
-        float[] a = Matrix.Random(64, 784, 0, random).Data, w = Matrix.Random(300, 784, 0, random).Data;
+        float[] a = GemmTests.Matrix.Random(64, 784, 0, random).Data;
+        float[] w = GemmTests.Matrix.Random(300, 784, 0, random).Data;
         float[] c = new float[64 * 300], y = new float[300], dx = new float[64 * 784];
         void Calls()
         {
@@ -189,39 +228,3 @@ public sealed class GemmAllocationTests
 
 [CollectionDefinition(nameof(GemmAllocationTests), DisableParallelization = true)]
 public sealed class GemmAllocationCollection;
-
-/// <summary>A row-major matrix with leading dimension Ld = Cols + pad; padding holds NaN.</summary>
-internal sealed class Matrix
-{
-    private Matrix(int rows, int cols, int pad)
-    {
-        Ld = cols + pad;
-        Data = new float[Math.Max(0, (rows - 1) * Ld + cols)];
-        Data.AsSpan().Fill(float.NaN);
-    }
-
-    public float[] Data { get; }
-
-    public int Ld { get; }
-
-    public float this[int i, int j] => Data[i * Ld + j];
-
-    public static Matrix Random(int rows, int cols, int pad, Random random)
-    {
-        var matrix = new Matrix(rows, cols, pad);
-        for (int i = 0; i < rows; i++)
-        {
-            for (int j = 0; j < cols; j++)
-                matrix.Data[i * matrix.Ld + j] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return matrix;
-    }
-
-    public static Matrix Filled(int rows, int cols, int pad, float value)
-    {
-        var matrix = new Matrix(rows, cols, pad);
-        matrix.Data.AsSpan().Fill(value);
-        return matrix;
-    }
-}

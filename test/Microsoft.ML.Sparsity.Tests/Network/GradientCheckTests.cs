@@ -442,6 +442,36 @@ public sealed class GradientCheckTests : IDisposable
         Assert.Equal(first, replay);
     }
 
+    [Fact]
+    public void Dropout_with_rate_zero_passes_the_gradient_through()
+    {
+        // Rate 0 is allowed (DropoutDefinition accepts [0, 1)) and must behave as the identity in both directions.
+        var net = new SequentialNetwork([Layers.Dense(4), Layers.Dropout(0f), Layers.Dense(3)], [5], Context(_pool));
+        net.EnsureCapacity(2);
+        var random = new Random(61);
+        Uniform(random, 10).CopyTo(net.Input, 0);
+        net.Forward(2, training: true);
+        Uniform(random, 6).CopyTo(net.OutputGradient, 0);
+        net.Backward(2);
+        var dropout = net.Layers[1];
+        var dense0 = (DenseLayer)net.Layers[0];
+        Assert.Empty(dropout.Parameters);
+        // The gradient reaching the first dense layer must be the one leaving the second: not all zero.
+        Assert.Contains(dense0.Weight.Gradient, g => g != 0f);
+
+        // And directly at the layer.
+        var layer = new DropoutLayer("dropout", [6], 0f, seed: 1);
+        layer.EnsureCapacity(2);
+        var x = Uniform(random, 12);
+        var y = new float[12];
+        layer.Forward(x, y, 2, training: true);
+        Assert.Equal(x, y);
+        var dy = Uniform(random, 12);
+        var dx = new float[12];
+        layer.Backward(x, y, dy, dx, 2);
+        Assert.Equal(dy, dx);
+    }
+
     // ---------------------------------------------------------------- Losses
 
     [Fact]

@@ -109,6 +109,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         output.WriteLine($"LeNet-300-100, 6000 images, 3 epochs: {metrics}, top-3 {metrics.TopKAccuracy:F4}");
         Assert.Equal(3, model.TrainingHistory.Count);
         Assert.True(model.TrainingHistory[^1].TrainingLoss < model.TrainingHistory[0].TrainingLoss);
+        // Measured 0.8345 micro / 0.8358 macro / 0.9825 top-3 / 0.506 log-loss (seed 1); the floors leave a few points of slack.
         Assert.True(metrics.MicroAccuracy >= 0.80, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.80.");
         Assert.True(metrics.MacroAccuracy >= 0.78, $"macro accuracy {metrics.MacroAccuracy:F4} is below the floor 0.78.");
         Assert.True(metrics.TopKAccuracy >= 0.95, $"top-3 accuracy {metrics.TopKAccuracy:F4} is below the floor 0.95.");
@@ -131,7 +132,8 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var model = context.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(train);
         var metrics = context.MulticlassClassification.Evaluate(model.Transform(test));
         output.WriteLine($"tiny CNN, 2000 images, 2 epochs: {metrics}");
-        Assert.True(metrics.MicroAccuracy >= 0.70, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.70.");
+        // Measured 0.794 (seed 2); the floor leaves a few points of slack.
+        Assert.True(metrics.MicroAccuracy >= 0.75, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.75.");
     }
 
     // ------------------------------------------------------------------ (c) bad input
@@ -206,12 +208,13 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var ex3 = Assert.Throws<ArgumentException>(() => model.Predict(new float[10], new float[2]));
         Assert.Equal("scores", ex3.ParamName);
 
-        // The right length works, and Predict agrees with Transform.
+        // The right length works, and Predict agrees with Transform (to rounding: a batch of one takes the GEMV path,
+        // whose summation order differs from the batched GEMM's).
         var data = TrainingData.Blobs(4, seed: 9);
         int predicted = model.Predict(data.GetFeatures(2), scores);
         var scored = model.Transform(data);
         Assert.Equal(scored.GetPredictedLabel(2), predicted);
-        Assert.Equal(scored.GetScores(2).ToArray(), scores);
+        for (int c = 0; c < 3; c++) Assert.Equal(scored.GetScores(2)[c], scores[c], 6);
         Assert.Equal(1.0, scores.Sum(), 5);
     }
 

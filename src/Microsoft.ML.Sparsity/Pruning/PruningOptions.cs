@@ -1,0 +1,80 @@
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.Pruning;
+
+/// <summary>
+/// Pruning: a <see cref="SparsityPattern"/>, an <see cref="ImportanceCriterion"/>, a <see cref="LayerAllocation"/> and a
+/// <see cref="PruningSchedule"/>. Give it to a trainer (<c>Options.Sparsity</c>) to prune while training, or to
+/// <see cref="SparsityCatalog.Prune"/> to prune a trained model. The defaults are gradual magnitude pruning
+/// (Zhu &amp; Gupta, "To prune, or not to prune: exploring the efficacy of pruning for model compression", 2017) of
+/// every dense and convolution weight to 90% sparsity.
+/// </summary>
+/// <remarks>
+/// Masked training is exact: pruned weights are 0 in the forward pass and after every optimiser step (weight decay and
+/// momentum / Adam state included), because the optimiser multiplies each update by the mask in the same pass.
+/// Biases and normalisation parameters are never pruned unless <see cref="PruneBiases"/> asks.
+/// </remarks>
+public sealed class PruningOptions : SparsityMethod
+{
+    /// <summary>The fraction of weights to remove, in [0, 1). Default 0.9. Ignored by N:M patterns, whose sparsity is 1 − N/M.</summary>
+    public double TargetSparsity = 0.9;
+
+    /// <summary>Which weights are pruned together. Default: <see cref="SparsityPattern.Unstructured"/>.</summary>
+    public SparsityPattern Pattern = SparsityPattern.Unstructured;
+
+    /// <summary>How weights are ranked. Default: <see cref="ImportanceCriterion.Magnitude"/>.</summary>
+    public ImportanceCriterion Criterion = ImportanceCriterion.Magnitude;
+
+    /// <summary>How the target is shared among layers. Default: <see cref="LayerAllocation.Uniform"/>.</summary>
+    public LayerAllocation Allocation = LayerAllocation.Uniform;
+
+    /// <summary>When pruning happens. Default: <see cref="PruningSchedule.GradualOverTraining"/> (10% to 60% of training, every 100 steps, cubic).</summary>
+    public PruningSchedule Schedule = PruningSchedule.GradualOverTraining();
+
+    /// <summary>
+    /// Per-layer sparsities that replace the allocation's, keyed by layer name (e.g. <c>"dense1"</c>) or by index among
+    /// the prunable (dense and convolution) layers as a string (<c>"0"</c> first, <c>"-1"</c> last).
+    /// </summary>
+    public IDictionary<string, double> LayerSparsity = new Dictionary<string, double>();
+
+    /// <summary>Layers left dense, by name or prunable-layer index as in <see cref="LayerSparsity"/> (e.g. <c>"-1"</c> keeps the output layer dense).</summary>
+    public IList<string> ExcludedLayers = new List<string>();
+
+    /// <summary>Prune the last prunable layer (the output layer) at half the target sparsity, as "The Lottery Ticket Hypothesis" (Frankle &amp; Carbin, 2019) does. Uniform, ER and ERK allocations only. Default false.</summary>
+    public bool OutputLayerAtHalfRate;
+
+    /// <summary>
+    /// What to do with a layer the pattern does not fit (e.g. 2:4 on a layer with 10 inputs): false (default) raises an
+    /// <see cref="ArgumentException"/> naming the layer and the constraint; true leaves the layer dense and says so in the sparsity report.
+    /// </summary>
+    public bool LeaveMisfitLayersDense;
+
+    /// <summary>With <see cref="SparsityPattern.OutputChannels"/>, also prune the biases of removed channels, so they output exactly 0. Default false.</summary>
+    public bool PruneBiases;
+
+    internal override SparsityController CreateController(SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log) =>
+        new PruningController(this, network, optimizer, seed, log);
+
+    internal void Validate()
+    {
+        if (!(TargetSparsity >= 0 && TargetSparsity < 1))
+            throw new ArgumentOutOfRangeException(nameof(TargetSparsity), TargetSparsity, "The target sparsity must be in [0, 1).");
+        if (Pattern is null) throw new ArgumentNullException(nameof(Pattern), "PruningOptions.Pattern must be set.");
+        if (Criterion is null) throw new ArgumentNullException(nameof(Criterion), "PruningOptions.Criterion must be set.");
+        if (Allocation is null) throw new ArgumentNullException(nameof(Allocation), "PruningOptions.Allocation must be set.");
+        if (Schedule is null) throw new ArgumentNullException(nameof(Schedule), "PruningOptions.Schedule must be set.");
+        if (LayerSparsity is null || ExcludedLayers is null)
+            throw new ArgumentNullException(LayerSparsity is null ? nameof(LayerSparsity) : nameof(ExcludedLayers), "Use an empty collection instead of null.");
+        foreach (var (layer, s) in LayerSparsity)
+            if (!(s >= 0 && s < 1))
+                throw new ArgumentOutOfRangeException(nameof(LayerSparsity), s, $"The sparsity of layer '{layer}' must be in [0, 1).");
+        if (OutputLayerAtHalfRate && Allocation.IsGlobal)
+            throw new ArgumentException("OutputLayerAtHalfRate sets a per-layer rate; it cannot be combined with a global allocation. Use LayerSparsity instead.", nameof(OutputLayerAtHalfRate));
+        if (PruneBiases && Pattern != SparsityPattern.OutputChannels)
+            throw new ArgumentException("PruneBiases applies to the OutputChannels pattern (the bias of a removed channel); other patterns never prune biases.", nameof(PruneBiases));
+        if (Pattern.FixedSparsity is not null && !Schedule.IsOneShot)
+            throw new ArgumentException($"The {Pattern} pattern has a fixed sparsity; use PruningSchedule.OneShot or AtInitialization with it.", nameof(Schedule));
+    }
+}

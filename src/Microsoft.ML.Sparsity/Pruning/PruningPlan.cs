@@ -1,0 +1,153 @@
+using System.Globalization;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Sparsity;
+
+namespace Microsoft.ML.Sparsity.Pruning;
+
+/// <summary>
+/// Which layers a <see cref="PruningOptions"/> prunes and to what final sparsity, and the pruning operation itself:
+/// score, pick exactly the units to remove, write masks, zero the weights.
+/// </summary>
+internal sealed class PruningPlan
+{
+    private readonly PruningOptions _options;
+    private readonly double[] _finalSparsity;      // per pruned layer; NaN = chosen by the global threshold
+    private readonly int _seed;
+
+    public PruningPlan(PruningOptions options, SequentialNetwork network, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _seed = seed;
+        AllLayers = PrunableLayer.From(network);
+        if (AllLayers.Count == 0) throw new ArgumentException("The network has no dense or convolution layer to prune.", nameof(network));
+        var excluded = options.ExcludedLayers.Select(key => Resolve(key, nameof(PruningOptions.ExcludedLayers))).ToHashSet();
+        var overrides = options.LayerSparsity.ToDictionary(kv => Resolve(kv.Key, nameof(PruningOptions.LayerSparsity)), kv => kv.Value);
+        var pruned = new List<PrunableLayer>();
+        foreach (var layer in AllLayers)
+        {
+            layer.Weight.SparsityNote = null;
+            if (excluded.Contains(layer.Index)) { layer.Weight.SparsityNote = "dense: excluded"; continue; }
+            if (options.Pattern.Misfit(layer) is string misfit)
+            {
+                if (!options.LeaveMisfitLayersDense)
+                    throw new ArgumentException(
+                        $"Layer '{layer.Name}': {misfit}. Exclude the layer, or set LeaveMisfitLayersDense to keep such layers dense.", nameof(PruningOptions.Pattern));
+                layer.Weight.SparsityNote = "dense: " + misfit;
+                continue;
+            }
+            pruned.Add(layer);
+        }
+        Layers = pruned;
+        var fixedSparsity = pruned.Select(l => overrides.TryGetValue(l.Index, out double s) ? s : double.NaN).ToArray();
+        if (options.OutputLayerAtHalfRate && pruned.Count > 0 && pruned[^1].Index == AllLayers.Count - 1 && double.IsNaN(fixedSparsity[^1]))
+            fixedSparsity[^1] = options.TargetSparsity / 2;
+        if (options.Pattern.FixedSparsity is double nm) _finalSparsity = pruned.Select(_ => nm).ToArray();
+        else if (options.Allocation.IsGlobal) _finalSparsity = fixedSparsity;
+        else _finalSparsity = options.Allocation.Allocate(pruned, options.TargetSparsity, fixedSparsity);
+    }
+
+    public IReadOnlyList<PrunableLayer> AllLayers { get; }
+
+    /// <summary>The layers pruned (not excluded, pattern fits), in network order.</summary>
+    public IReadOnlyList<PrunableLayer> Layers { get; }
+
+    /// <summary>The final sparsity of each pruned layer (NaN where the global threshold decides).</summary>
+    public IReadOnlyList<double> FinalSparsity => _finalSparsity;
+
+    /// <summary>Prunes every layer to its sparsity at <paramref name="step"/> of <paramref name="schedule"/>; already pruned units stay pruned.</summary>
+    /// <param name="step">The step (for the schedule and seeded criteria).</param>
+    /// <param name="schedule">The resolved schedule.</param>
+    /// <param name="taylorSums">Σ|w·g| per pruned layer, for the Taylor criterion.</param>
+    public void Prune(long step, PruningSchedule schedule, float[][]? taylorSums)
+    {
+        var pattern = _options.Pattern;
+        int n = Layers.Count;
+        var unitScores = new float[n][];
+        var alreadyPruned = new bool[n][];
+        for (int l = 0; l < n; l++)
+        {
+            var layer = Layers[l];
+            var scores = new float[layer.Count];
+            _options.Criterion.Score(layer, step, _seed, taylorSums is null ? default : taylorSums[l], scores);
+            if (pattern is SparsityPattern.NMPattern nmPattern)
+            {
+                var nmMask = new float[layer.Count];
+                nmPattern.BuildMask(scores, nmMask);
+                Apply(layer, nmMask);
+                continue;
+            }
+            unitScores[l] = new float[pattern.UnitCount(layer)];
+            pattern.ScoreUnits(layer, scores, unitScores[l]);
+            alreadyPruned[l] = new bool[unitScores[l].Length];
+            if (layer.Weight.Mask is { } mask) pattern.PrunedUnits(layer, mask, alreadyPruned[l]);
+            for (int u = 0; u < unitScores[l].Length; u++) if (alreadyPruned[l][u]) unitScores[l][u] = float.NegativeInfinity;
+        }
+        if (pattern is SparsityPattern.NMPattern) return;
+
+        var prunedUnits = unitScores.Select(s => new bool[s.Length]).ToArray();
+        var free = Enumerable.Range(0, n).Where(l => double.IsNaN(_finalSparsity[l])).ToArray();
+        var perLayer = Enumerable.Range(0, n).Where(l => !double.IsNaN(_finalSparsity[l])).ToArray();
+        // Per-layer targets (uniform, ER, ERK, overrides).
+        var units = perLayer.Select(l => unitScores[l].Length).ToArray();
+        var sparsityNow = perLayer.Select(l => schedule.SparsityAt(step, _finalSparsity[l])).ToArray();
+        long? total = _options.Allocation.MatchesTotal && free.Length == 0
+            ? MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), units.Sum(u => (long)u))
+            : null;
+        var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
+        for (int i = 0; i < perLayer.Length; i++)
+        {
+            int l = perLayer[i];
+            MaskSelection.SelectLowest(unitScores[l], Math.Max(counts[i], alreadyPruned[l].Count(p => p)), prunedUnits[l]);
+        }
+        // Global threshold over the remaining layers: one selection over their concatenated units.
+        if (free.Length > 0)
+        {
+            var all = free.SelectMany(l => unitScores[l]).ToArray();
+            long k = Math.Max(MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), all.Length),
+                free.Sum(l => (long)alreadyPruned[l].Count(p => p)));
+            var selected = new bool[all.Length];
+            MaskSelection.SelectLowest(all, k, selected);
+            int offset = 0;
+            foreach (int l in free)
+            {
+                selected.AsSpan(offset, prunedUnits[l].Length).CopyTo(prunedUnits[l]);
+                offset += prunedUnits[l].Length;
+            }
+        }
+        for (int l = 0; l < n; l++)
+        {
+            var mask = new float[Layers[l].Count];
+            pattern.ExpandUnits(Layers[l], prunedUnits[l], mask);
+            Apply(Layers[l], mask);
+            if (_options.PruneBiases && Layers[l].Bias is { } bias)
+            {
+                bias.Mask = prunedUnits[l].Select(p => p ? 0f : 1f).ToArray();
+                System.Numerics.Tensors.TensorPrimitives.Multiply(bias.Value, bias.Mask, bias.Value);
+            }
+        }
+    }
+
+    private void Apply(PrunableLayer layer, float[] mask)
+    {
+        layer.ApplyMask(mask);
+        layer.Weight.SparsityNote = _options.Pattern.ToString();
+    }
+
+    /// <summary>A layer name, or an index among the prunable layers ("0" first, "-1" last).</summary>
+    private int Resolve(string key, string option)
+    {
+        if (int.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int index))
+        {
+            int resolved = index < 0 ? AllLayers.Count + index : index;
+            if (resolved < 0 || resolved >= AllLayers.Count)
+                throw new ArgumentException($"{option}: index {key} is outside the {AllLayers.Count} prunable layers ({Names()}).", option);
+            return resolved;
+        }
+        return AllLayers.FirstOrDefault(l => l.Name == key)?.Index
+            ?? throw new ArgumentException($"{option}: there is no prunable layer named '{key}'; the prunable layers are {Names()}.", option);
+    }
+
+    private string Names() => string.Join(", ", AllLayers.Select(l => $"'{l.Name}'"));
+}
