@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.PerformanceTests;
@@ -18,9 +19,18 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         ("cnn", () => [.. Layers.SmallCnn(), Layers.Dense(10)], [28, 28, 1]),
     ];
 
-    public (double SamplesPerSecond, double AllocatedBytesPerBatch) Train(LayerDefinition[] layers, int[] shape, int batch)
+    /// <param name="layers">The network.</param>
+    /// <param name="shape">One example's shape.</param>
+    /// <param name="batch">Examples per step.</param>
+    /// <param name="maskedSparsity">When set, every weight gets an unstructured magnitude mask of this sparsity first (masked training).</param>
+    public (double SamplesPerSecond, double AllocatedBytesPerBatch) Train(LayerDefinition[] layers, int[] shape, int batch, double? maskedSparsity = null)
     {
         var (network, inputs, labels) = Setup(layers, shape, batch);
+        if (maskedSparsity is double s)
+        {
+            var options = new PruningOptions { TargetSparsity = s, Schedule = PruningSchedule.AtInitialization() };
+            new PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
+        }
         var optimizer = new SgdOptimizerOptions { LearningRate = 0.01f, Momentum = 0.9f }.Create(network.Parameters, pool);
         var loss = new SoftmaxCrossEntropyLoss();
         int i = 0;

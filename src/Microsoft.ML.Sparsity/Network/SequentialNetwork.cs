@@ -31,6 +31,9 @@ internal sealed class SequentialNetwork
         Layers = layers;
         Definitions = definitions.ToArray();
         Parameters = layers.SelectMany(l => l.Parameters).ToArray();
+        StateArrays = Parameters.Select(p => p.Value)
+            .Concat(layers.OfType<BatchNormLayer>().SelectMany(b => new[] { b.RunningMean, b.RunningVariance }))
+            .ToArray();
     }
 
     public IReadOnlyList<Layer> Layers { get; }
@@ -39,6 +42,9 @@ internal sealed class SequentialNetwork
     public int InputSize => Layers[0].InputSize;
     public int OutputSize => Layers[^1].OutputSize;
     public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>Everything that defines the network's function: parameter values, then batch-norm running statistics.</summary>
+    public IReadOnlyList<float[]> StateArrays { get; }
     public int Capacity { get; private set; }
 
     /// <summary>The network's input buffer (row-major, <see cref="InputSize"/> values per example): fill it, then call <see cref="Forward"/>.</summary>
@@ -51,17 +57,11 @@ internal sealed class SequentialNetwork
     public SequentialNetwork Clone(Engine.WorkerPool pool)
     {
         var copy = new SequentialNetwork(Definitions, InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0));
+        for (int i = 0; i < StateArrays.Count; i++) StateArrays[i].CopyTo(copy.StateArrays[i], 0);
         for (int i = 0; i < Parameters.Count; i++)
         {
-            var (from, to) = (Parameters[i], copy.Parameters[i]);
-            from.Value.CopyTo(to.Value, 0);
-            to.Mask = (float[]?)from.Mask?.Clone();
-            to.SparsityNote = from.SparsityNote;
-        }
-        foreach (var (from, to) in Layers.OfType<BatchNormLayer>().Zip(copy.Layers.OfType<BatchNormLayer>()))
-        {
-            from.RunningMean.CopyTo(to.RunningMean, 0);
-            from.RunningVariance.CopyTo(to.RunningVariance, 0);
+            copy.Parameters[i].Mask = (float[]?)Parameters[i].Mask?.Clone();
+            copy.Parameters[i].SparsityNote = Parameters[i].SparsityNote;
         }
         return copy;
     }

@@ -7,7 +7,10 @@ internal sealed class FlattenLayer(string name, int[] inputShape) : Layer(name, 
 {
     public override void Forward(float[] x, float[] y, int batch, bool training) => x.AsSpan(0, batch * InputSize).CopyTo(y);
 
-    public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch) => dy.AsSpan(0, batch * InputSize).CopyTo(dx);
+    public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
+    {
+        if (dx is not null) dy.AsSpan(0, batch * InputSize).CopyTo(dx);
+    }
 }
 
 /// <summary>The mean of each channel over the image: [h, w, c] → [c].</summary>
@@ -60,11 +63,11 @@ internal sealed class DropoutLayer(string name, int[] shape, float rate, int see
         if (!training || Rate == 0) { x.AsSpan(0, n).CopyTo(y); return; }
         EnsureCapacity(batch);
         float keep = 1f / (1f - Rate);
-        ulong state = SplitMix((ulong)(uint)seed << 32 ^ ++_calls);
+        ulong state = Engine.Seeds.SplitMix((ulong)(uint)seed << 32 ^ ++_calls);
         uint threshold = (uint)(Rate * uint.MaxValue);
         for (int i = 0; i < n; i++)
         {
-            state = SplitMix(state);
+            state = Engine.Seeds.SplitMix(state);
             _scale[i] = (uint)state >= threshold ? keep : 0f;
         }
         TensorPrimitives.Multiply(x.AsSpan(0, n), _scale.AsSpan(0, n), y.AsSpan(0, n));
@@ -74,14 +77,7 @@ internal sealed class DropoutLayer(string name, int[] shape, float rate, int see
     {
         if (dx is null) return;
         int n = batch * InputSize;
-        TensorPrimitives.Multiply(dy.AsSpan(0, n), _scale.AsSpan(0, n), dx.AsSpan(0, n));
-    }
-
-    private static ulong SplitMix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
+        if (Rate == 0) dy.AsSpan(0, n).CopyTo(dx);
+        else TensorPrimitives.Multiply(dy.AsSpan(0, n), _scale.AsSpan(0, n), dx.AsSpan(0, n));
     }
 }

@@ -61,7 +61,7 @@ public abstract class ImportanceCriterion
     {
         internal override void Score(PrunableLayer layer, long step, int trainingSeed, ReadOnlySpan<float> taylorSums, Span<float> scores)
         {
-            var random = new System.Random(HashCode.Combine(seed ?? trainingSeed, layer.Index, step));
+            var random = new System.Random(Engine.Seeds.Derive(seed ?? trainingSeed, layer.Index, step));
             for (int i = 0; i < scores.Length; i++) scores[i] = random.NextSingle();
         }
 

@@ -45,7 +45,7 @@ internal sealed class TrainingLoop
         var order = new int[n];
         double bestLoss = double.PositiveInfinity;
         int epochsSinceBest = 0;
-        float[][]? best = validation is not null && _patience > 0 ? _network.Parameters.Select(p => (float[])p.Value.Clone()).ToArray() : null;
+        float[][]? best = validation is not null && _patience > 0 ? _network.StateArrays.Select(a => (float[])a.Clone()).ToArray() : null;
         _sparsity?.Start(stepsPerEpoch, totalSteps);
         var clock = Stopwatch.StartNew();
         float learningRate = _baseLearningRate;
@@ -85,7 +85,7 @@ internal sealed class TrainingLoop
             {
                 bestLoss = val.Value.Loss;
                 epochsSinceBest = 0;
-                for (int i = 0; i < best.Length; i++) _network.Parameters[i].Value.AsSpan().CopyTo(best[i]);
+                for (int i = 0; i < best.Length; i++) _network.StateArrays[i].AsSpan().CopyTo(best[i]);
             }
             else if (++epochsSinceBest >= _patience)
             {
@@ -94,7 +94,7 @@ internal sealed class TrainingLoop
             }
         }
         if (best is not null && double.IsFinite(bestLoss))
-            for (int i = 0; i < best.Length; i++) best[i].AsSpan().CopyTo(_network.Parameters[i].Value);
+            for (int i = 0; i < best.Length; i++) best[i].AsSpan().CopyTo(_network.StateArrays[i]);
     }
 
     /// <summary>The data order of an epoch depends only on the seed and the epoch number.</summary>
@@ -102,7 +102,7 @@ internal sealed class TrainingLoop
     {
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (!_shuffle) return;
-        var random = new Random(HashCode.Combine(_seed, epoch));
+        var random = new Random(Seeds.Derive(_seed, epoch));
         random.Shuffle(order);
     }
 

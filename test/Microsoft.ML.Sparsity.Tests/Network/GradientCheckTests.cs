@@ -45,7 +45,7 @@ public sealed class GradientCheckTests : IDisposable
         {
             double s = layer.Bias.Value[o];
             for (int i = 0; i < 6; i++) s += (double)x[b * 6 + i] * layer.Weight.Value[o * 6 + i];
-            Assert.Equal(s, y[b * 4 + o], 5);
+            Assert.Equal(s, y[b * 4 + o], 1e-5);
         }
     }
 
@@ -196,7 +196,7 @@ public sealed class GradientCheckTests : IDisposable
         var y = new float[batch * layer.OutputSize];
         layer.Forward(x, y, batch, training: false);
         var expected = NaivePool(x, batch, h, w, c, k, stride, max: false);
-        for (int i = 0; i < y.Length; i++) Assert.Equal(expected[i], y[i], 5);
+        for (int i = 0; i < y.Length; i++) Assert.Equal(expected[i], y[i], 1e-5);
     }
 
     private static float[] NaivePool(float[] x, int batch, int h, int w, int c, int k, int stride, bool max)
@@ -251,7 +251,7 @@ public sealed class GradientCheckTests : IDisposable
         layer.Forward(x, y, batch, false);
         for (int b = 0; b < batch; b++)
         for (int c = 0; c < 4; c++)
-            Assert.Equal(Enumerable.Range(0, 15).Average(p => (double)x[b * 60 + p * 4 + c]), y[b * 4 + c], 5);
+            Assert.Equal(Enumerable.Range(0, 15).Average(p => (double)x[b * 60 + p * 4 + c]), y[b * 4 + c], 1e-5);
     }
 
     [Fact]
@@ -275,7 +275,7 @@ public sealed class GradientCheckTests : IDisposable
         Array.Fill(net.OutputGradient, 1f);
         net.Backward(2);
         var dense = (DenseLayer)net.Layers[1];
-        Assert.Equal(net.Input[0] + net.Input[4], dense.Weight.Gradient[0], 5);
+        Assert.Equal(net.Input[0] + net.Input[4], dense.Weight.Gradient[0], 1e-5);
     }
 
     // ---------------------------------------------------------------- Batch norm
@@ -322,14 +322,14 @@ public sealed class GradientCheckTests : IDisposable
             var values = Enumerable.Range(0, batch * 4).Select(r => (double)x[r * 2 + c]).ToArray();
             double mean = values.Average(), variance = values.Sum(v => (v - mean) * (v - mean)) / values.Length;
             for (int r = 0; r < values.Length; r++)
-                Assert.Equal((values[r] - mean) / Math.Sqrt(variance + 1e-5), y[r * 2 + c], 4);
-            Assert.Equal(0.1 * mean, layer.RunningMean[c], 5);
-            Assert.Equal(0.9 + 0.1 * variance * values.Length / (values.Length - 1), layer.RunningVariance[c], 5);
+                Assert.Equal((values[r] - mean) / Math.Sqrt(variance + 1e-5), y[r * 2 + c], 1e-4);
+            Assert.Equal(0.1 * mean, layer.RunningMean[c], 1e-5);
+            Assert.Equal(0.9 + 0.1 * variance * values.Length / (values.Length - 1), layer.RunningVariance[c], 1e-5);
         }
         // Inference uses the running statistics.
         layer.Forward(x, y, batch, training: false);
         for (int i = 0; i < x.Length; i++)
-            Assert.Equal((x[i] - layer.RunningMean[i % 2]) / Math.Sqrt(layer.RunningVariance[i % 2] + 1e-5), y[i], 4);
+            Assert.Equal((x[i] - layer.RunningMean[i % 2]) / Math.Sqrt(layer.RunningVariance[i % 2] + 1e-5), y[i], 1e-4);
     }
 
     // ---------------------------------------------------------------- Activations
@@ -369,7 +369,7 @@ public sealed class GradientCheckTests : IDisposable
                 ActivationKind.Tanh => Math.Tanh(v),
                 _ => 1 / (1 + Math.Exp(-v)),
             };
-            Assert.Equal(expected, y[i], 5);
+            Assert.Equal(expected, y[i], 1e-5);
         }
     }
 
@@ -387,10 +387,10 @@ public sealed class GradientCheckTests : IDisposable
         layer.Backward(x, y, dy, dx, 2);
         for (int i = 0; i < 80000; i += 997)
         {
-            Assert.Equal(Math.Tanh(x[i]), y[i], 5);
-            Assert.Equal(dy[i] * (1 - Math.Tanh(x[i]) * Math.Tanh(x[i])), dx[i], 5);
+            Assert.Equal(Math.Tanh(x[i]), y[i], 1e-5);
+            Assert.Equal(dy[i] * (1 - Math.Tanh(x[i]) * Math.Tanh(x[i])), dx[i], 1e-5);
         }
-        Assert.Equal(Math.Tanh(x[^1]), y[^1], 5);
+        Assert.Equal(Math.Tanh(x[^1]), y[^1], 1e-5);
     }
 
     // ---------------------------------------------------------------- Dropout
@@ -415,7 +415,7 @@ public sealed class GradientCheckTests : IDisposable
             float mask = y[i] / x[i];
             bool kept = Math.Abs(mask - keepScale) < 1e-5f;
             Assert.True(kept || y[i] == 0f, $"y[{i}] = {y[i]} is neither 0 nor x·{keepScale}.");
-            Assert.Equal(kept ? dy[i] * keepScale : 0f, dx[i], 6);
+            Assert.Equal(kept ? dy[i] * keepScale : 0f, dx[i], 1e-6);
             if (!kept) dropped++;
         }
         // 2000 Bernoulli(0.3) draws: 600 ± 20.5 (σ); ±100 is ~5σ.
@@ -494,7 +494,7 @@ public sealed class GradientCheckTests : IDisposable
             double lse = max + Math.Log(z.Sum(v => Math.Exp(v - max)));
             expected += lse - z[(int)labels[b]];
         }
-        Assert.Equal(expected / batch, value, 5);
+        Assert.Equal(expected / batch, value, 1e-5);
 
         var scratch = new float[logits.Length];
         Compare("softmax-ce", gradient, logits, () => loss.Compute(logits, labels, batch, classes, scratch), 1e-2f, 5e-4, 1e-2);
@@ -519,7 +519,7 @@ public sealed class GradientCheckTests : IDisposable
             double z = logits[b];
             expected += labels[b] == 1 ? Math.Log(1 + Math.Exp(-z)) : Math.Log(1 + Math.Exp(z));
         }
-        Assert.Equal(expected / batch, value, 4);
+        Assert.Equal(expected / batch, value, 1e-4);
         var scratch = new float[batch];
         Compare("bce", gradient, logits, () => loss.Compute(logits, labels, batch, 1, scratch), 1e-2f, 5e-4, 1e-2);
     }
@@ -534,7 +534,7 @@ public sealed class GradientCheckTests : IDisposable
         var loss = new MeanSquaredErrorLoss();
         var gradient = new float[batch];
         double value = loss.Compute(outputs, labels, batch, 1, gradient);
-        Assert.Equal(Enumerable.Range(0, batch).Average(i => Math.Pow(outputs[i] - labels[i], 2)), value, 5);
+        Assert.Equal(Enumerable.Range(0, batch).Average(i => Math.Pow(outputs[i] - labels[i], 2)), value, 1e-5);
         var scratch = new float[batch];
         Compare("mse", gradient, outputs, () => loss.Compute(outputs, labels, batch, 1, scratch), 1e-2f, 5e-4, 1e-2);
     }

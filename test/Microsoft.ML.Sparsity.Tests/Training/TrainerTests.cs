@@ -103,17 +103,26 @@ public sealed class TrainerTests(ITestOutputHelper output)
         using var context = new SparsityContext(seed: 1);
         var train = TrainingData.FashionTrain.Take(6000);
         var test = TrainingData.FashionTest.Take(2000);
-        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(layers: Layers.LeNet300100(), epochs: 3, batchSize: 64, learningRate: 0.01f);
+        // Cosine decay to 0 makes the result insensitive to the seed: over seeds 1–6 micro accuracy was 0.8415–0.8485
+        // (with a constant rate it spread over 0.804–0.844).
+        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        {
+            Layers = Layers.LeNet300100(),
+            Epochs = 3,
+            BatchSize = 32,
+            Optimizer = new SgdOptimizerOptions { LearningRate = 0.02f, Momentum = 0.9f },
+            LearningRateSchedule = LearningRateSchedule.Cosine(),
+        });
         var model = trainer.Fit(train);
         var metrics = context.MulticlassClassification.Evaluate(model.Transform(test), topKPredictionCount: 3);
         output.WriteLine($"LeNet-300-100, 6000 images, 3 epochs: {metrics}, top-3 {metrics.TopKAccuracy:F4}");
         Assert.Equal(3, model.TrainingHistory.Count);
         Assert.True(model.TrainingHistory[^1].TrainingLoss < model.TrainingHistory[0].TrainingLoss);
-        // Measured 0.8345 micro / 0.8358 macro / 0.9825 top-3 / 0.506 log-loss (seed 1); the floors leave a few points of slack.
-        Assert.True(metrics.MicroAccuracy >= 0.80, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.80.");
-        Assert.True(metrics.MacroAccuracy >= 0.78, $"macro accuracy {metrics.MacroAccuracy:F4} is below the floor 0.78.");
+        // The floors sit a few points below what was measured.
+        Assert.True(metrics.MicroAccuracy >= 0.81, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.81.");
+        Assert.True(metrics.MacroAccuracy >= 0.81, $"macro accuracy {metrics.MacroAccuracy:F4} is below the floor 0.81.");
         Assert.True(metrics.TopKAccuracy >= 0.95, $"top-3 accuracy {metrics.TopKAccuracy:F4} is below the floor 0.95.");
-        Assert.True(metrics.LogLoss < 0.6, $"log-loss {metrics.LogLoss:F4}");
+        Assert.True(metrics.LogLoss < 0.55, $"log-loss {metrics.LogLoss:F4}");
     }
 
     [FashionMnistFact]
@@ -127,13 +136,14 @@ public sealed class TrainerTests(ITestOutputHelper output)
             Layers = TrainingData.TinyCnn(),
             Epochs = 2,
             BatchSize = 32,
-            Optimizer = new SgdOptimizerOptions { LearningRate = 0.02f, Momentum = 0.9f },
+            Optimizer = new SgdOptimizerOptions { LearningRate = 0.05f, Momentum = 0.9f },
+            LearningRateSchedule = LearningRateSchedule.Cosine(),
         };
         var model = context.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(train);
         var metrics = context.MulticlassClassification.Evaluate(model.Transform(test));
         output.WriteLine($"tiny CNN, 2000 images, 2 epochs: {metrics}");
-        // Measured 0.794 (seed 2); the floor leaves a few points of slack.
-        Assert.True(metrics.MicroAccuracy >= 0.75, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.75.");
+        // Over seeds 1–6 micro accuracy was 0.790–0.812; the floor sits a few points below.
+        Assert.True(metrics.MicroAccuracy >= 0.76, $"micro accuracy {metrics.MicroAccuracy:F4} is below the floor 0.76.");
     }
 
     // ------------------------------------------------------------------ (c) bad input
@@ -214,8 +224,8 @@ public sealed class TrainerTests(ITestOutputHelper output)
         int predicted = model.Predict(data.GetFeatures(2), scores);
         var scored = model.Transform(data);
         Assert.Equal(scored.GetPredictedLabel(2), predicted);
-        for (int c = 0; c < 3; c++) Assert.Equal(scored.GetScores(2)[c], scores[c], 6);
-        Assert.Equal(1.0, scores.Sum(), 5);
+        for (int c = 0; c < 3; c++) Assert.Equal(scored.GetScores(2)[c], scores[c], 1e-6);
+        Assert.Equal(1.0, scores.Sum(), 1e-5);
     }
 
     [Fact]
@@ -339,7 +349,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var (model, best, final) = TrainTestHistory(TrainWithEarlyStopping([Layers.Dense(64), Layers.ReLU(), Layers.Dense(64), Layers.ReLU()]));
         Assert.True(model.TrainingHistory.Count < 60, "training should have stopped early");
         Assert.True(model.TrainingHistory[^1].ValidationLoss > best, "the last epoch should be worse than the best one");
-        Assert.Equal(best, final, 4);
+        Assert.Equal(best, final, 1e-4);
     }
 
     [Fact]
@@ -350,7 +360,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var (model, best, final) = TrainTestHistory(TrainWithEarlyStopping([Layers.Dense(64), Layers.BatchNorm(), Layers.ReLU(), Layers.Dense(64), Layers.ReLU()]));
         Assert.True(model.TrainingHistory.Count < 60, "training should have stopped early");
         Assert.True(model.TrainingHistory[^1].ValidationLoss > best, "the last epoch should be worse than the best one");
-        Assert.Equal(best, final, 4);
+        Assert.Equal(best, final, 1e-4);
     }
 
     private (NeuralNetworkMulticlassModel, double, double) TrainTestHistory((NeuralNetworkMulticlassModel Model, double Best, double Final) r)
