@@ -24,7 +24,7 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
     Result? dense = null;
     foreach (var method in options.Methods)
     {
-        var recipe = Recipes.Training(layers, epochs, options.Seed, Recipes.Sparsity(context, method));
+        var recipe = Recipes.Training(layers, epochs, options.Seed, Recipes.Sparsity(context, method, options.Allocation));
         Console.WriteLine($"\n== {modelName}, {method}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, {Recipes.Describe(recipe.Optimizer)}, {recipe.LearningRateSchedule}");
         var clock = Stopwatch.StartNew();
         var model = context.MulticlassClassification.Trainers.NeuralNetwork(recipe).Fit(train);
@@ -75,16 +75,19 @@ internal static class Recipes
     };
 
     /// <summary>
-    /// gmpNN: gradual magnitude pruning of every dense/conv weight to NN% (each layer, uniform), cubic schedule from 10%
-    /// to 60% of training every 100 steps. randomNN: a random mask at initialisation with the same per-layer sparsity.
+    /// gmpNN: gradual magnitude pruning of the dense/conv weights to NN% (per-layer sparsities by the allocation: uniform
+    /// or ERK), cubic schedule from 10% to 60% of training every 100 steps. randomNN: a random mask at initialisation with
+    /// the same per-layer sparsities.
     /// </summary>
-    public static SparsityMethod? Sparsity(SparsityContext context, string method)
+    public static SparsityMethod? Sparsity(SparsityContext context, string method, string allocation)
     {
         if (method == "dense") return null;
         double target = int.Parse(method.TrimStart('g', 'm', 'p', 'r', 'a', 'n', 'd', 'o'), CultureInfo.InvariantCulture) / 100.0;
-        return method.StartsWith("gmp", StringComparison.Ordinal)
-            ? context.Sparsity.GradualMagnitudePruning(target)
-            : context.Sparsity.RandomPruning(target, LayerAllocation.Uniform);
+        var layers = allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform;
+        if (!method.StartsWith("gmp", StringComparison.Ordinal)) return context.Sparsity.RandomPruning(target, layers);
+        var gmp = context.Sparsity.GradualMagnitudePruning(target);
+        gmp.Allocation = layers;
+        return gmp;
     }
 
     public static string Describe(OptimizerOptions o) => o switch
@@ -95,7 +98,7 @@ internal static class Recipes
     };
 }
 
-internal sealed record SampleArguments(string Model, string[] Methods, int? Epochs, int Seed, int Threads, string? DataDirectory, bool Quiet)
+internal sealed record SampleArguments(string Model, string[] Methods, int? Epochs, int Seed, int Threads, string? DataDirectory, bool Quiet, string Allocation = "erk")
 {
     public static SampleArguments Parse(string[] args)
     {
@@ -112,9 +115,11 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
                 "--threads" => a with { Threads = int.Parse(Value(), CultureInfo.InvariantCulture) },
                 "--data" => a with { DataDirectory = Value() },
                 "--quiet" => a with { Quiet = true },
+                "--allocation" => a with { Allocation = Value() },
                 _ => throw new ArgumentException($"Unknown argument '{args[i]}'. {Usage}"),
             };
         }
+        if (a.Allocation is not ("uniform" or "erk")) throw new ArgumentException($"--allocation must be uniform or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
             if (!Recipes.AllMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
@@ -122,5 +127,5 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
     }
 
     private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95 (default all), " +
-        "--epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
+        "--allocation uniform|erk (per-layer sparsities of gmp and random; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
 }

@@ -1,5 +1,6 @@
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Training;
 
@@ -34,6 +35,7 @@ public sealed class SparsityContext : IDisposable
         Data = new DataOperationsCatalog(this);
         MulticlassClassification = new MulticlassClassificationCatalog(this);
         Sparsity = new SparsityCatalog(this);
+        Model = new ModelOperationsCatalog(this);
     }
 
     /// <summary>The seed the context was created with, or <see langword="null"/> when it picks random seeds.</summary>
@@ -50,6 +52,9 @@ public sealed class SparsityContext : IDisposable
 
     /// <summary>Sparsity methods (pruning, …) for trainers, and operations on trained models (prune, sparsity report).</summary>
     public SparsityCatalog Sparsity { get; }
+
+    /// <summary>Saving, loading and exporting models.</summary>
+    public ModelOperationsCatalog Model { get; }
 
     /// <summary>Raised with the context's log messages (training progress, data locations, warnings).</summary>
     public event EventHandler<LoggingEventArgs>? Log;

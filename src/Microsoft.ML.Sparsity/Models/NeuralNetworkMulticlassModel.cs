@@ -17,12 +17,15 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     private readonly object _lock = new();
     private readonly string[]? _classNames;
 
-    internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history)
+    internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history,
+        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null)
     {
         _network = network;
         ClassCount = classCount;
         _classNames = classNames;
         TrainingHistory = history;
+        Training = training;
+        Options = options;
         Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
     }
 
@@ -45,6 +48,12 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     public IReadOnlyList<TrainingProgress> TrainingHistory { get; }
 
     internal SequentialNetwork Network => _network;
+
+    /// <summary>The optimiser state for continuing training; null after operations that change the weights outside training (pruning).</summary>
+    internal TrainingState? Training { get; }
+
+    /// <summary>The trainer options the model was trained with, as recorded in model files (informational).</summary>
+    internal System.Text.Json.Nodes.JsonObject? Options { get; }
 
     /// <summary>Scores every row: the result carries class probabilities and predicted labels.</summary>
     public Dataset Transform(Dataset input)
@@ -97,7 +106,8 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         lock (_lock) return Sparsity.SparsityReport.For(_network);
     }
 
-    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory);
+    /// <summary>The same model with other weights (e.g. pruned); the optimiser state no longer applies and is dropped.</summary>
+    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory, null, Options);
 
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>
     public string Summary() => LayerSummary.FormatTable(Layers);

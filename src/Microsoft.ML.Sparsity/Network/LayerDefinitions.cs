@@ -1,9 +1,20 @@
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.Sparsity.Network;
 
 /// <summary>
 /// Describes one layer of a sequential network, in the order the data flows. Create definitions with the
 /// factory methods of <see cref="Layers"/>; the trainer builds the layers once it knows the input shape.
 /// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(DenseDefinition), "dense")]
+[JsonDerivedType(typeof(Conv2dDefinition), "conv2d")]
+[JsonDerivedType(typeof(Pool2dDefinition), "pool2d")]
+[JsonDerivedType(typeof(GlobalAveragePoolDefinition), "globalAveragePool")]
+[JsonDerivedType(typeof(BatchNormDefinition), "batchNorm")]
+[JsonDerivedType(typeof(ActivationDefinition), "activation")]
+[JsonDerivedType(typeof(FlattenDefinition), "flatten")]
+[JsonDerivedType(typeof(DropoutDefinition), "dropout")]
 public abstract record LayerDefinition
 {
     private protected LayerDefinition() { }

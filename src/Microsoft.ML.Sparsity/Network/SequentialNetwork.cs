@@ -54,9 +54,11 @@ internal sealed class SequentialNetwork
     public float[] OutputGradient => _gradients[^1];
 
     /// <summary>A copy with the same layers, parameter values, masks and normalisation statistics, and buffers of its own.</summary>
-    public SequentialNetwork Clone(Engine.WorkerPool pool)
+    /// <param name="pool">The copy's worker pool.</param>
+    /// <param name="seed">Seeds the copy's dropout layers.</param>
+    public SequentialNetwork Clone(Engine.WorkerPool pool, int seed = 0)
     {
-        var copy = new SequentialNetwork(Definitions, InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0));
+        var copy = new SequentialNetwork(Definitions, InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, seed));
         for (int i = 0; i < StateArrays.Count; i++) StateArrays[i].CopyTo(copy.StateArrays[i], 0);
         for (int i = 0; i < Parameters.Count; i++)
         {

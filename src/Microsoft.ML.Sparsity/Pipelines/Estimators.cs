@@ -51,7 +51,7 @@ public sealed class EstimatorChain<TLastTransformer> : IEstimator<TransformerCha
 
 /// <summary>Fitted transformers applied in order; <see cref="LastTransformer"/> is usually the model.</summary>
 /// <typeparam name="TLastTransformer">The last transformer's type.</typeparam>
-public sealed class TransformerChain<TLastTransformer> : ITransformer where TLastTransformer : class, ITransformer
+public sealed class TransformerChain<TLastTransformer> : ITransformer, ITransformerChain where TLastTransformer : class, ITransformer
 {
     internal TransformerChain(IReadOnlyList<ITransformer> transformers)
     {
@@ -72,6 +72,12 @@ public sealed class TransformerChain<TLastTransformer> : ITransformer where TLas
         foreach (var t in Transformers) input = t.Transform(input);
         return input;
     }
+}
+
+/// <summary>The non-generic view of a <see cref="TransformerChain{TLastTransformer}"/>.</summary>
+internal interface ITransformerChain
+{
+    IReadOnlyList<ITransformer> Transformers { get; }
 }
 
 /// <summary>Chaining estimators with <c>Append</c>, as in ML.NET.</summary>

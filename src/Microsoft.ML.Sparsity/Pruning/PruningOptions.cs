@@ -57,6 +57,13 @@ public sealed class PruningOptions : SparsityMethod
     internal override SparsityController CreateController(SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log) =>
         new PruningController(this, network, optimizer, seed, log);
 
+    /// <summary>A one-line description, as recorded in model files.</summary>
+    public override string ToString() =>
+        $"pruning to {TargetSparsity:0.###} sparsity: {Pattern}, {Criterion}, {Allocation}, {Schedule}" +
+        (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
+        (LayerSparsity.Count > 0 ? $", overrides [{string.Join(", ", LayerSparsity.Select(kv => $"{kv.Key}: {kv.Value}"))}]" : "") +
+        (OutputLayerAtHalfRate ? ", output layer at half rate" : "");
+
     internal void Validate()
     {
         if (!(TargetSparsity >= 0 && TargetSparsity < 1))

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
@@ -73,12 +75,42 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
     /// <param name="progress">Receives a <see cref="TrainingProgress"/> at the end of every epoch.</param>
     /// <param name="cancellationToken">Stops training between batches with <see cref="OperationCanceledException"/>.</param>
     public NeuralNetworkMulticlassModel Fit(Dataset input, Dataset? validation, IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) => Train(input, null, validation, progress, cancellationToken);
+
+    /// <summary>
+    /// Continues training <paramref name="model"/> on <paramref name="input"/> for <see cref="Options.Epochs"/> more epochs with
+    /// this trainer's options: from the model's weights, masks and (when the optimiser is of the same kind) optimiser state.
+    /// The layers come from the model; <see cref="Options.Layers"/> is not used. The learning-rate schedule starts a new run.
+    /// Pruned weights stay pruned (their masks come along), which makes this the fine-tuning step after
+    /// <see cref="Sparsity.SparsityCatalog.Prune"/>. <paramref name="model"/> itself is not changed.
+    /// </summary>
+    /// <param name="input">The training data.</param>
+    /// <param name="model">The model to continue from.</param>
+    /// <param name="validation">Validation data, as in <see cref="Fit(Dataset, Dataset, IProgress{TrainingProgress}, CancellationToken)"/>.</param>
+    /// <param name="progress">Receives a <see cref="TrainingProgress"/> at the end of every epoch.</param>
+    /// <param name="cancellationToken">Stops training between batches.</param>
+    public NeuralNetworkMulticlassModel Fit(Dataset input, NeuralNetworkMulticlassModel model, Dataset? validation = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Train(input, model, validation, progress, cancellationToken);
+    }
+
+    private NeuralNetworkMulticlassModel Train(Dataset input, NeuralNetworkMulticlassModel? start, Dataset? validation,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
         ValidateOptions(_options);
         int seed = _options.Seed ?? _context.NextSeed();
         int classCount = CountClasses(input);
+        if (start is not null)
+        {
+            if (input.FeatureLength != start.Network.InputSize)
+                throw new ArgumentException($"The model takes {start.Network.InputSize} features per example; the data has {input.FeatureLength}.", nameof(input));
+            if (classCount > start.ClassCount)
+                throw new ArgumentException($"The data has labels up to {classCount - 1}; the model has {start.ClassCount} classes.", nameof(input));
+            classCount = start.ClassCount;
+        }
         var train = input;
         if (validation is null && _options.ValidationFraction > 0)
         {
@@ -94,17 +126,45 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         if (_options.EarlyStoppingPatience > 0 && validation is null)
             throw new ArgumentException("EarlyStoppingPatience needs validation data: set ValidationFraction or pass a validation dataset.", nameof(input));
 
-        var definitions = new List<LayerDefinition>(_options.Layers) { new DenseDefinition(classCount) { Name = "output" } };
-        var network = new SequentialNetwork(definitions, input.FeatureShapeArray, new LayerBuildContext(_context.Pool, _options.WeightInitializer, seed));
-        var optimizer = _options.Optimizer.Create(network.Parameters, _context.Pool);
         var log = (string message) => _context.WriteLog(nameof(NeuralNetworkMulticlassTrainer), message);
+        var network = start?.Network.Clone(_context.Pool, seed) ?? new SequentialNetwork(
+            [.. _options.Layers, new DenseDefinition(classCount) { Name = "output" }], input.FeatureShapeArray,
+            new LayerBuildContext(_context.Pool, _options.WeightInitializer, seed));
+        var optimizer = _options.Optimizer.Create(network.Parameters, _context.Pool);
+        if (start is not null)
+            log(start.Training?.TryRestore(optimizer) == true
+                ? $"Continuing from the model's weights and optimiser state ({start.Training.Steps} steps trained)."
+                : "Continuing from the model's weights with a fresh optimiser state (the model has none of this optimiser's kind).");
         var sparsity = _options.Sparsity?.CreateController(network, optimizer, seed, log);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, _options.LearningRateSchedule, _options.Optimizer.LearningRate,
             _options.BatchSize, _options.Epochs, seed, _options.Shuffle, _options.EarlyStoppingPatience, isClassifier: true, sparsity);
         _context.WriteLog(nameof(NeuralNetworkMulticlassTrainer),
             $"Training {network.Parameters.Sum(p => (long)p.Length):N0} parameters on {train.Count:N0} examples, {classCount} classes, seed {seed}, {_context.Threads} threads.");
         loop.Run(train, validation, progress, log, cancellationToken);
-        return new NeuralNetworkMulticlassModel(network, classCount, input.ClassNames?.ToArray(), loop.History);
+        var classNames = start is not null ? start.ClassNames?.ToArray() : input.ClassNames?.ToArray();
+        long steps = loop.Step + (start?.Training?.Steps ?? 0);
+        return new NeuralNetworkMulticlassModel(network, classCount, classNames, loop.History, TrainingState.From(optimizer, steps), DescribeOptions(seed));
+    }
+
+    /// <summary>The options as recorded in model files.</summary>
+    private JsonObject DescribeOptions(int seed)
+    {
+        var optimizer = JsonSerializer.SerializeToNode(_options.Optimizer, _options.Optimizer.GetType(), Serialization.ModelManifest.Json)!.AsObject();
+        optimizer["type"] = _options.Optimizer.GetType().Name.Replace("OptimizerOptions", "", StringComparison.Ordinal).ToLowerInvariant();
+        return new JsonObject
+        {
+            ["trainer"] = nameof(NeuralNetworkMulticlassTrainer),
+            ["epochs"] = _options.Epochs,
+            ["batchSize"] = _options.BatchSize,
+            ["optimizer"] = optimizer,
+            ["learningRateSchedule"] = _options.LearningRateSchedule.ToString(),
+            ["weightInitializer"] = _options.WeightInitializer.ToString(),
+            ["validationFraction"] = _options.ValidationFraction,
+            ["earlyStoppingPatience"] = _options.EarlyStoppingPatience,
+            ["shuffle"] = _options.Shuffle,
+            ["seed"] = seed,
+            ["sparsity"] = _options.Sparsity?.ToString(),
+        };
     }
 
     private static void ValidateOptions(Options o)

@@ -1,0 +1,282 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.Serialization;
+
+/// <summary>
+/// The model file: a zip with <c>manifest.json</c> and one entry per tensor (little-endian float32, masks bit-packed),
+/// each entry's SHA-256 recorded in the manifest. Loading checks everything and rebuilds a model that predicts
+/// bit-identically.
+/// </summary>
+internal static class ModelFile
+{
+    public const int FormatVersion = 1;
+    public const string ManifestEntry = "manifest.json";
+    private const string NeuralNetworkMulticlass = "neuralNetworkMulticlass";
+
+    public static string PackageVersion { get; } =
+        typeof(ModelFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
+
+    public static void Save(ITransformer model, Stream stream)
+    {
+        var entries = new List<(string Name, byte[] Bytes)>();
+        var manifest = new ModelManifest { FormatVersion = FormatVersion, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion };
+        IReadOnlyList<ITransformer> transformers = model is ITransformerChain chain ? chain.Transformers : [model];
+        for (int t = 0; t < transformers.Count; t++)
+            manifest.Transformers.Add(transformers[t] switch
+            {
+                NeuralNetworkMulticlassModel nn => Describe(nn, $"t{t}/", entries),
+                var other => throw new NotSupportedException($"Transformer {t} ({other.GetType().Name}) cannot be saved."),
+            });
+        using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+        Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
+        foreach (var (name, bytes) in entries) Write(zip, name, bytes);
+    }
+
+    public static ITransformer Load(Stream stream, WorkerPool pool)
+    {
+        ZipArchive zip;
+        try
+        {
+            zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ModelFormatException(null, $"the file is not a model file (a zip archive with {ManifestEntry}): {e.Message}", e);
+        }
+        using (zip)
+        {
+            try
+            {
+                return LoadPipeline(zip, pool);
+            }
+            catch (Exception e) when (e is InvalidDataException or (IOException and not ModelFormatException))
+            {
+                // The zip's own structure (central directory, local headers) is damaged.
+                throw new ModelFormatException(null, $"the zip structure is damaged: {e.Message}", e);
+            }
+        }
+    }
+
+    private static ITransformer LoadPipeline(ZipArchive zip, WorkerPool pool)
+    {
+        var manifest = ReadManifest(zip);
+        var transformers = new List<ITransformer>();
+        for (int t = 0; t < manifest.Transformers.Count; t++)
+        {
+            var tm = manifest.Transformers[t] ?? throw new ModelFormatException(ManifestEntry, $"transformer {t} is null.");
+            transformers.Add(tm.Kind switch
+            {
+                NeuralNetworkMulticlass => LoadNetwork(zip, tm, pool),
+                _ => throw new ModelFormatException(ManifestEntry, $"transformer {t} has the unknown kind '{tm.Kind}'."),
+            });
+        }
+        if (transformers.Count == 0) throw new ModelFormatException(ManifestEntry, "the pipeline is empty.");
+        return transformers.Count == 1 ? transformers[0] : new TransformerChain<ITransformer>(transformers);
+    }
+
+    private static TransformerManifest Describe(NeuralNetworkMulticlassModel model, string prefix, List<(string, byte[])> entries)
+    {
+        var network = model.Network;
+        var tm = new TransformerManifest
+        {
+            Kind = NeuralNetworkMulticlass,
+            InputShape = network.InputShape,
+            ClassCount = model.ClassCount,
+            ClassNames = model.ClassNames?.ToArray(),
+            Layers = [.. network.Definitions],
+            Options = model.Options,
+        };
+        var names = TensorNames(network);
+        for (int i = 0; i < network.StateArrays.Count; i++)
+        {
+            var parameter = i < network.Parameters.Count ? network.Parameters[i] : null;
+            var tensor = AddTensor(entries, $"{prefix}tensors/{i}.f32", names[i], network.StateArrays[i], parameter?.Shape ?? [network.StateArrays[i].Length]);
+            if (parameter?.Mask is { } mask)
+            {
+                var bits = PackBits(mask);
+                entries.Add(($"{prefix}masks/{i}.bits", bits));
+                (tensor.MaskEntry, tensor.MaskSha256) = ($"{prefix}masks/{i}.bits", Sha(bits));
+            }
+            tensor.SparsityNote = parameter?.SparsityNote;
+            tm.Tensors.Add(tensor);
+        }
+        if (model.Training is { } training)
+        {
+            tm.Training = new TrainingManifest
+            {
+                Optimizer = training.Optimizer,
+                StateSlots = training.StateSlots,
+                OptimizerSteps = training.OptimizerSteps,
+                Steps = training.Steps,
+            };
+            for (int i = 0; i < training.OptimizerState.Length; i++)
+                tm.Training.State.Add(AddTensor(entries, $"{prefix}training/{i}.f32", $"optimizer.{i}", training.OptimizerState[i], [training.OptimizerState[i].Length]));
+        }
+        return tm;
+    }
+
+    private static TensorManifest AddTensor(List<(string, byte[])> entries, string entry, string name, float[] values, int[] shape)
+    {
+        var bytes = new byte[values.Length * 4];
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        entries.Add((entry, bytes));
+        return new TensorManifest { Name = name, Shape = shape, Entry = entry, Sha256 = Sha(bytes) };
+    }
+
+    private static NeuralNetworkMulticlassModel LoadNetwork(ZipArchive zip, TransformerManifest tm, WorkerPool pool)
+    {
+        if (tm.InputShape is null || tm.InputShape.Length == 0 || tm.InputShape.Any(d => d <= 0))
+            throw new ModelFormatException(ManifestEntry, "inputShape must be a list of positive dimensions.");
+        if (tm.ClassCount < 2) throw new ModelFormatException(ManifestEntry, $"classCount is {tm.ClassCount}; a classifier has at least 2 classes.");
+        if (tm.ClassNames is not null && tm.ClassNames.Length != tm.ClassCount)
+            throw new ModelFormatException(ManifestEntry, $"there are {tm.ClassNames.Length} class names for {tm.ClassCount} classes.");
+        if (tm.Layers is null || tm.Layers.Count == 0 || tm.Layers.Any(l => l is null)) throw new ModelFormatException(ManifestEntry, "the network has no layers.");
+        SequentialNetwork network;
+        try
+        {
+            network = new SequentialNetwork(tm.Layers, tm.InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0));
+        }
+        catch (Exception e) when (e is ArgumentException or OverflowException or OutOfMemoryException)
+        {
+            throw new ModelFormatException(ManifestEntry, $"the architecture cannot be built: {e.Message}", e);
+        }
+        if (network.OutputSize != tm.ClassCount)
+            throw new ModelFormatException(ManifestEntry, $"the network outputs {network.OutputSize} values for {tm.ClassCount} classes.");
+        var names = TensorNames(network);
+        if (tm.Tensors is null || tm.Tensors.Count != network.StateArrays.Count)
+            throw new ModelFormatException(ManifestEntry, $"the network needs {network.StateArrays.Count} tensors; the manifest lists {tm.Tensors?.Count ?? 0}.");
+        for (int i = 0; i < network.StateArrays.Count; i++)
+        {
+            var tensor = tm.Tensors[i];
+            if (tensor.Name != names[i])
+                throw new ModelFormatException(ManifestEntry, $"tensor {i} is '{tensor.Name}'; the architecture expects '{names[i]}'.");
+            var target = network.StateArrays[i];
+            var parameter = i < network.Parameters.Count ? network.Parameters[i] : null;
+            int[] expectedShape = parameter?.Shape ?? [target.Length];
+            if (tensor.Shape is null || !tensor.Shape.SequenceEqual(expectedShape))
+                throw new ModelFormatException(ManifestEntry,
+                    $"tensor '{tensor.Name}' has shape {Shape.Format(tensor.Shape ?? [])}; the architecture expects {Shape.Format(expectedShape)}.");
+            ReadFloats(zip, tensor.Entry, tensor.Sha256, target);
+            if (tensor.MaskEntry is null) continue;
+            if (parameter is null) throw new ModelFormatException(tensor.MaskEntry, $"'{tensor.Name}' is not a parameter and cannot have a mask.");
+            parameter.Mask = ReadMask(zip, tensor.MaskEntry, tensor.MaskSha256, target.Length);
+            for (int k = 0; k < target.Length; k++)
+                if (parameter.Mask[k] == 0 && target[k] != 0)
+                    throw new ModelFormatException(tensor.MaskEntry, $"the mask prunes value {k} of '{tensor.Name}', but the stored weight is {target[k]}, not 0.");
+            parameter.SparsityNote = tensor.SparsityNote;
+        }
+        TrainingState? training = null;
+        if (tm.Training is { } t)
+        {
+            int expected = network.Parameters.Count * t.StateSlots;
+            if (t.StateSlots < 0 || t.State is null || t.State.Count != expected || t.OptimizerSteps < 0 || t.Steps < 0 || t.Optimizer is not ("sgd" or "adam"))
+                throw new ModelFormatException(ManifestEntry, $"the training state is inconsistent: optimizer '{t.Optimizer}', {t.State?.Count ?? 0} state tensors for {expected} expected.");
+            var state = new float[expected][];
+            for (int i = 0; i < expected; i++)
+            {
+                state[i] = new float[network.Parameters[i / Math.Max(1, t.StateSlots)].Length];
+                if (t.State[i].Shape is null || !t.State[i].Shape.SequenceEqual([state[i].Length]))
+                    throw new ModelFormatException(t.State[i].Entry, $"optimizer state {i} should hold {state[i].Length} values.");
+                ReadFloats(zip, t.State[i].Entry, t.State[i].Sha256, state[i]);
+            }
+            training = new TrainingState(t.Optimizer, t.StateSlots, state, t.OptimizerSteps, t.Steps);
+        }
+        return new NeuralNetworkMulticlassModel(network, tm.ClassCount, tm.ClassNames, [], training, tm.Options);
+    }
+
+    private static ModelManifest ReadManifest(ZipArchive zip)
+    {
+        var bytes = ReadEntry(zip, ManifestEntry);
+        ModelManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<ModelManifest>(bytes, ModelManifest.Json);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new ModelFormatException(ManifestEntry, $"the manifest is not valid: {e.Message}", e);
+        }
+        if (manifest is null) throw new ModelFormatException(ManifestEntry, "the manifest is empty.");
+        if (manifest.FormatVersion > FormatVersion)
+            throw new ModelFormatException(ManifestEntry,
+                $"the file has format version {manifest.FormatVersion}, written by {manifest.Producer} {manifest.ProducerVersion}; this version ({PackageVersion}) reads up to format {FormatVersion}. Update the package.");
+        if (manifest.FormatVersion < 1) throw new ModelFormatException(ManifestEntry, $"formatVersion {manifest.FormatVersion} is not a valid format version.");
+        if (manifest.Transformers is null) throw new ModelFormatException(ManifestEntry, "the manifest lists no transformers.");
+        return manifest;
+    }
+
+    private static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
+    {
+        var bytes = ReadChecked(zip, entry, sha, (long)target.Length * 4);
+        for (int i = 0; i < target.Length; i++)
+        {
+            target[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
+            if (!float.IsFinite(target[i])) throw new ModelFormatException(entry, $"value {i} is {target[i]}; stored values must be finite.");
+        }
+    }
+
+    private static float[] ReadMask(ZipArchive zip, string entry, string? sha, int length)
+    {
+        var bytes = ReadChecked(zip, entry, sha, (length + 7) / 8);
+        var mask = new float[length];
+        for (int i = 0; i < length; i++) mask[i] = (bytes[i >> 3] >> (i & 7) & 1) == 1 ? 1f : 0f;
+        return mask;
+    }
+
+    private static byte[] ReadChecked(ZipArchive zip, string? entry, string? sha, long expectedLength)
+    {
+        if (string.IsNullOrEmpty(entry)) throw new ModelFormatException(ManifestEntry, "a tensor has no entry name.");
+        var bytes = ReadEntry(zip, entry);
+        if (bytes.Length != expectedLength)
+            throw new ModelFormatException(entry, $"it holds {bytes.Length} bytes; {expectedLength} were expected.");
+        if (!string.Equals(Sha(bytes), sha, StringComparison.OrdinalIgnoreCase))
+            throw new ModelFormatException(entry, "its SHA-256 does not match the manifest: the entry is damaged.");
+        return bytes;
+    }
+
+    private static byte[] ReadEntry(ZipArchive zip, string name)
+    {
+        try
+        {
+            var entry = zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.");
+            using var stream = entry.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return copy.ToArray();
+        }
+        catch (Exception e) when (e is InvalidDataException or (IOException and not ModelFormatException))
+        {
+            throw new ModelFormatException(name, $"the entry cannot be read: {e.Message}", e);
+        }
+    }
+
+    private static void Write(ZipArchive zip, string name, byte[] bytes)
+    {
+        var entry = zip.CreateEntry(name, CompressionLevel.Fastest);
+        entry.LastWriteTime = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);   // deterministic files
+        using var stream = entry.Open();
+        stream.Write(bytes);
+    }
+
+    /// <summary>Parameter names, then "layer.runningMean" / "layer.runningVariance" for batch norms, matching <see cref="SequentialNetwork.StateArrays"/>.</summary>
+    private static string[] TensorNames(SequentialNetwork network) =>
+        [.. network.Parameters.Select(p => p.Name),
+         .. network.Layers.OfType<BatchNormLayer>().SelectMany(b => new[] { b.Name + ".runningMean", b.Name + ".runningVariance" })];
+
+    private static byte[] PackBits(float[] mask)
+    {
+        var bits = new byte[(mask.Length + 7) / 8];
+        for (int i = 0; i < mask.Length; i++) if (mask[i] != 0) bits[i >> 3] |= (byte)(1 << (i & 7));
+        return bits;
+    }
+
+    private static string Sha(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+}

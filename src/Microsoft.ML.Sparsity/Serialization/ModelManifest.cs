@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Microsoft.ML.Sparsity.Network;
+
+namespace Microsoft.ML.Sparsity.Serialization;
+
+/// <summary>The JSON manifest (<c>manifest.json</c>) of a model file: what the file holds and where.</summary>
+internal sealed class ModelManifest
+{
+    public int FormatVersion { get; set; }
+    public string Producer { get; set; } = "";
+    public string ProducerVersion { get; set; } = "";
+
+    /// <summary>The fitted pipeline, in order.</summary>
+    public List<TransformerManifest> Transformers { get; set; } = [];
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        IncludeFields = true,
+    };
+}
+
+/// <summary>One fitted transformer of the pipeline.</summary>
+internal sealed class TransformerManifest
+{
+    /// <summary>"neuralNetworkMulticlass" (the only kind so far).</summary>
+    public string Kind { get; set; } = "";
+    public int[] InputShape { get; set; } = [];
+    public int ClassCount { get; set; }
+    public string[]? ClassNames { get; set; }
+    public List<LayerDefinition> Layers { get; set; } = [];
+
+    /// <summary>The trainer options used (informational; not needed to predict).</summary>
+    public JsonObject? Options { get; set; }
+
+    /// <summary>Parameter values, then batch-norm running statistics, in network order.</summary>
+    public List<TensorManifest> Tensors { get; set; } = [];
+
+    public TrainingManifest? Training { get; set; }
+}
+
+/// <summary>A float32 tensor stored little-endian in <see cref="Entry"/>, with an optional bit-packed mask.</summary>
+internal sealed class TensorManifest
+{
+    public string Name { get; set; } = "";
+    public int[] Shape { get; set; } = [];
+    public string Entry { get; set; } = "";
+    public string Sha256 { get; set; } = "";
+    public string? MaskEntry { get; set; }
+    public string? MaskSha256 { get; set; }
+    public string? SparsityNote { get; set; }
+}
+
+/// <summary>The optimiser state for continuing training.</summary>
+internal sealed class TrainingManifest
+{
+    public string Optimizer { get; set; } = "";
+    public int StateSlots { get; set; }
+    public long OptimizerSteps { get; set; }
+    public long Steps { get; set; }
+    public List<TensorManifest> State { get; set; } = [];
+}

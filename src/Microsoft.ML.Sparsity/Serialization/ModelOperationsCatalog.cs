@@ -1,0 +1,55 @@
+using Microsoft.ML.Sparsity.Models;
+
+namespace Microsoft.ML.Sparsity.Serialization;
+
+/// <summary>Saving, loading and exporting models: <c>context.Model</c>, as ML.NET's <c>ModelOperationsCatalog</c>.</summary>
+/// <remarks>
+/// A model file is a zip holding a versioned JSON manifest (format and package version, architecture, trainer options,
+/// class names, the fitted pipeline) and one entry per tensor: weights and normalisation statistics as little-endian
+/// float32, masks bit-packed, and the optimiser state needed to continue training. Every entry's SHA-256 is in the
+/// manifest; loading checks it all and raises <see cref="ModelFormatException"/> naming the entry at fault.
+/// </remarks>
+public sealed class ModelOperationsCatalog
+{
+    private readonly SparsityContext _context;
+
+    internal ModelOperationsCatalog(SparsityContext context) => _context = context;
+
+    /// <summary>Saves a model (or a fitted pipeline) to <paramref name="filePath"/> atomically: an existing file is replaced only once the new one is complete.</summary>
+    public void Save(ITransformer model, string filePath)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        AtomicFile.Write(filePath, stream => ModelFile.Save(model, stream));
+    }
+
+    /// <summary>Saves a model (or a fitted pipeline) to a writable stream.</summary>
+    public void Save(ITransformer model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(stream);
+        ModelFile.Save(model, stream);
+    }
+
+    /// <summary>Loads a model saved by <see cref="Save(ITransformer, string)"/>. A single model comes back as its own type (e.g. <see cref="NeuralNetworkMulticlassModel"/>), a pipeline as a <see cref="TransformerChain{TLastTransformer}"/>.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ModelFormatException">The file is damaged, incomplete or of a newer format.</exception>
+    public ITransformer Load(string filePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(filePath);
+        if (!File.Exists(filePath)) throw new FileNotFoundException($"There is no model file at '{filePath}'.", filePath);
+        using var stream = File.OpenRead(filePath);
+        return Load(stream);
+    }
+
+    /// <summary>Loads a model from a readable, seekable stream.</summary>
+    /// <exception cref="ModelFormatException">The content is damaged, incomplete or of a newer format.</exception>
+    public ITransformer Load(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.CanSeek && stream.Length == 0) throw new ModelFormatException(null, "the file is empty.");
+        return ModelFile.Load(stream, _context.Pool);
+    }
+
+    internal void Save(ITransformer model, string filePath, Func<Stream, Stream> wrap) =>
+        AtomicFile.Write(filePath, stream => ModelFile.Save(model, stream), wrap);
+}
