@@ -34,7 +34,6 @@ internal static class OnnxExporter
     public const string ProducerName = "Microsoft.ML.Sparsity";
     public const long IrVersion = 7;
     public const long OpsetVersion = 13;
-    public const float LeakyReluSlope = 0.01f;
 
     /// <summary>
     /// Writes <paramref name="network"/> to <paramref name="output"/> as an ONNX model. The whole model is built in
@@ -143,7 +142,7 @@ internal static class OnnxExporter
                 return AddBatchNorm(builder, norm, input);
             case ActivationLayer activation:
             {
-                AttributeProto[] attributes = activation.Activation == ActivationKind.LeakyReLU ? [Float("alpha", LeakyReluSlope)] : [];
+                AttributeProto[] attributes = activation.Activation == ActivationKind.LeakyReLU ? [Float("alpha", ActivationLayer.LeakySlope)] : [];
                 string op = activation.Activation switch
                 {
                     ActivationKind.ReLU => "Relu",

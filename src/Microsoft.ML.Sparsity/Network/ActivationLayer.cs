@@ -8,7 +8,7 @@ namespace Microsoft.ML.Sparsity.Network;
 internal sealed class ActivationLayer : Layer
 {
     private const int Chunk = 1 << 15;
-    private const float LeakySlope = 0.01f;
+    internal const float LeakySlope = 0.01f;
     private readonly Action<int> _forward, _backward;
     private WorkerPool? _pool;
     private float[]? _x, _y, _dy, _dx;

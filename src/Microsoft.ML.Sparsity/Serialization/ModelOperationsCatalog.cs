@@ -50,6 +50,37 @@ public sealed class ModelOperationsCatalog
         return ModelFile.Load(stream, _context.Pool);
     }
 
+    /// <summary>
+    /// Exports a trained model to ONNX (opset 13) for ONNX Runtime, e.g. ML.NET's <c>ApplyOnnxModel</c>. The graph takes
+    /// <c>features</c> (float32 [batch, feature count], the flat feature vector) and gives <c>probabilities</c>
+    /// (float32 [batch, classes]) and <c>predicted_label</c> (int64 [batch]). Pruned weights are exported as zeros in
+    /// dense initialisers (ONNX Runtime densifies sparse initialisers when it loads them anyway). The file is written atomically.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The model has a layer or transform ONNX export does not support (named in the message); no file is written.</exception>
+    public void ConvertToOnnx(ITransformer model, string filePath)
+    {
+        var network = OnnxModelOf(model);
+        AtomicFile.Write(filePath, stream => Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion));
+    }
+
+    /// <summary>Exports a trained model to ONNX, written to <paramref name="stream"/>; see <see cref="ConvertToOnnx(ITransformer, string)"/>.</summary>
+    public void ConvertToOnnx(ITransformer model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var network = OnnxModelOf(model);
+        Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion);
+    }
+
+    private static NeuralNetworkMulticlassModel OnnxModelOf(ITransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var transformers = model is ITransformerChain chain ? chain.Transformers : [model];
+        if (transformers.Count != 1 || transformers[0] is not NeuralNetworkMulticlassModel network)
+            throw new NotSupportedException(
+                $"ONNX export takes one neural-network model; this pipeline has {string.Join(", ", transformers.Select(t => t.GetType().Name))}.");
+        return network;
+    }
+
     internal void Save(ITransformer model, string filePath, Func<Stream, Stream> wrap) =>
         AtomicFile.Write(filePath, stream => ModelFile.Save(model, stream), wrap);
 }

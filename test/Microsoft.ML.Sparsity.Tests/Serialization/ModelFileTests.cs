@@ -125,6 +125,27 @@ public sealed class ModelFileTests : IDisposable
     }
 
     [Fact]
+    public void ConvertToOnnxWritesTheModelAtomicallyAndRefusesWhatItCannotExport()
+    {
+        var data = Images(64, 8);
+        var model = Trainer("cnn").Fit(data);
+        string path = PathOf("model.onnx");
+        _context.Model.ConvertToOnnx(model, path);
+        using var memory = new MemoryStream();
+        _context.Model.ConvertToOnnx(model, memory);
+        Assert.Equal(memory.ToArray(), File.ReadAllBytes(path));
+        var parsed = Microsoft.ML.Sparsity.Export.Onnx.ModelProto.Parser.ParseFrom(memory.ToArray());
+        Assert.Equal("features", parsed.Graph.Input[0].Name);
+
+        var chain = Trainer("mlp").Append(Trainer("mlp", epochs: 1)).Fit(data);
+        string refused = PathOf("chain.onnx");
+        var e = Assert.Throws<NotSupportedException>(() => _context.Model.ConvertToOnnx(chain, refused));
+        Assert.Contains("NeuralNetworkMulticlassModel, NeuralNetworkMulticlassModel", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(refused));
+        Assert.Single(Directory.GetFiles(_folder));
+    }
+
+    [Fact]
     public void LoadingAMissingFileNamesIt()
     {
         var e = Assert.Throws<FileNotFoundException>(() => _context.Model.Load(PathOf("nope.zip")));
