@@ -46,9 +46,13 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         return Measure(Step, batch);
     }
 
-    public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(LayerDefinition[] layers, int[] shape, int batch)
+    public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(LayerDefinition[] layers, int[] shape, int batch) =>
+        Infer(new SequentialNetwork(layers, shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42)), batch);
+
+    public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(SequentialNetwork network, int batch)
     {
-        var (network, inputs, _) = Setup(layers, shape, batch);
+        network.EnsureCapacity(batch);
+        var inputs = Inputs(network, batch);
         int i = 0;
         void Call()
         {
@@ -63,10 +67,15 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
     {
         var network = new SequentialNetwork(layers, shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
         network.EnsureCapacity(batch);
-        var random = new Random(7);
-        var inputs = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, batch * network.InputSize).Select(_ => random.NextSingle()).ToArray()).ToArray();
+        var random = new Random(8);
         var labels = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, batch).Select(_ => (float)random.Next(10)).ToArray()).ToArray();
-        return (network, inputs, labels);
+        return (network, Inputs(network, batch), labels);
+    }
+
+    private static float[][] Inputs(SequentialNetwork network, int batch)
+    {
+        var random = new Random(7);
+        return Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, batch * network.InputSize).Select(_ => random.NextSingle()).ToArray()).ToArray();
     }
 
     /// <summary>Warms up, then runs <paramref name="call"/> for the configured time; returns samples/s and bytes allocated per call (all threads).</summary>

@@ -73,3 +73,5 @@ foreach (int batch in new[] { 1, 256 })
     string ratio = key == "lenet_b1" ? Ratio(sps, theirs, 2.0) : theirs is double x ? $"{sps / x:F2}× | – | –" : "– | – | –";
     Console.WriteLine($"| {name} | {batch} | {sps:F0} | {us:F1} | {theirs?.ToString("F0") ?? "–"} | {ratio} |");
 }
+
+OnnxRuntimeBench.Run(pool, threads, seconds);

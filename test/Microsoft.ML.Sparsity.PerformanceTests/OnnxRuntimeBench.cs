@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Export;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+
+namespace Microsoft.ML.Sparsity.PerformanceTests;
+
+/// <summary>
+/// Our engine against ONNX Runtime (onnxruntime-node, via test/onnxruntime/bench.mjs) on the same exported models:
+/// LeNet-300-100 and the small CNN, dense and with 90% of the weights pruned, at batch 1 and 256.
+/// </summary>
+internal static class OnnxRuntimeBench
+{
+    public static void Run(WorkerPool pool, int threads, double seconds)
+    {
+        string runner = Path.Combine(RepositoryRoot(), "test", "onnxruntime");
+        Console.WriteLine("\n### Inference: ours against ONNX Runtime on the exported model (samples/s)\n");
+        if (!Directory.Exists(Path.Combine(runner, "node_modules", "onnxruntime-node")))
+        {
+            Console.WriteLine("ONNX Runtime is not installed: run build/setup.sh.");
+            return;
+        }
+        string folder = Directory.CreateTempSubdirectory("sparsity-ort-").FullName;
+        try
+        {
+            var jobs = new List<object>();
+            var ours = new Dictionary<(string, int), double>();
+            var bench = new ModelBench(pool, seconds);
+            foreach (var (name, layers, shape) in ModelBench.Models)
+            foreach (double sparsity in new[] { 0.0, 0.9 })
+            {
+                string label = sparsity == 0 ? $"{name} dense" : $"{name} 90% sparse";
+                var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
+                if (sparsity > 0)
+                {
+                    var options = new PruningOptions { TargetSparsity = sparsity, Schedule = PruningSchedule.AtInitialization() };
+                    new PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
+                }
+                string file = Path.Combine(folder, $"{name}-{sparsity}.onnx");
+                using (var stream = File.Create(file)) OnnxExporter.Export(network, null, stream, "benchmark");
+                foreach (int batch in new[] { 1, 256 })
+                {
+                    jobs.Add(new { name = label, model = file, features = network.InputSize, batch });
+                    ours[(label, batch)] = bench.Infer(network, batch).SamplesPerSecond;
+                }
+            }
+            string jobsFile = Path.Combine(folder, "jobs.json");
+            File.WriteAllText(jobsFile, JsonSerializer.Serialize(jobs));
+            var start = new ProcessStartInfo("node", [Path.Combine(runner, "bench.mjs"), jobsFile, threads.ToString(System.Globalization.CultureInfo.InvariantCulture), seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            {
+                RedirectStandardOutput = true,
+            };
+            using var node = Process.Start(start)!;
+            string output = node.StandardOutput.ReadToEnd();
+            node.WaitForExit();
+            if (node.ExitCode != 0) throw new InvalidOperationException($"node bench.mjs failed with exit code {node.ExitCode}.");
+            Console.WriteLine($"ONNX Runtime (onnxruntime-node) with intra-op threads = {threads}.\n");
+            Console.WriteLine("| model | batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|---|");
+            foreach (var result in JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.EnumerateArray())
+            {
+                string label = result.GetProperty("name").GetString()!;
+                int batch = result.GetProperty("batch").GetInt32();
+                double ort = result.GetProperty("samplesPerSecond").GetDouble();
+                double mine = ours[(label, batch)];
+                Console.WriteLine($"| {label} | {batch} | {mine:F0} | {ort:F0} | {mine / ort:F2}× |");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sparsity.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Run the benchmarks from inside the repository (Sparsity.sln not found).");
+    }
+}
