@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Training;
@@ -51,12 +50,7 @@ internal sealed class PruningController : SparsityController
     {
         // Σ|w·g| over the GradientBatches steps just before the next event.
         if (_taylor is null || _nextEvent < 0 || step < _nextEvent - _options.Criterion.GradientBatches) return;
-        for (int l = 0; l < _taylor.Length; l++)
-        {
-            var w = _plan.Layers[l].Weight;
-            var sum = _taylor[l];
-            for (int i = 0; i < sum.Length; i++) sum[i] += MathF.Abs(w.Value[i] * w.Gradient[i]);
-        }
+        TaylorScores.AddCurrent(_plan.Layers, _taylor);
     }
 
     public override void AfterStep(long completedSteps)

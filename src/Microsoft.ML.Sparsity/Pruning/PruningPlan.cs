@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Sparsity;
 
@@ -22,23 +21,10 @@ internal sealed class PruningPlan
         _seed = seed;
         AllLayers = PrunableLayer.From(network);
         if (AllLayers.Count == 0) throw new ArgumentException("The network has no dense or convolution layer to prune.", nameof(network));
-        var excluded = options.ExcludedLayers.Select(key => Resolve(key, nameof(PruningOptions.ExcludedLayers))).ToHashSet();
-        var overrides = options.LayerSparsity.ToDictionary(kv => Resolve(kv.Key, nameof(PruningOptions.LayerSparsity)), kv => kv.Value);
-        var pruned = new List<PrunableLayer>();
-        foreach (var layer in AllLayers)
-        {
-            layer.Weight.SparsityNote = null;
-            if (excluded.Contains(layer.Index)) { layer.Weight.SparsityNote = "dense: excluded"; continue; }
-            if (options.Pattern.Misfit(layer) is string misfit)
-            {
-                if (!options.LeaveMisfitLayersDense)
-                    throw new ArgumentException(
-                        $"Layer '{layer.Name}': {misfit}. Exclude the layer, or set LeaveMisfitLayersDense to keep such layers dense.", nameof(PruningOptions.Pattern));
-                layer.Weight.SparsityNote = "dense: " + misfit;
-                continue;
-            }
-            pruned.Add(layer);
-        }
+        var overrides = options.LayerSparsity.ToDictionary(
+            kv => LayerSelection.Resolve(AllLayers, kv.Key, nameof(PruningOptions.LayerSparsity)), kv => kv.Value);
+        var pruned = LayerSelection.Select(AllLayers, options.ExcludedLayers, nameof(PruningOptions.ExcludedLayers),
+            options.Pattern, options.LeaveMisfitLayersDense, nameof(PruningOptions.Pattern));
         Layers = pruned;
         var fixedSparsity = pruned.Select(l => overrides.TryGetValue(l.Index, out double s) ? s : double.NaN).ToArray();
         if (options.OutputLayerAtHalfRate && pruned.Count > 0 && pruned[^1].Index == AllLayers.Count - 1 && double.IsNaN(fixedSparsity[^1]))
@@ -134,20 +120,4 @@ internal sealed class PruningPlan
         layer.ApplyMask(mask);
         layer.Weight.SparsityNote = _options.Pattern.ToString();
     }
-
-    /// <summary>A layer name, or an index among the prunable layers ("0" first, "-1" last).</summary>
-    private int Resolve(string key, string option)
-    {
-        if (int.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int index))
-        {
-            int resolved = index < 0 ? AllLayers.Count + index : index;
-            if (resolved < 0 || resolved >= AllLayers.Count)
-                throw new ArgumentException($"{option}: index {key} is outside the {AllLayers.Count} prunable layers ({Names()}).", option);
-            return resolved;
-        }
-        return AllLayers.FirstOrDefault(l => l.Name == key)?.Index
-            ?? throw new ArgumentException($"{option}: there is no prunable layer named '{key}'; the prunable layers are {Names()}.", option);
-    }
-
-    private string Names() => string.Join(", ", AllLayers.Select(l => $"'{l.Name}'"));
 }

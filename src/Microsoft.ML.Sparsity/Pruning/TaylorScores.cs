@@ -9,6 +9,17 @@ internal static class TaylorScores
 {
     private const int BatchSize = 64;
 
+    /// <summary>Adds |w · g| of the gradients now in place to <paramref name="sums"/> (one array per layer).</summary>
+    public static void AddCurrent(IReadOnlyList<PrunableLayer> layers, float[][] sums)
+    {
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var w = layers[l].Weight;
+            var sum = sums[l];
+            for (int i = 0; i < sum.Length; i++) sum[i] += MathF.Abs(w.Value[i] * w.Gradient[i]);
+        }
+    }
+
     public static float[][] Accumulate(SequentialNetwork network, IReadOnlyList<PrunableLayer> layers, Dataset data, int batches)
     {
         if (data.FeatureLength != network.InputSize)
@@ -26,11 +37,7 @@ internal static class TaylorScores
             var output = network.Forward(n, training: true);
             loss.Compute(output, labels, n, network.OutputSize, network.OutputGradient);
             network.Backward(n);
-            for (int l = 0; l < layers.Count; l++)
-            {
-                var w = layers[l].Weight;
-                for (int i = 0; i < w.Length; i++) sums[l][i] += MathF.Abs(w.Value[i] * w.Gradient[i]);
-            }
+            AddCurrent(layers, sums);
         }
         // Training-mode forward passes moved the batch-norm running statistics; put them back.
         foreach (var (layer, mean, variance) in running)

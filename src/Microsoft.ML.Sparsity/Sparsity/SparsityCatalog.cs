@@ -39,6 +39,12 @@ public sealed class SparsityCatalog
         };
 
     /// <summary>
+    /// N:M sparsity trained from scratch with SR-STE (Zhou et al., "Learning N:M Fine-grained Structured Sparse Neural
+    /// Networks From Scratch", 2021); <paramref name="decay"/> = 0 gives plain STE.
+    /// </summary>
+    public NMSparsity.SrSteOptions NMFromScratch(int n = 2, int m = 4, float decay = 2e-4f) => new() { N = n, M = m, Decay = decay };
+
+    /// <summary>
     /// Prunes a trained model once, to <see cref="PruningOptions.TargetSparsity"/>, with the options' pattern, criterion
     /// and allocation (the schedule is not used). Returns a pruned copy; <paramref name="model"/> is unchanged. Read the
     /// result's <see cref="NeuralNetworkMulticlassModel.GetSparsityReport"/> for what was removed.

@@ -59,6 +59,7 @@ internal sealed class TrainingLoop
                 cancellation.ThrowIfCancellationRequested();
                 int batch = Math.Min(_batchSize, n - start);
                 Gather(train, order, start, batch);
+                _sparsity?.BeforeForward(Step);
                 var output = _network.Forward(batch, training: true);
                 lossSum += _loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) * batch;
                 _network.Backward(batch);
@@ -73,9 +74,11 @@ internal sealed class TrainingLoop
             if (!double.IsFinite(trainLoss))
                 throw new InvalidOperationException(
                     $"Training diverged in epoch {epoch + 1}: the loss is {trainLoss}. Lower the learning rate or check the data's scale.");
+            long? maskChanges = _sparsity?.EndEpoch();
+            _sparsity?.BeforeEvaluation();
             (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(validation);
             var report = new TrainingProgress(epoch + 1, _epochs, Step, trainLoss, val?.Loss, _isClassifier ? val?.Accuracy : null,
-                n / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity);
+                n / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity, maskChanges);
             History.Add(report);
             progress?.Report(report);
             log?.Invoke(report.ToString());
@@ -95,6 +98,7 @@ internal sealed class TrainingLoop
         }
         if (best is not null && double.IsFinite(bestLoss))
             for (int i = 0; i < best.Length; i++) best[i].AsSpan().CopyTo(_network.StateArrays[i]);
+        _sparsity?.Finish();
     }
 
     /// <summary>The data order of an epoch depends only on the seed and the epoch number.</summary>

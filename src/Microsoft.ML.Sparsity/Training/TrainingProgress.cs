@@ -4,9 +4,10 @@ namespace Microsoft.ML.Sparsity.Training;
 public sealed class TrainingProgress
 {
     internal TrainingProgress(int epoch, int epochs, long step, double trainingLoss, double? validationLoss, double? validationAccuracy,
-        double samplesPerSecond, float learningRate, TimeSpan elapsed, double? sparsity)
+        double samplesPerSecond, float learningRate, TimeSpan elapsed, double? sparsity, long? maskChanges)
     {
         Sparsity = sparsity;
+        MaskChanges = maskChanges;
         Epoch = epoch;
         Epochs = epochs;
         Step = step;
@@ -45,6 +46,12 @@ public sealed class TrainingProgress
     /// <summary>The fraction of prunable weights that are zero, when the trainer has a sparsity method.</summary>
     public double? Sparsity { get; }
 
+    /// <summary>
+    /// For methods that recompute masks while training (N:M from scratch): how many mask entries changed during the
+    /// epoch, the sparse architecture divergence (SAD) of Zhou et al. (2021) between consecutive epochs.
+    /// </summary>
+    public long? MaskChanges { get; }
+
     /// <summary>Wall-clock time since training started.</summary>
     public TimeSpan Elapsed { get; }
 
@@ -54,5 +61,6 @@ public sealed class TrainingProgress
         (ValidationLoss is double vl ? $"  val-loss {vl:F4}" : "") +
         (ValidationAccuracy is double va ? $"  val-acc {va:P2}" : "") +
         (Sparsity is double s ? $"  sparsity {s:P1}" : "") +
+        (MaskChanges is long sad ? $"  SAD {sad:N0}" : "") +
         $"  lr {LearningRate:G3}  {SamplesPerSecond:F0} samples/s";
 }
