@@ -82,7 +82,8 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
     private (double, double) Measure(Action call, int batch)
     {
         var warm = Stopwatch.StartNew();
-        while (warm.Elapsed.TotalSeconds < Math.Min(0.5, seconds / 4)) call();
+        // Long enough for tiered JIT compilation to reach its optimised code.
+        while (warm.Elapsed.TotalSeconds < Math.Max(1.5, seconds / 2)) call();
         long calls = 0;
         long allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
