@@ -6,7 +6,10 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.Sparsity;
 using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.NMSparsity;
+using Microsoft.ML.Sparsity.Pruning;
 using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Training;
 
@@ -22,12 +25,22 @@ var results = new List<Result>();
 foreach (var (modelName, layers, epochs) in Recipes.Models(options))
 {
     Result? dense = null;
+    NeuralNetworkMulticlassModel? denseModel = null;
     foreach (var method in options.Methods)
     {
         var recipe = Recipes.Training(layers, epochs, options.Seed, Recipes.Sparsity(context, method, options.Allocation));
         Console.WriteLine($"\n== {modelName}, {method}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, {Recipes.Describe(recipe.Optimizer)}, {recipe.LearningRateSchedule}");
         var clock = Stopwatch.StartNew();
-        var model = context.MulticlassClassification.Trainers.NeuralNetwork(recipe).Fit(train);
+        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(recipe);
+        NeuralNetworkMulticlassModel model;
+        if (Recipes.PruneAndFineTune(method) is PruningOptions oneShot)
+        {
+            // NVIDIA's recipe: one-shot N:M pruning of the trained dense model, then the same training again with the mask fixed.
+            denseModel ??= context.MulticlassClassification.Trainers.NeuralNetwork(Recipes.Training(layers, epochs, options.Seed, null)).Fit(train);
+            model = trainer.Fit(train, context.Sparsity.Prune(denseModel, oneShot));
+        }
+        else model = trainer.Fit(train);
+        if (method == "dense") denseModel = model;
         double seconds = clock.Elapsed.TotalSeconds;
         var metrics = context.MulticlassClassification.Evaluate(model.Transform(test));
         var report = model.GetSparsityReport();
@@ -56,6 +69,9 @@ internal static class Recipes
 {
     public static readonly string[] AllMethods = ["dense", "gmp80", "gmp90", "gmp95", "gmp98", "random90", "random95"];
 
+    /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
+    public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
+
     public static IEnumerable<(string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
     {
         if (a.Model is "lenet" or "all") yield return ("LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
@@ -79,9 +95,27 @@ internal static class Recipes
     /// or ERK), cubic schedule from 10% to 60% of training every 100 steps. randomNN: a random mask at initialisation with
     /// the same per-layer sparsities.
     /// </summary>
+    /// <summary>
+    /// N:M methods leave the output layer dense (as the SR-STE paper does) and any layer whose input channels are not a
+    /// multiple of M (the CNN's 1-channel first convolution; LeNet's 100-input layer at 1:8 is the output layer anyway).
+    /// </summary>
     public static SparsityMethod? Sparsity(SparsityContext context, string method, string allocation)
     {
-        if (method == "dense") return null;
+        if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal)) return null;
+        if (NMMethods.Contains(method))
+        {
+            var (n, m) = method.EndsWith("24", StringComparison.Ordinal) ? (2, 4) : (1, 8);
+            NMTrainingOptions nm = method[..^2] switch
+            {
+                "srste" => new SrSteOptions(),
+                "ste" => new SrSteOptions { Decay = 0 },
+                "mdgf" => new MaskDecayNMOptions(),
+                _ => new StepwiseNMOptions(),
+            };
+            (nm.N, nm.M, nm.LeaveMisfitLayersDense) = (n, m, true);
+            nm.ExcludedLayers.Add("-1");
+            return nm;
+        }
         double target = int.Parse(method.TrimStart('g', 'm', 'p', 'r', 'a', 'n', 'd', 'o'), CultureInfo.InvariantCulture) / 100.0;
         var layers = allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform;
         if (!method.StartsWith("gmp", StringComparison.Ordinal)) return context.Sparsity.RandomPruning(target, layers);
@@ -89,6 +123,17 @@ internal static class Recipes
         gmp.Allocation = layers;
         return gmp;
     }
+
+    /// <summary>ftNM: the one-shot N:M pruning applied to the dense model before fine-tuning.</summary>
+    public static PruningOptions? PruneAndFineTune(string method) => method.StartsWith("ft", StringComparison.Ordinal)
+        ? new PruningOptions
+        {
+            Pattern = method == "ft24" ? SparsityPattern.NM(2, 4) : SparsityPattern.NM(1, 8),
+            Schedule = PruningSchedule.AtInitialization(),
+            ExcludedLayers = { "-1" },
+            LeaveMisfitLayersDense = true,
+        }
+        : null;
 
     public static string Describe(OptimizerOptions o) => o switch
     {
@@ -122,10 +167,10 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         if (a.Allocation is not ("uniform" or "erk")) throw new ArgumentException($"--allocation must be uniform or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
-            if (!Recipes.AllMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95 (default all), " +
+    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95 (the default) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, " +
         "--allocation uniform|erk (per-layer sparsities of gmp and random; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
 }

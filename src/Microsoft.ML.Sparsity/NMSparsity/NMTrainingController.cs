@@ -17,7 +17,6 @@ internal sealed class NMTrainingController : SparsityController
     private readonly Action<string>? _log;
     private readonly IReadOnlyList<PrunableLayer> _layers;
     private readonly float[][] _dense, _mask, _epochMask, _scratch;
-    private readonly Dictionary<int, SparsityPattern.NMPattern> _patterns = [];
     private readonly long _prunableCount;
     private int _stepsPerEpoch;
     private long _totalSteps;
@@ -119,13 +118,11 @@ internal sealed class NMTrainingController : SparsityController
     /// <summary>Layers hold W ⊙ (E + (1 − E)·β), with E recomputed from the dense weights.</summary>
     private void Project(int n, float beta)
     {
-        var pattern = PatternFor(n);
         for (int l = 0; l < _layers.Count; l++)
         {
             var w = _layers[l].Weight;
             if (!_projected) w.Value.CopyTo(_dense[l], 0);
-            TensorPrimitives.Abs(_dense[l], _scratch[l]);
-            pattern.BuildMask(_scratch[l], _mask[l]);
+            NMSelection.TopN(_dense[l], absolute: true, n, _options.M, _mask[l]);
             if (beta == 0) TensorPrimitives.Multiply(_dense[l], _mask[l], w.Value);
             else
             {
@@ -148,22 +145,14 @@ internal sealed class NMTrainingController : SparsityController
     private void FixMask(int n)
     {
         if (_projected) Restore();
-        var pattern = PatternFor(n);
         for (int l = 0; l < _layers.Count; l++)
         {
             var w = _layers[l].Weight;
-            TensorPrimitives.Abs(w.Value, _scratch[l]);
-            pattern.BuildMask(_scratch[l], _mask[l]);
+            NMSelection.TopN(w.Value, absolute: true, n, _options.M, _mask[l]);
             _layers[l].ApplyMask(_mask[l]);
             w.SparsityNote = $"{n}:{_options.M} ({_options.Describe()})";
         }
         _optimizer.ApplyMasks();
         (_n, _fixed) = (n, true);
-    }
-
-    private SparsityPattern.NMPattern PatternFor(int n)
-    {
-        if (!_patterns.TryGetValue(n, out var pattern)) _patterns[n] = pattern = new SparsityPattern.NMPattern(n, _options.M);
-        return pattern;
     }
 }

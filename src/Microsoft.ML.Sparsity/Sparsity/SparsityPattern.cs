@@ -153,30 +153,7 @@ public abstract class SparsityPattern
         }
 
         /// <summary>Keeps the N highest-scoring weights of every group (ties: the earlier position wins).</summary>
-        public void BuildMask(ReadOnlySpan<float> scores, Span<float> mask)
-        {
-            Span<int> order = stackalloc int[m];
-            for (int start = 0; start < scores.Length; start += m)
-            {
-                var group = scores.Slice(start, m);
-                for (int i = 0; i < m; i++) order[i] = i;
-                // Insertion sort by (score descending, position ascending): M is small.
-                for (int i = 1; i < m; i++)
-                {
-                    int j = i, item = order[i];
-                    while (j > 0 && Before(group, item, order[j - 1])) { order[j] = order[j - 1]; j--; }
-                    order[j] = item;
-                }
-                mask.Slice(start, m).Clear();
-                for (int i = 0; i < n; i++) mask[start + order[i]] = 1f;
-            }
-        }
-
-        private static bool Before(ReadOnlySpan<float> s, int a, int b)
-        {
-            uint x = MaskSelection.SortableBits(s[a]), y = MaskSelection.SortableBits(s[b]);
-            return x > y || (x == y && a < b);
-        }
+        public void BuildMask(ReadOnlySpan<float> scores, Span<float> mask) => NMSelection.TopN(scores, absolute: false, n, m, mask);
 
         public override string ToString() => $"{n}:{m}";
     }

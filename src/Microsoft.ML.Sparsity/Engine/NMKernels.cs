@@ -1,0 +1,352 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Sparsity.Engine;
+
+// Kernels of NMMatrix.MultiplyTransposed, y[b, r] = Σ_k Values[r, k] · x[b, column(r, k)].
+//
+// Small batches (fewer than BlockBatch rows) take one dot product per (batch row, weight row). For M = 4 on
+// AVX-512 a dot product walks chunks of 16 kept values: their 16 two-bit indices are one 32-bit word of the index
+// stream; one variable shift and mask turn it into 16 column offsets inside the chunk's span of x (32 columns for
+// 2:4, 64 for 1:4), and vpermt2ps picks the 16 x values from registers (no gather), which meet the 16 values in
+// one FMA. Columns past the last whole chunk, and other N:M, use the scalar loop.
+//
+// Larger batches go in blocks of 16 batch rows: the block of x is transposed once into xT [cols, 16], so each
+// kept weight is broadcast against the 16 batch values of its column (one load, one FMA per kept value, no
+// gather). Four weight rows run together, each with two accumulators (8 independent FMA chains); their column
+// offsets are decoded first, vectorised as above, into a per-thread scratch row.
+internal sealed unsafe partial class NMMatrix
+{
+    /// <summary>Batch rows per block of the blocked kernel (one Vector512 of lanes).</summary>
+    private const int Lanes = 16;
+
+    /// <summary>From this batch size on, the blocked (transposed-x) kernel runs.</summary>
+    private const int BlockBatch = 4;
+
+    /// <summary>Below this many kept multiply-adds per call, everything runs on the calling thread.</summary>
+    private const long ParallelThreshold = 1L << 16;
+
+    // Lane l of a 16-value chunk: its index is bits [2l, 2l + 2) of the chunk's word; its group starts at column
+    // 4 · (l / 2) of the chunk (2:4) or 4 · l (1:4).
+    private static readonly Vector512<uint> IndexShifts =
+        Vector512.Create(0u, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<uint> GroupStarts24 =
+        Vector512.Create(0u, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+    private static readonly Vector512<uint> GroupStarts14 =
+        Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+
+    // 1:4 chunks span 64 columns: lanes 0-7 select from x[0, 32), lanes 8-15 from x[32, 64).
+    private static readonly Vector512<float> UpperLanes =
+        Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1).AsSingle();
+
+    [ThreadStatic] private static Job? t_job;
+    [ThreadStatic] private static Scratch<float>? t_xT;
+    [ThreadStatic] private static Scratch<int>? t_offsets;
+
+    /// <summary>Columns spanned by one 16-value chunk of the AVX-512 kernels.</summary>
+    private int ChunkColumns => _kernel == RowKernel.TwoOfFour ? 32 : 64;
+
+    private static Job RentJob()
+    {
+        Job? job = t_job;
+        if (job is null || job.InUse)
+        {
+            // Only a re-entrant call on the same thread finds the cached job busy; give it its own.
+            job = new Job();
+            t_job ??= job;
+        }
+
+        job.InUse = true;
+        return job;
+    }
+
+    /// <summary>Σ_k Values[r, k] · x[column(r, k)].</summary>
+    private float DotRow(int r, float* x, float* values, byte* indices)
+    {
+        long first = (long)r * KeptPerRow;
+        float* v = values + first;
+        byte* end = indices + Indices.Length;
+        int chunks = _kernel == RowKernel.Scalar ? 0 : Cols / ChunkColumns;
+        float sum = _kernel switch
+        {
+            RowKernel.TwoOfFour => Dot24(v, indices, first * 2, end, x, chunks),
+            RowKernel.OneOfFour => Dot14(v, indices, first * 2, end, x, chunks),
+            _ => 0f,
+        };
+
+        // Groups after the last whole chunk.
+        int k0 = chunks * 16;
+        for (int k = k0, g = k0 / N; g < Groups; g++)
+        {
+            float* xg = x + g * M;
+            for (int j = 0; j < N; j++, k++)
+                sum += v[k] * xg[ReadIndex(indices, end, first + k)];
+        }
+
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot24(float* v, byte* indices, long bit, byte* end, float* x, int chunks)
+    {
+        Vector512<float> a0 = default, a1 = default;
+        int c = 0;
+        for (; c + 2 <= chunks; c += 2, v += 32, x += 64, bit += 64)
+        {
+            Vector512<int> p0 = Columns(ReadBits32(indices, end, bit), GroupStarts24);
+            Vector512<int> p1 = Columns(ReadBits32(indices, end, bit + 32), GroupStarts24);
+            a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v),
+                Avx512F.PermuteVar16x32x2(Vector512.Load(x), p0, Vector512.Load(x + 16)), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16),
+                Avx512F.PermuteVar16x32x2(Vector512.Load(x + 32), p1, Vector512.Load(x + 48)), a1);
+        }
+
+        if (c < chunks)
+        {
+            Vector512<int> p = Columns(ReadBits32(indices, end, bit), GroupStarts24);
+            a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v),
+                Avx512F.PermuteVar16x32x2(Vector512.Load(x), p, Vector512.Load(x + 16)), a0);
+        }
+
+        return Vector512.Sum(a0 + a1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot14(float* v, byte* indices, long bit, byte* end, float* x, int chunks)
+    {
+        Vector512<float> a0 = default, a1 = default;
+        for (int c = 0; c < chunks; c++, v += 16, x += 64, bit += 32)
+        {
+            // vpermt2ps uses the low 5 bits of the offset: right for lanes 0-7 from x[0, 32) and for lanes 8-15
+            // from x[32, 64); a blend takes each half from its own pair.
+            Vector512<int> p = Columns(ReadBits32(indices, end, bit), GroupStarts14);
+            Vector512<float> low = Avx512F.PermuteVar16x32x2(Vector512.Load(x), p, Vector512.Load(x + 16));
+            Vector512<float> high = Avx512F.PermuteVar16x32x2(Vector512.Load(x + 32), p, Vector512.Load(x + 48));
+            Vector512<float> xs = Vector512.ConditionalSelect(UpperLanes, high, low);
+            if ((c & 1) == 0)
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), xs, a0);
+            else
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), xs, a1);
+        }
+
+        return Vector512.Sum(a0 + a1);
+    }
+
+    /// <summary>The columns, inside the chunk, of the 16 kept values whose 2-bit indices are <paramref name="word"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Columns(uint word, Vector512<uint> groupStarts) =>
+        ((Avx512F.ShiftRightLogicalVariable(Vector512.Create(word), IndexShifts) & Vector512.Create(3u))
+            | groupStarts).AsInt32();
+
+    /// <summary>32 bits of the index stream from bit <paramref name="bit"/> on (zeros past its end).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint ReadBits32(byte* indices, byte* end, long bit)
+    {
+        byte* at = indices + (bit >> 3);
+        ulong window;
+        if (at + 8 <= end)
+        {
+            window = Unsafe.ReadUnaligned<ulong>(at);
+        }
+        else
+        {
+            window = 0;
+            for (int i = 0; at + i < end; i++)
+                window |= (ulong)at[i] << (8 * i);
+        }
+
+        return (uint)(window >> (int)(bit & 7));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ReadIndex(byte* indices, byte* end, long k) =>
+        ReadIndex(new ReadOnlySpan<byte>(indices, (int)(end - indices)), k, IndexBits);
+
+    /// <summary>
+    /// Rows [r0, r1) of the blocked kernel: y[b, r] for the 16 (or, in the last block, <paramref name="lanes"/>)
+    /// batch rows whose x is transposed in <paramref name="xT"/> [Cols, 16].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private void BlockRows(float* xT, int r0, int r1, float* values, byte* indices, float* y, int lanes)
+    {
+        int kept = KeptPerRow;
+        int* offsets = (t_offsets ??= new Scratch<int>()).Get(4 * kept);
+        float* sums = stackalloc float[Lanes];
+        int r = r0;
+        for (; r + 4 <= r1; r += 4)
+        {
+            for (int q = 0; q < 4; q++)
+                DecodeOffsets(r + q, indices, offsets + q * kept);
+
+            float* v0 = values + (long)r * kept, v1 = v0 + kept, v2 = v1 + kept, v3 = v2 + kept;
+            int* o0 = offsets, o1 = o0 + kept, o2 = o1 + kept, o3 = o2 + kept;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            int k = 0;
+            for (; k + 2 <= kept; k += 2)
+            {
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(v0[k]), Vector512.Load(xT + o0[k]), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(v1[k]), Vector512.Load(xT + o1[k]), a1);
+                a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(v2[k]), Vector512.Load(xT + o2[k]), a2);
+                a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(v3[k]), Vector512.Load(xT + o3[k]), a3);
+                b0 = Avx512F.FusedMultiplyAdd(Vector512.Create(v0[k + 1]), Vector512.Load(xT + o0[k + 1]), b0);
+                b1 = Avx512F.FusedMultiplyAdd(Vector512.Create(v1[k + 1]), Vector512.Load(xT + o1[k + 1]), b1);
+                b2 = Avx512F.FusedMultiplyAdd(Vector512.Create(v2[k + 1]), Vector512.Load(xT + o2[k + 1]), b2);
+                b3 = Avx512F.FusedMultiplyAdd(Vector512.Create(v3[k + 1]), Vector512.Load(xT + o3[k + 1]), b3);
+            }
+
+            if (k < kept)
+            {
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(v0[k]), Vector512.Load(xT + o0[k]), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(v1[k]), Vector512.Load(xT + o1[k]), a1);
+                a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(v2[k]), Vector512.Load(xT + o2[k]), a2);
+                a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(v3[k]), Vector512.Load(xT + o3[k]), a3);
+            }
+
+            StoreColumn(a0 + b0, sums, y + r, lanes);
+            StoreColumn(a1 + b1, sums, y + r + 1, lanes);
+            StoreColumn(a2 + b2, sums, y + r + 2, lanes);
+            StoreColumn(a3 + b3, sums, y + r + 3, lanes);
+        }
+
+        for (; r < r1; r++)
+        {
+            DecodeOffsets(r, indices, offsets);
+            float* v = values + (long)r * kept;
+            Vector512<float> a = default, b = default;
+            int k = 0;
+            for (; k + 2 <= kept; k += 2)
+            {
+                a = Avx512F.FusedMultiplyAdd(Vector512.Create(v[k]), Vector512.Load(xT + offsets[k]), a);
+                b = Avx512F.FusedMultiplyAdd(Vector512.Create(v[k + 1]), Vector512.Load(xT + offsets[k + 1]), b);
+            }
+
+            if (k < kept)
+                a = Avx512F.FusedMultiplyAdd(Vector512.Create(v[k]), Vector512.Load(xT + offsets[k]), a);
+            StoreColumn(a + b, sums, y + r, lanes);
+        }
+    }
+
+    /// <summary>y[b · Rows] = sum[b] for the first <paramref name="lanes"/> batch rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void StoreColumn(Vector512<float> sum, float* scratch, float* y, int lanes)
+    {
+        Vector512.Store(sum, scratch);
+        for (int b = 0; b < lanes; b++)
+            y[(long)b * Rows] = scratch[b];
+    }
+
+    /// <summary>offsets[k] = 16 · column of kept value k of row r: its x values' offset in the transposed block.</summary>
+    private void DecodeOffsets(int r, byte* indices, int* offsets)
+    {
+        long first = (long)r * KeptPerRow;
+        byte* end = indices + Indices.Length;
+        int k = 0;
+        if (_kernel != RowKernel.Scalar)
+        {
+            Vector512<uint> starts = _kernel == RowKernel.TwoOfFour ? GroupStarts24 : GroupStarts14;
+            int span = ChunkColumns, chunks = Cols / span;
+            for (int c = 0; c < chunks; c++, k += 16)
+            {
+                Vector512<int> columns = Columns(ReadBits32(indices, end, (first + k) * 2), starts);
+                Vector512.Store((columns + Vector512.Create(c * span)) << 4, offsets + k);
+            }
+        }
+
+        for (int g = k / N; g < Groups; g++)
+        {
+            for (int j = 0; j < N; j++, k++)
+                offsets[k] = (g * M + ReadIndex(indices, end, first + k)) * Lanes;
+        }
+    }
+
+    /// <summary>
+    /// The arguments of one call, pinned and stored as fields so the cached item delegates reach pool threads
+    /// without a closure.
+    /// </summary>
+    private sealed class Job
+    {
+        private readonly Action<int> _rowsItem;
+        private readonly Action<int> _blockItem;
+
+        private NMMatrix? _w;
+        private float* _x, _y, _values;
+        private byte* _indices;
+        private int _batch, _items, _rowChunks;
+
+        public Job()
+        {
+            _rowsItem = RunRowsItem;
+            _blockItem = RunBlockItem;
+        }
+
+        public bool InUse { get; set; }
+
+        public void Run(WorkerPool pool, NMMatrix w, float* x, float* y, float* values, byte* indices, int batch)
+        {
+            (_w, _x, _y, _values, _indices, _batch) = (w, x, y, values, indices, batch);
+            int threads = (long)batch * w.Rows * w.KeptPerRow < ParallelThreshold ? 1 : pool.ThreadCount;
+            if (batch < BlockBatch || !Avx512F.IsSupported)
+            {
+                _items = Math.Min(threads, w.Rows);
+                pool.For(_items, _rowsItem);
+            }
+            else
+            {
+                // Blocks of 16 batch rows; when there are fewer blocks than threads, split the rows as well.
+                int blocks = (batch + Lanes - 1) / Lanes;
+                _rowChunks = blocks >= threads ? 1 : Math.Min((threads + blocks - 1) / blocks, (w.Rows + 3) / 4);
+                pool.For(blocks * _rowChunks, _blockItem);
+            }
+        }
+
+        public void Release()
+        {
+            _w = null;
+            _x = _y = _values = null;
+            _indices = null;
+            InUse = false;
+        }
+
+        /// <summary>Weight rows [r0, r1) for every batch row, one dot product each.</summary>
+        private void RunRowsItem(int item)
+        {
+            NMMatrix w = _w!;
+            int r0 = (int)((long)item * w.Rows / _items), r1 = (int)((long)(item + 1) * w.Rows / _items);
+            for (int b = 0; b < _batch; b++)
+            {
+                float* x = _x + (long)b * w.Cols, y = _y + (long)b * w.Rows;
+                for (int r = r0; r < r1; r++)
+                    y[r] = w.DotRow(r, x, _values, _indices);
+            }
+        }
+
+        /// <summary>One block of 16 batch rows, for a range of whole 4-row groups of weight rows.</summary>
+        private void RunBlockItem(int item)
+        {
+            NMMatrix w = _w!;
+            int block = item / _rowChunks, chunk = item % _rowChunks;
+            int quads = (w.Rows + 3) / 4;
+            int r0 = chunk * quads / _rowChunks * 4, r1 = Math.Min(w.Rows, (chunk + 1) * quads / _rowChunks * 4);
+            int b0 = block * Lanes, lanes = Math.Min(Lanes, _batch - b0);
+            if (r0 >= r1)
+                return;
+
+            // xT[c, b] = x[b0 + b, c]; lanes past the batch are zero.
+            int cols = w.Cols;
+            float* xT = (t_xT ??= new Scratch<float>()).Get(cols * Lanes);
+            if (lanes < Lanes)
+                new Span<float>(xT, cols * Lanes).Clear();
+            for (int b = 0; b < lanes; b++)
+            {
+                float* x = _x + (long)(b0 + b) * cols;
+                for (int c = 0; c < cols; c++)
+                    xT[c * Lanes + b] = x[c];
+            }
+
+            w.BlockRows(xT, r0, r1, _values, _indices, _y + (long)b0 * w.Rows, lanes);
+        }
+    }
+}
