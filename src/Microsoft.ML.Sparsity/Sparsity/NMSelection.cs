@@ -19,6 +19,7 @@ internal static class NMSelection
     {
         int start = 0;
         if (m == 4 && Vector128.IsHardwareAccelerated) start = TopNOf4(scores, absolute, n, mask);
+        else if (m == 8 && Vector256.IsHardwareAccelerated) start = TopNOf8(scores, absolute, n, mask);
         for (int g = start; g < scores.Length; g += m)
         {
             for (int i = 0; i < m; i++)
@@ -55,6 +56,35 @@ internal static class NMSelection
                        + Beats(Vector128.Shuffle(v, Vector128.Create(2, 3, 0, 1)), v, earlier2, one)
                        + Beats(Vector128.Shuffle(v, Vector128.Create(3, 0, 1, 2)), v, earlier3, one);
             (Vector128.LessThan(beaten, limit) & one).CopyTo(mask.Slice(g, 4));
+        }
+        return done;
+    }
+
+    /// <summary>M = 8: one group per Vector256, as <see cref="TopNOf4"/>. Returns the elements done.</summary>
+    private static int TopNOf8(ReadOnlySpan<float> scores, bool absolute, int n, Span<float> mask)
+    {
+        var limit = Vector256.Create((float)n);
+        var one = Vector256.Create(1f);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        Span<Vector256<int>> rotation = stackalloc Vector256<int>[7];
+        Span<Vector256<float>> earlier = stackalloc Vector256<float>[7];
+        for (int r = 1; r < 8; r++)
+        {
+            rotation[r - 1] = (lane + Vector256.Create(r)) & Vector256.Create(7);
+            earlier[r - 1] = Vector256.GreaterThanOrEqual(lane, Vector256.Create(8 - r)).AsSingle();
+        }
+        int done = scores.Length / 8 * 8;
+        for (int g = 0; g < done; g += 8)
+        {
+            var v = Vector256.Create(scores.Slice(g, 8));
+            if (absolute) v = Vector256.Abs(v);
+            var beaten = Vector256<float>.Zero;
+            for (int r = 0; r < 7; r++)
+            {
+                var other = Vector256.Shuffle(v, rotation[r]);
+                beaten += (Vector256.GreaterThan(other, v) | (Vector256.Equals(other, v) & earlier[r])) & one;
+            }
+            (Vector256.LessThan(beaten, limit) & one).CopyTo(mask.Slice(g, 8));
         }
         return done;
     }
