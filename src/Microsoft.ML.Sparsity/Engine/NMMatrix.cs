@@ -12,12 +12,14 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <remarks>
 /// <para>
 /// Layout. Kept value k = (row · groups + group) · N + j (j = 0 .. N−1) is <c>Values[k]</c>; its position inside
-/// its group (0 .. M−1) is index k of <see cref="Indices"/>, a little-endian bit stream of
-/// <see cref="IndexBits"/> = ⌈log₂ M⌉ bits per index (index k occupies bits [k·b, (k+1)·b), bit 0 being the low bit
-/// of byte 0), continuous across rows: 2 bits for M = 4 (a 32-bit word holds 16 indices), 3 bits for M = 8. Inside
-/// a group the kept positions are strictly increasing; a group with fewer than N non-zeros is padded with its
-/// lowest zero positions, whose values are 0. Nothing else is held in memory: the kernels decode the indices on
-/// the fly, so <see cref="StorageBytes"/> is the whole footprint (2:4: 0.5 + 1/16 = 0.5625 of dense float32).
+/// its group (0 .. M−1) is an index of <see cref="IndexBits"/> = ⌈log₂ M⌉ bits (2 for M = 4, 3 for M = 8) in
+/// <see cref="Indices"/>. Each row's indices are a little-endian bit stream (the row's i-th kept value occupies bits
+/// [i·b, (i+1)·b), bit 0 being the low bit of the row's first byte) padded to a whole number of 32-bit words, so for
+/// M = 4 every 16 kept values of a row have their indices in one aligned 32-bit word, which the kernels broadcast
+/// and decode in vector registers (the padding costs under 4 bytes per row). Inside a group the kept positions are
+/// strictly increasing; a group with fewer than N non-zeros is padded with its lowest zero positions, whose values
+/// are 0. Nothing else is held in memory (no decoded column indices), so <see cref="StorageBytes"/> is the whole
+/// footprint: for 2:4, 8.5 bytes per 16 dense ones (0.53125 of dense float32) plus the row padding.
 /// </para>
 /// <para>
 /// <see cref="MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass). It is safe to call from
@@ -35,11 +37,15 @@ internal sealed unsafe partial class NMMatrix
         N = n;
         M = m;
         IndexBits = BitsPerIndex(m);
+        IndexRowBytes = RowBytes(cols / m * n, IndexBits);
+        _groups = cols / m;
+        _keptPerRow = _groups * n;
         Values = values;
         Indices = indices;
         _kernel = Avx512F.IsSupported && m == 4 && n == 2 ? RowKernel.TwoOfFour
             : Avx512F.IsSupported && m == 4 && n == 1 ? RowKernel.OneOfFour
             : RowKernel.Scalar;
+        _chunks = _kernel == RowKernel.Scalar ? 0 : cols / ChunkColumns;
     }
 
     public int Rows { get; }
@@ -57,18 +63,25 @@ internal sealed unsafe partial class NMMatrix
     /// <summary>The kept values, [rows, cols / M, N], zero where a group had fewer than N non-zeros.</summary>
     public float[] Values { get; }
 
-    /// <summary>The kept values' positions inside their groups, <see cref="IndexBits"/> bits each (see remarks).</summary>
+    /// <summary>The kept values' positions inside their groups, row by row (see remarks).</summary>
     public byte[] Indices { get; }
 
-    /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: 4 · rows · cols/M · N + ⌈rows · cols/M · N · b / 8⌉.</summary>
+    /// <summary>Bytes of one row's indices: 4 · ⌈(cols / M) · N · b / 32⌉.</summary>
+    public int IndexRowBytes { get; }
+
+    /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: rows · (4 · (cols / M) · N + <see cref="IndexRowBytes"/>).</summary>
     public long StorageBytes => Values.LongLength * sizeof(float) + Indices.LongLength;
 
-    private int Groups => Cols / M;
+    private readonly int _groups;
+    private readonly int _keptPerRow;
 
-    private int KeptPerRow => Cols / M * N;
+    /// <summary>Whole 16-value chunks per row of the AVX-512 kernels (0 for the scalar one).</summary>
+    private readonly int _chunks;
 
     /// <summary>⌈log₂ m⌉: the bits one index inside a group of <paramref name="m"/> needs.</summary>
     public static int BitsPerIndex(int m) => 32 - BitOperations.LeadingZeroCount((uint)(m - 1));
+
+    private static int RowBytes(int keptPerRow, int bits) => (int)(((long)keptPerRow * bits + 31) / 32 * 4);
 
     /// <summary>
     /// Compresses the row-major matrix <paramref name="w"/> [<paramref name="rows"/>, <paramref name="cols"/>], whose
@@ -89,14 +102,14 @@ internal sealed unsafe partial class NMMatrix
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
-        int groups = cols / m, bits = BitsPerIndex(m);
-        long kept = (long)rows * groups * n;
-        var values = new float[kept];
-        var indices = new byte[(kept * bits + 7) / 8];
+        int groups = cols / m, bits = BitsPerIndex(m), rowBytes = RowBytes(groups * n, bits);
+        var values = new float[(long)rows * groups * n];
+        var indices = new byte[(long)rows * rowBytes];
         long k = 0;
         for (int r = 0; r < rows; r++)
         {
-            for (int g = 0; g < groups; g++)
+            Span<byte> rowIndices = indices.AsSpan(r * rowBytes, rowBytes);
+            for (int g = 0, i = 0; g < groups; g++)
             {
                 ReadOnlySpan<float> group = w.Slice(r * cols + g * m, m);
                 int nonZeros = m - group.Count(0f);
@@ -118,9 +131,8 @@ internal sealed unsafe partial class NMMatrix
                         paddingZeros--;
                     }
 
-                    values[k] = group[t];
-                    WriteIndex(indices, k, bits, t);
-                    k++;
+                    values[k++] = group[t];
+                    WriteIndex(rowIndices, i++, bits, t);
                 }
             }
         }
@@ -135,10 +147,11 @@ internal sealed unsafe partial class NMMatrix
         long k = 0;
         for (int r = 0; r < Rows; r++)
         {
-            for (int g = 0; g < Groups; g++)
+            ReadOnlySpan<byte> rowIndices = Indices.AsSpan(r * IndexRowBytes, IndexRowBytes);
+            for (int g = 0, i = 0; g < _groups; g++)
             {
-                for (int j = 0; j < N; j++, k++)
-                    w[(long)r * Cols + g * M + ReadIndex(Indices, k, IndexBits)] = Values[k];
+                for (int j = 0; j < N; j++, k++, i++)
+                    w[(long)r * Cols + g * M + ReadIndex(rowIndices, i, IndexBits)] = Values[k];
             }
         }
 
@@ -177,21 +190,22 @@ internal sealed unsafe partial class NMMatrix
         }
     }
 
-    private static void WriteIndex(byte[] indices, long k, int bits, int index)
+    /// <summary>Stores the i-th index of a row's bit stream.</summary>
+    private static void WriteIndex(Span<byte> rowIndices, int i, int bits, int index)
     {
-        long bit = k * bits;
+        int bit = i * bits;
         for (int b = 0; b < bits; b++, bit++)
-            indices[bit >> 3] |= (byte)(((index >> b) & 1) << (int)(bit & 7));
+            rowIndices[bit >> 3] |= (byte)(((index >> b) & 1) << (bit & 7));
     }
 
+    /// <summary>The i-th index of a row's bit stream.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int ReadIndex(ReadOnlySpan<byte> indices, long k, int bits)
+    private static int ReadIndex(ReadOnlySpan<byte> rowIndices, int i, int bits)
     {
         // An index has at most 8 bits, so it lies within two consecutive bytes.
-        long bit = k * bits;
-        int at = (int)(bit >> 3);
-        int window = indices[at] | (at + 1 < indices.Length ? indices[at + 1] << 8 : 0);
-        return (window >> (int)(bit & 7)) & ((1 << bits) - 1);
+        int bit = i * bits, at = bit >> 3;
+        int window = rowIndices[at] | (at + 1 < rowIndices.Length ? rowIndices[at + 1] << 8 : 0);
+        return (window >> (bit & 7)) & ((1 << bits) - 1);
     }
 
     /// <summary>Which row kernel serves this matrix (the AVX-512 ones need M = 4).</summary>

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using Microsoft.ML.Sparsity.Engine;
+
+namespace Microsoft.ML.Sparsity.PerformanceTests;
+
+/// <summary>
+/// Compressed N:M inference kernels (<see cref="NMMatrix.MultiplyTransposed"/>) against the dense engine path
+/// (<see cref="Gemm.Multiply"/> with transB, GEMV at batch 1) on the LeNet-300-100 layer shapes and the whole
+/// LeNet forward pass (three layers and two ReLUs, no biases), measured in one run.
+/// </summary>
+internal static class NMBench
+{
+    private static readonly (string Name, (int Rows, int Cols)[] Layers)[] Shapes =
+    [
+        ("300×784", [(300, 784)]),
+        ("100×300", [(100, 300)]),
+        ("10×100", [(10, 100)]),
+        ("LeNet 784-300-100-10", [(300, 784), (100, 300), (10, 100)]),
+    ];
+
+    private static readonly (int N, int M)[] Patterns = [(2, 4), (1, 4), (1, 8)];
+
+    private static readonly int[] Batches = [1, 16, 256];
+
+    /// <summary>Issue targets at batch 1: speed-up over dense.</summary>
+    private static readonly Dictionary<(int N, int M), double> Batch1Targets = new() { [(2, 4)] = 1.5, [(1, 4)] = 2.0 };
+
+    /// <summary>
+    /// Prints the table. Each (shape, batch) case gets about <paramref name="seconds"/>: five alternating rounds
+    /// over dense and the patterns, of which the median is reported.
+    /// </summary>
+    public static void Run(WorkerPool pool, double seconds)
+    {
+        Console.WriteLine($"\n### Compressed N:M inference (`NMMatrix`) against dense GEMM, same run\n\n" +
+            $"Kernel: {(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX-512" : "scalar")}, {pool.ThreadCount} threads; median of 5 alternating rounds.\n\n" +
+            "| shape | pattern | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
+            "|---|---|---|---|---|---|---|---|");
+        var random = new Random(42);
+        foreach ((string name, (int Rows, int Cols)[] layers) in Shapes)
+        {
+            (int N, int M)[] patterns = Patterns.Where(p => layers.All(l => l.Cols % p.M == 0)).ToArray();
+            float[][] dense = layers.Select(l => Fill(new float[l.Rows * l.Cols], random)).ToArray();
+            NMMatrix[][] sparse = patterns.Select(p => layers.Select(l =>
+                NMMatrix.FromDense(Prune(Fill(new float[l.Rows * l.Cols], random), p.N, p.M), l.Rows, l.Cols, p.N, p.M))
+                .ToArray()).ToArray();
+            long denseBytes = layers.Sum(l => (long)l.Rows * l.Cols * sizeof(float));
+
+            foreach (int batch in Batches)
+            {
+                float[] input = Fill(new float[batch * layers[0].Cols], random);
+                float[][] outputs = layers.Select(l => new float[batch * l.Rows]).ToArray();
+                var calls = new List<Action>
+                {
+                    () => Forward(layers, input, outputs, batch, (i, x, y) =>
+                        Gemm.Multiply(pool, false, true, batch, layers[i].Rows, layers[i].Cols, 1f, x, layers[i].Cols,
+                            dense[i], layers[i].Cols, 0f, y, layers[i].Rows)),
+                };
+                foreach (NMMatrix[] matrices in sparse)
+                    calls.Add(() => Forward(layers, input, outputs, batch, (i, x, y) => matrices[i].MultiplyTransposed(pool, x, batch, y)));
+
+                double[] us = Measure(calls, seconds);
+                Console.WriteLine($"| {name} | dense | {batch} | {us[0]:F2} | 1.00× | 1.000 | | |");
+                for (int p = 0; p < patterns.Length; p++)
+                {
+                    double speedUp = us[0] / us[p + 1];
+                    double bytes = (double)sparse[p].Sum(s => s.StorageBytes) / denseBytes;
+                    string target = batch == 1 && Batch1Targets.TryGetValue(patterns[p], out double t)
+                        ? $"≥ {t:F1}× | {(speedUp >= t ? "met" : "missed")}"
+                        : " | ";
+                    Console.WriteLine($"| {name} | {patterns[p].N}:{patterns[p].M} | {batch} | {us[p + 1]:F2} | " +
+                        $"{speedUp:F2}× | {bytes:F3} | {target} |");
+                }
+            }
+        }
+    }
+
+    /// <summary>Layer i maps outputs[i − 1] (input for i = 0) to outputs[i]; a ReLU follows every layer but the last.</summary>
+    private static void Forward((int Rows, int Cols)[] layers, float[] input, float[][] outputs, int batch,
+        Action<int, float[], float[]> layer)
+    {
+        for (int i = 0; i < layers.Length; i++)
+        {
+            layer(i, i == 0 ? input : outputs[i - 1], outputs[i]);
+            if (i < layers.Length - 1)
+            {
+                Span<float> y = outputs[i].AsSpan(0, batch * layers[i].Rows);
+                TensorPrimitives.Max(y, 0f, y);
+            }
+        }
+    }
+
+    /// <summary>Median µs per call of each action over five alternating rounds, after a warm-up.</summary>
+    private static double[] Measure(List<Action> calls, double seconds)
+    {
+        const int Rounds = 5;
+        var perCall = new double[calls.Count];
+        var repeats = new int[calls.Count];
+        for (int c = 0; c < calls.Count; c++)
+        {
+            // Warm up (JIT tiers, scratch buffers) and size one round to its share of the budget.
+            long start = Stopwatch.GetTimestamp();
+            int n = 0;
+            while (n < 20 || Stopwatch.GetElapsedTime(start).TotalSeconds < Math.Min(0.2, seconds / 10))
+            {
+                calls[c]();
+                n++;
+            }
+
+            double warm = Stopwatch.GetElapsedTime(start).TotalSeconds / n;
+            repeats[c] = Math.Max(1, (int)(seconds / 2 / calls.Count / Rounds / warm));
+        }
+
+        var samples = new double[calls.Count, Rounds];
+        for (int round = 0; round < Rounds; round++)
+        {
+            for (int c = 0; c < calls.Count; c++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < repeats[c]; i++)
+                    calls[c]();
+                samples[c, round] = Stopwatch.GetElapsedTime(t0).TotalSeconds * 1e6 / repeats[c];
+            }
+        }
+
+        for (int c = 0; c < calls.Count; c++)
+            perCall[c] = Enumerable.Range(0, Rounds).Select(r => samples[c, r]).Order().ElementAt(Rounds / 2);
+        return perCall;
+    }
+
+    /// <summary>Keeps the n largest magnitudes of every m consecutive values of each row.</summary>
+    private static float[] Prune(float[] w, int n, int m)
+    {
+        var order = new int[m];
+        for (int start = 0; start < w.Length; start += m)
+        {
+            for (int j = 0; j < m; j++)
+                order[j] = j;
+            Array.Sort(order, (a, b) => Math.Abs(w[start + b]).CompareTo(Math.Abs(w[start + a])));
+            for (int j = n; j < m; j++)
+                w[start + order[j]] = 0f;
+        }
+
+        return w;
+    }
+
+    private static float[] Fill(float[] values, Random random)
+    {
+        for (int i = 0; i < values.Length; i++)
+            values[i] = (float)(random.NextDouble() * 2 - 1);
+        return values;
+    }
+}

@@ -1,0 +1,219 @@
+using Microsoft.ML.Sparsity.Engine;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Engine;
+
+public sealed class NMMatrixTests : IDisposable
+{
+    private readonly WorkerPool _pool = new(2);
+
+    public void Dispose() => _pool.Dispose();
+
+    public static TheoryData<int, int> Patterns() => new() { { 1, 4 }, { 2, 4 }, { 1, 8 }, { 2, 8 }, { 4, 8 } };
+
+    [Theory]
+    [MemberData(nameof(Patterns))]
+    public void RoundTripsAndStoresValuesInGroupOrder(int n, int m)
+    {
+        var random = new Random(n * 100 + m);
+        foreach ((int rows, int cols) in new[] { (1, m), (7, 3 * m), (13, 200 / m * m), (5, 0) })
+        {
+            float[] w = RandomNM(rows, cols, n, m, random);
+            NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
+
+            Assert.Equal(w, sparse.ToDense());
+            Assert.Equal((n, m, rows, cols), (sparse.N, sparse.M, sparse.Rows, sparse.Cols));
+            // The kept values are the non-zeros of each group in column order, zero-padded to N.
+            for (int r = 0; r < rows; r++)
+            {
+                for (int g = 0; g < cols / m; g++)
+                {
+                    float[] nonZeros = w.AsSpan(r * cols + g * m, m).ToArray().Where(v => v != 0f).ToArray();
+                    float[] kept = sparse.Values.AsSpan((r * (cols / m) + g) * n, n).ToArray();
+                    Assert.Equal(nonZeros, kept.Where(v => v != 0f));
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 4, 300, 784, 2)]
+    [InlineData(1, 4, 100, 300, 2)]
+    [InlineData(2, 8, 3, 16, 3)]
+    [InlineData(4, 8, 5, 8, 3)]
+    [InlineData(1, 8, 9, 40, 3)]
+    [InlineData(3, 5, 4, 10, 3)]
+    public void StorageIsPackedValuesAndIndices(int n, int m, int rows, int cols, int bits)
+    {
+        NMMatrix sparse = NMMatrix.FromDense(RandomNM(rows, cols, n, m, new Random(1)), rows, cols, n, m);
+        int keptPerRow = cols / m * n;
+        int rowBytes = (keptPerRow * bits + 31) / 32 * 4; // each row's bit stream padded to whole 32-bit words
+
+        Assert.Equal(bits, sparse.IndexBits);
+        Assert.Equal(rowBytes, sparse.IndexRowBytes);
+        Assert.Equal(rows * keptPerRow, sparse.Values.Length);
+        Assert.Equal(rows * rowBytes, sparse.Indices.Length);
+        Assert.Equal(rows * (4L * keptPerRow + rowBytes), sparse.StorageBytes);
+    }
+
+    [Fact]
+    public void TwoOfFourStorageIsSeventeenThirtySecondsOfDense()
+    {
+        // Per group of 4 dense floats (16 bytes): 2 floats (8 bytes) and 2 two-bit indices (half a byte); 768 columns
+        // fill whole index words, 784 leave half a word of row padding.
+        NMMatrix sparse = NMMatrix.FromDense(RandomNM(300, 768, 2, 4, new Random(2)), 300, 768, 2, 4);
+        Assert.Equal(0.53125, (double)sparse.StorageBytes / (300 * 768 * sizeof(float)));
+        sparse = NMMatrix.FromDense(RandomNM(300, 784, 2, 4, new Random(2)), 300, 784, 2, 4);
+        Assert.Equal(0.53125 + 2.0 / (784 * 4), (double)sparse.StorageBytes / (300 * 784 * sizeof(float)), 12);
+    }
+
+    [Fact]
+    public void IndicesArePackedTwoBitsLowFirstInWholeWordsPerRow()
+    {
+        // Row 0: groups {_, a, _, b} and {c, _, _, _} -> indices 1, 3, 0, 1 (second group padded with its first zero);
+        // row 1: {_, _, d, _} and {_, _, _, _} -> 0, 2, 0, 1.
+        float[] w = [0, 1, 0, 2, 3, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0];
+        NMMatrix sparse = NMMatrix.FromDense(w, 2, 8, 2, 4);
+
+        Assert.Equal(new float[] { 1, 2, 3, 0, 0, 4, 0, 0 }, sparse.Values);
+        Assert.Equal(new byte[] { 1 | 3 << 2 | 0 << 4 | 1 << 6, 0, 0, 0, 0 | 2 << 2 | 0 << 4 | 1 << 6, 0, 0, 0 }, sparse.Indices);
+    }
+
+    public static TheoryData<int, int, int, int> KernelCases()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        (int N, int M)[] patterns = [(1, 4), (2, 4), (1, 8), (2, 8), (4, 8)];
+        (int Rows, int Cols)[] shapes = [(300, 784), (100, 300), (10, 100), (7, 8), (33, 136)];
+        foreach ((int n, int m) in patterns)
+        {
+            foreach ((int rows, int cols) in shapes)
+            {
+                if (cols % m == 0)
+                    data.Add(n, m, rows, cols);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelCases))]
+    public void MultiplyTransposedMatchesDoublePrecisionReference(int n, int m, int rows, int cols)
+    {
+        var random = new Random(rows * 1009 + cols * 31 + n * 7 + m);
+        float[] w = RandomNM(rows, cols, n, m, random);
+        NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
+        foreach (int batch in new[] { 1, 3, 17, 64 })
+        {
+            float[] x = RandomVector(batch * cols, random);
+            float[] y = Enumerable.Repeat(float.NaN, batch * rows + 5).ToArray(); // overwritten, tail untouched
+
+            sparse.MultiplyTransposed(_pool, x, batch, y);
+
+            for (int b = 0; b < batch; b++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    double sum = 0, magnitude = 0;
+                    for (int c = 0; c < cols; c++)
+                    {
+                        double p = (double)x[b * cols + c] * w[r * cols + c];
+                        sum += p;
+                        magnitude += Math.Abs(p);
+                    }
+
+                    double tolerance = 1e-5 * magnitude + 1e-30;
+                    float actual = y[b * rows + r];
+                    Assert.True(Math.Abs(actual - sum) <= tolerance,
+                        $"{n}:{m} {rows}x{cols} batch {batch}: y[{b},{r}] = {actual}, expected {sum}");
+                }
+            }
+
+            Assert.All(y.Skip(batch * rows), v => Assert.True(float.IsNaN(v)));
+        }
+    }
+
+    [Fact]
+    public void ResultIsIdenticalForAnyThreadCount()
+    {
+        var random = new Random(3);
+        NMMatrix sparse = NMMatrix.FromDense(RandomNM(300, 784, 2, 4, random), 300, 784, 2, 4);
+        foreach (int batch in new[] { 1, 2, 40 })
+        {
+            float[] x = RandomVector(batch * 784, random);
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new WorkerPool(threads);
+                float[] y = new float[batch * 300];
+                sparse.MultiplyTransposed(pool, x, batch, y);
+                first ??= y;
+                Assert.True(first.AsSpan().SequenceEqual(y), $"batch {batch}, {threads} threads");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 4, 300, 784)]
+    [InlineData(1, 4, 10, 100)]
+    [InlineData(2, 8, 100, 304)]
+    public void BatchOneAllocatesNothingOnceWarm(int n, int m, int rows, int cols)
+    {
+        var random = new Random(4);
+        NMMatrix sparse = NMMatrix.FromDense(RandomNM(rows, cols, n, m, random), rows, cols, n, m);
+        float[] x = RandomVector(cols, random), y = new float[rows];
+        sparse.MultiplyTransposed(_pool, x, 1, y);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+            sparse.MultiplyTransposed(_pool, x, 1, y);
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void RejectsBadInput()
+    {
+        var cols = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4));
+        Assert.Equal("cols", cols.ParamName);
+        Assert.Contains("multiple of the group size M = 4", cols.Message);
+
+        float[] w = new float[3 * 8];
+        w[2 * 8 + 4] = w[2 * 8 + 5] = w[2 * 8 + 7] = 1f; // row 2, group 1: three non-zeros
+        var group = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(w, 3, 8, 2, 4));
+        Assert.Equal("w", group.ParamName);
+        Assert.Contains("Row 2, group 1", group.Message);
+        Assert.Contains("3 non-zeros", group.Message);
+
+        Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[7], 2, 4, 2, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => NMMatrix.FromDense(new float[8], 2, 4, 0, 4));
+
+        NMMatrix sparse = NMMatrix.FromDense(new float[8], 2, 4, 2, 4);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => sparse.MultiplyTransposed(_pool, new float[7], 2, new float[4])).ParamName);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => sparse.MultiplyTransposed(_pool, new float[8], 2, new float[3])).ParamName);
+    }
+
+    /// <summary>A random matrix with N:M sparsity; about a quarter of its groups hold fewer than N non-zeros.</summary>
+    private static float[] RandomNM(int rows, int cols, int n, int m, Random random)
+    {
+        float[] w = new float[rows * cols];
+        int[] positions = Enumerable.Range(0, m).ToArray();
+        for (int start = 0; start < w.Length; start += m)
+        {
+            random.Shuffle(positions);
+            int count = random.Next(4) == 0 ? random.Next(n) : n;
+            for (int j = 0; j < count; j++)
+                w[start + positions[j]] = (float)(random.NextDouble() * 2 - 1);
+        }
+
+        return w;
+    }
+
+    private static float[] RandomVector(int length, Random random)
+    {
+        float[] x = new float[length];
+        for (int i = 0; i < length; i++)
+            x[i] = (float)(random.NextDouble() * 2 - 1);
+        return x;
+    }
+}
