@@ -80,3 +80,5 @@ foreach (int batch in new[] { 1, 256 })
 }
 
 OnnxRuntimeBench.Run(pool, threads, seconds);
+
+NMBench.Run(pool, Math.Min(seconds, 1));

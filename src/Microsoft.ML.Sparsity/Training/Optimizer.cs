@@ -1,4 +1,5 @@
-using System.Numerics;
+using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Network;
 
@@ -14,10 +15,12 @@ internal abstract class Optimizer
     private readonly WorkerPool _pool;
     private readonly (int Parameter, int Start, int Length)[] _chunks;
     private readonly Action<int> _body;
+    private readonly byte[]?[] _masks;
 
     protected Optimizer(IReadOnlyList<Parameter> parameters, WorkerPool pool, int stateSlots)
     {
         Parameters = parameters;
+        _masks = parameters.Select(p => Pack(p.Mask)).ToArray();
         _pool = pool;
         State = parameters.SelectMany(p => Enumerable.Range(0, stateSlots).Select(_ => new float[p.Length])).ToArray();
         StateSlots = stateSlots;
@@ -49,11 +52,15 @@ internal abstract class Optimizer
 
     protected float[] StateOf(int parameter, int slot) => State[parameter * StateSlots + slot];
 
-    /// <summary>Zeroes the optimiser state of masked entries (after a mask changes).</summary>
+    /// <summary>
+    /// Takes up the parameters' current masks and zeroes the optimiser state of masked entries. Whoever changes a mask
+    /// while training calls this.
+    /// </summary>
     public void ApplyMasks()
     {
         for (int p = 0; p < Parameters.Count; p++)
         {
+            _masks[p] = Pack(Parameters[p].Mask);
             if (Parameters[p].Mask is not { } mask) continue;
             for (int s = 0; s < StateSlots; s++)
                 System.Numerics.Tensors.TensorPrimitives.Multiply(StateOf(p, s), mask, StateOf(p, s));
@@ -62,6 +69,21 @@ internal abstract class Optimizer
 
     /// <summary>Updates one chunk; a masked parameter's updated values and state are multiplied by its mask in the same pass.</summary>
     protected abstract void Update(int parameter, int start, int length);
+
+    /// <summary>The chunk's mask as bytes (1 kept, 0 pruned), or empty when the parameter is dense.</summary>
+    /// <remarks>The optimiser reads a byte per weight rather than the float mask: a quarter of the memory traffic.</remarks>
+    protected ReadOnlySpan<byte> MaskOf(int parameter, int start, int length) =>
+        _masks[parameter] is { } mask ? mask.AsSpan(start, length) : default;
+
+    /// <summary>8 mask bytes as 8 floats (0 or 1).</summary>
+    protected static Vector256<float> Widen(ReadOnlySpan<byte> mask)
+    {
+        var bytes = Vector128.CreateScalar(BinaryPrimitives.ReadUInt64LittleEndian(mask)).AsByte();
+        var (low, high) = Vector128.Widen(Vector128.WidenLower(bytes));
+        return Vector256.Create(Vector128.ConvertToSingle(low.AsInt32()), Vector128.ConvertToSingle(high.AsInt32()));
+    }
+
+    private static byte[]? Pack(float[]? mask) => mask?.Select(m => m != 0 ? (byte)1 : (byte)0).ToArray();
 }
 
 internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPool pool, SgdOptimizerOptions options)
@@ -74,9 +96,8 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
     {
         var w = Parameters[parameter].Value.AsSpan(start, length);
         var g = Parameters[parameter].Gradient.AsSpan(start, length);
-        var mask = Parameters[parameter].Mask.AsSpan();
+        var mask = MaskOf(parameter, start, length);
         bool masked = !mask.IsEmpty;
-        if (masked) mask = mask.Slice(start, length);
         float lr = LearningRate, mu = _momentum, decay = _decay;
         if (mu == 0)
         {
@@ -89,21 +110,21 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
         }
         var v = StateOf(parameter, 0).AsSpan(start, length);
         int k = 0;
-        if (Vector.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
         {
-            var vLr = new Vector<float>(lr);
-            var vMu = new Vector<float>(mu);
-            var vDecay = new Vector<float>(decay);
-            for (; k <= w.Length - Vector<float>.Count; k += Vector<float>.Count)
+            var vLr = Vector256.Create(lr);
+            var vMu = Vector256.Create(mu);
+            var vDecay = Vector256.Create(decay);
+            for (; k <= w.Length - 8; k += 8)
             {
-                var wi = new Vector<float>(w[k..]);
-                var gi = new Vector<float>(g[k..]) + vDecay * wi;
-                var vi = vMu * new Vector<float>(v[k..]) + gi;
+                var wi = Vector256.Create(w[k..]);
+                var gi = Vector256.Create(g[k..]) + vDecay * wi;
+                var vi = vMu * Vector256.Create(v[k..]) + gi;
                 var step = _nesterov ? gi + vMu * vi : vi;
                 wi -= vLr * step;
                 if (masked)
                 {
-                    var mi = new Vector<float>(mask[k..]);
+                    var mi = Widen(mask[k..]);
                     (vi, wi) = (vi * mi, wi * mi);
                 }
                 vi.CopyTo(v[k..]);
@@ -129,9 +150,8 @@ internal sealed class AdamOptimizer(IReadOnlyList<Parameter> parameters, WorkerP
         var g = Parameters[parameter].Gradient.AsSpan(start, length);
         var m = StateOf(parameter, 0).AsSpan(start, length);
         var v = StateOf(parameter, 1).AsSpan(start, length);
-        var mask = Parameters[parameter].Mask.AsSpan();
+        var mask = MaskOf(parameter, start, length);
         bool masked = !mask.IsEmpty;
-        if (masked) mask = mask.Slice(start, length);
         float b1 = options.Beta1, b2 = options.Beta2, eps = options.Epsilon, decay = options.WeightDecay, lr = LearningRate;
         float correction1 = 1 - MathF.Pow(b1, StepCount), correction2 = 1 - MathF.Pow(b2, StepCount);
         float stepSize = lr / correction1, rootCorrection2 = MathF.Sqrt(correction2);
