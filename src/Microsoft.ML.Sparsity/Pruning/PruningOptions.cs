@@ -51,6 +51,13 @@ public sealed class PruningOptions : SparsityMethod
     /// </summary>
     public bool LeaveMisfitLayersDense;
 
+    /// <summary>
+    /// With an N:M pattern, when pruning a trained model (<see cref="SparsityCatalog.Prune"/>): first permute each
+    /// layer's input channels, together with the producing layer's outputs, to raise the magnitude N:M pruning keeps
+    /// (Pool &amp; Yu, "Channel Permutations for N:M Sparsity", 2021). The network's function is unchanged. Default false.
+    /// </summary>
+    public bool PermuteChannels;
+
     /// <summary>With <see cref="SparsityPattern.OutputChannels"/>, also prune the biases of removed channels, so they output exactly 0. Default false.</summary>
     public bool PruneBiases;
 
@@ -81,6 +88,8 @@ public sealed class PruningOptions : SparsityMethod
             throw new ArgumentException("OutputLayerAtHalfRate sets a per-layer rate; it cannot be combined with a global allocation. Use LayerSparsity instead.", nameof(OutputLayerAtHalfRate));
         if (PruneBiases && Pattern != SparsityPattern.OutputChannels)
             throw new ArgumentException("PruneBiases applies to the OutputChannels pattern (the bias of a removed channel); other patterns never prune biases.", nameof(PruneBiases));
+        if (PermuteChannels && Pattern is not SparsityPattern.NMPattern)
+            throw new ArgumentException("PermuteChannels applies to N:M patterns.", nameof(PermuteChannels));
         if (Pattern.FixedSparsity is not null && !Schedule.IsOneShot)
             throw new ArgumentException($"The {Pattern} pattern has a fixed sparsity; use PruningSchedule.OneShot or AtInitialization with it.", nameof(Schedule));
     }

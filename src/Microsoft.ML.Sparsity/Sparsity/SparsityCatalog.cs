@@ -57,6 +57,10 @@ public sealed class SparsityCatalog
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         var network = model.Network.Clone(_context.Pool);
+        if (options.PermuteChannels && options.Pattern is SparsityPattern.NMPattern nm)
+            foreach (var result in NMSparsity.ChannelPermutation.PermuteAll(network, nm.N, nm.M))
+                _context.WriteLog(nameof(SparsityCatalog),
+                    $"Permuted the input channels of '{result.Layer}' (with '{result.Producer}'): N:M keeps {result.KeptAfter / result.Total:P2} of |w| instead of {result.KeptBefore / result.Total:P2}.");
         var plan = new PruningPlan(options, network, _context.Seed ?? 0);
         float[][]? taylor = null;
         if (options.Criterion.GradientBatches > 0)
