@@ -15,6 +15,7 @@ internal sealed class Conv2dLayer : Layer
     private readonly Action<int> _unfold, _fold;
     private float[] _col = [];
     private float[]? _x, _dx;
+    private int _chunkStart;     // the first example of the chunk being unfolded
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -50,15 +51,29 @@ internal sealed class Conv2dLayer : Layer
         if (_col.Length < needed) _col = new float[needed];
     }
 
+    /// <summary>Unfolded floats per inference chunk: about 512 KB, so the unfolded input stays in the L2 cache.</summary>
+    private const int InferenceChunkFloats = 1 << 17;
+
+    /// <summary>
+    /// Training unfolds the whole batch (backward needs it). Inference unfolds and multiplies a few examples at a time,
+    /// so the unfolded input is consumed from cache instead of streaming through memory.
+    /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        EnsureCapacity(batch);
+        int chunk = training ? batch : Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
+        EnsureCapacity(chunk);
         _x = x;
-        _pool.For(batch, _unfold);
+        for (int start = 0; start < batch; start += chunk)
+        {
+            int count = Math.Min(chunk, batch - start);
+            _chunkStart = start;
+            _pool.For(count, _unfold);
+            int rows = count * Pixels;
+            var output = y.AsSpan(start * Pixels * OutChannels, rows * OutChannels);
+            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
+            if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+        }
         _x = null;
-        int rows = batch * Pixels;
-        Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, y, OutChannels);
-        if (Bias is not null) RowOps.AddToRows(y, Bias.Value, rows);
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
@@ -77,14 +92,16 @@ internal sealed class Conv2dLayer : Layer
 
     // For one output pixel and kernel row ky, the valid kx form one contiguous run of the input row (channels-last),
     // so each (pixel, ky) is a single block copy of up to k·c floats.
-    private void Unfold(int b)
+    /// <summary>Unfolds example <c>_chunkStart + i</c> into row block i of the col buffer.</summary>
+    private void Unfold(int i)
     {
         var x = _x!;
+        int b = _chunkStart + i;
         int rowLen = _k * _c;
         for (int oy = 0; oy < _outH; oy++)
         for (int ox = 0; ox < _outW; ox++)
         {
-            int colRow = ((b * _outH + oy) * _outW + ox) * _patch;
+            int colRow = ((i * _outH + oy) * _outW + ox) * _patch;
             int ix0 = ox * _stride - _pad;
             int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
             for (int ky = 0; ky < _k; ky++)
@@ -97,7 +114,7 @@ internal sealed class Conv2dLayer : Layer
                 int src = ((b * _h + iy) * _w + ix0 + kx0) * _c;
                 int n = (kx1 - kx0) * _c;
                 if (n <= 4)
-                    for (int i = 0; i < n; i++) dst[kx0 * _c + i] = x[src + i];
+                    for (int j = 0; j < n; j++) dst[kx0 * _c + j] = x[src + j];
                 else
                     x.AsSpan(src, n).CopyTo(dst[(kx0 * _c)..]);
             }

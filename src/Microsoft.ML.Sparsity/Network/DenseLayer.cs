@@ -45,12 +45,12 @@ internal sealed class DenseLayer : Layer
 internal static class RowOps
 {
     /// <summary>Adds <paramref name="vector"/> to each of the first <paramref name="rows"/> rows of <paramref name="matrix"/>.</summary>
-    public static void AddToRows(float[] matrix, float[] vector, int rows)
+    public static void AddToRows(Span<float> matrix, ReadOnlySpan<float> vector, int rows)
     {
         int n = vector.Length;
         for (int r = 0; r < rows; r++)
         {
-            var row = matrix.AsSpan(r * n, n);
+            var row = matrix.Slice(r * n, n);
             TensorPrimitives.Add(row, vector, row);
         }
     }
