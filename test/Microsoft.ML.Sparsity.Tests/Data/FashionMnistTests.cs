@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.Sparsity.Data;
 using Xunit;
 
@@ -209,9 +208,7 @@ public sealed class FashionMnistTests
     public void Loads_the_real_training_set_from_the_Debian_package()
     {
         using var context = new SparsityContext(seed: 1);
-        var stopwatch = Stopwatch.StartNew();
         Dataset data = context.Data.LoadFashionMnist(FashionMnistSplit.Train, FashionMnistLoader.DebianDirectory);
-        stopwatch.Stop();
 
         Assert.Equal(60_000, data.Count);
         Assert.Equal([28, 28, 1], data.FeatureShape);
@@ -220,7 +217,6 @@ public sealed class FashionMnistTests
         Assert.Equal(Enumerable.Range(0, 10).Select(c => (float)c), perClass.Keys.Order());
         Assert.All(perClass.Values, n => Assert.Equal(6000, n));
         AssertPixelRange(data);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"Loading took {stopwatch.Elapsed}.");
     }
 
     [DebianFashionMnistFact]
