@@ -61,11 +61,19 @@ public sealed class AllocationTests(ITestOutputHelper output)
             optimizer.Step(0.01f);
         }
 
-        for (int i = 0; i < 10; i++) Step();
-        var before = Allocated();
-        for (int i = 0; i < MeasuredSteps; i++) Step();
-        var after = Allocated();
-        AssertBudget(adam ? "Adam step" : "SGD step", before, after, MeasuredSteps);
+        for (int i = 0; i < 30; i++) Step();
+        // Other threads of the process (the test runner, the JIT's background compiler) may allocate during a window,
+        // but an allocation of ours happens in every window: the quietest of five windows is the one to judge.
+        (long Thread, long Total) quietestBefore = default, quietestAfter = default;
+        long quietest = long.MaxValue;
+        for (int window = 0; window < 5; window++)
+        {
+            var before = Allocated();
+            for (int i = 0; i < MeasuredSteps; i++) Step();
+            var after = Allocated();
+            if (after.Total - before.Total < quietest) (quietest, quietestBefore, quietestAfter) = (after.Total - before.Total, before, after);
+        }
+        AssertBudget(adam ? "Adam step" : "SGD step", quietestBefore, quietestAfter, MeasuredSteps);
     }
 
     [Fact]
@@ -90,11 +98,20 @@ public sealed class AllocationTests(ITestOutputHelper output)
         loop.Run(small, null, null, null, CancellationToken.None);
         loop.Run(large, null, null, null, CancellationToken.None);
 
-        var b0 = Allocated();
-        loop.Run(small, null, null, null, CancellationToken.None);
-        var b1 = Allocated();
-        loop.Run(large, null, null, null, CancellationToken.None);
-        var b2 = Allocated();
-        AssertBudget("TrainingLoop.Run, extra batches", (b1.Thread - b0.Thread, b1.Total - b0.Total), (b2.Thread - b1.Thread, b2.Total - b1.Total), MeasuredSteps);
+        // As above, the quietest of several windows is judged: other threads of the process may allocate in any one.
+        ((long, long) Small, (long, long) Large) quietest = default;
+        long quietestExtra = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            var b0 = Allocated();
+            loop.Run(small, null, null, null, CancellationToken.None);
+            var b1 = Allocated();
+            loop.Run(large, null, null, null, CancellationToken.None);
+            var b2 = Allocated();
+            long extra = (b2.Total - b1.Total) - (b1.Total - b0.Total);
+            if (extra < quietestExtra)
+                (quietestExtra, quietest) = (extra, ((b1.Thread - b0.Thread, b1.Total - b0.Total), (b2.Thread - b1.Thread, b2.Total - b1.Total)));
+        }
+        AssertBudget("TrainingLoop.Run, extra batches", quietest.Small, quietest.Large, MeasuredSteps);
     }
 }
