@@ -74,7 +74,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
                 for (int b = 0; b < batch; b++)
                 {
                     var p = scores.AsSpan((start + b) * ClassCount, ClassCount);
-                    TensorPrimitives.SoftMax(logits.AsSpan(b * ClassCount, ClassCount), p);
+                    Softmax(logits.AsSpan(b * ClassCount, ClassCount), p);
                     predicted[start + b] = TensorPrimitives.IndexOfMax(p);
                 }
             }
@@ -95,7 +95,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
             _network.EnsureCapacity(1);
             features.CopyTo(_network.Input);
             var logits = _network.Forward(1, training: false);
-            TensorPrimitives.SoftMax(logits.AsSpan(0, ClassCount), scores[..ClassCount]);
+            Softmax(logits.AsSpan(0, ClassCount), scores[..ClassCount]);
             return TensorPrimitives.IndexOfMax(scores[..ClassCount]);
         }
     }
@@ -108,6 +108,17 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
 
     /// <summary>The same model with other weights (e.g. pruned); the optimiser state no longer applies and is dropped.</summary>
     internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory, null, Options);
+
+    /// <summary>
+    /// Class probabilities from logits, computed as exp(z − max z) / Σ: without the shift, a confident model's logits
+    /// above ~88 overflow exp to ∞ and the probabilities become NaN.
+    /// </summary>
+    private static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
+    {
+        TensorPrimitives.Subtract(logits, TensorPrimitives.Max(logits), probabilities);
+        TensorPrimitives.Exp(probabilities, probabilities);
+        TensorPrimitives.Divide(probabilities, TensorPrimitives.Sum(probabilities), probabilities);
+    }
 
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>
     public string Summary() => LayerSummary.FormatTable(Layers);
