@@ -83,8 +83,9 @@ internal sealed class NMTrainingController : SparsityController
 
     public override void BeforeEvaluation()
     {
-        if (_fixed || _n is null) return;
-        Project(_n.Value, 0f);   // validation sees the N:M model itself
+        // Validation sees the N:M model itself. Between steps the layers hold W, unless EndEpoch just projected (β = 0).
+        if (_fixed || _n is null || _projected) return;
+        Project(_n.Value, 0f);
     }
 
     public override long? EndEpoch()

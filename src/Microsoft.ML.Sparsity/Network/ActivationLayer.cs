@@ -10,21 +10,19 @@ internal sealed class ActivationLayer : Layer
     private const int Chunk = 1 << 15;
     internal const float LeakySlope = 0.01f;
     private readonly Action<int> _forward, _backward;
-    private WorkerPool? _pool;
+    private readonly WorkerPool _pool;
     private float[]? _x, _y, _dy, _dx;
     private int _length;
 
-    public ActivationLayer(string name, int[] shape, ActivationKind kind) : base(name, shape, shape)
+    public ActivationLayer(string name, int[] shape, ActivationKind kind, WorkerPool pool) : base(name, shape, shape)
     {
+        _pool = pool;
         Activation = kind;
         _forward = ForwardChunk;
         _backward = BackwardChunk;
     }
 
     public ActivationKind Activation { get; }
-
-    /// <summary>Set by the network: activations parallelise over chunks.</summary>
-    public WorkerPool? Pool { get => _pool; set => _pool = value; }
 
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
@@ -44,8 +42,7 @@ internal sealed class ActivationLayer : Layer
     private void Run(Action<int> body)
     {
         int chunks = (_length + Chunk - 1) / Chunk;
-        if (_pool is null || chunks == 1) { for (int i = 0; i < chunks; i++) body(i); }
-        else _pool.For(chunks, body);
+        _pool.For(chunks, body);
     }
 
     private void ForwardChunk(int chunk)

@@ -142,7 +142,7 @@ public sealed record ActivationDefinition(ActivationKind Activation) : LayerDefi
     internal override string Kind => Activation.ToString().ToLowerInvariant();
 
     internal override Layer Build(string name, int[] inputShape, LayerBuildContext context) =>
-        new ActivationLayer(name, inputShape, Activation);
+        new ActivationLayer(name, inputShape, Activation, context.Pool);
 }
 
 /// <summary>Flattens the input to a vector.</summary>

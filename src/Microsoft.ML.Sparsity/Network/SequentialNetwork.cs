@@ -25,7 +25,6 @@ internal sealed class SequentialNetwork
             string name = definition.Name ?? definition.Kind + n;
             if (!names.Add(name)) throw new ArgumentException($"Layer {i}: the name '{name}' is used by another layer.", nameof(definitions));
             layers[i] = definition.Build(name, shape, context);
-            if (layers[i] is ActivationLayer activation) activation.Pool = context.Pool;
             shape = layers[i].OutputShape;
         }
         Layers = layers;

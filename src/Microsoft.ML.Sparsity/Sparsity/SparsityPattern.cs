@@ -129,7 +129,7 @@ public abstract class SparsityPattern
         public override string ToString() => $"block {rows}×{columns}";
     }
 
-    /// <summary>N:M groups: the units are groups, but selection is within each group (top N by score).</summary>
+    /// <summary>N:M groups: selection is within each group (top N by score).</summary>
     internal sealed class NMPattern(int n, int m) : SparsityPattern
     {
         public int N => n;
@@ -139,18 +139,12 @@ public abstract class SparsityPattern
         internal override string? Misfit(PrunableLayer layer) =>
             layer.InChannels % m != 0 ? $"{n}:{m} sparsity needs the input channel count ({layer.InChannels}) to be a multiple of {m}" : null;
 
-        internal override int UnitCount(PrunableLayer layer) => layer.Count / m;
+        // N:M selects within each group (BuildMask), never whole units.
+        internal override int UnitCount(PrunableLayer layer) => throw WithinGroups();
+        internal override void ScoreUnits(PrunableLayer layer, ReadOnlySpan<float> elementScores, Span<float> unitScores) => throw WithinGroups();
+        internal override void ExpandUnits(PrunableLayer layer, ReadOnlySpan<bool> prunedUnits, Span<float> mask) => throw WithinGroups();
 
-        internal override void ScoreUnits(PrunableLayer layer, ReadOnlySpan<float> elementScores, Span<float> unitScores)
-        {
-            for (int g = 0; g < unitScores.Length; g++)
-                unitScores[g] = System.Numerics.Tensors.TensorPrimitives.Sum(elementScores.Slice(g * m, m)) / m;
-        }
-
-        internal override void ExpandUnits(PrunableLayer layer, ReadOnlySpan<bool> prunedUnits, Span<float> mask)
-        {
-            for (int g = 0; g < prunedUnits.Length; g++) mask.Slice(g * m, m).Fill(prunedUnits[g] ? 0f : 1f);
-        }
+        private static InvalidOperationException WithinGroups() => new("N:M sparsity selects within each group of M; use BuildMask.");
 
         /// <summary>Keeps the N highest-scoring weights of every group (ties: the earlier position wins).</summary>
         public void BuildMask(ReadOnlySpan<float> scores, Span<float> mask) => NMSelection.TopN(scores, absolute: false, n, m, mask);

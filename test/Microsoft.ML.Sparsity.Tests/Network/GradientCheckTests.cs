@@ -343,7 +343,7 @@ public sealed class GradientCheckTests : IDisposable
     {
         var random = new Random(40 + (int)kind);
         // 3 × 13 = 39 values: the vectorised ReLU path and its scalar tail both run. |x| ≥ 0.1 keeps away from the kink.
-        var layer = new ActivationLayer("act", [13], kind) { Pool = _pool };
+        var layer = new ActivationLayer("act", [13], kind, _pool);
         var x = AwayFromZero(random, 3 * 13, 0.1f, 2f);
         CheckLayer(layer, x, 3, random);
     }
@@ -356,7 +356,7 @@ public sealed class GradientCheckTests : IDisposable
     public void Activation_forward_matches_its_formula(ActivationKind kind)
     {
         var x = AwayFromZero(new Random(50), 40, 0.01f, 3f);
-        var layer = new ActivationLayer("act", [40], kind);
+        var layer = new ActivationLayer("act", [40], kind, _pool);
         var y = new float[40];
         layer.Forward(x, y, 1, false);
         for (int i = 0; i < 40; i++)
@@ -378,7 +378,7 @@ public sealed class GradientCheckTests : IDisposable
     {
         // 2 × 40000 values span three 32K chunks: the pool path must agree with the element-wise formula.
         var random = new Random(51);
-        var layer = new ActivationLayer("act", [40000], ActivationKind.Tanh) { Pool = _pool };
+        var layer = new ActivationLayer("act", [40000], ActivationKind.Tanh, _pool);
         var x = Uniform(random, 80000, -3f, 3f);
         var y = new float[80000];
         layer.Forward(x, y, 2, true);
