@@ -1,6 +1,6 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels]
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -11,6 +11,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 int threads = 2;
 double seconds = 3;
 JsonElement? torch = null;
+string only = "all";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -18,7 +19,8 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE.");
+        case "--only": only = args[++i]; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels.");
     }
 }
 
@@ -31,6 +33,12 @@ double? Torch(string group, string key) =>
     torch is JsonElement t && t.TryGetProperty(group, out var g) && g.TryGetProperty(key, out var v) ? v.GetDouble() : null;
 string Ratio(double ours, double? theirs, double target) =>
     theirs is double x ? $"{ours / x:F2}× | {target:F1}× | {(ours / x >= target ? "met" : "missed")}" : "– | – | –";
+
+if (only == "kernels")
+{
+    KernelBench.Run(pool, Math.Min(seconds, 1));
+    return;
+}
 
 Console.WriteLine("\n### GEMM (GFLOPS)\n\n| shape m×k×n | ours | PyTorch | ours/PyTorch | target | |\n|---|---|---|---|---|---|");
 foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
@@ -81,4 +89,4 @@ foreach (int batch in new[] { 1, 256 })
 
 OnnxRuntimeBench.Run(pool, threads, seconds);
 
-NMBench.Run(pool, Math.Min(seconds, 1));
+KernelBench.Run(pool, Math.Min(seconds, 1));

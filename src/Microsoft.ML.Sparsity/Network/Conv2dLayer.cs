@@ -45,6 +45,9 @@ internal sealed class Conv2dLayer : Layer
 
     private int Pixels => _outH * _outW;
 
+    /// <summary>The weight [out, kh·kw·in] in an inference format (set on trained models' networks only); inference forwards use it.</summary>
+    public IWeightMatrix? InferenceWeight { get; set; }
+
     public override void EnsureCapacity(int batch)
     {
         long needed = (long)batch * Pixels * _patch;
@@ -70,7 +73,10 @@ internal sealed class Conv2dLayer : Layer
             _pool.For(count, _unfold);
             int rows = count * Pixels;
             var output = y.AsSpan(start * Pixels * OutChannels, rows * OutChannels);
-            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
+            if (!training && InferenceWeight is not null)
+                InferenceWeight.MultiplyTransposed(_pool, _col.AsSpan(0, rows * _patch), rows, output);
+            else
+                Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
             if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
         }
         _x = null;

@@ -13,6 +13,7 @@ internal sealed class SequentialNetwork
     {
         if (definitions.Count == 0) throw new ArgumentException("A network needs at least one layer.", nameof(definitions));
         InputShape = (int[])inputShape.Clone();
+        Pool = context.Pool;
         var layers = new Layer[definitions.Count];
         var names = new HashSet<string>(StringComparer.Ordinal);
         var kindCounts = new Dictionary<string, int>();
@@ -36,6 +37,9 @@ internal sealed class SequentialNetwork
     }
 
     public IReadOnlyList<Layer> Layers { get; }
+
+    /// <summary>The worker pool the layers run on.</summary>
+    public Engine.WorkerPool Pool { get; }
     public IReadOnlyList<LayerDefinition> Definitions { get; }
     public int[] InputShape { get; }
     public int InputSize => Layers[0].InputSize;

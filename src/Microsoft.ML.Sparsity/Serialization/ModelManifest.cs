@@ -41,6 +41,9 @@ internal sealed class TransformerManifest
     /// <summary>Parameter values, then batch-norm running statistics, in network order.</summary>
     public List<TensorManifest> Tensors { get; set; } = [];
 
+    /// <summary>Prediction formats asked for by layer name ("*" for all), when not all automatic (format 2).</summary>
+    public Dictionary<string, Inference.WeightFormat>? WeightFormats { get; set; }
+
     public TrainingManifest? Training { get; set; }
 }
 
@@ -54,6 +57,9 @@ internal sealed class TensorManifest
     public string? MaskEntry { get; set; }
     public string? MaskSha256 { get; set; }
     public string? SparsityNote { get; set; }
+
+    /// <summary>The entry holds only the values the mask keeps, in order (format 2).</summary>
+    public bool KeptOnly { get; set; }
 }
 
 /// <summary>The optimiser state for continuing training.</summary>

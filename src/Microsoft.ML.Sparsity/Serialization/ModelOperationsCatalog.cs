@@ -1,3 +1,4 @@
+using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 
 namespace Microsoft.ML.Sparsity.Serialization;
@@ -83,4 +84,37 @@ public sealed class ModelOperationsCatalog
 
     internal void Save(ITransformer model, string filePath, Func<Stream, Stream> wrap) =>
         AtomicFile.Write(filePath, stream => ModelFile.Save(model, stream), wrap);
+
+    /// <summary>
+    /// Creates a typed single-example predictor, as ML.NET's <c>CreatePredictionEngine</c>: features are read from
+    /// <typeparamref name="TSrc"/>'s "Features" member, probabilities and the predicted class written into
+    /// <typeparamref name="TDst"/>'s "Score" and "PredictedLabel" members (names in <paramref name="options"/>).
+    /// </summary>
+    /// <param name="model">A trained model, or a pipeline that ends with one and has no other steps.</param>
+    /// <param name="options">Member names and the handling of non-finite features; defaults when null.</param>
+    /// <exception cref="ArgumentException">A member is missing or of the wrong type; the message names it.</exception>
+    public PredictionEngine<TSrc, TDst> CreatePredictionEngine<TSrc, TDst>(ITransformer model, PredictionEngineOptions? options = null)
+        where TSrc : class
+        where TDst : class, new() =>
+        new(PredictingModel(model), options ?? new PredictionEngineOptions());
+
+    /// <summary>Creates a thread-safe pool of typed single-example predictors for concurrent callers (see <see cref="CreatePredictionEngine{TSrc, TDst}"/>).</summary>
+    /// <param name="model">A trained model, or a pipeline that ends with one and has no other steps.</param>
+    /// <param name="options">Member names and the handling of non-finite features; defaults when null.</param>
+    public PredictionEnginePool<TSrc, TDst> CreatePredictionEnginePool<TSrc, TDst>(ITransformer model, PredictionEngineOptions? options = null)
+        where TSrc : class
+        where TDst : class, new() =>
+        new(PredictingModel(model), options ?? new PredictionEngineOptions());
+
+    private static NeuralNetworkMulticlassModel PredictingModel(ITransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model switch
+        {
+            NeuralNetworkMulticlassModel nn => nn,
+            ITransformerChain { Transformers: [NeuralNetworkMulticlassModel nn] } => nn,
+            _ => throw new NotSupportedException(
+                $"Single-example prediction needs a trained neural network (or a pipeline holding only one); got {model.GetType().Name}."),
+        };
+    }
 }
