@@ -1,6 +1,6 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse]
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -20,7 +20,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse.");
     }
 }
 
@@ -37,6 +37,12 @@ string Ratio(double ours, double? theirs, double target) =>
 if (only == "kernels")
 {
     KernelBench.Run(pool, Math.Min(seconds, 1));
+    return;
+}
+
+if (only == "sparse")
+{
+    SparseModelBench.Run(pool, threads, seconds, Torch);
     return;
 }
 
@@ -90,3 +96,5 @@ foreach (int batch in new[] { 1, 256 })
 OnnxRuntimeBench.Run(pool, threads, seconds);
 
 KernelBench.Run(pool, Math.Min(seconds, 1));
+
+SparseModelBench.Run(pool, threads, seconds, Torch);

@@ -10,12 +10,13 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// <remarks>
 /// The rule, from the benchmark harness's kernel table on LeNet-300-100's shapes (AVX-512, 2 cores):
 /// <list type="bullet">
-/// <item>N:M sparse weights (every group of M = 4 or 8 consecutive inputs holds at most N ≤ M/2 non-zeros): N:M
-/// compressed, whatever the batch.</item>
+/// <item>N:M sparse weights (every group of M = 4 or 8 consecutive inputs holds at most N ≤ M/2 non-zeros, and the
+/// density is at least <see cref="NMFill"/> · N/M): N:M compressed, whatever the batch.</item>
 /// <item>Other weights, one example at a time: sliced ELLPACK up to <see cref="SingleExampleSparseDensity"/>
 /// density (it beat the dense GEMV from 50% sparsity on), dense above.</item>
-/// <item>Other weights, batches: CSR up to <see cref="BatchedSparseDensity"/> density (CSR beat the packed GEMM from
-/// 80–90% sparsity on; the GEMM reuses each loaded weight across a register tile, CSR cannot), dense above.</item>
+/// <item>Other weights, batches: CSR up to <see cref="BatchedSparseDensity"/> density (CSR matched the packed GEMM
+/// at about 80% sparsity and beat it beyond; the GEMM reuses each loaded weight across a register tile, CSR cannot),
+/// dense above.</item>
 /// </list>
 /// </remarks>
 internal static class WeightFormatRule
@@ -24,7 +25,13 @@ internal static class WeightFormatRule
     public const double SingleExampleSparseDensity = 0.5;
 
     /// <summary>Up to this density, <see cref="WeightFormat.Auto"/> serves batches from CSR.</summary>
-    public const double BatchedSparseDensity = 0.2;
+    public const double BatchedSparseDensity = 0.25;
+
+    /// <summary>
+    /// <see cref="WeightFormat.Auto"/> takes a weight as N:M only when its density is at least this fraction of N/M,
+    /// as an N:M-pruned weight's is (a few kept weights may be exactly zero).
+    /// </summary>
+    public const double NMFill = 0.8;
 
     /// <summary>The key of a request that applies to every layer not named otherwise.</summary>
     public const string AllLayers = "*";
@@ -83,6 +90,8 @@ internal static class WeightFormatRule
         long nonZeros = w.Length - w.AsSpan().Count(0f);
         double density = w.Length == 0 ? 0 : (double)nonZeros / w.Length;
         (int n, int m) = FindNM(w, rows, cols, halfOrLess: format != WeightFormat.NM);
+        if (format == WeightFormat.Auto && m > 0 && density < NMFill * n / m)
+            (n, m) = (0, 0); // far sparser than its N:M bound (e.g. 97% unstructured fits 2:8): N:M would store mostly padding
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
         (WeightFormat single, WeightFormat batched) = format switch
         {

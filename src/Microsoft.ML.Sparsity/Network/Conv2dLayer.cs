@@ -12,10 +12,12 @@ internal sealed class Conv2dLayer : Layer
 {
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold;
+    private readonly Action<int> _unfold, _fold, _inferExamples;
     private float[] _col = [];
-    private float[]? _x, _dx;
+    private float[][] _workerCols = [];
+    private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
+    private int _batch, _workers;
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -32,6 +34,7 @@ internal sealed class Conv2dLayer : Layer
         Parameters = Bias is null ? [Weight] : [Weight, Bias];
         _unfold = Unfold;
         _fold = Fold;
+        _inferExamples = InferExamples;
     }
 
     public Parameter Weight { get; }
@@ -59,11 +62,23 @@ internal sealed class Conv2dLayer : Layer
 
     /// <summary>
     /// Training unfolds the whole batch (backward needs it). Inference unfolds and multiplies a few examples at a time,
-    /// so the unfolded input is consumed from cache instead of streaming through memory.
+    /// so the unfolded input is consumed from cache instead of streaming through memory; a batch of several examples
+    /// is split over the pool's threads, each unfolding and multiplying its own examples (its GEMM runs on that thread),
+    /// so the threads meet once per layer instead of twice per chunk.
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        int chunk = training ? batch : Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
+        if (!training && batch > 1 && _pool.ThreadCount > 1)
+        {
+            (_x, _y, _batch, _workers) = (x, y, batch, Math.Min(batch, _pool.ThreadCount));
+            if (_workerCols.Length < _workers)
+                Array.Resize(ref _workerCols, _workers);
+            _pool.For(_workers, _inferExamples);
+            (_x, _y) = (null, null);
+            return;
+        }
+
+        int chunk = training ? batch : InferenceChunk(batch);
         EnsureCapacity(chunk);
         _x = x;
         for (int start = 0; start < batch; start += chunk)
@@ -71,15 +86,37 @@ internal sealed class Conv2dLayer : Layer
             int count = Math.Min(chunk, batch - start);
             _chunkStart = start;
             _pool.For(count, _unfold);
-            int rows = count * Pixels;
-            var output = y.AsSpan(start * Pixels * OutChannels, rows * OutChannels);
-            if (!training && InferenceWeight is not null)
-                InferenceWeight.MultiplyTransposed(_pool, _col.AsSpan(0, rows * _patch), rows, output);
-            else
-                Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
-            if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+            Multiply(_col, count, y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training);
         }
         _x = null;
+    }
+
+    private int InferenceChunk(int batch) => Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
+
+    /// <summary>output[count · pixels, out] = col · Wᵀ + bias, for <paramref name="count"/> unfolded examples.</summary>
+    private void Multiply(float[] col, int count, Span<float> output, bool training)
+    {
+        int rows = count * Pixels;
+        if (!training && InferenceWeight is not null)
+            InferenceWeight.MultiplyTransposed(_pool, col.AsSpan(0, rows * _patch), rows, output);
+        else
+            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
+        if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+    }
+
+    /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>
+    private void InferExamples(int item)
+    {
+        int b0 = (int)((long)item * _batch / _workers), b1 = (int)((long)(item + 1) * _batch / _workers);
+        int chunk = InferenceChunk(b1 - b0), size = Pixels * _patch;
+        float[] col = _workerCols[item] is { } c && c.Length >= chunk * size ? c : _workerCols[item] = new float[chunk * size];
+        for (int start = b0; start < b1; start += chunk)
+        {
+            int count = Math.Min(chunk, b1 - start);
+            for (int i = 0; i < count; i++)
+                UnfoldInto(_x!, start + i, col.AsSpan(i * size, size));
+            Multiply(col, count, _y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training: false);
+        }
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
@@ -99,20 +136,21 @@ internal sealed class Conv2dLayer : Layer
     // For one output pixel and kernel row ky, the valid kx form one contiguous run of the input row (channels-last),
     // so each (pixel, ky) is a single block copy of up to k·c floats.
     /// <summary>Unfolds example <c>_chunkStart + i</c> into row block i of the col buffer.</summary>
-    private void Unfold(int i)
+    private void Unfold(int i) => UnfoldInto(_x!, _chunkStart + i, _col.AsSpan(i * Pixels * _patch, Pixels * _patch));
+
+    /// <summary>Unfolds example <paramref name="b"/> of <paramref name="x"/> into <paramref name="col"/> [pixels, patch].</summary>
+    private void UnfoldInto(float[] x, int b, Span<float> col)
     {
-        var x = _x!;
-        int b = _chunkStart + i;
         int rowLen = _k * _c;
         for (int oy = 0; oy < _outH; oy++)
         for (int ox = 0; ox < _outW; ox++)
         {
-            int colRow = ((i * _outH + oy) * _outW + ox) * _patch;
+            int colRow = (oy * _outW + ox) * _patch;
             int ix0 = ox * _stride - _pad;
             int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
             for (int ky = 0; ky < _k; ky++)
             {
-                var dst = _col.AsSpan(colRow + ky * rowLen, rowLen);
+                var dst = col.Slice(colRow + ky * rowLen, rowLen);
                 int iy = oy * _stride - _pad + ky;
                 if (iy < 0 || iy >= _h || kx0 >= kx1) { dst.Clear(); continue; }
                 if (kx0 > 0) dst[..(kx0 * _c)].Clear();
