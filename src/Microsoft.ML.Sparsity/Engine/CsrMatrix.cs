@@ -29,9 +29,6 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
 
     [ThreadStatic] private static float[]? t_xT;
 
-    /// <summary>A one-thread pool: small calls run inline on the caller.</summary>
-    private static readonly WorkerPool InlinePool = new(1);
-
     private CsrMatrix(int rows, int cols, int[] rowStarts, ushort[]? narrow, int[]? wide, float[] values)
     {
         Rows = rows;
@@ -133,7 +130,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
             }
 
             int blocks = (batch + Lanes - 1) / Lanes;
-            BatchJob.Run((long)batch * NonZeros < ParallelThreshold ? InlinePool : pool, blocks, Block, this, px, py, batch);
+            BatchJob.Run((long)batch * NonZeros < ParallelThreshold ? WorkerPool.Inline : pool, blocks, Block, this, px, py, batch);
         }
     }
 

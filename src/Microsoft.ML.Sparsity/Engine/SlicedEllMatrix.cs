@@ -20,11 +20,13 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </para>
 /// <para>
 /// Layout. Slot k's 16 values are <see cref="Values"/>[16k, 16k + 16) and their columns inside the segment
-/// <see cref="Columns"/>[16k, 16k + 16). Tile t's slots start at <see cref="SlotStarts"/>[t]; every segment of a
-/// tile has the same number of slots (the tile's fullest row in its fullest segment), so the kernel's inner loop
-/// runs the same count for every segment of a tile and its branches predict (variable counts per segment cost a
-/// mispredicted branch per segment, measured 3 cycles per slot against 1). Within a (tile, segment) a row's
-/// non-zeros are in column order.
+/// <see cref="Columns"/>, packed by quads of slots: quad q's bytes [64q, 64q + 64) are 16 little-endian words, one
+/// per row, whose byte j is slot 4q + j's column, so one load and three shifts give four slots' permute indices
+/// (a byte widening per slot would compete with the permutes for the shuffle units). Tile t's slots start at
+/// <see cref="SlotStarts"/>[t]; every segment of a tile has the same number of slots, the tile's fullest row's count
+/// in its fullest segment rounded up to a multiple of 4, so the kernel's inner loop runs the same count for every
+/// segment of a tile and its branches predict (variable counts per segment cost a mispredicted branch per segment,
+/// measured 3 cycles per slot against 1). Within a (tile, segment) a row's non-zeros are in column order.
 /// </para>
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
@@ -98,7 +100,7 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
                     most = Math.Max(most, width - w.Slice(r * cols + s * SegmentColumns, width).Count(0f));
             }
 
-            starts[t + 1] = starts[t] + most * segments;
+            starts[t + 1] = starts[t] + (most + 3) / 4 * 4 * segments;
         }
 
         var values = new float[(long)starts[^1] * TileRows];
@@ -117,9 +119,9 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
                     {
                         if (part[c] == 0f)
                             continue;
-                        long at = (long)(first + counts[lane]++) * TileRows + lane;
-                        values[at] = part[c];
-                        columns[at] = (byte)c;
+                        int slot = first + counts[lane]++;
+                        values[(long)slot * TileRows + lane] = part[c];
+                        columns[ColumnOffset(slot, lane)] = (byte)c;
                     }
                 }
             }
@@ -136,18 +138,24 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
             int perSegment = SlotsPerSegment(t);
             for (int s = 0; s < Segments; s++)
             {
-                long first = (long)(SlotStarts[t] + s * perSegment) * TileRows;
-                for (long at = first; at < first + (long)perSegment * TileRows; at++)
+                int first = SlotStarts[t] + s * perSegment;
+                for (int slot = first; slot < first + perSegment; slot++)
                 {
-                    int row = t * TileRows + (int)(at % TileRows);
-                    if (Values[at] != 0f)
-                        w[(long)row * Cols + s * SegmentColumns + Columns[at]] = Values[at];
+                    for (int lane = 0; lane < TileRows && t * TileRows + lane < Rows; lane++)
+                    {
+                        float value = Values[(long)slot * TileRows + lane];
+                        if (value != 0f)
+                            w[(long)(t * TileRows + lane) * Cols + s * SegmentColumns + Columns[ColumnOffset(slot, lane)]] = value;
+                    }
                 }
             }
         }
 
         return w;
     }
+
+    /// <summary>Where the column of (slot, lane) is: slots go in quads, and a quad's 16 lanes × 4 slots form 16 little-endian words, one per lane.</summary>
+    private static long ColumnOffset(int slot, int lane) => (long)slot / 4 * 64 + lane * 4 + slot % 4;
 
     /// <summary>Slots per segment of tile <paramref name="t"/>: its fullest row's non-zeros in its fullest segment.</summary>
     private int SlotsPerSegment(int t) => Segments == 0 ? 0 : (SlotStarts[t + 1] - SlotStarts[t]) / Segments;
@@ -218,34 +226,19 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
         {
             float* xs = s < full ? x + s * SegmentColumns : tail;
             Vector512<float> lo = Vector512.Load(xs), hi = Vector512.Load(xs + 16);
-            int j = 0;
-            for (; j + 4 <= perSegment; j += 4, v += 64, c += 64)
+            for (int j = 0; j < perSegment; j += 4, v += 64, c += 64)
             {
-                a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Pick(lo, c, hi), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Pick(lo, c + 16, hi), a1);
-                a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Pick(lo, c + 32, hi), a2);
-                a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Pick(lo, c + 48, hi), a3);
-            }
-
-            for (; j < perSegment; j++, v += 16, c += 16)
-            {
-                // The same accumulator as slot j takes in the scalar form (j mod 4), without a branch per slot.
-                Vector512<float> term = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Pick(lo, c, hi), Vector512<float>.Zero);
-                switch (j & 3)
-                {
-                    case 0: a0 += term; break;
-                    case 1: a1 += term; break;
-                    default: a2 += term; break;
-                }
+                // vpermt2ps reads the low 5 bits of each 32-bit index, so a shift brings each slot's byte down.
+                Vector512<int> k = Vector512.Load((int*)c);
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Avx512F.PermuteVar16x32x2(lo, k, hi), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 8), hi), a1);
+                a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 16), hi), a2);
+                a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 24), hi), a3);
             }
         }
 
         return (a0 + a1) + (a2 + a3);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pick(Vector512<float> lo, byte* columns, Vector512<float> hi) =>
-        Avx512F.PermuteVar16x32x2(lo, Avx512F.ConvertToVector512Int32(Vector128.Load(columns)), hi);
 
     /// <summary>The scalar form of <see cref="Tile"/>, summing in the same order.</summary>
     private void TileScalar(float* x, float* tail, int full, int perSegment, float* v, byte* c, float* sums)
@@ -257,11 +250,8 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
             for (int s = 0, k = 0; s < Segments; s++)
             {
                 float* xs = s < full ? x + s * SegmentColumns : tail;
-                for (int j = 0, whole = perSegment / 4 * 4; j < perSegment; j++, k++)
-                {
-                    long at = (long)k * TileRows + lane;
-                    a[j & 3] = j < whole ? MathF.FusedMultiplyAdd(v[at], xs[c[at]], a[j & 3]) : a[j & 3] + v[at] * xs[c[at]];
-                }
+                for (int j = 0; j < perSegment; j++, k++)
+                    a[j & 3] = MathF.FusedMultiplyAdd(v[(long)k * TileRows + lane], xs[c[ColumnOffset(k, lane)]], a[j & 3]);
             }
 
             sums[lane] = (a[0] + a[1]) + (a[2] + a[3]);

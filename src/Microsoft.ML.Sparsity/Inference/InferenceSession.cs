@@ -6,8 +6,9 @@ namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>
 /// One caller's means of predicting single examples: a copy of the model's network (its own activation and scratch
-/// buffers, sized for one example) that shares the model's prediction-format weights. Not thread-safe; a model or
-/// engine pool hands each concurrent caller its own.
+/// buffers, sized for one example) that shares the model's prediction-format weights and runs on the calling thread
+/// only, so a prediction's latency never waits on another core. Not thread-safe; a model or engine pool hands each
+/// concurrent caller its own.
 /// </summary>
 internal sealed class InferenceSession
 {
@@ -16,7 +17,7 @@ internal sealed class InferenceSession
 
     public InferenceSession(SequentialNetwork model, int classCount)
     {
-        _network = model.Clone(model.Pool);
+        _network = model.Clone(Engine.WorkerPool.Inline);
         WeightFormatRule.Share(model, _network);
         _network.EnsureCapacity(1);
         _classCount = classCount;

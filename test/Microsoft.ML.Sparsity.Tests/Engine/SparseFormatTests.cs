@@ -88,15 +88,22 @@ public sealed class SparseFormatTests : IDisposable
     public void SlicedEllPadsEachTileToItsFullestSegment()
     {
         // Tile 0 (rows 0-15): row 3 holds 3 non-zeros in segment 1, the most of any row in any segment; every segment
-        // of the tile gets 3 slots. Tile 1 (row 16): 1 non-zero, so 1 slot per segment. 40 columns = 2 segments.
+        // of the tile gets 3 slots, rounded up to 4. Tile 1 (row 16): 1 non-zero, so 4 slots per segment too; 5 in a
+        // row of tile 1 make 8. 40 columns = 2 segments.
         float[] w = new float[17 * 40];
         w[3 * 40 + 33] = w[3 * 40 + 35] = w[3 * 40 + 39] = 1f;
         w[5 * 40 + 2] = 2f;
         w[16 * 40 + 7] = 3f;
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
 
-        Assert.Equal(new[] { 0, 6, 8 }, ell.SlotStarts);
-        Assert.Equal(8 * 16, ell.StoredValues);
+        Assert.Equal(new[] { 0, 8, 16 }, ell.SlotStarts);
+        Assert.Equal(16 * 16, ell.StoredValues);
+        Assert.Equal(w, ell.ToDense());
+
+        for (int c = 8; c < 13; c++)
+            w[16 * 40 + c] = c;
+        ell = SlicedEllMatrix.FromDense(w, 17, 40);
+        Assert.Equal(new[] { 0, 8, 24 }, ell.SlotStarts);
         Assert.Equal(w, ell.ToDense());
     }
 
