@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -7,26 +8,26 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <summary>
 /// An unstructured sparse weight matrix W [rows, cols] in a sliced-ELLPACK layout built for vector registers: rows in
 /// tiles of 16 (one register of outputs), columns in segments of 32 (two registers of x), and per (tile, segment) as
-/// many slots as the tile's fullest row has non-zeros there. A slot holds, for each of the 16 rows, one value and its
-/// column inside the segment (a byte), zero-padded where the row has fewer non-zeros.
+/// many slots as the tile's fullest row has non-zeros there, rounded up to a multiple of 4. A slot holds, for each of
+/// the 16 rows, one value and its column inside the segment (a byte), zero-padded where the row has fewer non-zeros.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Why. A CSR dot product needs a gather per eight non-zeros, and gathers are slow on current x86 cores. Here the
-/// 32 x values of a segment sit in two registers, and one two-source permute (vpermt2ps) picks each row's x value for a
+/// Why. A CSR dot product needs a gather per eight non-zeros, and gathers are slow on current x86 cores. Here the 32
+/// x values of a segment sit in two registers, and one two-source permute (vpermt2ps) picks each row's x value for a
 /// whole slot, which meets the slot's 16 values in one FMA: one permute and one FMA per 16 stored values, no gather.
-/// The price is padding: a tile stores, per segment, its fullest count for every row. <see cref="StorageBytes"/> and
-/// <see cref="StoredValues"/> count it.
+/// The price is padding, which <see cref="StorageBytes"/> and <see cref="StoredValues"/> count.
 /// </para>
 /// <para>
-/// Layout. Slot k's 16 values are <see cref="Values"/>[16k, 16k + 16) and their columns inside the segment
-/// <see cref="Columns"/>, packed by quads of slots: quad q's bytes [64q, 64q + 64) are 16 little-endian words, one
-/// per row, whose byte j is slot 4q + j's column, so one load and three shifts give four slots' permute indices
-/// (a byte widening per slot would compete with the permutes for the shuffle units). Tile t's slots start at
-/// <see cref="SlotStarts"/>[t]; every segment of a tile has the same number of slots, the tile's fullest row's count
-/// in its fullest segment rounded up to a multiple of 4, so the kernel's inner loop runs the same count for every
-/// segment of a tile and its branches predict (variable counts per segment cost a mispredicted branch per segment,
-/// measured 3 cycles per slot against 1). Within a (tile, segment) a row's non-zeros are in column order.
+/// Layout. Slots go in quads. A tile's quads are one flat stream, <see cref="TileQuads"/>[t] to [t + 1], each quad
+/// tagged with its segment (<see cref="QuadSegments"/>); segments where no row of the tile has a non-zero take no
+/// quad. Quad q's values are <see cref="Values"/>[64q + 16j + lane] for its slots j = 0..3, and its columns are
+/// <see cref="Columns"/>[64q, 64q + 64): 16 little-endian words, one per row, whose byte j is slot j's column, so
+/// one load and three shifts give the four slots' permute indices (vpermt2ps reads the low 5 bits of each word; a
+/// byte widening per slot would compete with the permutes for the shuffle units). The kernel walks a tile's stream
+/// two quads at a time into eight accumulators, reloading the two x registers per quad (cheap, from L1), so no
+/// branch depends on the sparsity pattern (a loop per segment with a data-dependent trip count mispredicted once per
+/// segment: 3 cycles per slot against 1). Within a (tile, segment) a row's non-zeros are in column order.
 /// </para>
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
@@ -42,6 +43,8 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
     /// <summary>Below this many stored multiply-adds per call, everything runs on the calling thread.</summary>
     private const long ParallelThreshold = 1L << 16;
 
+    [ThreadStatic] private static float[]? t_x;
+
     private static readonly Action<BatchJob, int> RowsItem = (job, item) =>
     {
         var w = (SlicedEllMatrix)job.Owner!;
@@ -50,13 +53,13 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
             w.MultiplyRow(job.X + (long)b * w.Cols, job.Y + (long)b * w.Rows);
     };
 
-    private SlicedEllMatrix(int rows, int cols, int[] slotStarts, float[] values, byte[] columns)
+    private SlicedEllMatrix(int rows, int cols, int[] tileQuads, int[] quadSegments, float[] values, byte[] columns)
     {
         Rows = rows;
         Cols = cols;
-        Segments = (cols + SegmentColumns - 1) / SegmentColumns;
         Tiles = (rows + TileRows - 1) / TileRows;
-        SlotStarts = slotStarts;
+        TileQuads = tileQuads;
+        QuadSegments = quadSegments;
         Values = values;
         Columns = columns;
     }
@@ -65,20 +68,22 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
 
     public int Cols { get; }
 
-    public int Segments { get; }
-
     public int Tiles { get; }
 
-    public int[] SlotStarts { get; }
+    /// <summary>Tile t's quads are [TileQuads[t], TileQuads[t + 1]).</summary>
+    public int[] TileQuads { get; }
+
+    /// <summary>The segment (32 columns) each quad reads.</summary>
+    public int[] QuadSegments { get; }
 
     public float[] Values { get; }
 
     public byte[] Columns { get; }
 
-    /// <summary>Stored slots × 16: the multiply-adds one batch row costs, padding included.</summary>
+    /// <summary>Stored values, padding included: the multiply-adds one batch row costs.</summary>
     public long StoredValues => Values.LongLength;
 
-    public long StorageBytes => Values.LongLength * (sizeof(float) + sizeof(byte)) + SlotStarts.LongLength * sizeof(int);
+    public long StorageBytes => Values.LongLength * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadSegments.LongLength) * sizeof(int);
 
     public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols)
     {
@@ -88,29 +93,30 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
         int segments = (cols + SegmentColumns - 1) / SegmentColumns, tiles = (rows + TileRows - 1) / TileRows;
-        var starts = new int[tiles + 1];
+        var tileQuads = new int[tiles + 1];
+        var quadSegments = new List<int>();
+        for (int t = 0; t < tiles; t++)
+        {
+            for (int s = 0; s < segments; s++)
+            {
+                int width = Math.Min(SegmentColumns, cols - s * SegmentColumns), most = 0;
+                for (int r = t * TileRows; r < Math.Min(rows, (t + 1) * TileRows); r++)
+                    most = Math.Max(most, width - w.Slice(r * cols + s * SegmentColumns, width).Count(0f));
+                for (int q = 0; q < (most + 3) / 4; q++)
+                    quadSegments.Add(s);
+            }
+
+            tileQuads[t + 1] = quadSegments.Count;
+        }
+
+        var values = new float[(long)quadSegments.Count * 64];
+        var columns = new byte[values.Length];
         var counts = new int[TileRows];
         for (int t = 0; t < tiles; t++)
         {
-            int most = 0;
-            for (int s = 0; s < segments; s++)
+            for (int q = tileQuads[t]; q < tileQuads[t + 1];)
             {
-                int width = Math.Min(SegmentColumns, cols - s * SegmentColumns);
-                for (int r = t * TileRows; r < Math.Min(rows, (t + 1) * TileRows); r++)
-                    most = Math.Max(most, width - w.Slice(r * cols + s * SegmentColumns, width).Count(0f));
-            }
-
-            starts[t + 1] = starts[t] + (most + 3) / 4 * 4 * segments;
-        }
-
-        var values = new float[(long)starts[^1] * TileRows];
-        var columns = new byte[values.Length];
-        for (int t = 0; t < tiles; t++)
-        {
-            int perSegment = (starts[t + 1] - starts[t]) / Math.Max(1, segments);
-            for (int s = 0; s < segments; s++)
-            {
-                int width = Math.Min(SegmentColumns, cols - s * SegmentColumns), first = starts[t] + s * perSegment;
+                int s = quadSegments[q], width = Math.Min(SegmentColumns, cols - s * SegmentColumns);
                 Array.Clear(counts);
                 for (int lane = 0; lane < TileRows && t * TileRows + lane < rows; lane++)
                 {
@@ -119,15 +125,18 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
                     {
                         if (part[c] == 0f)
                             continue;
-                        int slot = first + counts[lane]++;
-                        values[(long)slot * TileRows + lane] = part[c];
-                        columns[ColumnOffset(slot, lane)] = (byte)c;
+                        int slot = 4 * q + counts[lane]++;
+                        values[(long)slot / 4 * 64 + slot % 4 * TileRows + lane] = part[c];
+                        columns[(long)slot / 4 * 64 + lane * 4 + slot % 4] = (byte)c;
                     }
                 }
+
+                while (q < tileQuads[t + 1] && quadSegments[q] == s)
+                    q++;
             }
         }
 
-        return new SlicedEllMatrix(rows, cols, starts, values, columns);
+        return new SlicedEllMatrix(rows, cols, tileQuads, [.. quadSegments], values, columns);
     }
 
     public float[] ToDense()
@@ -135,17 +144,15 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
         var w = new float[(long)Rows * Cols];
         for (int t = 0; t < Tiles; t++)
         {
-            int perSegment = SlotsPerSegment(t);
-            for (int s = 0; s < Segments; s++)
+            for (int q = TileQuads[t]; q < TileQuads[t + 1]; q++)
             {
-                int first = SlotStarts[t] + s * perSegment;
-                for (int slot = first; slot < first + perSegment; slot++)
+                for (int j = 0; j < 4; j++)
                 {
                     for (int lane = 0; lane < TileRows && t * TileRows + lane < Rows; lane++)
                     {
-                        float value = Values[(long)slot * TileRows + lane];
+                        float value = Values[(long)q * 64 + j * TileRows + lane];
                         if (value != 0f)
-                            w[(long)(t * TileRows + lane) * Cols + s * SegmentColumns + Columns[ColumnOffset(slot, lane)]] = value;
+                            w[(long)(t * TileRows + lane) * Cols + QuadSegments[q] * SegmentColumns + Columns[(long)q * 64 + lane * 4 + j]] = value;
                     }
                 }
             }
@@ -153,12 +160,6 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
 
         return w;
     }
-
-    /// <summary>Where the column of (slot, lane) is: slots go in quads, and a quad's 16 lanes × 4 slots form 16 little-endian words, one per lane.</summary>
-    private static long ColumnOffset(int slot, int lane) => (long)slot / 4 * 64 + lane * 4 + slot % 4;
-
-    /// <summary>Slots per segment of tile <paramref name="t"/>: its fullest row's non-zeros in its fullest segment.</summary>
-    private int SlotsPerSegment(int t) => Segments == 0 ? 0 : (SlotStarts[t + 1] - SlotStarts[t]) / Segments;
 
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
     {
@@ -190,71 +191,75 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
     [SkipLocalsInit]
     private void MultiplyRow(float* x, float* y)
     {
-        // The last segment reads a zero-padded copy of x's tail, never past the row.
-        float* tail = stackalloc float[SegmentColumns];
-        int full = Cols / SegmentColumns, rest = Cols - full * SegmentColumns;
-        new Span<float>(tail, SegmentColumns).Clear();
-        new Span<float>(x + full * SegmentColumns, rest).CopyTo(new Span<float>(tail, SegmentColumns));
+        // x is copied into a per-thread buffer padded with zeros to whole segments, so every quad reads 32 values.
+        int padded = (Cols + SegmentColumns - 1) / SegmentColumns * SegmentColumns;
+        float[] buffer = t_x is { } b && b.Length >= padded ? b : t_x = GC.AllocateArray<float>(Math.Max(padded, 1024), pinned: true);
+        float* xs = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+        new Span<float>(x, Cols).CopyTo(new Span<float>(xs, padded));
+        new Span<float>(xs + Cols, padded - Cols).Clear();
         float* sums = stackalloc float[TileRows];
-        fixed (int* starts = SlotStarts)
+        fixed (int* segments = QuadSegments)
         fixed (float* values = Values)
         fixed (byte* columns = Columns)
         {
             for (int t = 0; t < Tiles; t++)
             {
-                float* v = values + (long)starts[t] * TileRows;
-                byte* c = columns + (long)starts[t] * TileRows;
-                int perSegment = SlotsPerSegment(t);
+                int q0 = TileQuads[t], q1 = TileQuads[t + 1];
                 if (Avx512F.IsSupported)
-                    Vector512.Store(Tile(x, tail, full, perSegment, v, c), sums);
+                    Vector512.Store(Tile(xs, q0, q1, segments, values, columns), sums);
                 else
-                    TileScalar(x, tail, full, perSegment, v, c, sums);
+                    TileScalar(xs, q0, q1, segments, values, columns, sums);
                 int lanes = Math.Min(TileRows, Rows - t * TileRows);
                 new Span<float>(sums, lanes).CopyTo(new Span<float>(y + t * TileRows, lanes));
             }
         }
     }
 
-    /// <summary>One tile's 16 outputs; slot j of a segment adds into accumulator j mod 4.</summary>
+    /// <summary>One tile's 16 outputs: quads alternate between two sets of four accumulators (slot j of a quad into the set's j-th).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Vector512<float> Tile(float* x, float* tail, int full, int perSegment, float* v, byte* c)
+    private static Vector512<float> Tile(float* x, int q0, int q1, int* segments, float* values, byte* columns)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        if (perSegment == 0)
-            return a0;
-        for (int s = 0; s < Segments; s++)
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        int q = q0;
+        for (; q + 2 <= q1; q += 2)
         {
-            float* xs = s < full ? x + s * SegmentColumns : tail;
-            Vector512<float> lo = Vector512.Load(xs), hi = Vector512.Load(xs + 16);
-            for (int j = 0; j < perSegment; j += 4, v += 64, c += 64)
-            {
-                // vpermt2ps reads the low 5 bits of each 32-bit index, so a shift brings each slot's byte down.
-                Vector512<int> k = Vector512.Load((int*)c);
-                a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Avx512F.PermuteVar16x32x2(lo, k, hi), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 8), hi), a1);
-                a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 16), hi), a2);
-                a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 24), hi), a3);
-            }
+            Quad(x + segments[q] * SegmentColumns, values + (long)q * 64, columns + (long)q * 64, ref a0, ref a1, ref a2, ref a3);
+            Quad(x + segments[q + 1] * SegmentColumns, values + (long)(q + 1) * 64, columns + (long)(q + 1) * 64, ref b0, ref b1, ref b2, ref b3);
         }
 
-        return (a0 + a1) + (a2 + a3);
+        if (q < q1)
+            Quad(x + segments[q] * SegmentColumns, values + (long)q * 64, columns + (long)q * 64, ref a0, ref a1, ref a2, ref a3);
+        return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad(float* x, float* v, byte* c, ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3)
+    {
+        Vector512<float> lo = Vector512.Load(x), hi = Vector512.Load(x + 16);
+        Vector512<int> k = Vector512.Load((int*)c);
+        a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Avx512F.PermuteVar16x32x2(lo, k, hi), a0);
+        a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 8), hi), a1);
+        a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 16), hi), a2);
+        a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Avx512F.PermuteVar16x32x2(lo, Avx512F.ShiftRightLogical(k, 24), hi), a3);
     }
 
     /// <summary>The scalar form of <see cref="Tile"/>, summing in the same order.</summary>
-    private void TileScalar(float* x, float* tail, int full, int perSegment, float* v, byte* c, float* sums)
+    private static void TileScalar(float* x, int q0, int q1, int* segments, float* values, byte* columns, float* sums)
     {
-        Span<float> a = stackalloc float[4];
+        Span<float> a = stackalloc float[8];
         for (int lane = 0; lane < TileRows; lane++)
         {
             a.Clear();
-            for (int s = 0, k = 0; s < Segments; s++)
+            for (int q = q0; q < q1; q++)
             {
-                float* xs = s < full ? x + s * SegmentColumns : tail;
-                for (int j = 0; j < perSegment; j++, k++)
-                    a[j & 3] = MathF.FusedMultiplyAdd(v[(long)k * TileRows + lane], xs[c[ColumnOffset(k, lane)]], a[j & 3]);
+                float* xs = x + segments[q] * SegmentColumns;
+                int set = (q - q0) & 1;
+                for (int j = 0; j < 4; j++)
+                    a[set * 4 + j] = MathF.FusedMultiplyAdd(values[(long)q * 64 + j * TileRows + lane], xs[columns[(long)q * 64 + lane * 4 + j]], a[set * 4 + j]);
             }
 
-            sums[lane] = (a[0] + a[1]) + (a[2] + a[3]);
+            sums[lane] = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
         }
     }
 }

@@ -85,25 +85,29 @@ public sealed class SparseFormatTests : IDisposable
     }
 
     [Fact]
-    public void SlicedEllPadsEachTileToItsFullestSegment()
+    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegment()
     {
-        // Tile 0 (rows 0-15): row 3 holds 3 non-zeros in segment 1, the most of any row in any segment; every segment
-        // of the tile gets 3 slots, rounded up to 4. Tile 1 (row 16): 1 non-zero, so 4 slots per segment too; 5 in a
-        // row of tile 1 make 8. 40 columns = 2 segments.
+        // 40 columns = 2 segments. Tile 0 (rows 0-15): row 5 has 1 non-zero in segment 0, row 3 has 3 in segment 1:
+        // one quad of 4 slots each. Tile 1 (row 16): 1 non-zero in segment 0 (one quad), none in segment 1 (no quad).
         float[] w = new float[17 * 40];
         w[3 * 40 + 33] = w[3 * 40 + 35] = w[3 * 40 + 39] = 1f;
         w[5 * 40 + 2] = 2f;
         w[16 * 40 + 7] = 3f;
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
 
-        Assert.Equal(new[] { 0, 8, 16 }, ell.SlotStarts);
-        Assert.Equal(16 * 16, ell.StoredValues);
+        Assert.Equal(new[] { 0, 2, 3 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 1, 0 }, ell.QuadSegments);
+        Assert.Equal(3 * 64, ell.StoredValues);
+        // Row 3's three values are slots 0-2 of quad 1, lane 3; their columns (1, 3, 7 inside segment 1) are bytes 0-2 of lane 3's word.
+        Assert.Equal(new[] { 1f, 1f, 1f, 0f }, Enumerable.Range(0, 4).Select(j => ell.Values[64 + 16 * j + 3]));
+        Assert.Equal(new byte[] { 1, 3, 7, 0 }, ell.Columns.AsSpan(64 + 4 * 3, 4).ToArray());
         Assert.Equal(w, ell.ToDense());
 
         for (int c = 8; c < 13; c++)
-            w[16 * 40 + c] = c;
+            w[16 * 40 + c] = c; // row 16 now has 6 in segment 0: two quads
         ell = SlicedEllMatrix.FromDense(w, 17, 40);
-        Assert.Equal(new[] { 0, 8, 24 }, ell.SlotStarts);
+        Assert.Equal(new[] { 0, 2, 4 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 1, 0, 0 }, ell.QuadSegments);
         Assert.Equal(w, ell.ToDense());
     }
 
