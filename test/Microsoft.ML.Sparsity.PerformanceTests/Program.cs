@@ -1,6 +1,7 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [dct] [--threads 2] [--seconds 3] [--pytorch-json FILE]
+// The mode "dct" runs only the frequency-domain transform's throughput benchmark (one thread).
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -11,6 +12,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 int threads = 2;
 double seconds = 3;
 JsonElement? torch = null;
+bool dctOnly = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -18,8 +20,16 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE.");
+        case "dct": dctOnly = true; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use dct, --threads N, --seconds S, --pytorch-json FILE.");
     }
+}
+
+if (dctOnly)
+{
+    Console.WriteLine($"Microsoft.ML.Sparsity frequency-domain transform, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+    DctBench.Run(seconds);
+    return;
 }
 
 using var pool = new WorkerPool(threads);
@@ -82,3 +92,5 @@ foreach (int batch in new[] { 1, 256 })
 OnnxRuntimeBench.Run(pool, threads, seconds);
 
 NMBench.Run(pool, Math.Min(seconds, 1));
+
+DctBench.Run(seconds);
