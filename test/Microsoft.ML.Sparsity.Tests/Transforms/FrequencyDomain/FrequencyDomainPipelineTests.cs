@@ -126,6 +126,25 @@ public sealed class FrequencyDomainPipelineTests(ITestOutputHelper log) : IDispo
         Assert.Equal(64, File.ReadAllText(svg).Split("<title>").Length - 1);
     }
 
+    [DebianFashionMnistFact]
+    public void The_penalty_in_the_training_loss_switches_channels_off()
+    {
+        // λ·mean(gate) reaches the gate through the training loop: a larger λ leaves fewer channels on. (The penalty's
+        // gradient per gate is λ/(batch·channels), so a short run needs a large λ to show it.)
+        var train = _context.Data.LoadFashionMnist(FashionMnistSplit.Train).Take(2000);
+        var onRate = new Dictionary<float, double>();
+        foreach (float penalty in new[] { 0f, 40f })
+        {
+            var transform = _context.Transforms.ConvertToFrequencyDomain(new FrequencyDomainEstimator.Options
+            {
+                Selection = FrequencyChannelSelection.Gate, GatePenalty = penalty, GateEpochs = 2, GateLayers = [Layers.Dense(32), Layers.ReLU()], Seed = 5,
+            }).Fit(train);
+            onRate[penalty] = transform.SelectionFrequencies!.Average();
+        }
+        log.WriteLine($"channels on: {onRate[0]:P1} with λ = 0, {onRate[40]:P1} with λ = 40");
+        Assert.True(onRate[40] < onRate[0] - 0.2, $"λ = 40 keeps {onRate[40]:P1} of the channels on, λ = 0 {onRate[0]:P1}");
+    }
+
     private NeuralNetworkMulticlassTrainer Trainer(LayerDefinition[] layers, int epochs = 1) =>
         _context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
