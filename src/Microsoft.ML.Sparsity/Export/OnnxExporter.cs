@@ -43,8 +43,8 @@ internal static class OnnxExporter
     /// <param name="classNames">The class names (one per output), stored in the model's metadata; or null.</param>
     /// <param name="output">A writable stream; it is written to and left open.</param>
     /// <param name="producerVersion">The producing library's version, stored as <c>producer_version</c>.</param>
-    /// <exception cref="NotSupportedException">A layer has no ONNX equivalent here; the message names it.</exception>
     /// <param name="frequencyDomain">A frequency-domain transform in front of the network, exported as its first nodes; the graph then takes the images.</param>
+    /// <exception cref="NotSupportedException">A layer has no ONNX equivalent here; the message names it.</exception>
     public static void Export(SequentialNetwork network, IReadOnlyList<string>? classNames, Stream output, string producerVersion,
         Transforms.FrequencyDomainTransformer? frequencyDomain = null)
     {

@@ -128,6 +128,9 @@ public sealed class FrequencyDomainTransformTests : IDisposable
         Assert.Contains("[8, 8, 3]", channels.Message);
         Assert.Throws<ArgumentException>(() => transform.Inverse(RandomImages(2, [8, 8, 1], seed: 12)));
         Assert.Throws<InvalidOperationException>(() => transform.SaveHeatMap(Path.Combine(Path.GetTempPath(), "never-written.svg")));
+        // ONNX export needs the network behind the transform.
+        var onnx = Assert.Throws<NotSupportedException>(() => _context.Model.ConvertToOnnx(transform, new MemoryStream()));
+        Assert.Contains(nameof(FrequencyDomainTransformer), onnx.Message);
     }
 
     internal static Dataset RandomImages(int count, int[] shape, int seed, int classes = 3)
