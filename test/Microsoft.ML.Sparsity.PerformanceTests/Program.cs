@@ -1,6 +1,8 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct]
+// --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
+// transform's throughput (one thread).
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -20,8 +22,15 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct.");
     }
+}
+
+if (only == "dct")
+{
+    Console.WriteLine($"Microsoft.ML.Sparsity frequency-domain transform, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+    DctBench.Run(seconds);
+    return;
 }
 
 using var pool = new WorkerPool(threads);
@@ -98,3 +107,5 @@ OnnxRuntimeBench.Run(pool, threads, seconds);
 KernelBench.Run(pool, Math.Min(seconds, 1));
 
 SparseModelBench.Run(pool, threads, seconds, Torch);
+
+DctBench.Run(seconds);

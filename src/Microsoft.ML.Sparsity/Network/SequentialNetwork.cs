@@ -50,6 +50,17 @@ internal sealed class SequentialNetwork
     public IReadOnlyList<float[]> StateArrays { get; }
     public int Capacity { get; private set; }
 
+    /// <summary>The sum of the layers' <see cref="Layer.AuxiliaryLoss"/> terms of the last training forward pass.</summary>
+    public double AuxiliaryLoss
+    {
+        get
+        {
+            double sum = 0;
+            for (int i = 0; i < Layers.Count; i++) sum += Layers[i].AuxiliaryLoss;
+            return sum;
+        }
+    }
+
     /// <summary>The network's input buffer (row-major, <see cref="InputSize"/> values per example): fill it, then call <see cref="Forward"/>.</summary>
     public float[] Input => _activations[0];
 

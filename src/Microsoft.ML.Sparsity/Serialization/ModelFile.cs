@@ -34,6 +34,7 @@ internal static class ModelFile
             manifest.Transformers.Add(transformers[t] switch
             {
                 NeuralNetworkMulticlassModel nn => Describe(nn, $"t{t}/", entries),
+                Transforms.FrequencyDomainTransformer fd => FrequencyDomainFile.Describe(fd, $"t{t}/", entries),
                 var other => throw new NotSupportedException($"Transformer {t} ({other.GetType().Name}) cannot be saved."),
             });
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -76,6 +77,7 @@ internal static class ModelFile
             transformers.Add(tm.Kind switch
             {
                 NeuralNetworkMulticlass => LoadNetwork(zip, tm, pool),
+                FrequencyDomainFile.Kind => FrequencyDomainFile.Load(zip, tm, pool),
                 _ => throw new ModelFormatException(ManifestEntry, $"transformer {t} has the unknown kind '{tm.Kind}'."),
             });
         }
@@ -136,7 +138,7 @@ internal static class ModelFile
         return tm;
     }
 
-    private static TensorManifest AddTensor(List<(string, byte[])> entries, string entry, string name, float[] values, int[] shape)
+    internal static TensorManifest AddTensor(List<(string, byte[])> entries, string entry, string name, float[] values, int[] shape)
     {
         var bytes = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
@@ -244,7 +246,7 @@ internal static class ModelFile
         return manifest;
     }
 
-    private static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
+    internal static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
     {
         var bytes = ReadChecked(zip, entry, sha, (long)target.Length * 4);
         for (int i = 0; i < target.Length; i++)

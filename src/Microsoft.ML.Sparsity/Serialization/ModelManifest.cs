@@ -28,7 +28,7 @@ internal sealed class ModelManifest
 /// <summary>One fitted transformer of the pipeline.</summary>
 internal sealed class TransformerManifest
 {
-    /// <summary>"neuralNetworkMulticlass" (the only kind so far).</summary>
+    /// <summary>"neuralNetworkMulticlass" or "frequencyDomain".</summary>
     public string Kind { get; set; } = "";
     public int[] InputShape { get; set; } = [];
     public int ClassCount { get; set; }
@@ -45,6 +45,15 @@ internal sealed class TransformerManifest
     public Dictionary<string, Inference.WeightFormat>? WeightFormats { get; set; }
 
     public TrainingManifest? Training { get; set; }
+
+    /// <summary>Frequency-domain transform: the DCT block side.</summary>
+    public int? BlockSize { get; set; }
+
+    /// <summary>Frequency-domain transform: the value of a white pixel.</summary>
+    public float? PixelRange { get; set; }
+
+    /// <summary>Frequency-domain transform: the full channel indices it outputs, increasing.</summary>
+    public int[]? Channels { get; set; }
 }
 
 /// <summary>A float32 tensor stored little-endian in <see cref="Entry"/>, with an optional bit-packed mask.</summary>
