@@ -63,6 +63,31 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         return (sps, 1e6 * batch / sps);
     }
 
+    /// <summary>Median µs of each layer's inference forward over repeated calls at <paramref name="batch"/>.</summary>
+    public static double[] LayerMicroseconds(SequentialNetwork network, int batch, int calls)
+    {
+        network.EnsureCapacity(batch);
+        var inputs = Inputs(network, batch);
+        var buffers = new float[network.Layers.Count + 1][];
+        buffers[0] = inputs[0];
+        for (int l = 0; l < network.Layers.Count; l++)
+            buffers[l + 1] = new float[batch * network.Layers[l].OutputSize];
+        var samples = new double[network.Layers.Count, calls];
+        for (int c = -calls; c < calls; c++) // the first half warms up
+        {
+            for (int l = 0; l < network.Layers.Count; l++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                network.Layers[l].Forward(buffers[l], buffers[l + 1], batch, training: false);
+                if (c >= 0)
+                    samples[l, c] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            }
+        }
+
+        return Enumerable.Range(0, network.Layers.Count)
+            .Select(l => Enumerable.Range(0, calls).Select(c => samples[l, c]).Order().ElementAt(calls / 2)).ToArray();
+    }
+
     private (SequentialNetwork, float[][], float[][]) Setup(LayerDefinition[] layers, int[] shape, int batch)
     {
         var network = new SequentialNetwork(layers, shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));

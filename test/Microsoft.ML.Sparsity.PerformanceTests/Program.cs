@@ -1,6 +1,6 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers]
 // --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread).
 using System.Globalization;
@@ -22,7 +22,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers.");
     }
 }
 
@@ -46,6 +46,20 @@ string Ratio(double ours, double? theirs, double target) =>
 if (only == "kernels")
 {
     KernelBench.Run(pool, Math.Min(seconds, 1));
+    return;
+}
+
+if (only == "layers")
+{
+    foreach (var (name, layers, shape) in ModelBench.Models)
+    foreach (int batch in new[] { 1, 256 })
+    {
+        var network = new Microsoft.ML.Sparsity.Network.SequentialNetwork(layers(), shape,
+            new Microsoft.ML.Sparsity.Network.LayerBuildContext(pool, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
+        double[] us = ModelBench.LayerMicroseconds(network, batch, batch == 1 ? 2000 : 40);
+        Console.WriteLine($"{name} batch {batch}: " + string.Join(", ", network.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) + $"; total {us.Sum():F1} µs");
+    }
+
     return;
 }
 

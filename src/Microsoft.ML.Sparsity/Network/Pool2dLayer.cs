@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Microsoft.ML.Sparsity.Engine;
 
@@ -8,7 +9,7 @@ internal sealed class Pool2dLayer : Layer
 {
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _outH, _outW;
-    private readonly Action<int> _forward, _backward;
+    private readonly Action<int> _forward, _backward, _inferMax;
     private int[] _argMax = [];
     private float[]? _x, _y, _dy, _dx;
 
@@ -22,6 +23,7 @@ internal sealed class Pool2dLayer : Layer
         (_outH, _outW) = (OutputShape[0], OutputShape[1]);
         _forward = kind == PoolingKind.Max ? ForwardMax : ForwardAverage;
         _backward = kind == PoolingKind.Max ? BackwardMax : BackwardAverage;
+        _inferMax = InferMax;
     }
 
     public PoolingKind Pooling { get; }
@@ -35,10 +37,32 @@ internal sealed class Pool2dLayer : Layer
 
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        EnsureCapacity(batch);
+        // Inference needs no argmax (backward's scatter map): max pooling is then a plain vector max.
+        bool plainMax = !training && Pooling == PoolingKind.Max;
+        if (!plainMax)
+            EnsureCapacity(batch);
         (_x, _y) = (x, y);
-        _pool.For(batch, _forward);
+        _pool.For(batch, plainMax ? _inferMax : _forward);
         (_x, _y) = (null, null);
+    }
+
+    /// <summary>Max pooling of example <paramref name="b"/> without recording the argmax.</summary>
+    private void InferMax(int b)
+    {
+        ReadOnlySpan<float> x = _x.AsSpan(b * InputSize, InputSize);
+        Span<float> y = _y.AsSpan(b * OutputSize, OutputSize);
+        for (int oy = 0; oy < _outH; oy++)
+        for (int ox = 0; ox < _outW; ox++)
+        {
+            Span<float> output = y.Slice((oy * _outW + ox) * _c, _c);
+            x.Slice(((oy * _stride) * _w + ox * _stride) * _c, _c).CopyTo(output);
+            for (int ky = 0; ky < _k; ky++)
+            for (int kx = 0; kx < _k; kx++)
+            {
+                if (ky + kx > 0)
+                    TensorPrimitives.Max(output, x.Slice(((oy * _stride + ky) * _w + ox * _stride + kx) * _c, _c), output);
+            }
+        }
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)

@@ -24,3 +24,22 @@ public class Conv2dInferenceTests
         Assert.Equal(whole, chunked);
     }
 }
+
+public class Pool2dInferenceTests
+{
+    [Theory]
+    [InlineData(2, 2, 13)]   // the CNN's pooling, odd channel count
+    [InlineData(3, 2, 32)]   // overlapping windows
+    public void InferenceMaxPoolingEqualsTheTrainingForward(int kernel, int stride, int channels)
+    {
+        using var pool = new WorkerPool(2);
+        var layer = new Pool2dDefinition(PoolingKind.Max, kernel, stride).Build("pool", [9, 9, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+        var random = new Random(5);
+        var x = Enumerable.Range(0, 3 * layer.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
+        var training = new float[3 * layer.OutputSize];
+        var inference = new float[3 * layer.OutputSize];
+        layer.Forward(x, training, 3, training: true);     // records the argmax for backward
+        layer.Forward(x, inference, 3, training: false);   // plain vector max
+        Assert.Equal(training, inference);
+    }
+}
