@@ -51,13 +51,24 @@ if (only == "kernels")
 
 if (only == "layers")
 {
+    // Where one example's time goes, layer by layer, on one thread (as single-example prediction runs): dense, and
+    // pruned to 90% (ERK) with the formats the model picks.
     foreach (var (name, layers, shape) in ModelBench.Models)
-    foreach (int batch in new[] { 1, 256 })
+    foreach (double sparsity in new[] { 0.0, 0.9 })
+    foreach (int batch in new[] { 1, 16 })
     {
         var network = new Microsoft.ML.Sparsity.Network.SequentialNetwork(layers(), shape,
-            new Microsoft.ML.Sparsity.Network.LayerBuildContext(pool, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
-        double[] us = ModelBench.LayerMicroseconds(network, batch, batch == 1 ? 2000 : 40);
-        Console.WriteLine($"{name} batch {batch}: " + string.Join(", ", network.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) + $"; total {us.Sum():F1} µs");
+            new Microsoft.ML.Sparsity.Network.LayerBuildContext(WorkerPool.Inline, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
+        if (sparsity > 0)
+        {
+            var options = new Microsoft.ML.Sparsity.Pruning.PruningOptions { TargetSparsity = sparsity, Allocation = Microsoft.ML.Sparsity.Sparsity.LayerAllocation.ErdosRenyiKernel,
+                Schedule = Microsoft.ML.Sparsity.Pruning.PruningSchedule.AtInitialization() };
+            new Microsoft.ML.Sparsity.Pruning.PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
+        }
+        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, []);
+        double[] us = ModelBench.LayerMicroseconds(model.Network, batch, 2000 / batch);
+        Console.WriteLine($"{name} {sparsity:P0} batch {batch}: " + string.Join(", ", model.Network.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) +
+            $"; total {us.Sum():F1} µs; formats {string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}"))}");
     }
 
     return;

@@ -31,10 +31,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// same layout.
 /// </para>
 /// <para>
-/// Batch 1 runs on the calling thread; larger batches split their rows over the pool. From batch 64 on, a matrix at
-/// least half dense (2:4, 4:8) is decompressed into a per-thread scratch and multiplied by the dense GEMM, which is
-/// faster there (measured in the benchmark harness). Each output is summed in an order fixed by the matrix and the
-/// path (tile kernel below batch 64, GEMM from there), never by the thread count. Safe to call from
+/// Batch 1 runs on the calling thread; larger batches split their rows over the pool. Each output is summed in an
+/// order fixed by the matrix alone, so results do not depend on the thread count or batch size. Safe to call from
 /// several threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
@@ -165,28 +163,17 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
         return new NMMatrix(rows, cols, n, m, values, indices);
     }
 
-    /// <summary>From this batch size on, a matrix at least half dense multiplies by the dense GEMM (see <see cref="MultiplyTransposed"/>).</summary>
-    private const int DenseBatch = 64;
-
-    [ThreadStatic] private static float[]? t_dense;
-
     /// <summary>The dense row-major matrix [Rows, Cols].</summary>
     public float[] ToDense()
     {
         var w = new float[(long)Rows * Cols];
-        Decompress(w);
-        return w;
-    }
-
-    /// <summary>Writes the dense matrix into the first Rows · Cols entries of <paramref name="w"/>.</summary>
-    private void Decompress(float[] w)
-    {
-        Array.Clear(w, 0, Rows * Cols);
         for (int r = 0; r < Rows; r++)
         {
             for (int s = 0; s < KeptPerRow; s++)
                 w[(long)r * Cols + _slotColumns[s] + IndexOf(r, s)] = Values[ValueOffset(r, s)];
         }
+
+        return w;
     }
 
     /// <summary>Where value (row <paramref name="r"/>, slot <paramref name="s"/>) lies in <see cref="Values"/>.</summary>
@@ -222,16 +209,6 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
             {
                 for (int b = 0; b < batch; b++)
                     MultiplyRow(px + (long)b * Cols, py + (long)b * Rows);
-                return;
-            }
-
-            if (batch >= DenseBatch && 2 * N >= M)
-            {
-                // Half dense or more: the packed GEMM on the decompressed weights beats the tile kernel at large
-                // batches (it reuses each loaded weight across a register tile of batch rows).
-                float[] dense = t_dense is { } d && d.Length >= (long)Rows * Cols ? d : t_dense = new float[(long)Rows * Cols];
-                Decompress(dense);
-                Gemm.Multiply(pool, false, true, batch, Rows, Cols, 1f, x, Cols, dense, Cols, 0f, y, Rows);
                 return;
             }
 

@@ -11,7 +11,9 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// The rule, from the benchmark harness's kernel table on LeNet-300-100's shapes (AVX-512, 2 cores):
 /// <list type="bullet">
 /// <item>N:M sparse weights (every group of M = 4 or 8 consecutive inputs holds at most N ≤ M/2 non-zeros, and the
-/// density is at least <see cref="NMFill"/> · N/M): N:M compressed, whatever the batch.</item>
+/// density is at least <see cref="NMFill"/> · N/M): N:M compressed for single examples; for batches too when N/M ≤ ¼
+/// (<see cref="NMBatchedMaxRatio"/>), the dense weight otherwise (the tile kernel lost to the packed GEMM at 2:4 from
+/// batch 16 on).</item>
 /// <item>Other weights, one example at a time: sliced ELLPACK up to <see cref="SingleExampleSparseDensity"/>
 /// density (it beat the dense GEMV from 50% sparsity on), dense above.</item>
 /// <item>Other weights, batches: CSR up to <see cref="BatchedSparseDensity"/> density (CSR matched the packed GEMM
@@ -32,6 +34,12 @@ internal static class WeightFormatRule
     /// as an N:M-pruned weight's is (a few kept weights may be exactly zero).
     /// </summary>
     public const double NMFill = 0.8;
+
+    /// <summary>
+    /// <see cref="WeightFormat.Auto"/> serves batches from N:M storage only up to N/M = 1/this (1:4, 1:8); denser
+    /// patterns (2:4) serve batches from the dense weight, which the packed GEMM multiplies faster.
+    /// </summary>
+    public const int NMBatchedMaxRatio = 4;
 
     /// <summary>The key of a request that applies to every layer not named otherwise.</summary>
     public const string AllLayers = "*";
@@ -95,7 +103,7 @@ internal static class WeightFormatRule
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
         (WeightFormat single, WeightFormat batched) = format switch
         {
-            WeightFormat.Auto when m > 0 => (WeightFormat.NM, WeightFormat.NM),
+            WeightFormat.Auto when m > 0 => (WeightFormat.NM, n * NMBatchedMaxRatio >= m ? WeightFormat.NM : WeightFormat.Dense),
             WeightFormat.Auto => (density <= SingleExampleSparseDensity ? WeightFormat.SlicedEll : WeightFormat.Dense,
                                   density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),
             WeightFormat.NM when m == 0 => throw new ArgumentException(NotNMReason(layer, w, rows, cols), nameof(format)),
