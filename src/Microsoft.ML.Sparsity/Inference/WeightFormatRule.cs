@@ -103,7 +103,7 @@ internal static class WeightFormatRule
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
         (WeightFormat single, WeightFormat batched) = format switch
         {
-            WeightFormat.Auto when m > 0 => (WeightFormat.NM, n * NMBatchedMaxRatio >= m ? WeightFormat.NM : WeightFormat.Dense),
+            WeightFormat.Auto when m > 0 => (WeightFormat.NM, NMBatchedMaxRatio * n <= m ? WeightFormat.NM : WeightFormat.Dense),
             WeightFormat.Auto => (density <= SingleExampleSparseDensity ? WeightFormat.SlicedEll : WeightFormat.Dense,
                                   density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),
             WeightFormat.NM when m == 0 => throw new ArgumentException(NotNMReason(layer, w, rows, cols), nameof(format)),

@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 
 namespace Microsoft.ML.Sparsity.Network;
@@ -8,11 +11,21 @@ namespace Microsoft.ML.Sparsity.Network;
 /// the unfolded input ("col") lines up with one row of the weight, and the whole batch is one GEMM:
 /// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
 /// </summary>
-internal sealed class Conv2dLayer : Layer
+/// <remarks>
+/// Inference with a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a grayscale image)
+/// and a dense weight skips im2col: a direct kernel keeps a pixel's output channels in registers and adds each
+/// input tap times a row of the transposed weight, where im2col + GEMM would spend most of its time packing a
+/// K = 9 product.
+/// </remarks>
+internal sealed unsafe class Conv2dLayer : Layer
 {
+    /// <summary>The largest patch (k·k·in values) the direct inference kernel takes.</summary>
+    private const int DirectMaxPatch = 32;
+
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold, _inferExamples;
+    private readonly Action<int> _unfold, _fold, _inferExamples, _direct;
+    private float[] _weightT = [];
     private float[] _col = [];
     private float[][] _workerCols = [];
     private float[]? _x, _y, _dx;
@@ -35,6 +48,7 @@ internal sealed class Conv2dLayer : Layer
         _unfold = Unfold;
         _fold = Fold;
         _inferExamples = InferExamples;
+        _direct = DirectExample;
     }
 
     public Parameter Weight { get; }
@@ -68,6 +82,20 @@ internal sealed class Conv2dLayer : Layer
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
+        if (!training && InferenceWeight is null && _patch <= DirectMaxPatch && OutChannels % 16 == 0 && Avx512F.IsSupported)
+        {
+            // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous.
+            if (_weightT.Length != Weight.Length)
+                _weightT = new float[Weight.Length];
+            for (int o = 0; o < OutChannels; o++)
+                for (int p = 0; p < _patch; p++)
+                    _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
+            (_x, _y) = (x, y);
+            _pool.For(batch, _direct);
+            (_x, _y) = (null, null);
+            return;
+        }
+
         if (!training && batch > 1 && _pool.ThreadCount > 1)
         {
             (_x, _y, _batch, _workers) = (x, y, batch, Math.Min(batch, _pool.ThreadCount));
@@ -102,6 +130,56 @@ internal sealed class Conv2dLayer : Layer
         else
             Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+    }
+
+    /// <summary>The direct kernel on example <paramref name="b"/>: per output pixel, up to 64 output channels in four registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void DirectExample(int b)
+    {
+        fixed (float* xp = _x, yp = _y, wt = _weightT, bias = Bias?.Value)
+        {
+            float* x = xp + (long)b * InputSize, y = yp + (long)b * OutputSize;
+            int n = OutChannels;
+            for (int oy = 0; oy < _outH; oy++)
+            for (int ox = 0; ox < _outW; ox++)
+            {
+                int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
+                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
+                float* output = y + (oy * _outW + ox) * n;
+                for (int cb = 0; cb < n; cb += 64)
+                {
+                    int width = Math.Min(64, n - cb);
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++)
+                    {
+                        float* xs = x + ((iy0 + ky) * _w + ix0 + kx) * _c;
+                        float* ws = wt + (ky * _k + kx) * _c * n + cb;
+                        for (int ci = 0; ci < _c; ci++, ws += n)
+                        {
+                            Vector512<float> v = Vector512.Create(xs[ci]);
+                            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
+                            if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
+                            if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
+                            if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
+                        }
+                    }
+
+                    if (bias is not null)
+                    {
+                        a0 += Vector512.Load(bias + cb);
+                        if (width > 16) a1 += Vector512.Load(bias + cb + 16);
+                        if (width > 32) a2 += Vector512.Load(bias + cb + 32);
+                        if (width > 48) a3 += Vector512.Load(bias + cb + 48);
+                    }
+
+                    Vector512.Store(a0, output + cb);
+                    if (width > 16) Vector512.Store(a1, output + cb + 16);
+                    if (width > 32) Vector512.Store(a2, output + cb + 32);
+                    if (width > 48) Vector512.Store(a3, output + cb + 48);
+                }
+            }
+        }
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>
