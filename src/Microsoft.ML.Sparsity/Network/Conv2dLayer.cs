@@ -146,6 +146,14 @@ internal sealed unsafe class Conv2dLayer : Layer
                 int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
                 int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
                 float* output = y + (oy * _outW + ox) * n;
+                if (n <= 32 && kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w)
+                {
+                    // Four neighbouring pixels whose windows are whole along x: eight independent accumulator chains.
+                    FourPixels(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
+                    ox += 3;
+                    continue;
+                }
+
                 for (int cb = 0; cb < n; cb += 64)
                 {
                     int width = Math.Min(64, n - cb);
@@ -179,6 +187,53 @@ internal sealed unsafe class Conv2dLayer : Layer
                     if (width > 48) Vector512.Store(a3, output + cb + 48);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Four output pixels in a row (≤ 32 output channels), windows whole along x and rows [ky0, ky1) valid:
+    /// <paramref name="x"/> points at the first pixel's window corner (row ky = 0, which may lie outside the image).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FourPixels(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    {
+        int n = OutChannels, step = _stride * _c;
+        bool two = n > 16;
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+        for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = 0; kx < _k; kx++)
+        {
+            float* xs = x + (ky * _w + kx) * _c;
+            float* ws = wt + (ky * _k + kx) * _c * n;
+            for (int ci = 0; ci < _c; ci++, ws += n)
+            {
+                Vector512<float> w0 = Vector512.Load(ws), w1 = two ? Vector512.Load(ws + 16) : default;
+                Vector512<float> v = Vector512.Create(xs[ci]);
+                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0);
+                a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
+                v = Vector512.Create(xs[step + ci]);
+                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0);
+                b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
+                v = Vector512.Create(xs[2 * step + ci]);
+                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0);
+                c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
+                v = Vector512.Create(xs[3 * step + ci]);
+                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0);
+                d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
+            }
+        }
+
+        Vector512<float> bias0 = bias is null ? default : Vector512.Load(bias), bias1 = bias is null || !two ? default : Vector512.Load(bias + 16);
+        Vector512.Store(a0 + bias0, output);
+        Vector512.Store(b0 + bias0, output + n);
+        Vector512.Store(c0 + bias0, output + 2 * n);
+        Vector512.Store(d0 + bias0, output + 3 * n);
+        if (two)
+        {
+            Vector512.Store(a1 + bias1, output + 16);
+            Vector512.Store(b1 + bias1, output + n + 16);
+            Vector512.Store(c1 + bias1, output + 2 * n + 16);
+            Vector512.Store(d1 + bias1, output + 3 * n + 16);
         }
     }
 
