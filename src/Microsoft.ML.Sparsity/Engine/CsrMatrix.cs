@@ -260,14 +260,14 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
     /// <summary>y[b, r] = yT[r, b] for the block's first <paramref name="lanes"/> batch rows; whole 8×8 blocks in registers.</summary>
     private void StoreTransposed(float* yT, float* y, int lanes)
     {
-        int r = 0;
-        if (Avx.IsSupported && lanes == Lanes)
+        int whole = Avx.IsSupported ? lanes / 8 * 8 : 0, r = 0;
+        for (; whole > 0 && r + 8 <= Rows; r += 8)
         {
-            for (; r + 8 <= Rows; r += 8)
-            {
-                for (int b = 0; b < Lanes; b += 8)
-                    Transpose8x8(yT + r * Lanes + b, Lanes, y + (long)b * Rows + r, Rows);
-            }
+            for (int b = 0; b < whole; b += 8)
+                Transpose8x8(yT + r * Lanes + b, Lanes, y + (long)b * Rows + r, Rows);
+            for (int b = whole; b < lanes; b++)
+                for (int i = 0; i < 8; i++)
+                    y[(long)b * Rows + r + i] = yT[(r + i) * Lanes + b];
         }
 
         for (; r < Rows; r++)
