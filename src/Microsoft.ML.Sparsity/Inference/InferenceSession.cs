@@ -6,8 +6,8 @@ namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>
 /// One caller's means of prediction: a copy of the model's network (its own activation and scratch buffers, sized
-/// for <see cref="Capacity"/> examples) that shares the model's prediction-format weights and runs on the calling
-/// thread only, so a prediction's latency never waits on another core, and a batch split over threads keeps each
+/// for <see cref="Capacity"/> examples; <see cref="NeuralNetworkMulticlassModel.PredictionNetwork"/>) that shares the
+/// model's prediction-format weights and runs on the calling thread only, so a prediction's latency never waits on another core, and a batch split over threads keeps each
 /// thread's activations in its own cache. Not thread-safe; a model or engine pool hands each concurrent caller its own.
 /// </summary>
 internal sealed class InferenceSession
@@ -15,10 +15,9 @@ internal sealed class InferenceSession
     private readonly SequentialNetwork _network;
     private readonly int _classCount;
 
-    public InferenceSession(SequentialNetwork model, int classCount, int capacity = 1)
+    public InferenceSession(SequentialNetwork network, int classCount, int capacity = 1)
     {
-        _network = model.Clone(Engine.WorkerPool.Inline);
-        WeightFormatRule.Share(model, _network);
+        _network = network;
         _network.EnsureCapacity(capacity);
         _classCount = classCount;
         Capacity = capacity;

@@ -44,9 +44,13 @@ internal static class WeightFormatRule
     /// <summary>The key of a request that applies to every layer not named otherwise.</summary>
     public const string AllLayers = "*";
 
-    /// <summary>Sets each weighted layer's <c>InferenceWeight</c> and returns the formats chosen.</summary>
+    /// <summary>
+    /// Builds each weighted layer's prediction weight: returns the formats chosen and, per layer index, the matrix
+    /// (null for layers without a weight and for dense ones, which keep their GEMM path). The network is not changed:
+    /// <see cref="Attach"/> puts the matrices on a copy that only predicts, so training code never sees a stale snapshot.
+    /// </summary>
     /// <exception cref="ArgumentException">A requested layer does not exist or has no weight, or a layer cannot take the format asked for.</exception>
-    public static IReadOnlyList<LayerWeightFormat> Apply(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested)
+    public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested)
     {
         var weighted = network.Layers.Where(l => l is DenseLayer or Conv2dLayer).ToDictionary(l => l.Name, StringComparer.Ordinal);
         foreach (string name in requested.Keys.Where(k => k != AllLayers && !weighted.ContainsKey(k)))
@@ -57,8 +61,12 @@ internal static class WeightFormatRule
         }
 
         var formats = new List<LayerWeightFormat>();
-        foreach (Layer layer in weighted.Values)
+        var matrices = new IWeightMatrix?[network.Layers.Count];
+        for (int i = 0; i < network.Layers.Count; i++)
         {
+            Layer layer = network.Layers[i];
+            if (layer is not (DenseLayer or Conv2dLayer))
+                continue;
             WeightFormat format = requested.TryGetValue(layer.Name, out WeightFormat f) ? f
                 : requested.GetValueOrDefault(AllLayers, WeightFormat.Auto);
             (Parameter weight, int rows, int cols) = layer switch
@@ -67,28 +75,22 @@ internal static class WeightFormatRule
                 Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels),
                 _ => throw new InvalidOperationException(),
             };
-            (IWeightMatrix? matrix, LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format);
-            switch (layer)
-            {
-                case DenseLayer d: d.InferenceWeight = matrix; break;
-                case Conv2dLayer c: c.InferenceWeight = matrix; break;
-            }
-
+            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format);
             formats.Add(chosen);
         }
 
-        return formats;
+        return (formats, matrices);
     }
 
-    /// <summary>Gives <paramref name="target"/> (a copy of <paramref name="source"/>) the same prediction formats, shared.</summary>
-    public static void Share(SequentialNetwork source, SequentialNetwork target)
+    /// <summary>Gives the layers of <paramref name="network"/> (a prediction copy) the matrices <see cref="Compile"/> built, shared.</summary>
+    public static void Attach(SequentialNetwork network, IWeightMatrix?[] matrices)
     {
-        for (int i = 0; i < source.Layers.Count; i++)
+        for (int i = 0; i < network.Layers.Count; i++)
         {
-            switch (source.Layers[i], target.Layers[i])
+            switch (network.Layers[i])
             {
-                case (DenseLayer s, DenseLayer t): t.InferenceWeight = s.InferenceWeight; break;
-                case (Conv2dLayer s, Conv2dLayer t): t.InferenceWeight = s.InferenceWeight; break;
+                case DenseLayer d: d.InferenceWeight = matrices[i]; break;
+                case Conv2dLayer c: c.InferenceWeight = matrices[i]; break;
             }
         }
     }

@@ -33,6 +33,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     private readonly ConcurrentBag<InferenceSession> _sessions = [];
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
     private readonly int _chunk;
+    private readonly Engine.IWeightMatrix?[] _predictionWeights;
 
     internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history,
         TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
@@ -46,7 +47,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         Options = options;
         Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
-        WeightFormats = WeightFormatRule.Apply(network, RequestedFormats);
+        (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(network, RequestedFormats);
         int widest = network.Layers.Max(l => Math.Max(l.InputSize, l.OutputSize));
         _chunk = Math.Clamp(ChunkFloats / widest, 1, 64);
     }
@@ -120,7 +121,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         int chunks = (count + _chunk - 1) / _chunk, workers = Math.Min(_network.Pool.ThreadCount, chunks);
         _network.Pool.For(workers, worker =>
         {
-            InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(_network, ClassCount, _chunk);
+            InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(PredictionNetwork(Engine.WorkerPool.Inline), ClassCount, _chunk);
             try
             {
                 for (int c = worker; c < chunks; c += workers)
@@ -154,19 +155,21 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     }
 
     /// <summary>A session of this model's own (its network's buffers), from the pool or new; give it back to <see cref="_sessions"/>.</summary>
-    private InferenceSession RentSession()
-    {
-        if (_sessions.TryTake(out InferenceSession? session))
-            return session;
-        lock (_lock)
-            return new InferenceSession(_network, ClassCount);
-    }
+    private InferenceSession RentSession() => _sessions.TryTake(out InferenceSession? session) ? session : CreateSession();
 
-    /// <summary>A session for a prediction engine: buffers of its own, the model's prediction weights shared.</summary>
-    internal InferenceSession CreateSession()
+    /// <summary>A session for one caller: buffers of its own, the model's prediction weights shared, on the caller's thread only.</summary>
+    internal InferenceSession CreateSession() => new(PredictionNetwork(Engine.WorkerPool.Inline), ClassCount);
+
+    /// <summary>
+    /// A copy of the network whose dense and convolution layers predict from the model's prediction formats (shared),
+    /// running on <paramref name="pool"/>. The model's own network never carries them, so code that trains or
+    /// evaluates it never sees a stale snapshot.
+    /// </summary>
+    internal SequentialNetwork PredictionNetwork(Engine.WorkerPool pool)
     {
-        lock (_lock)
-            return new InferenceSession(_network, ClassCount);
+        SequentialNetwork copy = _network.Clone(pool);
+        WeightFormatRule.Attach(copy, _predictionWeights);
+        return copy;
     }
 
     /// <summary>The sparsity of the weights, per layer and in total.</summary>

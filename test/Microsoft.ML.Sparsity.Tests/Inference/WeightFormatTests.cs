@@ -98,6 +98,19 @@ public sealed class WeightFormatTests
     }
 
     [Fact]
+    public void AModelLeavesTheNetworkItWrapsUntouched()
+    {
+        // Training code may wrap a network it is still training (checkpoints do): prediction formats must not reach it.
+        SequentialNetwork network = SparsityTestNetworks.LeNet();
+        SparsityTestNetworks.PruneNow(network, new PruningOptions { TargetSparsity = 0.9 });
+        var model = new NeuralNetworkMulticlassModel(network, 10, null, []);
+
+        Assert.Equal(WeightFormat.SlicedEll, model.WeightFormats[0].SingleExample);
+        Assert.All(network.Layers.OfType<DenseLayer>(), d => Assert.Null(d.InferenceWeight));
+        Assert.All(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<DenseLayer>(), d => Assert.NotNull(d.InferenceWeight));
+    }
+
+    [Fact]
     public void ForcingAFormatALayerCannotTakeNamesTheLayer()
     {
         // Half sparse: some group of 4 (and of 8) consecutive inputs keeps all its weights.
