@@ -79,7 +79,7 @@ internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[
 {
     public static Arguments Parse(string[] args)
     {
-        var a = new Arguments("controls", 14, 5, [1, 2], 500, 250, 0, "docs", null, null, false);
+        var a = new Arguments("controls", 14, 6, [1, 2], 250, 250, 0, "docs", null, null, false);
         bool levelsGiven = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -108,7 +108,7 @@ internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[
     }
 
     private const string Usage = "Options: --experiment controls (ticket, random reinit, random mask; default) | rewinding (reset to θ0, rewind to step K, " +
-        "LR rewinding, fine-tuning) | timed (one 10-level run), --levels L (default 14 for controls, else 10), --epochs E per level (default 5), " +
-        "--seeds 1,2, --rewind-step K (default 500), --eval-interval N steps (default 250), --threads T, --out DIR (default docs), " +
+        "LR rewinding, fine-tuning) | timed (one 10-level run), --levels L (default 14 for controls, else 10), --epochs E per level (default 6), " +
+        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T, --out DIR (default docs), " +
         "--checkpoints DIR (resumable runs), --data DIR, --quiet.";
 }

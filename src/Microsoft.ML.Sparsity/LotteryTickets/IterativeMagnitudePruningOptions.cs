@@ -103,10 +103,10 @@ public sealed class IterativeMagnitudePruningOptions
     /// </summary>
     public bool Global;
 
-    /// <summary>Per-layer mode: prune the output layer at half the rate. Default true, as in the paper.</summary>
+    /// <summary>Per-layer mode: prune the output layer at half the rate. Default true, as in the paper. Not used in global mode.</summary>
     public bool OutputLayerAtHalfRate = true;
 
-    /// <summary>Global mode: leave the output layer dense (as open_lth does). Default false.</summary>
+    /// <summary>Leave the output layer dense, in either mode (open_lth does so in global mode). Default false.</summary>
     public bool ExcludeOutputLayer;
 
     /// <summary>What survivors are reset to before retraining. Default <see cref="LotteryTicketReset.InitialWeights"/>.</summary>
@@ -148,6 +148,9 @@ public sealed class IterativeMagnitudePruningOptions
         if ((Controls & ~LotteryTicketControls.All) != 0) throw new ArgumentOutOfRangeException(nameof(Controls), Controls, "Unknown controls.");
         if (EvaluationInterval < 1) throw new ArgumentOutOfRangeException(nameof(EvaluationInterval), EvaluationInterval, "Must be at least 1 step.");
         if (CheckpointInterval < 1) throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, "Must be at least 1 step.");
+        // A dropout layer's random stream is not part of the checkpoint, so a resumed run would drop other units.
+        if (CheckpointDirectory is not null && Training.Layers.OfType<DropoutDefinition>().Any())
+            throw new ArgumentException("Checkpoints cannot resume networks with dropout bit-identically yet: remove the dropout layers from Training.Layers or set CheckpointDirectory to null.", nameof(Training));
         if (CheckpointDirectory is not null && !Directory.Exists(CheckpointDirectory))
             throw new DirectoryNotFoundException($"CheckpointDirectory '{CheckpointDirectory}' does not exist.");
     }
@@ -160,8 +163,8 @@ public sealed class IterativeMagnitudePruningOptions
                 $"The rewind step must be before the end of training: each level trains {totalSteps} steps ({Training.Epochs} epochs).");
     }
 
-    /// <summary>The pruning rate of prunable layer <paramref name="index"/> of <paramref name="count"/> in per-layer mode.</summary>
-    internal double RateOf(int index, int count) => OutputLayerAtHalfRate && index == count - 1 ? PruningRate / 2 : PruningRate;
+    /// <summary>The pruning rate of pruned layer <paramref name="index"/> of <paramref name="count"/> in per-layer mode (the last is the output layer unless it is excluded).</summary>
+    internal double RateOf(int index, int count) => OutputLayerAtHalfRate && !ExcludeOutputLayer && index == count - 1 ? PruningRate / 2 : PruningRate;
 
     /// <summary>The options as name/value pairs, for checkpoints: resuming needs every one to match.</summary>
     internal SortedDictionary<string, string> Describe(SparsityContext context, int seed)

@@ -13,9 +13,9 @@ internal static class TicketMasks
     public static long Kept(long count, double rate, int level) =>
         (long)Math.Round(count * Math.Pow(1 - rate, level), MidpointRounding.AwayFromZero);
 
-    /// <summary>The layers pruned: all prunable layers, but the output layer when global mode excludes it.</summary>
+    /// <summary>The layers pruned: all prunable layers, but the output layer when it is excluded.</summary>
     public static IReadOnlyList<PrunableLayer> Pruned(IReadOnlyList<PrunableLayer> all, IterativeMagnitudePruningOptions options) =>
-        options.Global && options.ExcludeOutputLayer ? all.Take(all.Count - 1).ToArray() : all;
+        options.ExcludeOutputLayer ? all.Take(all.Count - 1).ToArray() : all;
 
     /// <summary>
     /// The masks of <paramref name="level"/> from the trained weights of the level before (their masks mark the

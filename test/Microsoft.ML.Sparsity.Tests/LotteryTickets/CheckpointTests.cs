@@ -100,6 +100,18 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void CheckpointsRefuseDropoutAndAMissingFolder()
+    {
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        var dropout = Options(LotteryTicketReset.InitialWeights);
+        dropout.Training.Layers = [Layers.Dense(16), Layers.ReLU(), Layers.Dropout(0.5f)];
+        Assert.Contains("dropout", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(dropout).Run(Data, Data)).Message);
+        var missing = Options(LotteryTicketReset.InitialWeights);
+        missing.CheckpointDirectory = Path.Combine(_folder, "absent");
+        Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => context.Sparsity.LotteryTicket(missing).Run(Data, Data)).Message);
+    }
+
+    [Fact]
     public void ACorruptCheckpointIsRefusedNamingTheFileAndEntry()
     {
         WriteCheckpointStoppedAt(12);

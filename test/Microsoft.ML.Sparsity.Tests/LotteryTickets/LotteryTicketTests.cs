@@ -65,6 +65,18 @@ public sealed class LotteryTicketTests
     }
 
     [Fact]
+    public void PerLayerModeCanLeaveTheOutputLayerDense()
+    {
+        var network = Sparsity.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
+        var options = new IterativeMagnitudePruningOptions { ExcludeOutputLayer = true, PruningRate = 0.2 };
+        var pruned = TicketMasks.Pruned(PrunableLayer.From(network), options);
+        var masks = TicketMasks.Magnitude(pruned, options, 2);
+        Assert.Equal([2, 2], new[] { pruned.Count, masks.Length });
+        // Both remaining layers at the full rate: round(192·0.64) = 123, round(128·0.64) = 82.
+        Assert.Equal([123L, 82L], masks.Select(m => m.LongCount(v => v != 0)));
+    }
+
+    [Fact]
     public void GlobalModeKeepsTheTotalWithOneThresholdAndCanLeaveTheOutputLayerDense()
     {
         var network = Sparsity.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
