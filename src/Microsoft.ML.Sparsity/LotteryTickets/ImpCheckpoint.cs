@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
@@ -36,12 +35,12 @@ internal static class ImpCheckpoint
         if (state.Rewind is { } rewind) manifest.Rewind = Add(entries, "rewind.zip", ModelBytes(rewind));
         if (current is not null) manifest.Current = Add(entries, "current.zip", ModelBytes(current));
         if (state.Masks is { } masks)
-            manifest.Masks = masks.Select((m, l) => Add(entries, $"masks/{l}.bits", PackBits(m), m.Length)).ToList();
+            manifest.Masks = masks.Select((m, l) => Add(entries, $"masks/{l}.bits", ModelFile.PackBits(m), m.Length)).ToList();
         AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            WriteEntry(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
-            foreach (var (name, bytes) in entries) WriteEntry(zip, name, bytes);
+            ModelFile.Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
+            foreach (var (name, bytes) in entries) ModelFile.Write(zip, name, bytes);
         }, wrap);
     }
 
@@ -90,11 +89,9 @@ internal static class ImpCheckpoint
         }
     }
 
-    public static string Sha(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
-
     private static Manifest ReadManifest(ZipArchive zip)
     {
-        var manifest = JsonSerializer.Deserialize<Manifest>(ReadEntry(zip, ManifestEntry), ModelManifest.Json)
+        var manifest = JsonSerializer.Deserialize<Manifest>(ModelFile.ReadEntry(zip, ManifestEntry), ModelManifest.Json)
             ?? throw new ModelFormatException(ManifestEntry, "the manifest is empty.");
         if (manifest.FormatVersion > FormatVersion)
             throw new ModelFormatException(ManifestEntry,
@@ -121,38 +118,16 @@ internal static class ImpCheckpoint
     private static float[] ReadMask(ZipArchive zip, EntryRef entry)
     {
         if (entry.Length < 0) throw new ModelFormatException(entry.Name, $"the mask length {entry.Length} is negative.");
-        var bytes = ReadChecked(zip, entry);
-        if (bytes.Length != (entry.Length + 7) / 8)
-            throw new ModelFormatException(entry.Name, $"it holds {bytes.Length} bytes; a mask of {entry.Length} values takes {(entry.Length + 7) / 8}.");
-        var mask = new float[entry.Length];
-        for (int i = 0; i < mask.Length; i++) mask[i] = (bytes[i >> 3] >> (i & 7) & 1) == 1 ? 1f : 0f;
-        return mask;
+        return ModelFile.ReadMask(zip, entry.Name, entry.Sha256, entry.Length);
     }
 
     private static byte[] ReadChecked(ZipArchive zip, EntryRef entry)
     {
         if (string.IsNullOrEmpty(entry.Name)) throw new ModelFormatException(ManifestEntry, "an entry has no name.");
-        var bytes = ReadEntry(zip, entry.Name);
-        if (!string.Equals(Sha(bytes), entry.Sha256, StringComparison.OrdinalIgnoreCase))
+        var bytes = ModelFile.ReadEntry(zip, entry.Name);
+        if (!string.Equals(ModelFile.Sha(bytes), entry.Sha256, StringComparison.OrdinalIgnoreCase))
             throw new ModelFormatException(entry.Name, "its SHA-256 does not match the checkpoint's manifest: the entry is damaged.");
         return bytes;
-    }
-
-    private static byte[] ReadEntry(ZipArchive zip, string name)
-    {
-        var entry = zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.");
-        using var stream = entry.Open();
-        using var copy = new MemoryStream();
-        stream.CopyTo(copy);
-        return copy.ToArray();
-    }
-
-    private static void WriteEntry(ZipArchive zip, string name, byte[] bytes)
-    {
-        var entry = zip.CreateEntry(name, CompressionLevel.Fastest);
-        entry.LastWriteTime = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        using var stream = entry.Open();
-        stream.Write(bytes);
     }
 
     private static byte[] ModelBytes(NeuralNetworkMulticlassModel model)
@@ -165,14 +140,7 @@ internal static class ImpCheckpoint
     private static EntryRef Add(List<(string, byte[])> entries, string name, byte[] bytes, int length = 0)
     {
         entries.Add((name, bytes));
-        return new EntryRef { Name = name, Sha256 = Sha(bytes), Length = length };
-    }
-
-    private static byte[] PackBits(float[] mask)
-    {
-        var bits = new byte[(mask.Length + 7) / 8];
-        for (int i = 0; i < mask.Length; i++) if (mask[i] != 0) bits[i >> 3] |= (byte)(1 << (i & 7));
-        return bits;
+        return new EntryRef { Name = name, Sha256 = ModelFile.Sha(bytes), Length = length };
     }
 
     private sealed class Manifest

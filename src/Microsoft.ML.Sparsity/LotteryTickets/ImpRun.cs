@@ -59,7 +59,7 @@ internal sealed class ImpRun
         _fingerprint["Data.Training"] = $"{train.Count} examples of shape {Shape.Format(train.FeatureShapeArray)}, {_classCount} classes";
         _fingerprint["Data.Validation"] = $"{validation.Count} examples";
         _fingerprint["Data.Test"] = test is null ? "none" : $"{test.Count} examples";
-        _fingerprint["Data.LabelsSha256"] = ImpCheckpoint.Sha(System.Runtime.InteropServices.MemoryMarshal.AsBytes(train.Labels.AsSpan()).ToArray());
+        _fingerprint["Data.LabelsSha256"] = Serialization.ModelFile.Sha(System.Runtime.InteropServices.MemoryMarshal.AsBytes(train.Labels.AsSpan()).ToArray());
         _checkpointPath = options.CheckpointDirectory is null ? null : Path.Combine(options.CheckpointDirectory, CheckpointFileName);
         if (_checkpointPath is not null && File.Exists(_checkpointPath))
         {
