@@ -145,7 +145,7 @@ def main():
             log(f"train {key:16s} {res['train'][key]:10.1f} samples/s")
 
     for name in MODELS:
-        for b in (1, 256):
+        for b in (1, 16, 256):
             key = f"{name}_b{b}"
             sps, us = bench_infer(name, b, s)
             res["infer"][key] = round(sps, 1)

@@ -1,5 +1,6 @@
 // The main job: trains Fashion-MNIST models dense and sparse (gradual magnitude pruning at 80/90/95/98%, random
-// pruning at 90/95%) and prints test accuracy, sparsity, parameter counts and time as a table.
+// pruning at 90/95%) and prints test accuracy, sparsity, parameter counts, training time and single-image
+// prediction time (with the weight formats the trained model chose) as a table.
 // Usage: dotnet run -c Release --project samples/FashionMnist -- [--model lenet|cnn|all] [--methods dense,gmp90,...]
 //        [--epochs N] [--seed S] [--threads T] [--data DIR] [--quiet]
 using System.Diagnostics;
@@ -46,22 +47,54 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
         var report = model.GetSparsityReport();
         if (!options.Quiet) Console.WriteLine(method == "dense" ? model.Summary() : report.ToString());
         Console.WriteLine($"test accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}, trained in {seconds:F1} s");
-        var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds);
+        double predictMicroseconds = PredictionLatency.Measure(context, model, test);
+        Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats: " +
+            string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
+        var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds);
         dense ??= method == "dense" ? result : null;
         results.Add(result with { Delta = dense is null ? null : result.Accuracy - dense.Accuracy });
     }
 }
 
 Console.WriteLine($"\nFashion-MNIST test set (10,000 images), seed {options.Seed}, {context.Threads} threads");
-Console.WriteLine("| model | method | weight sparsity | non-zero weights | parameters | test accuracy | vs dense (points) | training time (s) |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|");
+Console.WriteLine("| model | method | weight sparsity | non-zero weights | parameters | test accuracy | vs dense (points) | training time (s) | prediction µs (1 image) |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
 foreach (var r in results)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Model} | {r.Method} | {r.Sparsity:P2} | {r.NonZeros:N0} | {r.Parameters:N0} | {r.Accuracy:P2} | {(r.Delta is double d ? (d * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F1} |"));
+        $"| {r.Model} | {r.Method} | {r.Sparsity:P2} | {r.NonZeros:N0} | {r.Parameters:N0} | {r.Accuracy:P2} | {(r.Delta is double d ? (d * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F1} | {r.PredictMicroseconds:F1} |"));
 
-internal sealed record Result(string Model, string Method, double Accuracy, double Sparsity, long NonZeros, long Parameters, double Seconds)
+internal sealed record Result(string Model, string Method, double Accuracy, double Sparsity, long NonZeros, long Parameters, double Seconds, double PredictMicroseconds)
 {
     public double? Delta { get; init; }
+}
+
+/// <summary>Single-image prediction time through a typed prediction engine, as an application would call it.</summary>
+internal static class PredictionLatency
+{
+    private sealed class Image
+    {
+        public float[] Features { get; init; } = [];
+    }
+
+    private sealed class Prediction
+    {
+        public float[]? Score { get; set; }
+        public uint PredictedLabel { get; set; }
+    }
+
+    /// <summary>Mean µs per prediction over 2,000 test images, after 1,000 to warm up.</summary>
+    public static double Measure(SparsityContext context, NeuralNetworkMulticlassModel model, Dataset test)
+    {
+        var engine = context.Model.CreatePredictionEngine<Image, Prediction>(model);
+        var images = Enumerable.Range(0, 100).Select(r => new Image { Features = test.GetFeatures(r).ToArray() }).ToArray();
+        var prediction = new Prediction();
+        for (int i = 0; i < 1000; i++)
+            engine.Predict(images[i % images.Length], ref prediction);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 2000; i++)
+            engine.Predict(images[i % images.Length], ref prediction);
+        return clock.Elapsed.TotalMicroseconds / 2000;
+    }
 }
 
 /// <summary>The documented recipes: models, their training, and the sparsity methods compared.</summary>

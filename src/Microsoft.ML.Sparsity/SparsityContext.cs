@@ -3,6 +3,7 @@ using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Training;
+using Microsoft.ML.Sparsity.Transforms;
 
 namespace Microsoft.ML.Sparsity;
 
@@ -36,6 +37,7 @@ public sealed class SparsityContext : IDisposable
         MulticlassClassification = new MulticlassClassificationCatalog(this);
         Sparsity = new SparsityCatalog(this);
         Model = new ModelOperationsCatalog(this);
+        Transforms = new TransformsCatalog(this);
     }
 
     /// <summary>The seed the context was created with, or <see langword="null"/> when it picks random seeds.</summary>
@@ -52,6 +54,9 @@ public sealed class SparsityContext : IDisposable
 
     /// <summary>Sparsity methods (pruning, …) for trainers, and operations on trained models (prune, sparsity report).</summary>
     public SparsityCatalog Sparsity { get; }
+
+    /// <summary>Data transforms that go in front of a trainer (the frequency-domain transform, …).</summary>
+    public TransformsCatalog Transforms { get; }
 
     /// <summary>Saving, loading and exporting models.</summary>
     public ModelOperationsCatalog Model { get; }

@@ -49,6 +49,25 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
     public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(LayerDefinition[] layers, int[] shape, int batch) =>
         Infer(new SequentialNetwork(layers, shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42)), batch);
 
+    /// <summary>A trained model's prediction as applications call it: <c>Predict</c> at batch 1, the batched scoring behind <c>Transform</c> above.</summary>
+    public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(Models.NeuralNetworkMulticlassModel model, int batch)
+    {
+        var inputs = Inputs(model.Network, batch);
+        var probabilities = new float[batch * model.ClassCount];
+        var predicted = new int[batch];
+        int i = 0;
+        void Call()
+        {
+            float[] x = inputs[i++ % inputs.Length];
+            if (batch == 1)
+                model.Predict(x, probabilities);
+            else
+                model.Score(x, batch, probabilities, predicted);
+        }
+        var (sps, _) = Measure(Call, batch);
+        return (sps, 1e6 * batch / sps);
+    }
+
     public (double SamplesPerSecond, double MicrosecondsPerCall) Infer(SequentialNetwork network, int batch)
     {
         network.EnsureCapacity(batch);
@@ -61,6 +80,31 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         }
         var (sps, _) = Measure(Call, batch);
         return (sps, 1e6 * batch / sps);
+    }
+
+    /// <summary>Median µs of each layer's inference forward over repeated calls at <paramref name="batch"/>.</summary>
+    public static double[] LayerMicroseconds(SequentialNetwork network, int batch, int calls)
+    {
+        network.EnsureCapacity(batch);
+        var inputs = Inputs(network, batch);
+        var buffers = new float[network.Layers.Count + 1][];
+        buffers[0] = inputs[0];
+        for (int l = 0; l < network.Layers.Count; l++)
+            buffers[l + 1] = new float[batch * network.Layers[l].OutputSize];
+        var samples = new double[network.Layers.Count, calls];
+        for (int c = -calls; c < calls; c++) // the first half warms up
+        {
+            for (int l = 0; l < network.Layers.Count; l++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                network.Layers[l].Forward(buffers[l], buffers[l + 1], batch, training: false);
+                if (c >= 0)
+                    samples[l, c] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            }
+        }
+
+        return Enumerable.Range(0, network.Layers.Count)
+            .Select(l => Enumerable.Range(0, calls).Select(c => samples[l, c]).Order().ElementAt(calls / 2)).ToArray();
     }
 
     private (SequentialNetwork, float[][], float[][]) Setup(LayerDefinition[] layers, int[] shape, int batch)

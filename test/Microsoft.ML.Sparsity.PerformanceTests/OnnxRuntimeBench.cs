@@ -15,9 +15,8 @@ internal static class OnnxRuntimeBench
 {
     public static void Run(WorkerPool pool, int threads, double seconds)
     {
-        string runner = Path.Combine(RepositoryRoot(), "test", "onnxruntime");
         Console.WriteLine("\n### Inference: ours against ONNX Runtime on the exported model (samples/s)\n");
-        if (!Directory.Exists(Path.Combine(runner, "node_modules", "onnxruntime-node")))
+        if (!Installed)
         {
             Console.WriteLine("ONNX Runtime is not installed: run build/setup.sh.");
             return;
@@ -46,23 +45,10 @@ internal static class OnnxRuntimeBench
                     ours[(label, batch)] = bench.Infer(network, batch).SamplesPerSecond;
                 }
             }
-            string jobsFile = Path.Combine(folder, "jobs.json");
-            File.WriteAllText(jobsFile, JsonSerializer.Serialize(jobs));
-            var start = new ProcessStartInfo("node", [Path.Combine(runner, "bench.mjs"), jobsFile, threads.ToString(System.Globalization.CultureInfo.InvariantCulture), seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-            {
-                RedirectStandardOutput = true,
-            };
-            using var node = Process.Start(start)!;
-            string output = node.StandardOutput.ReadToEnd();
-            node.WaitForExit();
-            if (node.ExitCode != 0) throw new InvalidOperationException($"node bench.mjs failed with exit code {node.ExitCode}.");
             Console.WriteLine($"ONNX Runtime (onnxruntime-node) with intra-op threads = {threads}.\n");
             Console.WriteLine("| model | batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|---|");
-            foreach (var result in JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.EnumerateArray())
+            foreach (var ((label, batch), ort) in RunNode(folder, jobs, threads, seconds))
             {
-                string label = result.GetProperty("name").GetString()!;
-                int batch = result.GetProperty("batch").GetInt32();
-                double ort = result.GetProperty("samplesPerSecond").GetDouble();
                 double mine = ours[(label, batch)];
                 Console.WriteLine($"| {label} | {batch} | {mine:F0} | {ort:F0} | {mine / ort:F2}× |");
             }
@@ -71,6 +57,30 @@ internal static class OnnxRuntimeBench
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>Whether test/onnxruntime has its node_modules (build/setup.sh installs them).</summary>
+    public static bool Installed => Directory.Exists(Path.Combine(RepositoryRoot(), "test", "onnxruntime", "node_modules", "onnxruntime-node"));
+
+    /// <summary>
+    /// Runs bench.mjs on jobs { name, model, features, batch } (model paths relative to <paramref name="folder"/> or
+    /// absolute); returns samples/s by (name, batch).
+    /// </summary>
+    public static Dictionary<(string Name, int Batch), double> RunNode(string folder, IEnumerable<object> jobs, int threads, double seconds)
+    {
+        string jobsFile = Path.Combine(folder, "jobs.json");
+        File.WriteAllText(jobsFile, JsonSerializer.Serialize(jobs));
+        var start = new ProcessStartInfo("node", [Path.Combine(RepositoryRoot(), "test", "onnxruntime", "bench.mjs"), jobsFile,
+            threads.ToString(System.Globalization.CultureInfo.InvariantCulture), seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true,
+        };
+        using var node = Process.Start(start)!;
+        string output = node.StandardOutput.ReadToEnd();
+        node.WaitForExit();
+        if (node.ExitCode != 0) throw new InvalidOperationException($"node bench.mjs failed with exit code {node.ExitCode}.");
+        return JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.EnumerateArray().ToDictionary(
+            r => (r.GetProperty("name").GetString()!, r.GetProperty("batch").GetInt32()), r => r.GetProperty("samplesPerSecond").GetDouble());
     }
 
     private static string RepositoryRoot()

@@ -1,6 +1,8 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers]
+// --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
+// transform's throughput (one thread).
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -11,6 +13,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 int threads = 2;
 double seconds = 3;
 JsonElement? torch = null;
+string only = "all";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -18,8 +21,16 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE.");
+        case "--only": only = args[++i]; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers.");
     }
+}
+
+if (only == "dct")
+{
+    Console.WriteLine($"Microsoft.ML.Sparsity frequency-domain transform, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+    DctBench.Run(seconds);
+    return;
 }
 
 using var pool = new WorkerPool(threads);
@@ -31,6 +42,43 @@ double? Torch(string group, string key) =>
     torch is JsonElement t && t.TryGetProperty(group, out var g) && g.TryGetProperty(key, out var v) ? v.GetDouble() : null;
 string Ratio(double ours, double? theirs, double target) =>
     theirs is double x ? $"{ours / x:F2}× | {target:F1}× | {(ours / x >= target ? "met" : "missed")}" : "– | – | –";
+
+if (only == "kernels")
+{
+    KernelBench.Run(pool, Math.Min(seconds, 1));
+    return;
+}
+
+if (only == "layers")
+{
+    // Where one example's time goes, layer by layer, on one thread (as single-example prediction runs): dense, and
+    // pruned to 90% (ERK) with the formats the model picks.
+    foreach (var (name, layers, shape) in ModelBench.Models)
+    foreach (double sparsity in new[] { 0.0, 0.9 })
+    foreach (int batch in new[] { 1, 16 })
+    {
+        var network = new Microsoft.ML.Sparsity.Network.SequentialNetwork(layers(), shape,
+            new Microsoft.ML.Sparsity.Network.LayerBuildContext(WorkerPool.Inline, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
+        if (sparsity > 0)
+        {
+            var options = new Microsoft.ML.Sparsity.Pruning.PruningOptions { TargetSparsity = sparsity, Allocation = Microsoft.ML.Sparsity.Sparsity.LayerAllocation.ErdosRenyiKernel,
+                Schedule = Microsoft.ML.Sparsity.Pruning.PruningSchedule.AtInitialization() };
+            new Microsoft.ML.Sparsity.Pruning.PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
+        }
+        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, []);
+        double[] us = ModelBench.LayerMicroseconds(model.Network, batch, 2000 / batch);
+        Console.WriteLine($"{name} {sparsity:P0} batch {batch}: " + string.Join(", ", model.Network.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) +
+            $"; total {us.Sum():F1} µs; formats {string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}"))}");
+    }
+
+    return;
+}
+
+if (only == "sparse")
+{
+    SparseModelBench.Run(pool, threads, seconds, Torch);
+    return;
+}
 
 Console.WriteLine("\n### GEMM (GFLOPS)\n\n| shape m×k×n | ours | PyTorch | ours/PyTorch | target | |\n|---|---|---|---|---|---|");
 foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
@@ -81,4 +129,8 @@ foreach (int batch in new[] { 1, 256 })
 
 OnnxRuntimeBench.Run(pool, threads, seconds);
 
-NMBench.Run(pool, Math.Min(seconds, 1));
+KernelBench.Run(pool, Math.Min(seconds, 1));
+
+SparseModelBench.Run(pool, threads, seconds, Torch);
+
+DctBench.Run(seconds);

@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Sparsity.Engine;
@@ -11,25 +8,39 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Layout. Kept value k = (row · groups + group) · N + j (j = 0 .. N−1) is <c>Values[k]</c>; its position inside
-/// its group (0 .. M−1) is an index of <see cref="IndexBits"/> = ⌈log₂ M⌉ bits (2 for M = 4, 3 for M = 8) in
-/// <see cref="Indices"/>. Each row's indices are a little-endian bit stream (the row's i-th kept value occupies bits
-/// [i·b, (i+1)·b), bit 0 being the low bit of the row's first byte) padded to a whole number of 32-bit words, so for
-/// M = 4 every 16 kept values of a row have their indices in one aligned 32-bit word, which the kernels broadcast
-/// and decode in vector registers (the padding costs under 4 bytes per row). Inside a group the kept positions are
-/// strictly increasing; a group with fewer than N non-zeros is padded with its lowest zero positions, whose values
-/// are 0. Nothing else is held in memory (no decoded column indices), so <see cref="StorageBytes"/> is the whole
-/// footprint: for 2:4, 8.5 bytes per 16 dense ones (0.53125 of dense float32) plus the row padding.
+/// Layout. Rows go in tiles of <see cref="TileRows"/> = 16 (the last tile padded with zero rows). A row's kept values
+/// are its slots: slot s = g · N + j is the j-th kept value of group g, for <see cref="KeptPerRow"/> = (cols / M) · N
+/// slots, padded with zero slots to <see cref="Slots"/>, a multiple of 4. <see cref="Values"/> holds, tile after tile
+/// and slot after slot, the 16 rows' values of that slot: value (row r, slot s) is at
+/// <c>((r / 16) · Slots + s) · 16 + r % 16</c>. Its position inside its group (0 .. M−1) is an index of
+/// <see cref="IndexBits"/> bits (2 for M ≤ 4, 4 for M ≤ 16, else 8) in <see cref="Indices"/>, which packs the
+/// indices of 8 / IndexBits consecutive slots of one row into a byte, laid out like the values: byte
+/// <c>((r / 16) · Slots · IndexBits / 8 + s · IndexBits / 8) · 16 + r % 16</c>, low bits first. Inside a group the
+/// kept positions are strictly increasing; a group with fewer than N non-zeros is padded with its lowest zero
+/// positions, whose values are 0. For 2:4, 16 dense floats (64 bytes) become 8 values and one index byte
+/// (33 bytes): 0.516 of dense, plus the padding of the last tile.
 /// </para>
 /// <para>
-/// <see cref="MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass). It is safe to call from
-/// several threads at once (per-thread job objects and scratch, as in <see cref="Gemm"/>) and allocates nothing
-/// once warm. Each output is summed in an order fixed by the matrix and the batch size alone, so results do not
-/// depend on the thread count.
+/// Kernel. <see cref="MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass) one batch row at a
+/// time, two tiles (32 outputs) at a time. On AVX-512 with M = 4, the group's 4 x values are broadcast to the four
+/// 128-bit lanes of a register, and one in-lane permute (vpermilps) picks, for each of the 16 rows, the x value its
+/// index names; one FMA meets it with the 16 rows' values. The index bytes widen to 32-bit lanes once per 4 slots
+/// and shift by 2 bits per slot (vpermilps reads only the low 2 bits). M = 8 broadcasts 8 x values to both halves
+/// and uses vpermps (low 3 bits of the 4 it reads). No gather, no decoded column table per row; eight independent
+/// accumulators (4 slots × 2 tiles) keep the FMA units busy. Other M, or no AVX-512, run a scalar loop over the
+/// same layout.
+/// </para>
+/// <para>
+/// Batch 1 runs on the calling thread; larger batches split their rows over the pool. Each output is summed in an
+/// order fixed by the matrix alone, so results do not depend on the thread count or batch size. Safe to call from
+/// several threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
-internal sealed unsafe partial class NMMatrix
+internal sealed unsafe partial class NMMatrix : IWeightMatrix
 {
+    /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
+    public const int TileRows = 16;
+
     private NMMatrix(int rows, int cols, int n, int m, float[] values, byte[] indices)
     {
         Rows = rows;
@@ -37,15 +48,18 @@ internal sealed unsafe partial class NMMatrix
         N = n;
         M = m;
         IndexBits = BitsPerIndex(m);
-        IndexRowBytes = RowBytes(cols / m * n, IndexBits);
-        _groups = cols / m;
-        _keptPerRow = _groups * n;
+        KeptPerRow = cols / m * n;
+        Slots = (KeptPerRow + 3) / 4 * 4;
+        Tiles = (rows + TileRows - 1) / TileRows;
         Values = values;
         Indices = indices;
-        _kernel = Avx512F.IsSupported && m == 4 && n == 2 ? RowKernel.TwoOfFour
-            : Avx512F.IsSupported && m == 4 && n == 1 ? RowKernel.OneOfFour
+        _slotColumns = new int[Slots];
+        for (int s = 0; s < KeptPerRow; s++)
+            _slotColumns[s] = s / n * m;
+        _kernel = !Avx512F.IsSupported ? RowKernel.Scalar
+            : m == 4 ? RowKernel.FourWide
+            : m == 8 && Avx512DQ.IsSupported ? RowKernel.EightWide
             : RowKernel.Scalar;
-        _chunks = _kernel == RowKernel.Scalar ? 0 : cols / ChunkColumns;
     }
 
     public int Rows { get; }
@@ -57,31 +71,38 @@ internal sealed unsafe partial class NMMatrix
     /// <summary>Group size (consecutive columns).</summary>
     public int M { get; }
 
-    /// <summary>Bits per stored index: ⌈log₂ M⌉.</summary>
+    /// <summary>Bits per stored index: 2 for M ≤ 4, 4 for M ≤ 16, else 8.</summary>
     public int IndexBits { get; }
 
-    /// <summary>The kept values, [rows, cols / M, N], zero where a group had fewer than N non-zeros.</summary>
+    /// <summary>Kept values per row: (cols / M) · N.</summary>
+    public int KeptPerRow { get; }
+
+    /// <summary>Slots per row in storage: <see cref="KeptPerRow"/> rounded up to a multiple of 4.</summary>
+    public int Slots { get; }
+
+    /// <summary>Tiles of <see cref="TileRows"/> rows.</summary>
+    public int Tiles { get; }
+
+    /// <summary>The kept values in tile-slot-row order (see remarks), zero in padding.</summary>
     public float[] Values { get; }
 
-    /// <summary>The kept values' positions inside their groups, row by row (see remarks).</summary>
+    /// <summary>The kept values' positions inside their groups, packed (see remarks).</summary>
     public byte[] Indices { get; }
 
-    /// <summary>Bytes of one row's indices: 4 · ⌈(cols / M) · N · b / 32⌉.</summary>
-    public int IndexRowBytes { get; }
-
-    /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: rows · (4 · (cols / M) · N + <see cref="IndexRowBytes"/>).</summary>
+    /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: what the matrix occupies.</summary>
     public long StorageBytes => Values.LongLength * sizeof(float) + Indices.LongLength;
 
-    private readonly int _groups;
-    private readonly int _keptPerRow;
+    /// <summary>Column where each slot's group starts (shared by all rows).</summary>
+    private readonly int[] _slotColumns;
 
-    /// <summary>Whole 16-value chunks per row of the AVX-512 kernels (0 for the scalar one).</summary>
-    private readonly int _chunks;
+    /// <summary>Slots whose indices share one byte.</summary>
+    private int SlotsPerByte => 8 / IndexBits;
 
-    /// <summary>⌈log₂ m⌉: the bits one index inside a group of <paramref name="m"/> needs.</summary>
-    public static int BitsPerIndex(int m) => 32 - BitOperations.LeadingZeroCount((uint)(m - 1));
+    /// <summary>Index bytes per tile.</summary>
+    private int IndexTileBytes => Slots / SlotsPerByte * TileRows;
 
-    private static int RowBytes(int keptPerRow, int bits) => (int)(((long)keptPerRow * bits + 31) / 32 * 4);
+    /// <summary>The bits one index inside a group of <paramref name="m"/> takes in storage: 2, 4 or 8.</summary>
+    public static int BitsPerIndex(int m) => m <= 4 ? 2 : m <= 16 ? 4 : 8;
 
     /// <summary>
     /// Compresses the row-major matrix <paramref name="w"/> [<paramref name="rows"/>, <paramref name="cols"/>], whose
@@ -102,14 +123,15 @@ internal sealed unsafe partial class NMMatrix
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
-        int groups = cols / m, bits = BitsPerIndex(m), rowBytes = RowBytes(groups * n, bits);
-        var values = new float[(long)rows * groups * n];
-        var indices = new byte[(long)rows * rowBytes];
-        long k = 0;
+        int groups = cols / m, bits = BitsPerIndex(m), perByte = 8 / bits;
+        int slots = (groups * n + 3) / 4 * 4, tiles = (rows + TileRows - 1) / TileRows;
+        var values = new float[(long)tiles * slots * TileRows];
+        var indices = new byte[(long)tiles * (slots / perByte) * TileRows];
         for (int r = 0; r < rows; r++)
         {
-            Span<byte> rowIndices = indices.AsSpan(r * rowBytes, rowBytes);
-            for (int g = 0, i = 0; g < groups; g++)
+            long valueBase = (long)r / TileRows * slots * TileRows + r % TileRows;
+            long indexBase = (long)r / TileRows * (slots / perByte) * TileRows + r % TileRows;
+            for (int g = 0, s = 0; g < groups; g++)
             {
                 ReadOnlySpan<float> group = w.Slice(r * cols + g * m, m);
                 int nonZeros = m - group.Count(0f);
@@ -131,8 +153,9 @@ internal sealed unsafe partial class NMMatrix
                         paddingZeros--;
                     }
 
-                    values[k++] = group[t];
-                    WriteIndex(rowIndices, i++, bits, t);
+                    values[valueBase + (long)s * TileRows] = group[t];
+                    indices[indexBase + (long)(s / perByte) * TileRows] |= (byte)(t << (s % perByte * bits));
+                    s++;
                 }
             }
         }
@@ -144,23 +167,29 @@ internal sealed unsafe partial class NMMatrix
     public float[] ToDense()
     {
         var w = new float[(long)Rows * Cols];
-        long k = 0;
         for (int r = 0; r < Rows; r++)
         {
-            ReadOnlySpan<byte> rowIndices = Indices.AsSpan(r * IndexRowBytes, IndexRowBytes);
-            for (int g = 0, i = 0; g < _groups; g++)
-            {
-                for (int j = 0; j < N; j++, k++, i++)
-                    w[(long)r * Cols + g * M + ReadIndex(rowIndices, i, IndexBits)] = Values[k];
-            }
+            for (int s = 0; s < KeptPerRow; s++)
+                w[(long)r * Cols + _slotColumns[s] + IndexOf(r, s)] = Values[ValueOffset(r, s)];
         }
 
         return w;
     }
 
+    /// <summary>Where value (row <paramref name="r"/>, slot <paramref name="s"/>) lies in <see cref="Values"/>.</summary>
+    private long ValueOffset(int r, int s) => ((long)r / TileRows * Slots + s) * TileRows + r % TileRows;
+
+    /// <summary>The position inside its group of the value in row <paramref name="r"/>, slot <paramref name="s"/>.</summary>
+    private int IndexOf(int r, int s)
+    {
+        int perByte = SlotsPerByte;
+        byte packed = Indices[((long)r / TileRows * (Slots / perByte) + s / perByte) * TileRows + r % TileRows];
+        return (packed >> (s % perByte * IndexBits)) & ((1 << IndexBits) - 1);
+    }
+
     /// <summary>
     /// y[batch, Rows] = x[batch, Cols] · Wᵀ (row-major, y overwritten): a dense layer's forward pass without bias.
-    /// Batch 1 runs on the calling thread unless the matrix is large; larger batches are split over the pool.
+    /// Batch 1 runs on the calling thread; larger batches are split over the pool.
     /// </summary>
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
     {
@@ -175,60 +204,25 @@ internal sealed unsafe partial class NMMatrix
 
         fixed (float* px = x)
         fixed (float* py = y)
-        fixed (float* pv = Values)
-        fixed (byte* pi = Indices)
         {
-            Job job = RentJob();
-            try
+            if (batch == 1 || (long)batch * Rows * KeptPerRow < ParallelThreshold)
             {
-                job.Run(pool, this, px, py, pv, pi, batch);
+                for (int b = 0; b < batch; b++)
+                    MultiplyRow(px + (long)b * Cols, py + (long)b * Rows);
+                return;
             }
-            finally
-            {
-                job.Release();
-            }
+
+            BatchJob.Run(pool, Math.Min(batch, pool.ThreadCount), RowsItem, this, px, py, batch);
         }
     }
 
-    /// <summary>Stores the i-th index of a row's bit stream.</summary>
-    private static void WriteIndex(Span<byte> rowIndices, int i, int bits, int index)
-    {
-        int bit = i * bits;
-        for (int b = 0; b < bits; b++, bit++)
-            rowIndices[bit >> 3] |= (byte)(((index >> b) & 1) << (bit & 7));
-    }
-
-    /// <summary>The i-th index of a row's bit stream.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int ReadIndex(ReadOnlySpan<byte> rowIndices, int i, int bits)
-    {
-        // An index has at most 8 bits, so it lies within two consecutive bytes.
-        int bit = i * bits, at = bit >> 3;
-        int window = rowIndices[at] | (at + 1 < rowIndices.Length ? rowIndices[at + 1] << 8 : 0);
-        return (window >> (bit & 7)) & ((1 << bits) - 1);
-    }
-
-    /// <summary>Which row kernel serves this matrix (the AVX-512 ones need M = 4).</summary>
+    /// <summary>Which kernel serves this matrix.</summary>
     private enum RowKernel
     {
         Scalar,
-        TwoOfFour,
-        OneOfFour,
+        FourWide,
+        EightWide,
     }
 
     private readonly RowKernel _kernel;
-
-    /// <summary>A thread-local scratch array on the pinned object heap; it only grows.</summary>
-    private sealed class Scratch<T>
-        where T : unmanaged
-    {
-        private T[]? _array;
-
-        public T* Get(int length)
-        {
-            if (_array is null || _array.Length < length)
-                _array = GC.AllocateUninitializedArray<T>(length, pinned: true);
-            return (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
-        }
-    }
 }

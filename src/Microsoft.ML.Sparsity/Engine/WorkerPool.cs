@@ -41,6 +41,9 @@ internal sealed class WorkerPool : IDisposable
     private volatile bool _disposed;
     private List<Exception>? _errors;
 
+    /// <summary>A pool without threads: every call runs on the caller. Safe to share; it holds no state.</summary>
+    public static WorkerPool Inline { get; } = new(1);
+
     public WorkerPool(int threadCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threadCount, 1);

@@ -43,16 +43,19 @@ internal static class OnnxExporter
     /// <param name="classNames">The class names (one per output), stored in the model's metadata; or null.</param>
     /// <param name="output">A writable stream; it is written to and left open.</param>
     /// <param name="producerVersion">The producing library's version, stored as <c>producer_version</c>.</param>
+    /// <param name="frequencyDomain">A frequency-domain transform in front of the network, exported as its first nodes; the graph then takes the images.</param>
     /// <exception cref="NotSupportedException">A layer has no ONNX equivalent here; the message names it.</exception>
-    public static void Export(SequentialNetwork network, IReadOnlyList<string>? classNames, Stream output, string producerVersion)
+    public static void Export(SequentialNetwork network, IReadOnlyList<string>? classNames, Stream output, string producerVersion,
+        Transforms.FrequencyDomainTransformer? frequencyDomain = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (!output.CanWrite) throw new ArgumentException("The output stream is not writable.", nameof(output));
-        BuildModel(network, classNames, producerVersion).WriteTo(output);
+        BuildModel(network, classNames, producerVersion, frequencyDomain).WriteTo(output);
     }
 
     /// <summary>The ONNX model of <paramref name="network"/>; see <see cref="Export"/>.</summary>
-    public static ModelProto BuildModel(SequentialNetwork network, IReadOnlyList<string>? classNames, string producerVersion)
+    public static ModelProto BuildModel(SequentialNetwork network, IReadOnlyList<string>? classNames, string producerVersion,
+        Transforms.FrequencyDomainTransformer? frequencyDomain = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(producerVersion);
@@ -66,9 +69,13 @@ internal static class OnnxExporter
         builder.ReserveName(PredictedLabelName);
         var graph = builder.Graph;
         graph.Name = "sparse_network";
-        graph.Input.Add(ValueInfo(InputName, TensorProto.Types.DataType.Float, BatchDimension, network.InputSize));
+        int inputSize = frequencyDomain?.Dct.ImageLength ?? network.InputSize;
+        int[] inputShape = frequencyDomain is null ? network.InputShape : [.. frequencyDomain.InputShape];
+        graph.Input.Add(ValueInfo(InputName, TensorProto.Types.DataType.Float, BatchDimension, inputSize));
 
-        var value = new Value(InputName, Layout.Flat, network.InputShape);
+        var value = frequencyDomain is null
+            ? new Value(InputName, Layout.Flat, network.InputShape)
+            : new Value(FrequencyDomainOnnx.Add(builder, frequencyDomain, InputName), Layout.Nchw, [.. frequencyDomain.OutputShape]);
         foreach (var layer in network.Layers) value = AddLayer(builder, layer, value);
 
         string logits = ToFlat(builder, value, "logits");
@@ -82,13 +89,13 @@ internal static class OnnxExporter
             IrVersion = IrVersion,
             ProducerName = ProducerName,
             ProducerVersion = producerVersion,
-            DocString = $"Classifier: '{InputName}' float32 [batch, {network.InputSize}] (features flattened from {Engine.Shape.Format(network.InputShape)}, " +
+            DocString = $"Classifier: '{InputName}' float32 [batch, {inputSize}] (features flattened from {Engine.Shape.Format(inputShape)}, " +
                         $"channels-last) -> '{ProbabilitiesName}' float32 [batch, {classes}], '{PredictedLabelName}' int64 [batch].",
             Graph = graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
         if (classNames is not null) AddMetadata(model, "class_names", JsonSerializer.Serialize(classNames));
-        AddMetadata(model, "input_shape", JsonSerializer.Serialize(network.InputShape));
+        AddMetadata(model, "input_shape", JsonSerializer.Serialize(inputShape));
         AddMetadata(model, "producer", ProducerName + " " + producerVersion);
         return model;
     }

@@ -233,8 +233,10 @@ internal sealed class ImpRun
             CaptureRewind(completedSteps);
             if (completedSteps % run._options.EvaluationInterval == 0 || completedSteps == _totalSteps) Evaluate(completedSteps);
             run.AfterStepHook?.Invoke(run.State.Level, variant, completedSteps);
-            if (completedSteps % run._options.CheckpointInterval == 0 && completedSteps < _totalSteps)
-                run.WriteCheckpoint(run.Wrap(network, TrainingState.From(optimizer, completedSteps)));
+            // A copy goes into the model: a model puts prediction formats (snapshots of the weights) on its network's
+            // layers, and the network being trained must keep evaluating its live weights.
+            if (run._checkpointPath is not null && completedSteps % run._options.CheckpointInterval == 0 && completedSteps < _totalSteps)
+                run.WriteCheckpoint(run.Wrap(network.Clone(run._context.Pool, run._seed), TrainingState.From(optimizer, completedSteps)));
         }
 
         /// <summary>Level 0 records θ_k and the optimiser state of step k for the weight resets.</summary>

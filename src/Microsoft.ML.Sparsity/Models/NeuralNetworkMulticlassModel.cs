@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
 
@@ -9,16 +11,32 @@ namespace Microsoft.ML.Sparsity.Models;
 /// A trained multiclass neural network. <see cref="Transform"/> adds class probabilities (scores) and predicted
 /// labels to a dataset, for <see cref="MulticlassClassificationCatalog.Evaluate"/>; <see cref="Predict"/> scores one example.
 /// </summary>
-/// <remarks>Prediction is serialised by a lock: one model serves one caller at a time.</remarks>
+/// <remarks>
+/// <para>
+/// Each dense and convolution layer's weight is held for prediction in a format chosen from its sparsity
+/// (<see cref="WeightFormats"/>; <see cref="WithWeightFormats(WeightFormat)"/> forces one): sparse models predict faster
+/// than dense ones.
+/// </para>
+/// <para>
+/// <see cref="Predict"/> is thread-safe: concurrent callers each get a session of their own (a copy of the network's
+/// buffers; the prediction-format weights are shared). <see cref="Transform"/> calls are serialised, each using the
+/// context's threads. For typed single-example prediction use <c>context.Model.CreatePredictionEngine</c>.
+/// </para>
+/// </remarks>
 public sealed class NeuralNetworkMulticlassModel : ITransformer
 {
-    private const int InferenceBatch = 256;
+    /// <summary>Activation floats per example × examples per batched session call: about 512 KB, so a thread's activations stay in its L2 cache.</summary>
+    private const int ChunkFloats = 1 << 17;
     private readonly SequentialNetwork _network;
     private readonly object _lock = new();
     private readonly string[]? _classNames;
+    private readonly ConcurrentBag<InferenceSession> _sessions = [];
+    private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
+    private readonly int _chunk;
 
     internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history,
-        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null)
+        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
+        IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
     {
         _network = network;
         ClassCount = classCount;
@@ -27,6 +45,31 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         Training = training;
         Options = options;
         Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
+        RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
+        WeightFormats = WeightFormatRule.Apply(network, RequestedFormats);
+        int widest = network.Layers.Max(l => Math.Max(l.InputSize, l.OutputSize));
+        _chunk = Math.Clamp(ChunkFloats / widest, 1, 64);
+    }
+
+    /// <summary>The storage each dense and convolution layer's weight has for prediction, and its sparsity.</summary>
+    public IReadOnlyList<LayerWeightFormat> WeightFormats { get; }
+
+    /// <summary>The formats asked for by layer name ("*" for all layers); empty when every layer is <see cref="WeightFormat.Auto"/>.</summary>
+    internal IReadOnlyDictionary<string, WeightFormat> RequestedFormats { get; }
+
+    /// <summary>The same model with every dense and convolution layer's prediction weight in <paramref name="format"/>.</summary>
+    /// <exception cref="ArgumentException">A layer cannot take the format (e.g. <see cref="WeightFormat.NM"/> on a weight that is not N:M sparse); the message names the layer.</exception>
+    public NeuralNetworkMulticlassModel WithWeightFormats(WeightFormat format) =>
+        WithWeightFormats(new Dictionary<string, WeightFormat> { [WeightFormatRule.AllLayers] = format });
+
+    /// <summary>The same model with the named layers' prediction weights in the given formats (others stay <see cref="WeightFormat.Auto"/>).</summary>
+    /// <param name="formats">Formats by layer name (see <see cref="Layers"/>); the key "*" applies to every layer not named.</param>
+    /// <exception cref="ArgumentException">A name is not a dense or convolution layer of the model, or a layer cannot take its format.</exception>
+    public NeuralNetworkMulticlassModel WithWeightFormats(IReadOnlyDictionary<string, WeightFormat> formats)
+    {
+        ArgumentNullException.ThrowIfNull(formats);
+        lock (_lock)
+            return new(_network.Clone(_network.Pool), ClassCount, _classNames, TrainingHistory, Training, Options, new Dictionary<string, WeightFormat>(formats));
     }
 
     /// <summary>The number of classes.</summary>
@@ -56,48 +99,74 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     internal System.Text.Json.Nodes.JsonObject? Options { get; }
 
     /// <summary>Scores every row: the result carries class probabilities and predicted labels.</summary>
+    /// <remarks>
+    /// The rows go in chunks of a few examples (as many as keep a chunk's activations in a core's L2 cache, at most
+    /// 64), which the context's threads share, each running whole chunks through the network on its own. A row's
+    /// scores depend only on its chunk, not on the thread count.
+    /// </remarks>
     public Dataset Transform(Dataset input)
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckFeatureLength(input.FeatureLength, nameof(input));
         var scores = new float[(long)input.Count * ClassCount];
         var predicted = new int[input.Count];
-        lock (_lock)
-        {
-            _network.EnsureCapacity(Math.Min(InferenceBatch, input.Count));
-            int capacity = _network.Capacity;
-            for (int start = 0; start < input.Count; start += capacity)
-            {
-                int batch = Math.Min(capacity, input.Count - start);
-                Array.Copy(input.Features, (long)start * input.FeatureLength, _network.Input, 0, (long)batch * input.FeatureLength);
-                var logits = _network.Forward(batch, training: false);
-                for (int b = 0; b < batch; b++)
-                {
-                    var p = scores.AsSpan((start + b) * ClassCount, ClassCount);
-                    Softmax(logits.AsSpan(b * ClassCount, ClassCount), p);
-                    predicted[start + b] = TensorPrimitives.IndexOfMax(p);
-                }
-            }
-        }
+        Score(input.Features, input.Count, scores, predicted);
         return input.WithScores(scores, ClassCount, predicted);
+    }
+
+    /// <summary>Scores <paramref name="count"/> rows of <paramref name="features"/> into probabilities and predicted labels (see <see cref="Transform"/>).</summary>
+    internal void Score(float[] features, int count, float[] probabilities, int[] predicted)
+    {
+        int chunks = (count + _chunk - 1) / _chunk, workers = Math.Min(_network.Pool.ThreadCount, chunks);
+        _network.Pool.For(workers, worker =>
+        {
+            InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(_network, ClassCount, _chunk);
+            try
+            {
+                for (int c = worker; c < chunks; c += workers)
+                    session.Score(features, c * _chunk, Math.Min(_chunk, count - c * _chunk), probabilities, predicted);
+            }
+            finally
+            {
+                _batchSessions.Add(session);
+            }
+        });
     }
 
     /// <summary>Scores one example: writes the class probabilities into <paramref name="scores"/> and returns the predicted label.</summary>
     /// <param name="features">The example's features (<see cref="InputShape"/> values).</param>
     /// <param name="scores">Receives <see cref="ClassCount"/> probabilities.</param>
+    /// <remarks>Thread-safe; allocates nothing once each calling thread has been served.</remarks>
     public int Predict(ReadOnlySpan<float> features, Span<float> scores)
     {
         CheckFeatureLength(features.Length, nameof(features));
         if (scores.Length < ClassCount)
             throw new ArgumentException($"The scores span has {scores.Length} elements; {ClassCount} are needed.", nameof(scores));
-        lock (_lock)
+        InferenceSession session = RentSession();
+        try
         {
-            _network.EnsureCapacity(1);
-            features.CopyTo(_network.Input);
-            var logits = _network.Forward(1, training: false);
-            Softmax(logits.AsSpan(0, ClassCount), scores[..ClassCount]);
-            return TensorPrimitives.IndexOfMax(scores[..ClassCount]);
+            return session.Predict(features, scores[..ClassCount]);
         }
+        finally
+        {
+            _sessions.Add(session);
+        }
+    }
+
+    /// <summary>A session of this model's own (its network's buffers), from the pool or new; give it back to <see cref="_sessions"/>.</summary>
+    private InferenceSession RentSession()
+    {
+        if (_sessions.TryTake(out InferenceSession? session))
+            return session;
+        lock (_lock)
+            return new InferenceSession(_network, ClassCount);
+    }
+
+    /// <summary>A session for a prediction engine: buffers of its own, the model's prediction weights shared.</summary>
+    internal InferenceSession CreateSession()
+    {
+        lock (_lock)
+            return new InferenceSession(_network, ClassCount);
     }
 
     /// <summary>The sparsity of the weights, per layer and in total.</summary>
@@ -107,13 +176,13 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     }
 
     /// <summary>The same model with other weights (e.g. pruned); the optimiser state no longer applies and is dropped.</summary>
-    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory, null, Options);
+    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory, null, Options, RequestedFormats);
 
     /// <summary>
     /// Class probabilities from logits, computed as exp(z − max z) / Σ: without the shift, a confident model's logits
     /// above ~88 overflow exp to ∞ and the probabilities become NaN.
     /// </summary>
-    private static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
+    internal static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
     {
         TensorPrimitives.Subtract(logits, TensorPrimitives.Max(logits), probabilities);
         TensorPrimitives.Exp(probabilities, probabilities);
@@ -123,10 +192,11 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>
     public string Summary() => LayerSummary.FormatTable(Layers);
 
-    private void CheckFeatureLength(int length, string argument)
+    internal void CheckFeatureLength(int length, string argument)
     {
         if (length != _network.InputSize)
             throw new ArgumentException(
-                $"The model expects {_network.InputSize} feature values per example (shape {Engine.Shape.Format(_network.InputShape)}); got {length}.", argument);
+                $"The model's first layer '{_network.Layers[0].Name}' expects {_network.InputSize} feature values per example " +
+                $"(shape {Engine.Shape.Format(_network.InputShape)}); got {length}.", argument);
     }
 }

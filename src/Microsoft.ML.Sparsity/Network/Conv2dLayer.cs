@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 
 namespace Microsoft.ML.Sparsity.Network;
@@ -8,14 +11,26 @@ namespace Microsoft.ML.Sparsity.Network;
 /// the unfolded input ("col") lines up with one row of the weight, and the whole batch is one GEMM:
 /// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
 /// </summary>
-internal sealed class Conv2dLayer : Layer
+/// <remarks>
+/// Inference with a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a grayscale image)
+/// and a dense weight skips im2col: a direct kernel keeps a pixel's output channels in registers and adds each
+/// input tap times a row of the transposed weight, where im2col + GEMM would spend most of its time packing a
+/// K = 9 product.
+/// </remarks>
+internal sealed unsafe class Conv2dLayer : Layer
 {
+    /// <summary>The largest patch (k·k·in values) the direct inference kernel takes.</summary>
+    private const int DirectMaxPatch = 32;
+
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold;
+    private readonly Action<int> _unfold, _fold, _inferExamples, _direct;
+    private float[] _weightT = [];
     private float[] _col = [];
-    private float[]? _x, _dx;
+    private float[][] _workerCols = [];
+    private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
+    private int _batch, _workers;
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -32,6 +47,8 @@ internal sealed class Conv2dLayer : Layer
         Parameters = Bias is null ? [Weight] : [Weight, Bias];
         _unfold = Unfold;
         _fold = Fold;
+        _inferExamples = InferExamples;
+        _direct = DirectExample;
     }
 
     public Parameter Weight { get; }
@@ -45,6 +62,9 @@ internal sealed class Conv2dLayer : Layer
 
     private int Pixels => _outH * _outW;
 
+    /// <summary>The weight [out, kh·kw·in] in an inference format (set on trained models' networks only); inference forwards use it.</summary>
+    public IWeightMatrix? InferenceWeight { get; set; }
+
     public override void EnsureCapacity(int batch)
     {
         long needed = (long)batch * Pixels * _patch;
@@ -56,11 +76,37 @@ internal sealed class Conv2dLayer : Layer
 
     /// <summary>
     /// Training unfolds the whole batch (backward needs it). Inference unfolds and multiplies a few examples at a time,
-    /// so the unfolded input is consumed from cache instead of streaming through memory.
+    /// so the unfolded input is consumed from cache instead of streaming through memory; a batch of several examples
+    /// is split over the pool's threads, each unfolding and multiplying its own examples (its GEMM runs on that thread),
+    /// so the threads meet once per layer instead of twice per chunk.
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        int chunk = training ? batch : Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
+        if (!training && InferenceWeight is null && _patch <= DirectMaxPatch && OutChannels % 16 == 0 && Avx512F.IsSupported)
+        {
+            // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous.
+            if (_weightT.Length != Weight.Length)
+                _weightT = new float[Weight.Length];
+            for (int o = 0; o < OutChannels; o++)
+                for (int p = 0; p < _patch; p++)
+                    _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
+            (_x, _y) = (x, y);
+            _pool.For(batch, _direct);
+            (_x, _y) = (null, null);
+            return;
+        }
+
+        if (!training && batch > 1 && _pool.ThreadCount > 1)
+        {
+            (_x, _y, _batch, _workers) = (x, y, batch, Math.Min(batch, _pool.ThreadCount));
+            if (_workerCols.Length < _workers)
+                Array.Resize(ref _workerCols, _workers);
+            _pool.For(_workers, _inferExamples);
+            (_x, _y) = (null, null);
+            return;
+        }
+
+        int chunk = training ? batch : InferenceChunk(batch);
         EnsureCapacity(chunk);
         _x = x;
         for (int start = 0; start < batch; start += chunk)
@@ -68,12 +114,142 @@ internal sealed class Conv2dLayer : Layer
             int count = Math.Min(chunk, batch - start);
             _chunkStart = start;
             _pool.For(count, _unfold);
-            int rows = count * Pixels;
-            var output = y.AsSpan(start * Pixels * OutChannels, rows * OutChannels);
-            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, _col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
-            if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+            Multiply(_col, count, y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training);
         }
         _x = null;
+    }
+
+    private int InferenceChunk(int batch) => Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
+
+    /// <summary>output[count · pixels, out] = col · Wᵀ + bias, for <paramref name="count"/> unfolded examples.</summary>
+    private void Multiply(float[] col, int count, Span<float> output, bool training)
+    {
+        int rows = count * Pixels;
+        if (!training && InferenceWeight is not null)
+            InferenceWeight.MultiplyTransposed(_pool, col.AsSpan(0, rows * _patch), rows, output);
+        else
+            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
+        if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
+    }
+
+    /// <summary>The direct kernel on example <paramref name="b"/>: per output pixel, up to 64 output channels in four registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void DirectExample(int b)
+    {
+        fixed (float* xp = _x, yp = _y, wt = _weightT, bias = Bias?.Value)
+        {
+            float* x = xp + (long)b * InputSize, y = yp + (long)b * OutputSize;
+            int n = OutChannels;
+            for (int oy = 0; oy < _outH; oy++)
+            for (int ox = 0; ox < _outW; ox++)
+            {
+                int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
+                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
+                float* output = y + (oy * _outW + ox) * n;
+                if (n <= 32 && kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w)
+                {
+                    // Four neighbouring pixels whose windows are whole along x: eight independent accumulator chains.
+                    FourPixels(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
+                    ox += 3;
+                    continue;
+                }
+
+                for (int cb = 0; cb < n; cb += 64)
+                {
+                    int width = Math.Min(64, n - cb);
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++)
+                    {
+                        float* xs = x + ((iy0 + ky) * _w + ix0 + kx) * _c;
+                        float* ws = wt + (ky * _k + kx) * _c * n + cb;
+                        for (int ci = 0; ci < _c; ci++, ws += n)
+                        {
+                            Vector512<float> v = Vector512.Create(xs[ci]);
+                            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
+                            if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
+                            if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
+                            if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
+                        }
+                    }
+
+                    if (bias is not null)
+                    {
+                        a0 += Vector512.Load(bias + cb);
+                        if (width > 16) a1 += Vector512.Load(bias + cb + 16);
+                        if (width > 32) a2 += Vector512.Load(bias + cb + 32);
+                        if (width > 48) a3 += Vector512.Load(bias + cb + 48);
+                    }
+
+                    Vector512.Store(a0, output + cb);
+                    if (width > 16) Vector512.Store(a1, output + cb + 16);
+                    if (width > 32) Vector512.Store(a2, output + cb + 32);
+                    if (width > 48) Vector512.Store(a3, output + cb + 48);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Four output pixels in a row (≤ 32 output channels), windows whole along x and rows [ky0, ky1) valid:
+    /// <paramref name="x"/> points at the first pixel's window corner (row ky = 0, which may lie outside the image).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FourPixels(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    {
+        int n = OutChannels, step = _stride * _c;
+        bool two = n > 16;
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+        for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = 0; kx < _k; kx++)
+        {
+            float* xs = x + (ky * _w + kx) * _c;
+            float* ws = wt + (ky * _k + kx) * _c * n;
+            for (int ci = 0; ci < _c; ci++, ws += n)
+            {
+                Vector512<float> w0 = Vector512.Load(ws), w1 = two ? Vector512.Load(ws + 16) : default;
+                Vector512<float> v = Vector512.Create(xs[ci]);
+                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0);
+                a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
+                v = Vector512.Create(xs[step + ci]);
+                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0);
+                b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
+                v = Vector512.Create(xs[2 * step + ci]);
+                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0);
+                c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
+                v = Vector512.Create(xs[3 * step + ci]);
+                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0);
+                d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
+            }
+        }
+
+        Vector512<float> bias0 = bias is null ? default : Vector512.Load(bias), bias1 = bias is null || !two ? default : Vector512.Load(bias + 16);
+        Vector512.Store(a0 + bias0, output);
+        Vector512.Store(b0 + bias0, output + n);
+        Vector512.Store(c0 + bias0, output + 2 * n);
+        Vector512.Store(d0 + bias0, output + 3 * n);
+        if (two)
+        {
+            Vector512.Store(a1 + bias1, output + 16);
+            Vector512.Store(b1 + bias1, output + n + 16);
+            Vector512.Store(c1 + bias1, output + 2 * n + 16);
+            Vector512.Store(d1 + bias1, output + 3 * n + 16);
+        }
+    }
+
+    /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>
+    private void InferExamples(int item)
+    {
+        int b0 = (int)((long)item * _batch / _workers), b1 = (int)((long)(item + 1) * _batch / _workers);
+        int chunk = InferenceChunk(b1 - b0), size = Pixels * _patch;
+        float[] col = _workerCols[item] is { } c && c.Length >= chunk * size ? c : _workerCols[item] = new float[chunk * size];
+        for (int start = b0; start < b1; start += chunk)
+        {
+            int count = Math.Min(chunk, b1 - start);
+            for (int i = 0; i < count; i++)
+                UnfoldInto(_x!, start + i, col.AsSpan(i * size, size));
+            Multiply(col, count, _y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training: false);
+        }
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
@@ -93,20 +269,21 @@ internal sealed class Conv2dLayer : Layer
     // For one output pixel and kernel row ky, the valid kx form one contiguous run of the input row (channels-last),
     // so each (pixel, ky) is a single block copy of up to k·c floats.
     /// <summary>Unfolds example <c>_chunkStart + i</c> into row block i of the col buffer.</summary>
-    private void Unfold(int i)
+    private void Unfold(int i) => UnfoldInto(_x!, _chunkStart + i, _col.AsSpan(i * Pixels * _patch, Pixels * _patch));
+
+    /// <summary>Unfolds example <paramref name="b"/> of <paramref name="x"/> into <paramref name="col"/> [pixels, patch].</summary>
+    private void UnfoldInto(float[] x, int b, Span<float> col)
     {
-        var x = _x!;
-        int b = _chunkStart + i;
         int rowLen = _k * _c;
         for (int oy = 0; oy < _outH; oy++)
         for (int ox = 0; ox < _outW; ox++)
         {
-            int colRow = ((i * _outH + oy) * _outW + ox) * _patch;
+            int colRow = (oy * _outW + ox) * _patch;
             int ix0 = ox * _stride - _pad;
             int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
             for (int ky = 0; ky < _k; ky++)
             {
-                var dst = _col.AsSpan(colRow + ky * rowLen, rowLen);
+                var dst = col.Slice(colRow + ky * rowLen, rowLen);
                 int iy = oy * _stride - _pad + ky;
                 if (iy < 0 || iy >= _h || kx0 >= kx1) { dst.Clear(); continue; }
                 if (kx0 > 0) dst[..(kx0 * _c)].Clear();

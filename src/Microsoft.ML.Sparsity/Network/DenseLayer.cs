@@ -24,9 +24,15 @@ internal sealed class DenseLayer : Layer
     public override IReadOnlyList<Parameter> Parameters { get; }
     public override long MultiplyAdds => (long)Inputs * Outputs;
 
+    /// <summary>The weight in an inference format (set on trained models' networks only); inference forwards use it.</summary>
+    public IWeightMatrix? InferenceWeight { get; set; }
+
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        Gemm.Multiply(_pool, false, true, batch, Outputs, Inputs, 1f, x, Inputs, Weight.Value, Inputs, 0f, y, Outputs);
+        if (!training && InferenceWeight is not null)
+            InferenceWeight.MultiplyTransposed(_pool, x.AsSpan(0, batch * Inputs), batch, y);
+        else
+            Gemm.Multiply(_pool, false, true, batch, Outputs, Inputs, 1f, x, Inputs, Weight.Value, Inputs, 0f, y, Outputs);
         if (Bias is not null) RowOps.AddToRows(y, Bias.Value, batch);
     }
 

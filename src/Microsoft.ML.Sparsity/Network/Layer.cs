@@ -33,6 +33,12 @@ internal abstract class Layer
     /// <summary>The multiply-adds one example costs in the forward pass.</summary>
     public virtual long MultiplyAdds => 0;
 
+    /// <summary>
+    /// A term this layer adds to the training loss, as of its last training forward pass (e.g. a gate's λ·mean(gate));
+    /// the layer's <see cref="Backward"/> adds the term's gradient itself. 0 for most layers.
+    /// </summary>
+    public virtual double AuxiliaryLoss => 0;
+
     /// <summary>Grows internal scratch buffers to hold <paramref name="batch"/> examples.</summary>
     public virtual void EnsureCapacity(int batch) { }
 

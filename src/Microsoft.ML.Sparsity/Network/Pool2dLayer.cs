@@ -8,7 +8,7 @@ internal sealed class Pool2dLayer : Layer
 {
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _outH, _outW;
-    private readonly Action<int> _forward, _backward;
+    private readonly Action<int> _forward, _backward, _inferMax;
     private int[] _argMax = [];
     private float[]? _x, _y, _dy, _dx;
 
@@ -22,6 +22,7 @@ internal sealed class Pool2dLayer : Layer
         (_outH, _outW) = (OutputShape[0], OutputShape[1]);
         _forward = kind == PoolingKind.Max ? ForwardMax : ForwardAverage;
         _backward = kind == PoolingKind.Max ? BackwardMax : BackwardAverage;
+        _inferMax = InferMax;
     }
 
     public PoolingKind Pooling { get; }
@@ -35,10 +36,42 @@ internal sealed class Pool2dLayer : Layer
 
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        EnsureCapacity(batch);
+        // Inference needs no argmax (backward's scatter map): max pooling is then a plain vector max.
+        bool plainMax = !training && Pooling == PoolingKind.Max;
+        if (!plainMax)
+            EnsureCapacity(batch);
         (_x, _y) = (x, y);
-        _pool.For(batch, _forward);
+        _pool.For(batch, plainMax ? _inferMax : _forward);
         (_x, _y) = (null, null);
+    }
+
+    /// <summary>Max pooling of example <paramref name="b"/> without recording the argmax: one vector max per window tap and 8 channels.</summary>
+    private void InferMax(int b)
+    {
+        float[] x = _x!, y = _y!;
+        int inBase = b * InputSize, outBase = b * OutputSize, whole = Vector256.IsHardwareAccelerated ? _c / 8 * 8 : 0;
+        for (int oy = 0; oy < _outH; oy++)
+        for (int ox = 0; ox < _outW; ox++)
+        {
+            int o = outBase + (oy * _outW + ox) * _c, first = inBase + ((oy * _stride) * _w + ox * _stride) * _c;
+            for (int c = 0; c < whole; c += 8)
+            {
+                var best = Vector256.Create(x, first + c);
+                for (int ky = 0; ky < _k; ky++)
+                for (int kx = 0; kx < _k; kx++)
+                    best = Vector256.Max(best, Vector256.Create(x, first + (ky * _w + kx) * _c + c));
+                best.CopyTo(y, o + c);
+            }
+
+            for (int c = whole; c < _c; c++)
+            {
+                float best = x[first + c];
+                for (int ky = 0; ky < _k; ky++)
+                for (int kx = 0; kx < _k; kx++)
+                    best = MathF.Max(best, x[first + (ky * _w + kx) * _c + c]);
+                y[o + c] = best;
+            }
+        }
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)

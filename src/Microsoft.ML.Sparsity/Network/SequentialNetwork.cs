@@ -13,6 +13,7 @@ internal sealed class SequentialNetwork
     {
         if (definitions.Count == 0) throw new ArgumentException("A network needs at least one layer.", nameof(definitions));
         InputShape = (int[])inputShape.Clone();
+        Pool = context.Pool;
         var layers = new Layer[definitions.Count];
         var names = new HashSet<string>(StringComparer.Ordinal);
         var kindCounts = new Dictionary<string, int>();
@@ -36,6 +37,9 @@ internal sealed class SequentialNetwork
     }
 
     public IReadOnlyList<Layer> Layers { get; }
+
+    /// <summary>The worker pool the layers run on.</summary>
+    public Engine.WorkerPool Pool { get; }
     public IReadOnlyList<LayerDefinition> Definitions { get; }
     public int[] InputShape { get; }
     public int InputSize => Layers[0].InputSize;
@@ -45,6 +49,17 @@ internal sealed class SequentialNetwork
     /// <summary>Everything that defines the network's function: parameter values, then batch-norm running statistics.</summary>
     public IReadOnlyList<float[]> StateArrays { get; }
     public int Capacity { get; private set; }
+
+    /// <summary>The sum of the layers' <see cref="Layer.AuxiliaryLoss"/> terms of the last training forward pass.</summary>
+    public double AuxiliaryLoss
+    {
+        get
+        {
+            double sum = 0;
+            for (int i = 0; i < Layers.Count; i++) sum += Layers[i].AuxiliaryLoss;
+            return sum;
+        }
+    }
 
     /// <summary>The network's input buffer (row-major, <see cref="InputSize"/> values per example): fill it, then call <see cref="Forward"/>.</summary>
     public float[] Input => _activations[0];

@@ -17,7 +17,8 @@ namespace Microsoft.ML.Sparsity.Serialization;
 /// </summary>
 internal static class ModelFile
 {
-    public const int FormatVersion = 1;
+    /// <summary>Version 2 stores masked tensors' kept values only (<see cref="TensorManifest.KeptOnly"/>) and the requested prediction formats; version 1 files still load.</summary>
+    public const int FormatVersion = 2;
     public const string ManifestEntry = "manifest.json";
     private const string NeuralNetworkMulticlass = "neuralNetworkMulticlass";
 
@@ -33,6 +34,7 @@ internal static class ModelFile
             manifest.Transformers.Add(transformers[t] switch
             {
                 NeuralNetworkMulticlassModel nn => Describe(nn, $"t{t}/", entries),
+                Transforms.FrequencyDomainTransformer fd => FrequencyDomainFile.Describe(fd, $"t{t}/", entries),
                 var other => throw new NotSupportedException($"Transformer {t} ({other.GetType().Name}) cannot be saved."),
             });
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -75,6 +77,7 @@ internal static class ModelFile
             transformers.Add(tm.Kind switch
             {
                 NeuralNetworkMulticlass => LoadNetwork(zip, tm, pool),
+                FrequencyDomainFile.Kind => FrequencyDomainFile.Load(zip, tm, pool),
                 _ => throw new ModelFormatException(ManifestEntry, $"transformer {t} has the unknown kind '{tm.Kind}'."),
             });
         }
@@ -93,17 +96,22 @@ internal static class ModelFile
             ClassNames = model.ClassNames?.ToArray(),
             Layers = [.. network.Definitions],
             Options = model.Options,
+            WeightFormats = model.RequestedFormats.Count == 0 ? null : new(model.RequestedFormats),
         };
         var names = TensorNames(network);
         for (int i = 0; i < network.StateArrays.Count; i++)
         {
             var parameter = i < network.Parameters.Count ? network.Parameters[i] : null;
-            var tensor = AddTensor(entries, $"{prefix}tensors/{i}.f32", names[i], network.StateArrays[i], parameter?.Shape ?? [network.StateArrays[i].Length]);
-            if (parameter?.Mask is { } mask)
+            float[]? mask = parameter?.Mask;
+            // A masked tensor keeps only its unmasked values (the mask says where they go): a 90%-sparse weight
+            // takes a tenth of its dense bytes plus a bit per value.
+            var tensor = AddTensor(entries, $"{prefix}tensors/{i}.f32", names[i], mask is null ? network.StateArrays[i] : Kept(network.StateArrays[i], mask),
+                parameter?.Shape ?? [network.StateArrays[i].Length]);
+            if (mask is not null)
             {
                 var bits = PackBits(mask);
                 entries.Add(($"{prefix}masks/{i}.bits", bits));
-                (tensor.MaskEntry, tensor.MaskSha256) = ($"{prefix}masks/{i}.bits", Sha(bits));
+                (tensor.MaskEntry, tensor.MaskSha256, tensor.KeptOnly) = ($"{prefix}masks/{i}.bits", Sha(bits), true);
             }
             tensor.SparsityNote = parameter?.SparsityNote;
             tm.Tensors.Add(tensor);
@@ -118,12 +126,19 @@ internal static class ModelFile
                 Steps = training.Steps,
             };
             for (int i = 0; i < training.OptimizerState.Length; i++)
-                tm.Training.State.Add(AddTensor(entries, $"{prefix}training/{i}.f32", $"optimizer.{i}", training.OptimizerState[i], [training.OptimizerState[i].Length]));
+            {
+                // Optimiser state is exactly 0 where its parameter is masked, so it is stored like the parameter.
+                float[] state = training.OptimizerState[i];
+                float[]? mask = network.Parameters[i / Math.Max(1, training.StateSlots)].Mask;
+                TensorManifest tensor = AddTensor(entries, $"{prefix}training/{i}.f32", $"optimizer.{i}", mask is null ? state : Kept(state, mask), [state.Length]);
+                tensor.KeptOnly = mask is not null;
+                tm.Training.State.Add(tensor);
+            }
         }
         return tm;
     }
 
-    private static TensorManifest AddTensor(List<(string, byte[])> entries, string entry, string name, float[] values, int[] shape)
+    internal static TensorManifest AddTensor(List<(string, byte[])> entries, string entry, string name, float[] values, int[] shape)
     {
         var bytes = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
@@ -164,10 +179,15 @@ internal static class ModelFile
             if (tensor.Shape is null || !tensor.Shape.SequenceEqual(expectedShape))
                 throw new ModelFormatException(ManifestEntry,
                     $"tensor '{tensor.Name}' has shape {Shape.Format(tensor.Shape ?? [])}; the architecture expects {Shape.Format(expectedShape)}.");
-            ReadFloats(zip, tensor.Entry, tensor.Sha256, target);
+            if (tensor.KeptOnly && tensor.MaskEntry is null)
+                throw new ModelFormatException(tensor.Entry, $"'{tensor.Name}' stores kept values only but has no mask.");
+            if (!tensor.KeptOnly)
+                ReadFloats(zip, tensor.Entry, tensor.Sha256, target);
             if (tensor.MaskEntry is null) continue;
             if (parameter is null) throw new ModelFormatException(tensor.MaskEntry, $"'{tensor.Name}' is not a parameter and cannot have a mask.");
             parameter.Mask = ReadMask(zip, tensor.MaskEntry, tensor.MaskSha256, target.Length);
+            if (tensor.KeptOnly)
+                ReadKept(zip, tensor.Entry, tensor.Sha256, parameter.Mask, target);
             for (int k = 0; k < target.Length; k++)
                 if (parameter.Mask[k] == 0 && target[k] != 0)
                     throw new ModelFormatException(tensor.MaskEntry, $"the mask prunes value {k} of '{tensor.Name}', but the stored weight is {target[k]}, not 0.");
@@ -185,11 +205,24 @@ internal static class ModelFile
                 state[i] = new float[network.Parameters[i / Math.Max(1, t.StateSlots)].Length];
                 if (t.State[i].Shape is null || !t.State[i].Shape.SequenceEqual([state[i].Length]))
                     throw new ModelFormatException(t.State[i].Entry, $"optimizer state {i} should hold {state[i].Length} values.");
-                ReadFloats(zip, t.State[i].Entry, t.State[i].Sha256, state[i]);
+                float[]? mask = network.Parameters[i / Math.Max(1, t.StateSlots)].Mask;
+                if (t.State[i].KeptOnly && mask is null)
+                    throw new ModelFormatException(t.State[i].Entry, $"optimizer state {i} stores kept values only, but its parameter has no mask.");
+                if (t.State[i].KeptOnly)
+                    ReadKept(zip, t.State[i].Entry, t.State[i].Sha256, mask!, state[i]);
+                else
+                    ReadFloats(zip, t.State[i].Entry, t.State[i].Sha256, state[i]);
             }
             training = new TrainingState(t.Optimizer, t.StateSlots, state, t.OptimizerSteps, t.Steps);
         }
-        return new NeuralNetworkMulticlassModel(network, tm.ClassCount, tm.ClassNames, [], training, tm.Options);
+        try
+        {
+            return new NeuralNetworkMulticlassModel(network, tm.ClassCount, tm.ClassNames, [], training, tm.Options, tm.WeightFormats);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ModelFormatException(ManifestEntry, $"the requested weight formats do not fit the weights: {e.Message}", e);
+        }
     }
 
     private static ModelManifest ReadManifest(ZipArchive zip)
@@ -213,7 +246,7 @@ internal static class ModelFile
         return manifest;
     }
 
-    private static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
+    internal static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
     {
         var bytes = ReadChecked(zip, entry, sha, (long)target.Length * 4);
         for (int i = 0; i < target.Length; i++)
@@ -256,6 +289,25 @@ internal static class ModelFile
         {
             throw new ModelFormatException(name, $"the entry cannot be read: {e.Message}", e);
         }
+    }
+
+    /// <summary>The values where the mask is 1, in order.</summary>
+    private static float[] Kept(float[] values, float[] mask)
+    {
+        var kept = new float[mask.Length - mask.AsSpan().Count(0f)];
+        for (int i = 0, k = 0; i < values.Length; i++)
+            if (mask[i] != 0f) kept[k++] = values[i];
+        return kept;
+    }
+
+    /// <summary>Reads an entry of kept values and scatters them where <paramref name="mask"/> is 1 (0 elsewhere).</summary>
+    private static void ReadKept(ZipArchive zip, string? entry, string? sha, float[] mask, float[] target)
+    {
+        var kept = new float[mask.Length - mask.AsSpan().Count(0f)];
+        ReadFloats(zip, entry, sha, kept);
+        Array.Clear(target);
+        for (int i = 0, k = 0; i < target.Length; i++)
+            if (mask[i] != 0f) target[i] = kept[k++];
     }
 
     internal static void Write(ZipArchive zip, string name, byte[] bytes)

@@ -28,7 +28,7 @@ internal sealed class ModelManifest
 /// <summary>One fitted transformer of the pipeline.</summary>
 internal sealed class TransformerManifest
 {
-    /// <summary>"neuralNetworkMulticlass" (the only kind so far).</summary>
+    /// <summary>"neuralNetworkMulticlass" or "frequencyDomain".</summary>
     public string Kind { get; set; } = "";
     public int[] InputShape { get; set; } = [];
     public int ClassCount { get; set; }
@@ -41,7 +41,19 @@ internal sealed class TransformerManifest
     /// <summary>Parameter values, then batch-norm running statistics, in network order.</summary>
     public List<TensorManifest> Tensors { get; set; } = [];
 
+    /// <summary>Prediction formats asked for by layer name ("*" for all), when not all automatic (format 2).</summary>
+    public Dictionary<string, Inference.WeightFormat>? WeightFormats { get; set; }
+
     public TrainingManifest? Training { get; set; }
+
+    /// <summary>Frequency-domain transform: the DCT block side.</summary>
+    public int? BlockSize { get; set; }
+
+    /// <summary>Frequency-domain transform: the value of a white pixel.</summary>
+    public float? PixelRange { get; set; }
+
+    /// <summary>Frequency-domain transform: the full channel indices it outputs, increasing.</summary>
+    public int[]? Channels { get; set; }
 }
 
 /// <summary>A float32 tensor stored little-endian in <see cref="Entry"/>, with an optional bit-packed mask.</summary>
@@ -54,6 +66,9 @@ internal sealed class TensorManifest
     public string? MaskEntry { get; set; }
     public string? MaskSha256 { get; set; }
     public string? SparsityNote { get; set; }
+
+    /// <summary>The entry holds only the values the mask keeps, in order (format 2).</summary>
+    public bool KeptOnly { get; set; }
 }
 
 /// <summary>The optimiser state for continuing training.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 
 namespace Microsoft.ML.Sparsity.Serialization;
@@ -56,31 +57,71 @@ public sealed class ModelOperationsCatalog
     /// (float32 [batch, classes]) and <c>predicted_label</c> (int64 [batch]). Pruned weights are exported as zeros in
     /// dense initialisers (ONNX Runtime densifies sparse initialisers when it loads them anyway). The file is written atomically.
     /// </summary>
+    /// <remarks>A frequency-domain transform in front of the network (<c>context.Transforms.ConvertToFrequencyDomain(...).Append(trainer)</c>) is
+    /// exported too: <c>features</c> then holds the images, flattened channels-last, as the transform takes them.</remarks>
     /// <exception cref="NotSupportedException">The model has a layer or transform ONNX export does not support (named in the message); no file is written.</exception>
     public void ConvertToOnnx(ITransformer model, string filePath)
     {
-        var network = OnnxModelOf(model);
-        AtomicFile.Write(filePath, stream => Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion));
+        var (network, frequencyDomain) = OnnxModelOf(model);
+        AtomicFile.Write(filePath, stream => Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain));
     }
 
     /// <summary>Exports a trained model to ONNX, written to <paramref name="stream"/>; see <see cref="ConvertToOnnx(ITransformer, string)"/>.</summary>
     public void ConvertToOnnx(ITransformer model, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var network = OnnxModelOf(model);
-        Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion);
+        var (network, frequencyDomain) = OnnxModelOf(model);
+        Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain);
     }
 
-    private static NeuralNetworkMulticlassModel OnnxModelOf(ITransformer model)
+    /// <summary>The network, and the frequency-domain transform in front of it if there is one.</summary>
+    private static (NeuralNetworkMulticlassModel Network, Transforms.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var transformers = model is ITransformerChain chain ? chain.Transformers : [model];
-        if (transformers.Count != 1 || transformers[0] is not NeuralNetworkMulticlassModel network)
-            throw new NotSupportedException(
-                $"ONNX export takes one neural-network model; this pipeline has {string.Join(", ", transformers.Select(t => t.GetType().Name))}.");
-        return network;
+        return transformers switch
+        {
+            [NeuralNetworkMulticlassModel network] => (network, null),
+            [Transforms.FrequencyDomainTransformer frequencyDomain, NeuralNetworkMulticlassModel network] => (network, frequencyDomain),
+            _ => throw new NotSupportedException(
+                "ONNX export takes one neural-network model, optionally behind a frequency-domain transform; this pipeline has " +
+                $"{string.Join(", ", transformers.Select(t => t.GetType().Name))}."),
+        };
     }
 
     internal void Save(ITransformer model, string filePath, Func<Stream, Stream> wrap) =>
         AtomicFile.Write(filePath, stream => ModelFile.Save(model, stream), wrap);
+
+    /// <summary>
+    /// Creates a typed single-example predictor, as ML.NET's <c>CreatePredictionEngine</c>: features are read from
+    /// <typeparamref name="TSrc"/>'s "Features" member, probabilities and the predicted class written into
+    /// <typeparamref name="TDst"/>'s "Score" and "PredictedLabel" members (names in <paramref name="options"/>).
+    /// </summary>
+    /// <param name="model">A trained model, or a pipeline that ends with one and has no other steps.</param>
+    /// <param name="options">Member names and the handling of non-finite features; defaults when null.</param>
+    /// <exception cref="ArgumentException">A member is missing or of the wrong type; the message names it.</exception>
+    public PredictionEngine<TSrc, TDst> CreatePredictionEngine<TSrc, TDst>(ITransformer model, PredictionEngineOptions? options = null)
+        where TSrc : class
+        where TDst : class, new() =>
+        new(PredictingModel(model), options ?? new PredictionEngineOptions());
+
+    /// <summary>Creates a thread-safe pool of typed single-example predictors for concurrent callers (see <see cref="CreatePredictionEngine{TSrc, TDst}"/>).</summary>
+    /// <param name="model">A trained model, or a pipeline that ends with one and has no other steps.</param>
+    /// <param name="options">Member names and the handling of non-finite features; defaults when null.</param>
+    public PredictionEnginePool<TSrc, TDst> CreatePredictionEnginePool<TSrc, TDst>(ITransformer model, PredictionEngineOptions? options = null)
+        where TSrc : class
+        where TDst : class, new() =>
+        new(PredictingModel(model), options ?? new PredictionEngineOptions());
+
+    private static NeuralNetworkMulticlassModel PredictingModel(ITransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model switch
+        {
+            NeuralNetworkMulticlassModel nn => nn,
+            ITransformerChain { Transformers: [NeuralNetworkMulticlassModel nn] } => nn,
+            _ => throw new NotSupportedException(
+                $"Single-example prediction needs a trained neural network (or a pipeline holding only one); got {model.GetType().Name}."),
+        };
+    }
 }

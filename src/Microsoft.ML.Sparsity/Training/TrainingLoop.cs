@@ -76,7 +76,7 @@ internal sealed class TrainingLoop
                 Gather(train, order, start, batch);
                 _sparsity?.BeforeForward(Step);
                 var output = _network.Forward(batch, training: true);
-                lossSum += _loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) * batch;
+                lossSum += (_loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) + _network.AuxiliaryLoss) * batch;
                 _network.Backward(batch);
                 _sparsity?.AfterBackward(Step);
                 learningRate = _baseLearningRate * _schedule.Factor(Step, stepsPerEpoch, totalSteps);

@@ -16,20 +16,21 @@ public sealed class NMMatrixTests : IDisposable
     public void RoundTripsAndStoresValuesInGroupOrder(int n, int m)
     {
         var random = new Random(n * 100 + m);
-        foreach ((int rows, int cols) in new[] { (1, m), (7, 3 * m), (13, 200 / m * m), (5, 0) })
+        foreach ((int rows, int cols) in new[] { (1, m), (7, 3 * m), (13, 200 / m * m), (40, 5 * m), (5, 0) })
         {
             float[] w = RandomNM(rows, cols, n, m, random);
             NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
 
             Assert.Equal(w, sparse.ToDense());
             Assert.Equal((n, m, rows, cols), (sparse.N, sparse.M, sparse.Rows, sparse.Cols));
-            // The kept values are the non-zeros of each group in column order, zero-padded to N.
+            // Row r's slot s is at ((r / 16) · Slots + s) · 16 + r % 16: the group's non-zeros in column order, zero-padded to N.
             for (int r = 0; r < rows; r++)
             {
                 for (int g = 0; g < cols / m; g++)
                 {
                     float[] nonZeros = w.AsSpan(r * cols + g * m, m).ToArray().Where(v => v != 0f).ToArray();
-                    float[] kept = sparse.Values.AsSpan((r * (cols / m) + g) * n, n).ToArray();
+                    float[] kept = Enumerable.Range(g * n, n)
+                        .Select(slot => sparse.Values[((r / 16) * sparse.Slots + slot) * 16 + r % 16]).ToArray();
                     Assert.Equal(nonZeros, kept.Where(v => v != 0f));
                 }
             }
@@ -39,51 +40,57 @@ public sealed class NMMatrixTests : IDisposable
     [Theory]
     [InlineData(2, 4, 300, 784, 2)]
     [InlineData(1, 4, 100, 300, 2)]
-    [InlineData(2, 8, 3, 16, 3)]
-    [InlineData(4, 8, 5, 8, 3)]
-    [InlineData(1, 8, 9, 40, 3)]
-    [InlineData(3, 5, 4, 10, 3)]
-    public void StorageIsPackedValuesAndIndices(int n, int m, int rows, int cols, int bits)
+    [InlineData(2, 8, 3, 16, 4)]
+    [InlineData(4, 8, 5, 8, 4)]
+    [InlineData(1, 8, 9, 40, 4)]
+    [InlineData(3, 5, 4, 10, 4)]
+    [InlineData(1, 32, 17, 64, 8)]
+    public void StorageIsTilesOfPackedValuesAndIndices(int n, int m, int rows, int cols, int bits)
     {
         NMMatrix sparse = NMMatrix.FromDense(RandomNM(rows, cols, n, m, new Random(1)), rows, cols, n, m);
-        int keptPerRow = cols / m * n;
-        int rowBytes = (keptPerRow * bits + 31) / 32 * 4; // each row's bit stream padded to whole 32-bit words
+        int kept = cols / m * n, slots = (kept + 3) / 4 * 4, tiles = (rows + 15) / 16;
 
         Assert.Equal(bits, sparse.IndexBits);
-        Assert.Equal(rowBytes, sparse.IndexRowBytes);
-        Assert.Equal(rows * keptPerRow, sparse.Values.Length);
-        Assert.Equal(rows * rowBytes, sparse.Indices.Length);
-        Assert.Equal(rows * (4L * keptPerRow + rowBytes), sparse.StorageBytes);
+        Assert.Equal((kept, slots, tiles), (sparse.KeptPerRow, sparse.Slots, sparse.Tiles));
+        Assert.Equal(tiles * slots * 16, sparse.Values.Length);
+        Assert.Equal(tiles * slots * bits / 8 * 16, sparse.Indices.Length);
+        Assert.Equal(4L * sparse.Values.Length + sparse.Indices.Length, sparse.StorageBytes);
     }
 
     [Fact]
-    public void TwoOfFourStorageIsSeventeenThirtySecondsOfDense()
+    public void TwoOfFourStorageIsUnderSixTenthsOfDense()
     {
-        // Per group of 4 dense floats (16 bytes): 2 floats (8 bytes) and 2 two-bit indices (half a byte); 768 columns
-        // fill whole index words, 784 leave half a word of row padding.
-        NMMatrix sparse = NMMatrix.FromDense(RandomNM(300, 768, 2, 4, new Random(2)), 300, 768, 2, 4);
-        Assert.Equal(0.53125, (double)sparse.StorageBytes / (300 * 768 * sizeof(float)));
+        // Per group of 4 dense floats (16 bytes): 2 floats (8 bytes) and 2 two-bit indices (half a byte): 17/32 of
+        // dense when the rows fill whole tiles; LeNet's 300 rows pad to 304.
+        NMMatrix sparse = NMMatrix.FromDense(RandomNM(320, 768, 2, 4, new Random(2)), 320, 768, 2, 4);
+        Assert.Equal(17.0 / 32, (double)sparse.StorageBytes / (320 * 768 * sizeof(float)));
         sparse = NMMatrix.FromDense(RandomNM(300, 784, 2, 4, new Random(2)), 300, 784, 2, 4);
-        Assert.Equal(0.53125 + 2.0 / (784 * 4), (double)sparse.StorageBytes / (300 * 784 * sizeof(float)), 12);
+        Assert.Equal(17.0 / 32 * 304 / 300, (double)sparse.StorageBytes / (300 * 784 * sizeof(float)), 12);
     }
 
     [Fact]
-    public void IndicesArePackedTwoBitsLowFirstInWholeWordsPerRow()
+    public void IndicesArePackedTwoBitsLowFirstPerRowLane()
     {
-        // Row 0: groups {_, a, _, b} and {c, _, _, _} -> indices 1, 3, 0, 1 (second group padded with its first zero);
-        // row 1: {_, _, d, _} and {_, _, _, _} -> 0, 2, 0, 1.
+        // Row 0: groups {_, a, _, b} and {c, _, _, _} -> slots 1, 3, 0, 1 (second group padded with its first zero);
+        // row 1: {_, _, d, _} and {_, _, _, _} -> 0, 2, 0, 1. Each row is a lane of the 16-row tile.
         float[] w = [0, 1, 0, 2, 3, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0];
         NMMatrix sparse = NMMatrix.FromDense(w, 2, 8, 2, 4);
 
-        Assert.Equal(new float[] { 1, 2, 3, 0, 0, 4, 0, 0 }, sparse.Values);
-        Assert.Equal(new byte[] { 1 | 3 << 2 | 0 << 4 | 1 << 6, 0, 0, 0, 0 | 2 << 2 | 0 << 4 | 1 << 6, 0, 0, 0 }, sparse.Indices);
+        var values = new float[4 * 16];
+        (values[0], values[16], values[32], values[48]) = (1, 2, 3, 0);
+        (values[1], values[17], values[33], values[49]) = (0, 4, 0, 0);
+        Assert.Equal(values, sparse.Values);
+        var indices = new byte[16];
+        indices[0] = 1 | 3 << 2 | 0 << 4 | 1 << 6;
+        indices[1] = 0 | 2 << 2 | 0 << 4 | 1 << 6;
+        Assert.Equal(indices, sparse.Indices);
     }
 
     public static TheoryData<int, int, int, int> KernelCases()
     {
         var data = new TheoryData<int, int, int, int>();
-        (int N, int M)[] patterns = [(1, 4), (2, 4), (1, 8), (2, 8), (4, 8)];
-        (int Rows, int Cols)[] shapes = [(300, 784), (100, 300), (10, 100), (7, 8), (33, 136)];
+        (int N, int M)[] patterns = [(1, 4), (2, 4), (3, 4), (1, 8), (2, 8), (4, 8), (2, 6), (1, 2)];
+        (int Rows, int Cols)[] shapes = [(300, 784), (100, 300), (10, 100), (7, 8), (33, 136), (16, 64), (48, 24)];
         foreach ((int n, int m) in patterns)
         {
             foreach ((int rows, int cols) in shapes)
@@ -103,7 +110,7 @@ public sealed class NMMatrixTests : IDisposable
         var random = new Random(rows * 1009 + cols * 31 + n * 7 + m);
         float[] w = RandomNM(rows, cols, n, m, random);
         NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
-        foreach (int batch in new[] { 1, 3, 17, 64 })
+        foreach (int batch in new[] { 1, 3, 17, 64, 70 })
         {
             float[] x = RandomVector(batch * cols, random);
             float[] y = Enumerable.Repeat(float.NaN, batch * rows + 5).ToArray(); // overwritten, tail untouched

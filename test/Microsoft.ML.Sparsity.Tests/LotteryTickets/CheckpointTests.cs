@@ -16,9 +16,10 @@ public sealed class CheckpointTests : IDisposable
 
     private string CheckpointPath => Path.Combine(_folder, ImpRun.CheckpointFileName);
 
-    private IterativeMagnitudePruningOptions Options(LotteryTicketReset reset)
+    private IterativeMagnitudePruningOptions Options(LotteryTicketReset reset, double rate = 0.3)
     {
         var options = LotteryTicketTests.Small(levels: 2);
+        options.PruningRate = rate;
         options.Controls = LotteryTicketControls.All;
         options.Reset = reset;
         options.RewindStep = reset == LotteryTicketReset.WeightRewinding ? 9 : 0;
@@ -28,12 +29,13 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Theory]
-    [InlineData(LotteryTicketReset.InitialWeights)]
-    [InlineData(LotteryTicketReset.WeightRewinding)]
-    [InlineData(LotteryTicketReset.LearningRateRewinding)]
-    public void ARunStoppedAtSeveralPointsResumesToBitIdenticalWeights(LotteryTicketReset reset)
+    [InlineData(LotteryTicketReset.InitialWeights, 0.3)]
+    [InlineData(LotteryTicketReset.WeightRewinding, 0.3)]
+    [InlineData(LotteryTicketReset.LearningRateRewinding, 0.3)]
+    [InlineData(LotteryTicketReset.InitialWeights, 0.6)]   // 16% density at level 2: sparse prediction formats exist
+    public void ARunStoppedAtSeveralPointsResumesToBitIdenticalWeights(LotteryTicketReset reset, double rate)
     {
-        var uninterrupted = Options(reset);
+        var uninterrupted = Options(reset, rate);
         uninterrupted.CheckpointDirectory = null;
         var expected = LotteryTicketTests.Run(uninterrupted);
 
@@ -49,7 +51,7 @@ public sealed class CheckpointTests : IDisposable
         foreach (var stop in stops)
         {
             using var cancel = new CancellationTokenSource();
-            var run = new ImpRun(context, Options(reset), Data, null, Data)
+            var run = new ImpRun(context, Options(reset, rate), Data, null, Data)
             {
                 AfterStepHook = (level, variant, step) => { if ((level, variant, step) == stop) cancel.Cancel(); },
             };
@@ -57,11 +59,27 @@ public sealed class CheckpointTests : IDisposable
             Assert.True(File.Exists(CheckpointPath));
             Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
         }
-        var resumed = new ImpRun(context, Options(reset), Data, null, Data).Run(null, CancellationToken.None);
+        var resumed = new ImpRun(context, Options(reset, rate), Data, null, Data).Run(null, CancellationToken.None);
         LotteryTicketTests.AssertSameWeights(expected.Model, resumed.Model);
         Assert.Equal(expected.Levels.Select(l => l with { Seconds = 0 }), resumed.Levels.Select(l => l with { Seconds = 0 }));
         for (int i = 0; i < expected.Ticket.Start.Network.StateArrays.Count; i++)
             Assert.Equal(expected.Ticket.Start.Network.StateArrays[i], resumed.Ticket.Start.Network.StateArrays[i]);
+    }
+
+    [Fact]
+    public void WritingCheckpointsDoesNotChangeTheRun()
+    {
+        // 16% density at level 2, where trained models would predict from sparse formats: a checkpoint must not leave
+        // one on the network being trained (evaluations would then see stale weights).
+        var plain = Options(LotteryTicketReset.InitialWeights, 0.6);
+        plain.CheckpointDirectory = null;
+        plain.CheckpointInterval = 1000;
+        var everyStep = Options(LotteryTicketReset.InitialWeights, 0.6);
+        everyStep.CheckpointInterval = 1;
+        var expected = LotteryTicketTests.Run(plain);
+        var actual = LotteryTicketTests.Run(everyStep);
+        Assert.Equal(expected.Levels.Select(l => l with { Seconds = 0 }), actual.Levels.Select(l => l with { Seconds = 0 }));
+        LotteryTicketTests.AssertSameWeights(expected.Model, actual.Model);
     }
 
     private void WriteCheckpointStoppedAt(long step)

@@ -246,10 +246,11 @@ public sealed class ModelFileTests : IDisposable
                 Resha("sha256", weightEntry, weight);
                 return (Rezip(), weightEntry);
             case "mask disagrees with weights":
+                // The weight entry holds the kept values only; a mask that keeps one more value no longer matches it.
                 int pruned = Enumerable.Range(0, entries[maskEntry].Length * 8).First(i => (entries[maskEntry][i >> 3] >> (i & 7) & 1) == 0);
-                BitConverter.GetBytes(0.5f).CopyTo(entries[weightEntry], pruned * 4);
-                Resha("sha256", weightEntry, weight);
-                return (Rezip(), maskEntry);
+                entries[maskEntry][pruned >> 3] |= (byte)(1 << (pruned & 7));
+                Resha("maskSha256", maskEntry, weight);
+                return (Rezip(), weightEntry);
             case "training state count": transformer["training"]!["state"]!.AsArray().RemoveAt(0); return (Rezip(), "manifest.json");
             case "no transformers": manifest["transformers"] = new JsonArray(); return (Rezip(), "manifest.json");
             case "negative input shape": transformer["inputShape"] = new JsonArray(6, -6, 2); return (Rezip(), "manifest.json");

@@ -5,44 +5,53 @@ using Microsoft.ML.Sparsity.Engine;
 namespace Microsoft.ML.Sparsity.PerformanceTests;
 
 /// <summary>
-/// Compressed N:M inference kernels (<see cref="NMMatrix.MultiplyTransposed"/>) against the dense engine path
-/// (<see cref="Gemm.Multiply"/> with transB, GEMV at batch 1) on the LeNet-300-100 layer shapes and the whole
-/// LeNet forward pass (three layers and two ReLUs, no biases), measured in one run.
+/// The sparse weight formats' kernels (<see cref="IWeightMatrix.MultiplyTransposed"/>: N:M compressed, CSR, sliced
+/// ELLPACK) against the dense engine path (<see cref="Gemm.Multiply"/> with transB, GEMV at batch 1) on the
+/// LeNet-300-100 layer shapes and the whole LeNet forward pass (three layers and two ReLUs, no biases), in one run.
 /// </summary>
-internal static class NMBench
+internal static class KernelBench
 {
     private static readonly (string Name, (int Rows, int Cols)[] Layers)[] Shapes =
     [
         ("300×784", [(300, 784)]),
         ("100×300", [(100, 300)]),
-        ("10×100", [(10, 100)]),
         ("LeNet 784-300-100-10", [(300, 784), (100, 300), (10, 100)]),
     ];
 
-    private static readonly (int N, int M)[] Patterns = [(2, 4), (1, 4), (1, 8)];
+    private sealed record Case(string Name, Func<float[], int, int, IWeightMatrix> Build, Func<float[], int, int, Random, float[]> Prune, double? Batch1Target);
+
+    private static readonly Case[] Cases =
+    [
+        new("2:4 N:M", (w, r, c) => NMMatrix.FromDense(w, r, c, 2, 4), (w, r, c, _) => PruneNM(w, 2, 4), 1.5),
+        new("1:4 N:M", (w, r, c) => NMMatrix.FromDense(w, r, c, 1, 4), (w, r, c, _) => PruneNM(w, 1, 4), 2.0),
+        new("1:8 N:M", (w, r, c) => NMMatrix.FromDense(w, r, c, 1, 8), (w, r, c, _) => PruneNM(w, 1, 8), null),
+        .. new[] { 0.5, 0.8, 0.9, 0.95, 0.98 }.SelectMany(s => new Case[]
+        {
+            new($"{s:P0} CSR", (w, r, c) => CsrMatrix.FromDense(w, r, c), (w, r, c, random) => PruneRandom(w, s, random), null),
+            new($"{s:P0} sliced ELL", (w, r, c) => SlicedEllMatrix.FromDense(w, r, c), (w, r, c, random) => PruneRandom(w, s, random), null),
+        }),
+    ];
 
     private static readonly int[] Batches = [1, 16, 256];
 
-    /// <summary>Issue targets at batch 1: speed-up over dense.</summary>
-    private static readonly Dictionary<(int N, int M), double> Batch1Targets = new() { [(2, 4)] = 1.5, [(1, 4)] = 2.0 };
-
     /// <summary>
     /// Prints the table. Each (shape, batch) case gets about <paramref name="seconds"/>: five alternating rounds
-    /// over dense and the patterns, of which the median is reported.
+    /// over dense and the formats, of which the median is reported.
     /// </summary>
     public static void Run(WorkerPool pool, double seconds)
     {
-        Console.WriteLine($"\n### Compressed N:M inference (`NMMatrix`) against dense GEMM, same run\n\n" +
-            $"Kernel: {(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX-512" : "scalar")}, {pool.ThreadCount} threads; median of 5 alternating rounds.\n\n" +
-            "| shape | pattern | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
+        Console.WriteLine($"\n### Sparse weight formats against dense GEMM, same run\n\n" +
+            $"Kernels: {(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX-512" : "scalar")}, {pool.ThreadCount} threads; median of 5 alternating rounds. " +
+            "Unstructured masks are random at the given sparsity.\n\n" +
+            "| shape | format | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
             "|---|---|---|---|---|---|---|---|");
         var random = new Random(42);
         foreach ((string name, (int Rows, int Cols)[] layers) in Shapes)
         {
-            (int N, int M)[] patterns = Patterns.Where(p => layers.All(l => l.Cols % p.M == 0)).ToArray();
             float[][] dense = layers.Select(l => Fill(new float[l.Rows * l.Cols], random)).ToArray();
-            NMMatrix[][] sparse = patterns.Select(p => layers.Select(l =>
-                NMMatrix.FromDense(Prune(Fill(new float[l.Rows * l.Cols], random), p.N, p.M), l.Rows, l.Cols, p.N, p.M))
+            Case[] cases = Cases.Where(p => !p.Name.Contains("1:8") || layers.All(l => l.Cols % 8 == 0)).ToArray();
+            IWeightMatrix[][] sparse = cases.Select(p => layers.Select(l =>
+                p.Build(p.Prune(Fill(new float[l.Rows * l.Cols], random), l.Rows, l.Cols, random), l.Rows, l.Cols))
                 .ToArray()).ToArray();
             long denseBytes = layers.Sum(l => (long)l.Rows * l.Cols * sizeof(float));
 
@@ -56,20 +65,19 @@ internal static class NMBench
                         Gemm.Multiply(pool, false, true, batch, layers[i].Rows, layers[i].Cols, 1f, x, layers[i].Cols,
                             dense[i], layers[i].Cols, 0f, y, layers[i].Rows)),
                 };
-                foreach (NMMatrix[] matrices in sparse)
+                foreach (IWeightMatrix[] matrices in sparse)
                     calls.Add(() => Forward(layers, input, outputs, batch, (i, x, y) => matrices[i].MultiplyTransposed(pool, x, batch, y)));
 
                 double[] us = Measure(calls, seconds);
                 Console.WriteLine($"| {name} | dense | {batch} | {us[0]:F2} | 1.00× | 1.000 | | |");
-                for (int p = 0; p < patterns.Length; p++)
+                for (int p = 0; p < cases.Length; p++)
                 {
                     double speedUp = us[0] / us[p + 1];
                     double bytes = (double)sparse[p].Sum(s => s.StorageBytes) / denseBytes;
-                    string target = batch == 1 && Batch1Targets.TryGetValue(patterns[p], out double t)
+                    string target = batch == 1 && cases[p].Batch1Target is double t
                         ? $"≥ {t:F1}× | {(speedUp >= t ? "met" : "missed")}"
                         : " | ";
-                    Console.WriteLine($"| {name} | {patterns[p].N}:{patterns[p].M} | {batch} | {us[p + 1]:F2} | " +
-                        $"{speedUp:F2}× | {bytes:F3} | {target} |");
+                    Console.WriteLine($"| {name} | {cases[p].Name} | {batch} | {us[p + 1]:F2} | {speedUp:F2}× | {bytes:F3} | {target} |");
                 }
             }
         }
@@ -128,8 +136,17 @@ internal static class NMBench
         return perCall;
     }
 
+    /// <summary>Zeroes a random <paramref name="sparsity"/> fraction of the values.</summary>
+    private static float[] PruneRandom(float[] w, double sparsity, Random random)
+    {
+        int[] order = Enumerable.Range(0, w.Length).OrderBy(_ => random.Next()).ToArray();
+        for (int i = 0; i < (int)Math.Round(sparsity * w.Length); i++)
+            w[order[i]] = 0f;
+        return w;
+    }
+
     /// <summary>Keeps the n largest magnitudes of every m consecutive values of each row.</summary>
-    private static float[] Prune(float[] w, int n, int m)
+    private static float[] PruneNM(float[] w, int n, int m)
     {
         var order = new int[m];
         for (int start = 0; start < w.Length; start += m)

@@ -1,0 +1,55 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
+
+namespace Microsoft.ML.Sparsity.Inference;
+
+/// <summary>
+/// One caller's means of prediction: a copy of the model's network (its own activation and scratch buffers, sized
+/// for <see cref="Capacity"/> examples) that shares the model's prediction-format weights and runs on the calling
+/// thread only, so a prediction's latency never waits on another core, and a batch split over threads keeps each
+/// thread's activations in its own cache. Not thread-safe; a model or engine pool hands each concurrent caller its own.
+/// </summary>
+internal sealed class InferenceSession
+{
+    private readonly SequentialNetwork _network;
+    private readonly int _classCount;
+
+    public InferenceSession(SequentialNetwork model, int classCount, int capacity = 1)
+    {
+        _network = model.Clone(Engine.WorkerPool.Inline);
+        WeightFormatRule.Share(model, _network);
+        _network.EnsureCapacity(capacity);
+        _classCount = classCount;
+        Capacity = capacity;
+    }
+
+    /// <summary>The most examples one <see cref="Score"/> call takes.</summary>
+    public int Capacity { get; }
+
+    /// <summary>
+    /// Scores examples [<paramref name="first"/>, first + <paramref name="count"/>) of <paramref name="features"/>
+    /// (count ≤ <see cref="Capacity"/>) into the same rows of <paramref name="probabilities"/> and <paramref name="predicted"/>.
+    /// </summary>
+    public void Score(float[] features, int first, int count, float[] probabilities, int[] predicted)
+    {
+        int inputs = _network.InputSize;
+        Array.Copy(features, (long)first * inputs, _network.Input, 0, (long)count * inputs);
+        float[] logits = _network.Forward(count, training: false);
+        for (int b = 0; b < count; b++)
+        {
+            Span<float> p = probabilities.AsSpan((first + b) * _classCount, _classCount);
+            NeuralNetworkMulticlassModel.Softmax(logits.AsSpan(b * _classCount, _classCount), p);
+            predicted[first + b] = TensorPrimitives.IndexOfMax(p);
+        }
+    }
+
+    /// <summary>Writes the class probabilities of one example into <paramref name="probabilities"/> and returns the most probable class.</summary>
+    public int Predict(ReadOnlySpan<float> features, Span<float> probabilities)
+    {
+        features.CopyTo(_network.Input);
+        float[] logits = _network.Forward(1, training: false);
+        NeuralNetworkMulticlassModel.Softmax(logits.AsSpan(0, _classCount), probabilities);
+        return TensorPrimitives.IndexOfMax(probabilities);
+    }
+}

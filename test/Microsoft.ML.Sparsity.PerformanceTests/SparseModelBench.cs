@@ -1,0 +1,146 @@
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Export;
+using Microsoft.ML.Sparsity.Inference;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Sparsity;
+
+namespace Microsoft.ML.Sparsity.PerformanceTests;
+
+/// <summary>
+/// Sparse models against dense ones, whole models, one run: our dense engine, our sparse formats (the model's
+/// automatic per-layer choice), PyTorch dense (from the benchmark script's JSON) and ONNX Runtime dense; LeNet-300-100
+/// and the CNN pruned by magnitude (ERK layer allocation, as the main job prunes) at 50–98% and 2:4; batch 1, 16 and
+/// 256; and the model file's bytes against the dense model's. Ours are measured through the trained model's
+/// prediction paths (<c>Predict</c> at batch 1, the chunked batch scoring of <c>Transform</c> above), forward pass and
+/// softmax; PyTorch's and ONNX Runtime's through a forward call on the whole batch.
+/// </summary>
+internal static class SparseModelBench
+{
+    private static readonly (string Name, SparsityPattern? Pattern, double Sparsity)[] Cases =
+    [
+        ("dense", null, 0), ("50%", SparsityPattern.Unstructured, 0.5), ("80%", SparsityPattern.Unstructured, 0.8),
+        ("90%", SparsityPattern.Unstructured, 0.9), ("95%", SparsityPattern.Unstructured, 0.95),
+        ("98%", SparsityPattern.Unstructured, 0.98), ("2:4", SparsityPattern.NM(2, 4), 0.5),
+    ];
+
+    private static readonly int[] Batches = [1, 16, 256];
+
+    public static void Run(WorkerPool pool, int threads, double seconds, Func<string, string, double?> torch)
+    {
+        Console.WriteLine("\n### Sparse models against dense (issue 8): µs per call, same run\n");
+        var bench = new ModelBench(pool, seconds);
+        string folder = Directory.CreateTempSubdirectory("sparsity-sparse-").FullName;
+        try
+        {
+            var rows = new List<string>();
+            var jobs = new List<object>();
+            foreach (var (modelName, layers, shape) in ModelBench.Models)
+            {
+                NeuralNetworkMulticlassModel? denseModel = null;
+                long denseBytes = 0;
+                var denseUs = new Dictionary<int, double>();
+                foreach (var (caseName, pattern, sparsity) in Cases)
+                {
+                    var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
+                    if (pattern is not null)
+                    {
+                        var options = new PruningOptions
+                        {
+                            Pattern = pattern, TargetSparsity = sparsity, Schedule = PruningSchedule.AtInitialization(),
+                            Allocation = pattern == SparsityPattern.Unstructured ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform,
+                            LeaveMisfitLayersDense = true,
+                        };
+                        new PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
+                    }
+
+                    var model = new NeuralNetworkMulticlassModel(network, 10, null, []);
+                    long bytes = FileBytes(model);
+                    if (denseModel is null)
+                    {
+                        (denseModel, denseBytes) = (model, bytes);
+                        string file = Path.Combine(folder, $"{modelName}.onnx");
+                        using (var stream = File.Create(file))
+                            OnnxExporter.Export(network, null, stream, "benchmark");
+                        foreach (int batch in Batches)
+                        {
+                            jobs.Add(new { name = modelName, model = file, features = network.InputSize, batch });
+                            denseUs[batch] = bench.Infer(model, batch).MicrosecondsPerCall;
+                        }
+
+                        continue;
+                    }
+
+                    string formats = string.Join(", ", model.WeightFormats.Select(f => f.SingleExample == f.Batched
+                        ? $"{f.SingleExample}" : $"{f.SingleExample}/{f.Batched}").Distinct());
+                    foreach (int batch in Batches)
+                    {
+                        double us = bench.Infer(model, batch).MicrosecondsPerCall;
+                        rows.Add($"{modelName}|{caseName}|{batch}|{denseUs[batch]}|{us}|{formats}|{(double)bytes / denseBytes}");
+                    }
+                }
+            }
+
+            Dictionary<(string Name, int Batch), double> ort = OnnxRuntimeBench.Installed
+                ? OnnxRuntimeBench.RunNode(folder, jobs, threads, seconds) : [];
+            Console.WriteLine($"Dense baselines: ours, PyTorch ({(torch("infer", "lenet_b1") is null ? "not run" : "script JSON")}), " +
+                $"ONNX Runtime ({(ort.Count == 0 ? "not installed" : $"{threads} intra-op threads")}); µs per call (batch / samples per second).\n");
+            Console.WriteLine("| model | batch | ours dense | PyTorch dense | ONNX Runtime dense | ours/ORT speed | target | |\n|---|---|---|---|---|---|---|---|");
+            foreach (var (modelName, _, _) in ModelBench.Models)
+            {
+                foreach (int batch in Batches)
+                {
+                    double ours = rows.Where(r => r.StartsWith(modelName + "|", StringComparison.Ordinal) && r.Split('|')[2] == batch.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                        .Select(r => double.Parse(r.Split('|')[3], System.Globalization.CultureInfo.InvariantCulture)).First();
+                    double? pt = torch("infer", $"{modelName}_b{batch}") is double sps ? 1e6 * batch / sps : null;
+                    double? onnx = ort.TryGetValue((modelName, batch), out double o) ? 1e6 * batch / o : null;
+                    string target = modelName == "cnn" && batch != 16 && onnx is double x ? $"≥ 0.8× | {(x / ours >= 0.8 ? "met" : "missed")}" : " | ";
+                    Console.WriteLine($"| {modelName} | {batch} | {ours:F1} | {pt?.ToString("F1") ?? "–"} | {onnx?.ToString("F1") ?? "–"} | " +
+                        $"{(onnx is double y ? $"{y / ours:F2}×" : "–")} | {target} |");
+                }
+            }
+
+            Console.WriteLine("\n| model | weights | batch | ours dense µs | ours sparse µs | sparse vs our dense | vs PyTorch dense | vs ORT dense | formats (single/batched) | file bytes vs dense | target | |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (string row in rows)
+            {
+                string[] f = row.Split('|');
+                string modelName = f[0], caseName = f[1];
+                int batch = int.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
+                double dense = double.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture), us = double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture);
+                double bytes = double.Parse(f[6], System.Globalization.CultureInfo.InvariantCulture);
+                double? pt = torch("infer", $"{modelName}_b{batch}") is double sps ? 1e6 * batch / sps / us : null;
+                double? onnx = ort.TryGetValue((modelName, batch), out double o) ? 1e6 * batch / o / us : null;
+                string target = (modelName, caseName, batch) switch
+                {
+                    ("lenet", "90%", 1) => Target(dense / us, 5, pt, onnx),
+                    ("lenet", "95%", 1) => Target(dense / us, 8, pt, onnx),
+                    ("lenet", "90%", 256) => $"≥ 2× ours | {(dense / us >= 2 ? "met" : "missed")}",
+                    _ => " | ",
+                };
+                if (caseName == "90%" && batch == 1)
+                    target += $" bytes ≤ 0.2: {(bytes <= 0.2 ? "met" : "missed")}";
+                Console.WriteLine($"| {modelName} | {caseName} | {batch} | {dense:F1} | {us:F1} | {dense / us:F2}× | {pt?.ToString("F2") ?? "–"}× | " +
+                    $"{onnx?.ToString("F2") ?? "–"}× | {f[5]} | {bytes:F3} | {target} |");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static string Target(double vsOurs, double target, double? vsTorch, double? vsOrt)
+    {
+        bool met = vsOurs >= target && (vsTorch ?? target) >= target && (vsOrt ?? target) >= target;
+        return $"≥ {target}× all three | {(met ? "met" : "missed")}";
+    }
+
+    private static long FileBytes(NeuralNetworkMulticlassModel model)
+    {
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        using var stream = new MemoryStream();
+        context.Model.Save(model, stream);
+        return stream.Length;
+    }
+}

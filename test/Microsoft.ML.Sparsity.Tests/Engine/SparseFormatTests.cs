@@ -1,0 +1,187 @@
+using Microsoft.ML.Sparsity.Engine;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Engine;
+
+/// <summary>The unstructured sparse formats (CSR, sliced ELLPACK) against a double-precision dense reference.</summary>
+public sealed class SparseFormatTests : IDisposable
+{
+    private readonly WorkerPool _pool = new(2);
+
+    public void Dispose() => _pool.Dispose();
+
+    public static TheoryData<string, int, int, double> Cases()
+    {
+        var data = new TheoryData<string, int, int, double>();
+        foreach (string format in new[] { "csr", "ell" })
+        {
+            foreach ((int rows, int cols, double sparsity) in new[]
+            {
+                (300, 784, 0.9), (100, 300, 0.95), (10, 100, 0.5), (1, 1, 0.0), (17, 33, 0.8), (33, 31, 0.98),
+                (16, 64, 1.0), (5, 70000, 0.999), (40, 32, 0.0),
+            })
+            {
+                if (format == "ell" && cols > 10000)
+                    continue;
+                data.Add(format, rows, cols, sparsity);
+            }
+        }
+
+        return data;
+    }
+
+    private static IWeightMatrix Build(string format, float[] w, int rows, int cols) =>
+        format == "csr" ? CsrMatrix.FromDense(w, rows, cols) : SlicedEllMatrix.FromDense(w, rows, cols);
+
+    private static float[] ToDense(IWeightMatrix m) => m is CsrMatrix c ? c.ToDense() : ((SlicedEllMatrix)m).ToDense();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MultiplyMatchesDoublePrecisionReferenceAndRoundTrips(string format, int rows, int cols, double sparsity)
+    {
+        var random = new Random(rows * 31 + cols);
+        float[] w = RandomSparse(rows, cols, sparsity, random, emptyRows: true);
+        IWeightMatrix matrix = Build(format, w, rows, cols);
+        Assert.Equal(w, ToDense(matrix));
+
+        foreach (int batch in new[] { 1, 3, 17, 40, 70 })
+        {
+            float[] x = Random(batch * cols, random);
+            float[] y = Enumerable.Repeat(float.NaN, batch * rows + 3).ToArray(); // overwritten, tail untouched
+            matrix.MultiplyTransposed(_pool, x, batch, y);
+            for (int b = 0; b < batch; b++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    double sum = 0, magnitude = 0;
+                    for (int c = 0; c < cols; c++)
+                    {
+                        double p = (double)x[b * cols + c] * w[r * cols + c];
+                        sum += p;
+                        magnitude += Math.Abs(p);
+                    }
+
+                    Assert.True(Math.Abs(y[b * rows + r] - sum) <= 1e-5 * magnitude + 1e-30,
+                        $"{format} {rows}x{cols} batch {batch}: y[{b},{r}] = {y[b * rows + r]}, expected {sum}");
+                }
+            }
+
+            Assert.All(y.Skip(batch * rows), v => Assert.True(float.IsNaN(v)));
+        }
+    }
+
+    [Fact]
+    public void CsrUsesSixteenBitColumnsWhereTheyFit()
+    {
+        var random = new Random(5);
+        CsrMatrix narrow = CsrMatrix.FromDense(RandomSparse(3, 65536, 0.99, random, emptyRows: false), 3, 65536);
+        CsrMatrix wide = CsrMatrix.FromDense(RandomSparse(3, 65537, 0.99, random, emptyRows: false), 3, 65537);
+
+        Assert.NotNull(narrow.NarrowColumns);
+        Assert.Null(narrow.WideColumns);
+        Assert.Equal(narrow.NonZeros * 6L + 4 * 4, narrow.StorageBytes);
+        Assert.Null(wide.NarrowColumns);
+        Assert.Equal(wide.NonZeros * 8L + 4 * 4, wide.StorageBytes);
+    }
+
+    [Fact]
+    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegment()
+    {
+        // 40 columns = 2 segments. Tile 0 (rows 0-15): row 5 has 1 non-zero in segment 0, row 3 has 3 in segment 1:
+        // one quad of 4 slots each. Tile 1 (row 16): 1 non-zero in segment 0 (one quad), none in segment 1 (no quad).
+        float[] w = new float[17 * 40];
+        w[3 * 40 + 33] = w[3 * 40 + 35] = w[3 * 40 + 39] = 1f;
+        w[5 * 40 + 2] = 2f;
+        w[16 * 40 + 7] = 3f;
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
+
+        Assert.Equal(new[] { 0, 2, 3 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 1, 0 }, ell.QuadSegments);
+        Assert.Equal(3 * 64, ell.StoredValues);
+        // Row 3's three values are slots 0-2 of quad 1, lane 3; their columns (1, 3, 7 inside segment 1) are bytes 0-2 of lane 3's word.
+        Assert.Equal(new[] { 1f, 1f, 1f, 0f }, Enumerable.Range(0, 4).Select(j => ell.Values[64 + 16 * j + 3]));
+        Assert.Equal(new byte[] { 1, 3, 7, 0 }, ell.Columns.AsSpan(64 + 4 * 3, 4).ToArray());
+        Assert.Equal(w, ell.ToDense());
+
+        for (int c = 8; c < 13; c++)
+            w[16 * 40 + c] = c; // row 16 now has 6 in segment 0: two quads
+        ell = SlicedEllMatrix.FromDense(w, 17, 40);
+        Assert.Equal(new[] { 0, 2, 4 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 1, 0, 0 }, ell.QuadSegments);
+        Assert.Equal(w, ell.ToDense());
+    }
+
+    [Theory]
+    [InlineData("csr")]
+    [InlineData("ell")]
+    public void ResultIsIdenticalForAnyThreadCountAndBatchOneAllocatesNothing(string format)
+    {
+        var random = new Random(3);
+        float[] w = RandomSparse(300, 784, 0.9, random, emptyRows: false);
+        IWeightMatrix matrix = Build(format, w, 300, 784);
+        foreach (int batch in new[] { 1, 2, 40 })
+        {
+            float[] x = Random(batch * 784, random);
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new WorkerPool(threads);
+                float[] y = new float[batch * 300];
+                matrix.MultiplyTransposed(pool, x, batch, y);
+                first ??= y;
+                Assert.True(first.AsSpan().SequenceEqual(y), $"{format} batch {batch}, {threads} threads");
+            }
+        }
+
+        float[] one = Random(784, random), output = new float[300];
+        matrix.MultiplyTransposed(_pool, one, 1, output);
+        long quietest = long.MaxValue; // of five windows: the runtime may allocate on this thread once
+        for (int window = 0; window < 5; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++)
+                matrix.MultiplyTransposed(_pool, one, 1, output);
+            quietest = Math.Min(quietest, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.Equal(0, quietest);
+    }
+
+    [Fact]
+    public void RejectsBadInput()
+    {
+        Assert.Equal("w", Assert.Throws<ArgumentException>(() => CsrMatrix.FromDense(new float[7], 2, 4)).ParamName);
+        Assert.Equal("w", Assert.Throws<ArgumentException>(() => SlicedEllMatrix.FromDense(new float[7], 2, 4)).ParamName);
+        foreach (IWeightMatrix m in new IWeightMatrix[] { CsrMatrix.FromDense(new float[8], 2, 4), SlicedEllMatrix.FromDense(new float[8], 2, 4) })
+        {
+            Assert.Equal("x", Assert.Throws<ArgumentException>(() => m.MultiplyTransposed(_pool, new float[7], 2, new float[4])).ParamName);
+            Assert.Equal("y", Assert.Throws<ArgumentException>(() => m.MultiplyTransposed(_pool, new float[8], 2, new float[3])).ParamName);
+        }
+    }
+
+    /// <summary>A random matrix with about the given fraction of zeros; with <paramref name="emptyRows"/>, every fifth row is all zero.</summary>
+    private static float[] RandomSparse(int rows, int cols, double sparsity, Random random, bool emptyRows)
+    {
+        float[] w = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            if (emptyRows && r % 5 == 4)
+                continue;
+            for (int c = 0; c < cols; c++)
+            {
+                if (random.NextDouble() >= sparsity)
+                    w[r * cols + c] = (float)(random.NextDouble() * 2 - 1);
+            }
+        }
+
+        return w;
+    }
+
+    private static float[] Random(int length, Random random)
+    {
+        float[] x = new float[length];
+        for (int i = 0; i < length; i++)
+            x[i] = (float)(random.NextDouble() * 2 - 1);
+        return x;
+    }
+}

@@ -1,0 +1,154 @@
+using Microsoft.ML.Sparsity.Inference;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Tests.Sparsity;
+using Microsoft.ML.Sparsity.Tests.Training;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Inference;
+
+/// <summary>The trained model's per-layer prediction formats: the rule, forcing, results, model files.</summary>
+public sealed class WeightFormatTests
+{
+    /// <summary>The formats every weight can take.</summary>
+    private static readonly WeightFormat[] Forced = [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll];
+
+    /// <summary>LeNet-300-100 (784-300-100-10) pruned once with the given pattern, as a model.</summary>
+    internal static NeuralNetworkMulticlassModel LeNetModel(SparsityPattern? pattern, double sparsity = 0.9, int seed = 1)
+    {
+        SequentialNetwork network = SparsityTestNetworks.LeNet(seed);
+        if (pattern is not null)
+            SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = pattern, TargetSparsity = sparsity, LeaveMisfitLayersDense = true });
+        return new NeuralNetworkMulticlassModel(network, 10, null, []);
+    }
+
+    private static NeuralNetworkMulticlassModel ConvModel(SparsityPattern pattern)
+    {
+        SequentialNetwork network = SparsityTestNetworks.SmallConv();
+        SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = pattern, TargetSparsity = 0.9, LeaveMisfitLayersDense = true });
+        return new NeuralNetworkMulticlassModel(network, 10, null, []);
+    }
+
+    [Fact]
+    public void AutoPicksFormatsByPatternAndDensity()
+    {
+        var dense = LeNetModel(null).WeightFormats;
+        Assert.All(dense, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "dense"), (f.SingleExample, f.Batched, f.Pattern)));
+        Assert.All(dense, f => Assert.Equal(1.0, f.Density));
+
+        var unstructured = LeNetModel(SparsityPattern.Unstructured, 0.9).WeightFormats;
+        Assert.All(unstructured, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
+        Assert.All(unstructured, f => Assert.Equal(0.1, f.Density, 3));
+
+        var half = LeNetModel(SparsityPattern.Unstructured, 0.6).WeightFormats; // density 0.4: sliced ELL alone, batches dense
+        Assert.All(half, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+
+        // 97% unstructured fits 2:8 or so, but N:M would store mostly zeros: it stays unstructured.
+        var veryFew = LeNetModel(SparsityPattern.Unstructured, 0.97).WeightFormats;
+        Assert.All(veryFew, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
+
+        // 2:4 serves batches from the dense weight (the packed GEMM is faster there); 1:4 and sparser from N:M.
+        var twoOfFour = LeNetModel(SparsityPattern.NM(2, 4)).WeightFormats;
+        Assert.All(twoOfFour, f => Assert.Equal((WeightFormat.NM, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        var oneOfEight = LeNetModel(SparsityPattern.NM(1, 8)).WeightFormats[0];
+        Assert.Equal((WeightFormat.NM, WeightFormat.NM, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
+    }
+
+    public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "conv 90%", "conv 2:4"];
+
+    private static NeuralNetworkMulticlassModel Model(string name) => name switch
+    {
+        "lenet dense" => LeNetModel(null),
+        "lenet 90%" => LeNetModel(SparsityPattern.Unstructured, 0.9),
+        "lenet 2:4" => LeNetModel(SparsityPattern.NM(2, 4)),
+        "lenet 1:8" => LeNetModel(SparsityPattern.NM(1, 8)),
+        "conv 90%" => ConvModel(SparsityPattern.Unstructured),
+        _ => ConvModel(SparsityPattern.NM(2, 4)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void EveryFormatGivesTheDenseMaskedResults(string name)
+    {
+        NeuralNetworkMulticlassModel model = Model(name);
+        int features = model.InputShape.Aggregate(1, (a, d) => a * d);
+        var data = TrainingData.Blobs(37, features, classes: 10, seed: 4).Reshape([.. model.InputShape]);
+        float[] reference = Scores(model.WithWeightFormats(WeightFormat.Dense), data);
+
+        var formatted = Forced.Append(WeightFormat.Auto).Select(f => (f.ToString(), model.WithWeightFormats(f))).ToList();
+        // N:M on the layers that are N:M sparse (LeNet's 300-input layer stays dense under 1:8).
+        var nm = model.WeightFormats.Where(f => f.Pattern.Contains(':')).ToDictionary(f => f.LayerName, _ => WeightFormat.NM);
+        if (nm.Count > 0)
+            formatted.Add(("NM", model.WithWeightFormats(nm)));
+        foreach ((string format, NeuralNetworkMulticlassModel formattedModel) in formatted)
+        {
+            float[] batched = Scores(formattedModel, data);
+            AssertClose(reference, batched, $"{name} {format} batches");
+
+            // One example at a time takes the single-example formats.
+            float[] single = new float[10];
+            for (int row = 0; row < data.Count; row += 6)
+            {
+                formattedModel.Predict(data.GetFeatures(row), single);
+                AssertClose(reference.AsSpan(row * 10, 10).ToArray(), single, $"{name} {format} row {row}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ForcingAFormatALayerCannotTakeNamesTheLayer()
+    {
+        // Half sparse: some group of 4 (and of 8) consecutive inputs keeps all its weights.
+        NeuralNetworkMulticlassModel unstructured = LeNetModel(SparsityPattern.Unstructured, 0.5);
+        var e = Assert.Throws<ArgumentException>(() => unstructured.WithWeightFormats(WeightFormat.NM));
+        Assert.Contains("Layer 'dense0' cannot take the N:M format", e.Message);
+
+        NeuralNetworkMulticlassModel twoOfFour = LeNetModel(SparsityPattern.NM(2, 4));
+        var perLayer = twoOfFour.WithWeightFormats(new Dictionary<string, WeightFormat> { ["dense1"] = WeightFormat.Csr, ["*"] = WeightFormat.NM });
+        Assert.Equal([WeightFormat.NM, WeightFormat.Csr, WeightFormat.NM], perLayer.WeightFormats.Select(f => f.SingleExample));
+
+        var unknown = Assert.Throws<ArgumentException>(() => twoOfFour.WithWeightFormats(new Dictionary<string, WeightFormat> { ["dense7"] = WeightFormat.Csr }));
+        Assert.Contains("no dense or convolution layer 'dense7'", unknown.Message);
+        Assert.Contains("dense0, dense1, output", unknown.Message);
+    }
+
+    [Fact]
+    public void ModelFilesKeepFormatsAndStoreMaskedWeightsCompactly()
+    {
+        using var context = new SparsityContext(seed: 1);
+        NeuralNetworkMulticlassModel dense = LeNetModel(null), sparse = LeNetModel(SparsityPattern.Unstructured, 0.9);
+        NeuralNetworkMulticlassModel forced = sparse.WithWeightFormats(new Dictionary<string, WeightFormat> { ["dense1"] = WeightFormat.Csr });
+        long denseBytes = Saved(context, dense).Length;
+        byte[] file = Saved(context, forced);
+
+        // 10% of the values plus a bit each per weight: the bound is 0.2 of the dense file.
+        Assert.InRange((double)file.Length / denseBytes, 0.1, 0.2);
+        var loaded = (NeuralNetworkMulticlassModel)context.Model.Load(new MemoryStream(file));
+        Assert.Equal(forced.WeightFormats, loaded.WeightFormats);
+        Assert.Equal(WeightFormat.Csr, loaded.WeightFormats[1].SingleExample);
+        var data = TrainingData.Blobs(20, 784, classes: 10, seed: 2);
+        Assert.Equal(Scores(forced, data), Scores(loaded, data));
+    }
+
+    private static byte[] Saved(SparsityContext context, NeuralNetworkMulticlassModel model)
+    {
+        var stream = new MemoryStream();
+        context.Model.Save(model, stream);
+        return stream.ToArray();
+    }
+
+    private static float[] Scores(NeuralNetworkMulticlassModel model, Microsoft.ML.Sparsity.Data.Dataset data)
+    {
+        var scored = model.Transform(data);
+        return Enumerable.Range(0, data.Count).SelectMany(r => scored.GetScores(r).ToArray()).ToArray();
+    }
+
+    private static void AssertClose(float[] expected, ReadOnlySpan<float> actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f, $"{what}: [{i}] {actual[i]} vs {expected[i]}");
+    }
+}
