@@ -28,6 +28,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
     private const long ParallelThreshold = 1L << 16;
 
     [ThreadStatic] private static float[]? t_xT;
+    [ThreadStatic] private static float[]? t_yT;
 
     private CsrMatrix(int rows, int cols, int[] rowStarts, ushort[]? narrow, int[]? wide, float[] values)
     {
@@ -169,13 +170,11 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
         }
     }
 
-    /// <summary>One block of 16 batch rows, every weight row.</summary>
-    [SkipLocalsInit]
+    /// <summary>One block of 32 batch rows, every weight row.</summary>
     private void RunBlock(BatchJob job, int block)
     {
         int b0 = block * Lanes, lanes = Math.Min(Lanes, job.Batch - b0), cols = Cols;
         float[] xTArray = t_xT is { } a && a.Length >= cols * Lanes ? a : t_xT = GC.AllocateUninitializedArray<float>(cols * Lanes, pinned: true);
-        float* sums = stackalloc float[Lanes];
         fixed (float* xT = xTArray)
         fixed (float* values = Values)
         fixed (ushort* narrow = NarrowColumns)
@@ -208,35 +207,73 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
                     xT[c * Lanes + b] = x[c];
             }
 
-            float* y = job.Y + (long)b0 * Rows;
-            for (int r = 0; r < Rows; r++)
+            // yT[r, b] for every weight row, stored whole vectors at a time, then transposed into y's rows.
+            float[] yTArray = t_yT is { } t && t.Length >= Rows * Lanes ? t : t_yT = GC.AllocateUninitializedArray<float>(Rows * Lanes, pinned: true);
+            fixed (float* yT = yTArray)
             {
-                Vector512<float> a0 = default, a1 = default, b0v = default, b1v = default;
-                int k = RowStarts[r], end = RowStarts[r + 1];
-                for (; k + 2 <= end; k += 2)
-                {
-                    float* x0 = xT + (narrow is not null ? narrow[k] : wide[k]) * Lanes;
-                    float* x1 = xT + (narrow is not null ? narrow[k + 1] : wide[k + 1]) * Lanes;
-                    Vector512<float> v0 = Vector512.Create(values[k]), v1 = Vector512.Create(values[k + 1]);
-                    a0 = MulAdd(v0, Vector512.Load(x0), a0);
-                    a1 = MulAdd(v0, Vector512.Load(x0 + 16), a1);
-                    b0v = MulAdd(v1, Vector512.Load(x1), b0v);
-                    b1v = MulAdd(v1, Vector512.Load(x1 + 16), b1v);
-                }
-
-                if (k < end)
-                {
-                    float* x0 = xT + (narrow is not null ? narrow[k] : wide[k]) * Lanes;
-                    Vector512<float> v0 = Vector512.Create(values[k]);
-                    a0 = MulAdd(v0, Vector512.Load(x0), a0);
-                    a1 = MulAdd(v0, Vector512.Load(x0 + 16), a1);
-                }
-
-                Vector512.Store(a0 + b0v, sums);
-                Vector512.Store(a1 + b1v, sums + 16);
-                for (int lane = 0; lane < lanes; lane++)
-                    y[(long)lane * Rows + r] = sums[lane];
+                if (narrow is not null)
+                    BlockRows(xT, values, narrow, yT);
+                else
+                    BlockRows(xT, values, wide, yT);
+                StoreTransposed(yT, job.Y + (long)b0 * Rows, lanes);
             }
+        }
+    }
+
+    /// <summary>yT[r, 0..32) = Σ_k Values[k] · xT[column k, 0..32) for every row r (columns of type <typeparamref name="TIndex"/>: ushort or int).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void BlockRows<TIndex>(float* xT, float* values, TIndex* columns, float* yT)
+        where TIndex : unmanaged
+    {
+        for (int r = 0; r < Rows; r++)
+        {
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            int k = RowStarts[r], end = RowStarts[r + 1];
+            for (; k + 2 <= end; k += 2)
+            {
+                float* x0 = xT + Column(columns, k) * Lanes, x1 = xT + Column(columns, k + 1) * Lanes;
+                Vector512<float> v0 = Vector512.Create(values[k]), v1 = Vector512.Create(values[k + 1]);
+                a0 = MulAdd(v0, Vector512.Load(x0), a0);
+                a1 = MulAdd(v0, Vector512.Load(x0 + 16), a1);
+                b0 = MulAdd(v1, Vector512.Load(x1), b0);
+                b1 = MulAdd(v1, Vector512.Load(x1 + 16), b1);
+            }
+
+            if (k < end)
+            {
+                float* x0 = xT + Column(columns, k) * Lanes;
+                Vector512<float> v0 = Vector512.Create(values[k]);
+                a0 = MulAdd(v0, Vector512.Load(x0), a0);
+                a1 = MulAdd(v0, Vector512.Load(x0 + 16), a1);
+            }
+
+            Vector512.Store(a0 + b0, yT + r * Lanes);
+            Vector512.Store(a1 + b1, yT + r * Lanes + 16);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Column<TIndex>(TIndex* columns, int k)
+        where TIndex : unmanaged =>
+        typeof(TIndex) == typeof(ushort) ? ((ushort*)columns)[k] : ((int*)columns)[k];
+
+    /// <summary>y[b, r] = yT[r, b] for the block's first <paramref name="lanes"/> batch rows; whole 8×8 blocks in registers.</summary>
+    private void StoreTransposed(float* yT, float* y, int lanes)
+    {
+        int whole = Avx.IsSupported ? lanes / 8 * 8 : 0, r = 0;
+        for (; whole > 0 && r + 8 <= Rows; r += 8)
+        {
+            for (int b = 0; b < whole; b += 8)
+                Transpose8x8(yT + r * Lanes + b, Lanes, y + (long)b * Rows + r, Rows);
+            for (int b = whole; b < lanes; b++)
+                for (int i = 0; i < 8; i++)
+                    y[(long)b * Rows + r + i] = yT[(r + i) * Lanes + b];
+        }
+
+        for (; r < Rows; r++)
+        {
+            for (int b = 0; b < lanes; b++)
+                y[(long)b * Rows + r] = yT[r * Lanes + b];
         }
     }
 

@@ -85,29 +85,34 @@ public sealed class SparseFormatTests : IDisposable
     }
 
     [Fact]
-    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegment()
+    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegmentAndAFewOverflowEntries()
     {
-        // 40 columns = 2 segments. Tile 0 (rows 0-15): row 5 has 1 non-zero in segment 0, row 3 has 3 in segment 1:
-        // one quad of 4 slots each. Tile 1 (row 16): 1 non-zero in segment 0 (one quad), none in segment 1 (no quad).
+        // 40 columns = 2 segments, 17 rows = 2 tiles. Segment 0 of tile 0: every row has 4 non-zeros (columns 0-3),
+        // row 0 two more (columns 10, 11): one quad, and row 0's last two as overflow entries (two quads would be
+        // mostly padding). Segment 1 of tile 0: rows 0-4 have 5 non-zeros (columns 33-37): 5 entries would overflow
+        // from one quad, so two quads. Tile 1 (row 16): one non-zero, an overflow entry rather than a quad.
         float[] w = new float[17 * 40];
-        w[3 * 40 + 33] = w[3 * 40 + 35] = w[3 * 40 + 39] = 1f;
-        w[5 * 40 + 2] = 2f;
+        for (int r = 0; r < 16; r++)
+            for (int c = 0; c < 4; c++)
+                w[r * 40 + c] = r + c + 1;
+        w[10] = 50f;
+        w[11] = 51f;
+        for (int r = 0; r < 5; r++)
+            for (int c = 33; c < 38; c++)
+                w[r * 40 + c] = -c;
         w[16 * 40 + 7] = 3f;
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
 
-        Assert.Equal(new[] { 0, 2, 3 }, ell.TileQuads);
-        Assert.Equal(new[] { 0, 1, 0 }, ell.QuadSegments);
+        Assert.Equal(new[] { 0, 3, 3 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 1, 1 }, ell.QuadSegments);
         Assert.Equal(3 * 64, ell.StoredValues);
-        // Row 3's three values are slots 0-2 of quad 1, lane 3; their columns (1, 3, 7 inside segment 1) are bytes 0-2 of lane 3's word.
-        Assert.Equal(new[] { 1f, 1f, 1f, 0f }, Enumerable.Range(0, 4).Select(j => ell.Values[64 + 16 * j + 3]));
-        Assert.Equal(new byte[] { 1, 3, 7, 0 }, ell.Columns.AsSpan(64 + 4 * 3, 4).ToArray());
-        Assert.Equal(w, ell.ToDense());
-
-        for (int c = 8; c < 13; c++)
-            w[16 * 40 + c] = c; // row 16 now has 6 in segment 0: two quads
-        ell = SlicedEllMatrix.FromDense(w, 17, 40);
-        Assert.Equal(new[] { 0, 2, 4 }, ell.TileQuads);
-        Assert.Equal(new[] { 0, 1, 0, 0 }, ell.QuadSegments);
+        Assert.Equal(new[] { 0, 2, 3 }, ell.OverflowStarts);
+        Assert.Equal(new byte[] { 0, 0, 0 }, ell.OverflowLanes);
+        Assert.Equal(new[] { 10, 11, 7 }, ell.OverflowColumns);
+        Assert.Equal(new[] { 50f, 51f, 3f }, ell.OverflowValues);
+        // Row 3's first slots in segment 1 are quad 1, lane 3: columns 1-4 inside the segment, bytes 0-3 of its word.
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, ell.Columns.AsSpan(64 + 4 * 3, 4).ToArray());
+        Assert.Equal(new[] { -33f, -34f, -35f, -36f }, Enumerable.Range(0, 4).Select(j => ell.Values[64 + 16 * j + 3]));
         Assert.Equal(w, ell.ToDense());
     }
 
