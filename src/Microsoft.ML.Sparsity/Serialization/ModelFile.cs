@@ -256,7 +256,7 @@ internal static class ModelFile
         }
     }
 
-    private static float[] ReadMask(ZipArchive zip, string entry, string? sha, int length)
+    internal static float[] ReadMask(ZipArchive zip, string entry, string? sha, int length)
     {
         var bytes = ReadChecked(zip, entry, sha, (length + 7) / 8);
         var mask = new float[length];
@@ -275,7 +275,7 @@ internal static class ModelFile
         return bytes;
     }
 
-    private static byte[] ReadEntry(ZipArchive zip, string name)
+    internal static byte[] ReadEntry(ZipArchive zip, string name)
     {
         try
         {
@@ -310,7 +310,7 @@ internal static class ModelFile
             if (mask[i] != 0f) target[i] = kept[k++];
     }
 
-    private static void Write(ZipArchive zip, string name, byte[] bytes)
+    internal static void Write(ZipArchive zip, string name, byte[] bytes)
     {
         var entry = zip.CreateEntry(name, CompressionLevel.Fastest);
         entry.LastWriteTime = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);   // deterministic files
@@ -323,12 +323,12 @@ internal static class ModelFile
         [.. network.Parameters.Select(p => p.Name),
          .. network.Layers.OfType<BatchNormLayer>().SelectMany(b => new[] { b.Name + ".runningMean", b.Name + ".runningVariance" })];
 
-    private static byte[] PackBits(float[] mask)
+    internal static byte[] PackBits(float[] mask)
     {
         var bits = new byte[(mask.Length + 7) / 8];
         for (int i = 0; i < mask.Length; i++) if (mask[i] != 0) bits[i >> 3] |= (byte)(1 << (i & 7));
         return bits;
     }
 
-    private static string Sha(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+    internal static string Sha(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
 }

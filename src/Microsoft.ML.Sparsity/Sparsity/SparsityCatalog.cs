@@ -72,6 +72,28 @@ public sealed class SparsityCatalog
         return model.WithNetwork(network);
     }
 
+    /// <summary>
+    /// Lottery tickets by iterative magnitude pruning (Frankle &amp; Carbin, "The Lottery Ticket Hypothesis", 2019) of
+    /// LeNet-300-100 with Adam 1.2e-3, batch 60 and a 1/12 validation hold-out: <paramref name="levels"/> times, prune
+    /// <paramref name="pruningRate"/> of each layer's surviving weights (the output layer at half the rate), reset the
+    /// survivors to <paramref name="reset"/>, retrain for <paramref name="epochs"/> epochs.
+    /// </summary>
+    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(int levels = 10, double pruningRate = 0.2, int epochs = 10,
+        LotteryTickets.LotteryTicketReset reset = LotteryTickets.LotteryTicketReset.InitialWeights)
+    {
+        var options = new LotteryTickets.IterativeMagnitudePruningOptions { Levels = levels, PruningRate = pruningRate, Reset = reset };
+        options.Training.Epochs = epochs;
+        return LotteryTicket(options);
+    }
+
+    /// <summary>Lottery tickets by iterative magnitude pruning, configured by <paramref name="options"/> (validated when the run starts).</summary>
+    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions options) => new(_context, options);
+
+    /// <summary>Loads a lottery ticket saved by <see cref="LotteryTickets.LotteryTicket.Save"/>; give it to a trainer as <c>Options.Sparsity</c> to train it.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="Serialization.ModelFormatException">The file is damaged or not a lottery ticket.</exception>
+    public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _context.Pool);
+
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
     public SparsityReport GetReport(NeuralNetworkMulticlassModel model)
     {

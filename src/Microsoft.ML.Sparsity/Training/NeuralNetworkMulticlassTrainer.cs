@@ -147,7 +147,7 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
     }
 
     /// <summary>The options as recorded in model files.</summary>
-    private JsonObject DescribeOptions(int seed)
+    internal JsonObject DescribeOptions(int seed)
     {
         var optimizer = JsonSerializer.SerializeToNode(_options.Optimizer, _options.Optimizer.GetType(), Serialization.ModelManifest.Json)!.AsObject();
         optimizer["type"] = _options.Optimizer.GetType().Name.Replace("OptimizerOptions", "", StringComparison.Ordinal).ToLowerInvariant();
@@ -167,7 +167,7 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         };
     }
 
-    private static void ValidateOptions(Options o)
+    internal static void ValidateOptions(Options o)
     {
         if (o.Layers is null) throw new ArgumentNullException(nameof(Options.Layers), "Options.Layers must list the hidden layers (it may be empty).");
         if (o.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Options.Epochs), o.Epochs, "Epochs must be at least 1.");
@@ -181,7 +181,7 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
             throw new ArgumentOutOfRangeException(nameof(Options.EarlyStoppingPatience), o.EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
     }
 
-    private static int CountClasses(Dataset data)
+    internal static int CountClasses(Dataset data)
     {
         float max = System.Numerics.Tensors.TensorPrimitives.Max(data.Labels);
         int classCount = data.ClassNames?.Count ?? (int)max + 1;
@@ -190,7 +190,7 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         return classCount;
     }
 
-    private static void CheckLabels(Dataset data, int classCount, string argument)
+    internal static void CheckLabels(Dataset data, int classCount, string argument)
     {
         for (int i = 0; i < data.Count; i++)
         {

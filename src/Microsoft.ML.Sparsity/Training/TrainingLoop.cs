@@ -34,11 +34,25 @@ internal sealed class TrainingLoop
 
     public List<TrainingProgress> History { get; } = [];
 
-    public void Run(Dataset train, Dataset? validation, IProgress<TrainingProgress>? progress, Action<string>? log, CancellationToken cancellation)
+    /// <param name="train">The training data.</param>
+    /// <param name="validation">Evaluated at the end of every epoch, for reports and early stopping.</param>
+    /// <param name="progress">Receives a report at the end of every epoch.</param>
+    /// <param name="log">Receives log lines.</param>
+    /// <param name="cancellation">Checked before every step.</param>
+    /// <param name="startStep">
+    /// The step to start from (0 = the beginning): the schedule position, the epoch and the batch within its data order
+    /// all resume there, so a run started at step k with the weights and optimiser state of step k continues exactly.
+    /// </param>
+    public void Run(Dataset train, Dataset? validation, IProgress<TrainingProgress>? progress, Action<string>? log, CancellationToken cancellation,
+        long startStep = 0)
     {
         int n = train.Count;
         int stepsPerEpoch = (n + _batchSize - 1) / _batchSize;
         long totalSteps = (long)stepsPerEpoch * _epochs;
+        if (startStep < 0 || startStep > totalSteps)
+            throw new ArgumentOutOfRangeException(nameof(startStep), startStep, $"The run has {totalSteps} steps.");
+        Step = startStep;
+        int firstEpoch = (int)(startStep / stepsPerEpoch);
         int capacity = Math.Min(_batchSize, n);
         _network.EnsureCapacity(capacity);
         if (_batchLabels.Length < capacity) _batchLabels = new float[capacity];
@@ -49,12 +63,13 @@ internal sealed class TrainingLoop
         _sparsity?.Start(stepsPerEpoch, totalSteps);
         var clock = Stopwatch.StartNew();
         float learningRate = _baseLearningRate;
-        for (int epoch = 0; epoch < _epochs; epoch++)
+        for (int epoch = firstEpoch; epoch < _epochs; epoch++)
         {
             EpochOrder(order, epoch);
             double lossSum = 0;
             long epochStart = Stopwatch.GetTimestamp();
-            for (int start = 0; start < n; start += _batchSize)
+            int first = epoch == firstEpoch ? (int)(startStep - (long)firstEpoch * stepsPerEpoch) * _batchSize : 0;
+            for (int start = first; start < n; start += _batchSize)
             {
                 cancellation.ThrowIfCancellationRequested();
                 int batch = Math.Min(_batchSize, n - start);
@@ -70,7 +85,7 @@ internal sealed class TrainingLoop
                 _sparsity?.AfterStep(Step);
             }
             double seconds = Stopwatch.GetElapsedTime(epochStart).TotalSeconds;
-            double trainLoss = lossSum / n;
+            double trainLoss = lossSum / (n - first);
             if (!double.IsFinite(trainLoss))
                 throw new InvalidOperationException(
                     $"Training diverged in epoch {epoch + 1}: the loss is {trainLoss}. Lower the learning rate or check the data's scale.");
@@ -78,7 +93,7 @@ internal sealed class TrainingLoop
             _sparsity?.BeforeEvaluation();
             (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(validation);
             var report = new TrainingProgress(epoch + 1, _epochs, Step, trainLoss, val?.Loss, _isClassifier ? val?.Accuracy : null,
-                n / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity, maskChanges);
+                (n - first) / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity, maskChanges);
             History.Add(report);
             progress?.Report(report);
             log?.Invoke(report.ToString());

@@ -1,0 +1,114 @@
+// Lottery tickets on Fashion-MNIST (LeNet-300-100): iterative magnitude pruning with its controls, the reset targets
+// compared, and the time of a full 10-level run. Writes tables (Markdown on the console), CSV, JSON and SVG plots.
+// Usage: dotnet run -c Release --project samples/LotteryTicket -- [--experiment controls|rewinding|timed]
+//        [--levels L] [--epochs E] [--seeds 1,2] [--rewind-step K] [--eval-interval N] [--threads T] [--out DIR]
+//        [--checkpoints DIR] [--data DIR] [--quiet]
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.Sparsity;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.LotteryTickets;
+
+var a = Arguments.Parse(args);
+using var context = new SparsityContext(seed: a.Seeds[0], threads: a.Threads);
+if (!a.Quiet) context.Log += (_, e) => Console.WriteLine($"  {e.Message}");
+var train = context.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
+var test = context.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
+Directory.CreateDirectory(a.OutputDirectory);
+
+// Each experiment is a list of (reset target, controls) runs for every seed.
+var runs = a.Experiment switch
+{
+    "controls" => new[] { (LotteryTicketReset.InitialWeights, LotteryTicketControls.All) },
+    "rewinding" => [(LotteryTicketReset.InitialWeights, LotteryTicketControls.None), (LotteryTicketReset.WeightRewinding, LotteryTicketControls.None),
+                    (LotteryTicketReset.LearningRateRewinding, LotteryTicketControls.None), (LotteryTicketReset.FineTuning, LotteryTicketControls.None)],
+    _ => [(LotteryTicketReset.InitialWeights, LotteryTicketControls.None)],
+};
+var options0 = Recipe(a, a.Seeds[0], runs[0].Item1, runs[0].Item2);
+Console.WriteLine($"Lottery tickets, experiment '{a.Experiment}': LeNet-300-100 on Fashion-MNIST ({train.Count:N0} training images, 5,000 held out for validation; " +
+    $"{test.Count:N0} test images), Adam {((Microsoft.ML.Sparsity.Training.AdamOptimizerOptions)options0.Training.Optimizer).LearningRate}, batch {options0.Training.BatchSize}, " +
+    $"{options0.Training.Epochs} epochs per level ({options0.Training.LearningRateSchedule} schedule), {options0.Levels} levels at p = {options0.PruningRate} " +
+    $"(output layer at half rate), seeds {string.Join(", ", a.Seeds)}, {context.Threads} threads.");
+
+var results = new List<LotteryTicketResult>();
+var total = Stopwatch.StartNew();
+foreach (var (reset, controls) in runs)
+foreach (int seed in a.Seeds)
+{
+    var options = Recipe(a, seed, reset, controls);
+    if (a.CheckpointDirectory is not null)
+    {
+        options.CheckpointDirectory = Path.Combine(a.CheckpointDirectory, $"{a.Experiment}-{reset}-seed{seed}");
+        Directory.CreateDirectory(options.CheckpointDirectory);
+    }
+    var clock = Stopwatch.StartNew();
+    var result = context.Sparsity.LotteryTicket(options).Run(train, test);
+    Console.WriteLine($"\n{reset}, seed {seed}: {result.Levels.Count} training runs in {clock.Elapsed.TotalSeconds:F1} s ({clock.Elapsed.TotalMinutes:F2} min, {context.Threads} threads)");
+    Console.WriteLine(result.ToMarkdown());
+    results.Add(result);
+}
+Console.WriteLine($"All runs: {total.Elapsed.TotalSeconds:F1} s ({total.Elapsed.TotalMinutes:F2} min) with {context.Threads} threads.");
+Console.WriteLine($"\n{LotteryTicketResult.ToMarkdown(results)}");
+string stem = Path.Combine(a.OutputDirectory, $"lottery-tickets-{a.Experiment}");
+LotteryTicketResult.SaveCsv(stem + ".csv", results);
+LotteryTicketResult.SaveJson(stem + ".json", results);
+LotteryTicketResult.SavePlot(stem + ".svg", results, $"LeNet-300-100 on Fashion-MNIST: {a.Experiment} (seeds {string.Join(", ", a.Seeds)})");
+results[0].Ticket.Save(stem + "-ticket.zip");
+Console.WriteLine($"Wrote {stem}.csv, .json, .svg and the last level's ticket {stem}-ticket.zip.");
+
+static IterativeMagnitudePruningOptions Recipe(Arguments a, int seed, LotteryTicketReset reset, LotteryTicketControls controls)
+{
+    // The defaults are the recipe: LeNet-300-100, Glorot normal, Adam 1.2e-3, batch 60, 5,000 images held out.
+    var options = new IterativeMagnitudePruningOptions
+    {
+        Levels = a.Levels,
+        PruningRate = 0.2,
+        Reset = reset,
+        RewindStep = reset == LotteryTicketReset.WeightRewinding ? a.RewindStep : 0,
+        Controls = controls,
+        EvaluationInterval = a.EvaluationInterval,
+    };
+    options.Training.Epochs = a.Epochs;
+    options.Training.Seed = seed;
+    options.Training.LearningRateSchedule = Microsoft.ML.Sparsity.Training.LearningRateSchedule.Cosine(0.01f);
+    return options;
+}
+
+internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[] Seeds, long RewindStep, int EvaluationInterval, int Threads,
+    string OutputDirectory, string? CheckpointDirectory, string? DataDirectory, bool Quiet)
+{
+    public static Arguments Parse(string[] args)
+    {
+        var a = new Arguments("controls", 14, 6, [1, 2], 250, 250, 0, "docs", null, null, false);
+        bool levelsGiven = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            int Int() => int.Parse(Value(), CultureInfo.InvariantCulture);
+            switch (args[i])
+            {
+                case "--experiment": a = a with { Experiment = Value() }; break;
+                case "--levels": a = a with { Levels = Int() }; levelsGiven = true; break;
+                case "--epochs": a = a with { Epochs = Int() }; break;
+                case "--seeds": a = a with { Seeds = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray() }; break;
+                case "--rewind-step": a = a with { RewindStep = Int() }; break;
+                case "--eval-interval": a = a with { EvaluationInterval = Int() }; break;
+                case "--threads": a = a with { Threads = Int() }; break;
+                case "--out": a = a with { OutputDirectory = Value() }; break;
+                case "--checkpoints": a = a with { CheckpointDirectory = Value() }; break;
+                case "--data": a = a with { DataDirectory = Value() }; break;
+                case "--quiet": a = a with { Quiet = true }; break;
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. {Usage}");
+            }
+        }
+        if (a.Experiment is not ("controls" or "rewinding" or "timed")) throw new ArgumentException($"--experiment must be controls, rewinding or timed. {Usage}");
+        if (!levelsGiven) a = a with { Levels = a.Experiment == "controls" ? 14 : 10 };
+        if (a.Experiment == "timed" && a.Seeds.Length > 1) a = a with { Seeds = [a.Seeds[0]] };
+        return a;
+    }
+
+    private const string Usage = "Options: --experiment controls (ticket, random reinit, random mask; default) | rewinding (reset to θ0, rewind to step K, " +
+        "LR rewinding, fine-tuning) | timed (one 10-level run), --levels L (default 14 for controls, else 10), --epochs E per level (default 6), " +
+        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T, --out DIR (default docs), " +
+        "--checkpoints DIR (resumable runs), --data DIR, --quiet.";
+}

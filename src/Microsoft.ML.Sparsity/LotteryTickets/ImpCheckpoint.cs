@@ -1,0 +1,167 @@
+using System.IO.Compression;
+using System.Text.Json;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Serialization;
+
+namespace Microsoft.ML.Sparsity.LotteryTickets;
+
+/// <summary>
+/// The checkpoint of iterative magnitude pruning: a zip with <c>checkpoint.json</c> (format version, the options and
+/// data it belongs to, level, run, early-stop record, results so far, each entry's SHA-256) and the networks as model
+/// files (<c>source.zip</c>, <c>rewind.zip</c>, <c>current.zip</c>: weights, masks, optimiser state and step) plus the
+/// level's masks bit-packed. Written atomically, so a killed run leaves the previous checkpoint or the new one.
+/// </summary>
+internal static class ImpCheckpoint
+{
+    public const int FormatVersion = 1;
+    private const string ManifestEntry = "checkpoint.json";
+
+    public static void Write(string path, ImpState state, NeuralNetworkMulticlassModel? current, SortedDictionary<string, string> options,
+        Func<Stream, Stream>? wrap = null)
+    {
+        var entries = new List<(string Name, byte[] Bytes)>();
+        var manifest = new Manifest
+        {
+            FormatVersion = FormatVersion,
+            ProducerVersion = ModelFile.PackageVersion,
+            Options = options,
+            Level = state.Level,
+            Phase = state.Phase,
+            Tracking = current is null ? null : state.Tracking,
+            Results = state.Results,
+        };
+        manifest.Source = Add(entries, "source.zip", ModelBytes(state.Source));
+        if (state.Rewind is { } rewind) manifest.Rewind = Add(entries, "rewind.zip", ModelBytes(rewind));
+        if (current is not null) manifest.Current = Add(entries, "current.zip", ModelBytes(current));
+        if (state.Masks is { } masks)
+            manifest.Masks = masks.Select((m, l) => Add(entries, $"masks/{l}.bits", ModelFile.PackBits(m), m.Length)).ToList();
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            ModelFile.Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
+            foreach (var (name, bytes) in entries) ModelFile.Write(zip, name, bytes);
+        }, wrap);
+    }
+
+    /// <summary>Reads a checkpoint written with the same <paramref name="options"/> (and data).</summary>
+    /// <exception cref="ArgumentException">The checkpoint belongs to other options, another architecture or other data; the message names what differs.</exception>
+    /// <exception cref="ModelFormatException">The checkpoint is damaged or of a newer format; the message names the file and entry.</exception>
+    public static ImpState Read(string path, SortedDictionary<string, string> options, WorkerPool pool)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
+            var manifest = ReadManifest(zip);
+            var differences = options.Keys.Union(manifest.Options?.Keys ?? Enumerable.Empty<string>()).Order(StringComparer.Ordinal)
+                .Select(key => (Key: key, Theirs: manifest.Options?.GetValueOrDefault(key), Ours: options.GetValueOrDefault(key)))
+                .Where(d => d.Theirs != d.Ours)
+                .Select(d => $"its {d.Key} is {d.Theirs ?? "absent"}, this run's is {d.Ours ?? "absent"}")
+                .ToList();
+            if (differences.Count > 0)
+                throw new ArgumentException(
+                    $"The checkpoint '{path}' belongs to another run: {string.Join("; ", differences)}. " +
+                    "Resume with the options and data it was written with, or delete it to start over.", nameof(options));
+            if (manifest.Source is null) throw new ModelFormatException(ManifestEntry, "the checkpoint has no source network.");
+            var state = new ImpState
+            {
+                Level = manifest.Level,
+                Phase = manifest.Phase,
+                Source = ReadModel(zip, manifest.Source, pool),
+                Rewind = manifest.Rewind is null ? null : ReadModel(zip, manifest.Rewind, pool),
+                Current = manifest.Current is null ? null : ReadModel(zip, manifest.Current, pool),
+                Masks = manifest.Masks?.Select(m => ReadMask(zip, m)).ToArray(),
+                Tracking = manifest.Tracking ?? new RunTracking(),
+            };
+            state.Results.AddRange(manifest.Results ?? []);
+            if (state.Level < 0 || state.Phase < 0 || (state.Level > 0) != (state.Masks is not null) || (state.Current is not null && state.Current.Training is null))
+                throw new ModelFormatException(ManifestEntry, $"the run state is inconsistent (level {state.Level}, run {state.Phase}, {state.Masks?.Length ?? 0} masks).");
+            return state;
+        }
+        catch (ModelFormatException e)
+        {
+            throw new ModelFormatException($"The checkpoint '{path}' cannot be read: {e.Message}", e);
+        }
+        catch (Exception e) when (e is InvalidDataException or JsonException or (IOException and not FileNotFoundException))
+        {
+            throw new ModelFormatException($"The checkpoint '{path}' cannot be read: the zip structure is damaged: {e.Message}", e);
+        }
+    }
+
+    private static Manifest ReadManifest(ZipArchive zip)
+    {
+        var manifest = JsonSerializer.Deserialize<Manifest>(ModelFile.ReadEntry(zip, ManifestEntry), ModelManifest.Json)
+            ?? throw new ModelFormatException(ManifestEntry, "the manifest is empty.");
+        if (manifest.FormatVersion > FormatVersion)
+            throw new ModelFormatException(ManifestEntry,
+                $"the checkpoint has format version {manifest.FormatVersion} (written by {manifest.ProducerVersion}); this version ({ModelFile.PackageVersion}) reads up to {FormatVersion}.");
+        if (manifest.FormatVersion < 1) throw new ModelFormatException(ManifestEntry, $"formatVersion {manifest.FormatVersion} is not a valid format version.");
+        return manifest;
+    }
+
+    private static NeuralNetworkMulticlassModel ReadModel(ZipArchive zip, EntryRef entry, WorkerPool pool)
+    {
+        var bytes = ReadChecked(zip, entry);
+        try
+        {
+            using var stream = new MemoryStream(bytes);
+            return ModelFile.Load(stream, pool) as NeuralNetworkMulticlassModel
+                ?? throw new ModelFormatException(entry.Name, "it is not a neural-network model.");
+        }
+        catch (ModelFormatException e) when (!e.Message.StartsWith($"Model file entry '{entry.Name}'", StringComparison.Ordinal))
+        {
+            throw new ModelFormatException(entry.Name, e.Message, e);
+        }
+    }
+
+    private static float[] ReadMask(ZipArchive zip, EntryRef entry)
+    {
+        if (entry.Length < 0) throw new ModelFormatException(entry.Name, $"the mask length {entry.Length} is negative.");
+        return ModelFile.ReadMask(zip, entry.Name, entry.Sha256, entry.Length);
+    }
+
+    private static byte[] ReadChecked(ZipArchive zip, EntryRef entry)
+    {
+        if (string.IsNullOrEmpty(entry.Name)) throw new ModelFormatException(ManifestEntry, "an entry has no name.");
+        var bytes = ModelFile.ReadEntry(zip, entry.Name);
+        if (!string.Equals(ModelFile.Sha(bytes), entry.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ModelFormatException(entry.Name, "its SHA-256 does not match the checkpoint's manifest: the entry is damaged.");
+        return bytes;
+    }
+
+    private static byte[] ModelBytes(NeuralNetworkMulticlassModel model)
+    {
+        using var stream = new MemoryStream();
+        ModelFile.Save(model, stream);
+        return stream.ToArray();
+    }
+
+    private static EntryRef Add(List<(string, byte[])> entries, string name, byte[] bytes, int length = 0)
+    {
+        entries.Add((name, bytes));
+        return new EntryRef { Name = name, Sha256 = ModelFile.Sha(bytes), Length = length };
+    }
+
+    private sealed class Manifest
+    {
+        public int FormatVersion { get; set; }
+        public string ProducerVersion { get; set; } = "";
+        public SortedDictionary<string, string>? Options { get; set; }
+        public int Level { get; set; }
+        public int Phase { get; set; }
+        public EntryRef? Source { get; set; }
+        public EntryRef? Rewind { get; set; }
+        public EntryRef? Current { get; set; }
+        public List<EntryRef>? Masks { get; set; }
+        public RunTracking? Tracking { get; set; }
+        public List<LotteryTicketLevelResult>? Results { get; set; }
+    }
+
+    private sealed class EntryRef
+    {
+        public string Name { get; set; } = "";
+        public string Sha256 { get; set; } = "";
+        public int Length { get; set; }
+    }
+}

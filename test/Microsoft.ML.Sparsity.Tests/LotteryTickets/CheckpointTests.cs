@@ -1,0 +1,207 @@
+using Microsoft.ML.Sparsity.LotteryTickets;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Serialization;
+using Microsoft.ML.Sparsity.Tests.Training;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.LotteryTickets;
+
+/// <summary>Checkpoints: a run stopped anywhere resumes to bit-identical weights; bad checkpoints are refused by name.</summary>
+public sealed class CheckpointTests : IDisposable
+{
+    private static readonly Microsoft.ML.Sparsity.Data.Dataset Data = TrainingData.Blobs(288, features: 12, classes: 3);
+    private readonly string _folder = Directory.CreateTempSubdirectory("imp-checkpoint").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string CheckpointPath => Path.Combine(_folder, ImpRun.CheckpointFileName);
+
+    private IterativeMagnitudePruningOptions Options(LotteryTicketReset reset, double rate = 0.3)
+    {
+        var options = LotteryTicketTests.Small(levels: 2);
+        options.PruningRate = rate;
+        options.Controls = LotteryTicketControls.All;
+        options.Reset = reset;
+        options.RewindStep = reset == LotteryTicketReset.WeightRewinding ? 9 : 0;
+        options.CheckpointDirectory = _folder;
+        options.CheckpointInterval = 5;
+        return options;
+    }
+
+    [Theory]
+    [InlineData(LotteryTicketReset.InitialWeights, 0.3)]
+    [InlineData(LotteryTicketReset.WeightRewinding, 0.3)]
+    [InlineData(LotteryTicketReset.LearningRateRewinding, 0.3)]
+    [InlineData(LotteryTicketReset.InitialWeights, 0.6)]   // 16% density at level 2: sparse prediction formats exist
+    public void ARunStoppedAtSeveralPointsResumesToBitIdenticalWeights(LotteryTicketReset reset, double rate)
+    {
+        var uninterrupted = Options(reset, rate);
+        uninterrupted.CheckpointDirectory = null;
+        var expected = LotteryTicketTests.Run(uninterrupted);
+
+        // Stop points (level, run, step): inside level 0 before and after the rewind step and a checkpoint, right at a
+        // checkpoint, at the end of a run, inside the controls, one step into a ticket
+        // (after the rewind step 9 for weight rewinding) and inside the last ticket.
+        var stops = new (int Level, LotteryTicketVariant Variant, long Step)[]
+        {
+            (0, LotteryTicketVariant.Ticket, 7), (0, LotteryTicketVariant.Ticket, 13), (1, LotteryTicketVariant.RandomReinitialization, 10),
+            (1, LotteryTicketVariant.RandomMask, 22), (1, LotteryTicketVariant.Ticket, 11), (2, LotteryTicketVariant.RandomMask, 16), (2, LotteryTicketVariant.Ticket, 19),
+        };
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        foreach (var stop in stops)
+        {
+            using var cancel = new CancellationTokenSource();
+            var run = new ImpRun(context, Options(reset, rate), Data, null, Data)
+            {
+                AfterStepHook = (level, variant, step) => { if ((level, variant, step) == stop) cancel.Cancel(); },
+            };
+            Assert.Throws<OperationCanceledException>(() => run.Run(null, cancel.Token));
+            Assert.True(File.Exists(CheckpointPath));
+            Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
+        }
+        var resumed = new ImpRun(context, Options(reset, rate), Data, null, Data).Run(null, CancellationToken.None);
+        LotteryTicketTests.AssertSameWeights(expected.Model, resumed.Model);
+        Assert.Equal(expected.Levels.Select(l => l with { Seconds = 0 }), resumed.Levels.Select(l => l with { Seconds = 0 }));
+        for (int i = 0; i < expected.Ticket.Start.Network.StateArrays.Count; i++)
+            Assert.Equal(expected.Ticket.Start.Network.StateArrays[i], resumed.Ticket.Start.Network.StateArrays[i]);
+    }
+
+    [Fact]
+    public void WritingCheckpointsDoesNotChangeTheRun()
+    {
+        // 16% density at level 2, where trained models would predict from sparse formats: a checkpoint must not leave
+        // one on the network being trained (evaluations would then see stale weights).
+        var plain = Options(LotteryTicketReset.InitialWeights, 0.6);
+        plain.CheckpointDirectory = null;
+        plain.CheckpointInterval = 1000;
+        var everyStep = Options(LotteryTicketReset.InitialWeights, 0.6);
+        everyStep.CheckpointInterval = 1;
+        var expected = LotteryTicketTests.Run(plain);
+        var actual = LotteryTicketTests.Run(everyStep);
+        Assert.Equal(expected.Levels.Select(l => l with { Seconds = 0 }), actual.Levels.Select(l => l with { Seconds = 0 }));
+        LotteryTicketTests.AssertSameWeights(expected.Model, actual.Model);
+    }
+
+    private void WriteCheckpointStoppedAt(long step)
+    {
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        using var cancel = new CancellationTokenSource();
+        var run = new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data)
+        {
+            AfterStepHook = (level, _, s) => { if (level == 1 && s == step) cancel.Cancel(); },
+        };
+        Assert.Throws<OperationCanceledException>(() => run.Run(null, cancel.Token));
+    }
+
+    [Fact]
+    public void ResumingWithOtherOptionsOrArchitectureNamesWhatDiffers()
+    {
+        WriteCheckpointStoppedAt(12);
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        var rate = Options(LotteryTicketReset.InitialWeights);
+        rate.PruningRate = 0.25;
+        var e = Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(rate).Run(Data, Data));
+        Assert.Contains("PruningRate is 0.3", e.Message);
+        Assert.Contains("0.25", e.Message);
+        Assert.Contains(CheckpointPath, e.Message);
+
+        var architecture = Options(LotteryTicketReset.InitialWeights);
+        architecture.Training.Layers = [Layers.Dense(20), Layers.ReLU(), Layers.Dense(8), Layers.ReLU()];
+        Assert.Contains("Training.Layers", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(architecture).Run(Data, Data)).Message);
+
+        var seed = Options(LotteryTicketReset.InitialWeights);
+        seed.Training.Seed = 6;
+        Assert.Contains("Training.seed", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(seed).Run(Data, Data)).Message);
+
+        var data = TrainingData.Blobs(300, features: 12, classes: 3);
+        Assert.Contains("Data.Training", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(Options(LotteryTicketReset.InitialWeights)).Run(data, data)).Message);
+    }
+
+    [Fact]
+    public void CheckpointsRefuseDropoutAndAMissingFolder()
+    {
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        var dropout = Options(LotteryTicketReset.InitialWeights);
+        dropout.Training.Layers = [Layers.Dense(16), Layers.ReLU(), Layers.Dropout(0.5f)];
+        Assert.Contains("dropout", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(dropout).Run(Data, Data)).Message);
+        var missing = Options(LotteryTicketReset.InitialWeights);
+        missing.CheckpointDirectory = Path.Combine(_folder, "absent");
+        Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => context.Sparsity.LotteryTicket(missing).Run(Data, Data)).Message);
+    }
+
+    [Fact]
+    public void ACorruptCheckpointIsRefusedNamingTheFileAndEntry()
+    {
+        WriteCheckpointStoppedAt(12);
+        var bytes = File.ReadAllBytes(CheckpointPath);
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        var options = Options(LotteryTicketReset.InitialWeights);
+
+        // A damaged entry (stored uncompressed, found by its content): the SHA-256 check names it.
+        using (var zip = new System.IO.Compression.ZipArchive(File.Open(CheckpointPath, FileMode.Open), System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("masks/0.bits")!;
+            byte[] content;
+            using (var s = entry.Open()) { using var m = new MemoryStream(); s.CopyTo(m); content = m.ToArray(); }
+            content[0] ^= 0x01;
+            entry.Delete();
+            using var w = zip.CreateEntry("masks/0.bits").Open();
+            w.Write(content);
+        }
+        var damaged = Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data));
+        Assert.Contains("masks/0.bits", damaged.Message);
+        Assert.Contains(CheckpointPath, damaged.Message);
+
+        // Truncated.
+        File.WriteAllBytes(CheckpointPath, bytes[..(bytes.Length / 2)]);
+        Assert.Contains(CheckpointPath, Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data)).Message);
+
+        // A newer format version.
+        File.WriteAllBytes(CheckpointPath, bytes);
+        using (var zip = new System.IO.Compression.ZipArchive(File.Open(CheckpointPath, FileMode.Open), System.IO.Compression.ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("checkpoint.json")!;
+            string json;
+            using (var r = new StreamReader(entry.Open())) json = r.ReadToEnd();
+            entry.Delete();
+            using var w = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
+            w.Write(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2", StringComparison.Ordinal));
+        }
+        Assert.Contains("format version 2", Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data)).Message);
+    }
+
+    [Fact]
+    public void AWriteInterruptedMidwayLeavesThePreviousCheckpointReadable()
+    {
+        WriteCheckpointStoppedAt(12);
+        var before = File.ReadAllBytes(CheckpointPath);
+        using var context = new SparsityContext(seed: 1, threads: 1);
+        var run = new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data);
+        Assert.Throws<IOException>(() => ImpCheckpoint.Write(CheckpointPath, run.State, null, new SortedDictionary<string, string>(), s => new FailingStream(s)));
+        Assert.Equal(before, File.ReadAllBytes(CheckpointPath));
+        Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
+        Assert.Equal(1, new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
+    }
+
+    /// <summary>Fails after 1,000 bytes, as a full disk or a killed process would.</summary>
+    private sealed class FailingStream(Stream inner) : Stream
+    {
+        private long _written;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            _written += count;
+            if (_written > 1000) throw new IOException("disk full (test)");
+            inner.Write(buffer, offset, count);
+        }
+    }
+}
