@@ -83,7 +83,10 @@ internal static class WeightFormatRule
         return (formats, matrices);
     }
 
-    /// <summary>Gives the layers of <paramref name="network"/> (a prediction copy) the matrices <see cref="Compile"/> built, shared.</summary>
+    /// <summary>
+    /// Gives the layers of <paramref name="network"/> (a prediction copy) the matrices <see cref="Compile"/> built,
+    /// shared, and marks its convolutions prediction-only (their weights never change, so they may cache derived data).
+    /// </summary>
     public static void Attach(SequentialNetwork network, IWeightMatrix?[] matrices)
     {
         for (int i = 0; i < network.Layers.Count; i++)
@@ -91,7 +94,10 @@ internal static class WeightFormatRule
             switch (network.Layers[i])
             {
                 case DenseLayer d: d.InferenceWeight = matrices[i]; break;
-                case Conv2dLayer c: c.InferenceWeight = matrices[i]; break;
+                case Conv2dLayer c:
+                    c.InferenceWeight = matrices[i];
+                    c.PredictionOnly = true;
+                    break;
             }
         }
     }

@@ -12,10 +12,11 @@ namespace Microsoft.ML.Sparsity.Network;
 /// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
 /// </summary>
 /// <remarks>
-/// Inference with a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a grayscale image)
-/// and a dense weight skips im2col: a direct kernel keeps a pixel's output channels in registers and adds each
-/// input tap times a row of the transposed weight, where im2col + GEMM would spend most of its time packing a
-/// K = 9 product.
+/// Inference with a dense weight and a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a
+/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel keeps four neighbouring pixels' output
+/// channels in registers and adds each input tap times a row of the transposed weight. For a K = 9 product im2col +
+/// GEMM spends most of its time packing; for the CNN's 3×3×32 → 64 layer the direct kernel saves the unfolding and
+/// packing passes (measured 35 µs per image against 42 µs).
 /// </remarks>
 internal sealed unsafe class Conv2dLayer : Layer
 {
@@ -65,6 +66,9 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// <summary>The weight [out, kh·kw·in] in an inference format (set on trained models' networks only); inference forwards use it.</summary>
     public IWeightMatrix? InferenceWeight { get; set; }
 
+    /// <summary>True on a trained model's prediction copy, whose weights never change (derived data may be cached).</summary>
+    public bool PredictionOnly { get; set; }
+
     public override void EnsureCapacity(int batch)
     {
         long needed = (long)batch * Pixels * _patch;
@@ -82,14 +86,18 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        if (!training && InferenceWeight is null && _patch <= DirectMaxPatch && OutChannels % 16 == 0 && Avx512F.IsSupported)
+        if (!training && InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported)
         {
-            // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous.
-            if (_weightT.Length != Weight.Length)
-                _weightT = new float[Weight.Length];
-            for (int o = 0; o < OutChannels; o++)
-                for (int p = 0; p < _patch; p++)
-                    _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
+            // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous. A prediction copy's
+            // weights never change, so it transposes once; a network in training transposes at every call.
+            if (_weightT.Length != Weight.Length || !PredictionOnly)
+            {
+                if (_weightT.Length != Weight.Length)
+                    _weightT = new float[Weight.Length];
+                for (int o = 0; o < OutChannels; o++)
+                    for (int p = 0; p < _patch; p++)
+                        _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
+            }
             (_x, _y) = (x, y);
             _pool.For(batch, _direct);
             (_x, _y) = (null, null);
@@ -146,7 +154,15 @@ internal sealed unsafe class Conv2dLayer : Layer
                 int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
                 int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
                 float* output = y + (oy * _outW + ox) * n;
-                if (n <= 32 && kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w)
+                bool fourWhole = kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w;
+                if (n == 64 && fourWhole)
+                {
+                    FourPixels64(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
+                    ox += 3;
+                    continue;
+                }
+
+                if (n <= 32 && fourWhole)
                 {
                     // Four neighbouring pixels whose windows are whole along x: eight independent accumulator chains.
                     FourPixels(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
@@ -235,6 +251,60 @@ internal sealed unsafe class Conv2dLayer : Layer
             Vector512.Store(c1 + bias1, output + 2 * n + 16);
             Vector512.Store(d1 + bias1, output + 3 * n + 16);
         }
+    }
+
+    /// <summary>As <see cref="FourPixels"/> for exactly 64 output channels: 16 accumulators, four weight registers per tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FourPixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    {
+        int step = _stride * _c;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+        for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = 0; kx < _k; kx++)
+        {
+            float* xs = x + (ky * _w + kx) * _c;
+            float* ws = wt + (ky * _k + kx) * _c * 64;
+            for (int ci = 0; ci < _c; ci++, ws += 64)
+            {
+                Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
+                Vector512<float> v = Vector512.Create(xs[ci]);
+                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
+                a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
+                v = Vector512.Create(xs[step + ci]);
+                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
+                b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
+                v = Vector512.Create(xs[2 * step + ci]);
+                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0); c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
+                c2 = Avx512F.FusedMultiplyAdd(v, w2, c2); c3 = Avx512F.FusedMultiplyAdd(v, w3, c3);
+                v = Vector512.Create(xs[3 * step + ci]);
+                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0); d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
+                d2 = Avx512F.FusedMultiplyAdd(v, w2, d2); d3 = Avx512F.FusedMultiplyAdd(v, w3, d3);
+            }
+        }
+
+        Store4(a0, a1, a2, a3, bias, output);
+        Store4(b0, b1, b2, b3, bias, output + 64);
+        Store4(c0, c1, c2, c3, bias, output + 128);
+        Store4(d0, d1, d2, d3, bias, output + 192);
+    }
+
+    /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3, float* bias, float* output)
+    {
+        if (bias is not null)
+        {
+            a0 += Vector512.Load(bias);
+            a1 += Vector512.Load(bias + 16);
+            a2 += Vector512.Load(bias + 32);
+            a3 += Vector512.Load(bias + 48);
+        }
+
+        Vector512.Store(a0, output);
+        Vector512.Store(a1, output + 16);
+        Vector512.Store(a2, output + 32);
+        Vector512.Store(a3, output + 48);
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>

@@ -8,14 +8,15 @@ public class Conv2dInferenceTests
 {
     [Theory]
     [InlineData(4, 3, 1, 1, 150)]    // small patches (36 values): many examples per inference chunk
-    [InlineData(32, 3, 1, 1, 7)]     // 14×14×32 → 64: about two examples per chunk, and a partial last chunk
+    [InlineData(32, 3, 1, 1, 7)]     // 14×14×32 → 48: about two examples per chunk, and a partial last chunk
     [InlineData(5, 5, 2, 2, 9)]      // one chunk
     public void InferenceInCacheSizedChunksEqualsTheWholeBatchForward(int channels, int kernel, int stride, int padding, int batch)
     {
         using var pool = new WorkerPool(2);
         int side = channels == 32 ? 14 : 11;
         Assert.True(kernel * kernel * channels > 32); // larger patches than the direct kernel takes
-        var layer = new Conv2dDefinition(64, kernel, stride, padding).Build("conv", [side, side, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+        // 48 output channels: not the direct kernel's 64, so this is the unfold-and-multiply path.
+        var layer = new Conv2dDefinition(48, kernel, stride, padding).Build("conv", [side, side, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
         var random = new Random(4);
         var x = Enumerable.Range(0, batch * layer.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
         var whole = new float[batch * layer.OutputSize];
@@ -32,6 +33,7 @@ public class DirectConvolutionTests
     [InlineData(1, 3, 1, 1, 32, 5)]    // the CNN's first layer: 9-value patches
     [InlineData(2, 3, 2, 0, 16, 3)]    // stride 2, no padding
     [InlineData(3, 3, 1, 2, 80, 2)]    // padding larger than the kernel's half, 80 = 64 + 16 output channels
+    [InlineData(32, 3, 1, 1, 64, 2)]   // the CNN's second layer: 288-value patches, 64 output channels
     public void SmallPatchInferenceMatchesTheIm2colForward(int channels, int kernel, int stride, int padding, int outChannels, int batch)
     {
         using var pool = new WorkerPool(2);
@@ -43,7 +45,7 @@ public class DirectConvolutionTests
         var im2col = new float[batch * layer.OutputSize];
         var direct = new float[batch * layer.OutputSize];
         layer.Forward(x, im2col, batch, training: true);   // im2col + GEMM
-        layer.Forward(x, direct, batch, training: false);  // the direct kernel (k·k·in ≤ 32)
+        layer.Forward(x, direct, batch, training: false);  // the direct kernel (k·k·in ≤ 32, or 64 output channels)
         for (int i = 0; i < im2col.Length; i++)
             Assert.True(Math.Abs(im2col[i] - direct[i]) <= 1e-5f * (1 + Math.Abs(im2col[i])), $"[{i}] {direct[i]} vs {im2col[i]}");
     }
