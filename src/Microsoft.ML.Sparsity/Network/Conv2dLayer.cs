@@ -49,7 +49,7 @@ internal sealed unsafe class Conv2dLayer : Layer
         _unfold = Unfold;
         _fold = Fold;
         _inferExamples = InferExamples;
-        _direct = DirectExample;
+        _direct = DirectRow;
     }
 
     public Parameter Weight { get; }
@@ -99,7 +99,7 @@ internal sealed unsafe class Conv2dLayer : Layer
                         _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
             }
             (_x, _y) = (x, y);
-            _pool.For(batch, _direct);
+            _pool.For(batch * _outH, _direct);
             (_x, _y) = (null, null);
             return;
         }
@@ -140,15 +140,15 @@ internal sealed unsafe class Conv2dLayer : Layer
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
-    /// <summary>The direct kernel on example <paramref name="b"/>: per output pixel, up to 64 output channels in four registers.</summary>
+    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void DirectExample(int b)
+    private void DirectRow(int item)
     {
         fixed (float* xp = _x, yp = _y, wt = _weightT, bias = Bias?.Value)
         {
+            int b = item / _outH, oy = item % _outH;
             float* x = xp + (long)b * InputSize, y = yp + (long)b * OutputSize;
             int n = OutChannels;
-            for (int oy = 0; oy < _outH; oy++)
             for (int ox = 0; ox < _outW; ox++)
             {
                 int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
