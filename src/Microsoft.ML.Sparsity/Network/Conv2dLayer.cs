@@ -27,6 +27,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
     private readonly Action<int> _unfold, _fold, _inferExamples, _direct;
     private float[] _weightT = [];
+    private readonly int[] _tapOffsets;
     private float[] _col = [];
     private float[][] _workerCols = [];
     private float[]? _x, _y, _dx;
@@ -50,6 +51,12 @@ internal sealed unsafe class Conv2dLayer : Layer
         _fold = Fold;
         _inferExamples = InferExamples;
         _direct = DirectRow;
+        // Tap t = (ky·k + kx)·in + ci of a window reads the input at offset (ky·w + kx)·in + ci from its corner.
+        _tapOffsets = new int[_patch];
+        for (int ky = 0, t = 0; ky < kernel; ky++)
+            for (int kx = 0; kx < kernel; kx++)
+                for (int ci = 0; ci < _c; ci++, t++)
+                    _tapOffsets[t] = (ky * _w + kx) * _c + ci;
     }
 
     public Parameter Weight { get; }
@@ -216,24 +223,24 @@ internal sealed unsafe class Conv2dLayer : Layer
         int n = OutChannels, step = _stride * _c;
         bool two = n > 16;
         Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-        for (int ky = ky0; ky < ky1; ky++)
-        for (int kx = 0; kx < _k; kx++)
+        fixed (int* offsets = _tapOffsets)
         {
-            float* xs = x + (ky * _w + kx) * _c;
-            float* ws = wt + (ky * _k + kx) * _c * n;
-            for (int ci = 0; ci < _c; ci++, ws += n)
+            // The taps of window rows [ky0, ky1) are one contiguous run: one flat loop, whatever k and the channel count.
+            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
             {
+                float* xs = x + offsets[t];
+                float* ws = wt + t * n;
                 Vector512<float> w0 = Vector512.Load(ws), w1 = two ? Vector512.Load(ws + 16) : default;
-                Vector512<float> v = Vector512.Create(xs[ci]);
+                Vector512<float> v = Vector512.Create(*xs);
                 a0 = Avx512F.FusedMultiplyAdd(v, w0, a0);
                 a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
-                v = Vector512.Create(xs[step + ci]);
+                v = Vector512.Create(xs[step]);
                 b0 = Avx512F.FusedMultiplyAdd(v, w0, b0);
                 b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
-                v = Vector512.Create(xs[2 * step + ci]);
+                v = Vector512.Create(xs[2 * step]);
                 c0 = Avx512F.FusedMultiplyAdd(v, w0, c0);
                 c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
-                v = Vector512.Create(xs[3 * step + ci]);
+                v = Vector512.Create(xs[3 * step]);
                 d0 = Avx512F.FusedMultiplyAdd(v, w0, d0);
                 d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
             }
@@ -260,24 +267,23 @@ internal sealed unsafe class Conv2dLayer : Layer
         int step = _stride * _c;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
-        for (int ky = ky0; ky < ky1; ky++)
-        for (int kx = 0; kx < _k; kx++)
+        fixed (int* offsets = _tapOffsets)
         {
-            float* xs = x + (ky * _w + kx) * _c;
-            float* ws = wt + (ky * _k + kx) * _c * 64;
-            for (int ci = 0; ci < _c; ci++, ws += 64)
+            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
             {
+                float* xs = x + offsets[t];
+                float* ws = wt + t * 64;
                 Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-                Vector512<float> v = Vector512.Create(xs[ci]);
+                Vector512<float> v = Vector512.Create(*xs);
                 a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
                 a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
-                v = Vector512.Create(xs[step + ci]);
+                v = Vector512.Create(xs[step]);
                 b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
                 b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
-                v = Vector512.Create(xs[2 * step + ci]);
+                v = Vector512.Create(xs[2 * step]);
                 c0 = Avx512F.FusedMultiplyAdd(v, w0, c0); c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
                 c2 = Avx512F.FusedMultiplyAdd(v, w2, c2); c3 = Avx512F.FusedMultiplyAdd(v, w3, c3);
-                v = Vector512.Create(xs[3 * step + ci]);
+                v = Vector512.Create(xs[3 * step]);
                 d0 = Avx512F.FusedMultiplyAdd(v, w0, d0); d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
                 d2 = Avx512F.FusedMultiplyAdd(v, w2, d2); d3 = Avx512F.FusedMultiplyAdd(v, w3, d3);
             }
