@@ -30,3 +30,19 @@ internal sealed class DenseMatrix(float[] values, int rows, int cols) : IWeightM
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y) =>
         Gemm.Multiply(pool, false, true, batch, Rows, Cols, 1f, x, Cols, values, Cols, 0f, y, Rows);
 }
+
+/// <summary>The argument checks every <see cref="IWeightMatrix.MultiplyTransposed"/> makes.</summary>
+internal static class WeightMatrixArguments
+{
+    /// <summary>Throws on a null pool, a negative batch or spans too short; returns false when there is nothing to compute.</summary>
+    public static bool Check(IWeightMatrix matrix, WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (x.Length < (long)batch * matrix.Cols)
+            throw new ArgumentException($"Length {x.Length} is too short for {batch} rows of {matrix.Cols} inputs.", nameof(x));
+        if (y.Length < (long)batch * matrix.Rows)
+            throw new ArgumentException($"Length {y.Length} is too short for {batch} rows of {matrix.Rows} outputs.", nameof(y));
+        return batch > 0 && matrix.Rows > 0;
+    }
+}

@@ -193,13 +193,7 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
     /// </summary>
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
     {
-        ArgumentNullException.ThrowIfNull(pool);
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        if (x.Length < (long)batch * Cols)
-            throw new ArgumentException($"Length {x.Length} is too short for {batch} rows of {Cols} inputs.", nameof(x));
-        if (y.Length < (long)batch * Rows)
-            throw new ArgumentException($"Length {y.Length} is too short for {batch} rows of {Rows} outputs.", nameof(y));
-        if (batch == 0 || Rows == 0)
+        if (!WeightMatrixArguments.Check(this, pool, x, batch, y))
             return;
 
         fixed (float* px = x)

@@ -110,34 +110,7 @@ public sealed class NMMatrixTests : IDisposable
         var random = new Random(rows * 1009 + cols * 31 + n * 7 + m);
         float[] w = RandomNM(rows, cols, n, m, random);
         NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
-        foreach (int batch in new[] { 1, 3, 17, 64, 70 })
-        {
-            float[] x = RandomVector(batch * cols, random);
-            float[] y = Enumerable.Repeat(float.NaN, batch * rows + 5).ToArray(); // overwritten, tail untouched
-
-            sparse.MultiplyTransposed(_pool, x, batch, y);
-
-            for (int b = 0; b < batch; b++)
-            {
-                for (int r = 0; r < rows; r++)
-                {
-                    double sum = 0, magnitude = 0;
-                    for (int c = 0; c < cols; c++)
-                    {
-                        double p = (double)x[b * cols + c] * w[r * cols + c];
-                        sum += p;
-                        magnitude += Math.Abs(p);
-                    }
-
-                    double tolerance = 1e-5 * magnitude + 1e-30;
-                    float actual = y[b * rows + r];
-                    Assert.True(Math.Abs(actual - sum) <= tolerance,
-                        $"{n}:{m} {rows}x{cols} batch {batch}: y[{b},{r}] = {actual}, expected {sum}");
-                }
-            }
-
-            Assert.All(y.Skip(batch * rows), v => Assert.True(float.IsNaN(v)));
-        }
+        WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m}", 1, 3, 17, 64, 70);
     }
 
     [Fact]

@@ -44,30 +44,7 @@ public sealed class SparseFormatTests : IDisposable
         IWeightMatrix matrix = Build(format, w, rows, cols);
         Assert.Equal(w, ToDense(matrix));
 
-        foreach (int batch in new[] { 1, 3, 17, 40, 70 })
-        {
-            float[] x = Random(batch * cols, random);
-            float[] y = Enumerable.Repeat(float.NaN, batch * rows + 3).ToArray(); // overwritten, tail untouched
-            matrix.MultiplyTransposed(_pool, x, batch, y);
-            for (int b = 0; b < batch; b++)
-            {
-                for (int r = 0; r < rows; r++)
-                {
-                    double sum = 0, magnitude = 0;
-                    for (int c = 0; c < cols; c++)
-                    {
-                        double p = (double)x[b * cols + c] * w[r * cols + c];
-                        sum += p;
-                        magnitude += Math.Abs(p);
-                    }
-
-                    Assert.True(Math.Abs(y[b * rows + r] - sum) <= 1e-5 * magnitude + 1e-30,
-                        $"{format} {rows}x{cols} batch {batch}: y[{b},{r}] = {y[b * rows + r]}, expected {sum}");
-                }
-            }
-
-            Assert.All(y.Skip(batch * rows), v => Assert.True(float.IsNaN(v)));
-        }
+        WeightMatrixReference.AssertMultiplyMatches(matrix, w, _pool, random, format, 1, 3, 17, 40, 70);
     }
 
     [Fact]
