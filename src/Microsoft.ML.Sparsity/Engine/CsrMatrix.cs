@@ -143,7 +143,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
             {
                 int k = RowStarts[r], end = RowStarts[r + 1];
                 float sum = 0f;
-                if (narrow is not null && Avx2.IsSupported)
+                if (narrow is not null && Avx2.IsSupported && Fma.IsSupported)
                 {
                     Vector256<float> a0 = default, a1 = default;
                     for (; k + 16 <= end; k += 16)

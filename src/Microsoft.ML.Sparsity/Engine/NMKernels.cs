@@ -78,7 +78,7 @@ internal sealed unsafe partial class NMMatrix
         Vector512.Store((b0 + b1) + (b2 + b3), out1);
     }
 
-    /// <summary>Two tiles, 4 &lt; M ≤ 8: 4-bit indices, two slots per index byte.</summary>
+    /// <summary>Two tiles, M = 8: 4-bit indices, two slots per index byte.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void TilePair8(float* x, int* columns, float* v0, float* v1, byte* i0, byte* i1, float* out0, float* out1)
     {

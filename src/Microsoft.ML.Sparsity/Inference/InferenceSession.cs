@@ -5,10 +5,9 @@ using Microsoft.ML.Sparsity.Network;
 namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>
-/// One caller's means of prediction: a copy of the model's network (its own activation and scratch buffers, sized
-/// for <see cref="Capacity"/> examples; <see cref="NeuralNetworkMulticlassModel.PredictionNetwork"/>) that shares the
-/// model's prediction-format weights and runs on the calling thread only, so a prediction's latency never waits on another core, and a batch split over threads keeps each
-/// thread's activations in its own cache. Not thread-safe; a model or engine pool hands each concurrent caller its own.
+/// One caller's means of prediction: a copy of the model's network (its own parameters' copy and activation and
+/// scratch buffers, sized for <see cref="Capacity"/> examples; <see cref="NeuralNetworkMulticlassModel.PredictionNetwork"/>)
+/// that shares the model's sparse prediction formats. Not thread-safe; a model or engine pool hands each concurrent caller its own.
 /// </summary>
 internal sealed class InferenceSession
 {

@@ -15,8 +15,8 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// <remarks>
 /// An engine is not thread-safe (like ML.NET's); give each thread its own or use <see cref="PredictionEnginePool{TSrc, TDst}"/>.
 /// <see cref="Predict(TSrc, ref TDst)"/> allocates nothing once warm when the output object is reused: its score
-/// array is filled in place. Prediction runs on the calling thread for sparse layers and uses the context's threads
-/// only for large dense layers.
+/// array is filled in place. Sparse layers run on the calling thread; large dense products and convolutions may share
+/// their work with the context's threads.
 /// </remarks>
 public sealed class PredictionEngine<TSrc, TDst>
     where TSrc : class
@@ -33,7 +33,13 @@ public sealed class PredictionEngine<TSrc, TDst>
     internal PredictionEngine(NeuralNetworkMulticlassModel model, PredictionEngineOptions options)
     {
         _model = model;
-        _options = options;
+        _options = new PredictionEngineOptions
+        {
+            FeatureColumnName = options.FeatureColumnName,
+            ScoreColumnName = options.ScoreColumnName,
+            PredictedLabelColumnName = options.PredictedLabelColumnName,
+            NonFiniteInput = options.NonFiniteInput,
+        };
         _features = Getter<TSrc, float[]?>(options.FeatureColumnName, nameof(options.FeatureColumnName), typeof(float[]));
         _getScore = Getter<TDst, float[]?>(options.ScoreColumnName, nameof(options.ScoreColumnName), typeof(float[]));
         _setScore = Setter<TDst, float[]>(options.ScoreColumnName, nameof(options.ScoreColumnName), Value<float[]>());

@@ -19,7 +19,7 @@ public sealed class PredictionEngineOptions
     /// <summary>
     /// What a NaN or infinite feature does: <see cref="NonFiniteInputHandling.Throw"/> (the default) raises an
     /// <see cref="ArgumentException"/> naming the feature column and index; <see cref="NonFiniteInputHandling.Propagate"/>
-    /// lets it through, so the scores come out NaN.
+    /// lets it through, and the scores are then undefined (usually NaN; a sparse format that skips the input may not see it).
     /// </summary>
     public NonFiniteInputHandling NonFiniteInput = NonFiniteInputHandling.Throw;
 }
@@ -30,6 +30,6 @@ public enum NonFiniteInputHandling
     /// <summary>Raise an <see cref="ArgumentException"/> naming the feature.</summary>
     Throw,
 
-    /// <summary>Compute anyway; the scores become NaN.</summary>
+    /// <summary>Compute anyway; the scores are undefined (usually NaN).</summary>
     Propagate,
 }

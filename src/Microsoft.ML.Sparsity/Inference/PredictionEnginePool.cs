@@ -8,7 +8,7 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// <see cref="PredictionEngine{TSrc, TDst}"/> from the pool, creating one when all are busy, and returns it. Create
 /// it with <c>context.Model.CreatePredictionEnginePool&lt;TSrc, TDst&gt;(model)</c>.
 /// </summary>
-/// <remarks>Engines share the model's prediction weights; each holds only its buffers. Results equal a single engine's, bit for bit.</remarks>
+/// <remarks>Engines share the model's sparse prediction formats; each holds its own copy of the network. Results equal a single engine's, bit for bit.</remarks>
 public sealed class PredictionEnginePool<TSrc, TDst>
     where TSrc : class
     where TDst : class, new()

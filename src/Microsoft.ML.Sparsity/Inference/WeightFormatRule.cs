@@ -76,7 +76,7 @@ internal static class WeightFormatRule
                 Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels),
                 _ => throw new InvalidOperationException(),
             };
-            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format);
+            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer);
             formats.Add(chosen);
         }
 
@@ -102,7 +102,13 @@ internal static class WeightFormatRule
         }
     }
 
-    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format)
+    /// <param name="layer">The layer's name, for messages.</param>
+    /// <param name="w">The weight [rows, cols].</param>
+    /// <param name="rows">Outputs.</param>
+    /// <param name="cols">Inputs per output.</param>
+    /// <param name="format">The format asked for.</param>
+    /// <param name="convolution">A convolution multiplies many rows (pixels) even for one example: it takes the batched format only.</param>
+    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution)
     {
         long nonZeros = w.Length - w.AsSpan().Count(0f);
         double density = w.Length == 0 ? 0 : (double)nonZeros / w.Length;
@@ -119,6 +125,8 @@ internal static class WeightFormatRule
             WeightFormat.Dense or WeightFormat.Csr or WeightFormat.SlicedEll or WeightFormat.NM => (format, format),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, $"Layer '{layer}': unknown weight format."),
         };
+        if (convolution)
+            single = batched;
 
         IWeightMatrix? first = Create(single, w, rows, cols, n, m);
         IWeightMatrix? matrix = single == batched ? first : new BatchSizeDispatch(

@@ -18,9 +18,9 @@ namespace Microsoft.ML.Sparsity.Models;
 /// than dense ones.
 /// </para>
 /// <para>
-/// <see cref="Predict"/> is thread-safe: concurrent callers each get a session of their own (a copy of the network's
-/// buffers; the prediction-format weights are shared). <see cref="Transform"/> calls are serialised, each using the
-/// context's threads. For typed single-example prediction use <c>context.Model.CreatePredictionEngine</c>.
+/// <see cref="Predict"/> and <see cref="Transform"/> are thread-safe: concurrent callers each get sessions of their
+/// own (a copy of the network with its own buffers; the sparse prediction formats are shared). For typed
+/// single-example prediction use <c>context.Model.CreatePredictionEngine</c>.
 /// </para>
 /// </remarks>
 public sealed class NeuralNetworkMulticlassModel : ITransformer
@@ -118,6 +118,8 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     /// <summary>Scores <paramref name="count"/> rows of <paramref name="features"/> into probabilities and predicted labels (see <see cref="Transform"/>).</summary>
     internal void Score(float[] features, int count, float[] probabilities, int[] predicted)
     {
+        if (count == 0)
+            return;
         // At least one chunk per thread: a batch of 16 LeNet rows is two chunks of 8, not one of 16.
         int threads = _network.Pool.ThreadCount, chunk = Math.Min(_chunk, (count + threads - 1) / threads);
         int chunks = (count + chunk - 1) / chunk, workers = Math.Min(threads, chunks);

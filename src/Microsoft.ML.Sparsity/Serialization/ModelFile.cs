@@ -28,7 +28,7 @@ internal static class ModelFile
     public static void Save(ITransformer model, Stream stream)
     {
         var entries = new List<(string Name, byte[] Bytes)>();
-        var manifest = new ModelManifest { FormatVersion = FormatVersion, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion };
+        var manifest = new ModelManifest { FormatVersion = 1, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion };
         IReadOnlyList<ITransformer> transformers = model is ITransformerChain chain ? chain.Transformers : [model];
         for (int t = 0; t < transformers.Count; t++)
             manifest.Transformers.Add(transformers[t] switch
@@ -37,6 +37,9 @@ internal static class ModelFile
                 Transforms.FrequencyDomainTransformer fd => FrequencyDomainFile.Describe(fd, $"t{t}/", entries),
                 var other => throw new NotSupportedException($"Transformer {t} ({other.GetType().Name}) cannot be saved."),
             });
+        // Format 2 only when a file needs it (kept-only tensors or requested formats), so that older readers still read the rest.
+        if (manifest.Transformers.Any(t => t.WeightFormats is not null || t.Tensors.Any(x => x.KeptOnly) || t.Training?.State.Any(x => x.KeptOnly) == true))
+            manifest.FormatVersion = FormatVersion;
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
         Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
         foreach (var (name, bytes) in entries) Write(zip, name, bytes);
@@ -105,7 +108,7 @@ internal static class ModelFile
             float[]? mask = parameter?.Mask;
             // A masked tensor keeps only its unmasked values (the mask says where they go): a 90%-sparse weight
             // takes a tenth of its dense bytes plus a bit per value.
-            var tensor = AddTensor(entries, $"{prefix}tensors/{i}.f32", names[i], mask is null ? network.StateArrays[i] : Kept(network.StateArrays[i], mask),
+            var tensor = AddTensor(entries, $"{prefix}tensors/{i}.f32", names[i], mask is null ? network.StateArrays[i] : Kept(network.StateArrays[i], mask, names[i]),
                 parameter?.Shape ?? [network.StateArrays[i].Length]);
             if (mask is not null)
             {
@@ -130,7 +133,7 @@ internal static class ModelFile
                 // Optimiser state is exactly 0 where its parameter is masked, so it is stored like the parameter.
                 float[] state = training.OptimizerState[i];
                 float[]? mask = network.Parameters[i / Math.Max(1, training.StateSlots)].Mask;
-                TensorManifest tensor = AddTensor(entries, $"{prefix}training/{i}.f32", $"optimizer.{i}", mask is null ? state : Kept(state, mask), [state.Length]);
+                TensorManifest tensor = AddTensor(entries, $"{prefix}training/{i}.f32", $"optimizer.{i}", mask is null ? state : Kept(state, mask, $"optimizer.{i}"), [state.Length]);
                 tensor.KeptOnly = mask is not null;
                 tm.Training.State.Add(tensor);
             }
@@ -291,12 +294,18 @@ internal static class ModelFile
         }
     }
 
-    /// <summary>The values where the mask is 1, in order.</summary>
-    private static float[] Kept(float[] values, float[] mask)
+    /// <summary>The values where the mask is 1, in order; the others must be exactly 0 (the masked-training invariant), or nothing is written.</summary>
+    private static float[] Kept(float[] values, float[] mask, string name)
     {
         var kept = new float[mask.Length - mask.AsSpan().Count(0f)];
         for (int i = 0, k = 0; i < values.Length; i++)
-            if (mask[i] != 0f) kept[k++] = values[i];
+        {
+            if (mask[i] != 0f)
+                kept[k++] = values[i];
+            else if (values[i] != 0f)
+                throw new InvalidOperationException($"'{name}' value {i} is {values[i]} where its mask prunes it; masked values must be exactly 0 to be saved.");
+        }
+
         return kept;
     }
 

@@ -100,6 +100,36 @@ public sealed class WeightFormatTests
     }
 
     [Fact]
+    public void ConvolutionsTakeTheirBatchedFormatOnly()
+    {
+        // A convolution multiplies one row per pixel, never a single row: at 2:4 its batched format (dense) serves
+        // it through the layer's own dense path (no prediction matrix), while the dense layer serves single examples N:M.
+        NeuralNetworkMulticlassModel model = ConvModel(SparsityPattern.NM(2, 4));
+        LayerWeightFormat conv = model.WeightFormats.Single(f => f.LayerName == "conv1");
+        Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (conv.SingleExample, conv.Batched, conv.Pattern));
+        Assert.Null(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<Conv2dLayer>().Single(l => l.Name == "conv1").InferenceWeight);
+        Assert.Equal(WeightFormat.NM, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
+    }
+
+    [Fact]
+    public void SavingRefusesAMaskedValueThatIsNotZeroAndDenseModelsStayFormatOne()
+    {
+        using var context = new SparsityContext(seed: 1);
+        NeuralNetworkMulticlassModel sparse = LeNetModel(SparsityPattern.Unstructured, 0.9);
+        Parameter weight = sparse.Network.Parameters[0];
+        int pruned = Array.IndexOf(weight.Mask!, 0f);
+        weight.Value[pruned] = 0.5f;
+        var e = Assert.Throws<InvalidOperationException>(() => context.Model.Save(sparse, new MemoryStream()));
+        Assert.Contains($"'dense0.weight' value {pruned} is 0.5 where its mask prunes it", e.Message);
+
+        var stream = new MemoryStream();
+        context.Model.Save(LeNetModel(null), stream);
+        using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(stream.ToArray()));
+        using var manifest = zip.GetEntry("manifest.json")!.Open();
+        Assert.Equal(1, System.Text.Json.JsonDocument.Parse(manifest).RootElement.GetProperty("formatVersion").GetInt32());
+    }
+
+    [Fact]
     public void AModelLeavesTheNetworkItWrapsUntouched()
     {
         // Training code may wrap a network it is still training (checkpoints do): prediction formats must not reach it.
