@@ -56,7 +56,7 @@ internal static class EnumerableLoader
         return new Dataset(features.ToArray(), shape, labels.ToArray());
     }
 
-    private static Func<TRow, float[]?> FeatureGetter<TRow>(string featureColumnName)
+    internal static Func<TRow, float[]?> FeatureGetter<TRow>(string featureColumnName)
     {
         string name = featureColumnName;
         var row = Expression.Parameter(typeof(TRow), "row");
@@ -90,7 +90,7 @@ internal static class EnumerableLoader
         return Expression.Lambda<Func<TRow, float>>(body, row).Compile();
     }
 
-    private static MemberExpression Member<TRow>(ParameterExpression row, string name, string role, string paramName)
+    internal static MemberExpression Member<TRow>(ParameterExpression row, string name, string role, string paramName)
     {
         const BindingFlags Flags = BindingFlags.Public | BindingFlags.Instance;
         PropertyInfo? property = typeof(TRow).GetProperty(name, Flags);

@@ -27,8 +27,8 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
     /// <summary>Below this many multiply-adds per call, everything runs on the calling thread.</summary>
     private const long ParallelThreshold = 1L << 16;
 
-    [ThreadStatic] private static float[]? t_xT;
-    [ThreadStatic] private static float[]? t_yT;
+    [ThreadStatic] private static Workspace? t_xT;
+    [ThreadStatic] private static Workspace? t_yT;
 
     private CsrMatrix(int rows, int cols, int[] rowStarts, ushort[]? narrow, int[]? wide, float[] values)
     {
@@ -168,8 +168,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
     private void RunBlock(BatchJob job, int block)
     {
         int b0 = block * Lanes, lanes = Math.Min(Lanes, job.Batch - b0), cols = Cols;
-        float[] xTArray = t_xT is { } a && a.Length >= cols * Lanes ? a : t_xT = GC.AllocateUninitializedArray<float>(cols * Lanes, pinned: true);
-        fixed (float* xT = xTArray)
+        float* xT = (t_xT ??= new Workspace()).Get(cols * Lanes);
         fixed (float* values = Values)
         fixed (ushort* narrow = NarrowColumns)
         fixed (int* wide = WideColumns)
@@ -202,15 +201,12 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
             }
 
             // yT[r, b] for every weight row, stored whole vectors at a time, then transposed into y's rows.
-            float[] yTArray = t_yT is { } t && t.Length >= Rows * Lanes ? t : t_yT = GC.AllocateUninitializedArray<float>(Rows * Lanes, pinned: true);
-            fixed (float* yT = yTArray)
-            {
-                if (narrow is not null)
-                    BlockRows(xT, values, narrow, yT);
-                else
-                    BlockRows(xT, values, wide, yT);
-                StoreTransposed(yT, job.Y + (long)b0 * Rows, lanes);
-            }
+            float* yT = (t_yT ??= new Workspace()).Get(Rows * Lanes);
+            if (narrow is not null)
+                BlockRows(xT, values, narrow, yT);
+            else
+                BlockRows(xT, values, wide, yT);
+            StoreTransposed(yT, job.Y + (long)b0 * Rows, lanes);
         }
     }
 

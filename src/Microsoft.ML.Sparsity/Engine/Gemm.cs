@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Sparsity.Engine;
@@ -283,30 +281,6 @@ internal static unsafe partial class Gemm
                 else
                     DotRows(_a, _lda, o0, o1, x, _k, _alpha, _beta, _c, _ldc);
             }
-        }
-    }
-
-    /// <summary>
-    /// A thread-local, 64-byte aligned scratch buffer on the pinned object heap; it only grows, and is collected
-    /// with its thread.
-    /// </summary>
-    private sealed class Workspace
-    {
-        private float[]? _array;
-        private float* _aligned;
-        private int _capacity;
-
-        public float* Get(int floats)
-        {
-            if (floats > _capacity)
-            {
-                _array = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
-                nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
-                _aligned = (float*)((start + 63) & ~(nint)63);
-                _capacity = floats;
-            }
-
-            return _aligned;
         }
     }
 }

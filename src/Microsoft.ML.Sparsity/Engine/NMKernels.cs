@@ -7,13 +7,10 @@ namespace Microsoft.ML.Sparsity.Engine;
 // Kernels of NMMatrix.MultiplyTransposed (layout and method in NMMatrix's remarks): one batch row, all tiles.
 internal sealed unsafe partial class NMMatrix
 {
-    /// <summary>Below this many kept multiply-adds per call, everything runs on the calling thread.</summary>
-    private const long ParallelThreshold = 1L << 16;
-
     /// <summary>y[0, Rows) = x · Wᵀ for one batch row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private void MultiplyRow(float* x, float* y)
+    protected override void MultiplyRow(float* x, float* y)
     {
         float* last = stackalloc float[2 * TileRows];
         fixed (float* values = Values)
@@ -133,14 +130,4 @@ internal sealed unsafe partial class NMMatrix
             }
         }
     }
-
-    /// <summary>One item of a call split over the pool's threads: a contiguous range of batch rows.</summary>
-    private static readonly Action<BatchJob, int> RowsItem = (job, item) =>
-    {
-        var w = (NMMatrix)job.Owner!;
-        int items = job.Items;
-        int b0 = (int)((long)item * job.Batch / items), b1 = (int)((long)(item + 1) * job.Batch / items);
-        for (int b = b0; b < b1; b++)
-            w.MultiplyRow(job.X + (long)b * w.Cols, job.Y + (long)b * w.Rows);
-    };
 }

@@ -21,7 +21,7 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// (33 bytes): 0.516 of dense, plus the padding of the last tile.
 /// </para>
 /// <para>
-/// Kernel. <see cref="MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass) one batch row at a
+/// Kernel. <see cref="RowKernelMatrix.MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass) one batch row at a
 /// time, two tiles (32 outputs) at a time. On AVX-512 with M = 4, the group's 4 x values are broadcast to the four
 /// 128-bit lanes of a register, and one in-lane permute (vpermilps) picks, for each of the 16 rows, the x value its
 /// index names; one FMA meets it with the 16 rows' values. The index bytes widen to 32-bit lanes once per 4 slots
@@ -36,15 +36,14 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// several threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
-internal sealed unsafe partial class NMMatrix : IWeightMatrix
+internal sealed unsafe partial class NMMatrix : RowKernelMatrix
 {
     /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
     public const int TileRows = 16;
 
     private NMMatrix(int rows, int cols, int n, int m, float[] values, byte[] indices)
+        : base(rows, cols)
     {
-        Rows = rows;
-        Cols = cols;
         N = n;
         M = m;
         IndexBits = BitsPerIndex(m);
@@ -61,9 +60,6 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
             : m == 8 && Avx512DQ.IsSupported ? RowKernel.EightWide
             : RowKernel.Scalar;
     }
-
-    public int Rows { get; }
-    public int Cols { get; }
 
     /// <summary>Values kept per group.</summary>
     public int N { get; }
@@ -90,7 +86,9 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
     public byte[] Indices { get; }
 
     /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: what the matrix occupies.</summary>
-    public long StorageBytes => Values.LongLength * sizeof(float) + Indices.LongLength;
+    public override long StorageBytes => Values.LongLength * sizeof(float) + Indices.LongLength;
+
+    protected override long RowMultiplyAdds => (long)Rows * KeptPerRow;
 
     /// <summary>Column where each slot's group starts (shared by all rows).</summary>
     private readonly int[] _slotColumns;
@@ -185,29 +183,6 @@ internal sealed unsafe partial class NMMatrix : IWeightMatrix
         int perByte = SlotsPerByte;
         byte packed = Indices[((long)r / TileRows * (Slots / perByte) + s / perByte) * TileRows + r % TileRows];
         return (packed >> (s % perByte * IndexBits)) & ((1 << IndexBits) - 1);
-    }
-
-    /// <summary>
-    /// y[batch, Rows] = x[batch, Cols] · Wᵀ (row-major, y overwritten): a dense layer's forward pass without bias.
-    /// Batch 1 runs on the calling thread; larger batches are split over the pool.
-    /// </summary>
-    public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
-    {
-        if (!WeightMatrixArguments.Check(this, pool, x, batch, y))
-            return;
-
-        fixed (float* px = x)
-        fixed (float* py = y)
-        {
-            if (batch == 1 || (long)batch * Rows * KeptPerRow < ParallelThreshold)
-            {
-                for (int b = 0; b < batch; b++)
-                    MultiplyRow(px + (long)b * Cols, py + (long)b * Rows);
-                return;
-            }
-
-            BatchJob.Run(pool, Math.Min(batch, pool.ThreadCount), RowsItem, this, px, py, batch);
-        }
     }
 
     /// <summary>Which kernel serves this matrix.</summary>

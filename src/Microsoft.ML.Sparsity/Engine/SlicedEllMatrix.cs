@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -41,23 +40,12 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// layout in the same order. Safe to call from several threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
-internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
+internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 {
     public const int TileRows = 16;
     public const int SegmentColumns = 32;
 
-    /// <summary>Below this many stored multiply-adds per call, everything runs on the calling thread.</summary>
-    private const long ParallelThreshold = 1L << 16;
-
-    [ThreadStatic] private static float[]? t_x;
-
-    private static readonly Action<BatchJob, int> RowsItem = (job, item) =>
-    {
-        var w = (SlicedEllMatrix)job.Owner!;
-        int b0 = (int)((long)item * job.Batch / job.Items), b1 = (int)((long)(item + 1) * job.Batch / job.Items);
-        for (int b = b0; b < b1; b++)
-            w.MultiplyRow(job.X + (long)b * w.Cols, job.Y + (long)b * w.Rows);
-    };
+    [ThreadStatic] private static Workspace? t_x;
 
     /// <summary>
     /// A (tile, segment) drops its last quad when the entries that would not fit in the remaining quads number at most
@@ -67,9 +55,8 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
 
     private SlicedEllMatrix(int rows, int cols, int[] tileQuads, int[] quadSegments, float[] values, byte[] columns,
         int[] overflowStarts, byte[] overflowLanes, int[] overflowColumns, float[] overflowValues)
+        : base(rows, cols)
     {
-        Rows = rows;
-        Cols = cols;
         Tiles = (rows + TileRows - 1) / TileRows;
         TileQuads = tileQuads;
         QuadSegments = quadSegments;
@@ -80,10 +67,6 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
         OverflowColumns = overflowColumns;
         OverflowValues = overflowValues;
     }
-
-    public int Rows { get; }
-
-    public int Cols { get; }
 
     public int Tiles { get; }
 
@@ -109,7 +92,9 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
     /// <summary>Stored values, padding included: the multiply-adds one batch row costs.</summary>
     public long StoredValues => Values.LongLength;
 
-    public long StorageBytes => Values.LongLength * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadSegments.LongLength) * sizeof(int)
+    protected override long RowMultiplyAdds => StoredValues + OverflowValues.LongLength;
+
+    public override long StorageBytes => Values.LongLength * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadSegments.LongLength) * sizeof(int)
         + OverflowValues.LongLength * (sizeof(float) + sizeof(int) + sizeof(byte)) + OverflowStarts.LongLength * sizeof(int);
 
     public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols)
@@ -223,34 +208,14 @@ internal sealed unsafe class SlicedEllMatrix : IWeightMatrix
         return w;
     }
 
-    public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
-    {
-        if (!WeightMatrixArguments.Check(this, pool, x, batch, y))
-            return;
-
-        fixed (float* px = x)
-        fixed (float* py = y)
-        {
-            if (batch == 1 || batch * StoredValues < ParallelThreshold)
-            {
-                for (int b = 0; b < batch; b++)
-                    MultiplyRow(px + (long)b * Cols, py + (long)b * Rows);
-                return;
-            }
-
-            BatchJob.Run(pool, Math.Min(batch, pool.ThreadCount), RowsItem, this, px, py, batch);
-        }
-    }
-
     /// <summary>y[0, Rows) = x · Wᵀ for one batch row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private void MultiplyRow(float* x, float* y)
+    protected override void MultiplyRow(float* x, float* y)
     {
         // x is copied into a per-thread buffer padded with zeros to whole segments, so every quad reads 32 values.
         int padded = (Cols + SegmentColumns - 1) / SegmentColumns * SegmentColumns;
-        float[] buffer = t_x is { } b && b.Length >= padded ? b : t_x = GC.AllocateArray<float>(Math.Max(padded, 1024), pinned: true);
-        float* xs = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+        float* xs = (t_x ??= new Workspace()).Get(padded);
         new Span<float>(x, Cols).CopyTo(new Span<float>(xs, padded));
         new Span<float>(xs + Cols, padded - Cols).Clear();
         float* sums = stackalloc float[TileRows];

@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 
 namespace Microsoft.ML.Sparsity.Inference;
@@ -10,7 +11,7 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// <typeparamref name="TSrc"/> object and writes the class probabilities and predicted class into a
 /// <typeparamref name="TDst"/> object. Create it with <c>context.Model.CreatePredictionEngine&lt;TSrc, TDst&gt;(model)</c>.
 /// </summary>
-/// <typeparam name="TSrc">The input type: a public <c>float[]</c> field or property with the features.</typeparam>
+/// <typeparam name="TSrc">The input type: a public <c>float[]</c> field or property with the features (a <c>double[]</c> one works but is converted, allocating, at every call).</typeparam>
 /// <typeparam name="TDst">The output type: public <c>float[]</c> scores and a predicted-label member (see <see cref="PredictionEngineOptions"/>).</typeparam>
 /// <remarks>
 /// An engine is not thread-safe (like ML.NET's); give each thread its own or use <see cref="PredictionEnginePool{TSrc, TDst}"/>.
@@ -40,10 +41,10 @@ public sealed class PredictionEngine<TSrc, TDst>
             PredictedLabelColumnName = options.PredictedLabelColumnName,
             NonFiniteInput = options.NonFiniteInput,
         };
-        _features = Getter<TSrc, float[]?>(options.FeatureColumnName, nameof(options.FeatureColumnName), typeof(float[]));
-        _getScore = Getter<TDst, float[]?>(options.ScoreColumnName, nameof(options.ScoreColumnName), typeof(float[]));
-        _setScore = Setter<TDst, float[]>(options.ScoreColumnName, nameof(options.ScoreColumnName), Value<float[]>());
-        _setLabel = Setter<TDst, int>(options.PredictedLabelColumnName, nameof(options.PredictedLabelColumnName), LabelConversion);
+        _features = EnumerableLoader.FeatureGetter<TSrc>(options.FeatureColumnName);
+        _getScore = ScoreGetter(options.ScoreColumnName);
+        _setScore = Setter<float[]>(options.ScoreColumnName, "score", nameof(options.ScoreColumnName), Value<float[]>());
+        _setLabel = Setter<int>(options.PredictedLabelColumnName, "predicted-label", nameof(options.PredictedLabelColumnName), LabelConversion);
         _session = model.CreateSession();
     }
 
@@ -130,32 +131,22 @@ public sealed class PredictionEngine<TSrc, TDst>
     private static Func<Expression, Type, Expression> Value<T>() => (value, target) => target == typeof(T) ? value
         : throw new ArgumentException($"A member of {typeof(TDst).FullName} is of type {target.Name}; {typeof(T).Name} is needed.");
 
-    private static Func<T, TValue> Getter<T, TValue>(string name, string option, Type expected)
+    private static Func<TDst, float[]?> ScoreGetter(string name)
     {
-        var item = Expression.Parameter(typeof(T), "item");
-        MemberExpression member = Member(typeof(T), item, name, option);
-        if (member.Type != expected)
-            throw new ArgumentException($"The member '{name}' of {typeof(T).FullName} is of type {member.Type.Name}; {expected.Name} is needed.", option);
-        return Expression.Lambda<Func<T, TValue>>(member, item).Compile();
+        var item = Expression.Parameter(typeof(TDst), "item");
+        MemberExpression member = EnumerableLoader.Member<TDst>(item, name, "score", nameof(PredictionEngineOptions.ScoreColumnName));
+        if (member.Type != typeof(float[]))
+            throw new ArgumentException($"The member '{name}' of {typeof(TDst).FullName} is of type {member.Type.Name}; float[] is needed.", nameof(PredictionEngineOptions.ScoreColumnName));
+        return Expression.Lambda<Func<TDst, float[]?>>(member, item).Compile();
     }
 
-    private static Action<T, TValue> Setter<T, TValue>(string name, string option, Func<Expression, Type, Expression> convert)
+    private static Action<TDst, TValue> Setter<TValue>(string name, string role, string option, Func<Expression, Type, Expression> convert)
     {
-        var item = Expression.Parameter(typeof(T), "item");
+        var item = Expression.Parameter(typeof(TDst), "item");
         var value = Expression.Parameter(typeof(TValue), "value");
-        MemberExpression member = Member(typeof(T), item, name, option);
+        MemberExpression member = EnumerableLoader.Member<TDst>(item, name, role, option);
         if (member.Member is PropertyInfo { SetMethod.IsPublic: not true })
-            throw new ArgumentException($"The property '{name}' of {typeof(T).FullName} has no public setter.", option);
-        return Expression.Lambda<Action<T, TValue>>(Expression.Assign(member, convert(value, member.Type)), item, value).Compile();
-    }
-
-    private static MemberExpression Member(Type type, ParameterExpression item, string name, string option)
-    {
-        const BindingFlags Flags = BindingFlags.Public | BindingFlags.Instance;
-        if (type.GetProperty(name, Flags) is { GetMethod.IsPublic: true } property && property.GetIndexParameters().Length == 0)
-            return Expression.Property(item, property);
-        if (type.GetField(name, Flags) is { } field)
-            return Expression.Field(item, field);
-        throw new ArgumentException($"The type {type.FullName} has no public field or property '{name}'.", option);
+            throw new ArgumentException($"The property '{name}' of {typeof(TDst).FullName} has no public setter.", option);
+        return Expression.Lambda<Action<TDst, TValue>>(Expression.Assign(member, convert(value, member.Type)), item, value).Compile();
     }
 }
