@@ -93,6 +93,9 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
 
     internal SequentialNetwork Network => _network;
 
+    /// <summary>The most examples one batched session call takes (<see cref="Transform"/>'s chunk).</summary>
+    internal int BatchChunk => _chunk;
+
     /// <summary>The optimiser state for continuing training; null after operations that change the weights outside training (pruning).</summary>
     internal TrainingState? Training { get; }
 
@@ -120,16 +123,17 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     {
         if (count == 0)
             return;
-        // At least one chunk per thread: a batch of 16 LeNet rows is two chunks of 8, not one of 16.
-        int threads = _network.Pool.ThreadCount, chunk = Math.Min(_chunk, (count + threads - 1) / threads);
-        int chunks = (count + chunk - 1) / chunk, workers = Math.Min(threads, chunks);
-        _network.Pool.For(workers, worker =>
+        // At least one chunk per thread (a batch of 16 LeNet rows is two chunks of 8, not one of 16), and chunks of
+        // near-equal size. The pool hands chunks out one at a time, so a thread slowed by other work takes fewer.
+        int threads = _network.Pool.ThreadCount, chunks = Math.Max((count + _chunk - 1) / _chunk, Math.Min(threads, count));
+        int chunk = (count + chunks - 1) / chunks;
+        chunks = (count + chunk - 1) / chunk;
+        _network.Pool.For(chunks, c =>
         {
             InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(PredictionNetwork(Engine.WorkerPool.Inline), ClassCount, _chunk);
             try
             {
-                for (int c = worker; c < chunks; c += workers)
-                    session.Score(features, c * chunk, Math.Min(chunk, count - c * chunk), probabilities, predicted);
+                session.Score(features, c * chunk, Math.Min(chunk, count - c * chunk), probabilities, predicted);
             }
             finally
             {
@@ -177,6 +181,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     {
         SequentialNetwork copy = _network.Clone(pool);
         WeightFormatRule.Attach(copy, _predictionWeights);
+        copy.FuseForInference();
         return copy;
     }
 

@@ -25,7 +25,10 @@ internal sealed unsafe class Conv2dLayer : Layer
 
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold, _inferExamples, _direct;
+    private readonly Action<int> _unfold, _fold, _inferExamples, _direct, _directPooled;
+    [ThreadStatic] private static Workspace? t_rows;
+    private bool _fusedReLU;
+    private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
     private float[] _weightT = [];
     private readonly int[] _tapOffsets;
     private float[] _col = [];
@@ -51,6 +54,7 @@ internal sealed unsafe class Conv2dLayer : Layer
         _fold = Fold;
         _inferExamples = InferExamples;
         _direct = DirectRow;
+        _directPooled = DirectPooledRow;
         // Tap t = (ky·k + kx)·in + ci of a window reads the input at offset (ky·w + kx)·in + ci from its corner.
         _tapOffsets = new int[_patch];
         for (int ky = 0, t = 0; ky < kernel; ky++)
@@ -93,7 +97,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        if (!training && InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported)
+        if (!training && Direct)
         {
             // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous. A prediction copy's
             // weights never change, so it transposes once; a network in training transposes at every call.
@@ -106,7 +110,10 @@ internal sealed unsafe class Conv2dLayer : Layer
                         _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
             }
             (_x, _y) = (x, y);
-            _pool.For(batch * _outH, _direct);
+            if (_fusedPool > 0)
+                _pool.For(batch * _pooledH, _directPooled);
+            else
+                _pool.For(batch * _outH, _direct);
             (_x, _y) = (null, null);
             return;
         }
@@ -134,6 +141,37 @@ internal sealed unsafe class Conv2dLayer : Layer
         _x = null;
     }
 
+    /// <summary>Whether inference runs the direct kernel: a dense weight, a small patch or 64 output channels, AVX-512.</summary>
+    private bool Direct => InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported;
+
+    /// <summary>
+    /// On a prediction copy whose inference runs the direct kernel: takes over the ReLU and then the max pooling
+    /// (window = stride) among the layers that follow (<paramref name="following"/>), so the kernel applies them to
+    /// its rows while they are in cache and writes their output: the inference forward's <c>y</c> is then the last
+    /// fused layer's output. Returns how many layers it took (0–2); the network skips them at inference.
+    /// </summary>
+    public int FuseFollowing(IEnumerable<Layer> following)
+    {
+        if (!Direct || !PredictionOnly)
+            return 0;
+        int taken = 0;
+        using IEnumerator<Layer> next = following.GetEnumerator();
+        Layer? layer = next.MoveNext() ? next.Current : null;
+        if (layer is ActivationLayer { Activation: ActivationKind.ReLU })
+        {
+            (_fusedReLU, taken) = (true, 1);
+            layer = next.MoveNext() ? next.Current : null;
+        }
+
+        if (layer is Pool2dLayer { Pooling: PoolingKind.Max } pool && pool.KernelSize == pool.Stride)
+        {
+            (_fusedPool, _pooledH, _pooledW) = (pool.KernelSize, pool.OutputShape[0], pool.OutputShape[1]);
+            taken++;
+        }
+
+        return taken;
+    }
+
     private int InferenceChunk(int batch) => Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
 
     /// <summary>output[count · pixels, out] = col · Wᵀ + bias, for <paramref name="count"/> unfolded examples.</summary>
@@ -147,20 +185,66 @@ internal sealed unsafe class Conv2dLayer : Layer
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
-    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread), then the fused ReLU if any.</summary>
     private void DirectRow(int item)
     {
-        fixed (float* xp = _x, yp = _y, wt = _weightT, bias = Bias?.Value)
+        fixed (float* xp = _x, yp = _y)
         {
-            int b = item / _outH, oy = item % _outH;
-            float* x = xp + (long)b * InputSize, y = yp + (long)b * OutputSize;
+            int b = item / _outH, oy = item % _outH, length = _outW * OutChannels;
+            float* row = yp + (long)b * OutputSize + oy * length;
+            ConvolveRow(xp + (long)b * InputSize, oy, row);
+            if (_fusedReLU)
+            {
+                for (int i = 0; i < length; i += 16)
+                    Vector512.Store(ReLU(Vector512.Load(row + i)), row + i);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pooled output row <c>item % pooledH</c> of example <c>item / pooledH</c>: the direct kernel writes the pooling
+    /// window's convolution rows into a per-thread scratch (in L1), then the window maxima (and the fused ReLU, which
+    /// commutes with the maximum) go to the output.
+    /// </summary>
+    private void DirectPooledRow(int item)
+    {
+        int n = OutChannels, k = _fusedPool, length = _outW * n;
+        float* rows = (t_rows ??= new Workspace()).Get(k * length);
+        fixed (float* xp = _x, yp = _y)
+        {
+            int b = item / _pooledH, py = item % _pooledH;
+            float* x = xp + (long)b * InputSize, y = yp + ((long)b * _pooledH + py) * _pooledW * n;
+            for (int r = 0; r < k; r++)
+                ConvolveRow(x, py * k + r, rows + r * length);
+            for (int px = 0; px < _pooledW; px++)
+            for (int c = 0; c < n; c += 16)
+            {
+                float* first = rows + px * k * n + c;
+                Vector512<float> best = Vector512.Load(first);
+                for (int r = 0; r < k; r++)
+                for (int dx = 0; dx < k; dx++)
+                    best = Vector512.Max(best, Vector512.Load(first + r * length + dx * n));
+                Vector512.Store(_fusedReLU ? ReLU(best) : best, y + px * n + c);
+            }
+        }
+    }
+
+    /// <summary>max(v, 0), keeping NaN as the ReLU layer does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ReLU(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<float>.Zero), Vector512<float>.Zero, v);
+
+    /// <summary>Output row <paramref name="oy"/> (outW × out channels, plus the bias) of the example at <paramref name="x"/>, by the direct kernel, into <paramref name="row"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ConvolveRow(float* x, int oy, float* row)
+    {
+        fixed (float* wt = _weightT, bias = Bias?.Value)
+        {
             int n = OutChannels;
             for (int ox = 0; ox < _outW; ox++)
             {
                 int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
                 int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
-                float* output = y + (oy * _outW + ox) * n;
+                float* output = row + ox * n;
                 bool fourWhole = kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w;
                 if (n == 64 && fourWhole)
                 {
