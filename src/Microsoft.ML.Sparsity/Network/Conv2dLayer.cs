@@ -26,7 +26,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
     private readonly Action<int> _unfold, _fold, _inferExamples, _direct, _directPooled;
-    [ThreadStatic] private static Workspace? t_rows;
+    [ThreadStatic] private static Workspace? t_rows, t_band;
     private bool _fusedReLU;
     private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
     private float[] _weightT = [];
@@ -55,12 +55,13 @@ internal sealed unsafe class Conv2dLayer : Layer
         _inferExamples = InferExamples;
         _direct = DirectRow;
         _directPooled = DirectPooledRow;
-        // Tap t = (ky·k + kx)·in + ci of a window reads the input at offset (ky·w + kx)·in + ci from its corner.
+        // Tap t = (ky·k + kx)·in + ci of a window reads the direct kernel's padded input rows (w + 2·pad pixels wide)
+        // at offset (ky·(w + 2·pad) + kx)·in + ci from the window's corner.
         _tapOffsets = new int[_patch];
         for (int ky = 0, t = 0; ky < kernel; ky++)
             for (int kx = 0; kx < kernel; kx++)
                 for (int ci = 0; ci < _c; ci++, t++)
-                    _tapOffsets[t] = (ky * _w + kx) * _c + ci;
+                    _tapOffsets[t] = (ky * (_w + 2 * _pad) + kx) * _c + ci;
     }
 
     public Parameter Weight { get; }
@@ -186,6 +187,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread), then the fused ReLU if any.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DirectRow(int item)
     {
         fixed (float* xp = _x, yp = _y)
@@ -206,6 +208,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// window's convolution rows into a per-thread scratch (in L1), then the window maxima (and the fused ReLU, which
     /// commutes with the maximum) go to the output.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DirectPooledRow(int item)
     {
         int n = OutChannels, k = _fusedPool, length = _outW * n;
@@ -233,51 +236,56 @@ internal sealed unsafe class Conv2dLayer : Layer
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ReLU(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<float>.Zero), Vector512<float>.Zero, v);
 
-    /// <summary>Output row <paramref name="oy"/> (outW × out channels, plus the bias) of the example at <paramref name="x"/>, by the direct kernel, into <paramref name="row"/>.</summary>
+    /// <summary>
+    /// Output row <paramref name="oy"/> (outW × out channels, plus the bias) of the example at <paramref name="x"/>, by
+    /// the direct kernel, into <paramref name="row"/>. The window rows the output row reads are first copied into a
+    /// per-thread band with zero columns for the padding (in L1), so every pixel's window is whole along x and the
+    /// row goes four pixels at a time (the last one to three: two at a time or one by one).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ConvolveRow(float* x, int oy, float* row)
     {
+        int n = OutChannels, bandRow = (_w + 2 * _pad) * _c, step = _stride * _c;
+        int iy0 = oy * _stride - _pad, ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0);
+        float* band = (t_band ??= new Workspace()).Get(_k * bandRow);
+        for (int ky = ky0; ky < ky1; ky++)
+        {
+            float* line = band + ky * bandRow;
+            new Span<float>(line, _pad * _c).Clear();
+            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
+            Buffer.MemoryCopy(x + (iy0 + ky) * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
+        }
+
         fixed (float* wt = _weightT, bias = Bias?.Value)
         {
-            int n = OutChannels;
-            for (int ox = 0; ox < _outW; ox++)
+            int ox = 0;
+            for (; ox + 3 < _outW && (n == 64 || n <= 32); ox += 4)
             {
-                int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
-                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
-                float* output = row + ox * n;
-                bool fourWhole = kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w;
-                if (n == 64 && fourWhole)
-                {
-                    FourPixels64(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
-                    ox += 3;
-                    continue;
-                }
+                if (n == 64)
+                    FourPixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
+                else
+                    FourPixels(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
+            }
 
-                if (n <= 32 && fourWhole)
-                {
-                    // Four neighbouring pixels whose windows are whole along x: eight independent accumulator chains.
-                    FourPixels(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
-                    ox += 3;
-                    continue;
-                }
+            for (; ox + 1 < _outW && n == 64; ox += 2)
+                TwoPixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
 
+            fixed (int* offsets = _tapOffsets)
+            for (; ox < _outW; ox++)
+            {
+                float* corner = band + ox * step, output = row + ox * n;
                 for (int cb = 0; cb < n; cb += 64)
                 {
                     int width = Math.Min(64, n - cb);
                     Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++)
+                    for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
                     {
-                        float* xs = x + ((iy0 + ky) * _w + ix0 + kx) * _c;
-                        float* ws = wt + (ky * _k + kx) * _c * n + cb;
-                        for (int ci = 0; ci < _c; ci++, ws += n)
-                        {
-                            Vector512<float> v = Vector512.Create(xs[ci]);
-                            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
-                            if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
-                            if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
-                            if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
-                        }
+                        Vector512<float> v = Vector512.Create(corner[offsets[t]]);
+                        float* ws = wt + t * n + cb;
+                        a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
+                        if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
+                        if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
+                        if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
                     }
 
                     if (bias is not null)
@@ -298,8 +306,8 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>
-    /// Four output pixels in a row (≤ 32 output channels), windows whole along x and rows [ky0, ky1) valid:
-    /// <paramref name="x"/> points at the first pixel's window corner (row ky = 0, which may lie outside the image).
+    /// Four output pixels in a row (≤ 32 output channels), window rows [ky0, ky1) inside the image:
+    /// <paramref name="x"/> points at the first pixel's window corner in the padded band (row ky = 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FourPixels(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
@@ -377,6 +385,32 @@ internal sealed unsafe class Conv2dLayer : Layer
         Store4(b0, b1, b2, b3, bias, output + 64);
         Store4(c0, c1, c2, c3, bias, output + 128);
         Store4(d0, d1, d2, d3, bias, output + 192);
+    }
+
+    /// <summary>As <see cref="FourPixels64"/> for two pixels (a row's last ones): eight accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TwoPixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    {
+        int step = _stride * _c;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        fixed (int* offsets = _tapOffsets)
+        {
+            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
+            {
+                float* xs = x + offsets[t];
+                float* ws = wt + t * 64;
+                Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
+                Vector512<float> v = Vector512.Create(*xs);
+                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
+                a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
+                v = Vector512.Create(xs[step]);
+                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
+                b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
+            }
+        }
+
+        Store4(a0, a1, a2, a3, bias, output);
+        Store4(b0, b1, b2, b3, bias, output + 64);
     }
 
     /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
