@@ -259,16 +259,20 @@ internal sealed unsafe class Conv2dLayer : Layer
         fixed (float* wt = _weightT, bias = Bias?.Value)
         {
             int ox = 0;
-            for (; ox + 3 < _outW && (n == 64 || n <= 32); ox += 4)
+            if (n == 64)
             {
-                if (n == 64)
-                    FourPixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
-                else
+                for (; ox + 5 < _outW; ox += 6)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 6);
+                for (; ox + 3 < _outW; ox += 4)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 4);
+                for (; ox + 1 < _outW; ox += 2)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 2);
+            }
+            else if (n <= 32)
+            {
+                for (; ox + 3 < _outW; ox += 4)
                     FourPixels(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
             }
-
-            for (; ox + 1 < _outW && n == 64; ox += 2)
-                TwoPixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
 
             fixed (int* offsets = _tapOffsets)
             for (; ox < _outW; ox++)
@@ -352,13 +356,17 @@ internal sealed unsafe class Conv2dLayer : Layer
         }
     }
 
-    /// <summary>As <see cref="FourPixels"/> for exactly 64 output channels: 16 accumulators, four weight registers per tap.</summary>
+    /// <summary>
+    /// As <see cref="FourPixels"/> for exactly 64 output channels and <paramref name="count"/> (2, 4 or 6) pixels:
+    /// four weight registers per tap, up to 24 accumulators. Called with a constant count, so the tests fold away.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FourPixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    private void Pixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1, int count)
     {
         int step = _stride * _c;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
         fixed (int* offsets = _tapOffsets)
         {
             for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
@@ -366,52 +374,39 @@ internal sealed unsafe class Conv2dLayer : Layer
                 float* xs = x + offsets[t];
                 float* ws = wt + t * 64;
                 Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-                Vector512<float> v = Vector512.Create(*xs);
-                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
-                a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
-                v = Vector512.Create(xs[step]);
-                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
-                b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
-                v = Vector512.Create(xs[2 * step]);
-                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0); c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
-                c2 = Avx512F.FusedMultiplyAdd(v, w2, c2); c3 = Avx512F.FusedMultiplyAdd(v, w3, c3);
-                v = Vector512.Create(xs[3 * step]);
-                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0); d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
-                d2 = Avx512F.FusedMultiplyAdd(v, w2, d2); d3 = Avx512F.FusedMultiplyAdd(v, w3, d3);
+                Vector512<float> v = Vector512.Create(*xs); a0 = Fma(v, w0, a0); a1 = Fma(v, w1, a1); a2 = Fma(v, w2, a2); a3 = Fma(v, w3, a3);
+                v = Vector512.Create(xs[step]); b0 = Fma(v, w0, b0); b1 = Fma(v, w1, b1); b2 = Fma(v, w2, b2); b3 = Fma(v, w3, b3);
+                if (count > 2)
+                {
+                    v = Vector512.Create(xs[2 * step]); c0 = Fma(v, w0, c0); c1 = Fma(v, w1, c1); c2 = Fma(v, w2, c2); c3 = Fma(v, w3, c3);
+                    v = Vector512.Create(xs[3 * step]); d0 = Fma(v, w0, d0); d1 = Fma(v, w1, d1); d2 = Fma(v, w2, d2); d3 = Fma(v, w3, d3);
+                }
+
+                if (count > 4)
+                {
+                    v = Vector512.Create(xs[4 * step]); e0 = Fma(v, w0, e0); e1 = Fma(v, w1, e1); e2 = Fma(v, w2, e2); e3 = Fma(v, w3, e3);
+                    v = Vector512.Create(xs[5 * step]); f0 = Fma(v, w0, f0); f1 = Fma(v, w1, f1); f2 = Fma(v, w2, f2); f3 = Fma(v, w3, f3);
+                }
             }
         }
 
         Store4(a0, a1, a2, a3, bias, output);
         Store4(b0, b1, b2, b3, bias, output + 64);
-        Store4(c0, c1, c2, c3, bias, output + 128);
-        Store4(d0, d1, d2, d3, bias, output + 192);
+        if (count > 2)
+        {
+            Store4(c0, c1, c2, c3, bias, output + 128);
+            Store4(d0, d1, d2, d3, bias, output + 192);
+        }
+
+        if (count > 4)
+        {
+            Store4(e0, e1, e2, e3, bias, output + 256);
+            Store4(f0, f1, f2, f3, bias, output + 320);
+        }
     }
 
-    /// <summary>As <see cref="FourPixels64"/> for two pixels (a row's last ones): eight accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TwoPixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
-    {
-        int step = _stride * _c;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        fixed (int* offsets = _tapOffsets)
-        {
-            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
-            {
-                float* xs = x + offsets[t];
-                float* ws = wt + t * 64;
-                Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-                Vector512<float> v = Vector512.Create(*xs);
-                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
-                a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
-                v = Vector512.Create(xs[step]);
-                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
-                b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
-            }
-        }
-
-        Store4(a0, a1, a2, a3, bias, output);
-        Store4(b0, b1, b2, b3, bias, output + 64);
-    }
+    private static Vector512<float> Fma(Vector512<float> x, Vector512<float> y, Vector512<float> z) => Avx512F.FusedMultiplyAdd(x, y, z);
 
     /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
