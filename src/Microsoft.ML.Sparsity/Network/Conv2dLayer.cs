@@ -12,11 +12,19 @@ namespace Microsoft.ML.Sparsity.Network;
 /// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Inference with a dense weight and a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a
-/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel keeps four neighbouring pixels' output
-/// channels in registers and adds each input tap times a row of the transposed weight. For a K = 9 product im2col +
-/// GEMM spends most of its time packing; for the CNN's 3×3×32 → 64 layer the direct kernel saves the unfolding and
-/// packing passes (measured 35 µs per image against 42 µs).
+/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel copies the window rows of an output
+/// row into a zero-padded band (so every window is whole), keeps several neighbouring pixels' output channels in
+/// registers (six, four or two pixels × 64 channels; four × ≤ 32) and adds each input tap times a row of the
+/// transposed weight. For a K = 9 product im2col + GEMM spends most of its time packing; for the CNN's 3×3×32 → 64
+/// layer the direct kernel saves the unfolding and packing passes.
+/// </para>
+/// <para>
+/// On a prediction copy the direct kernel also applies the ReLU and the max pooling (window = stride) that follow the
+/// layer (<see cref="FuseFollowing"/>): it pools the rows while they are in L1 and writes only the pooled output, so
+/// the full-size activation never goes through memory. Training never fuses.
+/// </para>
 /// </remarks>
 internal sealed unsafe class Conv2dLayer : Layer
 {
