@@ -158,11 +158,15 @@ public class FusedConvolutionTests
         plain.EnsureCapacity(batch);
         x.CopyTo(fused.Input, 0);
         x.CopyTo(plain.Input, 0);
-        float[] expected = plain.Forward(batch, training: false)[..(batch * plain.OutputSize)];
         float[] actual = fused.Forward(batch, training: false)[..(batch * fused.OutputSize)];
-        Assert.Contains(expected, v => v != 0);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"[{i}] {actual[i]} vs {expected[i]}");
+        // Against the layer-by-layer inference (direct kernel, then ReLU and pooling) and the training forward (im2col).
+        foreach (bool training in new[] { false, true })
+        {
+            float[] expected = plain.Forward(batch, training)[..(batch * plain.OutputSize)];
+            Assert.Contains(expected, v => v != 0);
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"training {training} [{i}] {actual[i]} vs {expected[i]}");
+        }
     }
 
     private static float[] Inputs(int length, int seed)
