@@ -41,6 +41,7 @@ internal static class SparseModelBench
                 NeuralNetworkMulticlassModel? denseModel = null;
                 long denseBytes = 0;
                 var denseUs = new Dictionary<int, double>();
+                double denseOneThreadUs = 0;
                 foreach (var (caseName, pattern, sparsity) in Cases)
                 {
                     var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
@@ -69,6 +70,11 @@ internal static class SparseModelBench
                             denseUs[batch] = bench.Infer(model, batch).MicrosecondsPerCall;
                         }
 
+                        // Sparse kernels run a single example on one thread; the dense engine may use every thread.
+                        // The same dense model on one thread is the like-for-like baseline.
+                        var oneThread = new SequentialNetwork(layers(), shape, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.GlorotUniform, 42));
+                        denseOneThreadUs = bench.Infer(new NeuralNetworkMulticlassModel(oneThread, 10, null, []), 1).MicrosecondsPerCall;
+
                         continue;
                     }
 
@@ -77,7 +83,7 @@ internal static class SparseModelBench
                     foreach (int batch in Batches)
                     {
                         double us = bench.Infer(model, batch).MicrosecondsPerCall;
-                        rows.Add($"{modelName}|{caseName}|{batch}|{denseUs[batch]}|{us}|{formats}|{(double)bytes / denseBytes}");
+                        rows.Add($"{modelName}|{caseName}|{batch}|{denseUs[batch]}|{us}|{formats}|{(double)bytes / denseBytes}|{(batch == 1 ? denseOneThreadUs : 0)}");
                     }
                 }
             }
@@ -101,7 +107,7 @@ internal static class SparseModelBench
                 }
             }
 
-            Console.WriteLine("\n| model | weights | batch | ours dense µs | ours sparse µs | sparse vs our dense | vs PyTorch dense | vs ORT dense | formats (single/batched) | file bytes vs dense | target | |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+            Console.WriteLine("\n| model | weights | batch | ours dense µs | ours sparse µs | sparse vs our dense | vs our dense on one thread | vs PyTorch dense | vs ORT dense | formats (single/batched) | file bytes vs dense | target | |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (string row in rows)
             {
                 string[] f = row.Split('|');
@@ -109,6 +115,7 @@ internal static class SparseModelBench
                 int batch = int.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
                 double dense = double.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture), us = double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture);
                 double bytes = double.Parse(f[6], System.Globalization.CultureInfo.InvariantCulture);
+                double oneThread = double.Parse(f[7], System.Globalization.CultureInfo.InvariantCulture);
                 double? pt = torch("infer", $"{modelName}_b{batch}") is double sps ? 1e6 * batch / sps / us : null;
                 double? onnx = ort.TryGetValue((modelName, batch), out double o) ? 1e6 * batch / o / us : null;
                 string target = (modelName, caseName, batch) switch
@@ -120,7 +127,7 @@ internal static class SparseModelBench
                 };
                 if (caseName == "90%" && batch == 1)
                     target += $" bytes ≤ 0.2: {(bytes <= 0.2 ? "met" : "missed")}";
-                Console.WriteLine($"| {modelName} | {caseName} | {batch} | {dense:F1} | {us:F1} | {dense / us:F2}× | {pt?.ToString("F2") ?? "–"}× | " +
+                Console.WriteLine($"| {modelName} | {caseName} | {batch} | {dense:F1} | {us:F1} | {dense / us:F2}× | {(oneThread > 0 ? $"{oneThread / us:F2}× ({oneThread:F1})" : "–")} | {pt?.ToString("F2") ?? "–"}× | " +
                     $"{onnx?.ToString("F2") ?? "–"}× | {f[5]} | {bytes:F3} | {target} |");
             }
         }

@@ -13,8 +13,8 @@ internal sealed unsafe partial class NMMatrix
     protected override void MultiplyRow(float* x, float* y)
     {
         float* last = stackalloc float[2 * TileRows];
-        fixed (float* values = Values)
-        fixed (byte* indices = Indices)
+        float* values = Values.Pointer;
+        byte* indices = Indices.Pointer;
         fixed (int* columns = _slotColumns)
         {
             int tiles = Tiles, tileValues = Slots * TileRows, tileIndices = IndexTileBytes;

@@ -41,7 +41,7 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
     public const int TileRows = 16;
 
-    private NMMatrix(int rows, int cols, int n, int m, float[] values, byte[] indices)
+    private NMMatrix(int rows, int cols, int n, int m, AlignedArray<float> values, AlignedArray<byte> indices)
         : base(rows, cols)
     {
         N = n;
@@ -80,13 +80,13 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     public int Tiles { get; }
 
     /// <summary>The kept values in tile-slot-row order (see remarks), zero in padding.</summary>
-    public float[] Values { get; }
+    public AlignedArray<float> Values { get; }
 
     /// <summary>The kept values' positions inside their groups, packed (see remarks).</summary>
-    public byte[] Indices { get; }
+    public AlignedArray<byte> Indices { get; }
 
     /// <summary>Bytes of <see cref="Values"/> and <see cref="Indices"/>: what the matrix occupies.</summary>
-    public override long StorageBytes => Values.LongLength * sizeof(float) + Indices.LongLength;
+    public override long StorageBytes => (long)Values.Length * sizeof(float) + Indices.Length;
 
     protected override long RowMultiplyAdds => (long)Rows * KeptPerRow;
 
@@ -123,12 +123,14 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
 
         int groups = cols / m, bits = BitsPerIndex(m), perByte = 8 / bits;
         int slots = (groups * n + 3) / 4 * 4, tiles = (rows + TileRows - 1) / TileRows;
-        var values = new float[(long)tiles * slots * TileRows];
-        var indices = new byte[(long)tiles * (slots / perByte) * TileRows];
+        var valueArray = new AlignedArray<float>(checked(tiles * slots * TileRows));
+        var indexArray = new AlignedArray<byte>(checked(tiles * (slots / perByte) * TileRows));
+        Span<float> values = valueArray.Span;
+        Span<byte> indices = indexArray.Span;
         for (int r = 0; r < rows; r++)
         {
-            long valueBase = (long)r / TileRows * slots * TileRows + r % TileRows;
-            long indexBase = (long)r / TileRows * (slots / perByte) * TileRows + r % TileRows;
+            int valueBase = r / TileRows * slots * TileRows + r % TileRows;
+            int indexBase = r / TileRows * (slots / perByte) * TileRows + r % TileRows;
             for (int g = 0, s = 0; g < groups; g++)
             {
                 ReadOnlySpan<float> group = w.Slice(r * cols + g * m, m);
@@ -151,14 +153,14 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
                         paddingZeros--;
                     }
 
-                    values[valueBase + (long)s * TileRows] = group[t];
-                    indices[indexBase + (long)(s / perByte) * TileRows] |= (byte)(t << (s % perByte * bits));
+                    values[valueBase + s * TileRows] = group[t];
+                    indices[indexBase + s / perByte * TileRows] |= (byte)(t << (s % perByte * bits));
                     s++;
                 }
             }
         }
 
-        return new NMMatrix(rows, cols, n, m, values, indices);
+        return new NMMatrix(rows, cols, n, m, valueArray, indexArray);
     }
 
     /// <summary>The dense row-major matrix [Rows, Cols].</summary>

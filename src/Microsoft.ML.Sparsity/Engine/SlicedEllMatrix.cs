@@ -26,13 +26,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// byte widening per slot would compete with the permutes for the shuffle units). The kernel walks a tile's stream
 /// two quads at a time into eight accumulators, reloading the two x registers per quad (cheap, from L1), so no
 /// branch depends on the sparsity pattern (a loop per segment with a data-dependent trip count mispredicted once per
-/// segment: 3 cycles per slot against 1). Within a (tile, segment) a row's non-zeros are in column order.
-/// </para>
-/// <para>
-/// Overflow. A (tile, segment) gets quads for its fullest row, less the last quad while the entries that would not
-/// fit number at most <see cref="OverflowPerQuad"/>: those are kept as (row, column, value) and added one by one after
-/// the tile's quads. At 90% sparsity most segments' fullest row has 5 or 6 non-zeros where the others have 2 or 3, so
-/// this removes about a third of the stored slots.
+/// segment: 3 cycles per slot against 1). Within a (tile, segment) a row's non-zeros are in column order. Values and
+/// columns are 64-byte aligned (<see cref="AlignedArray{T}"/>): a load that splits two cache lines costs twice.
 /// </para>
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
@@ -47,14 +42,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     [ThreadStatic] private static Workspace? t_x;
 
-    /// <summary>
-    /// A (tile, segment) drops its last quad when the entries that would not fit in the remaining quads number at most
-    /// this many: they are added one by one after the tile's quads, cheaper than a quad that is mostly padding.
-    /// </summary>
-    public const int OverflowPerQuad = 3;
-
-    private SlicedEllMatrix(int rows, int cols, int[] tileQuads, int[] quadSegments, float[] values, byte[] columns,
-        int[] overflowStarts, byte[] overflowLanes, int[] overflowColumns, float[] overflowValues)
+    private SlicedEllMatrix(int rows, int cols, int[] tileQuads, int[] quadSegments, AlignedArray<float> values, AlignedArray<byte> columns)
         : base(rows, cols)
     {
         Tiles = (rows + TileRows - 1) / TileRows;
@@ -62,10 +50,6 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         QuadSegments = quadSegments;
         Values = values;
         Columns = columns;
-        OverflowStarts = overflowStarts;
-        OverflowLanes = overflowLanes;
-        OverflowColumns = overflowColumns;
-        OverflowValues = overflowValues;
     }
 
     public int Tiles { get; }
@@ -76,26 +60,16 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     /// <summary>The segment (32 columns) each quad reads.</summary>
     public int[] QuadSegments { get; }
 
-    public float[] Values { get; }
+    public AlignedArray<float> Values { get; }
 
-    public byte[] Columns { get; }
-
-    /// <summary>Tile t's overflow entries are [OverflowStarts[t], OverflowStarts[t + 1]): row lane, column, value.</summary>
-    public int[] OverflowStarts { get; }
-
-    public byte[] OverflowLanes { get; }
-
-    public int[] OverflowColumns { get; }
-
-    public float[] OverflowValues { get; }
+    public AlignedArray<byte> Columns { get; }
 
     /// <summary>Stored values, padding included: the multiply-adds one batch row costs.</summary>
-    public long StoredValues => Values.LongLength;
+    public long StoredValues => Values.Length;
 
-    protected override long RowMultiplyAdds => StoredValues + OverflowValues.LongLength;
+    protected override long RowMultiplyAdds => StoredValues;
 
-    public override long StorageBytes => Values.LongLength * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadSegments.LongLength) * sizeof(int)
-        + OverflowValues.LongLength * (sizeof(float) + sizeof(int) + sizeof(byte)) + OverflowStarts.LongLength * sizeof(int);
+    public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadSegments.LongLength) * sizeof(int);
 
     public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols)
     {
@@ -108,7 +82,6 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         var tileQuads = new int[tiles + 1];
         var quadSegments = new List<int>();
         var quadsOf = new int[tiles * segments];
-        var counts = new int[TileRows];
         for (int t = 0; t < tiles; t++)
         {
             for (int s = 0; s < segments; s++)
@@ -117,14 +90,11 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                 for (int lane = 0; lane < TileRows; lane++)
                 {
                     int r = t * TileRows + lane;
-                    counts[lane] = r < rows ? width - w.Slice(r * cols + s * SegmentColumns, width).Count(0f) : 0;
-                    most = Math.Max(most, counts[lane]);
+                    if (r < rows)
+                        most = Math.Max(most, width - w.Slice(r * cols + s * SegmentColumns, width).Count(0f));
                 }
 
-                // Enough quads for the fullest row, less the last one while what would not fit is a few entries.
                 int quads = (most + 3) / 4;
-                while (quads > 0 && Overflow(counts, 4 * (quads - 1)) <= OverflowPerQuad)
-                    quads--;
                 quadsOf[t * segments + s] = quads;
                 for (int q = 0; q < quads; q++)
                     quadSegments.Add(s);
@@ -133,54 +103,31 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             tileQuads[t + 1] = quadSegments.Count;
         }
 
-        var values = new float[(long)quadSegments.Count * 64];
-        var columns = new byte[values.Length];
-        var overflowStarts = new int[tiles + 1];
-        var lanes = new List<byte>();
-        var overflowColumns = new List<int>();
-        var overflowValues = new List<float>();
+        var valueArray = new AlignedArray<float>(checked(quadSegments.Count * 64));
+        var columnArray = new AlignedArray<byte>(valueArray.Length);
+        Span<float> values = valueArray.Span;
+        Span<byte> columns = columnArray.Span;
         for (int t = 0; t < tiles; t++)
         {
             for (int s = 0, q = tileQuads[t]; s < segments; q += quadsOf[t * segments + s], s++)
             {
-                int width = Math.Min(SegmentColumns, cols - s * SegmentColumns), slots = 4 * quadsOf[t * segments + s];
+                int width = Math.Min(SegmentColumns, cols - s * SegmentColumns);
                 for (int lane = 0; lane < TileRows && t * TileRows + lane < rows; lane++)
                 {
                     ReadOnlySpan<float> part = w.Slice((t * TileRows + lane) * cols + s * SegmentColumns, width);
-                    for (int c = 0, kept = 0; c < width; c++)
+                    for (int c = 0, slot = 4 * q; c < width; c++)
                     {
                         if (part[c] == 0f)
                             continue;
-                        if (kept < slots)
-                        {
-                            int slot = 4 * q + kept++;
-                            values[(long)slot / 4 * 64 + slot % 4 * TileRows + lane] = part[c];
-                            columns[(long)slot / 4 * 64 + lane * 4 + slot % 4] = (byte)c;
-                        }
-                        else
-                        {
-                            lanes.Add((byte)lane);
-                            overflowColumns.Add(s * SegmentColumns + c);
-                            overflowValues.Add(part[c]);
-                        }
+                        values[slot / 4 * 64 + slot % 4 * TileRows + lane] = part[c];
+                        columns[slot / 4 * 64 + lane * 4 + slot % 4] = (byte)c;
+                        slot++;
                     }
                 }
             }
-
-            overflowStarts[t + 1] = overflowValues.Count;
         }
 
-        return new SlicedEllMatrix(rows, cols, tileQuads, [.. quadSegments], values, columns,
-            overflowStarts, [.. lanes], [.. overflowColumns], [.. overflowValues]);
-    }
-
-    /// <summary>The entries past the first <paramref name="slots"/> of each row.</summary>
-    private static int Overflow(int[] counts, int slots)
-    {
-        int overflow = 0;
-        foreach (int count in counts)
-            overflow += Math.Max(0, count - slots);
-        return overflow;
+        return new SlicedEllMatrix(rows, cols, tileQuads, [.. quadSegments], valueArray, columnArray);
     }
 
     public float[] ToDense()
@@ -200,9 +147,6 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                     }
                 }
             }
-
-            for (int k = OverflowStarts[t]; k < OverflowStarts[t + 1]; k++)
-                w[(long)(t * TileRows + OverflowLanes[k]) * Cols + OverflowColumns[k]] = OverflowValues[k];
         }
 
         return w;
@@ -219,9 +163,9 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         new Span<float>(x, Cols).CopyTo(new Span<float>(xs, padded));
         new Span<float>(xs + Cols, padded - Cols).Clear();
         float* sums = stackalloc float[TileRows];
+        float* values = Values.Pointer;
+        byte* columns = Columns.Pointer;
         fixed (int* segments = QuadSegments)
-        fixed (float* values = Values)
-        fixed (byte* columns = Columns)
         {
             for (int t = 0; t < Tiles; t++)
             {
@@ -230,8 +174,6 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                     Vector512.Store(Tile(xs, q0, q1, segments, values, columns), sums);
                 else
                     TileScalar(xs, q0, q1, segments, values, columns, sums);
-                for (int k = OverflowStarts[t]; k < OverflowStarts[t + 1]; k++)
-                    sums[OverflowLanes[k]] = MathF.FusedMultiplyAdd(OverflowValues[k], xs[OverflowColumns[k]], sums[OverflowLanes[k]]);
                 int lanes = Math.Min(TileRows, Rows - t * TileRows);
                 new Span<float>(sums, lanes).CopyTo(new Span<float>(y + t * TileRows, lanes));
             }
@@ -244,15 +186,17 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        int q = q0;
-        for (; q + 2 <= q1; q += 2)
+        float* v = values + (long)q0 * 64;
+        byte* c = columns + (long)q0 * 64;
+        int* s = segments + q0, end = segments + q1;
+        for (; s + 2 <= end; s += 2, v += 128, c += 128)
         {
-            Quad(x + segments[q] * SegmentColumns, values + (long)q * 64, columns + (long)q * 64, ref a0, ref a1, ref a2, ref a3);
-            Quad(x + segments[q + 1] * SegmentColumns, values + (long)(q + 1) * 64, columns + (long)(q + 1) * 64, ref b0, ref b1, ref b2, ref b3);
+            Quad(x + s[0] * SegmentColumns, v, c, ref a0, ref a1, ref a2, ref a3);
+            Quad(x + s[1] * SegmentColumns, v + 64, c + 64, ref b0, ref b1, ref b2, ref b3);
         }
 
-        if (q < q1)
-            Quad(x + segments[q] * SegmentColumns, values + (long)q * 64, columns + (long)q * 64, ref a0, ref a1, ref a2, ref a3);
+        if (s < end)
+            Quad(x + s[0] * SegmentColumns, v, c, ref a0, ref a1, ref a2, ref a3);
         return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
     }
 

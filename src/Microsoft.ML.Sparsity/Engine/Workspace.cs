@@ -1,29 +1,18 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
 /// A scratch buffer on the pinned object heap, 64-byte aligned, held per thread in a <c>[ThreadStatic]</c> field by
 /// the kernels that need one (GEMM packing, the sparse formats' padded or transposed inputs); it only grows, and is
-/// collected with its thread. Its contents are not cleared.
+/// collected with its thread. Its contents are not cleared between uses.
 /// </summary>
 internal sealed unsafe class Workspace
 {
-    private float[]? _array;
-    private float* _aligned;
-    private int _capacity;
+    private AlignedArray<float>? _buffer;
 
     public float* Get(int floats)
     {
-        if (floats > _capacity)
-        {
-            _array = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
-            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
-            _aligned = (float*)((start + 63) & ~(nint)63);
-            _capacity = floats;
-        }
-
-        return _aligned;
+        if (_buffer is null || floats > _buffer.Length)
+            _buffer = new AlignedArray<float>(floats);
+        return _buffer.Pointer;
     }
 }

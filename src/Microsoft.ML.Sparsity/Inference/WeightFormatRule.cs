@@ -47,7 +47,7 @@ internal static class WeightFormatRule
 
     /// <summary>
     /// Builds each weighted layer's prediction weight: returns the formats chosen and, per layer index, the matrix
-    /// (null for layers without a weight and for dense ones, which keep their GEMM path). The network is not changed:
+    /// (null for layers without a weight and for dense convolutions, which keep their own kernels). The network is not changed:
     /// <see cref="Attach"/> puts the matrices on a copy that only predicts, so training code never sees a stale snapshot.
     /// </summary>
     /// <exception cref="ArgumentException">A requested layer does not exist or has no weight, or a layer cannot take the format asked for.</exception>
@@ -128,20 +128,20 @@ internal static class WeightFormatRule
         if (convolution)
             single = batched;
 
-        IWeightMatrix? first = Create(single, w, rows, cols, n, m);
-        IWeightMatrix? matrix = single == batched ? first : new BatchSizeDispatch(
-            first ?? new DenseMatrix(w, rows, cols), Create(batched, w, rows, cols, n, m) ?? new DenseMatrix(w, rows, cols));
-        long bytes = single == batched ? first?.StorageBytes ?? (long)rows * cols * sizeof(float) : matrix!.StorageBytes;
-        return (matrix, new LayerWeightFormat(layer, single, batched, density, pattern, bytes));
+        // A dense convolution keeps its own path (the direct kernel or im2col + GEMM on the layer's weight): null.
+        if (convolution && single == WeightFormat.Dense)
+            return (null, new LayerWeightFormat(layer, single, batched, density, pattern, (long)rows * cols * sizeof(float)));
+        IWeightMatrix first = Create(single, w, rows, cols, n, m);
+        IWeightMatrix matrix = single == batched ? first : new BatchSizeDispatch(first, Create(batched, w, rows, cols, n, m));
+        return (matrix, new LayerWeightFormat(layer, single, batched, density, pattern, matrix.StorageBytes));
     }
 
-    /// <summary>The format's matrix; null for dense (the layer's own GEMM path).</summary>
-    private static IWeightMatrix? Create(WeightFormat format, float[] w, int rows, int cols, int n, int m) => format switch
+    private static IWeightMatrix Create(WeightFormat format, float[] w, int rows, int cols, int n, int m) => format switch
     {
         WeightFormat.Csr => CsrMatrix.FromDense(w, rows, cols),
         WeightFormat.SlicedEll => SlicedEllMatrix.FromDense(w, rows, cols),
         WeightFormat.NM => NMMatrix.FromDense(w, rows, cols, n, m),
-        _ => null,
+        _ => new DenseMatrix(w, rows, cols),
     };
 
     /// <summary>

@@ -62,12 +62,12 @@ public sealed class SparseFormatTests : IDisposable
     }
 
     [Fact]
-    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegmentAndAFewOverflowEntries()
+    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegment()
     {
         // 40 columns = 2 segments, 17 rows = 2 tiles. Segment 0 of tile 0: every row has 4 non-zeros (columns 0-3),
-        // row 0 two more (columns 10, 11): one quad, and row 0's last two as overflow entries (two quads would be
-        // mostly padding). Segment 1 of tile 0: rows 0-4 have 5 non-zeros (columns 33-37): 5 entries would overflow
-        // from one quad, so two quads. Tile 1 (row 16): one non-zero, an overflow entry rather than a quad.
+        // row 0 two more (columns 10, 11), so the tile's fullest row takes two quads there. Segment 1 of tile 0: rows
+        // 0-4 have 5 non-zeros (columns 33-37): two quads. Tile 1 (row 16): one non-zero in segment 0, one quad;
+        // its empty segment 1 takes none.
         float[] w = new float[17 * 40];
         for (int r = 0; r < 16; r++)
             for (int c = 0; c < 4; c++)
@@ -80,16 +80,16 @@ public sealed class SparseFormatTests : IDisposable
         w[16 * 40 + 7] = 3f;
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
 
-        Assert.Equal(new[] { 0, 3, 3 }, ell.TileQuads);
-        Assert.Equal(new[] { 0, 1, 1 }, ell.QuadSegments);
-        Assert.Equal(3 * 64, ell.StoredValues);
-        Assert.Equal(new[] { 0, 2, 3 }, ell.OverflowStarts);
-        Assert.Equal(new byte[] { 0, 0, 0 }, ell.OverflowLanes);
-        Assert.Equal(new[] { 10, 11, 7 }, ell.OverflowColumns);
-        Assert.Equal(new[] { 50f, 51f, 3f }, ell.OverflowValues);
-        // Row 3's first slots in segment 1 are quad 1, lane 3: columns 1-4 inside the segment, bytes 0-3 of its word.
-        Assert.Equal(new byte[] { 1, 2, 3, 4 }, ell.Columns.AsSpan(64 + 4 * 3, 4).ToArray());
-        Assert.Equal(new[] { -33f, -34f, -35f, -36f }, Enumerable.Range(0, 4).Select(j => ell.Values[64 + 16 * j + 3]));
+        Assert.Equal(new[] { 0, 4, 5 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 0, 1, 1, 0 }, ell.QuadSegments);
+        Assert.Equal(5 * 64, ell.StoredValues);
+        // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0.
+        Assert.Equal(new[] { 50f, 51f }, new[] { ell.Values[64], ell.Values[64 + 16] });
+        Assert.Equal(new byte[] { 10, 11 }, ell.Columns.Span.Slice(64, 2).ToArray());
+        // Row 3's first slots in segment 1 are quad 2, lane 3: columns 1-4 inside the segment, bytes 0-3 of its word.
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, ell.Columns.Span.Slice(2 * 64 + 4 * 3, 4).ToArray());
+        Assert.Equal(new[] { -33f, -34f, -35f, -36f }, Enumerable.Range(0, 4).Select(j => ell.Values[2 * 64 + 16 * j + 3]));
+        Assert.Equal((3f, (byte)7), (ell.Values[4 * 64], ell.Columns[4 * 64]));
         Assert.Equal(w, ell.ToDense());
     }
 
