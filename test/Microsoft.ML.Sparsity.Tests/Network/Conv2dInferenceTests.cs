@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Xunit;
@@ -113,6 +114,17 @@ public class FusedConvolutionTests
         var (fused, plain) = Networks(layers, [12, 12, 1]);
         Assert.Equal(Avx512F.IsSupported ? [1, 0, 0, 0] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, 2);
+    }
+
+    [Fact]
+    public void ConvolutionsWithASparsePredictionFormatAreNotFused()
+    {
+        // CSR weights multiply unfolded inputs, not the direct kernel: every layer stays a layer of its own.
+        var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
+        var model = new NeuralNetworkMulticlassModel(network, 10, null, []).WithWeightFormats(WeightFormat.Csr);
+        SequentialNetwork csr = model.PredictionNetwork(WorkerPool.Inline);
+        Assert.All(Enumerable.Range(0, csr.Layers.Count), i => Assert.Equal(0, csr.FusedAfter(i)));
+        AssertForwardsMatch(csr, network.Clone(WorkerPool.Inline), 2);
     }
 
     [Fact]
