@@ -82,7 +82,7 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         return (sps, 1e6 * batch / sps);
     }
 
-    /// <summary>Median µs of each layer's inference forward over repeated calls at <paramref name="batch"/>.</summary>
+    /// <summary>Median µs of each layer's inference forward over repeated calls at <paramref name="batch"/> (0 for layers fused into the one before).</summary>
     public static double[] LayerMicroseconds(SequentialNetwork network, int batch, int calls)
     {
         network.EnsureCapacity(batch);
@@ -94,10 +94,11 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         var samples = new double[network.Layers.Count, calls];
         for (int c = -calls; c < calls; c++) // the first half warms up
         {
-            for (int l = 0; l < network.Layers.Count; l++)
+            // A layer fused into the one before it (network.FusedAfter) is skipped: its time is in that layer's.
+            for (int l = 0; l < network.Layers.Count; l += 1 + network.FusedAfter(l))
             {
                 long t0 = Stopwatch.GetTimestamp();
-                network.Layers[l].Forward(buffers[l], buffers[l + 1], batch, training: false);
+                network.Layers[l].Forward(buffers[l], buffers[l + 1 + network.FusedAfter(l)], batch, training: false);
                 if (c >= 0)
                     samples[l, c] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
             }

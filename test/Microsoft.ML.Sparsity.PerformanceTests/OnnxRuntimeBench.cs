@@ -59,6 +59,56 @@ internal static class OnnxRuntimeBench
         }
     }
 
+    /// <summary>
+    /// The dense CNN only, ours (the trained model's <c>Predict</c> and batched scoring) against ONNX Runtime at batch 1
+    /// and 256, alternating five times (each round's times, then the medians and the best of each: on a shared machine
+    /// the best rounds are the undisturbed ones), then the layers' µs per example on one thread at the batched
+    /// scoring's chunk size (a layer fused into the one before shows 0): a quick loop for kernel work.
+    /// </summary>
+    public static void RunDenseCnn(WorkerPool pool, int threads, double seconds)
+    {
+        const int Rounds = 5;
+        var (_, layers, shape) = ModelBench.Models.Single(m => m.Name == "cnn");
+        var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
+        var model = new Models.NeuralNetworkMulticlassModel(network, 10, null, []);
+        var bench = new ModelBench(pool, seconds);
+        int[] batches = [1, 256];
+        var rounds = new List<(int Batch, double Ours, double Ort)>();
+        string folder = Directory.CreateTempSubdirectory("sparsity-cnn-").FullName;
+        try
+        {
+            string file = Path.Combine(folder, "cnn.onnx");
+            using (var stream = File.Create(file)) OnnxExporter.Export(network, null, stream, "benchmark");
+            for (int round = 0; round < Rounds && Installed; round++)
+            {
+                var ours = batches.ToDictionary(b => b, b => bench.Infer(model, b).MicrosecondsPerCall);
+                var ort = RunNode(folder, batches.Select(b => new { name = "cnn", model = file, features = network.InputSize, batch = b }), threads, seconds);
+                rounds.AddRange(batches.Select(b => (b, ours[b], 1e6 * b / ort[("cnn", b)])));
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        Console.WriteLine($"\n| batch | ours µs/call ({Rounds} rounds) | ONNX Runtime µs/call | ours/ORT speed per round | median ours | median ORT | median ratio | best ours | best ORT | best/best |\n|---|---|---|---|---|---|---|---|---|---|");
+        foreach (int batch in batches)
+        {
+            var r = rounds.Where(x => x.Batch == batch).ToArray();
+            if (r.Length == 0) continue;
+            static double Median(IEnumerable<double> v) => v.Order().ElementAt(v.Count() / 2);
+            Console.WriteLine($"| {batch} | {string.Join(", ", r.Select(x => x.Ours.ToString("F1")))} | {string.Join(", ", r.Select(x => x.Ort.ToString("F1")))} | " +
+                $"{string.Join(", ", r.Select(x => (x.Ort / x.Ours).ToString("F2")))} | {Median(r.Select(x => x.Ours)):F1} | {Median(r.Select(x => x.Ort)):F1} | {Median(r.Select(x => x.Ort / x.Ours)):F2}× | " +
+                $"{r.Min(x => x.Ours):F1} | {r.Min(x => x.Ort):F1} | {r.Min(x => x.Ort) / r.Min(x => x.Ours):F2}× |");
+        }
+
+        int chunk = model.BatchChunk;
+        var predicting = model.PredictionNetwork(WorkerPool.Inline);
+        double[] layerUs = ModelBench.LayerMicroseconds(predicting, chunk, 200);
+        Console.WriteLine($"\nOne thread, batch {chunk} (a scoring chunk), µs per example: " +
+            string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {layerUs[i] / chunk:F1}")) + $"; total {layerUs.Sum() / chunk:F1}");
+    }
+
     /// <summary>Whether test/onnxruntime has its node_modules (build/setup.sh installs them).</summary>
     public static bool Installed => Directory.Exists(Path.Combine(RepositoryRoot(), "test", "onnxruntime", "node_modules", "onnxruntime-node"));
 

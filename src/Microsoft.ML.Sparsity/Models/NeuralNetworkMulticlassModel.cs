@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Numerics;
 using System.Numerics.Tensors;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Inference;
@@ -25,14 +26,17 @@ namespace Microsoft.ML.Sparsity.Models;
 /// </remarks>
 public sealed class NeuralNetworkMulticlassModel : ITransformer
 {
-    /// <summary>Widest activation × examples per batched session call: about 2 MB (measured best for the CNN: smaller chunks re-read its 1.6 MB dense layer too often).</summary>
-    private const int ChunkFloats = 1 << 19;
+    /// <summary>
+    /// Widest activation × examples per batched session call: at most about 1 MB, a Zen 5 core's L2 cache (measured
+    /// for the CNN, whose fused convolutions write 25 KB per example: chunks of 32 beat 64 and 16).
+    /// </summary>
+    private const int ChunkFloats = 1 << 18;
     private readonly SequentialNetwork _network;
     private readonly object _lock = new();
     private readonly string[]? _classNames;
     private readonly ConcurrentBag<InferenceSession> _sessions = [];
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
-    private readonly int _chunk;
+    private int _chunk; // examples per batched session call; 0 until the first call
     private readonly Engine.IWeightMatrix?[] _predictionWeights;
 
     internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history,
@@ -48,8 +52,6 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
         (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(network, RequestedFormats);
-        int widest = network.Layers.Max(l => Math.Max(l.InputSize, l.OutputSize));
-        _chunk = Math.Clamp(ChunkFloats / widest, 1, 64);
     }
 
     /// <summary>The storage each dense and convolution layer's weight has for prediction, and its sparsity.</summary>
@@ -93,6 +95,27 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
 
     internal SequentialNetwork Network => _network;
 
+    /// <summary>
+    /// The most examples one batched session call takes (<see cref="Transform"/>'s chunk): as many as keep the widest
+    /// activation a prediction copy writes (convolutions fused with their ReLU and pooling write the pooled one)
+    /// within <see cref="ChunkFloats"/>, rounded down to a power of two (whole GEMM row tiles), at most 64.
+    /// </summary>
+    internal int BatchChunk
+    {
+        get
+        {
+            if (_chunk == 0)
+            {
+                SequentialNetwork network = PredictionNetwork(Engine.WorkerPool.Inline);
+                int chunk = Math.Min(64, 1 << BitOperations.Log2((uint)Math.Max(1, ChunkFloats / network.WidestInferenceActivation())));
+                _batchSessions.Add(new InferenceSession(network, ClassCount, chunk));
+                _chunk = chunk;
+            }
+
+            return _chunk;
+        }
+    }
+
     /// <summary>The optimiser state for continuing training; null after operations that change the weights outside training (pruning).</summary>
     internal TrainingState? Training { get; }
 
@@ -101,9 +124,9 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
 
     /// <summary>Scores every row: the result carries class probabilities and predicted labels.</summary>
     /// <remarks>
-    /// The rows go in chunks of a few examples (as many as keep a chunk's widest activation within about 2 MB, at most
-    /// 64, and at least one chunk per thread), which the context's threads share, each running whole chunks through
-    /// the network on its own. How rows are chunked can change their scores in the last bits (float rounding).
+    /// The rows go in chunks of a few examples (as many as keep a chunk's widest activation within about 2 MB, a power
+    /// of two up to 64, and at least one chunk per thread), which the context's threads take one at a time, each
+    /// running whole chunks through the network on its own. How rows are chunked can change their scores in the last bits (float rounding).
     /// </remarks>
     public Dataset Transform(Dataset input)
     {
@@ -120,16 +143,17 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     {
         if (count == 0)
             return;
-        // At least one chunk per thread: a batch of 16 LeNet rows is two chunks of 8, not one of 16.
-        int threads = _network.Pool.ThreadCount, chunk = Math.Min(_chunk, (count + threads - 1) / threads);
-        int chunks = (count + chunk - 1) / chunk, workers = Math.Min(threads, chunks);
-        _network.Pool.For(workers, worker =>
+        // At least one chunk per thread (a batch of 16 LeNet rows is two chunks of 8, not one of 16), and chunks of
+        // near-equal size. The pool hands chunks out one at a time, so a thread slowed by other work takes fewer.
+        int most = BatchChunk, threads = _network.Pool.ThreadCount, chunks = Math.Max((count + most - 1) / most, Math.Min(threads, count));
+        int chunk = (count + chunks - 1) / chunks;
+        chunks = (count + chunk - 1) / chunk;
+        _network.Pool.For(chunks, c =>
         {
-            InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(PredictionNetwork(Engine.WorkerPool.Inline), ClassCount, _chunk);
+            InferenceSession session = _batchSessions.TryTake(out InferenceSession? s) ? s : new InferenceSession(PredictionNetwork(Engine.WorkerPool.Inline), ClassCount, most);
             try
             {
-                for (int c = worker; c < chunks; c += workers)
-                    session.Score(features, c * chunk, Math.Min(chunk, count - c * chunk), probabilities, predicted);
+                session.Score(features, c * chunk, Math.Min(chunk, count - c * chunk), probabilities, predicted);
             }
             finally
             {
@@ -177,6 +201,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     {
         SequentialNetwork copy = _network.Clone(pool);
         WeightFormatRule.Attach(copy, _predictionWeights);
+        copy.FuseForInference();
         return copy;
     }
 

@@ -12,11 +12,19 @@ namespace Microsoft.ML.Sparsity.Network;
 /// y[batch·outH·outW, out] = col · Wᵀ. The output is channels-last too.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Inference with a dense weight and a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a
-/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel keeps four neighbouring pixels' output
-/// channels in registers and adds each input tap times a row of the transposed weight. For a K = 9 product im2col +
-/// GEMM spends most of its time packing; for the CNN's 3×3×32 → 64 layer the direct kernel saves the unfolding and
-/// packing passes (measured 35 µs per image against 42 µs).
+/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel copies the window rows of an output
+/// row into a zero-padded band (so every window is whole), keeps several neighbouring pixels' output channels in
+/// registers (six, four or two pixels × 64 channels; four × ≤ 32) and adds each input tap times a row of the
+/// transposed weight. For a K = 9 product im2col + GEMM spends most of its time packing; for the CNN's 3×3×32 → 64
+/// layer the direct kernel saves the unfolding and packing passes.
+/// </para>
+/// <para>
+/// On a prediction copy the direct kernel also applies the ReLU and the max pooling (window = stride) that follow the
+/// layer (<see cref="FuseFollowing"/>): it pools the rows while they are in L1 and writes only the pooled output, so
+/// the full-size activation never goes through memory. Training never fuses.
+/// </para>
 /// </remarks>
 internal sealed unsafe class Conv2dLayer : Layer
 {
@@ -25,7 +33,10 @@ internal sealed unsafe class Conv2dLayer : Layer
 
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold, _inferExamples, _direct;
+    private readonly Action<int> _unfold, _fold, _inferExamples, _direct, _directPooled;
+    [ThreadStatic] private static Workspace? t_rows, t_band;
+    private bool _fusedReLU;
+    private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
     private float[] _weightT = [];
     private readonly int[] _tapOffsets;
     private float[] _col = [];
@@ -51,12 +62,14 @@ internal sealed unsafe class Conv2dLayer : Layer
         _fold = Fold;
         _inferExamples = InferExamples;
         _direct = DirectRow;
-        // Tap t = (ky·k + kx)·in + ci of a window reads the input at offset (ky·w + kx)·in + ci from its corner.
+        _directPooled = DirectPooledRow;
+        // Tap t = (ky·k + kx)·in + ci of a window reads the direct kernel's padded input rows (w + 2·pad pixels wide)
+        // at offset (ky·(w + 2·pad) + kx)·in + ci from the window's corner.
         _tapOffsets = new int[_patch];
         for (int ky = 0, t = 0; ky < kernel; ky++)
             for (int kx = 0; kx < kernel; kx++)
                 for (int ci = 0; ci < _c; ci++, t++)
-                    _tapOffsets[t] = (ky * _w + kx) * _c + ci;
+                    _tapOffsets[t] = (ky * (_w + 2 * _pad) + kx) * _c + ci;
     }
 
     public Parameter Weight { get; }
@@ -93,7 +106,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
-        if (!training && InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported)
+        if (!training && Direct)
         {
             // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous. A prediction copy's
             // weights never change, so it transposes once; a network in training transposes at every call.
@@ -106,7 +119,10 @@ internal sealed unsafe class Conv2dLayer : Layer
                         _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
             }
             (_x, _y) = (x, y);
-            _pool.For(batch * _outH, _direct);
+            if (_fusedPool > 0)
+                _pool.For(batch * _pooledH, _directPooled);
+            else
+                _pool.For(batch * _outH, _direct);
             (_x, _y) = (null, null);
             return;
         }
@@ -134,6 +150,37 @@ internal sealed unsafe class Conv2dLayer : Layer
         _x = null;
     }
 
+    /// <summary>Whether inference runs the direct kernel: a dense weight, a small patch or 64 output channels, AVX-512.</summary>
+    private bool Direct => InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported;
+
+    /// <summary>
+    /// On a prediction copy whose inference runs the direct kernel: takes over the ReLU and then the max pooling
+    /// (window = stride) among the layers that follow (<paramref name="following"/>), so the kernel applies them to
+    /// its rows while they are in cache and writes their output: the inference forward's <c>y</c> is then the last
+    /// fused layer's output. Returns how many layers it took (0–2); the network skips them at inference.
+    /// </summary>
+    public int FuseFollowing(IEnumerable<Layer> following)
+    {
+        if (!Direct || !PredictionOnly)
+            return 0;
+        int taken = 0;
+        using IEnumerator<Layer> next = following.GetEnumerator();
+        Layer? layer = next.MoveNext() ? next.Current : null;
+        if (layer is ActivationLayer { Activation: ActivationKind.ReLU })
+        {
+            (_fusedReLU, taken) = (true, 1);
+            layer = next.MoveNext() ? next.Current : null;
+        }
+
+        if (layer is Pool2dLayer { Pooling: PoolingKind.Max } pool && pool.KernelSize == pool.Stride)
+        {
+            (_fusedPool, _pooledH, _pooledW) = (pool.KernelSize, pool.OutputShape[0], pool.OutputShape[1]);
+            taken++;
+        }
+
+        return taken;
+    }
+
     private int InferenceChunk(int batch) => Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
 
     /// <summary>output[count · pixels, out] = col · Wᵀ + bias, for <paramref name="count"/> unfolded examples.</summary>
@@ -147,53 +194,110 @@ internal sealed unsafe class Conv2dLayer : Layer
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
-    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread).</summary>
+    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread), then the fused ReLU if any.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DirectRow(int item)
     {
-        fixed (float* xp = _x, yp = _y, wt = _weightT, bias = Bias?.Value)
+        fixed (float* xp = _x, yp = _y)
         {
-            int b = item / _outH, oy = item % _outH;
-            float* x = xp + (long)b * InputSize, y = yp + (long)b * OutputSize;
-            int n = OutChannels;
-            for (int ox = 0; ox < _outW; ox++)
+            int b = item / _outH, oy = item % _outH, length = _outW * OutChannels;
+            float* row = yp + (long)b * OutputSize + oy * length;
+            ConvolveRow(xp + (long)b * InputSize, oy, row);
+            if (_fusedReLU)
             {
-                int iy0 = oy * _stride - _pad, ix0 = ox * _stride - _pad;
-                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0), kx0 = Math.Max(0, -ix0), kx1 = Math.Min(_k, _w - ix0);
-                float* output = y + (oy * _outW + ox) * n;
-                bool fourWhole = kx0 == 0 && ox + 3 < _outW && (ox + 3) * _stride - _pad + _k <= _w;
-                if (n == 64 && fourWhole)
-                {
-                    FourPixels64(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
-                    ox += 3;
-                    continue;
-                }
+                for (int i = 0; i < length; i += 16)
+                    Vector512.Store(ReLU(Vector512.Load(row + i)), row + i);
+            }
+        }
+    }
 
-                if (n <= 32 && fourWhole)
-                {
-                    // Four neighbouring pixels whose windows are whole along x: eight independent accumulator chains.
-                    FourPixels(x + (iy0 * _w + ix0) * _c, wt, bias, output, ky0, ky1);
-                    ox += 3;
-                    continue;
-                }
+    /// <summary>
+    /// Pooled output row <c>item % pooledH</c> of example <c>item / pooledH</c>: the direct kernel writes the pooling
+    /// window's convolution rows into a per-thread scratch (in L1), then the window maxima (and the fused ReLU, which
+    /// commutes with the maximum) go to the output.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void DirectPooledRow(int item)
+    {
+        int n = OutChannels, k = _fusedPool, length = _outW * n;
+        float* rows = (t_rows ??= new Workspace()).Get(k * length);
+        fixed (float* xp = _x, yp = _y)
+        {
+            int b = item / _pooledH, py = item % _pooledH;
+            float* x = xp + (long)b * InputSize, y = yp + ((long)b * _pooledH + py) * _pooledW * n;
+            for (int r = 0; r < k; r++)
+                ConvolveRow(x, py * k + r, rows + r * length);
+            for (int px = 0; px < _pooledW; px++)
+            for (int c = 0; c < n; c += 16)
+            {
+                float* first = rows + px * k * n + c;
+                Vector512<float> best = Vector512.Load(first);
+                for (int r = 0; r < k; r++)
+                for (int dx = 0; dx < k; dx++)
+                    best = Vector512.Max(best, Vector512.Load(first + r * length + dx * n));
+                Vector512.Store(_fusedReLU ? ReLU(best) : best, y + px * n + c);
+            }
+        }
+    }
 
+    /// <summary>max(v, 0), keeping NaN as the ReLU layer does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ReLU(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<float>.Zero), Vector512<float>.Zero, v);
+
+    /// <summary>
+    /// Output row <paramref name="oy"/> (outW × out channels, plus the bias) of the example at <paramref name="x"/>, by
+    /// the direct kernel, into <paramref name="row"/>. The window rows the output row reads are first copied into a
+    /// per-thread band with zero columns for the padding (in L1), so every pixel's window is whole along x and the
+    /// row goes four pixels at a time (the last one to three: two at a time or one by one).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ConvolveRow(float* x, int oy, float* row)
+    {
+        int n = OutChannels, bandRow = (_w + 2 * _pad) * _c, step = _stride * _c;
+        int iy0 = oy * _stride - _pad, ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0);
+        float* band = (t_band ??= new Workspace()).Get(_k * bandRow);
+        for (int ky = ky0; ky < ky1; ky++)
+        {
+            float* line = band + ky * bandRow;
+            new Span<float>(line, _pad * _c).Clear();
+            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
+            Buffer.MemoryCopy(x + (iy0 + ky) * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
+        }
+
+        fixed (float* wt = _weightT, bias = Bias?.Value)
+        {
+            int ox = 0;
+            if (n == 64)
+            {
+                for (; ox + 5 < _outW; ox += 6)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 6);
+                for (; ox + 3 < _outW; ox += 4)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 4);
+                for (; ox + 1 < _outW; ox += 2)
+                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 2);
+            }
+            else if (n <= 32)
+            {
+                for (; ox + 3 < _outW; ox += 4)
+                    FourPixels(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
+            }
+
+            fixed (int* offsets = _tapOffsets)
+            for (; ox < _outW; ox++)
+            {
+                float* corner = band + ox * step, output = row + ox * n;
                 for (int cb = 0; cb < n; cb += 64)
                 {
                     int width = Math.Min(64, n - cb);
                     Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++)
+                    for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
                     {
-                        float* xs = x + ((iy0 + ky) * _w + ix0 + kx) * _c;
-                        float* ws = wt + (ky * _k + kx) * _c * n + cb;
-                        for (int ci = 0; ci < _c; ci++, ws += n)
-                        {
-                            Vector512<float> v = Vector512.Create(xs[ci]);
-                            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
-                            if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
-                            if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
-                            if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
-                        }
+                        Vector512<float> v = Vector512.Create(corner[offsets[t]]);
+                        float* ws = wt + t * n + cb;
+                        a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
+                        if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
+                        if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
+                        if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
                     }
 
                     if (bias is not null)
@@ -214,8 +318,8 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>
-    /// Four output pixels in a row (≤ 32 output channels), windows whole along x and rows [ky0, ky1) valid:
-    /// <paramref name="x"/> points at the first pixel's window corner (row ky = 0, which may lie outside the image).
+    /// Four output pixels in a row (≤ 32 output channels), window rows [ky0, ky1) inside the image:
+    /// <paramref name="x"/> points at the first pixel's window corner in the padded band (row ky = 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FourPixels(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
@@ -260,13 +364,17 @@ internal sealed unsafe class Conv2dLayer : Layer
         }
     }
 
-    /// <summary>As <see cref="FourPixels"/> for exactly 64 output channels: 16 accumulators, four weight registers per tap.</summary>
+    /// <summary>
+    /// As <see cref="FourPixels"/> for exactly 64 output channels and <paramref name="count"/> (2, 4 or 6) pixels:
+    /// four weight registers per tap, up to 24 accumulators. Called with a constant count, so the tests fold away.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FourPixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
+    private void Pixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1, int count)
     {
         int step = _stride * _c;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
         fixed (int* offsets = _tapOffsets)
         {
             for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
@@ -274,26 +382,39 @@ internal sealed unsafe class Conv2dLayer : Layer
                 float* xs = x + offsets[t];
                 float* ws = wt + t * 64;
                 Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-                Vector512<float> v = Vector512.Create(*xs);
-                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0); a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
-                a2 = Avx512F.FusedMultiplyAdd(v, w2, a2); a3 = Avx512F.FusedMultiplyAdd(v, w3, a3);
-                v = Vector512.Create(xs[step]);
-                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0); b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
-                b2 = Avx512F.FusedMultiplyAdd(v, w2, b2); b3 = Avx512F.FusedMultiplyAdd(v, w3, b3);
-                v = Vector512.Create(xs[2 * step]);
-                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0); c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
-                c2 = Avx512F.FusedMultiplyAdd(v, w2, c2); c3 = Avx512F.FusedMultiplyAdd(v, w3, c3);
-                v = Vector512.Create(xs[3 * step]);
-                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0); d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
-                d2 = Avx512F.FusedMultiplyAdd(v, w2, d2); d3 = Avx512F.FusedMultiplyAdd(v, w3, d3);
+                Vector512<float> v = Vector512.Create(*xs); a0 = Fma(v, w0, a0); a1 = Fma(v, w1, a1); a2 = Fma(v, w2, a2); a3 = Fma(v, w3, a3);
+                v = Vector512.Create(xs[step]); b0 = Fma(v, w0, b0); b1 = Fma(v, w1, b1); b2 = Fma(v, w2, b2); b3 = Fma(v, w3, b3);
+                if (count > 2)
+                {
+                    v = Vector512.Create(xs[2 * step]); c0 = Fma(v, w0, c0); c1 = Fma(v, w1, c1); c2 = Fma(v, w2, c2); c3 = Fma(v, w3, c3);
+                    v = Vector512.Create(xs[3 * step]); d0 = Fma(v, w0, d0); d1 = Fma(v, w1, d1); d2 = Fma(v, w2, d2); d3 = Fma(v, w3, d3);
+                }
+
+                if (count > 4)
+                {
+                    v = Vector512.Create(xs[4 * step]); e0 = Fma(v, w0, e0); e1 = Fma(v, w1, e1); e2 = Fma(v, w2, e2); e3 = Fma(v, w3, e3);
+                    v = Vector512.Create(xs[5 * step]); f0 = Fma(v, w0, f0); f1 = Fma(v, w1, f1); f2 = Fma(v, w2, f2); f3 = Fma(v, w3, f3);
+                }
             }
         }
 
         Store4(a0, a1, a2, a3, bias, output);
         Store4(b0, b1, b2, b3, bias, output + 64);
-        Store4(c0, c1, c2, c3, bias, output + 128);
-        Store4(d0, d1, d2, d3, bias, output + 192);
+        if (count > 2)
+        {
+            Store4(c0, c1, c2, c3, bias, output + 128);
+            Store4(d0, d1, d2, d3, bias, output + 192);
+        }
+
+        if (count > 4)
+        {
+            Store4(e0, e1, e2, e3, bias, output + 256);
+            Store4(f0, f1, f2, f3, bias, output + 320);
+        }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fma(Vector512<float> x, Vector512<float> y, Vector512<float> z) => Avx512F.FusedMultiplyAdd(x, y, z);
 
     /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

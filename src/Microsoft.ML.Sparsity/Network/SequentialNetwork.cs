@@ -8,6 +8,7 @@ internal sealed class SequentialNetwork
 {
     private float[][] _activations = [];
     private float[][] _gradients = [];
+    private int[] _fused;
 
     public SequentialNetwork(IReadOnlyList<LayerDefinition> definitions, int[] inputShape, LayerBuildContext context)
     {
@@ -29,6 +30,7 @@ internal sealed class SequentialNetwork
             shape = layers[i].OutputShape;
         }
         Layers = layers;
+        _fused = new int[layers.Length];
         Definitions = definitions.ToArray();
         Parameters = layers.SelectMany(l => l.Parameters).ToArray();
         StateArrays = Parameters.Select(p => p.Value)
@@ -98,11 +100,40 @@ internal sealed class SequentialNetwork
         Capacity = batch;
     }
 
+    /// <summary>
+    /// On a prediction copy: lets each convolution take over the ReLU and max pooling that follow it
+    /// (<see cref="Conv2dLayer.FuseFollowing"/>); inference forwards then skip the layers taken. Call after the
+    /// prediction weights are attached.
+    /// </summary>
+    public void FuseForInference()
+    {
+        for (int i = 0; i < Layers.Count; i++)
+            if (Layers[i] is Conv2dLayer conv)
+                _fused[i] = conv.FuseFollowing(Layers.Skip(i + 1));
+    }
+
+    /// <summary>How many layers after layer <paramref name="i"/> its inference forward applies too (0 unless fused by <see cref="FuseForInference"/>).</summary>
+    public int FusedAfter(int i) => _fused[i];
+
+    /// <summary>The most values per example an inference forward writes into one activation buffer (layers fused away write none).</summary>
+    public int WidestInferenceActivation()
+    {
+        int widest = InputSize;
+        for (int i = 0; i < Layers.Count; i += 1 + _fused[i])
+            widest = Math.Max(widest, Layers[i + _fused[i]].OutputSize);
+        return widest;
+    }
+
     /// <summary>Runs the layers on the first <paramref name="batch"/> examples of <see cref="Input"/>; returns the output buffer.</summary>
     public float[] Forward(int batch, bool training)
     {
         for (int i = 0; i < Layers.Count; i++)
-            Layers[i].Forward(_activations[i], _activations[i + 1], batch, training);
+        {
+            int fused = training ? 0 : _fused[i];
+            Layers[i].Forward(_activations[i], _activations[i + 1 + fused], batch, training);
+            i += fused;
+        }
+
         return _activations[^1];
     }
 

@@ -1,4 +1,7 @@
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Inference;
+using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Xunit;
 
@@ -34,6 +37,8 @@ public class DirectConvolutionTests
     [InlineData(2, 3, 2, 0, 16, 3)]    // stride 2, no padding
     [InlineData(3, 3, 1, 2, 80, 2)]    // padding larger than the kernel's half, 80 = 64 + 16 output channels
     [InlineData(32, 3, 1, 1, 64, 2)]   // the CNN's second layer: 288-value patches, 64 output channels
+    [InlineData(16, 3, 1, 0, 64, 2)]   // 6 pixels a row: four, then two
+    [InlineData(4, 3, 2, 2, 64, 1)]    // 5 pixels a row: four, then one; stride 2 with padding 2
     public void SmallPatchInferenceMatchesTheIm2colForward(int channels, int kernel, int stride, int padding, int outChannels, int batch)
     {
         using var pool = new WorkerPool(2);
@@ -67,5 +72,118 @@ public class Pool2dInferenceTests
         layer.Forward(x, training, 3, training: true);     // records the argmax for backward
         layer.Forward(x, inference, 3, training: false);   // plain vector max
         Assert.Equal(training, inference);
+    }
+}
+
+public class FusedConvolutionTests
+{
+    /// <summary>Odd-sized images: pooling drops the last row or column, and the direct kernel's edge pixels are exercised.</summary>
+    private static readonly int[] Image = [11, 9, 1];
+
+    private static LayerDefinition[] SmallCnnLike() =>
+        [Layers.Conv2d(32, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Conv2d(64, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2),
+         Layers.Flatten(), Layers.Dense(10)];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void ConvolutionFusedWithReLUAndPoolingMatchesTheLayerByLayerForward(int batch)
+    {
+        var (fused, plain) = Networks(SmallCnnLike(), Image);
+        Assert.Equal(Avx512F.IsSupported ? [2, 0, 0, 2] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        AssertForwardsMatch(fused, plain, batch);
+    }
+
+    [Fact]
+    public void ReLUAloneAndPoolingAloneAreFusedToo()
+    {
+        // conv → ReLU → flatten: the ReLU in the direct kernel's store; conv (64 outputs, 3 inputs) → 3×3 max pool
+        // stride 3 → ReLU: pooling only (the ReLU after the pooling stays a layer of its own).
+        LayerDefinition[] layers =
+            [Layers.Conv2d(16, 3, stride: 2), Layers.ReLU(), Layers.Conv2d(64, 3, padding: 1), Layers.MaxPool2d(3), Layers.ReLU(), Layers.Flatten(), Layers.Dense(5)];
+        var (fused, plain) = Networks(layers, [13, 10, 3]);
+        Assert.Equal(Avx512F.IsSupported ? [1, 0, 1] : new[] { 0, 0, 0 }, new[] { 0, 1, 2 }.Select(fused.FusedAfter));
+        AssertForwardsMatch(fused, plain, 3);
+    }
+
+    [Fact]
+    public void OverlappingOrAveragePoolingIsNotFused()
+    {
+        LayerDefinition[] layers =
+            [Layers.Conv2d(32, 3), Layers.ReLU(), Layers.MaxPool2d(3, stride: 2), Layers.Conv2d(16, 1), Layers.AvgPool2d(2), Layers.Flatten(), Layers.Dense(4)];
+        var (fused, plain) = Networks(layers, [12, 12, 1]);
+        Assert.Equal(Avx512F.IsSupported ? [1, 0, 0, 0] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        AssertForwardsMatch(fused, plain, 2);
+    }
+
+    [Fact]
+    public void ConvolutionsWithASparsePredictionFormatAreNotFused()
+    {
+        // CSR weights multiply unfolded inputs, not the direct kernel: every layer stays a layer of its own.
+        var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
+        var model = new NeuralNetworkMulticlassModel(network, 10, null, []).WithWeightFormats(WeightFormat.Csr);
+        SequentialNetwork csr = model.PredictionNetwork(WorkerPool.Inline);
+        Assert.All(Enumerable.Range(0, csr.Layers.Count), i => Assert.Equal(0, csr.FusedAfter(i)));
+        AssertForwardsMatch(csr, network.Clone(WorkerPool.Inline), 2);
+    }
+
+    [Fact]
+    public void BatchedScoringOfAFusedModelMatchesTheLayerByLayerForward()
+    {
+        // 70 rows: not a multiple of the scoring chunk, so the last chunk is partial.
+        var (_, plain) = Networks(SmallCnnLike(), Image);
+        using var pool = new WorkerPool(2);
+        var model = new NeuralNetworkMulticlassModel(plain.Clone(pool), 10, null, []);
+        const int count = 70;
+        Assert.NotEqual(0, count % model.BatchChunk);
+        var x = Inputs(count * plain.InputSize, 9);
+        var probabilities = new float[count * 10];
+        model.Score(x, count, probabilities, new int[count]);
+
+        plain.EnsureCapacity(count);
+        x.CopyTo(plain.Input, 0);
+        float[] logits = plain.Forward(count, training: false);
+        var expected = new float[10];
+        for (int b = 0; b < count; b++)
+        {
+            NeuralNetworkMulticlassModel.Softmax(logits.AsSpan(b * 10, 10), expected);
+            for (int j = 0; j < 10; j++)
+                Assert.True(Math.Abs(expected[j] - probabilities[b * 10 + j]) <= 1e-5f, $"row {b} class {j}: {probabilities[b * 10 + j]} vs {expected[j]}");
+        }
+    }
+
+    /// <summary>A model's prediction copy (fused where it can be) and a plain copy of the same network, whose inference runs layer by layer.</summary>
+    private static (SequentialNetwork Fused, SequentialNetwork Plain) Networks(LayerDefinition[] layers, int[] shape)
+    {
+        var network = new SequentialNetwork(layers, shape, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
+        var random = new Random(12);
+        foreach (Parameter p in network.Parameters.Where(p => p.Kind == ParameterKind.Bias))
+            for (int i = 0; i < p.Length; i++) p.Value[i] = random.NextSingle() - 0.5f; // biases move some sums below zero
+        var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, []);
+        return (model.PredictionNetwork(WorkerPool.Inline), network.Clone(WorkerPool.Inline));
+    }
+
+    private static void AssertForwardsMatch(SequentialNetwork fused, SequentialNetwork plain, int batch)
+    {
+        var x = Inputs(batch * fused.InputSize, 13);
+        fused.EnsureCapacity(batch);
+        plain.EnsureCapacity(batch);
+        x.CopyTo(fused.Input, 0);
+        x.CopyTo(plain.Input, 0);
+        float[] actual = fused.Forward(batch, training: false)[..(batch * fused.OutputSize)];
+        // Against the layer-by-layer inference (direct kernel, then ReLU and pooling) and the training forward (im2col).
+        foreach (bool training in new[] { false, true })
+        {
+            float[] expected = plain.Forward(batch, training)[..(batch * plain.OutputSize)];
+            Assert.Contains(expected, v => v != 0);
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"training {training} [{i}] {actual[i]} vs {expected[i]}");
+        }
+    }
+
+    private static float[] Inputs(int length, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, length).Select(_ => random.NextSingle() - 0.5f).ToArray();
     }
 }
