@@ -124,7 +124,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
 
     /// <summary>Scores every row: the result carries class probabilities and predicted labels.</summary>
     /// <remarks>
-    /// The rows go in chunks of a few examples (as many as keep a chunk's widest activation within about 2 MB, a power
+    /// The rows go in chunks of a few examples (as many as keep a chunk's widest activation within about 1 MB, a power
     /// of two up to 64, and at least one chunk per thread), which the context's threads take one at a time, each
     /// running whole chunks through the network on its own. How rows are chunked can change their scores in the last bits (float rounding).
     /// </remarks>
