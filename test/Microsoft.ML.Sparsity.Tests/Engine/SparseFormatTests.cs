@@ -62,35 +62,44 @@ public sealed class SparseFormatTests : IDisposable
     }
 
     [Fact]
-    public void SlicedEllStoresQuadsOfSlotsPerTileAndSegment()
+    public void SlicedEllQuadsStartTheirWindowAtTheLeftmostPendingColumn()
     {
-        // 40 columns = 2 segments, 17 rows = 2 tiles. Segment 0 of tile 0: every row has 4 non-zeros (columns 0-3),
-        // row 0 two more (columns 10, 11), so the tile's fullest row takes two quads there. Segment 1 of tile 0: rows
-        // 0-4 have 5 non-zeros (columns 33-37): two quads. Tile 1 (row 16): one non-zero in segment 0, one quad;
-        // its empty segment 1 takes none.
-        float[] w = new float[17 * 40];
+        // 100 columns, 17 rows = 2 tiles. Tile 0: every row has non-zeros at columns 0-3, row 0 two more at 10 and
+        // 11, row 15 one more at 63, rows 0-4 five more at 70-74. Quad 0: window 0, every row takes columns 0-3.
+        // Quad 1: the leftmost pending column is 10, window 0 (columns 0-63): row 0 takes 10 and 11, row 15 takes 63.
+        // Quad 2: leftmost 70, window 64: rows 0-4 take 70-73. Quad 3: window 64, rows 0-4 take 74. Tile 1 (row 16):
+        // one non-zero at column 7, one quad at window 0.
+        float[] w = new float[17 * 100];
         for (int r = 0; r < 16; r++)
             for (int c = 0; c < 4; c++)
-                w[r * 40 + c] = r + c + 1;
+                w[r * 100 + c] = r + c + 1;
         w[10] = 50f;
         w[11] = 51f;
+        w[15 * 100 + 63] = 63f;
         for (int r = 0; r < 5; r++)
-            for (int c = 33; c < 38; c++)
-                w[r * 40 + c] = -c;
-        w[16 * 40 + 7] = 3f;
-        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40);
+            for (int c = 70; c < 75; c++)
+                w[r * 100 + c] = -c;
+        w[16 * 100 + 7] = 3f;
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 100);
 
         Assert.Equal(new[] { 0, 4, 5 }, ell.TileQuads);
-        Assert.Equal(new[] { 0, 0, 1, 1, 0 }, ell.QuadSegments);
+        Assert.Equal(new[] { 0, 0, 64, 64, 0 }, ell.QuadWindows);
         Assert.Equal(5 * 64, ell.StoredValues);
-        // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0.
-        Assert.Equal(new[] { 50f, 51f }, new[] { ell.Values[64], ell.Values[64 + 16] });
+        // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0; row 15's fifth is slot 0, lane 15.
+        Assert.Equal(new[] { 50f, 51f, 63f }, new[] { ell.Values[64], ell.Values[64 + 16], ell.Values[64 + 15] });
         Assert.Equal(new byte[] { 10, 11 }, ell.Columns.Span.Slice(64, 2).ToArray());
-        // Row 3's first slots in segment 1 are quad 2, lane 3: columns 1-4 inside the segment, bytes 0-3 of its word.
-        Assert.Equal(new byte[] { 1, 2, 3, 4 }, ell.Columns.Span.Slice(2 * 64 + 4 * 3, 4).ToArray());
-        Assert.Equal(new[] { -33f, -34f, -35f, -36f }, Enumerable.Range(0, 4).Select(j => ell.Values[2 * 64 + 16 * j + 3]));
+        Assert.Equal(63, ell.Columns[64 + 4 * 15]);
+        // Row 3's slots in quad 2 hold columns 70-73: 6-9 inside window 64, bytes 0-3 of its word.
+        Assert.Equal(new byte[] { 6, 7, 8, 9 }, ell.Columns.Span.Slice(2 * 64 + 4 * 3, 4).ToArray());
+        Assert.Equal(new[] { -70f, -71f, -72f, -73f }, Enumerable.Range(0, 4).Select(j => ell.Values[2 * 64 + 16 * j + 3]));
+        Assert.Equal((-74f, (byte)10), (ell.Values[3 * 64 + 4], ell.Columns[3 * 64 + 4 * 4]));
         Assert.Equal((3f, (byte)7), (ell.Values[4 * 64], ell.Columns[4 * 64]));
         Assert.Equal(w, ell.ToDense());
+
+        float[] x = Enumerable.Range(0, 100).Select(i => (float)(i % 7) - 3f).ToArray(), y = new float[17];
+        ell.MultiplyTransposed(_pool, x, 1, y);
+        for (int r = 0; r < 17; r++)
+            Assert.Equal(Enumerable.Range(0, 100).Sum(c => (double)w[r * 100 + c] * x[c]), y[r], 3);
     }
 
     [Theory]
