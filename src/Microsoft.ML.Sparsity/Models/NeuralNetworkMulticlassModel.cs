@@ -35,6 +35,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     private readonly object _lock = new();
     private readonly string[]? _classNames;
     private readonly ConcurrentBag<InferenceSession> _sessions = [];
+    private InferenceSession? _lastSession; // the session most recently given back: one interlocked exchange rents it (a bag round trip costs about five times more)
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
     private int _chunk; // examples per batched session call; 0 until the first call
     private readonly Engine.IWeightMatrix?[] _predictionWeights;
@@ -178,12 +179,19 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
         }
         finally
         {
-            _sessions.Add(session);
+            ReturnSession(session);
         }
     }
 
-    /// <summary>A session of this model's own (its network's buffers), from the pool or new; give it back to <see cref="_sessions"/>.</summary>
-    private InferenceSession RentSession() => _sessions.TryTake(out InferenceSession? session) ? session : CreateSession();
+    /// <summary>A session of this model's own (its network's buffers), the last one given back, from the bag or new; give it back with <see cref="ReturnSession"/>.</summary>
+    private InferenceSession RentSession() =>
+        Interlocked.Exchange(ref _lastSession, null) ?? (_sessions.TryTake(out InferenceSession? session) ? session : CreateSession());
+
+    private void ReturnSession(InferenceSession session)
+    {
+        if (Interlocked.CompareExchange(ref _lastSession, session, null) is not null)
+            _sessions.Add(session);
+    }
 
     /// <summary>
     /// A session for one caller: buffers of its own, the model's prediction weights shared. Sparse layers run on the
