@@ -28,6 +28,41 @@ public class Conv2dInferenceTests
         layer.Forward(x, chunked, batch, training: false);   // inference unfolds a few examples at a time
         Assert.Equal(whole, chunked);
     }
+
+    [Theory]
+    [InlineData(WeightFormat.Csr, 1, 4)]        // 14 output rows: 7 per thread
+    [InlineData(WeightFormat.SlicedEll, 2, 4)]  // stride 2: 7 output rows, bands of 3 and 4
+    [InlineData(WeightFormat.Csr, 1, 3)]        // three threads: bands of 4, 5 and 5
+    public void ASingleExampleWithASparseWeightSplitsItsOutputRowsOverThreads(WeightFormat format, int stride, int threads)
+    {
+        // Each thread unfolds and multiplies its own band of output rows: the result must equal one thread's, and the
+        // dense masked forward to float rounding.
+        using var pool = new WorkerPool(threads);
+        var random = new Random(8);
+        Conv2dLayer Build(WorkerPool p) => (Conv2dLayer)new Conv2dDefinition(48, 3, stride, 1).Build("conv", [14, 14, 16], new LayerBuildContext(p, WeightInitializer.HeNormal, 5));
+        Conv2dLayer split = Build(pool), alone = Build(WorkerPool.Inline);
+        for (int i = 0; i < split.Weight.Length; i++)
+            split.Weight.Value[i] = random.NextDouble() < 0.8 ? 0f : random.NextSingle() - 0.5f;
+        for (int i = 0; i < split.Bias!.Length; i++)
+            split.Bias.Value[i] = random.NextSingle() - 0.5f;
+        split.Weight.Value.CopyTo(alone.Weight.Value, 0);
+        split.Bias.Value.CopyTo(alone.Bias!.Value, 0);
+        int patch = split.Weight.Length / 48;
+        foreach (Conv2dLayer layer in new[] { split, alone })
+        {
+            layer.InferenceWeight = format == WeightFormat.Csr ? CsrMatrix.FromDense(layer.Weight.Value, 48, patch) : SlicedEllMatrix.FromDense(layer.Weight.Value, 48, patch);
+            layer.PredictionOnly = true;
+        }
+
+        var x = Enumerable.Range(0, split.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
+        float[] banded = new float[split.OutputSize], single = new float[split.OutputSize], dense = new float[split.OutputSize];
+        split.Forward(x, banded, 1, training: false);
+        alone.Forward(x, single, 1, training: false);
+        alone.Forward(x, dense, 1, training: true); // im2col + dense GEMM on the masked weight
+        Assert.Equal(single, banded);
+        for (int i = 0; i < dense.Length; i++)
+            Assert.True(Math.Abs(dense[i] - banded[i]) <= 1e-5f * (1 + Math.Abs(dense[i])), $"[{i}] {banded[i]} vs {dense[i]}");
+    }
 }
 
 public class DirectConvolutionTests
