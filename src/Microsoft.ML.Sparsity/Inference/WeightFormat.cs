@@ -18,8 +18,8 @@ public enum WeightFormat
     Csr,
 
     /// <summary>
-    /// Sliced ELLPACK: rows in tiles of 16, columns in segments of 32, values padded per tile so that one vector
-    /// permute replaces a gather. The fastest unstructured format at batch 1; larger than CSR.
+    /// Sliced ELLPACK: rows in tiles of 16 whose non-zeros are read through windows of 64 inputs, values padded per
+    /// tile so that vector permutes replace gathers. The fastest unstructured format at batch 1; larger than CSR.
     /// </summary>
     SlicedEll,
 
