@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Network;
 
@@ -21,11 +22,18 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// at about 80% sparsity and beat it beyond; the GEMM reuses each loaded weight across a register tile, CSR cannot),
 /// dense above.</item>
 /// </list>
+/// Without AVX-512 the sliced-ELLPACK and N:M kernels fall back to scalar loops (4–50× slower than the AVX2 dense
+/// GEMV, measured with AVX-512 switched off), so every weight, N:M or not, is served by density alone: single examples
+/// from CSR (AVX2 gathers) up to <see cref="ScalarSingleExampleCsrDensity"/>, batches from CSR up to
+/// <see cref="BatchedSparseDensity"/>, dense otherwise.
 /// </remarks>
 internal static class WeightFormatRule
 {
     /// <summary>Up to this density, <see cref="WeightFormat.Auto"/> serves single examples from sliced ELLPACK.</summary>
     public const double SingleExampleSparseDensity = 0.5;
+
+    /// <summary>Without AVX-512, up to this density <see cref="WeightFormat.Auto"/> serves single examples from CSR (it beat the AVX2 dense GEMV from 90% sparsity on).</summary>
+    public const double ScalarSingleExampleCsrDensity = 0.1;
 
     /// <summary>Up to this density, <see cref="WeightFormat.Auto"/> serves batches from CSR.</summary>
     public const double BatchedSparseDensity = 0.25;
@@ -50,9 +58,13 @@ internal static class WeightFormatRule
     /// (null for layers without a weight and for dense convolutions, which keep their own kernels). The network is not changed:
     /// <see cref="Attach"/> puts the matrices on a copy that only predicts, so training code never sees a stale snapshot.
     /// </summary>
+    /// <param name="network">The trained network.</param>
+    /// <param name="requested">Formats asked for, by layer name (<see cref="AllLayers"/> for the rest).</param>
+    /// <param name="vectorKernels">Whether the AVX-512 sliced-ELLPACK and N:M kernels run here (tests pass both).</param>
     /// <exception cref="ArgumentException">A requested layer does not exist or has no weight, or a layer cannot take the format asked for.</exception>
-    public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested)
+    public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested, bool? vectorKernels = null)
     {
+        bool avx512 = vectorKernels ?? Avx512F.IsSupported;
         var weighted = network.Layers.Where(l => l is DenseLayer or Conv2dLayer).ToDictionary(l => l.Name, StringComparer.Ordinal);
         foreach (string name in requested.Keys.Where(k => k != AllLayers && !weighted.ContainsKey(k)))
         {
@@ -76,7 +88,7 @@ internal static class WeightFormatRule
                 Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels),
                 _ => throw new InvalidOperationException(),
             };
-            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer);
+            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer, avx512);
             formats.Add(chosen);
         }
 
@@ -108,7 +120,8 @@ internal static class WeightFormatRule
     /// <param name="cols">Inputs per output.</param>
     /// <param name="format">The format asked for.</param>
     /// <param name="convolution">A convolution multiplies many rows (pixels) even for one example: it takes the batched format only.</param>
-    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution)
+    /// <param name="avx512">Whether the sliced-ELLPACK and N:M vector kernels run here.</param>
+    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution, bool avx512)
     {
         long nonZeros = w.Length - w.AsSpan().Count(0f);
         double density = w.Length == 0 ? 0 : (double)nonZeros / w.Length;
@@ -118,6 +131,8 @@ internal static class WeightFormatRule
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
         (WeightFormat single, WeightFormat batched) = format switch
         {
+            WeightFormat.Auto when !avx512 => (density <= ScalarSingleExampleCsrDensity ? WeightFormat.Csr : WeightFormat.Dense,
+                                               density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),
             WeightFormat.Auto when m > 0 => (WeightFormat.NM, NMBatchedMaxRatio * n <= m ? WeightFormat.NM : WeightFormat.Dense),
             WeightFormat.Auto => (density <= SingleExampleSparseDensity ? WeightFormat.SlicedEll : WeightFormat.Dense,
                                   density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),

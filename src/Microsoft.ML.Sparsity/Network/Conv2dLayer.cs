@@ -128,9 +128,12 @@ internal sealed unsafe class Conv2dLayer : Layer
             return;
         }
 
-        if (!training && batch == 1 && InferenceWeight is not null && _pool.ThreadCount > 1 && _outH > 1)
+        // Bands of at least two pixels: CSR multiplies a single row with another kernel (other summation order), and
+        // results must not depend on the thread count.
+        int bands = Math.Min(_pool.ThreadCount, _outW >= 2 ? _outH : _outH / 2);
+        if (!training && batch == 1 && InferenceWeight is not null && bands > 1)
         {
-            (_x, _y, _workers) = (x, y, Math.Min(_outH, _pool.ThreadCount));
+            (_x, _y, _workers) = (x, y, bands);
             if (_workerCols.Length < _workers)
                 Array.Resize(ref _workerCols, _workers);
             _pool.For(_workers, _inferBand);

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
@@ -31,33 +32,50 @@ public sealed class WeightFormatTests
         return new NeuralNetworkMulticlassModel(network, 10, null, []);
     }
 
+    /// <summary>The formats <see cref="WeightFormat.Auto"/> gives LeNet pruned so, with or without the AVX-512 kernels.</summary>
+    private static IReadOnlyList<LayerWeightFormat> Auto(SparsityPattern? pattern, double sparsity, bool avx512) =>
+        WeightFormatRule.Compile(LeNetModel(pattern, sparsity).Network, new Dictionary<string, WeightFormat>(), avx512).Formats;
+
     [Fact]
     public void AutoPicksFormatsByPatternAndDensity()
     {
-        var dense = LeNetModel(null).WeightFormats;
+        var dense = Auto(null, 0, avx512: true);
         Assert.All(dense, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "dense"), (f.SingleExample, f.Batched, f.Pattern)));
         Assert.All(dense, f => Assert.Equal(1.0, f.Density));
 
-        var unstructured = LeNetModel(SparsityPattern.Unstructured, 0.9).WeightFormats;
+        var unstructured = Auto(SparsityPattern.Unstructured, 0.9, avx512: true);
         Assert.All(unstructured, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
         Assert.All(unstructured, f => Assert.Equal(0.1, f.Density, 3));
 
-        var moderate = LeNetModel(SparsityPattern.Unstructured, 0.72).WeightFormats; // density 0.28: sliced ELL alone, batches dense
+        var moderate = Auto(SparsityPattern.Unstructured, 0.72, avx512: true); // density 0.28: sliced ELL alone, batches dense
         Assert.All(moderate, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        var half = LeNetModel(SparsityPattern.Unstructured, 0.5).WeightFormats; // density 0.5: sliced ELL still wins alone
+        var half = Auto(SparsityPattern.Unstructured, 0.5, avx512: true); // density 0.5: sliced ELL still wins alone
         Assert.All(half, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        var most = LeNetModel(SparsityPattern.Unstructured, 0.3).WeightFormats; // density 0.7: dense is faster
+        var most = Auto(SparsityPattern.Unstructured, 0.3, avx512: true); // density 0.7: dense is faster
         Assert.All(most, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
 
         // 97% unstructured fits 2:8 or so, but N:M would store mostly zeros: it stays unstructured.
-        var veryFew = LeNetModel(SparsityPattern.Unstructured, 0.97).WeightFormats;
+        var veryFew = Auto(SparsityPattern.Unstructured, 0.97, avx512: true);
         Assert.All(veryFew, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
 
         // 2:4 serves batches from the dense weight (the packed GEMM is faster there); 1:4 and sparser from N:M.
-        var twoOfFour = LeNetModel(SparsityPattern.NM(2, 4)).WeightFormats;
+        var twoOfFour = Auto(SparsityPattern.NM(2, 4), 0.9, avx512: true);
         Assert.All(twoOfFour, f => Assert.Equal((WeightFormat.NM, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
-        var oneOfEight = LeNetModel(SparsityPattern.NM(1, 8)).WeightFormats[0];
+        var oneOfEight = Auto(SparsityPattern.NM(1, 8), 0.9, avx512: true)[0];
         Assert.Equal((WeightFormat.NM, WeightFormat.NM, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
+    }
+
+    [Fact]
+    public void WithoutAvx512AutoServesByDensityFromCsrOrDense()
+    {
+        // The sliced-ELLPACK and N:M kernels are scalar loops there: CSR (AVX2 gathers) or dense, N:M or not.
+        Assert.All(Auto(null, 0, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Auto(SparsityPattern.Unstructured, 0.95, avx512: false), f => Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Auto(SparsityPattern.Unstructured, 0.8, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Auto(SparsityPattern.Unstructured, 0.5, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Auto(SparsityPattern.NM(2, 4), 0.9, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        LayerWeightFormat oneOfEight = Auto(SparsityPattern.NM(1, 8), 0.9, avx512: false)[0]; // density 1/8
+        Assert.Equal((WeightFormat.Dense, WeightFormat.Csr, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
     }
 
     public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "conv 90%", "conv 2:4"];
@@ -110,7 +128,7 @@ public sealed class WeightFormatTests
         LayerWeightFormat conv = model.WeightFormats.Single(f => f.LayerName == "conv1");
         Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (conv.SingleExample, conv.Batched, conv.Pattern));
         Assert.Null(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<Conv2dLayer>().Single(l => l.Name == "conv1").InferenceWeight);
-        Assert.Equal(WeightFormat.NM, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
+        Assert.Equal(Avx512F.IsSupported ? WeightFormat.NM : WeightFormat.Dense, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
     }
 
     [Fact]
@@ -139,7 +157,7 @@ public sealed class WeightFormatTests
         SparsityTestNetworks.PruneNow(network, new PruningOptions { TargetSparsity = 0.9 });
         var model = new NeuralNetworkMulticlassModel(network, 10, null, []);
 
-        Assert.Equal(WeightFormat.SlicedEll, model.WeightFormats[0].SingleExample);
+        Assert.Equal(WeightFormat.Csr, model.WeightFormats[0].Batched);
         Assert.All(network.Layers.OfType<DenseLayer>(), d => Assert.Null(d.InferenceWeight));
         Assert.All(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<DenseLayer>(), d => Assert.NotNull(d.InferenceWeight));
     }

@@ -30,16 +30,19 @@ public class Conv2dInferenceTests
     }
 
     [Theory]
-    [InlineData(WeightFormat.Csr, 1, 4)]        // 14 output rows: 7 per thread
-    [InlineData(WeightFormat.SlicedEll, 2, 4)]  // stride 2: 7 output rows, bands of 3 and 4
-    [InlineData(WeightFormat.Csr, 1, 3)]        // three threads: bands of 4, 5 and 5
-    public void ASingleExampleWithASparseWeightSplitsItsOutputRowsOverThreads(WeightFormat format, int stride, int threads)
+    [InlineData(WeightFormat.Csr, 14, 14, 1, 2)]        // 14 output rows: 7 per thread
+    [InlineData(WeightFormat.SlicedEll, 14, 14, 2, 4)]  // stride 2: 7 output rows, bands of 1, 2, 2 and 2
+    [InlineData(WeightFormat.Csr, 14, 14, 1, 3)]        // three threads: bands of 4, 5 and 5
+    [InlineData(WeightFormat.Csr, 3, 14, 1, 4)]         // 3 output rows, fewer than the threads: bands of one row
+    [InlineData(WeightFormat.Csr, 3, 1, 1, 2)]          // one pixel a row: one band (no single-pixel band)
+    [InlineData(WeightFormat.Csr, 5, 1, 1, 2)]          // one pixel a row: bands of 2 and 3 pixels
+    public void ASingleExampleWithASparseWeightSplitsItsOutputRowsOverThreads(WeightFormat format, int height, int width, int stride, int threads)
     {
         // Each thread unfolds and multiplies its own band of output rows: the result must equal one thread's, and the
         // dense masked forward to float rounding.
         using var pool = new WorkerPool(threads);
         var random = new Random(8);
-        Conv2dLayer Build(WorkerPool p) => (Conv2dLayer)new Conv2dDefinition(48, 3, stride, 1).Build("conv", [14, 14, 16], new LayerBuildContext(p, WeightInitializer.HeNormal, 5));
+        Conv2dLayer Build(WorkerPool p) => (Conv2dLayer)new Conv2dDefinition(48, 3, stride, 1).Build("conv", [height, width, 16], new LayerBuildContext(p, WeightInitializer.HeNormal, 5));
         Conv2dLayer split = Build(pool), alone = Build(WorkerPool.Inline);
         for (int i = 0; i < split.Weight.Length; i++)
             split.Weight.Value[i] = random.NextDouble() < 0.8 ? 0f : random.NextSingle() - 0.5f;
