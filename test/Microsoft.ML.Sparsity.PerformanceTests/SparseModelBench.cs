@@ -126,7 +126,7 @@ internal static class SparseModelBench
                     _ => " | ",
                 };
                 if (caseName == "90%" && batch == 1)
-                    target += $" bytes ≤ 0.2: {(bytes <= 0.2 ? "met" : "missed")}";
+                    target += (target == " | " ? "" : "; ") + $"bytes ≤ 0.2: {(bytes <= 0.2 ? "met" : "missed")}";
                 Console.WriteLine($"| {modelName} | {caseName} | {batch} | {dense:F1} | {us:F1} | {dense / us:F2}× | {(oneThread > 0 ? $"{oneThread / us:F2}× ({oneThread:F1})" : "–")} | {pt?.ToString("F2") ?? "–"}× | " +
                     $"{onnx?.ToString("F2") ?? "–"}× | {f[5]} | {bytes:F3} | {target} |");
             }

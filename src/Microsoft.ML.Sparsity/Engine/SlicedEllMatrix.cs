@@ -80,7 +80,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadWindows.LongLength) * sizeof(int);
 
     /// <summary>The x buffer the kernel reads: every window whole (zeros past the last column).</summary>
-    private int PaddedCols => (Cols + WindowAlignment - 1) / WindowAlignment * WindowAlignment + WindowColumns - WindowAlignment;
+    public int PaddedCols => (Cols + WindowAlignment - 1) / WindowAlignment * WindowAlignment + WindowColumns - WindowAlignment;
 
     public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols)
     {
@@ -89,51 +89,65 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
+        // Two walks over the same greedy schedule: the first counts each tile's quads and records their windows, the
+        // second fills the aligned arrays, allocated once at their final size.
         int tiles = (rows + TileRows - 1) / TileRows;
         var tileQuads = new int[tiles + 1];
         var windows = new List<int>();
-        var values = new List<float>();
-        var columns = new List<byte>();
         var next = new int[TileRows]; // each row's next column to consume
-        Span<float> quadValues = stackalloc float[4 * TileRows];
-        Span<byte> quadColumns = stackalloc byte[4 * TileRows];
         for (int t = 0; t < tiles; t++)
         {
-            int lanes = Math.Min(TileRows, rows - t * TileRows);
-            for (int lane = 0; lane < lanes; lane++)
-                next[lane] = NextNonZero(w.Slice((t * TileRows + lane) * cols, cols), 0);
-            while (true)
-            {
-                int leftmost = cols;
-                for (int lane = 0; lane < lanes; lane++)
-                    leftmost = Math.Min(leftmost, next[lane]);
-                if (leftmost == cols)
-                    break;
-                int window = leftmost / WindowAlignment * WindowAlignment, windowEnd = Math.Min(cols, window + WindowColumns);
-                quadValues.Clear();
-                quadColumns.Clear();
-                for (int lane = 0; lane < lanes; lane++)
-                {
-                    ReadOnlySpan<float> row = w.Slice((t * TileRows + lane) * cols, cols);
-                    for (int slot = 0; slot < 4 && next[lane] < windowEnd; slot++)
-                    {
-                        quadValues[slot * TileRows + lane] = row[next[lane]];
-                        quadColumns[lane * 4 + slot] = (byte)(next[lane] - window);
-                        next[lane] = NextNonZero(row, next[lane] + 1);
-                    }
-                }
-
-                windows.Add(window);
-                foreach (float v in quadValues)
-                    values.Add(v);
-                foreach (byte c in quadColumns)
-                    columns.Add(c);
-            }
-
+            Walk(w, rows, cols, t, next, windows, default, default);
             tileQuads[t + 1] = windows.Count;
         }
 
-        return new SlicedEllMatrix(rows, cols, tileQuads, [.. windows], AlignedArray<float>.From(values.ToArray()), AlignedArray<byte>.From(columns.ToArray()));
+        var values = new AlignedArray<float>(checked(windows.Count * 64));
+        var columns = new AlignedArray<byte>(values.Length);
+        for (int t = 0; t < tiles; t++)
+        {
+            int at = tileQuads[t] * 64, length = (tileQuads[t + 1] - tileQuads[t]) * 64; // fits: the total was checked
+            Walk(w, rows, cols, t, next, null, values.Span.Slice(at, length), columns.Span.Slice(at, length));
+        }
+
+        return new SlicedEllMatrix(rows, cols, tileQuads, [.. windows], values, columns);
+    }
+
+    /// <summary>
+    /// Tile <paramref name="t"/>'s quads, left to right: each starts its window at the leftmost column a row still has
+    /// to consume (rounded down to <see cref="WindowAlignment"/>), and every row takes up to four of its next non-zeros
+    /// inside it. Adds the windows to <paramref name="windows"/> (when given) and writes the quads' values and columns
+    /// into <paramref name="values"/> and <paramref name="columns"/> (when not empty; zeroed beforehand).
+    /// </summary>
+    private static void Walk(ReadOnlySpan<float> w, int rows, int cols, int t, int[] next, List<int>? windows, Span<float> values, Span<byte> columns)
+    {
+        int lanes = Math.Min(TileRows, rows - t * TileRows);
+        for (int lane = 0; lane < lanes; lane++)
+            next[lane] = NextNonZero(w.Slice((t * TileRows + lane) * cols, cols), 0);
+        for (int q = 0; ; q++)
+        {
+            int leftmost = cols;
+            for (int lane = 0; lane < lanes; lane++)
+                leftmost = Math.Min(leftmost, next[lane]);
+            if (leftmost == cols)
+                return;
+            int window = leftmost / WindowAlignment * WindowAlignment, windowEnd = Math.Min(cols, window + WindowColumns);
+            for (int lane = 0; lane < lanes; lane++)
+            {
+                ReadOnlySpan<float> row = w.Slice((t * TileRows + lane) * cols, cols);
+                for (int slot = 0; slot < 4 && next[lane] < windowEnd; slot++)
+                {
+                    if (!values.IsEmpty)
+                    {
+                        values[q * 64 + slot * TileRows + lane] = row[next[lane]];
+                        columns[q * 64 + lane * 4 + slot] = (byte)(next[lane] - window);
+                    }
+
+                    next[lane] = NextNonZero(row, next[lane] + 1);
+                }
+            }
+
+            windows?.Add(window);
+        }
     }
 
     /// <summary>The first column at or after <paramref name="from"/> where <paramref name="row"/> is not zero, or its length.</summary>

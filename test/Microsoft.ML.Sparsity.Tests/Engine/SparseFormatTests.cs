@@ -102,6 +102,22 @@ public sealed class SparseFormatTests : IDisposable
             Assert.Equal(Enumerable.Range(0, 100).Sum(c => (double)w[r * 100 + c] * x[c]), y[r], 3);
     }
 
+    [Fact]
+    public void SlicedEllWindowsStayInsideThePaddedInput()
+    {
+        // The kernel reads 64 inputs from each window's start out of a zero-padded copy of x: no window may reach past
+        // it, whatever the width (a read past it would meet stale memory, multiplied by a zero weight, and pass unseen).
+        var random = new Random(12);
+        for (int cols = 1; cols <= 200; cols++)
+        {
+            float[] w = RandomSparse(17, cols, 0.7, random, emptyRows: false);
+            w[16 * cols + cols - 1] = 1f; // a non-zero in the last column: the rightmost window there can be
+            SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, cols);
+            Assert.All(ell.QuadWindows, window => Assert.True(window % 16 == 0 && window < cols && window + 64 <= ell.PaddedCols, $"{cols} columns: window {window}, padded {ell.PaddedCols}"));
+            Assert.Equal(w, ell.ToDense());
+        }
+    }
+
     [Theory]
     [InlineData("csr")]
     [InlineData("ell")]
