@@ -26,6 +26,12 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// non-zero where fixed segments of 32 stored 3.0, and multiplies twice as fast (docs/inference.md).
 /// </para>
 /// <para>
+/// Rows. A tile takes as many quads as its fullest row needs, so rows go into tiles by their number of non-zeros, most
+/// first (<see cref="RowOrder"/>; each tile's 16 sums are written back to their own rows). Trained masks are uneven:
+/// LeNet's first layer after magnitude pruning to 92% has 0 to 247 non-zeros a row, and sorted it stores 1.75 values
+/// per non-zero instead of 3.38 and multiplies 1.85× faster; random masks gain 3–10%.
+/// </para>
+/// <para>
 /// Layout. Tile t's quads are [<see cref="TileQuads"/>[t], [t + 1]), quad q's window starts at column
 /// <see cref="QuadWindows"/>[q]. Its values are <see cref="Values"/>[64q + 16j + lane] for its slots j = 0..3, and its
 /// columns are <see cref="Columns"/>[64q, 64q + 64): 16 little-endian words, one per row, whose byte j is slot j's
@@ -50,10 +56,11 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     [ThreadStatic] private static Workspace? t_x;
 
-    private SlicedEllMatrix(int rows, int cols, int[] tileQuads, int[] quadWindows, AlignedArray<float> values, AlignedArray<byte> columns)
+    private SlicedEllMatrix(int rows, int cols, int[] rowOrder, int[] tileQuads, int[] quadWindows, AlignedArray<float> values, AlignedArray<byte> columns)
         : base(rows, cols)
     {
         Tiles = (rows + TileRows - 1) / TileRows;
+        RowOrder = rowOrder;
         TileQuads = tileQuads;
         QuadWindows = quadWindows;
         Values = values;
@@ -61,6 +68,9 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     }
 
     public int Tiles { get; }
+
+    /// <summary>The weight row stored at each position: tile t's lane l holds row RowOrder[16t + l].</summary>
+    public int[] RowOrder { get; }
 
     /// <summary>Tile t's quads are [TileQuads[t], TileQuads[t + 1]).</summary>
     public int[] TileQuads { get; }
@@ -77,7 +87,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     protected override long RowMultiplyAdds => StoredValues;
 
-    public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (TileQuads.LongLength + QuadWindows.LongLength) * sizeof(int);
+    public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (RowOrder.LongLength + TileQuads.LongLength + QuadWindows.LongLength) * sizeof(int);
 
     /// <summary>The x buffer the kernel reads: every window whole (zeros past the last column).</summary>
     public int PaddedCols => (Cols + WindowAlignment - 1) / WindowAlignment * WindowAlignment + WindowColumns - WindowAlignment;
@@ -89,15 +99,19 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
-        // Two walks over the same greedy schedule: the first counts each tile's quads and records their windows, the
-        // second fills the aligned arrays, allocated once at their final size.
+        // Rows by their number of non-zeros, most first (see Rows above); then two walks over the same greedy schedule:
+        // the first counts each tile's quads and records their windows, the second fills the aligned arrays.
+        var nonZeros = new int[rows];
+        for (int r = 0; r < rows; r++)
+            nonZeros[r] = cols - w.Slice(r * cols, cols).Count(0f);
+        int[] rowOrder = [.. Enumerable.Range(0, rows).OrderByDescending(r => nonZeros[r])]; // stable: ties keep row order
         int tiles = (rows + TileRows - 1) / TileRows;
         var tileQuads = new int[tiles + 1];
         var windows = new List<int>();
         var next = new int[TileRows]; // each row's next column to consume
         for (int t = 0; t < tiles; t++)
         {
-            Walk(w, rows, cols, t, next, windows, default, default);
+            Walk(w, rowOrder, cols, t, next, windows, default, default);
             tileQuads[t + 1] = windows.Count;
         }
 
@@ -106,10 +120,10 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         for (int t = 0; t < tiles; t++)
         {
             int at = tileQuads[t] * 64, length = (tileQuads[t + 1] - tileQuads[t]) * 64; // fits: the total was checked
-            Walk(w, rows, cols, t, next, null, values.Span.Slice(at, length), columns.Span.Slice(at, length));
+            Walk(w, rowOrder, cols, t, next, null, values.Span.Slice(at, length), columns.Span.Slice(at, length));
         }
 
-        return new SlicedEllMatrix(rows, cols, tileQuads, [.. windows], values, columns);
+        return new SlicedEllMatrix(rows, cols, rowOrder, tileQuads, [.. windows], values, columns);
     }
 
     /// <summary>
@@ -118,11 +132,11 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     /// inside it. Adds the windows to <paramref name="windows"/> (when given) and writes the quads' values and columns
     /// into <paramref name="values"/> and <paramref name="columns"/> (when not empty; zeroed beforehand).
     /// </summary>
-    private static void Walk(ReadOnlySpan<float> w, int rows, int cols, int t, int[] next, List<int>? windows, Span<float> values, Span<byte> columns)
+    private static void Walk(ReadOnlySpan<float> w, int[] rowOrder, int cols, int t, int[] next, List<int>? windows, Span<float> values, Span<byte> columns)
     {
-        int lanes = Math.Min(TileRows, rows - t * TileRows);
+        int lanes = Math.Min(TileRows, rowOrder.Length - t * TileRows);
         for (int lane = 0; lane < lanes; lane++)
-            next[lane] = NextNonZero(w.Slice((t * TileRows + lane) * cols, cols), 0);
+            next[lane] = NextNonZero(w.Slice(rowOrder[t * TileRows + lane] * cols, cols), 0);
         for (int q = 0; ; q++)
         {
             int leftmost = cols;
@@ -133,7 +147,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             int window = leftmost / WindowAlignment * WindowAlignment, windowEnd = Math.Min(cols, window + WindowColumns);
             for (int lane = 0; lane < lanes; lane++)
             {
-                ReadOnlySpan<float> row = w.Slice((t * TileRows + lane) * cols, cols);
+                ReadOnlySpan<float> row = w.Slice(rowOrder[t * TileRows + lane] * cols, cols);
                 for (int slot = 0; slot < 4 && next[lane] < windowEnd; slot++)
                 {
                     if (!values.IsEmpty)
@@ -170,7 +184,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                     {
                         float value = Values[(long)q * 64 + j * TileRows + lane];
                         if (value != 0f)
-                            w[(long)(t * TileRows + lane) * Cols + QuadWindows[q] + Columns[(long)q * 64 + lane * 4 + j]] = value;
+                            w[(long)RowOrder[t * TileRows + lane] * Cols + QuadWindows[q] + Columns[(long)q * 64 + lane * 4 + j]] = value;
                     }
                 }
             }
@@ -192,7 +206,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         float* sums = stackalloc float[TileRows];
         float* values = Values.Pointer;
         byte* columns = Columns.Pointer;
-        fixed (int* windows = QuadWindows)
+        fixed (int* windows = QuadWindows, order = RowOrder)
         {
             for (int t = 0; t < Tiles; t++)
             {
@@ -202,7 +216,8 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                 else
                     TileScalar(xs, q0, q1, windows, values, columns, sums);
                 int lanes = Math.Min(TileRows, Rows - t * TileRows);
-                new Span<float>(sums, lanes).CopyTo(new Span<float>(y + t * TileRows, lanes));
+                for (int lane = 0; lane < lanes; lane++)
+                    y[order[t * TileRows + lane]] = sums[lane];
             }
         }
     }

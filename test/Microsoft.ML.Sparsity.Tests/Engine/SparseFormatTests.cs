@@ -64,11 +64,12 @@ public sealed class SparseFormatTests : IDisposable
     [Fact]
     public void SlicedEllQuadsStartTheirWindowAtTheLeftmostPendingColumn()
     {
-        // 100 columns, 17 rows = 2 tiles. Tile 0: every row has non-zeros at columns 0-3, row 0 two more at 10 and
-        // 11, row 15 one more at 63, rows 0-4 five more at 70-74. Quad 0: window 0, every row takes columns 0-3.
-        // Quad 1: the leftmost pending column is 10, window 0 (columns 0-63): row 0 takes 10 and 11, row 15 takes 63.
-        // Quad 2: leftmost 70, window 64: rows 0-4 take 70-73. Quad 3: window 64, rows 0-4 take 74. Tile 1 (row 16):
-        // one non-zero at column 7, one quad at window 0.
+        // 100 columns, 17 rows = 2 tiles. Every row of 0-15 has non-zeros at columns 0-3, row 0 two more at 10 and
+        // 11, row 15 one more at 63, rows 0-4 five more at 70-74; row 16 one at column 7. By their counts (11, 9 × 4,
+        // 5, 4 × 10, 1) the rows are stored 0-4, 15, 5-14 in tile 0 (row 15 in lane 5) and 16 in tile 1. Quad 0:
+        // window 0, every row takes columns 0-3. Quad 1: the leftmost pending column is 10, window 0 (columns 0-63):
+        // row 0 takes 10 and 11, row 15 takes 63. Quad 2: leftmost 70, window 64: rows 0-4 take 70-73. Quad 3: window
+        // 64, rows 0-4 take 74. Tile 1: one quad at window 0.
         float[] w = new float[17 * 100];
         for (int r = 0; r < 16; r++)
             for (int c = 0; c < 4; c++)
@@ -82,13 +83,14 @@ public sealed class SparseFormatTests : IDisposable
         w[16 * 100 + 7] = 3f;
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 100);
 
+        Assert.Equal([0, 1, 2, 3, 4, 15, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16], ell.RowOrder);
         Assert.Equal(new[] { 0, 4, 5 }, ell.TileQuads);
         Assert.Equal(new[] { 0, 0, 64, 64, 0 }, ell.QuadWindows);
         Assert.Equal(5 * 64, ell.StoredValues);
-        // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0; row 15's fifth is slot 0, lane 15.
-        Assert.Equal(new[] { 50f, 51f, 63f }, new[] { ell.Values[64], ell.Values[64 + 16], ell.Values[64 + 15] });
+        // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0; row 15's fifth is slot 0, lane 5.
+        Assert.Equal(new[] { 50f, 51f, 63f }, new[] { ell.Values[64], ell.Values[64 + 16], ell.Values[64 + 5] });
         Assert.Equal(new byte[] { 10, 11 }, ell.Columns.Span.Slice(64, 2).ToArray());
-        Assert.Equal(63, ell.Columns[64 + 4 * 15]);
+        Assert.Equal(63, ell.Columns[64 + 4 * 5]);
         // Row 3's slots in quad 2 hold columns 70-73: 6-9 inside window 64, bytes 0-3 of its word.
         Assert.Equal(new byte[] { 6, 7, 8, 9 }, ell.Columns.Span.Slice(2 * 64 + 4 * 3, 4).ToArray());
         Assert.Equal(new[] { -70f, -71f, -72f, -73f }, Enumerable.Range(0, 4).Select(j => ell.Values[2 * 64 + 16 * j + 3]));
@@ -100,6 +102,23 @@ public sealed class SparseFormatTests : IDisposable
         ell.MultiplyTransposed(_pool, x, 1, y);
         for (int r = 0; r < 17; r++)
             Assert.Equal(Enumerable.Range(0, 100).Sum(c => (double)w[r * 100 + c] * x[c]), y[r], 3);
+    }
+
+    [Fact]
+    public void SlicedEllTilesRowsByTheirNumberOfNonZeros()
+    {
+        // 32 rows of 64 columns: even rows full, odd rows four non-zeros (columns 0-3). In row order every tile would
+        // hold 8 full rows and take 16 quads; sorted, tile 0 holds the 16 full rows (16 quads) and tile 1 the rest (1).
+        float[] w = new float[32 * 64];
+        for (int r = 0; r < 32; r++)
+            for (int c = 0; c < (r % 2 == 0 ? 64 : 4); c++)
+                w[r * 64 + c] = r + c + 1;
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 32, 64);
+
+        Assert.Equal([.. Enumerable.Range(0, 16).Select(i => 2 * i), .. Enumerable.Range(0, 16).Select(i => 2 * i + 1)], ell.RowOrder);
+        Assert.Equal(new[] { 0, 16, 17 }, ell.TileQuads);
+        Assert.Equal(w, ell.ToDense());
+        WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(2), "ell", 1, 5);
     }
 
     [Fact]
