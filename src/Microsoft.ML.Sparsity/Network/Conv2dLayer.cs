@@ -159,7 +159,7 @@ internal sealed unsafe class Conv2dLayer : Layer
             int count = Math.Min(chunk, batch - start);
             _chunkStart = start;
             _pool.For(count, _unfold);
-            Multiply(_col, count, y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training);
+            Multiply(_pool, _col, count * Pixels, y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training);
         }
         _x = null;
     }
@@ -197,14 +197,13 @@ internal sealed unsafe class Conv2dLayer : Layer
 
     private int InferenceChunk(int batch) => Math.Clamp(InferenceChunkFloats / (Pixels * _patch), 1, batch);
 
-    /// <summary>output[count · pixels, out] = col · Wᵀ + bias, for <paramref name="count"/> unfolded examples.</summary>
-    private void Multiply(float[] col, int count, Span<float> output, bool training)
+    /// <summary>output[rows, out] = col · Wᵀ + bias, for <paramref name="rows"/> unfolded pixels, on <paramref name="pool"/>.</summary>
+    private void Multiply(WorkerPool pool, float[] col, int rows, Span<float> output, bool training)
     {
-        int rows = count * Pixels;
         if (!training && InferenceWeight is not null)
-            InferenceWeight.MultiplyTransposed(_pool, col.AsSpan(0, rows * _patch), rows, output);
+            InferenceWeight.MultiplyTransposed(pool, col.AsSpan(0, rows * _patch), rows, output);
         else
-            Gemm.Multiply(_pool, false, true, rows, OutChannels, _patch, 1f, col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
+            Gemm.Multiply(pool, false, true, rows, OutChannels, _patch, 1f, col, _patch, Weight.Value, _patch, 0f, output, OutChannels);
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
@@ -453,13 +452,13 @@ internal sealed unsafe class Conv2dLayer : Layer
     {
         int b0 = (int)((long)item * _batch / _workers), b1 = (int)((long)(item + 1) * _batch / _workers);
         int chunk = InferenceChunk(b1 - b0), size = Pixels * _patch;
-        float[] col = _workerCols[item] is { } c && c.Length >= chunk * size ? c : _workerCols[item] = new float[chunk * size];
+        float[] col = WorkerCol(item, chunk * size);
         for (int start = b0; start < b1; start += chunk)
         {
             int count = Math.Min(chunk, b1 - start);
             for (int i = 0; i < count; i++)
                 UnfoldInto(_x!, start + i, col.AsSpan(i * size, size));
-            Multiply(col, count, _y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training: false);
+            Multiply(_pool, col, count * Pixels, _y.AsSpan(start * Pixels * OutChannels, count * Pixels * OutChannels), training: false);
         }
     }
 
@@ -472,12 +471,14 @@ internal sealed unsafe class Conv2dLayer : Layer
     {
         int oy0 = item * _outH / _workers, oy1 = (item + 1) * _outH / _workers;
         int pixels = (oy1 - oy0) * _outW, size = pixels * _patch;
-        float[] col = _workerCols[item] is { } c && c.Length >= size ? c : _workerCols[item] = new float[size];
+        float[] col = WorkerCol(item, size);
         UnfoldInto(_x!, 0, oy0, oy1, col.AsSpan(0, size));
-        Span<float> output = _y.AsSpan(oy0 * _outW * OutChannels, pixels * OutChannels);
-        InferenceWeight!.MultiplyTransposed(WorkerPool.Inline, col.AsSpan(0, size), pixels, output);
-        if (Bias is not null) RowOps.AddToRows(output, Bias.Value, pixels);
+        Multiply(WorkerPool.Inline, col, pixels, _y.AsSpan(oy0 * _outW * OutChannels, pixels * OutChannels), training: false);
     }
+
+    /// <summary>Worker <paramref name="item"/>'s col buffer, at least <paramref name="size"/> values (kept between calls).</summary>
+    private float[] WorkerCol(int item, int size) =>
+        _workerCols[item] is { } c && c.Length >= size ? c : _workerCols[item] = new float[size];
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)
     {
