@@ -1,20 +1,19 @@
 namespace Microsoft.ML.Sparsity.Data;
 
 /// <summary>
-/// An immutable in-memory table of examples: a feature tensor per example (all of one shape), a label per example,
-/// and, once a model has scored it, the score vector and predicted label per example.
-/// Plays the role ML.NET's <c>IDataView</c> plays, for the dense numeric data neural networks consume.
+/// The engine's in-memory table of examples: a feature tensor per example (all of one shape) in one contiguous array,
+/// a class index per example, and, once a model has scored it, the score vector and predicted label per example.
+/// Users' data comes in as an <see cref="IDataView"/> (<see cref="DataViewReader"/> copies it here in one pass).
 /// </summary>
 /// <remarks>
 /// Image features use the channels-last layout <c>[height, width, channels]</c>; a grayscale image is
 /// <c>[height, width, 1]</c>. Labels are class indices (0 … classCount−1) for classification and real values for regression.
 /// </remarks>
-public sealed class Dataset
+internal sealed class Dataset
 {
     private readonly int[] _featureShape;
-    private readonly string[]? _classNames;
 
-    internal Dataset(float[] features, int[] featureShape, float[] labels, string[]? classNames = null,
+    internal Dataset(float[] features, int[] featureShape, float[] labels, ClassLabels? classLabels = null, int classCount = 0,
         float[]? scores = null, int scoreLength = 0, int[]? predictedLabels = null, bool validate = true)
     {
         ArgumentNullException.ThrowIfNull(features);
@@ -38,7 +37,8 @@ public sealed class Dataset
         Features = features;
         _featureShape = (int[])featureShape.Clone();
         Labels = labels;
-        _classNames = classNames;
+        ClassLabels = classLabels;
+        ClassCount = classCount;
         Scores = scores;
         ScoreLength = scoreLength;
         PredictedLabels = predictedLabels;
@@ -53,8 +53,14 @@ public sealed class Dataset
     /// <summary>The number of feature values per example (the product of <see cref="FeatureShape"/>).</summary>
     public int FeatureLength { get; }
 
-    /// <summary>Optional display names of the classes, indexed by label.</summary>
-    public IReadOnlyList<string>? ClassNames => _classNames;
+    /// <summary>The label's key values (what the classes are called), if the data had them.</summary>
+    public ClassLabels? ClassLabels { get; }
+
+    /// <summary>The number of classes the label's key type declares; 0 when unknown (then the largest label + 1).</summary>
+    public int ClassCount { get; }
+
+    /// <summary>The rows the reader skipped because their label was missing.</summary>
+    public int SkippedRows { get; init; }
 
     /// <summary>True when a model has scored this dataset (<see cref="GetScores"/> and <see cref="GetPredictedLabel"/> are available).</summary>
     public bool IsScored => Scores is not null;
@@ -100,7 +106,7 @@ public sealed class Dataset
             Array.Copy(Features, (long)r * FeatureLength, features, (long)i * FeatureLength, FeatureLength);
             labels[i] = Labels[r];
         }
-        return new Dataset(features, _featureShape, labels, _classNames, validate: false);
+        return new Dataset(features, _featureShape, labels, ClassLabels, ClassCount, validate: false);
     }
 
     /// <summary>Returns the first <paramref name="count"/> examples (unscored).</summary>
@@ -119,11 +125,32 @@ public sealed class Dataset
         if (length != FeatureLength || featureShape.Any(d => d <= 0))
             throw new ArgumentException(
                 $"The new shape [{string.Join(", ", featureShape)}] must have {FeatureLength} values, as [{string.Join(", ", _featureShape)}] does.", nameof(featureShape));
-        return new Dataset(Features, featureShape, Labels, _classNames, Scores, ScoreLength, PredictedLabels, validate: false);
+        return new Dataset(Features, featureShape, Labels, ClassLabels, ClassCount, Scores, ScoreLength, PredictedLabels, validate: false);
+    }
+
+    /// <summary>
+    /// Shuffles the examples (seeded), then splits them into a training part and a held-out part of about
+    /// <paramref name="heldOutFraction"/> of them.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fraction leaves one of the parts empty.</exception>
+    internal (Dataset Train, Dataset HeldOut) Split(double heldOutFraction, int seed)
+    {
+        int heldOut = (int)Math.Round(Count * heldOutFraction, MidpointRounding.AwayFromZero);
+        if (heldOut == 0 || heldOut == Count)
+            throw new ArgumentOutOfRangeException(nameof(heldOutFraction), heldOutFraction,
+                $"Holding out this fraction of {Count} examples leaves {(heldOut == 0 ? "the held-out part" : "the training part")} empty.");
+        var order = Enumerable.Range(0, Count).ToArray();
+        var random = new Random(seed);
+        for (int i = Count - 1; i > 0; i--)
+        {
+            int j = random.Next(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return (Select(order[heldOut..]), Select(order[..heldOut]));
     }
 
     internal Dataset WithScores(float[] scores, int scoreLength, int[]? predictedLabels) =>
-        new(Features, _featureShape, Labels, _classNames, scores, scoreLength, predictedLabels, validate: false);
+        new(Features, _featureShape, Labels, ClassLabels, ClassCount, scores, scoreLength, predictedLabels, validate: false);
 
     private int CheckRow(int row) =>
         (uint)row < (uint)Count ? row : throw new ArgumentOutOfRangeException(nameof(row), row, $"The dataset has {Count} rows.");

@@ -60,6 +60,8 @@ internal static class FashionMnistReader
     internal static readonly string[] ClassNames =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
+    private static readonly ClassLabels Labels = new(Microsoft.ML.Data.TextDataViewType.Instance, ClassNames);
+
     // Byte → [0, 1] float, exact for 0 and 255.
     private static readonly float[] Scale = Enumerable.Range(0, 256).Select(b => b / 255f).ToArray();
 
@@ -98,7 +100,7 @@ internal static class FashionMnistReader
                     $"'{labelsPath}', label {i}: found {label}; Fashion-MNIST labels are 0 to {ClassNames.Length - 1}.");
             labelValues[i] = label;
         }
-        return new Dataset(features, [ImageSize, ImageSize, 1], labelValues, ClassNames, validate: false);
+        return new Dataset(features, [ImageSize, ImageSize, 1], labelValues, Labels, ClassNames.Length, validate: false);
     }
 }
 
@@ -109,12 +111,11 @@ internal sealed class FashionMnistLoader
     internal const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
     internal static readonly Uri DownloadBase = new("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/");
 
-    private const string LogSource = "FashionMnist";
-    private readonly SparsityContext _context;
+    private readonly Action<string> _log;
 
-    internal FashionMnistLoader(SparsityContext context)
+    internal FashionMnistLoader(Action<string> log)
     {
-        _context = context;
+        _log = log;
     }
 
     /// <summary>The per-user folder downloads go to.</summary>
@@ -200,7 +201,7 @@ internal sealed class FashionMnistLoader
     private Dataset Read(string images, string labels, string origin)
     {
         var data = FashionMnistReader.Read(images, labels);
-        _context.WriteLog(LogSource, $"Loaded {data.Count} Fashion-MNIST examples from {origin} ({images}, {labels}).");
+        _log($"Loaded {data.Count} Fashion-MNIST examples from {origin} ({images}, {labels}).");
         return data;
     }
 
@@ -228,7 +229,7 @@ internal sealed class FashionMnistLoader
             TryDelete(tempImages);
             if (tempLabels is not null) TryDelete(tempLabels);
         }
-        _context.WriteLog(LogSource, $"Downloaded Fashion-MNIST {files.ImagesName} and {files.LabelsName} from {DownloadBase} into '{DownloadDirectory}'.");
+        _log($"Downloaded Fashion-MNIST {files.ImagesName} and {files.LabelsName} from {DownloadBase} into '{DownloadDirectory}'.");
         return (images, labels);
     }
 
@@ -236,7 +237,7 @@ internal sealed class FashionMnistLoader
     {
         string temp = Path.Combine(DownloadDirectory, $"{name}.{Guid.NewGuid():N}.tmp");
         var uri = new Uri(DownloadBase, name);
-        _context.WriteLog(LogSource, $"Downloading {uri} ...");
+        _log($"Downloading {uri} ...");
         try
         {
             Download(uri, temp);

@@ -44,6 +44,16 @@ internal sealed class WorkerPool : IDisposable
     /// <summary>A pool without threads: every call runs on the caller. Safe to share; it holds no state.</summary>
     public static WorkerPool Inline { get; } = new(1);
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<WorkerPool>> SharedPools = new();
+
+    /// <summary>
+    /// The process's pool of <paramref name="threadCount"/> threads, created on first use and kept for the process's
+    /// life (its threads are background threads that block when idle). Trainers and models share it: the engine's
+    /// parallel sections never nest, and a caller that finds the pool busy runs its work inline.
+    /// </summary>
+    public static WorkerPool Shared(int threadCount) =>
+        threadCount == 1 ? Inline : SharedPools.GetOrAdd(threadCount, n => new Lazy<WorkerPool>(() => new WorkerPool(n))).Value;
+
     public WorkerPool(int threadCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threadCount, 1);

@@ -38,16 +38,23 @@ internal sealed class InferenceSession
         {
             Span<float> p = probabilities.AsSpan((first + b) * _classCount, _classCount);
             NeuralNetworkMulticlassModel.Softmax(logits.AsSpan(b * _classCount, _classCount), p);
-            predicted[first + b] = TensorPrimitives.IndexOfMax(p);
+            predicted[first + b] = MostProbable(p);
         }
     }
 
-    /// <summary>Writes the class probabilities of one example into <paramref name="probabilities"/> and returns the most probable class.</summary>
+    /// <summary>Writes the class probabilities of one example into <paramref name="probabilities"/> and returns the most probable class (-1 for NaN scores).</summary>
     public int Predict(ReadOnlySpan<float> features, Span<float> probabilities)
     {
         features.CopyTo(_network.Input);
         float[] logits = _network.Forward(1, training: false);
         NeuralNetworkMulticlassModel.Softmax(logits.AsSpan(0, _classCount), probabilities);
-        return TensorPrimitives.IndexOfMax(probabilities);
+        return MostProbable(probabilities);
+    }
+
+    /// <summary>The most probable class, or -1 when the probabilities are NaN (a NaN or infinite feature): no class.</summary>
+    private static int MostProbable(ReadOnlySpan<float> probabilities)
+    {
+        int best = TensorPrimitives.IndexOfMax(probabilities);
+        return float.IsNaN(probabilities[best]) ? -1 : best;
     }
 }

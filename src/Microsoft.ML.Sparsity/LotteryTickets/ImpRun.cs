@@ -17,17 +17,17 @@ internal sealed class ImpRun
 {
     public const string CheckpointFileName = "imp-checkpoint.zip";
 
-    private readonly SparsityContext _context;
+    private readonly SparsityHost _context;
     private readonly IterativeMagnitudePruningOptions _options;
     private readonly Dataset _train, _validation;
     private readonly Dataset? _test;
     private readonly int _seed, _classCount, _stepsPerEpoch;
-    private readonly string[]? _classNames;
+    private readonly Data.ClassLabels? _classLabels;
     private readonly long _totalSteps;
     private readonly string? _checkpointPath;
     private readonly SortedDictionary<string, string> _fingerprint;
 
-    public ImpRun(SparsityContext context, IterativeMagnitudePruningOptions options, Dataset train, Dataset? validation, Dataset? test)
+    public ImpRun(SparsityHost context, IterativeMagnitudePruningOptions options, Dataset train, Dataset? validation, Dataset? test)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
@@ -36,13 +36,12 @@ internal sealed class ImpRun
         _options = options;
         _seed = options.Training.Seed ?? context.NextSeed();
         _classCount = NeuralNetworkMulticlassTrainer.CountClasses(train);
-        _classNames = train.ClassNames?.ToArray();
+        _classLabels = train.ClassLabels;
         if (validation is null)
         {
             if (options.Training.ValidationFraction <= 0)
                 throw new ArgumentException("Iterative magnitude pruning needs validation data for its early-stop point: pass a validation set or set Training.ValidationFraction.", nameof(validation));
-            var split = context.Data.TrainTestSplit(train, options.Training.ValidationFraction, _seed);
-            (train, validation) = (split.TrainSet, split.TestSet);
+            (train, validation) = train.Split(options.Training.ValidationFraction, _seed);
         }
         foreach (var (data, name) in new[] { (validation, nameof(validation)), (test, nameof(test)) })
         {
@@ -55,7 +54,7 @@ internal sealed class ImpRun
         _stepsPerEpoch = (train.Count + options.Training.BatchSize - 1) / options.Training.BatchSize;
         _totalSteps = (long)_stepsPerEpoch * options.Training.Epochs;
         options.ValidateRewindStep(_totalSteps);
-        _fingerprint = options.Describe(context, _seed);
+        _fingerprint = options.Describe(_seed);
         _fingerprint["Data.Training"] = $"{train.Count} examples of shape {Shape.Format(train.FeatureShapeArray)}, {_classCount} classes";
         _fingerprint["Data.Validation"] = $"{validation.Count} examples";
         _fingerprint["Data.Test"] = test is null ? "none" : $"{test.Count} examples";
@@ -187,7 +186,7 @@ internal sealed class ImpRun
         new LayerBuildContext(_context.Pool, _options.Training.WeightInitializer, seed));
 
     private NeuralNetworkMulticlassModel Wrap(SequentialNetwork network, TrainingState? training) =>
-        new(network, _classCount, _classNames, [], training);
+        new(network, _classCount, _classLabels, _options.Training.FeatureColumnName, [], training);
 
     /// <summary>The fraction of dense and convolution weights the masks keep.</summary>
     private static double WeightsRemaining(SequentialNetwork network)
@@ -203,7 +202,7 @@ internal sealed class ImpRun
         if (_checkpointPath is not null) ImpCheckpoint.Write(_checkpointPath, State, current, _fingerprint);
     }
 
-    private void Log(string message) => _context.WriteLog(nameof(IterativeMagnitudePruning), message);
+    private void Log(string message) => _context.WriteLog(message);
 
     private static string Describe(LotteryTicketLevelResult r) =>
         $"Level {r.Level} {r.Variant}: {r.WeightsRemaining:P2} of weights remaining; early stop at step {r.EarlyStopIteration} " +

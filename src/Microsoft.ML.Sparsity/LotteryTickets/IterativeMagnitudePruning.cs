@@ -1,4 +1,6 @@
+using Microsoft.ML.Runtime;
 using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
 
 namespace Microsoft.ML.Sparsity.LotteryTickets;
@@ -6,7 +8,7 @@ namespace Microsoft.ML.Sparsity.LotteryTickets;
 /// <summary>
 /// Iterative magnitude pruning, which finds lottery tickets (Frankle &amp; Carbin, "The Lottery Ticket Hypothesis",
 /// 2019): train, prune a fraction of the surviving weights by magnitude, reset the survivors, retrain; level after
-/// level. Create it with <c>context.Sparsity.LotteryTicket(...)</c>; see <see cref="IterativeMagnitudePruningOptions"/>.
+/// level. Create it with <c>mlContext.Sparsity().LotteryTicket(...)</c>; see <see cref="IterativeMagnitudePruningOptions"/>.
 /// </summary>
 /// <remarks>
 /// <see cref="Fit"/> returns the last level's trained ticket; <see cref="Run"/> also returns every level's results,
@@ -16,17 +18,24 @@ namespace Microsoft.ML.Sparsity.LotteryTickets;
 /// </remarks>
 public sealed class IterativeMagnitudePruning : IEstimator<NeuralNetworkMulticlassModel>
 {
-    private readonly SparsityContext _context;
+    private readonly SparsityHost _host;
     private readonly IterativeMagnitudePruningOptions _options;
 
-    internal IterativeMagnitudePruning(SparsityContext context, IterativeMagnitudePruningOptions options)
+    internal IterativeMagnitudePruning(IHostEnvironment environment, IterativeMagnitudePruningOptions options)
     {
-        _context = context;
         _options = options ?? throw new ArgumentNullException(nameof(options));
+        _host = new SparsityHost(environment, nameof(IterativeMagnitudePruning), options.Training?.NumberOfThreads);
     }
 
     /// <summary>Runs every level on <paramref name="input"/> (validation held out by <c>Training.ValidationFraction</c>) and returns the last level's trained ticket.</summary>
-    public NeuralNetworkMulticlassModel Fit(Dataset input) => Run(input).Model;
+    public NeuralNetworkMulticlassModel Fit(IDataView input) => Run(input).Model;
+
+    /// <summary>The input columns with the ticket's <c>Score</c> and <c>PredictedLabel</c> added.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return SchemaShapes.AddScoreColumns(inputSchema, _options.Training.FeatureColumnName, _options.Training.LabelColumnName);
+    }
 
     /// <summary>Runs every level and returns the results per level, the ticket and its trained model.</summary>
     /// <param name="train">The training data.</param>
@@ -36,7 +45,10 @@ public sealed class IterativeMagnitudePruning : IEstimator<NeuralNetworkMulticla
     /// <param name="cancellationToken">Stops between steps with <see cref="OperationCanceledException"/>; the last checkpoint stays readable.</param>
     /// <exception cref="ArgumentException">Bad options or data, or a checkpoint that belongs to other options, architecture or data (the message names what differs).</exception>
     /// <exception cref="Serialization.ModelFormatException">The checkpoint is damaged.</exception>
-    public LotteryTicketResult Run(Dataset train, Dataset? test = null, Dataset? validation = null, IProgress<LotteryTicketLevelResult>? progress = null,
+    public LotteryTicketResult Run(IDataView train, IDataView? test = null, IDataView? validation = null, IProgress<LotteryTicketLevelResult>? progress = null,
         CancellationToken cancellationToken = default) =>
-        new ImpRun(_context, _options, train, validation, test).Run(progress, cancellationToken);
+        new ImpRun(_host, _options, Read(train)!, Read(validation), Read(test)).Run(progress, cancellationToken);
+
+    private Dataset? Read(IDataView? data) =>
+        data is null ? null : DataViewReader.Read(data, _options.Training.FeatureColumnName, _options.Training.LabelColumnName, _options.Training.InputShape);
 }

@@ -167,9 +167,9 @@ public sealed class IterativeMagnitudePruningOptions
     internal double RateOf(int index, int count) => OutputLayerAtHalfRate && !ExcludeOutputLayer && index == count - 1 ? PruningRate / 2 : PruningRate;
 
     /// <summary>The options as name/value pairs, for checkpoints: resuming needs every one to match.</summary>
-    internal SortedDictionary<string, string> Describe(SparsityContext context, int seed)
+    internal SortedDictionary<string, string> Describe(int seed)
     {
-        var trainer = new NeuralNetworkMulticlassTrainer(context, Training).DescribeOptions(seed);
+        var trainer = NeuralNetworkMulticlassTrainer.DescribeOptions(Training, seed);
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["Levels"] = Levels.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Sparsity.LotteryTickets;
 
 /// <summary>
 /// A lottery ticket (Frankle &amp; Carbin, "The Lottery Ticket Hypothesis", 2019): a mask and the weights the masked
-/// network starts from (θ₀, or θ_k when rewinding). Save it, load it with <c>context.Sparsity.LoadLotteryTicket</c>, and
+/// network starts from (θ₀, or θ_k when rewinding). Save it, load it with <c>mlContext.Sparsity().LoadLotteryTicket</c>, and
 /// train it by giving it to a trainer as <c>Options.Sparsity</c>: the trainer's fresh network (which must have the
 /// ticket's architecture) takes the ticket's weights and masks, and trains with the masks fixed.
 /// </summary>
@@ -45,7 +45,7 @@ public sealed class LotteryTicket : SparsityMethod
     /// <summary>Saves the ticket (architecture, masked weights, bit-packed masks; a model file) atomically.</summary>
     public void Save(string filePath)
     {
-        var model = new NeuralNetworkMulticlassModel(Start.Network, Start.ClassCount, Start.ClassNames?.ToArray(), [], null,
+        var model = new NeuralNetworkMulticlassModel(Start.Network, Start.ClassCount, Start.ClassLabels, Start.FeatureColumnName, [], null,
             new JsonObject
             {
                 [Key] = new JsonObject

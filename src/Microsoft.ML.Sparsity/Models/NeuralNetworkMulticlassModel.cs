@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Numerics.Tensors;
+using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Network;
@@ -9,8 +10,11 @@ using Microsoft.ML.Sparsity.Training;
 namespace Microsoft.ML.Sparsity.Models;
 
 /// <summary>
-/// A trained multiclass neural network. <see cref="Transform"/> adds class probabilities (scores) and predicted
-/// labels to a dataset, for <see cref="MulticlassClassificationCatalog.Evaluate"/>; <see cref="Predict"/> scores one example.
+/// A trained multiclass neural network, as an ML.NET transformer: <see cref="Transform"/> adds a <c>Score</c> column
+/// (class probabilities, a known-size vector of <see cref="float"/>) and a <c>PredictedLabel</c> column (a key with the
+/// training label's key values) to any <see cref="IDataView"/> that has the features column, so ML.NET's
+/// <c>MulticlassClassification.Evaluate</c>, <c>MapKeyToValue</c>, <c>CreatePredictionEngine</c> and cross-validation
+/// work on it as on ML.NET's own trainers' models.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -19,9 +23,16 @@ namespace Microsoft.ML.Sparsity.Models;
 /// than dense ones.
 /// </para>
 /// <para>
-/// <see cref="Predict"/> and <see cref="Transform"/> are thread-safe: concurrent callers each get sessions of their
-/// own (a copy of the network with its own buffers; the sparse prediction formats are shared). For typed
-/// single-example prediction use <c>context.Model.CreatePredictionEngine</c>.
+/// <see cref="Transform"/> scores rows in blocks through the engine's batched path on all its threads;
+/// ML.NET's <c>PredictionEngine</c> goes through <see cref="GetRowToRowMapper"/>, one example at a time on the
+/// single-example path. Both are safe to use from several threads at once (each caller gets buffers of its own; the
+/// sparse prediction formats are shared). A NaN or infinite feature gives NaN scores and a missing predicted label
+/// (key value 0).
+/// </para>
+/// <para>
+/// <c>mlContext.Model.Save</c> writes a portable form (the model's ONNX export, run by Microsoft.ML.OnnxTransformer)
+/// that any ML.NET application loads with <c>mlContext.Model.Load</c>, and carries this model's own file along, from
+/// which <c>mlContext.Sparsity().LoadModel</c> restores the fast transformer with its weight formats.
 /// </para>
 /// </remarks>
 public sealed class NeuralNetworkMulticlassModel : ITransformer
@@ -33,20 +44,20 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     private const int ChunkFloats = 1 << 18;
     private readonly SequentialNetwork _network;
     private readonly object _lock = new();
-    private readonly string[]? _classNames;
     private readonly ConcurrentBag<InferenceSession> _sessions = [];
     private InferenceSession? _lastSession; // the session most recently given back: one interlocked exchange rents it (a bag round trip costs about five times more)
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
     private int _chunk; // examples per batched session call; 0 until the first call
     private readonly Engine.IWeightMatrix?[] _predictionWeights;
 
-    internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, string[]? classNames, IReadOnlyList<TrainingProgress> history,
-        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
+    internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, ClassLabels? classLabels, string featureColumnName,
+        IReadOnlyList<TrainingProgress> history, TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
         IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
     {
         _network = network;
         ClassCount = classCount;
-        _classNames = classNames;
+        ClassLabels = classLabels;
+        FeatureColumnName = featureColumnName;
         TrainingHistory = history;
         Training = training;
         Options = options;
@@ -73,14 +84,19 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     {
         ArgumentNullException.ThrowIfNull(formats);
         lock (_lock)
-            return new(_network.Clone(_network.Pool), ClassCount, _classNames, TrainingHistory, Training, Options, new Dictionary<string, WeightFormat>(formats));
+            return new(_network.Clone(_network.Pool), ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, Training, Options, new Dictionary<string, WeightFormat>(formats));
     }
 
     /// <summary>The number of classes.</summary>
     public int ClassCount { get; }
 
-    /// <summary>The class names the training data carried, if any.</summary>
-    public IReadOnlyList<string>? ClassNames => _classNames;
+    /// <summary>The training label's key values as text (what <c>PredictedLabel</c>'s keys stand for), if it had them.</summary>
+    public IReadOnlyList<string>? ClassNames => ClassLabels?.Names;
+
+    /// <summary>The name of the features column the model reads.</summary>
+    public string FeatureColumnName { get; }
+
+    internal ClassLabels? ClassLabels { get; }
 
     /// <summary>The shape of one example's features the model expects.</summary>
     public IReadOnlyList<int> InputShape => _network.InputShape;
@@ -123,20 +139,53 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     /// <summary>The trainer options the model was trained with, as recorded in model files (informational).</summary>
     internal System.Text.Json.Nodes.JsonObject? Options { get; }
 
-    /// <summary>Scores every row: the result carries class probabilities and predicted labels.</summary>
+    /// <summary>Adds <c>Score</c> and <c>PredictedLabel</c> columns to <paramref name="input"/> (lazily, as ML.NET transformers do).</summary>
     /// <remarks>
-    /// The rows go in chunks of a few examples (as many as keep a chunk's widest activation within about 1 MB, a power
-    /// of two up to 64, and at least one chunk per thread), which the context's threads take one at a time, each
-    /// running whole chunks through the network on its own. How rows are chunked can change their scores in the last bits (float rounding).
+    /// Cursors read the features ahead in blocks and score each block through the batched path: the rows go in chunks
+    /// of a few examples (as many as keep a chunk's widest activation within about 1 MB, a power of two up to 64, and at
+    /// least one chunk per thread), which the engine's threads take one at a time. How rows are chunked can change their
+    /// scores in the last bits (float rounding).
     /// </remarks>
-    public Dataset Transform(Dataset input)
+    /// <exception cref="ArgumentOutOfRangeException">The features column is missing or not a vector of the model's size, or the input
+    /// has a key-typed label with more values than the model has classes.</exception>
+    public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        CheckFeatureLength(input.FeatureLength, nameof(input));
-        var scores = new float[(long)input.Count * ClassCount];
-        var predicted = new int[input.Count];
-        Score(input.Features, input.Count, scores, predicted);
-        return input.WithScores(scores, ClassCount, predicted);
+        return new ScoredDataView(this, input, GetOutputSchema(input.Schema));
+    }
+
+    /// <summary>The input columns with <c>Score</c> and <c>PredictedLabel</c> added.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">See <see cref="Transform"/>.</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        CheckInput(inputSchema);
+        return ScoreColumns.AddTo(inputSchema, ClassCount, ClassLabels);
+    }
+
+    /// <summary>True: ML.NET's prediction engine maps one row at a time through <see cref="GetRowToRowMapper"/>.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>A mapper that scores one row at a time on the single-example path (what ML.NET's <c>PredictionEngine</c> uses).</summary>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new ScoringRowMapper(this, inputSchema, GetOutputSchema(inputSchema));
+    }
+
+    /// <summary>Saves the portable form (ONNX, for ML.NET's OnnxTransformer) with this model's own file riding along.</summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Serialization.PortableModel.Save(this, ctx);
+
+    /// <summary>The features column of <paramref name="schema"/>, checked against the model's input size.</summary>
+    internal DataViewSchema.Column CheckInput(DataViewSchema schema)
+    {
+        var features = DataViewReader.FeatureColumn(schema, FeatureColumnName);
+        CheckFeatureLength(((VectorDataViewType)features.Type).Size, FeatureColumnName);
+        if (schema.GetColumnOrNull("Label") is { Type: KeyDataViewType key } label && key.Count > (ulong)ClassCount)
+            throw new ArgumentOutOfRangeException("inputSchema", label.Name,
+                $"The label column '{label.Name}' has {key.Count} key values; the model was trained on {ClassCount} classes. " +
+                "Map labels to keys with the key values the model was trained on (fit MapValueToKey on the training data).");
+        return features;
     }
 
     /// <summary>Scores <paramref name="count"/> rows of <paramref name="features"/> into probabilities and predicted labels (see <see cref="Transform"/>).</summary>
@@ -167,7 +216,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     /// <param name="features">The example's features (<see cref="InputShape"/> values).</param>
     /// <param name="scores">Receives <see cref="ClassCount"/> probabilities.</param>
     /// <remarks>Thread-safe; allocates nothing once each calling thread has been served.</remarks>
-    public int Predict(ReadOnlySpan<float> features, Span<float> scores)
+    internal int Predict(ReadOnlySpan<float> features, Span<float> scores)
     {
         CheckFeatureLength(features.Length, nameof(features));
         if (scores.Length < ClassCount)
@@ -220,7 +269,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     }
 
     /// <summary>The same model with other weights (e.g. pruned); the optimiser state no longer applies and is dropped.</summary>
-    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, _classNames, TrainingHistory, null, Options, RequestedFormats);
+    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, null, Options, RequestedFormats);
 
     /// <summary>
     /// Class probabilities from logits, computed as exp(z − max z) / Σ: without the shift, a confident model's logits
@@ -239,8 +288,8 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     internal void CheckFeatureLength(int length, string argument)
     {
         if (length != _network.InputSize)
-            throw new ArgumentException(
+            throw new ArgumentOutOfRangeException(argument, length,
                 $"The model's first layer '{_network.Layers[0].Name}' expects {_network.InputSize} feature values per example " +
-                $"(shape {Engine.Shape.Format(_network.InputShape)}); got {length}.", argument);
+                $"(shape {Engine.Shape.Format(_network.InputShape)}) in column '{FeatureColumnName}'.");
     }
 }

@@ -3,10 +3,13 @@ using System.IO.Compression;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
+
+using Microsoft.ML.Sparsity.Data;
 
 namespace Microsoft.ML.Sparsity.Serialization;
 
@@ -21,6 +24,7 @@ internal static class ModelFile
     public const int FormatVersion = 2;
     public const string ManifestEntry = "manifest.json";
     private const string NeuralNetworkMulticlass = "neuralNetworkMulticlass";
+    private static readonly string TextLabelType = typeof(ReadOnlyMemory<char>).Name; // files written before labels had types held class names
 
     public static string PackageVersion { get; } =
         typeof(ModelFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
@@ -29,7 +33,7 @@ internal static class ModelFile
     {
         var entries = new List<(string Name, byte[] Bytes)>();
         var manifest = new ModelManifest { FormatVersion = 1, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion };
-        IReadOnlyList<ITransformer> transformers = model is ITransformerChain chain ? chain.Transformers : [model];
+        IReadOnlyList<ITransformer> transformers = model is IEnumerable<ITransformer> chain ? [.. chain] : [model];
         for (int t = 0; t < transformers.Count; t++)
             manifest.Transformers.Add(transformers[t] switch
             {
@@ -85,7 +89,7 @@ internal static class ModelFile
             });
         }
         if (transformers.Count == 0) throw new ModelFormatException(ManifestEntry, "the pipeline is empty.");
-        return transformers.Count == 1 ? transformers[0] : new TransformerChain<ITransformer>(transformers);
+        return transformers.Count == 1 ? transformers[0] : new TransformerChain<ITransformer>([.. transformers]);
     }
 
     private static TransformerManifest Describe(NeuralNetworkMulticlassModel model, string prefix, List<(string, byte[])> entries)
@@ -96,7 +100,9 @@ internal static class ModelFile
             Kind = NeuralNetworkMulticlass,
             InputShape = network.InputShape,
             ClassCount = model.ClassCount,
-            ClassNames = model.ClassNames?.ToArray(),
+            ClassNames = model.ClassLabels?.Names,
+            ClassLabelType = model.ClassLabels?.TypeName,
+            FeatureColumnName = model.FeatureColumnName,
             Layers = [.. network.Definitions],
             Options = model.Options,
             WeightFormats = model.RequestedFormats.Count == 0 ? null : new(model.RequestedFormats),
@@ -157,6 +163,15 @@ internal static class ModelFile
         if (tm.ClassNames is not null && tm.ClassNames.Length != tm.ClassCount)
             throw new ModelFormatException(ManifestEntry, $"there are {tm.ClassNames.Length} class names for {tm.ClassCount} classes.");
         if (tm.Layers is null || tm.Layers.Count == 0 || tm.Layers.Any(l => l is null)) throw new ModelFormatException(ManifestEntry, "the network has no layers.");
+        ClassLabels? labels;
+        try
+        {
+            labels = tm.ClassNames is null ? null : ClassLabels.FromNames(tm.ClassLabelType ?? TextLabelType, tm.ClassNames);
+        }
+        catch (FormatException e)
+        {
+            throw new ModelFormatException(ManifestEntry, $"classLabelType: {e.Message}", e);
+        }
         SequentialNetwork network;
         try
         {
@@ -220,7 +235,7 @@ internal static class ModelFile
         }
         try
         {
-            return new NeuralNetworkMulticlassModel(network, tm.ClassCount, tm.ClassNames, [], training, tm.Options, tm.WeightFormats);
+            return new NeuralNetworkMulticlassModel(network, tm.ClassCount, labels, tm.FeatureColumnName ?? "Features", [], training, tm.Options, tm.WeightFormats);
         }
         catch (ArgumentException e)
         {

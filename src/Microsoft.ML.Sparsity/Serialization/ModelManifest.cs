@@ -33,6 +33,12 @@ internal sealed class TransformerManifest
     public int[] InputShape { get; set; } = [];
     public int ClassCount { get; set; }
     public string[]? ClassNames { get; set; }
+
+    /// <summary>The ML.NET type of the class names (the label's key values), by its CLR name; null means text.</summary>
+    public string? ClassLabelType { get; set; }
+
+    /// <summary>The features column the model reads; null means "Features".</summary>
+    public string? FeatureColumnName { get; set; }
     public List<LayerDefinition> Layers { get; set; } = [];
 
     /// <summary>The trainer options used (informational; not needed to predict).</summary>

@@ -83,13 +83,13 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
         public int? Seed;
     }
 
-    private readonly SparsityContext _context;
+    private readonly Engine.SparsityHost _context;
     private readonly Options _options;
 
-    internal FrequencyDomainEstimator(SparsityContext context, Options options)
+    internal FrequencyDomainEstimator(Microsoft.ML.Runtime.IHostEnvironment environment, Options options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _context = context;
+        _context = new Engine.SparsityHost(environment, nameof(FrequencyDomainEstimator));
         _options = options;
         if (options.BlockSize is not (4 or 8))
             throw new ArgumentOutOfRangeException(nameof(Options.BlockSize), options.BlockSize, "BlockSize must be 4 or 8.");
@@ -118,7 +118,12 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
     /// <param name="input">Training images, <c>[height, width, 1]</c> (grayscale) or <c>[height, width, 3]</c> (RGB).</param>
     /// <exception cref="ArgumentException">The features are not images with 1 or 3 channels.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="Options.ChannelCount"/> exceeds the channel count.</exception>
-    public FrequencyDomainTransformer Fit(Dataset input)
+    public FrequencyDomainTransformer Fit(IDataView input) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    /// <summary>TODO(ML.NET move).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    internal FrequencyDomainTransformer Fit(Dataset input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var shape = input.FeatureShapeArray;
@@ -142,11 +147,11 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
                 break;
             case FrequencyChannelSelection.Gate:
                 ChannelStatistics.Normalize(coefficients, all, mean, std);
-                frequencies = TrainGate(dct, new Dataset(coefficients, [dct.BlockRows, dct.BlockColumns, all], input.Labels, input.ClassNames?.ToArray(), validate: false));
+                frequencies = TrainGate(dct, new Dataset(coefficients, [dct.BlockRows, dct.BlockColumns, all], input.Labels, input.ClassLabels, input.ClassCount, validate: false));
                 channels = ChannelSelection.MostFrequent(frequencies, _options.ChannelCount ?? (all + 3) / 4);
                 break;
         }
-        _context.WriteLog(nameof(FrequencyDomainEstimator),
+        _context.WriteLog(
             $"Block DCT {dct.B}×{dct.B} on {Engine.Shape.Format(shape)} images (padded to {dct.PaddedHeight}×{dct.PaddedWidth}): keeping {channels.Length} of {all} channels, " +
             $"{channels.Length * dct.BlockRows * dct.BlockColumns} values per example.");
         return new FrequencyDomainTransformer(dct, channels, [.. channels.Select(c => mean[c])], [.. channels.Select(c => std[c])], frequencies, _context.Pool);
@@ -155,7 +160,7 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
     /// <summary>Trains the gate jointly with <see cref="Options.GateLayers"/>; returns how often each channel was on.</summary>
     private double[] TrainGate(ImageDct dct, Dataset normalized)
     {
-        var trainer = _context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var trainer = new NeuralNetworkMulticlassTrainer(_context.Environment, new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [new ChannelGateDefinition(_options.GatePenalty, _options.GateTemperature), .. _options.GateLayers],
             Epochs = _options.GateEpochs,
@@ -164,10 +169,10 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
             LearningRateSchedule = LearningRateSchedule.Cosine(),
             Seed = _options.Seed,
         });
-        var model = trainer.Fit(normalized);
+        var model = trainer.FitExamples(normalized);
         var gate = (ChannelGateLayer)model.Network.Layers[0];
         var frequencies = gate.OnFrequencies();
-        _context.WriteLog(nameof(FrequencyDomainEstimator),
+        _context.WriteLog(
             $"Gate trained for {_options.GateEpochs} epochs (λ = {_options.GatePenalty}): on average {frequencies.Sum():F1} of {dct.Channels} channels on.");
         return frequencies;
     }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using System.Numerics.Tensors;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
@@ -8,7 +9,7 @@ namespace Microsoft.ML.Sparsity.Transforms;
 /// A fitted frequency-domain transform ("Learning in the Frequency Domain", Xu et al., CVPR 2020): maps images
 /// <c>[height, width, 1 or 3]</c> to their block-DCT channels <c>[paddedHeight/B, paddedWidth/B, selected channels]</c>,
 /// each channel normalised by the mean and standard deviation fitted on the training data. Create it with
-/// <see cref="FrequencyDomainEstimator.Fit"/> (<c>context.Transforms.ConvertToFrequencyDomain(...)</c>).
+/// <see cref="FrequencyDomainEstimator.Fit(IDataView)"/> (<c>context.Transforms.ConvertToFrequencyDomain(...)</c>).
 /// </summary>
 /// <remarks>
 /// Channel numbering: full channel <c>k·B² + u·B + v</c> is DCT coefficient (u, v) (u vertical, v horizontal frequency)
@@ -76,7 +77,20 @@ public sealed class FrequencyDomainTransformer : ITransformer
 
     /// <summary>Transforms every image of <paramref name="input"/>; labels and class names are kept.</summary>
     /// <exception cref="ArgumentException">The images' shape is not <see cref="InputShape"/>.</exception>
-    public Dataset Transform(Dataset input)
+    public IDataView Transform(IDataView input) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    /// <summary>TODO(ML.NET move).</summary>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    /// <summary>TODO(ML.NET move).</summary>
+    public bool IsRowToRowMapper => false;
+
+    /// <summary>TODO(ML.NET move).</summary>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException("TODO(ML.NET move)");
+
+    internal Dataset Transform(Dataset input)
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckShape(input.FeatureShapeArray, _inputShape, "images", nameof(input));
@@ -109,7 +123,7 @@ public sealed class FrequencyDomainTransformer : ITransformer
                     destination[p * _channels.Length + j] = (full[p * all + _channels[j]] - _mean[j]) * _invStd[j];
             }
         });
-        return new Dataset(output, _outputShape, input.Labels, input.ClassNames?.ToArray(), validate: false);
+        return new Dataset(output, _outputShape, input.Labels, input.ClassLabels, input.ClassCount, validate: false);
     }
 
     /// <summary>
@@ -119,7 +133,7 @@ public sealed class FrequencyDomainTransformer : ITransformer
     /// low-frequency square); with every channel kept it returns the original images up to rounding.
     /// </summary>
     /// <exception cref="ArgumentException">The features' shape is not <see cref="OutputShape"/>.</exception>
-    public Dataset Inverse(Dataset transformed)
+    internal Dataset Inverse(Dataset transformed)
     {
         ArgumentNullException.ThrowIfNull(transformed);
         CheckShape(transformed.FeatureShapeArray, _outputShape, "transformed features", nameof(transformed));
@@ -139,7 +153,7 @@ public sealed class FrequencyDomainTransformer : ITransformer
                 _dct.Inverse(full, output.AsSpan(i * outLength, outLength), scratch);
             }
         });
-        return new Dataset(output, _inputShape, transformed.Labels, transformed.ClassNames?.ToArray(), validate: false);
+        return new Dataset(output, _inputShape, transformed.Labels, transformed.ClassLabels, transformed.ClassCount, validate: false);
     }
 
     /// <summary>

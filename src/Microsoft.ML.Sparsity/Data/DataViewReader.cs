@@ -1,0 +1,132 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Sparsity.Data;
+
+/// <summary>
+/// Copies an <see cref="IDataView"/>'s features and key-typed labels into the engine's contiguous buffers in one
+/// cursor pass, checking the columns first as ML.NET's trainers do.
+/// </summary>
+internal static class DataViewReader
+{
+    /// <summary>Reads the examples of <paramref name="data"/>; rows with a missing label (key value 0) are skipped, as ML.NET's trainers skip them.</summary>
+    /// <param name="data">The data.</param>
+    /// <param name="featureColumnName">A known-size vector of <see cref="float"/>.</param>
+    /// <param name="labelColumnName">A key column; null reads no labels (every label is 0).</param>
+    /// <param name="featureShape">The shape of one example's features; null takes the column's dimensions (e.g. [28, 28, 1]).</param>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or of the wrong type; the message names it and what was expected.</exception>
+    /// <exception cref="InvalidDataException">A feature is NaN or infinite (the message names the row and slot), or no row has a label.</exception>
+    public static Dataset Read(IDataView data, string featureColumnName, string? labelColumnName, int[]? featureShape = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var features = FeatureColumn(data.Schema, featureColumnName);
+        int length = ((VectorDataViewType)features.Type).Size;
+        int[] shape = FeatureShape(features, featureShape);
+        DataViewSchema.Column? label = labelColumnName is null ? null : LabelColumn(data.Schema, labelColumnName);
+        var keyType = (KeyDataViewType?)label?.Type;
+
+        var values = new float[Math.Max(1, (data.GetRowCount() ?? 1024) * (long)length)];
+        var labels = new float[Math.Max(1, (int)Math.Min(int.MaxValue, data.GetRowCount() ?? 1024))];
+        int rows = 0, skipped = 0;
+        using (var cursor = data.GetRowCursor(label is null ? [features] : [features, label.Value]))
+        {
+            var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
+            Func<long> getLabel = label is null ? () => 1 : KeyGetter(cursor, label.Value);
+            VBuffer<float> buffer = default;
+            while (cursor.MoveNext())
+            {
+                long key = getLabel();
+                if (key == 0) { skipped++; continue; }
+                if (rows == labels.Length)
+                {
+                    Array.Resize(ref labels, checked(rows * 2));
+                    Array.Resize(ref values, checked(rows * 2 * length));
+                }
+                getFeatures(ref buffer);
+                var row = values.AsSpan(rows * length, length);
+                buffer.CopyTo(row);
+                int bad = FirstNonFinite(row);
+                if (bad >= 0)
+                    throw new InvalidDataException(
+                        $"Row {cursor.Position}, slot {bad} of the feature column '{featureColumnName}': the value is {row[bad]}; features must be finite " +
+                        "(replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
+                labels[rows++] = key - 1;
+            }
+        }
+        if (rows == 0)
+            throw new InvalidDataException(skipped > 0
+                ? $"Every one of the {skipped} rows has a missing label (key value 0) in column '{labelColumnName}'; there is nothing to train on."
+                : "The data has no rows.");
+        if (rows < labels.Length)
+        {
+            Array.Resize(ref labels, rows);
+            Array.Resize(ref values, rows * length);
+        }
+        return new Dataset(values, shape, labels, label is null ? null : ClassLabels.Of(label.Value), (int)(keyType?.Count ?? 0), validate: false)
+        {
+            SkippedRows = skipped,
+        };
+    }
+
+    /// <summary>The feature column, checked to be a known-size vector of <see cref="float"/>.</summary>
+    public static DataViewSchema.Column FeatureColumn(DataViewSchema schema, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name, "featureColumnName");
+        var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(
+            "featureColumnName", name, $"The features column '{name}' was not found in the data (it has {Columns(schema)}).");
+        if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, IsKnownSize: true } || n != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException("featureColumnName", name,
+                $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {column.Type}. " +
+                "Put the features into one vector with mlContext.Transforms.Concatenate (and ConvertType to Single where needed).");
+        return column;
+    }
+
+    /// <summary>The label column, checked to be a key.</summary>
+    public static DataViewSchema.Column LabelColumn(DataViewSchema schema, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name, "labelColumnName");
+        var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(
+            "labelColumnName", name, $"The label column '{name}' was not found in the data (it has {Columns(schema)}).");
+        if (column.Type is not KeyDataViewType key)
+            throw new ArgumentOutOfRangeException("labelColumnName", name,
+                $"Schema mismatch for label column '{name}': expected Key, got {column.Type}. " +
+                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{name}\") in front of the trainer.");
+        if (key.Count > int.MaxValue)
+            throw new ArgumentOutOfRangeException("labelColumnName", name, $"The label column '{name}' has {key.Count} key values; at most {int.MaxValue} classes are supported.");
+        return column;
+    }
+
+    private static int[] FeatureShape(DataViewSchema.Column features, int[]? requested)
+    {
+        var type = (VectorDataViewType)features.Type;
+        if (requested is null)
+            return type.Dimensions.Length > 1 ? [.. type.Dimensions] : [type.Size];
+        if (requested.Length == 0 || requested.Any(d => d <= 0) || requested.Aggregate(1L, (a, d) => a * d) != type.Size)
+            throw new ArgumentOutOfRangeException("InputShape", $"[{string.Join(", ", requested)}]",
+                $"The input shape must have {type.Size} values, as the feature column '{features.Name}' ({type}) has.");
+        return requested;
+    }
+
+    private static Func<long> KeyGetter(DataViewRowCursor cursor, DataViewSchema.Column column)
+    {
+        switch (column.Type.RawType)
+        {
+            case var t when t == typeof(byte): { var g = cursor.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return v; }; }
+            case var t when t == typeof(ushort): { var g = cursor.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return v; }; }
+            case var t when t == typeof(uint): { var g = cursor.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return v; }; }
+            case var t when t == typeof(ulong): { var g = cursor.GetGetter<ulong>(column); ulong v = 0; return () => { g(ref v); return (long)v; }; }
+            default: throw new ArgumentOutOfRangeException("labelColumnName", column.Name, $"Key columns of raw type {column.Type.RawType.Name} are not supported.");
+        }
+    }
+
+    private static string Columns(DataViewSchema schema) =>
+        schema.Count == 0 ? "no columns" : string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+
+    // x - x is NaN exactly when x is NaN or ±∞.
+    private static int FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum(values))) return -1;
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return -1;
+    }
+}

@@ -1,0 +1,59 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Engine;
+
+namespace Microsoft.ML.Sparsity.Models;
+
+/// <summary>The output <see cref="SchemaShape"/> of the package's estimators.</summary>
+internal static class SchemaShapes
+{
+    private static SchemaShape.Column Column(string name, SchemaShape.Column.VectorKind kind, DataViewType itemType, bool isKey,
+        params SchemaShape.Column[] annotations) => MLNetInternals.Column(name, kind, itemType, isKey, annotations);
+
+    /// <summary>
+    /// <paramref name="input"/> with a multiclass model's <c>Score</c> and <c>PredictedLabel</c>, after checking the
+    /// features column (a known-size vector of <see cref="float"/>) and the label column (a key).
+    /// </summary>
+    public static SchemaShape AddScoreColumns(SchemaShape input, string featureColumnName, string labelColumnName)
+    {
+        if (!Find(input, featureColumnName, out var features))
+            throw new ArgumentOutOfRangeException(nameof(featureColumnName), featureColumnName, $"The features column '{featureColumnName}' was not found in the input schema.");
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.IsKey || features.ItemType != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(featureColumnName), featureColumnName,
+                $"Schema mismatch for feature column '{featureColumnName}': expected a known-size vector of Single, got {Describe(features)}.");
+        if (!Find(input, labelColumnName, out var label))
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName, $"The label column '{labelColumnName}' was not found in the input schema.");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName,
+                $"Schema mismatch for label column '{labelColumnName}': expected Key, got {Describe(label)}. " +
+                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumnName}\") in front of the trainer.");
+
+        var text = TextDataViewType.Instance;
+        var scalar = SchemaShape.Column.VectorKind.Scalar;
+        var vector = SchemaShape.Column.VectorKind.Vector;
+        var kinds = new[] { Column(AnnotationNames.ScoreColumnKind, scalar, text, false), Column(AnnotationNames.ScoreValueKind, scalar, text, false) };
+        var keyValues = Find(label.Annotations, AnnotationNames.KeyValues, out var values) ? values : (SchemaShape.Column?)null;
+        var scoreAnnotations = kinds.ToList();
+        var labelAnnotations = kinds.ToList();
+        if (keyValues is SchemaShape.Column kv)
+        {
+            if (kv.ItemType is TextDataViewType) scoreAnnotations.Add(Column(AnnotationNames.SlotNames, vector, text, false));
+            scoreAnnotations.Add(Column(AnnotationNames.TrainingLabelValues, vector, kv.ItemType, false));
+            labelAnnotations.Add(Column(AnnotationNames.KeyValues, vector, kv.ItemType, false));
+        }
+        var columns = input.Where(c => c.Name != ScoreColumns.Score && c.Name != ScoreColumns.PredictedLabel).ToList();
+        columns.Add(Column(ScoreColumns.Score, vector, NumberDataViewType.Single, false, [.. scoreAnnotations]));
+        columns.Add(Column(ScoreColumns.PredictedLabel, scalar, NumberDataViewType.UInt32, true, [.. labelAnnotations]));
+        return new SchemaShape(columns);
+    }
+
+    /// <summary>The last column of that name (the visible one), as ML.NET's own (internal) lookup finds it.</summary>
+    private static bool Find(SchemaShape shape, string name, out SchemaShape.Column column)
+    {
+        column = shape.LastOrDefault(c => c.Name == name);
+        return column.Name is not null;
+    }
+
+    private static string Describe(SchemaShape.Column column) =>
+        $"{(column.IsKey ? "Key of " : "")}{column.ItemType}{(column.Kind == SchemaShape.Column.VectorKind.Scalar ? "" : column.Kind == SchemaShape.Column.VectorKind.Vector ? " vector" : " vector of unknown size")}";
+}

@@ -1,0 +1,159 @@
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Serialization;
+
+namespace Microsoft.ML.Sparsity;
+
+/// <summary>
+/// What Microsoft.ML.Sparsity adds where ML.NET has no catalog: <c>mlContext.Sparsity()</c>. The sparsity methods
+/// returned here go into a trainer's <c>Options.Sparsity</c>; the operations work on trained models (prune, sparsity
+/// report, lottery-ticket runs, ONNX export, restoring a saved model's fast transformer).
+/// </summary>
+public sealed class SparsityCatalog
+{
+    private readonly SparsityHost _host;
+
+    internal SparsityCatalog(IHostEnvironment environment) => _host = new SparsityHost(environment, nameof(SparsityCatalog));
+
+    /// <summary>
+    /// Gradual magnitude pruning (Zhu &amp; Gupta, "To prune, or not to prune", 2017) of every dense and convolution
+    /// weight, each layer to <paramref name="targetSparsity"/>, on the cubic schedule from 10% to 60% of training.
+    /// </summary>
+    public PruningOptions GradualMagnitudePruning(double targetSparsity = 0.9) =>
+        new() { TargetSparsity = targetSparsity, Schedule = PruningSchedule.GradualOverTraining() };
+
+    /// <summary>
+    /// Random pruning at initialisation, then training with the mask fixed (Liu et al., "The Unreasonable
+    /// Effectiveness of Random Pruning", 2022).
+    /// </summary>
+    /// <param name="targetSparsity">The fraction of weights removed.</param>
+    /// <param name="allocation">Per-layer densities; default <see cref="Sparsity.LayerAllocation.ErdosRenyiKernel"/>, the paper's best.</param>
+    /// <param name="seed">The seed of the random mask; null uses the training seed.</param>
+    public PruningOptions RandomPruning(double targetSparsity = 0.9, Sparsity.LayerAllocation? allocation = null, int? seed = null) =>
+        new()
+        {
+            TargetSparsity = targetSparsity,
+            Criterion = Sparsity.ImportanceCriterion.Random(seed),
+            Allocation = allocation ?? Sparsity.LayerAllocation.ErdosRenyiKernel,
+            Schedule = PruningSchedule.AtInitialization(),
+        };
+
+    /// <summary>
+    /// N:M sparsity trained from scratch with SR-STE (Zhou et al., "Learning N:M Fine-grained Structured Sparse Neural
+    /// Networks From Scratch", 2021); <paramref name="decay"/> = 0 gives plain STE.
+    /// </summary>
+    public NMSparsity.SrSteOptions NMFromScratch(int n = 2, int m = 4, float decay = 2e-4f) => new() { N = n, M = m, Decay = decay };
+
+    /// <summary>
+    /// Prunes a trained model once, to <see cref="PruningOptions.TargetSparsity"/>, with the options' pattern, criterion
+    /// and allocation (the schedule is not used). Returns a pruned copy; <paramref name="model"/> is unchanged. Read the
+    /// result's <see cref="NeuralNetworkMulticlassModel.GetSparsityReport"/> for what was removed.
+    /// </summary>
+    /// <param name="model">The trained model.</param>
+    /// <param name="options">What to prune and how.</param>
+    /// <param name="data">Training data for criteria that need gradients (Taylor; the first batches are used), with the
+    /// columns the model was trained on (its features column and a "Label" key column).</param>
+    public NeuralNetworkMulticlassModel Prune(NeuralNetworkMulticlassModel model, PruningOptions options, IDataView? data = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var network = model.Network.Clone(_host.Pool);
+        if (options.PermuteChannels && options.Pattern is Sparsity.SparsityPattern.NMPattern nm)
+            foreach (var result in NMSparsity.ChannelPermutation.PermuteAll(network, nm.N, nm.M))
+                _host.WriteLog(
+                    $"Permuted the input channels of '{result.Layer}' (with '{result.Producer}'): N:M keeps {result.KeptAfter / result.Total:P2} of |w| instead of {result.KeptBefore / result.Total:P2}.");
+        var plan = new PruningPlan(options, network, _host.NextSeed());
+        float[][]? taylor = null;
+        if (options.Criterion.GradientBatches > 0)
+        {
+            if (data is null) throw new ArgumentNullException(nameof(data), "The Taylor criterion needs training data to compute gradients.");
+            var examples = DataViewReader.Read(data, model.FeatureColumnName, "Label", [.. model.InputShape]);
+            taylor = TaylorScores.Accumulate(network, plan.Layers, examples, options.Criterion.GradientBatches);
+        }
+        plan.Prune(0, PruningSchedule.AtInitialization(), taylor);
+        return model.WithNetwork(network);
+    }
+
+    /// <summary>
+    /// Lottery tickets by iterative magnitude pruning (Frankle &amp; Carbin, "The Lottery Ticket Hypothesis", 2019) of
+    /// LeNet-300-100 with Adam 1.2e-3, batch 60 and a 1/12 validation hold-out: <paramref name="levels"/> times, prune
+    /// <paramref name="pruningRate"/> of each layer's surviving weights (the output layer at half the rate), reset the
+    /// survivors to <paramref name="reset"/>, retrain for <paramref name="epochs"/> epochs.
+    /// </summary>
+    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(int levels = 10, double pruningRate = 0.2, int epochs = 10,
+        LotteryTickets.LotteryTicketReset reset = LotteryTickets.LotteryTicketReset.InitialWeights)
+    {
+        var options = new LotteryTickets.IterativeMagnitudePruningOptions { Levels = levels, PruningRate = pruningRate, Reset = reset };
+        options.Training.Epochs = epochs;
+        return LotteryTicket(options);
+    }
+
+    /// <summary>Lottery tickets by iterative magnitude pruning, configured by <paramref name="options"/> (validated when the run starts).</summary>
+    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions options) => new(_host.Environment, options);
+
+    /// <summary>Loads a lottery ticket saved by <see cref="LotteryTickets.LotteryTicket.Save"/>; give it to a trainer as <c>Options.Sparsity</c> to train it.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ModelFormatException">The file is damaged or not a lottery ticket.</exception>
+    public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
+
+    /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
+    public Sparsity.SparsityReport GetReport(NeuralNetworkMulticlassModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model.GetSparsityReport();
+    }
+
+    /// <summary>
+    /// Loads a model saved with ML.NET's <c>mlContext.Model.Save</c> and gives back the fast transformers: every model
+    /// of this package in it (saved in portable form, with its own file riding along) is restored with its weights,
+    /// masks, prediction formats and optimiser state, and the ML.NET transformers around it are ML.NET's.
+    /// </summary>
+    /// <param name="filePath">The zip <c>mlContext.Model.Save</c> wrote.</param>
+    /// <param name="inputSchema">The schema of the data the model takes, as ML.NET's <c>Load</c> gives it.</param>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ModelFormatException">A model's riding-along file is damaged or of a newer format (the message names the zip entry).</exception>
+    public ITransformer LoadModel(string filePath, out DataViewSchema inputSchema) =>
+        PortableModel.Load((MLContext)_host.Environment, filePath, _host.Pool, out inputSchema);
+
+    /// <summary>
+    /// Exports a trained model to ONNX (opset 13) for ONNX Runtime, e.g. ML.NET's <c>ApplyOnnxModel</c>. The graph takes
+    /// <c>features</c> (float32 [batch, feature count], the flat feature vector) and gives <c>probabilities</c>
+    /// (float32 [batch, classes]) and <c>predicted_label</c> (int64 [batch], the class index: key value − 1). The file is
+    /// written atomically. (ML.NET's own <c>mlContext.Model.ConvertToOnnx</c> cannot export this package's
+    /// transformers: ML.NET keeps its ONNX interface internal.)
+    /// </summary>
+    /// <remarks>A frequency-domain transform in front of the network is exported too: <c>features</c> then holds the
+    /// images, flattened channels-last, as the transform takes them.</remarks>
+    /// <exception cref="NotSupportedException">The model has a layer or transform ONNX export does not support (named in the message); no file is written.</exception>
+    public void ConvertToOnnx(ITransformer model, string filePath)
+    {
+        var (network, frequencyDomain) = OnnxModelOf(model);
+        AtomicFile.Write(filePath, stream => Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain));
+    }
+
+    /// <summary>Exports a trained model to ONNX, written to <paramref name="stream"/>; see <see cref="ConvertToOnnx(ITransformer, string)"/>.</summary>
+    public void ConvertToOnnx(ITransformer model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var (network, frequencyDomain) = OnnxModelOf(model);
+        Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain);
+    }
+
+    /// <summary>The network, and the frequency-domain transform in front of it if there is one.</summary>
+    private static (NeuralNetworkMulticlassModel Network, Transforms.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ITransformer[] transformers = model is IEnumerable<ITransformer> chain ? [.. chain] : [model];
+        return transformers switch
+        {
+            [NeuralNetworkMulticlassModel network] => (network, null),
+            [Transforms.FrequencyDomainTransformer frequencyDomain, NeuralNetworkMulticlassModel network] => (network, frequencyDomain),
+            _ => throw new NotSupportedException(
+                "ONNX export takes one neural-network model, optionally behind a frequency-domain transform; this pipeline has " +
+                $"{string.Join(", ", transformers.Select(t => t.GetType().Name))}."),
+        };
+    }
+}
