@@ -14,9 +14,14 @@ namespace Microsoft.ML.Sparsity;
 /// </summary>
 public sealed class SparsityCatalog
 {
+    private readonly MLContext _context;
     private readonly SparsityHost _host;
 
-    internal SparsityCatalog(IHostEnvironment environment) => _host = new SparsityHost(environment, nameof(SparsityCatalog));
+    internal SparsityCatalog(MLContext context)
+    {
+        _context = context;
+        _host = new SparsityHost(context, nameof(SparsityCatalog));
+    }
 
     /// <summary>
     /// Gradual magnitude pruning (Zhu &amp; Gupta, "To prune, or not to prune", 2017) of every dense and convolution
@@ -92,7 +97,7 @@ public sealed class SparsityCatalog
     }
 
     /// <summary>Lottery tickets by iterative magnitude pruning, configured by <paramref name="options"/> (validated when the run starts).</summary>
-    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions options) => new(_host.Environment, options);
+    public LotteryTickets.IterativeMagnitudePruning LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions options) => new(_context, options);
 
     /// <summary>Loads a lottery ticket saved by <see cref="LotteryTickets.LotteryTicket.Save"/>; give it to a trainer as <c>Options.Sparsity</c> to train it.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
@@ -116,7 +121,7 @@ public sealed class SparsityCatalog
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ModelFormatException">A model's riding-along file is damaged or of a newer format (the message names the zip entry).</exception>
     public ITransformer LoadModel(string filePath, out DataViewSchema inputSchema) =>
-        PortableModel.Load((MLContext)_host.Environment, filePath, _host.Pool, out inputSchema);
+        PortableModel.Load(_context, filePath, _host.Pool, out inputSchema);
 
     /// <summary>
     /// Exports a trained model to ONNX (opset 13) for ONNX Runtime, e.g. ML.NET's <c>ApplyOnnxModel</c>. The graph takes

@@ -28,8 +28,9 @@ internal static class MLNetInternals
     public static IHostEnvironment EnvironmentOf(object catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return CatalogEnvironment.GetValue(catalog) as IHostEnvironment
-            ?? throw new ArgumentException($"{catalog.GetType().Name} is not one of ML.NET's catalogs.", nameof(catalog));
+        if (!CatalogEnvironment.DeclaringType!.IsInstanceOfType(catalog))
+            throw new ArgumentException($"{catalog.GetType().Name} is not one of ML.NET's catalogs.", nameof(catalog));
+        return (IHostEnvironment)CatalogEnvironment.GetValue(catalog)!;
     }
 
     /// <summary>A column shape, as ML.NET's own estimators make them.</summary>

@@ -47,8 +47,24 @@ internal static class SchemaShapes
         return new SchemaShape(columns);
     }
 
+    /// <summary>The shape of a whole schema's visible columns, as ML.NET's own (internal) <c>SchemaShape.Create</c> gives it.</summary>
+    public static SchemaShape Of(DataViewSchema schema) =>
+        new(schema.Where(c => !c.IsHidden).Select(c => ShapeOf(c.Name, c.Type, new SchemaShape(c.Annotations.Schema.Select(a => ShapeOf(a.Name, a.Type, null))))));
+
+    private static SchemaShape.Column ShapeOf(string name, DataViewType type, SchemaShape? annotations)
+    {
+        var kind = type is VectorDataViewType v ? (v.IsKnownSize ? SchemaShape.Column.VectorKind.Vector : SchemaShape.Column.VectorKind.VariableVector) : SchemaShape.Column.VectorKind.Scalar;
+        var item = type is VectorDataViewType vector ? vector.ItemType : type;
+        bool isKey = item is KeyDataViewType;
+        if (isKey) item = RawNumberType(item.RawType);
+        return MLNetInternals.Column(name, kind, item, isKey, annotations is null ? [] : [.. annotations]);
+    }
+
+    private static DataViewType RawNumberType(Type raw) =>
+        raw == typeof(byte) ? NumberDataViewType.Byte : raw == typeof(ushort) ? NumberDataViewType.UInt16 : raw == typeof(uint) ? NumberDataViewType.UInt32 : NumberDataViewType.UInt64;
+
     /// <summary>The last column of that name (the visible one), as ML.NET's own (internal) lookup finds it.</summary>
-    private static bool Find(SchemaShape shape, string name, out SchemaShape.Column column)
+    public static bool Find(SchemaShape shape, string name, out SchemaShape.Column column)
     {
         column = shape.LastOrDefault(c => c.Name == name);
         return column.Name is not null;
