@@ -11,13 +11,13 @@ namespace Microsoft.ML.Sparsity.Export;
 /// </summary>
 internal static class FrequencyDomainOnnx
 {
-    /// <summary>Adds the nodes reading <paramref name="input"/> (float [batch, H·W·C]); returns the NCHW output [batch, K, H'/B, W'/B].</summary>
+    /// <summary>Adds the nodes reading <paramref name="input"/> (float [batch, H·W·C], interleaved or planar as the transform reads it); returns the NCHW output [batch, K, H'/B, W'/B].</summary>
     public static string Add(OnnxGraphBuilder builder, FrequencyDomainTransformer transform, string input)
     {
         var dct = transform.Dct;
         int b = dct.B, components = dct.Components, k = transform.Channels.Length;
-        string images = components == 1
-            ? builder.AddNode("Reshape", builder.UniqueName("dct.nchw"), [input, builder.AddInt64Initializer("dct.nchw.shape", -1, 1, dct.Height, dct.Width)])
+        string images = components == 1 || transform.Planar
+            ? builder.AddNode("Reshape", builder.UniqueName("dct.nchw"), [input, builder.AddInt64Initializer("dct.nchw.shape", -1, components, dct.Height, dct.Width)])
             : builder.AddNode("Transpose", builder.UniqueName("dct.nchw"),
                 [builder.AddNode("Reshape", builder.UniqueName("dct.nhwc"), [input, builder.AddInt64Initializer("dct.nhwc.shape", -1, dct.Height, dct.Width, components)])],
                 Ints("perm", 0, 3, 1, 2));

@@ -16,17 +16,8 @@ internal static class SchemaShapes
     /// </summary>
     public static SchemaShape AddScoreColumns(SchemaShape input, string featureColumnName, string labelColumnName)
     {
-        if (!Find(input, featureColumnName, out var features))
-            throw new ArgumentOutOfRangeException(nameof(featureColumnName), featureColumnName, $"The features column '{featureColumnName}' was not found in the input schema.");
-        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.IsKey || features.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(featureColumnName), featureColumnName,
-                $"Schema mismatch for feature column '{featureColumnName}': expected a known-size vector of Single, got {Describe(features)}.");
-        if (!Find(input, labelColumnName, out var label))
-            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName, $"The label column '{labelColumnName}' was not found in the input schema.");
-        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName,
-                $"Schema mismatch for label column '{labelColumnName}': expected Key, got {Describe(label)}. " +
-                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumnName}\") in front of the trainer.");
+        CheckFeatures(input, featureColumnName, nameof(featureColumnName));
+        var label = CheckLabel(input, labelColumnName);
 
         var text = TextDataViewType.Instance;
         var scalar = SchemaShape.Column.VectorKind.Scalar;
@@ -62,6 +53,40 @@ internal static class SchemaShapes
 
     private static DataViewType RawNumberType(Type raw) =>
         raw == typeof(byte) ? NumberDataViewType.Byte : raw == typeof(ushort) ? NumberDataViewType.UInt16 : raw == typeof(uint) ? NumberDataViewType.UInt32 : NumberDataViewType.UInt64;
+
+    /// <summary>
+    /// <paramref name="input"/> with a known-size vector of <see cref="float"/> named <paramref name="outputColumnName"/>
+    /// (replacing a column of that name), after checking the input column (a known-size vector of <see cref="float"/>)
+    /// and, when named, the label column (a key).
+    /// </summary>
+    public static SchemaShape AddVectorColumn(SchemaShape input, string inputColumnName, string outputColumnName, string? labelColumnName)
+    {
+        CheckFeatures(input, inputColumnName, nameof(inputColumnName));
+        if (labelColumnName is not null) CheckLabel(input, labelColumnName);
+        var columns = input.Where(c => c.Name != outputColumnName).ToList();
+        columns.Add(Column(outputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false));
+        return new SchemaShape(columns);
+    }
+
+    private static void CheckFeatures(SchemaShape input, string name, string argument)
+    {
+        if (!Find(input, name, out var features))
+            throw new ArgumentOutOfRangeException(argument, name, $"The features column '{name}' was not found in the input schema.");
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.IsKey || features.ItemType != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(argument, name,
+                $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {Describe(features)}.");
+    }
+
+    private static SchemaShape.Column CheckLabel(SchemaShape input, string labelColumnName)
+    {
+        if (!Find(input, labelColumnName, out var label))
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName, $"The label column '{labelColumnName}' was not found in the input schema.");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName,
+                $"Schema mismatch for label column '{labelColumnName}': expected Key, got {Describe(label)}. " +
+                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumnName}\") in front of the trainer.");
+        return label;
+    }
 
     /// <summary>The last column of that name (the visible one), as ML.NET's own (internal) lookup finds it.</summary>
     public static bool Find(SchemaShape shape, string name, out SchemaShape.Column column)

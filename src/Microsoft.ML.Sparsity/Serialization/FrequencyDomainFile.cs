@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Transforms;
 
@@ -6,12 +7,13 @@ namespace Microsoft.ML.Sparsity.Serialization;
 
 /// <summary>
 /// A <see cref="FrequencyDomainTransformer"/> in a model file: the image shape, block size, pixel range and selected
-/// channels in the manifest; the means, standard deviations and (gate selection) selection frequencies as tensors.
+/// channels in the manifest (the column names and the input's pixel layout in its options); the means, standard deviations and (gate selection) selection frequencies as tensors.
 /// </summary>
 internal static class FrequencyDomainFile
 {
     public const string Kind = "frequencyDomain";
     private const string Mean = "mean", Std = "std", Frequencies = "selectionFrequencies";
+    private const string InputColumn = "inputColumnName", OutputColumn = "outputColumnName", Interleaved = "interleavedPixelColors";
 
     public static TransformerManifest Describe(FrequencyDomainTransformer transform, string prefix, List<(string, byte[])> entries)
     {
@@ -22,6 +24,12 @@ internal static class FrequencyDomainFile
             BlockSize = transform.BlockSize,
             PixelRange = transform.Dct.PixelRange,
             Channels = [.. transform.Channels],
+            Options = new JsonObject
+            {
+                [InputColumn] = transform.InputColumnName,
+                [OutputColumn] = transform.OutputColumnName,
+                [Interleaved] = transform.InterleavedPixelColors,
+            },
         };
         int k = transform.Channels.Length;
         tm.Tensors.Add(ModelFile.AddTensor(entries, $"{prefix}tensors/0.f32", Mean, transform.Mean, [k]));
@@ -53,7 +61,10 @@ internal static class FrequencyDomainFile
         if (std.Any(s => !(s > 0)))
             throw new ModelFormatException(tm.Tensors[1].Entry, "every standard deviation must be positive.");
         double[]? frequencies = tm.Tensors.Count == 3 ? [.. Read(zip, tm.Tensors[2], Frequencies, dct.Channels).Select(v => (double)v)] : null;
-        return new FrequencyDomainTransformer(dct, channels, mean, std, frequencies, pool);
+        // Files written before the transform read ML.NET columns have no options: "Features", interleaved.
+        string Name(string key) => tm.Options?[key] is JsonValue v && v.TryGetValue(out string? name) && name.Length > 0 ? name : FrequencyDomainTransformer.DefaultColumnName;
+        bool planar = tm.Options?[Interleaved] is JsonValue i && i.TryGetValue(out bool interleaved) && !interleaved;
+        return new FrequencyDomainTransformer(dct, channels, mean, std, frequencies, pool, Name(InputColumn), Name(OutputColumn), planar);
     }
 
     private static float[] Read(ZipArchive zip, TensorManifest tensor, string name, int length)

@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
@@ -27,7 +28,10 @@ public enum FrequencyChannelSelection
 /// Fits the frequency-domain transform of "Learning in the Frequency Domain" (Xu et al., CVPR 2020): block DCT of
 /// YCbCr images, per-channel normalisation with statistics of the training data, and optionally a channel selection
 /// (the low-frequency square, or the channels a learned gate keeps most often). Create it with
-/// <c>context.Transforms.ConvertToFrequencyDomain(...)</c> and <c>Append</c> a trainer to it.
+/// <c>mlContext.Transforms.ConvertToFrequencyDomain(...)</c> and <c>Append</c> a trainer to it. It reads the pixel
+/// vectors ML.NET's <c>LoadImages</c> → <c>ResizeImages</c> → <c>ExtractPixels</c> produce (planar or interleaved),
+/// as well as any known-size vector of <see cref="float"/> whose dimensions (or <see cref="Options.ImageShape"/>) give
+/// the image shape.
 /// </summary>
 public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransformer>
 {
@@ -37,12 +41,40 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
     /// </summary>
     public sealed class Options
     {
+        /// <summary>The column of images: a known-size vector of <see cref="float"/>. Default "Features".</summary>
+        public string InputColumnName = FrequencyDomainTransformer.DefaultColumnName;
+
+        /// <summary>
+        /// The column the transform writes, a known-size vector of <see cref="float"/> with dimensions
+        /// <c>[paddedHeight/B, paddedWidth/B, channels]</c>; when it equals <see cref="InputColumnName"/> it replaces the
+        /// images (hides them), as ML.NET's transforms do. Default "Features".
+        /// </summary>
+        public string OutputColumnName = FrequencyDomainTransformer.DefaultColumnName;
+
+        /// <summary>For <see cref="FrequencyChannelSelection.Gate"/>: the label column, a key (e.g. from <c>MapValueToKey</c>). Default "Label".</summary>
+        public string LabelColumnName = "Label";
+
+        /// <summary>
+        /// The image shape <c>[height, width, channels]</c> (channels 1 for grayscale, 3 for RGB). Default null: from the
+        /// input vector's dimensions (<c>[height, width, channels]</c>, <c>[channels, height, width]</c> as
+        /// <c>ExtractPixels</c> gives by default, or <c>[height, width]</c> for grayscale).
+        /// </summary>
+        public int[]? ImageShape;
+
+        /// <summary>
+        /// Whether the input vectors hold the pixels interleaved, <c>[height, width, channels]</c> (true, as
+        /// <c>ExtractPixels(interleavePixelColors: true)</c> and the package's Fashion-MNIST give them), or planar,
+        /// <c>[channels, height, width]</c> (false, <c>ExtractPixels</c>' default). Default null: from the vector's
+        /// dimensions (planar when they are <c>[1 or 3, height, width]</c> and the last is not 1 or 3; interleaved otherwise).
+        /// </summary>
+        public bool? InterleavedPixelColors;
+
         /// <summary>The DCT block side B: 8 (the paper's, JPEG's) or 4. Default 8.</summary>
         public int BlockSize = 8;
 
         /// <summary>
         /// The value of a white pixel in the data: 1 for pixels scaled to [0, 1] (what the package's loaders produce), 255
-        /// for byte values. Pixels are rescaled to [0, 255] before the JFIF colour conversion and the level shift. Default 1.
+        /// for byte values (what <c>ExtractPixels</c> gives without <c>scaleImage</c>). Pixels are rescaled to [0, 255] before the JFIF colour conversion and the level shift. Default 1.
         /// </summary>
         public float PixelRange = 1f;
 
@@ -109,28 +141,56 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
             throw new ArgumentOutOfRangeException(nameof(Options.GateEpochs), options.GateEpochs, "GateEpochs must be at least 1.");
         if (options.GateLayers is null) throw new ArgumentNullException(nameof(Options.GateLayers), "GateLayers must list the layers behind the gate (it may be empty).");
         if (options.GateOptimizer is null) throw new ArgumentNullException(nameof(Options.GateOptimizer), "GateOptimizer must be set.");
+        if (string.IsNullOrEmpty(options.InputColumnName)) throw new ArgumentException("InputColumnName must name the column of images.", nameof(Options.InputColumnName));
+        if (string.IsNullOrEmpty(options.OutputColumnName)) throw new ArgumentException("OutputColumnName must name the column to write.", nameof(Options.OutputColumnName));
+        if (options.Selection == FrequencyChannelSelection.Gate && string.IsNullOrEmpty(options.LabelColumnName))
+            throw new ArgumentException("LabelColumnName must name the label column: the gate is trained on labels.", nameof(Options.LabelColumnName));
+        if (options.ImageShape is { } shape && (shape.Length != 3 || shape[0] < 1 || shape[1] < 1 || shape[2] is not (1 or 3)))
+            throw new ArgumentOutOfRangeException(nameof(Options.ImageShape), Engine.Shape.Format(shape), "ImageShape must be [height, width, 1 or 3].");
     }
 
     /// <summary>
-    /// Computes the block-DCT channels of the training images, fits each channel's mean and standard deviation on them
-    /// and, for <see cref="FrequencyChannelSelection.Gate"/>, trains the gate with a small network to pick the channels.
+    /// Reads the training images, computes their block-DCT channels, fits each channel's mean and standard deviation on
+    /// them and, for <see cref="FrequencyChannelSelection.Gate"/>, trains the gate with a small network on the labels
+    /// (<see cref="Options.LabelColumnName"/>; rows with a missing label are skipped) to pick the channels.
     /// </summary>
-    /// <param name="input">Training images, <c>[height, width, 1]</c> (grayscale) or <c>[height, width, 3]</c> (RGB).</param>
-    /// <exception cref="ArgumentException">The features are not images with 1 or 3 channels.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><see cref="Options.ChannelCount"/> exceeds the channel count.</exception>
-    public FrequencyDomainTransformer Fit(IDataView input) => throw new NotSupportedException("TODO(ML.NET move)");
-
-    /// <summary>TODO(ML.NET move).</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => throw new NotSupportedException("TODO(ML.NET move)");
-
-    internal FrequencyDomainTransformer Fit(Dataset input)
+    /// <param name="input">Training images in <see cref="Options.InputColumnName"/>: <c>[height, width, 1]</c> (grayscale) or <c>[height, width, 3]</c> (RGB), interleaved or planar.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or of the wrong type, or <see cref="Options.ChannelCount"/> exceeds the channel count.</exception>
+    /// <exception cref="ArgumentException">The input column does not hold images with 1 or 3 channels.</exception>
+    /// <exception cref="InvalidDataException">A pixel is NaN or infinite (the message names the row), or the data has no rows.</exception>
+    public FrequencyDomainTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var column = DataViewReader.FeatureColumn(input.Schema, _options.InputColumnName);
+        var layout = ImageColumnLayout.Of((VectorDataViewType)column.Type, column.Name, _options.ImageShape, _options.InterleavedPixelColors, nameof(input));
+        var data = DataViewReader.Read(input, column.Name, _options.Selection == FrequencyChannelSelection.Gate ? _options.LabelColumnName : null);
+        var images = data.Features;
+        if (layout.Planar)
+        {
+            images = new float[images.Length];
+            int length = data.FeatureLength;
+            for (int i = 0; i < data.Count; i++)
+                layout.ToInterleaved(data.Features.AsSpan(i * length, length), images.AsSpan(i * length, length));
+        }
+        return Fit(new Dataset(images, layout.Shape, data.Labels, data.ClassLabels, data.ClassCount, validate: false), layout.Planar);
+    }
+
+    /// <summary>
+    /// The input schema with the output column (a known-size vector of <see cref="float"/>) added or replacing the
+    /// column of that name, after checking the input column (and, for the gate, the label column).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or of the wrong type.</exception>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return Models.SchemaShapes.AddVectorColumn(inputSchema, _options.InputColumnName, _options.OutputColumnName,
+            _options.Selection == FrequencyChannelSelection.Gate ? _options.LabelColumnName : null);
+    }
+
+    /// <summary>Fits on interleaved images <c>[height, width, 1 or 3]</c>; the transformer reads its input column planar when <paramref name="planar"/>.</summary>
+    private FrequencyDomainTransformer Fit(Dataset input, bool planar)
+    {
         var shape = input.FeatureShapeArray;
-        if (shape.Length != 3 || shape[2] is not (1 or 3))
-            throw new ArgumentException(
-                $"The frequency-domain transform needs images of shape [height, width, 1] (grayscale) or [height, width, 3] (RGB); the data has shape {Engine.Shape.Format(shape)}. " +
-                "Reshape it with Dataset.Reshape.", nameof(input));
         var dct = new ImageDct(shape, _options.BlockSize, _options.PixelRange);
         int all = dct.Channels;
         if (_options.Selection == FrequencyChannelSelection.Gate && _options.ChannelCount > all)
@@ -154,7 +214,8 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
         _context.WriteLog(
             $"Block DCT {dct.B}×{dct.B} on {Engine.Shape.Format(shape)} images (padded to {dct.PaddedHeight}×{dct.PaddedWidth}): keeping {channels.Length} of {all} channels, " +
             $"{channels.Length * dct.BlockRows * dct.BlockColumns} values per example.");
-        return new FrequencyDomainTransformer(dct, channels, [.. channels.Select(c => mean[c])], [.. channels.Select(c => std[c])], frequencies, _context.Pool);
+        return new FrequencyDomainTransformer(dct, channels, [.. channels.Select(c => mean[c])], [.. channels.Select(c => std[c])], frequencies, _context.Pool,
+            _options.InputColumnName, _options.OutputColumnName, planar);
     }
 
     /// <summary>Trains the gate jointly with <see cref="Options.GateLayers"/>; returns how often each channel was on.</summary>
