@@ -12,7 +12,7 @@ using Microsoft.ML.Sparsity.LotteryTickets;
 var a = Arguments.Parse(args);
 var ml = new MLContext(seed: a.Seeds[0]);
 // The context's informational messages and above (ML.NET also logs trace messages: channels opening and closing).
-if (!a.Quiet) ml.Log += (_, e) => { if (e.Kind != Microsoft.ML.Runtime.ChannelMessageKind.Trace) Console.WriteLine($"  {e.Message}"); };
+if (!a.Quiet) ml.Log += (_, e) => { if (e.Kind != Microsoft.ML.Runtime.ChannelMessageKind.Trace) Console.WriteLine($"  {e.RawMessage}"); };
 var train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
 var test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
 int threads = a.Threads > 0 ? a.Threads : Environment.ProcessorCount;
