@@ -5,15 +5,17 @@
 //        [--checkpoints DIR] [--data DIR] [--quiet]
 using System.Diagnostics;
 using System.Globalization;
-using Microsoft.ML.Sparsity;
+using Microsoft.ML;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.LotteryTickets;
 
 var a = Arguments.Parse(args);
-using var context = new SparsityContext(seed: a.Seeds[0], threads: a.Threads);
-if (!a.Quiet) context.Log += (_, e) => Console.WriteLine($"  {e.Message}");
-var train = context.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
-var test = context.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
+var ml = new MLContext(seed: a.Seeds[0]);
+// The context's informational messages and above (ML.NET also logs trace messages: channels opening and closing).
+if (!a.Quiet) ml.Log += (_, e) => { if (e.Kind != Microsoft.ML.Runtime.ChannelMessageKind.Trace) Console.WriteLine($"  {e.RawMessage}"); };
+var train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
+var test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
+int threads = a.Threads > 0 ? a.Threads : Environment.ProcessorCount;
 Directory.CreateDirectory(a.OutputDirectory);
 
 // Each experiment is a list of (reset target, controls) runs for every seed.
@@ -25,10 +27,10 @@ var runs = a.Experiment switch
     _ => [(LotteryTicketReset.InitialWeights, LotteryTicketControls.None)],
 };
 var options0 = Recipe(a, a.Seeds[0], runs[0].Item1, runs[0].Item2);
-Console.WriteLine($"Lottery tickets, experiment '{a.Experiment}': LeNet-300-100 on Fashion-MNIST ({train.Count:N0} training images, 5,000 held out for validation; " +
-    $"{test.Count:N0} test images), Adam {((Microsoft.ML.Sparsity.Training.AdamOptimizerOptions)options0.Training.Optimizer).LearningRate}, batch {options0.Training.BatchSize}, " +
+Console.WriteLine($"Lottery tickets, experiment '{a.Experiment}': LeNet-300-100 on Fashion-MNIST ({train.GetRowCount():N0} training images, 5,000 held out for validation; " +
+    $"{test.GetRowCount():N0} test images), Adam {((Microsoft.ML.Sparsity.Training.AdamOptimizerOptions)options0.Training.Optimizer).LearningRate}, batch {options0.Training.BatchSize}, " +
     $"{options0.Training.Epochs} epochs per level ({options0.Training.LearningRateSchedule} schedule), {options0.Levels} levels at p = {options0.PruningRate} " +
-    $"(output layer at half rate), seeds {string.Join(", ", a.Seeds)}, {context.Threads} threads.");
+    $"(output layer at half rate), seeds {string.Join(", ", a.Seeds)}, {threads} threads.");
 
 var results = new List<LotteryTicketResult>();
 var total = Stopwatch.StartNew();
@@ -42,12 +44,12 @@ foreach (int seed in a.Seeds)
         Directory.CreateDirectory(options.CheckpointDirectory);
     }
     var clock = Stopwatch.StartNew();
-    var result = context.Sparsity.LotteryTicket(options).Run(train, test);
-    Console.WriteLine($"\n{reset}, seed {seed}: {result.Levels.Count} training runs in {clock.Elapsed.TotalSeconds:F1} s ({clock.Elapsed.TotalMinutes:F2} min, {context.Threads} threads)");
+    var result = ml.Sparsity().LotteryTicket(options).Run(train, test);
+    Console.WriteLine($"\n{reset}, seed {seed}: {result.Levels.Count} training runs in {clock.Elapsed.TotalSeconds:F1} s ({clock.Elapsed.TotalMinutes:F2} min, {threads} threads)");
     Console.WriteLine(result.ToMarkdown());
     results.Add(result);
 }
-Console.WriteLine($"All runs: {total.Elapsed.TotalSeconds:F1} s ({total.Elapsed.TotalMinutes:F2} min) with {context.Threads} threads.");
+Console.WriteLine($"All runs: {total.Elapsed.TotalSeconds:F1} s ({total.Elapsed.TotalMinutes:F2} min) with {threads} threads.");
 Console.WriteLine($"\n{LotteryTicketResult.ToMarkdown(results)}");
 string stem = Path.Combine(a.OutputDirectory, $"lottery-tickets-{a.Experiment}");
 LotteryTicketResult.SaveCsv(stem + ".csv", results);
@@ -70,6 +72,7 @@ static IterativeMagnitudePruningOptions Recipe(Arguments a, int seed, LotteryTic
     };
     options.Training.Epochs = a.Epochs;
     options.Training.Seed = seed;
+    options.Training.NumberOfThreads = a.Threads > 0 ? a.Threads : null;
     options.Training.LearningRateSchedule = Microsoft.ML.Sparsity.Training.LearningRateSchedule.Cosine(0.01f);
     return options;
 }
@@ -109,6 +112,6 @@ internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[
 
     private const string Usage = "Options: --experiment controls (ticket, random reinit, random mask; default) | rewinding (reset to θ0, rewind to step K, " +
         "LR rewinding, fine-tuning) | timed (one 10-level run), --levels L (default 14 for controls, else 10), --epochs E per level (default 6), " +
-        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T, --out DIR (default docs), " +
+        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T (default: every processor), --out DIR (default docs), " +
         "--checkpoints DIR (resumable runs), --data DIR, --quiet.";
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.LotteryTickets;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Serialization;
@@ -47,11 +48,12 @@ public sealed class CheckpointTests : IDisposable
             (0, LotteryTicketVariant.Ticket, 7), (0, LotteryTicketVariant.Ticket, 13), (1, LotteryTicketVariant.RandomReinitialization, 10),
             (1, LotteryTicketVariant.RandomMask, 22), (1, LotteryTicketVariant.Ticket, 11), (2, LotteryTicketVariant.RandomMask, 16), (2, LotteryTicketVariant.Ticket, 19),
         };
-        using var context = new SparsityContext(seed: 1, threads: 1);
+        var ml = new MLContext(seed: 1);
+        var host = new SparsityHost(ml, nameof(CheckpointTests), threads: 1);
         foreach (var stop in stops)
         {
             using var cancel = new CancellationTokenSource();
-            var run = new ImpRun(context, Options(reset, rate), Data, null, Data)
+            var run = new ImpRun(host, Options(reset, rate), Data, null, Data)
             {
                 AfterStepHook = (level, variant, step) => { if ((level, variant, step) == stop) cancel.Cancel(); },
             };
@@ -59,7 +61,7 @@ public sealed class CheckpointTests : IDisposable
             Assert.True(File.Exists(CheckpointPath));
             Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
         }
-        var resumed = new ImpRun(context, Options(reset, rate), Data, null, Data).Run(null, CancellationToken.None);
+        var resumed = new ImpRun(host, Options(reset, rate), Data, null, Data).Run(null, CancellationToken.None);
         LotteryTicketTests.AssertSameWeights(expected.Model, resumed.Model);
         Assert.Equal(expected.Levels.Select(l => l with { Seconds = 0 }), resumed.Levels.Select(l => l with { Seconds = 0 }));
         for (int i = 0; i < expected.Ticket.Start.Network.StateArrays.Count; i++)
@@ -84,9 +86,10 @@ public sealed class CheckpointTests : IDisposable
 
     private void WriteCheckpointStoppedAt(long step)
     {
-        using var context = new SparsityContext(seed: 1, threads: 1);
+        var ml = new MLContext(seed: 1);
+        var host = new SparsityHost(ml, nameof(CheckpointTests), threads: 1);
         using var cancel = new CancellationTokenSource();
-        var run = new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data)
+        var run = new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data)
         {
             AfterStepHook = (level, _, s) => { if (level == 1 && s == step) cancel.Cancel(); },
         };
@@ -97,36 +100,36 @@ public sealed class CheckpointTests : IDisposable
     public void ResumingWithOtherOptionsOrArchitectureNamesWhatDiffers()
     {
         WriteCheckpointStoppedAt(12);
-        using var context = new SparsityContext(seed: 1, threads: 1);
+        var ml = new MLContext(seed: 1);
         var rate = Options(LotteryTicketReset.InitialWeights);
         rate.PruningRate = 0.25;
-        var e = Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(rate).Run(Data, Data));
+        var e = Assert.Throws<ArgumentException>(() => ml.Sparsity().LotteryTicket(rate).Run(Data.AsDataView(), Data.AsDataView()));
         Assert.Contains("PruningRate is 0.3", e.Message);
         Assert.Contains("0.25", e.Message);
         Assert.Contains(CheckpointPath, e.Message);
 
         var architecture = Options(LotteryTicketReset.InitialWeights);
         architecture.Training.Layers = [Layers.Dense(20), Layers.ReLU(), Layers.Dense(8), Layers.ReLU()];
-        Assert.Contains("Training.Layers", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(architecture).Run(Data, Data)).Message);
+        Assert.Contains("Training.Layers", Assert.Throws<ArgumentException>(() => ml.Sparsity().LotteryTicket(architecture).Run(Data.AsDataView(), Data.AsDataView())).Message);
 
         var seed = Options(LotteryTicketReset.InitialWeights);
         seed.Training.Seed = 6;
-        Assert.Contains("Training.seed", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(seed).Run(Data, Data)).Message);
+        Assert.Contains("Training.seed", Assert.Throws<ArgumentException>(() => ml.Sparsity().LotteryTicket(seed).Run(Data.AsDataView(), Data.AsDataView())).Message);
 
         var data = TrainingData.Blobs(300, features: 12, classes: 3);
-        Assert.Contains("Data.Training", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(Options(LotteryTicketReset.InitialWeights)).Run(data, data)).Message);
+        Assert.Contains("Data.Training", Assert.Throws<ArgumentException>(() => ml.Sparsity().LotteryTicket(Options(LotteryTicketReset.InitialWeights)).Run(data.AsDataView(), data.AsDataView())).Message);
     }
 
     [Fact]
     public void CheckpointsRefuseDropoutAndAMissingFolder()
     {
-        using var context = new SparsityContext(seed: 1, threads: 1);
+        var ml = new MLContext(seed: 1);
         var dropout = Options(LotteryTicketReset.InitialWeights);
         dropout.Training.Layers = [Layers.Dense(16), Layers.ReLU(), Layers.Dropout(0.5f)];
-        Assert.Contains("dropout", Assert.Throws<ArgumentException>(() => context.Sparsity.LotteryTicket(dropout).Run(Data, Data)).Message);
+        Assert.Contains("dropout", Assert.Throws<ArgumentException>(() => ml.Sparsity().LotteryTicket(dropout).Run(Data.AsDataView(), Data.AsDataView())).Message);
         var missing = Options(LotteryTicketReset.InitialWeights);
         missing.CheckpointDirectory = Path.Combine(_folder, "absent");
-        Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => context.Sparsity.LotteryTicket(missing).Run(Data, Data)).Message);
+        Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => ml.Sparsity().LotteryTicket(missing).Run(Data.AsDataView(), Data.AsDataView())).Message);
     }
 
     [Fact]
@@ -134,7 +137,7 @@ public sealed class CheckpointTests : IDisposable
     {
         WriteCheckpointStoppedAt(12);
         var bytes = File.ReadAllBytes(CheckpointPath);
-        using var context = new SparsityContext(seed: 1, threads: 1);
+        var ml = new MLContext(seed: 1);
         var options = Options(LotteryTicketReset.InitialWeights);
 
         // A damaged entry (stored uncompressed, found by its content): the SHA-256 check names it.
@@ -148,13 +151,13 @@ public sealed class CheckpointTests : IDisposable
             using var w = zip.CreateEntry("masks/0.bits").Open();
             w.Write(content);
         }
-        var damaged = Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data));
+        var damaged = Assert.Throws<ModelFormatException>(() => ml.Sparsity().LotteryTicket(options).Run(Data.AsDataView(), Data.AsDataView()));
         Assert.Contains("masks/0.bits", damaged.Message);
         Assert.Contains(CheckpointPath, damaged.Message);
 
         // Truncated.
         File.WriteAllBytes(CheckpointPath, bytes[..(bytes.Length / 2)]);
-        Assert.Contains(CheckpointPath, Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data)).Message);
+        Assert.Contains(CheckpointPath, Assert.Throws<ModelFormatException>(() => ml.Sparsity().LotteryTicket(options).Run(Data.AsDataView(), Data.AsDataView())).Message);
 
         // A newer format version.
         File.WriteAllBytes(CheckpointPath, bytes);
@@ -167,7 +170,7 @@ public sealed class CheckpointTests : IDisposable
             using var w = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
             w.Write(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2", StringComparison.Ordinal));
         }
-        Assert.Contains("format version 2", Assert.Throws<ModelFormatException>(() => context.Sparsity.LotteryTicket(options).Run(Data, Data)).Message);
+        Assert.Contains("format version 2", Assert.Throws<ModelFormatException>(() => ml.Sparsity().LotteryTicket(options).Run(Data.AsDataView(), Data.AsDataView())).Message);
     }
 
     [Fact]
@@ -175,12 +178,13 @@ public sealed class CheckpointTests : IDisposable
     {
         WriteCheckpointStoppedAt(12);
         var before = File.ReadAllBytes(CheckpointPath);
-        using var context = new SparsityContext(seed: 1, threads: 1);
-        var run = new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data);
+        var ml = new MLContext(seed: 1);
+        var host = new SparsityHost(ml, nameof(CheckpointTests), threads: 1);
+        var run = new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data);
         Assert.Throws<IOException>(() => ImpCheckpoint.Write(CheckpointPath, run.State, null, new SortedDictionary<string, string>(), s => new FailingStream(s)));
         Assert.Equal(before, File.ReadAllBytes(CheckpointPath));
         Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
-        Assert.Equal(1, new ImpRun(context, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
+        Assert.Equal(1, new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
     }
 
     /// <summary>Fails after 1,000 bytes, as a full disk or a killed process would.</summary>

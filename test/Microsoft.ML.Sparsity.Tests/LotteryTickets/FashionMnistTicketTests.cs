@@ -15,8 +15,8 @@ public sealed class FashionMnistTicketTests
         var options = new IterativeMagnitudePruningOptions { Levels = 3, PruningRate = 0.5, Controls = LotteryTicketControls.RandomReinitialization, EvaluationInterval = 50 };
         options.Training.Epochs = 2;
         options.Training.Seed = 1;
-        using var context = new SparsityContext(seed: 1, threads: 1);
-        var result = context.Sparsity.LotteryTicket(options).Run(train, test);
+        options.Training.NumberOfThreads = 1;
+        var result = new MLContext(seed: 1).Sparsity().LotteryTicket(options).Run(train.AsDataView(), test.AsDataView());
 
         var dense = result.Levels[0];
         var ticket = result.Levels.Single(l => l.Level == 3 && l.Variant == LotteryTicketVariant.Ticket);

@@ -26,17 +26,15 @@ public sealed class LotteryTicketTests
             LearningRateSchedule = LearningRateSchedule.Cosine(0.1f),
             ValidationFraction = 1f / 12,
             Seed = 5,
+            NumberOfThreads = 1,
         },
         Levels = levels,
         PruningRate = 0.3,
         EvaluationInterval = 3,
     };
 
-    internal static LotteryTicketResult Run(IterativeMagnitudePruningOptions options, Dataset? test = null)
-    {
-        using var context = new SparsityContext(seed: 1, threads: 1);
-        return context.Sparsity.LotteryTicket(options).Run(Data, test ?? Data);
-    }
+    internal static LotteryTicketResult Run(IterativeMagnitudePruningOptions options, Dataset? test = null) =>
+        new MLContext(seed: 1).Sparsity().LotteryTicket(options).Run(Data.AsDataView(), (test ?? Data).AsDataView());
 
     private static long Kept(float[]? mask, int length) => mask?.LongCount(m => m != 0) ?? length;
 
@@ -158,8 +156,8 @@ public sealed class LotteryTicketTests
             training.Optimizer.LearningRate *= training.LearningRateSchedule.Factor(21, 11, 22);
             training.LearningRateSchedule = LearningRateSchedule.Constant();
         }
-        using var context = new SparsityContext(seed: 1, threads: 1);
-        var retrained = context.MulticlassClassification.Trainers.NeuralNetwork(training).Fit(Data, dense.Model);
+        var ml = new MLContext(seed: 1);
+        var retrained = ml.MulticlassClassification.Trainers.NeuralNetwork(training).Fit(Data.AsDataView(), dense.Model);
         AssertSameWeights(retrained, result.Model);
         Assert.Equal(reset, result.Ticket.Reset);
     }
@@ -173,25 +171,24 @@ public sealed class LotteryTicketTests
         try
         {
             result.Ticket.Save(path);
-            using var context = new SparsityContext(seed: 1, threads: 1);
-            var ticket = context.Sparsity.LoadLotteryTicket(path);
+            var ml = new MLContext(seed: 1);
+            var ticket = ml.Sparsity().LoadLotteryTicket(path);
             Assert.Equal(2, ticket.Level);
             Assert.Equal(result.Ticket.WeightsRemaining, ticket.WeightsRemaining);
             var start = ticket.Start.Network;
             var original = result.Ticket.Start.Network;
             for (int i = 0; i < start.StateArrays.Count; i++) Assert.Equal(original.StateArrays[i], start.StateArrays[i]);
             // The starting weights are θ0 under the mask: equal to the level-0 network's initial weights where kept.
-            using var fresh = new SparsityContext(seed: 1, threads: 1);
             var training = options.Training;
             var theta0 = new SequentialNetwork([.. training.Layers, new DenseDefinition(3) { Name = "output" }], [12],
-                new LayerBuildContext(fresh.Pool, training.WeightInitializer, training.Seed!.Value));
+                new LayerBuildContext(Microsoft.ML.Sparsity.Engine.WorkerPool.Inline, training.WeightInitializer, training.Seed!.Value));
             var weight = PrunableLayer.From(start)[0].Weight;
             for (int i = 0; i < weight.Length; i++) Assert.Equal(weight.Mask![i] != 0 ? theta0.Parameters[0].Value[i] : 0f, weight.Value[i]);
 
             var trainerOptions = Small().Training;
             trainerOptions.Sparsity = ticket;
             trainerOptions.Epochs = 1;
-            var model = context.MulticlassClassification.Trainers.NeuralNetwork(trainerOptions).Fit(Data);
+            var model = ml.MulticlassClassification.Trainers.NeuralNetwork(trainerOptions).Fit(Data.AsDataView());
             var trained = PrunableLayer.From(model.Network);
             var ticketLayers = PrunableLayer.From(start);
             for (int l = 0; l < trained.Count; l++)
@@ -205,12 +202,12 @@ public sealed class LotteryTicketTests
             var other = Small().Training;
             other.Layers = [Layers.Dense(20), Layers.ReLU(), Layers.Dense(8), Layers.ReLU()];
             other.Sparsity = ticket;
-            var e = Assert.Throws<ArgumentException>(() => context.MulticlassClassification.Trainers.NeuralNetwork(other).Fit(Data));
+            var e = Assert.Throws<ArgumentException>(() => ml.MulticlassClassification.Trainers.NeuralNetwork(other).Fit(Data.AsDataView()));
             Assert.Contains("dense0.weight", e.Message);
 
-            // A model file that is not a ticket.
-            context.Model.Save(model, path);
-            var notTicket = Assert.Throws<Microsoft.ML.Sparsity.Serialization.ModelFormatException>(() => context.Sparsity.LoadLotteryTicket(path));
+            // A model file (the package's own format, which tickets share) that is not a ticket.
+            using (var stream = File.Create(path)) Microsoft.ML.Sparsity.Serialization.ModelFile.Save(model, stream);
+            var notTicket = Assert.Throws<Microsoft.ML.Sparsity.Serialization.ModelFormatException>(() => ml.Sparsity().LoadLotteryTicket(path));
             Assert.Contains("not a lottery ticket", notTicket.Message);
         }
         finally

@@ -50,14 +50,15 @@ public class NMTrainingTests
     [Fact]
     public void MasksAreNMAtEveryStepAndTheTrainedModelIsNMWithTheMaskFixed()
     {
-        using var context = new SparsityContext(seed: 2, threads: 2);
-        var data = Sparsity.MaskedTrainingTests.SyntheticData(context, 512);
+        var ml = new MLContext(seed: 2);
+        var data = Sparsity.MaskedTrainingTests.SyntheticData(512);
         var sads = new List<long?>();
-        var model = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(32), Layers.ReLU(), Layers.Dense(16), Layers.ReLU()],
             Epochs = 4,
             BatchSize = 32,
+            NumberOfThreads = 2,
             Sparsity = new SrSteOptions { N = 1, M = 4, ExcludedLayers = { "-1" } },
         }).Fit(data, null, new Progress(p => sads.Add(p.MaskChanges)));
         Assert.Null(sads[0]);

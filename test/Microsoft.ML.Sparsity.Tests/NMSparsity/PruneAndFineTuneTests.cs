@@ -11,13 +11,14 @@ public class PruneAndFineTuneTests
     [Fact]
     public void TwoFourPruneThenFineTuneKeepsTheMaskAndPermutationKeepsMoreMagnitude()
     {
-        using var context = new SparsityContext(seed: 6, threads: 2);
-        var data = Sparsity.MaskedTrainingTests.SyntheticData(context, 512);
-        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var ml = new MLContext(seed: 6);
+        var data = Sparsity.MaskedTrainingTests.SyntheticData(512);
+        var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(32), Layers.ReLU(), Layers.Dense(16), Layers.ReLU()],
             Epochs = 2,
             BatchSize = 32,
+            NumberOfThreads = 2,
         });
         var dense = trainer.Fit(data);
         PruningOptions TwoFour(bool permute) => new()
@@ -27,8 +28,8 @@ public class PruneAndFineTuneTests
             PermuteChannels = permute,
             ExcludedLayers = { "0" },
         };
-        var plain = context.Sparsity.Prune(dense, TwoFour(permute: false));
-        var permuted = context.Sparsity.Prune(dense, TwoFour(permute: true));
+        var plain = ml.Sparsity().Prune(dense, TwoFour(permute: false));
+        var permuted = ml.Sparsity().Prune(dense, TwoFour(permute: true));
         double Kept(Models.NeuralNetworkMulticlassModel m) => PrunableLayer.From(m.Network).Skip(1).Sum(l => l.Weight.Value.Sum(Math.Abs));
         Assert.True(Kept(permuted) >= Kept(plain) - 1e-4, $"{Kept(permuted)} < {Kept(plain)}");
 
@@ -38,6 +39,6 @@ public class PruneAndFineTuneTests
             for (int g = 0; g < layer.Count / 4; g++)
                 Assert.True(layer.Weight.Value.AsSpan(g * 4, 4).ToArray().Count(v => v != 0) <= 2);
         Assert.Equal(permuted.GetSparsityReport().Layers.Select(l => l.Pattern), tuned.GetSparsityReport().Layers.Select(l => l.Pattern));
-        Assert.Throws<ArgumentException>(() => context.Sparsity.Prune(dense, new PruningOptions { PermuteChannels = true, Schedule = PruningSchedule.AtInitialization() }));
+        Assert.Throws<ArgumentException>(() => ml.Sparsity().Prune(dense, new PruningOptions { PermuteChannels = true, Schedule = PruningSchedule.AtInitialization() }));
     }
 }

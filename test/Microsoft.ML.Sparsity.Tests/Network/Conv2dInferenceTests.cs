@@ -159,7 +159,7 @@ public class FusedConvolutionTests
     {
         // CSR weights multiply unfolded inputs, not the direct kernel: every layer stays a layer of its own.
         var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
-        var model = new NeuralNetworkMulticlassModel(network, 10, null, []).WithWeightFormats(WeightFormat.Csr);
+        var model = new NeuralNetworkMulticlassModel(network, 10, null, "Features", []).WithWeightFormats(WeightFormat.Csr);
         SequentialNetwork csr = model.PredictionNetwork(WorkerPool.Inline);
         Assert.All(Enumerable.Range(0, csr.Layers.Count), i => Assert.Equal(0, csr.FusedAfter(i)));
         AssertForwardsMatch(csr, network.Clone(WorkerPool.Inline), 2);
@@ -171,7 +171,7 @@ public class FusedConvolutionTests
         // 70 rows: not a multiple of the scoring chunk, so the last chunk is partial.
         var (_, plain) = Networks(SmallCnnLike(), Image);
         using var pool = new WorkerPool(2);
-        var model = new NeuralNetworkMulticlassModel(plain.Clone(pool), 10, null, []);
+        var model = new NeuralNetworkMulticlassModel(plain.Clone(pool), 10, null, "Features", []);
         const int count = 70;
         Assert.NotEqual(0, count % model.BatchChunk);
         var x = Inputs(count * plain.InputSize, 9);
@@ -197,7 +197,7 @@ public class FusedConvolutionTests
         var random = new Random(12);
         foreach (Parameter p in network.Parameters.Where(p => p.Kind == ParameterKind.Bias))
             for (int i = 0; i < p.Length; i++) p.Value[i] = random.NextSingle() - 0.5f; // biases move some sums below zero
-        var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, []);
+        var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, "Features", []);
         return (model.PredictionNetwork(WorkerPool.Inline), network.Clone(WorkerPool.Inline));
     }
 

@@ -68,14 +68,15 @@ public class MaskedTrainingTests
     [Fact]
     public void GradualPruningInTrainingReachesTheTargetExactlyAndNeverRegrows()
     {
-        using var context = new SparsityContext(seed: 4, threads: 1);
-        var data = SyntheticData(context, 1024);
+        var ml = new MLContext(seed: 4);
+        var data = SyntheticData(1024);
         var sparsities = new List<double>();
-        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(64), Layers.ReLU(), Layers.Dense(32), Layers.ReLU()],
             Epochs = 6,
             BatchSize = 32,
+            NumberOfThreads = 1,
             Sparsity = new PruningOptions { TargetSparsity = 0.9, Schedule = PruningSchedule.Gradual(10, 130, 20) },
         });
         var model = trainer.Fit(data, null, new SynchronousProgress(p => sparsities.Add(p.Sparsity!.Value)));
@@ -90,19 +91,20 @@ public class MaskedTrainingTests
     [Fact]
     public void TaylorCriterionNeedsGradientsAndPrunesTheLeastSalientWeights()
     {
-        using var context = new SparsityContext(seed: 4, threads: 1);
-        var data = SyntheticData(context, 512);
-        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var ml = new MLContext(seed: 4);
+        var data = SyntheticData(512);
+        var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(32), Layers.ReLU()],
             Epochs = 2,
             BatchSize = 32,
+            NumberOfThreads = 1,
             Sparsity = new PruningOptions { TargetSparsity = 0.5, Criterion = ImportanceCriterion.Taylor(4), Schedule = PruningSchedule.OneShot(16) },
         });
         var model = trainer.Fit(data);
         Assert.Equal(0.5, model.GetSparsityReport().Sparsity, 3);
 
-        var atZero = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        var atZero = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(8)],
             Epochs = 1,
@@ -114,41 +116,42 @@ public class MaskedTrainingTests
     [Fact]
     public void PruningATrainedModelReturnsAPrunedCopyAndLeavesTheOriginal()
     {
-        using var context = new SparsityContext(seed: 4, threads: 1);
-        var data = SyntheticData(context, 512);
-        var model = context.MulticlassClassification.Trainers.NeuralNetwork([Layers.Dense(32), Layers.ReLU()], epochs: 2).Fit(data);
-        var pruned = context.Sparsity.Prune(model, new PruningOptions { TargetSparsity = 0.75, Allocation = LayerAllocation.Global });
+        var ml = new MLContext(seed: 4);
+        var data = SyntheticData(512);
+        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(layers: [Layers.Dense(32), Layers.ReLU()], epochs: 2).Fit(data);
+        var pruned = ml.Sparsity().Prune(model, new PruningOptions { TargetSparsity = 0.75, Allocation = LayerAllocation.Global });
         Assert.Equal(0, model.GetSparsityReport().Sparsity);
-        var report = context.Sparsity.GetReport(pruned);
+        var report = ml.Sparsity().GetReport(pruned);
         Assert.Equal(Math.Round(0.75 * report.Count), report.Count - report.NonZeros);
         Assert.Equal(report.NonZeros, report.SparseMultiplyAdds);
         Assert.Contains("unstructured", report.ToString(), StringComparison.Ordinal);
         // Taylor on a trained model needs data.
-        Assert.Throws<ArgumentNullException>(() => context.Sparsity.Prune(model, new PruningOptions { Criterion = ImportanceCriterion.Taylor() }));
-        var taylor = context.Sparsity.Prune(model, new PruningOptions { TargetSparsity = 0.5, Criterion = ImportanceCriterion.Taylor(3) }, data);
+        Assert.Throws<ArgumentNullException>(() => ml.Sparsity().Prune(model, new PruningOptions { Criterion = ImportanceCriterion.Taylor() }));
+        var taylor = ml.Sparsity().Prune(model, new PruningOptions { TargetSparsity = 0.5, Criterion = ImportanceCriterion.Taylor(3) }, data);
         Assert.Equal(0.5, taylor.GetSparsityReport().Sparsity, 2);
     }
 
     [Fact]
     public void RandomPruningAtInitialisationKeepsTheSameMaskThroughTraining()
     {
-        using var context = new SparsityContext(seed: 4, threads: 1);
-        var data = SyntheticData(context, 512);
+        var ml = new MLContext(seed: 4);
+        var data = SyntheticData(512);
         var options = new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(32), Layers.ReLU()],
             Epochs = 2,
-            Sparsity = context.Sparsity.RandomPruning(0.9, LayerAllocation.Uniform, seed: 5),
+            NumberOfThreads = 1,
+            Sparsity = ml.Sparsity().RandomPruning(0.9, LayerAllocation.Uniform, seed: 5),
             Seed = 9,
         };
-        var a = context.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(data);
+        var a = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(data);
         var report = a.GetSparsityReport();
         Assert.All(report.Layers, l => Assert.Equal(Math.Round(0.9 * l.Count), l.Count - l.NonZeros));
     }
 
-    internal static Dataset SyntheticData(SparsityContext context, int rows)
+    /// <summary>Two informative features decide among 4 classes; the rest is noise. "Features" (16 values) and a "Label" key (4 values).</summary>
+    internal static IDataView SyntheticData(int rows)
     {
-        // Two informative features decide among 4 classes; the rest is noise.
         var random = new Random(12);
         var features = new float[rows * 16];
         var labels = new float[rows];
@@ -157,7 +160,7 @@ public class MaskedTrainingTests
             for (int f = 0; f < 16; f++) features[r * 16 + f] = random.NextSingle() * 2 - 1;
             labels[r] = (features[r * 16] > 0 ? 1 : 0) + (features[r * 16 + 1] > 0 ? 2 : 0);
         }
-        return new Dataset(features, [16], labels);
+        return new DatasetDataView(new Dataset(features, [16], labels, classCount: 4));
     }
 
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
