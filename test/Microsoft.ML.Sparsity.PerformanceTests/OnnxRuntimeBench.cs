@@ -70,7 +70,7 @@ internal static class OnnxRuntimeBench
         const int Rounds = 5;
         var (_, layers, shape) = ModelBench.Models.Single(m => m.Name == "cnn");
         var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
-        var model = new Models.NeuralNetworkMulticlassModel(network, 10, null, []);
+        var model = new Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
         var bench = new ModelBench(pool, seconds);
         int[] batches = [1, 256];
         var rounds = new List<(int Batch, double Ours, double Ort)>();

@@ -65,7 +65,7 @@ if (only == "layers")
                 Schedule = Microsoft.ML.Sparsity.Pruning.PruningSchedule.AtInitialization() };
             new Microsoft.ML.Sparsity.Pruning.PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
         }
-        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, []);
+        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
         var predicting = model.PredictionNetwork(WorkerPool.Inline);
         double[] us = ModelBench.LayerMicroseconds(predicting, batch, 2000 / batch);
         Console.WriteLine($"{name} {sparsity:P0} batch {batch}: " + string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) +

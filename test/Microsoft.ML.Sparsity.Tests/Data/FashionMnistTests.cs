@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Xunit;
 
@@ -25,20 +26,22 @@ public sealed class FashionMnistTests
     {
         using var dir = new TempFolder();
         Idx.WriteFashionPair(dir.Path, prefix, count: 30, gzip);
-        using var context = new SparsityContext(seed: 1);
+        var ml = new MLContext(seed: 1);
         var log = new List<string>();
-        context.Log += (_, e) => log.Add(e.Message);
+        ml.Log += (_, e) => log.Add(e.Message);
 
-        Dataset data = context.Data.LoadFashionMnist(split, dir.Path);
+        IDataView data = ml.Data.LoadFashionMnist(split, dir.Path);
 
-        Assert.Equal(30, data.Count);
-        Assert.Equal([28, 28, 1], data.FeatureShape);
-        Assert.Equal(ExpectedClassNames, data.ClassNames);
+        AssertSchema(data);
+        Assert.Equal(30, data.GetRowCount());
+        var (features, labels) = ReadRows(data);
+        Assert.Equal(30, labels.Length);
         for (int i = 0; i < 30; i++)
         {
-            Assert.Equal(i % 10, data.GetLabel(i));
+            Assert.Equal((uint)(i % 10 + 1), labels[i]);
             float expected = (i * 10 % 256) / 255f;
-            Assert.All(data.GetFeatures(i).ToArray(), v => Assert.Equal(expected, v));
+            Assert.Equal(784, features[i].Length);
+            Assert.All(features[i], v => Assert.Equal(expected, v));
         }
         Assert.Contains(log, m => m.Contains(dir.Path));
     }
@@ -49,18 +52,18 @@ public sealed class FashionMnistTests
         using var dir = new TempFolder();
         Idx.Write(dir.File("train-images-idx3-ubyte"), [1, 28, 28], Enumerable.Repeat((byte)255, 784).ToArray());
         Idx.Write(dir.File("train-labels-idx1-ubyte"), [1], [9]);
-        using var context = new SparsityContext(seed: 1);
-        Dataset data = context.Data.LoadFashionMnist(FashionMnistSplit.Train, dir.Path);
-        Assert.All(data.GetFeatures(0).ToArray(), v => Assert.Equal(1f, v));
-        Assert.Equal(9f, data.GetLabel(0));
+        var ml = new MLContext(seed: 1);
+        var (features, labels) = ReadRows(ml.Data.LoadFashionMnist(FashionMnistSplit.Train, dir.Path));
+        Assert.All(features[0], v => Assert.Equal(1f, v));
+        Assert.Equal(10u, labels[0]); // class 9, "Ankle boot": key 10
     }
 
     [Fact]
     public void Explicit_empty_directory_gives_a_helpful_message()
     {
         using var dir = new TempFolder();
-        using var context = new SparsityContext(seed: 1);
-        var e = Assert.Throws<FileNotFoundException>(() => context.Data.LoadFashionMnist(FashionMnistSplit.Train, dir.Path));
+        var ml = new MLContext(seed: 1);
+        var e = Assert.Throws<FileNotFoundException>(() => ml.Data.LoadFashionMnist(FashionMnistSplit.Train, dir.Path));
         Assert.Contains(dir.Path, e.Message);
         Assert.Contains("train-images-idx3-ubyte", e.Message);
         Assert.Contains("train-labels-idx1-ubyte", e.Message);
@@ -73,8 +76,8 @@ public sealed class FashionMnistTests
     {
         using var dir = new TempFolder();
         string missing = dir.File("not-here");
-        using var context = new SparsityContext(seed: 1);
-        var e = Assert.Throws<FileNotFoundException>(() => context.Data.LoadFashionMnist(FashionMnistSplit.Test, missing));
+        var ml = new MLContext(seed: 1);
+        var e = Assert.Throws<FileNotFoundException>(() => ml.Data.LoadFashionMnist(FashionMnistSplit.Test, missing));
         Assert.Contains(missing, e.Message);
         Assert.Contains("does not exist", e.Message);
     }
@@ -85,8 +88,8 @@ public sealed class FashionMnistTests
         using var dir = new TempFolder();
         Idx.Write(dir.File("t10k-images-idx3-ubyte"), [3, 28, 28], new byte[3 * 784]);
         Idx.Write(dir.File("t10k-labels-idx1-ubyte"), [2], [0, 1]);
-        using var context = new SparsityContext(seed: 1);
-        var e = Assert.Throws<InvalidDataException>(() => context.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
+        var ml = new MLContext(seed: 1);
+        var e = Assert.Throws<InvalidDataException>(() => ml.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
         Assert.Contains(dir.File("t10k-images-idx3-ubyte"), e.Message);
         Assert.Contains(dir.File("t10k-labels-idx1-ubyte"), e.Message);
         Assert.Contains("3 images", e.Message);
@@ -99,13 +102,13 @@ public sealed class FashionMnistTests
         using var dir = new TempFolder();
         Idx.Write(dir.File("t10k-images-idx3-ubyte"), [1, 27, 28], new byte[27 * 28]);
         Idx.Write(dir.File("t10k-labels-idx1-ubyte"), [1], [0]);
-        using var context = new SparsityContext(seed: 1);
-        var e = Assert.Throws<InvalidDataException>(() => context.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
+        var ml = new MLContext(seed: 1);
+        var e = Assert.Throws<InvalidDataException>(() => ml.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
         Assert.Contains("[1, 27, 28]", e.Message);
 
         Idx.Write(dir.File("t10k-images-idx3-ubyte"), [2, 28, 28], new byte[2 * 784]);
         Idx.Write(dir.File("t10k-labels-idx1-ubyte"), [2], [3, 10]);
-        e = Assert.Throws<InvalidDataException>(() => context.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
+        e = Assert.Throws<InvalidDataException>(() => ml.Data.LoadFashionMnist(FashionMnistSplit.Test, dir.Path));
         Assert.Contains("label 1", e.Message);
         Assert.Contains("found 10", e.Message);
     }
@@ -116,8 +119,7 @@ public sealed class FashionMnistTests
         using var empty = new TempFolder();
         using var full = new TempFolder();
         Idx.WriteFashionPair(full.Path, "t10k", count: 5, gzip: true);
-        using var context = new SparsityContext(seed: 1);
-        var loader = new FashionMnistLoader(context)
+        var loader = new FashionMnistLoader(_ => { })
         {
             SearchLocations = [(null, "an unset variable"), (empty.Path, "first"), (full.Path, "second")],
             Download = (_, _) => throw new InvalidOperationException("must not download"),
@@ -130,8 +132,7 @@ public sealed class FashionMnistTests
     {
         using var empty = new TempFolder();
         using var cache = new TempFolder();
-        using var context = new SparsityContext(seed: 1);
-        var loader = new FashionMnistLoader(context)
+        var loader = new FashionMnistLoader(_ => { })
         {
             SearchLocations = [(null, "the FASHION_MNIST_DIR environment variable"), (empty.Path, "the Debian folder"), (cache.Path, "the download cache")],
             DownloadDirectory = cache.Path,
@@ -158,9 +159,8 @@ public sealed class FashionMnistTests
         using var source = new TempFolder();
         using var cache = new TempFolder();
         Idx.WriteFashionPair(source.Path, "t10k", count: 10_000, gzip: true);
-        using var context = new SparsityContext(seed: 1);
         var requested = new List<Uri>();
-        var loader = new FashionMnistLoader(context)
+        var loader = new FashionMnistLoader(_ => { })
         {
             SearchLocations = [(empty.Path, "an empty folder")],
             DownloadDirectory = cache.Path,
@@ -171,7 +171,7 @@ public sealed class FashionMnistTests
             },
         };
 
-        Dataset data = loader.Load(FashionMnistSplit.Test, null);
+        var data = loader.Load(FashionMnistSplit.Test, null);
 
         Assert.Equal(10_000, data.Count);
         Assert.Equal(
@@ -190,8 +190,7 @@ public sealed class FashionMnistTests
         using var source = new TempFolder();
         using var cache = new TempFolder();
         Idx.WriteFashionPair(source.Path, "t10k", count: 7, gzip: true);
-        using var context = new SparsityContext(seed: 1);
-        var loader = new FashionMnistLoader(context)
+        var loader = new FashionMnistLoader(_ => { })
         {
             SearchLocations = [(empty.Path, "an empty folder")],
             DownloadDirectory = cache.Path,
@@ -207,39 +206,79 @@ public sealed class FashionMnistTests
     [DebianFashionMnistFact]
     public void Loads_the_real_training_set_from_the_Debian_package()
     {
-        using var context = new SparsityContext(seed: 1);
-        Dataset data = context.Data.LoadFashionMnist(FashionMnistSplit.Train, FashionMnistLoader.DebianDirectory);
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, FashionMnistLoader.DebianDirectory);
 
-        Assert.Equal(60_000, data.Count);
-        Assert.Equal([28, 28, 1], data.FeatureShape);
-        Assert.Equal(ExpectedClassNames, data.ClassNames);
-        var perClass = data.GetLabels().GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
-        Assert.Equal(Enumerable.Range(0, 10).Select(c => (float)c), perClass.Keys.Order());
+        AssertSchema(data);
+        var (features, labels) = ReadRows(data);
+        Assert.Equal(60_000, labels.Length);
+        var perClass = labels.GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(Enumerable.Range(1, 10).Select(c => (uint)c), perClass.Keys.Order());
         Assert.All(perClass.Values, n => Assert.Equal(6000, n));
-        AssertPixelRange(data);
+        AssertPixelRange(features);
     }
 
     [DebianFashionMnistFact]
     public void Loads_the_real_test_set_by_searching()
     {
-        using var context = new SparsityContext(seed: 1);
+        var ml = new MLContext(seed: 1);
         var log = new List<string>();
-        context.Log += (_, e) => log.Add(e.Message);
+        ml.Log += (_, e) => log.Add(e.Message);
         // No directory: FASHION_MNIST_DIR (if a CI sets it) or the Debian folder is found before any download.
-        Dataset data = context.Data.LoadFashionMnist(FashionMnistSplit.Test);
+        IDataView data = ml.Data.LoadFashionMnist(FashionMnistSplit.Test);
 
-        Assert.Equal(10_000, data.Count);
-        Assert.Equal([28, 28, 1], data.FeatureShape);
-        Assert.All(data.GetLabels(), l => Assert.InRange(l, 0, 9));
-        AssertPixelRange(data);
-        Assert.Single(log);
+        AssertSchema(data);
+        var (features, labels) = ReadRows(data);
+        Assert.Equal(10_000, labels.Length);
+        Assert.All(labels, l => Assert.InRange(l, 1u, 10u));
+        AssertPixelRange(features);
+        // One message from the loader (ML.NET's log also carries its channels' own messages).
+        Assert.Single(log, m => m.Contains("Fashion-MNIST", StringComparison.Ordinal));
     }
 
-    private static void AssertPixelRange(Dataset data)
+    /// <summary>Features: a vector of 784 floats with dimensions [28, 28, 1]; Label: a key of 10 values whose key values are the class names.</summary>
+    private static void AssertSchema(IDataView data)
+    {
+        Assert.Equal(["Features", "Label"], data.Schema.Select(c => c.Name));
+        var features = Assert.IsType<VectorDataViewType>(data.Schema["Features"].Type);
+        Assert.Equal(NumberDataViewType.Single, features.ItemType);
+        Assert.Equal(784, features.Size);
+        Assert.Equal([28, 28, 1], features.Dimensions.ToArray());
+        var label = Assert.IsType<KeyDataViewType>(data.Schema["Label"].Type);
+        Assert.Equal(typeof(uint), label.RawType);
+        Assert.Equal(10ul, label.Count);
+        var keyValuesType = Assert.IsType<VectorDataViewType>(data.Schema["Label"].Annotations.Schema[AnnotationNames.KeyValues].Type);
+        Assert.Equal(TextDataViewType.Instance, keyValuesType.ItemType);
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        data.Schema["Label"].GetKeyValues(ref names);
+        Assert.Equal(ExpectedClassNames, names.DenseValues().Select(n => n.ToString()));
+    }
+
+    /// <summary>Every row's features and label key, read with one cursor.</summary>
+    private static (float[][] Features, uint[] Labels) ReadRows(IDataView data)
+    {
+        var features = new List<float[]>();
+        var labels = new List<uint>();
+        using var cursor = data.GetRowCursor(data.Schema);
+        var getFeatures = cursor.GetGetter<VBuffer<float>>(data.Schema["Features"]);
+        var getLabel = cursor.GetGetter<uint>(data.Schema["Label"]);
+        VBuffer<float> buffer = default;
+        uint label = 0;
+        while (cursor.MoveNext())
+        {
+            getFeatures(ref buffer);
+            features.Add(buffer.DenseValues().ToArray());
+            getLabel(ref label);
+            labels.Add(label);
+        }
+        return ([.. features], [.. labels]);
+    }
+
+    private static void AssertPixelRange(float[][] features)
     {
         float min = float.MaxValue, max = float.MinValue;
-        for (int i = 0; i < data.Count; i++)
-            foreach (float v in data.GetFeatures(i))
+        foreach (float[] row in features)
+            foreach (float v in row)
             {
                 min = Math.Min(min, v);
                 max = Math.Max(max, v);

@@ -6,6 +6,7 @@ using Microsoft.ML.Sparsity.Export;
 using Microsoft.ML.Sparsity.Export.Onnx;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Tests.Data;
+using Microsoft.ML.Sparsity.Tests.Inference;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
 using Xunit.Abstractions;
@@ -127,24 +128,25 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
     [DebianFashionMnistFact]
     public void A_model_trained_on_Fashion_MNIST_matches_the_engine_on_real_images()
     {
-        using var context = new SparsityContext(seed: 1, threads: 2);
-        var data = context.Data.LoadFashionMnist(FashionMnistSplit.Train);
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFashionMnist(FashionMnistSplit.Train);
         var options = new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Conv2d(8, 3, padding: 1), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Flatten(), Layers.Dense(32), Layers.ReLU()],
             Epochs = 1,
             BatchSize = 32,
+            NumberOfThreads = 2,
         };
-        var model = context.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(data.Take(2000));
-        var images = data.Take(64);
+        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(ml.Data.TakeRows(data, 2000));
+        IDataView imagesView = ml.Data.TakeRows(data, 64);
+        Dataset images = DataViewReader.Read(imagesView, "Features", "Label");
 
         string path = Path.Combine(_folder.FullName, "fashion.onnx");
-        using (var file = File.Create(path)) OnnxExporter.Export(model.Network, model.ClassNames, file, "1.2.3");
+        ml.Sparsity().ConvertToOnnx(model, path);
         var result = OnnxRuntimeRunner.Run([new OnnxJob(path, images.Features[..(64 * 784)], [64, 784])])[0];
 
-        var scored = model.Transform(images);
-        var engineProbabilities = Enumerable.Range(0, 64).SelectMany(i => scored.GetScores(i).ToArray()).ToArray();
-        var engineLabels = Enumerable.Range(0, 64).Select(i => (long)scored.GetPredictedLabel(i)).ToArray();
+        var (engineProbabilities, predictedKeys) = ScoredRows.Read(model.Transform(imagesView));
+        var engineLabels = predictedKeys.Select(k => (long)k - 1).ToArray();
         AssertClose("fashion", engineProbabilities, engineLabels, result, 64, 10);
         double accuracy = Enumerable.Range(0, 64).Count(i => result.Outputs[OnnxExporter.PredictedLabelName].Data[i] == images.GetLabel(i)) / 64.0;
         log.WriteLine($"ONNX Runtime accuracy on the first 64 training images after one epoch on 2,000: {accuracy:P1}");
@@ -153,7 +155,7 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         var model2 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
         var metadata = model2.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Equal(model.ClassNames, JsonSerializer.Deserialize<string[]>(metadata["class_names"]));
-        Assert.Equal("1.2.3", model2.ProducerVersion);
+        Assert.Equal(Microsoft.ML.Sparsity.Serialization.ModelFile.PackageVersion, model2.ProducerVersion);
     }
 
     [Fact]

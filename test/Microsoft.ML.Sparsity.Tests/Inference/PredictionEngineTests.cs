@@ -1,15 +1,25 @@
-using Microsoft.ML.Sparsity.Inference;
+using Microsoft.ML.Data;
+using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Sparsity;
-using Microsoft.ML.Sparsity.Tests.Training;
+using Microsoft.ML.Sparsity.Training;
 using Xunit;
 
 namespace Microsoft.ML.Sparsity.Tests.Inference;
 
-public sealed class PredictionEngineTests : IDisposable
+/// <summary>ML.NET's <c>PredictionEngine</c> over the package's transformer: it goes through the single-example path.</summary>
+public sealed class PredictionEngineTests
 {
     public sealed class Input
     {
+        [VectorType(784)]
+        public float[] Features { get; set; } = [];
+    }
+
+    public sealed class ShortInput
+    {
+        [VectorType(783)]
         public float[] Features { get; set; } = [];
     }
 
@@ -19,68 +29,63 @@ public sealed class PredictionEngineTests : IDisposable
         public uint PredictedLabel;
     }
 
-    public sealed class NamedOutput
+    public sealed class ColorInput
     {
-        public float[]? Probabilities;
-        public string? Label { get; set; }
+        [VectorType(4)]
+        public float[] Features { get; set; } = [];
+        public string Label { get; set; } = "";
     }
 
-    private readonly SparsityContext _context = new(seed: 1);
-
-    public void Dispose() => _context.Dispose();
-
-    private static Input[] Inputs(int count, int seed)
+    public sealed class ColorOutput
     {
-        var data = TrainingData.Blobs(count, 784, classes: 10, seed: seed);
-        return Enumerable.Range(0, count).Select(r => new Input { Features = data.GetFeatures(r).ToArray() }).ToArray();
+        public float[]? Score { get; set; }
+        public string? PredictedLabel { get; set; }
     }
+
+    private readonly MLContext _ml = new(seed: 1);
+
+    private static float[][] Features(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 784).Select(_ => random.NextSingle()).ToArray()).ToArray();
+    }
+
+    private static Dataset AsDataset(float[][] rows) => new(rows.SelectMany(r => r).ToArray(), [784], new float[rows.Length], classCount: 10);
 
     [Theory]
     [InlineData("dense")]
     [InlineData("90%")]
     [InlineData("2:4")]
-    public void TypedPredictionEqualsTheModelsScoresAndAllocatesNothingOnceWarm(string kind)
+    public void PredictionsEqualTransformsAndTheSingleExamplePath(string kind)
     {
         NeuralNetworkMulticlassModel model = WeightFormatTests.LeNetModel(
             kind == "dense" ? null : kind == "2:4" ? SparsityPattern.NM(2, 4) : SparsityPattern.Unstructured);
-        var engine = _context.Model.CreatePredictionEngine<Input, Output>(model);
-        Input[] inputs = Inputs(8, 3);
+        var engine = _ml.Model.CreatePredictionEngine<Input, Output>(model);
+        float[][] rows = Features(8, 3);
+        var (transformed, transformedLabels) = ScoredRows.Transform(model, AsDataset(rows), 10);
         float[] expected = new float[10];
-        foreach (Input input in inputs)
+        for (int r = 0; r < rows.Length; r++)
         {
-            Output output = engine.Predict(input);
-            int label = model.Predict(input.Features, expected);
+            Output output = engine.Predict(new Input { Features = rows[r] });
+            int label = model.Predict(rows[r], expected);
             Assert.Equal(expected, output.Score);
-            Assert.Equal((uint)label, output.PredictedLabel);
+            Assert.Equal((uint)label + 1, output.PredictedLabel);
+            for (int c = 0; c < 10; c++)
+                Assert.True(Math.Abs(transformed[r * 10 + c] - output.Score![c]) <= 1e-5f, $"row {r} class {c}: {output.Score[c]} vs {transformed[r * 10 + c]}");
+            Assert.Equal(transformedLabels[r], output.PredictedLabel);
         }
-
-        var reused = new Output();
-        engine.Predict(inputs[0], ref reused);
-        float[] scores = reused.Score!;
-        // The quietest of five windows is judged: the runtime (tiered compilation) may allocate on this thread once.
-        long quietest = long.MaxValue;
-        for (int window = 0; window < 5; window++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 20; i++)
-                engine.Predict(inputs[i % inputs.Length], ref reused);
-            quietest = Math.Min(quietest, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-
-        Assert.Equal(0, quietest);
-        Assert.Same(scores, reused.Score);
     }
 
     [Fact]
-    public void EightThreadsGiveExactlyTheSequentialResults()
+    public void EightThreadsWithAnEngineEachGiveExactlyTheSequentialResults()
     {
         NeuralNetworkMulticlassModel model = WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.9);
-        var pool = _context.Model.CreatePredictionEnginePool<Input, Output>(model);
-        Input[] inputs = Inputs(64, 5);
-        var engine = _context.Model.CreatePredictionEngine<Input, Output>(model);
-        Output[] sequential = inputs.Select(engine.Predict).ToArray();
+        Input[] inputs = Features(64, 5).Select(f => new Input { Features = f }).ToArray();
+        var sequentialEngine = _ml.Model.CreatePredictionEngine<Input, Output>(model);
+        Output[] sequential = inputs.Select(sequentialEngine.Predict).ToArray();
 
-        const int Threads = 8, PerThread = 10_000;
+        const int Threads = 8, PerThread = 2_000;
+        var engines = Enumerable.Range(0, Threads).Select(_ => _ml.Model.CreatePredictionEngine<Input, Output>(model)).ToArray();
         var failures = new int[Threads];
         var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
         {
@@ -88,7 +93,7 @@ public sealed class PredictionEngineTests : IDisposable
             for (int i = 0; i < PerThread; i++)
             {
                 int row = (i * 7 + t * 13) % inputs.Length;
-                pool.Predict(inputs[row], ref output);
+                engines[t].Predict(inputs[row], ref output);
                 if (!output.Score!.AsSpan().SequenceEqual(sequential[row].Score) || output.PredictedLabel != sequential[row].PredictedLabel)
                     failures[t]++;
             }
@@ -105,13 +110,13 @@ public sealed class PredictionEngineTests : IDisposable
     public void ModelPredictIsSafeForConcurrentCallers()
     {
         NeuralNetworkMulticlassModel model = WeightFormatTests.LeNetModel(SparsityPattern.NM(2, 4));
-        Input[] inputs = Inputs(16, 6);
-        float[][] expected = inputs.Select(i => { var s = new float[10]; model.Predict(i.Features, s); return s; }).ToArray();
+        float[][] inputs = Features(16, 6);
+        float[][] expected = inputs.Select(i => { var s = new float[10]; model.Predict(i, s); return s; }).ToArray();
         int failures = 0;
         Parallel.For(0, 4000, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
         {
             var scores = new float[10];
-            model.Predict(inputs[i % inputs.Length].Features, scores);
+            model.Predict(inputs[i % inputs.Length], scores);
             if (!scores.AsSpan().SequenceEqual(expected[i % inputs.Length]))
                 Interlocked.Increment(ref failures);
         });
@@ -119,57 +124,59 @@ public sealed class PredictionEngineTests : IDisposable
     }
 
     [Fact]
-    public void ClassNamesAndCustomMembers()
+    public void PredictedLabelIsAKeyThatMapsBackToTheClassNames()
     {
-        var data = TrainingData.Blobs(60, 4, classes: 3, seed: 1, classNames: ["red", "green", "blue"]);
-        var model = _context.MulticlassClassification.Trainers.NeuralNetwork(
-            new Microsoft.ML.Sparsity.Training.NeuralNetworkMulticlassTrainer.Options { Layers = [], Epochs = 2 }).Fit(data);
-        var options = new PredictionEngineOptions { ScoreColumnName = "Probabilities", PredictedLabelColumnName = "Label" };
-        var engine = _context.Model.CreatePredictionEngine<Input, NamedOutput>(model, options);
+        string[] colors = ["red", "green", "blue"];
+        var random = new Random(1);
+        var rows = Enumerable.Range(0, 60).Select(i => new ColorInput
+        {
+            Label = colors[i % 3],
+            Features = Enumerable.Range(0, 4).Select(f => (f == i % 3 ? 2f : 0f) + random.NextSingle()).ToArray(),
+        }).ToArray();
+        IDataView data = _ml.Data.LoadFromEnumerable(rows);
+        var keyed = _ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(_ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options { Layers = [], Epochs = 2 }))
+            .Fit(data);
+        var toText = _ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(keyed.Transform(data));
 
-        NamedOutput output = engine.Predict(new Input { Features = data.GetFeatures(0).ToArray() });
+        var keys = _ml.Model.CreatePredictionEngine<ColorInput, Output>(keyed);
+        Output key = keys.Predict(rows[0]);
+        Assert.InRange(key.PredictedLabel, 1u, 3u);
+        Assert.Equal(1f, key.Score!.Sum(), 5);
 
-        Assert.Contains(output.Label, new[] { "red", "green", "blue" });
-        Assert.Equal(1f, output.Probabilities!.Sum(), 5);
+        ColorOutput output = _ml.Model.CreatePredictionEngine<ColorInput, ColorOutput>(keyed.Append(toText)).Predict(rows[0]);
+        Assert.Equal(colors[key.PredictedLabel - 1], output.PredictedLabel);
+        Assert.Equal(key.Score, output.Score);
     }
 
     [Fact]
-    public void BadInputNamesTheLayerOrColumn()
+    public void NonFiniteFeaturesGiveNaNScoresAndAMissingLabel()
     {
         NeuralNetworkMulticlassModel model = WeightFormatTests.LeNetModel(SparsityPattern.Unstructured);
-        var engine = _context.Model.CreatePredictionEngine<Input, Output>(model);
-
-        var length = Assert.Throws<ArgumentException>(() => engine.Predict(new Input { Features = new float[783] }));
-        Assert.Contains("first layer 'dense0' expects 784 feature values", length.Message);
-
-        float[] features = Inputs(1, 2)[0].Features;
+        var engine = _ml.Model.CreatePredictionEngine<Input, Output>(model);
+        float[] features = Features(1, 2)[0];
         features[17] = float.NaN;
-        var nan = Assert.Throws<ArgumentException>(() => engine.Predict(new Input { Features = features }));
-        Assert.Contains("Feature column 'Features', index 17, is NaN", nan.Message);
+        Output nan = engine.Predict(new Input { Features = features });
+        Assert.All(nan.Score!, s => Assert.True(float.IsNaN(s)));
+        Assert.Equal(0u, nan.PredictedLabel);
+
         features[17] = 0f;
         features[700] = float.PositiveInfinity;
-        Assert.Contains("index 700", Assert.Throws<ArgumentException>(() => engine.Predict(new Input { Features = features })).Message);
+        Output infinite = engine.Predict(new Input { Features = features });
+        Assert.All(infinite.Score!, s => Assert.True(float.IsNaN(s)));
+        Assert.Equal(0u, infinite.PredictedLabel);
 
-        features[700] = float.NaN;
-        var propagating = _context.Model.CreatePredictionEngine<Input, Output>(model, new PredictionEngineOptions { NonFiniteInput = NonFiniteInputHandling.Propagate });
-        Assert.All(propagating.Predict(new Input { Features = features }).Score!, s => Assert.True(float.IsNaN(s)));
-
-        var member = Assert.Throws<ArgumentException>(() =>
-            _context.Model.CreatePredictionEngine<Input, Output>(model, new PredictionEngineOptions { ScoreColumnName = "Scores" }));
-        Assert.Contains("no public field or property 'Scores'", member.Message);
-        Assert.Throws<ArgumentException>(() => _context.Model.CreatePredictionEngine<Input, Input>(model));
+        // The engine stays usable: a finite example scores as before.
+        float[] clean = Features(1, 2)[0];
+        Assert.Equal(model.Predict(clean, new float[10]) + 1, (int)engine.Predict(new Input { Features = clean }).PredictedLabel);
     }
 
     [Fact]
-    public void IndexOfNonFiniteFindsTheFirst()
+    public void AFeatureVectorOfTheWrongSizeNamesTheLayerAndColumn()
     {
-        float[] values = Enumerable.Range(0, 37).Select(i => (float)i).ToArray();
-        Assert.Equal(-1, PredictionEngine<Input, Output>.IndexOfNonFinite(values));
-        foreach (int at in new[] { 0, 7, 8, 35, 36 })
-        {
-            float[] copy = (float[])values.Clone();
-            copy[at] = float.NegativeInfinity;
-            Assert.Equal(at, PredictionEngine<Input, Output>.IndexOfNonFinite(copy));
-        }
+        NeuralNetworkMulticlassModel model = WeightFormatTests.LeNetModel(SparsityPattern.Unstructured);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Model.CreatePredictionEngine<ShortInput, Output>(model));
+        Assert.Contains("first layer 'dense0' expects 784 feature values", e.Message);
+        Assert.Contains("column 'Features'", e.Message);
     }
 }

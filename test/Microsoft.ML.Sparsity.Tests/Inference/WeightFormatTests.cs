@@ -3,6 +3,7 @@ using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sparsity;
 using Microsoft.ML.Sparsity.Tests.Sparsity;
 using Microsoft.ML.Sparsity.Tests.Training;
@@ -22,14 +23,14 @@ public sealed class WeightFormatTests
         SequentialNetwork network = SparsityTestNetworks.LeNet(seed);
         if (pattern is not null)
             SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = pattern, TargetSparsity = sparsity, LeaveMisfitLayersDense = true });
-        return new NeuralNetworkMulticlassModel(network, 10, null, []);
+        return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
     }
 
     private static NeuralNetworkMulticlassModel ConvModel(SparsityPattern pattern)
     {
         SequentialNetwork network = SparsityTestNetworks.SmallConv();
         SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = pattern, TargetSparsity = 0.9, LeaveMisfitLayersDense = true });
-        return new NeuralNetworkMulticlassModel(network, 10, null, []);
+        return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
     }
 
     /// <summary>The formats <see cref="WeightFormat.Auto"/> gives LeNet pruned so, with or without the AVX-512 kernels.</summary>
@@ -134,16 +135,15 @@ public sealed class WeightFormatTests
     [Fact]
     public void SavingRefusesAMaskedValueThatIsNotZeroAndDenseModelsStayFormatOne()
     {
-        using var context = new SparsityContext(seed: 1);
         NeuralNetworkMulticlassModel sparse = LeNetModel(SparsityPattern.Unstructured, 0.9);
         Parameter weight = sparse.Network.Parameters[0];
         int pruned = Array.IndexOf(weight.Mask!, 0f);
         weight.Value[pruned] = 0.5f;
-        var e = Assert.Throws<InvalidOperationException>(() => context.Model.Save(sparse, new MemoryStream()));
+        var e = Assert.Throws<InvalidOperationException>(() => ModelFile.Save(sparse, new MemoryStream()));
         Assert.Contains($"'dense0.weight' value {pruned} is 0.5 where its mask prunes it", e.Message);
 
         var stream = new MemoryStream();
-        context.Model.Save(LeNetModel(null), stream);
+        ModelFile.Save(LeNetModel(null), stream);
         using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(stream.ToArray()));
         using var manifest = zip.GetEntry("manifest.json")!.Open();
         Assert.Equal(1, System.Text.Json.JsonDocument.Parse(manifest).RootElement.GetProperty("formatVersion").GetInt32());
@@ -155,7 +155,7 @@ public sealed class WeightFormatTests
         // Training code may wrap a network it is still training (checkpoints do): prediction formats must not reach it.
         SequentialNetwork network = SparsityTestNetworks.LeNet();
         SparsityTestNetworks.PruneNow(network, new PruningOptions { TargetSparsity = 0.9 });
-        var model = new NeuralNetworkMulticlassModel(network, 10, null, []);
+        var model = new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
 
         Assert.Equal(WeightFormat.Csr, model.WeightFormats[0].Batched);
         Assert.All(network.Layers.OfType<DenseLayer>(), d => Assert.Null(d.InferenceWeight));
@@ -182,33 +182,29 @@ public sealed class WeightFormatTests
     [Fact]
     public void ModelFilesKeepFormatsAndStoreMaskedWeightsCompactly()
     {
-        using var context = new SparsityContext(seed: 1);
         NeuralNetworkMulticlassModel dense = LeNetModel(null), sparse = LeNetModel(SparsityPattern.Unstructured, 0.9);
         NeuralNetworkMulticlassModel forced = sparse.WithWeightFormats(new Dictionary<string, WeightFormat> { ["dense1"] = WeightFormat.Csr });
-        long denseBytes = Saved(context, dense).Length;
-        byte[] file = Saved(context, forced);
+        long denseBytes = Saved(dense).Length;
+        byte[] file = Saved(forced);
 
         // 10% of the values plus a bit each per weight: the bound is 0.2 of the dense file.
         Assert.InRange((double)file.Length / denseBytes, 0.1, 0.2);
-        var loaded = (NeuralNetworkMulticlassModel)context.Model.Load(new MemoryStream(file));
+        var loaded = (NeuralNetworkMulticlassModel)ModelFile.Load(new MemoryStream(file), SparsityTestNetworks.Pool);
         Assert.Equal(forced.WeightFormats, loaded.WeightFormats);
         Assert.Equal(WeightFormat.Csr, loaded.WeightFormats[1].SingleExample);
         var data = TrainingData.Blobs(20, 784, classes: 10, seed: 2);
         Assert.Equal(Scores(forced, data), Scores(loaded, data));
     }
 
-    private static byte[] Saved(SparsityContext context, NeuralNetworkMulticlassModel model)
+    private static byte[] Saved(NeuralNetworkMulticlassModel model)
     {
         var stream = new MemoryStream();
-        context.Model.Save(model, stream);
+        ModelFile.Save(model, stream);
         return stream.ToArray();
     }
 
-    private static float[] Scores(NeuralNetworkMulticlassModel model, Microsoft.ML.Sparsity.Data.Dataset data)
-    {
-        var scored = model.Transform(data);
-        return Enumerable.Range(0, data.Count).SelectMany(r => scored.GetScores(r).ToArray()).ToArray();
-    }
+    private static float[] Scores(NeuralNetworkMulticlassModel model, Microsoft.ML.Sparsity.Data.Dataset data) =>
+        ScoredRows.Transform(model, data, model.ClassCount).Scores;
 
     private static void AssertClose(float[] expected, ReadOnlySpan<float> actual, string what)
     {

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Microsoft.ML.Data;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Models;
+
+namespace Microsoft.ML.Sparsity.PerformanceTests;
+
+/// <summary>
+/// The model as ML.NET applications call it, against the engine's own paths in alternating rounds of one run:
+/// ML.NET's <c>PredictionEngine</c> (one example through the transformer's row mapper) against the engine's
+/// single-example <c>Predict</c>, and <c>Transform</c> read back with a cursor (Score and PredictedLabel) against the
+/// engine's batched <c>Score</c> on the same rows.
+/// </summary>
+internal static class MLNetBench
+{
+    private const int Rounds = 5;
+    private const int TransformRows = 10_000;
+
+    private sealed class Example
+    {
+        [VectorType(784)]
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class Prediction
+    {
+        public float[]? Score { get; set; }
+        public uint PredictedLabel { get; set; }
+    }
+
+    /// <summary>Medians over alternating rounds: µs per call of ML.NET's PredictionEngine and of the engine's Predict.</summary>
+    public static (double PredictionEngine, double Engine) SingleExample(MLContext ml, NeuralNetworkMulticlassModel model, double seconds)
+    {
+        if (model.Network.InputSize != 784)
+            throw new ArgumentException($"The benchmark's examples have 784 features; the model takes {model.Network.InputSize}.", nameof(model));
+        var engine = ml.Model.CreatePredictionEngine<Example, Prediction>(model);
+        var random = new Random(7);
+        var examples = Enumerable.Range(0, 16).Select(_ => new Example { Features = Enumerable.Range(0, 784).Select(_ => random.NextSingle()).ToArray() }).ToArray();
+        var prediction = new Prediction();
+        var scores = new float[model.ClassCount];
+        int i = 0;
+        void ThroughMLNet() => engine.Predict(examples[i++ & 15], ref prediction);
+        void ThroughEngine() => model.Predict(examples[i++ & 15].Features, scores);
+
+        // Half a second each to warm up (tiered compilation), then calls sized to a tenth of the time per round.
+        int calls = Math.Max(1000, (int)(Calls(ThroughMLNet, 0.5) * seconds / 10 / 0.5));
+        Calls(ThroughEngine, 0.5);
+        var mlnet = new double[Rounds];
+        var own = new double[Rounds];
+        for (int r = 0; r < Rounds; r++)
+        {
+            mlnet[r] = Microseconds(ThroughMLNet, calls) / calls;
+            own[r] = Microseconds(ThroughEngine, calls) / calls;
+        }
+
+        return (Median(mlnet), Median(own));
+    }
+
+    /// <summary>Medians over alternating rounds of rows per second: Transform over 10,000 rows read with a cursor, and the engine's batched Score on the same rows.</summary>
+    public static (double Transform, double Engine) Batched(NeuralNetworkMulticlassModel model)
+    {
+        int length = model.Network.InputSize;
+        var random = new Random(8);
+        var features = new float[TransformRows * length];
+        for (int f = 0; f < features.Length; f++) features[f] = random.NextSingle();
+        var data = new DatasetDataView(new Dataset(features, [.. model.InputShape], new float[TransformRows], classCount: model.ClassCount, validate: false));
+        var probabilities = new float[TransformRows * model.ClassCount];
+        var predicted = new int[TransformRows];
+
+        void ThroughTransform()
+        {
+            IDataView scored = model.Transform(data);
+            using var cursor = scored.GetRowCursor([scored.Schema["Score"], scored.Schema["PredictedLabel"]]);
+            var getScore = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
+            var getLabel = cursor.GetGetter<uint>(scored.Schema["PredictedLabel"]);
+            VBuffer<float> score = default;
+            uint label = 0;
+            while (cursor.MoveNext())
+            {
+                getScore(ref score);
+                getLabel(ref label);
+            }
+        }
+
+        void ThroughEngine() => model.Score(features, TransformRows, probabilities, predicted);
+
+        ThroughTransform(); // warm-up
+        ThroughEngine();
+        var transform = new double[Rounds];
+        var engine = new double[Rounds];
+        for (int r = 0; r < Rounds; r++)
+        {
+            transform[r] = TransformRows / (Microseconds(ThroughTransform, 1) / 1e6);
+            engine[r] = TransformRows / (Microseconds(ThroughEngine, 1) / 1e6);
+        }
+
+        return (Median(transform), Median(engine));
+    }
+
+    private static long Calls(Action call, double seconds)
+    {
+        long calls = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds) { call(); calls++; }
+        return calls;
+    }
+
+    private static double Microseconds(Action call, int calls)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int c = 0; c < calls; c++) call();
+        return Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+    }
+
+    private static double Median(double[] values) => values.Order().ElementAt(values.Length / 2);
+}
