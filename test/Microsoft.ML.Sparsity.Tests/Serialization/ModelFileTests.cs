@@ -154,13 +154,6 @@ public sealed class ModelFileTests : IDisposable
         Assert.Single(Directory.GetFiles(_folder));
     }
 
-    [Fact(Skip = "mlContext.Sparsity().LoadModel (PortableModel.Load) is being written: it throws NotSupportedException until then.")]
-    public void LoadingAMissingFileNamesIt()
-    {
-        var e = Assert.Throws<FileNotFoundException>(() => _ml.Sparsity().LoadModel(PathOf("nope.zip"), out _));
-        Assert.Contains("nope.zip", e.Message, StringComparison.Ordinal);
-    }
-
     /// <summary>Damaged files built from a good one: each must give a ModelFormatException naming the entry at fault.</summary>
     public static TheoryData<string> Damages =>
     [
