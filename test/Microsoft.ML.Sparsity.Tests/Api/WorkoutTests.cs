@@ -361,15 +361,15 @@ public sealed class WorkoutTests
     {
         // If this fails, ML.NET changed IInternalCatalog.Environment or SchemaShape.Column's constructor: update Engine/MLNetInternals.cs.
         var ml = new MLContext(seed: 1);
-        var environment = Engine.MLNetInternals.EnvironmentOf(ml.MulticlassClassification.Trainers);
-        Assert.Same(environment, Engine.MLNetInternals.EnvironmentOf(ml.Transforms)); // the context's own environment, which MLContext.Log listens to
+        var environment = global::Microsoft.ML.Sparsity.Engine.MLNetInternals.EnvironmentOf(ml.MulticlassClassification.Trainers);
+        Assert.Same(environment, global::Microsoft.ML.Sparsity.Engine.MLNetInternals.EnvironmentOf(ml.Transforms)); // the context's own environment, which MLContext.Log listens to
         var messages = new List<string>();
         ml.Log += (_, e) => messages.Add(e.Message);
         new SparsityHost(environment, "Probe").WriteLog("hello from the probe");
         Assert.Contains(messages, m => m.Contains("hello from the probe"));
-        var column = Engine.MLNetInternals.Column("X", SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, []);
+        var column = global::Microsoft.ML.Sparsity.Engine.MLNetInternals.Column("X", SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, []);
         Assert.Equal("X", column.Name);
         Assert.Equal(NumberDataViewType.Single, column.ItemType);
-        Assert.Throws<ArgumentException>(() => Engine.MLNetInternals.EnvironmentOf(new object()));
+        Assert.Throws<ArgumentException>(() => global::Microsoft.ML.Sparsity.Engine.MLNetInternals.EnvironmentOf(new object()));
     }
 }

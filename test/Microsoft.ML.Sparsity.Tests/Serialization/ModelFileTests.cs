@@ -30,7 +30,7 @@ public sealed class ModelFileTests : IDisposable
         return Load(stream);
     }
 
-    private static ITransformer Load(Stream stream) => ModelFile.Load(stream, Engine.WorkerPool.Shared(2));
+    private static ITransformer Load(Stream stream) => ModelFile.Load(stream, global::Microsoft.ML.Sparsity.Engine.WorkerPool.Shared(2));
 
     private static float[] Scores(ITransformer model, IDataView data) => ScoredRows.Read(model.Transform(data)).Scores;
 

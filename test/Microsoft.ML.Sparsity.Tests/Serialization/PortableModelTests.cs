@@ -32,7 +32,7 @@ public sealed class PortableModelTests : IDisposable
             .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
             .Append(ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
             {
-                Layers = [Network.Layers.Dense(64), Network.Layers.ReLU()],
+                Layers = [global::Microsoft.ML.Sparsity.Network.Layers.Dense(64), global::Microsoft.ML.Sparsity.Network.Layers.ReLU()],
                 Epochs = 20,
                 BatchSize = 16,
                 Optimizer = new SgdOptimizerOptions { LearningRate = 0.1f },
@@ -110,7 +110,7 @@ public sealed class PortableModelTests : IDisposable
         var original = ((IEnumerable<ITransformer>)model).OfType<NeuralNetworkMulticlassModel>().Single();
         var network = Assert.IsType<NeuralNetworkMulticlassModel>(((IEnumerable<ITransformer>)restored).Last());
         Assert.Equal(original.WeightFormats, network.WeightFormats);
-        Assert.Contains(network.WeightFormats, f => f.SingleExample != Inference.WeightFormat.Dense);
+        Assert.Contains(network.WeightFormats, f => f.SingleExample != global::Microsoft.ML.Sparsity.Inference.WeightFormat.Dense);
 
         var test = ml.Data.LoadFromEnumerable(WorkoutTests.Rows(100, seed: 3));
         Assert.Equal(model.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s), restored.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s));

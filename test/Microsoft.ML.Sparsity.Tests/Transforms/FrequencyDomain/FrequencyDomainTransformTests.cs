@@ -171,8 +171,8 @@ public sealed class FrequencyDomainTransformTests
         var data = RandomImages(30, [10, 10, 1], seed: 14);
         var estimator = _context.Transforms.ConvertToFrequencyDomain(new FrequencyDomainEstimator.Options { BlockSize = 4, OutputColumnName = "Dct" });
         var shape = estimator.GetOutputSchema(new SchemaShape([
-            Engine.MLNetInternals.Column("Features", SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, []),
-            Engine.MLNetInternals.Column("Label", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, [])]));
+            global::Microsoft.ML.Sparsity.Engine.MLNetInternals.Column("Features", SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false, []),
+            global::Microsoft.ML.Sparsity.Engine.MLNetInternals.Column("Label", SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, [])]));
         var dct = shape.Single(c => c.Name == "Dct");
         Assert.Equal(SchemaShape.Column.VectorKind.Vector, dct.Kind);
         Assert.Equal(NumberDataViewType.Single, dct.ItemType);
