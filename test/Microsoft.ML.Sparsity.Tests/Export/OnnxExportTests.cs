@@ -13,8 +13,9 @@ using Xunit.Abstractions;
 namespace Microsoft.ML.Sparsity.Tests.Export;
 
 /// <summary>
-/// Exports networks to ONNX and runs them in a real ONNX Runtime (onnxruntime-node): the probabilities must match the
-/// engine's softmax(logits) within 1e-4 and the predicted labels must be equal.
+/// Exports networks to ONNX and runs them in a real ONNX Runtime (Microsoft.ML.OnnxRuntime in-process, directly or through
+/// ML.NET's ApplyOnnxModel): the probabilities must match the engine's softmax(logits) within 1e-4 and the predicted
+/// labels must be equal.
 /// </summary>
 public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
 {
@@ -122,6 +123,17 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
                 Assert.InRange(exported.Count(v => v == 0), (int)(0.88 * weight.Length), weight.Length);
             }
         }
+    }
+
+    [Fact]
+    public void MLNET_ApplyOnnxModel_and_a_PredictionEngine_score_the_export_like_the_engine()
+    {
+        var cnn = Build([.. Layers.SmallCnn(), Layers.Dense(10)], [28, 28, 1], seed: 26);
+        RandomizeBiases(cnn, seed: 27);
+        var inputs = RandomInputs(784, 8, seed: 28);
+        var result = OnnxRuntimeRunner.RunThroughMlNet(new OnnxJob(Export("mlnet_cnn", cnn), inputs, [8, 784]));
+        var (probabilities, labels) = EngineScores(cnn, inputs, 8);
+        AssertClose("mlnet_cnn", probabilities, labels, result, 8, 10);
     }
 
     [DebianFashionMnistFact]
@@ -234,16 +246,19 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    /// <summary>Exports each network, runs all of them in one ONNX Runtime process, and compares with the engine.</summary>
+    private string Export(string name, SequentialNetwork network)
+    {
+        string path = Path.Combine(_folder.FullName, name + ".onnx");
+        using (var file = File.Create(path)) OnnxExporter.Export(network, null, file, "test");
+        return path;
+    }
+
+    /// <summary>Exports each network, runs each in ONNX Runtime, and compares with the engine.</summary>
     private void AssertMatchesEngine(params (string Name, SequentialNetwork Network, float[] Inputs)[] cases)
     {
         var jobs = new List<OnnxJob>();
         foreach (var (name, network, inputs) in cases)
-        {
-            string path = Path.Combine(_folder.FullName, name + ".onnx");
-            using (var file = File.Create(path)) OnnxExporter.Export(network, null, file, "test");
-            jobs.Add(new OnnxJob(path, inputs, [inputs.Length / network.InputSize, network.InputSize]));
-        }
+            jobs.Add(new OnnxJob(Export(name, network), inputs, [inputs.Length / network.InputSize, network.InputSize]));
         if (!OnnxRuntimeRunner.CheckWithOnnxChecker(jobs.Select(j => j.ModelPath)))
             log.WriteLine("python3-onnx is not installed: onnx.checker skipped.");
 
