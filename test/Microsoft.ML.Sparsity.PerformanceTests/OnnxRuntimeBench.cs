@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Export;
 using Microsoft.ML.Sparsity.Network;
@@ -8,7 +8,7 @@ using Microsoft.ML.Sparsity.Pruning;
 namespace Microsoft.ML.Sparsity.PerformanceTests;
 
 /// <summary>
-/// Our engine against ONNX Runtime (onnxruntime-node, via test/onnxruntime/bench.mjs) on the same exported models:
+/// Our engine against ONNX Runtime (Microsoft.ML.OnnxRuntime in this process, CPU) on the same exported models:
 /// LeNet-300-100 and the small CNN, dense and with 90% of the weights pruned, at batch 1 and 256.
 /// </summary>
 internal static class OnnxRuntimeBench
@@ -16,15 +16,10 @@ internal static class OnnxRuntimeBench
     public static void Run(WorkerPool pool, int threads, double seconds)
     {
         Console.WriteLine("\n### Inference: ours against ONNX Runtime on the exported model (samples/s)\n");
-        if (!Installed)
-        {
-            Console.WriteLine("ONNX Runtime is not installed: run build/setup.sh.");
-            return;
-        }
         string folder = Directory.CreateTempSubdirectory("sparsity-ort-").FullName;
         try
         {
-            var jobs = new List<object>();
+            var jobs = new List<OrtJob>();
             var ours = new Dictionary<(string, int), double>();
             var bench = new ModelBench(pool, seconds);
             foreach (var (name, layers, shape) in ModelBench.Models)
@@ -41,13 +36,13 @@ internal static class OnnxRuntimeBench
                 using (var stream = File.Create(file)) OnnxExporter.Export(network, null, stream, "benchmark");
                 foreach (int batch in new[] { 1, 256 })
                 {
-                    jobs.Add(new { name = label, model = file, features = network.InputSize, batch });
+                    jobs.Add(new OrtJob(label, file, network.InputSize, batch));
                     ours[(label, batch)] = bench.Infer(network, batch).SamplesPerSecond;
                 }
             }
-            Console.WriteLine($"ONNX Runtime (onnxruntime-node) with intra-op threads = {threads}.\n");
+            Console.WriteLine($"ONNX Runtime (Microsoft.ML.OnnxRuntime, in-process) with intra-op threads = {threads}.\n");
             Console.WriteLine("| model | batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|---|");
-            foreach (var ((label, batch), ort) in RunNode(folder, jobs, threads, seconds))
+            foreach (var ((label, batch), ort) in Measure(jobs, threads, seconds))
             {
                 double mine = ours[(label, batch)];
                 Console.WriteLine($"| {label} | {batch} | {mine:F0} | {ort:F0} | {mine / ort:F2}× |");
@@ -79,10 +74,10 @@ internal static class OnnxRuntimeBench
         {
             string file = Path.Combine(folder, "cnn.onnx");
             using (var stream = File.Create(file)) OnnxExporter.Export(network, null, stream, "benchmark");
-            for (int round = 0; round < Rounds && Installed; round++)
+            for (int round = 0; round < Rounds; round++)
             {
                 var ours = batches.ToDictionary(b => b, b => bench.Infer(model, b).MicrosecondsPerCall);
-                var ort = RunNode(folder, batches.Select(b => new { name = "cnn", model = file, features = network.InputSize, batch = b }), threads, seconds);
+                var ort = Measure(batches.Select(b => new OrtJob("cnn", file, network.InputSize, b)), threads, seconds);
                 rounds.AddRange(batches.Select(b => (b, ours[b], 1e6 * b / ort[("cnn", b)])));
             }
         }
@@ -109,34 +104,56 @@ internal static class OnnxRuntimeBench
             string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {layerUs[i] / chunk:F1}")) + $"; total {layerUs.Sum() / chunk:F1}");
     }
 
-    /// <summary>Whether test/onnxruntime has its node_modules (build/setup.sh installs them).</summary>
-    public static bool Installed => Directory.Exists(Path.Combine(RepositoryRoot(), "test", "onnxruntime", "node_modules", "onnxruntime-node"));
+    /// <summary>One exported model to time: its table label, file, features per example and batch size.</summary>
+    public sealed record OrtJob(string Name, string Model, int Features, int Batch);
 
     /// <summary>
-    /// Runs bench.mjs on jobs { name, model, features, batch } (model paths relative to <paramref name="folder"/> or
-    /// absolute); returns samples/s by (name, batch).
+    /// Times each job in ONNX Runtime, one after the other: a session with <paramref name="threads"/> intra-op threads,
+    /// sequential execution and every graph optimisation, random input of shape [batch, features] and output buffers
+    /// allocated once, called for about <paramref name="seconds"/> after a warm-up. Returns samples/s by (name, batch).
     /// </summary>
-    public static Dictionary<(string Name, int Batch), double> RunNode(string folder, IEnumerable<object> jobs, int threads, double seconds)
+    public static Dictionary<(string Name, int Batch), double> Measure(IEnumerable<OrtJob> jobs, int threads, double seconds)
     {
-        string jobsFile = Path.Combine(folder, "jobs.json");
-        File.WriteAllText(jobsFile, JsonSerializer.Serialize(jobs));
-        var start = new ProcessStartInfo("node", [Path.Combine(RepositoryRoot(), "test", "onnxruntime", "bench.mjs"), jobsFile,
-            threads.ToString(System.Globalization.CultureInfo.InvariantCulture), seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        var results = new Dictionary<(string, int), double>();
+        var random = new Random(42);
+        foreach (var job in jobs)
         {
-            RedirectStandardOutput = true,
-        };
-        using var node = Process.Start(start)!;
-        string output = node.StandardOutput.ReadToEnd();
-        node.WaitForExit();
-        if (node.ExitCode != 0) throw new InvalidOperationException($"node bench.mjs failed with exit code {node.ExitCode}.");
-        return JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.EnumerateArray().ToDictionary(
-            r => (r.GetProperty("name").GetString()!, r.GetProperty("batch").GetInt32()), r => r.GetProperty("samplesPerSecond").GetDouble());
-    }
+            using var options = new SessionOptions
+            {
+                IntraOpNumThreads = threads,
+                InterOpNumThreads = 1,
+                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            };
+            using var session = new InferenceSession(job.Model, options);
+            var data = new float[job.Batch * job.Features];
+            for (int i = 0; i < data.Length; i++) data[i] = random.NextSingle();
+            using var input = OrtValue.CreateTensorValueFromMemory(data, [job.Batch, job.Features]);
+            var outputs = session.OutputNames.Select(name => OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance,
+                session.OutputMetadata[name].ElementDataType, [.. session.OutputMetadata[name].Dimensions.Select(d => d < 0 ? job.Batch : (long)d)])).ToArray();
+            try
+            {
+                using var runOptions = new RunOptions();
+                string[] inputNames = [session.InputNames[0]];
+                OrtValue[] inputs = [input];
+                void Call() => session.Run(runOptions, inputNames, inputs, session.OutputNames, outputs);
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sparsity.sln"))) return dir.FullName;
-        throw new InvalidOperationException("Run the benchmarks from inside the repository (Sparsity.sln not found).");
+                var warmUntil = Stopwatch.GetTimestamp() + (long)(Math.Min(0.5, seconds / 4) * Stopwatch.Frequency);
+                while (Stopwatch.GetTimestamp() < warmUntil) Call();
+                long calls = 0;
+                var clock = Stopwatch.StartNew();
+                while (clock.Elapsed.TotalSeconds < seconds)
+                {
+                    Call();
+                    calls++;
+                }
+                results[(job.Name, job.Batch)] = calls * job.Batch / clock.Elapsed.TotalSeconds;
+            }
+            finally
+            {
+                foreach (var output in outputs) output.Dispose();
+            }
+        }
+        return results;
     }
 }

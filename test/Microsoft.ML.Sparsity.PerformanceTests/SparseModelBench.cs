@@ -36,7 +36,7 @@ internal static class SparseModelBench
         try
         {
             var rows = new List<string>();
-            var jobs = new List<object>();
+            var jobs = new List<OnnxRuntimeBench.OrtJob>();
             foreach (var (modelName, layers, shape) in ModelBench.Models)
             {
                 NeuralNetworkMulticlassModel? denseModel = null;
@@ -67,7 +67,7 @@ internal static class SparseModelBench
                             OnnxExporter.Export(network, null, stream, "benchmark");
                         foreach (int batch in Batches)
                         {
-                            jobs.Add(new { name = modelName, model = file, features = network.InputSize, batch });
+                            jobs.Add(new OnnxRuntimeBench.OrtJob(modelName, file, network.InputSize, batch));
                             denseUs[batch] = bench.Infer(model, batch).MicrosecondsPerCall;
                         }
 
@@ -94,10 +94,9 @@ internal static class SparseModelBench
                 }
             }
 
-            Dictionary<(string Name, int Batch), double> ort = OnnxRuntimeBench.Installed
-                ? OnnxRuntimeBench.RunNode(folder, jobs, threads, seconds) : [];
+            var ort = OnnxRuntimeBench.Measure(jobs, threads, seconds);
             Console.WriteLine($"Dense baselines: ours, PyTorch ({(torch("infer", "lenet_b1") is null ? "not run" : "script JSON")}), " +
-                $"ONNX Runtime ({(ort.Count == 0 ? "not installed" : $"{threads} intra-op threads")}); µs per call (batch / samples per second).\n");
+                $"ONNX Runtime (in-process, {threads} intra-op threads); µs per call (batch / samples per second).\n");
             Console.WriteLine("| model | batch | ours dense | PyTorch dense | ONNX Runtime dense | ours/ORT speed | target | |\n|---|---|---|---|---|---|---|---|");
             foreach (var (modelName, _, _) in ModelBench.Models)
             {

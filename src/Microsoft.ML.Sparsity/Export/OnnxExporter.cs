@@ -21,7 +21,9 @@ namespace Microsoft.ML.Sparsity.Export;
 /// layers, and transposes back to channels-last only where the values are flattened (before a dense layer, a
 /// flatten or the logits), so dense weights apply unchanged. A transpose that would not move any value (one channel,
 /// or a 1×1 image) becomes a reshape. Convolution weights are permuted from the engine's <c>[out, kh, kw, in]</c> to
-/// ONNX's <c>[out, in, kh, kw]</c>. Pruned weights are exported as the zeros they are (dense initializers).</para>
+/// ONNX's <c>[out, in, kh, kw]</c>. A pruned weight whose non-zeros with their indices take fewer bytes than its dense
+/// values is stored sparse, as Constant nodes holding sparse tensors, which ONNX Runtime makes dense when it loads the
+/// model; see <see cref="OnnxGraphBuilder.AddWeight"/>.</para>
 /// <para>Metadata (<c>metadata_props</c>): <c>class_names</c> (a JSON array, when the model has class names),
 /// <c>input_shape</c> (a JSON array, the per-example shape the features are flattened from) and <c>producer</c>.</para>
 /// </remarks>
@@ -112,7 +114,7 @@ internal static class OnnxExporter
             case DenseLayer dense:
             {
                 string x = ToFlat(builder, input, name + ".flat");
-                var inputs = new List<string> { x, builder.AddInitializer(dense.Weight.Name, dense.Weight.Value, dense.Outputs, dense.Inputs) };
+                var inputs = new List<string> { x, builder.AddWeight(dense.Weight.Name, dense.Weight.Value, dense.Outputs, dense.Inputs) };
                 if (dense.Bias is not null) inputs.Add(builder.AddInitializer(dense.Bias.Name, dense.Bias.Value, dense.Outputs));
                 return new Value(builder.AddNode("Gemm", builder.UniqueName(name), inputs, Int("transB", 1)), Layout.Flat, layer.OutputShape);
             }
@@ -123,7 +125,7 @@ internal static class OnnxExporter
                 var inputs = new List<string>
                 {
                     x,
-                    builder.AddInitializer(conv.Weight.Name, ToOihw(conv.Weight.Value, conv.OutChannels, k, channels), conv.OutChannels, channels, k, k),
+                    builder.AddWeight(conv.Weight.Name, ToOihw(conv.Weight.Value, conv.OutChannels, k, channels), conv.OutChannels, channels, k, k),
                 };
                 if (conv.Bias is not null) inputs.Add(builder.AddInitializer(conv.Bias.Name, conv.Bias.Value, conv.OutChannels));
                 string y = builder.AddNode("Conv", builder.UniqueName(name), inputs,

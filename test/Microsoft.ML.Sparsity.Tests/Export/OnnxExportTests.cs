@@ -14,8 +14,9 @@ using Xunit.Abstractions;
 namespace Microsoft.ML.Sparsity.Tests.Export;
 
 /// <summary>
-/// Exports networks to ONNX and runs them in a real ONNX Runtime (onnxruntime-node): the probabilities must match the
-/// engine's softmax(logits) within 1e-4 and the predicted labels must be equal.
+/// Exports networks to ONNX and runs them in a real ONNX Runtime (Microsoft.ML.OnnxRuntime in-process, directly or through
+/// ML.NET's ApplyOnnxModel): the probabilities must match the engine's softmax(logits) within 1e-4 and the predicted
+/// labels must be equal.
 /// </summary>
 public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
 {
@@ -115,14 +116,59 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
 
         foreach (var network in new[] { mlp, cnn })
         {
-            var initializers = OnnxExporter.BuildModel(network, null, "test").Graph.Initializer.ToDictionary(t => t.Name);
+            var graph = OnnxExporter.BuildModel(network, null, "test").Graph;
             foreach (var weight in network.Parameters.Where(p => p.Kind == ParameterKind.Weight))
             {
-                var exported = FloatsOf(initializers[weight.Name]);
+                var exported = ExportedWeight(graph, weight.Name);
                 Assert.Equal(weight.Value.Count(v => v == 0), exported.Count(v => v == 0));
                 Assert.InRange(exported.Count(v => v == 0), (int)(0.88 * weight.Length), weight.Length);
             }
         }
+    }
+
+    [Fact]
+    public void A_90_percent_sparse_LeNet_file_is_at_most_a_fifth_of_the_dense_one_and_matches_the_engine()
+    {
+        var lenet = Build([.. Layers.LeNet300100(), Layers.Dense(10)], [784], seed: 20);
+        RandomizeBiases(lenet, seed: 21);
+        long denseBytes = new FileInfo(Export("lenet_dense", lenet)).Length;
+        KeepLargest(lenet, 0.1);
+        // Rows longer than a sparse block (int32 indices), and a weight with no non-zero left.
+        var wide = Build([Layers.Dense(3), Layers.Dense(2)], [OnnxGraphBuilder.SparseBlockLength + 100], seed: 22);
+        RandomizeBiases(wide, seed: 23);
+        KeepLargest(wide, 0.1);
+        Array.Clear(wide.Parameters.Last(p => p.Kind == ParameterKind.Weight).Value);
+
+        var inputs = RandomInputs(784, 16, seed: 24);
+        AssertMatchesEngine(("lenet_sparse", lenet, inputs), ("wide_sparse", wide, RandomInputs(wide.InputSize, 4, seed: 25)));
+        string sparsePath = Export("lenet_sparse", lenet);
+        double ratio = (double)new FileInfo(sparsePath).Length / denseBytes;
+        log.WriteLine($"90% sparse LeNet-300-100: {new FileInfo(sparsePath).Length:N0} bytes, dense {denseBytes:N0}: {ratio:F3}×");
+        Assert.True(ratio <= 0.2, $"The 90% sparse file is {ratio:F3}× the dense one.");
+
+        // Every weight is stored sparse, and an ML.NET application scores the file like the engine.
+        foreach (var network in new[] { lenet, wide })
+        {
+            var graph = OnnxExporter.BuildModel(network, null, "test").Graph;
+            foreach (var weight in network.Parameters.Where(p => p.Kind == ParameterKind.Weight))
+            {
+                Assert.DoesNotContain(graph.Initializer, t => t.Name == weight.Name);
+                Assert.Equal(weight.Value, ExportedWeight(graph, weight.Name));
+            }
+        }
+        var (probabilities, labels) = EngineScores(lenet, inputs, 16);
+        AssertClose("lenet_sparse (ML.NET)", probabilities, labels, OnnxRuntimeRunner.RunThroughMlNet(new OnnxJob(sparsePath, inputs, [16, 784])), 16, 10);
+    }
+
+    [Fact]
+    public void MLNET_ApplyOnnxModel_and_a_PredictionEngine_score_the_export_like_the_engine()
+    {
+        var cnn = Build([.. Layers.SmallCnn(), Layers.Dense(10)], [28, 28, 1], seed: 26);
+        RandomizeBiases(cnn, seed: 27);
+        var inputs = RandomInputs(784, 8, seed: 28);
+        var result = OnnxRuntimeRunner.RunThroughMlNet(new OnnxJob(Export("mlnet_cnn", cnn), inputs, [8, 784]));
+        var (probabilities, labels) = EngineScores(cnn, inputs, 8);
+        AssertClose("mlnet_cnn", probabilities, labels, result, 8, 10);
     }
 
     [DebianFashionMnistFact]
@@ -236,16 +282,30 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    /// <summary>Exports each network, runs all of them in one ONNX Runtime process, and compares with the engine.</summary>
+    private string Export(string name, SequentialNetwork network)
+    {
+        string path = Path.Combine(_folder.FullName, name + ".onnx");
+        using (var file = File.Create(path)) OnnxExporter.Export(network, null, file, "test");
+        return path;
+    }
+
+    /// <summary>Keeps the largest-magnitude <paramref name="density"/> of each weight and zeros (and masks) the rest.</summary>
+    private static void KeepLargest(SequentialNetwork network, double density)
+    {
+        foreach (var weight in network.Parameters.Where(p => p.Kind == ParameterKind.Weight))
+        {
+            float threshold = weight.Value.Select(MathF.Abs).OrderDescending().ElementAt(Math.Max(1, (int)(density * weight.Length)) - 1);
+            weight.Mask = weight.Value.Select(v => MathF.Abs(v) >= threshold ? 1f : 0f).ToArray();
+            for (int i = 0; i < weight.Length; i++) weight.Value[i] *= weight.Mask[i];
+        }
+    }
+
+    /// <summary>Exports each network, runs each in ONNX Runtime, and compares with the engine.</summary>
     private void AssertMatchesEngine(params (string Name, SequentialNetwork Network, float[] Inputs)[] cases)
     {
         var jobs = new List<OnnxJob>();
         foreach (var (name, network, inputs) in cases)
-        {
-            string path = Path.Combine(_folder.FullName, name + ".onnx");
-            using (var file = File.Create(path)) OnnxExporter.Export(network, null, file, "test");
-            jobs.Add(new OnnxJob(path, inputs, [inputs.Length / network.InputSize, network.InputSize]));
-        }
+            jobs.Add(new OnnxJob(Export(name, network), inputs, [inputs.Length / network.InputSize, network.InputSize]));
         if (!OnnxRuntimeRunner.CheckWithOnnxChecker(jobs.Select(j => j.ModelPath)))
             log.WriteLine("python3-onnx is not installed: onnx.checker skipped.");
 
@@ -289,6 +349,32 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         var (labelDims, onnxLabels) = result.Outputs["predicted_label"];
         Assert.Equal([batch], labelDims);
         Assert.Equal(labels, onnxLabels.Select(v => (long)v));
+    }
+
+    /// <summary>
+    /// A weight's values as the graph gives them: a dense initializer, a Constant holding a sparse tensor made dense, or
+    /// the Concat of such constants (blocks of rows).
+    /// </summary>
+    private static float[] ExportedWeight(GraphProto graph, string name)
+    {
+        if (graph.Initializer.SingleOrDefault(t => t.Name == name) is { } dense) return FloatsOf(dense);
+        var node = graph.Node.Single(n => n.Output.Single() == name);
+        if (node.OpType == "Concat") return [.. node.Input.SelectMany(block => ExportedWeight(graph, block))];
+        Assert.Equal("Constant", node.OpType);
+        var sparse = node.Attribute.Single(a => a.Name == "sparse_value").SparseTensor;
+        var values = new float[sparse.Dims.Aggregate(1L, (a, d) => a * d)];
+        var bytes = sparse.Indices.RawData.Span;
+        long[] indices = (TensorProto.Types.DataType)sparse.Indices.DataType switch
+        {
+            TensorProto.Types.DataType.Int16 => [.. System.Runtime.InteropServices.MemoryMarshal.Cast<byte, short>(bytes).ToArray().Select(i => (long)i)],
+            TensorProto.Types.DataType.Int32 => [.. System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(bytes).ToArray().Select(i => (long)i)],
+            var type => throw new InvalidOperationException($"The sparse tensor of '{name}' has {type} indices."),
+        };
+        var nonZeros = FloatsOf(sparse.Values);
+        Assert.Equal(nonZeros.Length, indices.Length);
+        Assert.Equal(indices.Order(), indices);
+        for (int i = 0; i < indices.Length; i++) values[indices[i]] = nonZeros[i];
+        return values;
     }
 
     private static float[] FloatsOf(TensorProto tensor) =>

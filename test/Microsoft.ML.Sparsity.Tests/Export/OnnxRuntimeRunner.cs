@@ -1,6 +1,8 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text.Json;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML;
 
 namespace Microsoft.ML.Sparsity.Tests.Export;
 
@@ -16,94 +18,105 @@ internal sealed class OnnxResult
 }
 
 /// <summary>
-/// Runs models in a real ONNX Runtime through <c>test/onnxruntime/run.mjs</c> (onnxruntime-node, installed by
-/// <c>build/setup.sh</c>). Several models go through one node process.
+/// Runs models in ONNX Runtime in-process (the Microsoft.ML.OnnxRuntime package, CPU): either directly, a whole batch
+/// through one <see cref="InferenceSession"/>, or the way an ML.NET application consumes the export, through
+/// <c>mlContext.Transforms.ApplyOnnxModel</c> and a <c>PredictionEngine</c>, one example at a time.
 /// </summary>
 internal static class OnnxRuntimeRunner
 {
-    private static readonly Lazy<string> RunnerDirectory = new(FindRunner);
-    private static readonly Lazy<bool> PythonOnnxPresent = new(() => RunProcess("/usr/bin/python3", ["-c", "import onnx"], null).ExitCode == 0);
+    private static readonly Lazy<bool> PythonOnnxPresent = new(() => RunProcess("/usr/bin/python3", ["-c", "import onnx"]).ExitCode == 0);
 
-    public static IReadOnlyList<OnnxResult> Run(IReadOnlyList<OnnxJob> jobs)
+    public static IReadOnlyList<OnnxResult> Run(IReadOnlyList<OnnxJob> jobs) => jobs.Select(Run).ToArray();
+
+    /// <summary>Runs the job's batch through one <see cref="InferenceSession"/> on the model's first input.</summary>
+    public static OnnxResult Run(OnnxJob job)
     {
-        string runnerDirectory = RunnerDirectory.Value;
-        var work = Directory.CreateTempSubdirectory("sparsity-onnx-run-");
-        try
+        using var session = new InferenceSession(job.ModelPath);
+        using var input = OrtValue.CreateTensorValueFromMemory(job.Input, job.Shape.Select(d => (long)d).ToArray());
+        using var runOptions = new RunOptions();
+        using var fetched = session.Run(runOptions, [session.InputNames[0]], [input], session.OutputNames);
+        var outputs = new Dictionary<string, (int[], double[])>();
+        for (int i = 0; i < fetched.Count; i++)
         {
-            var jobList = new List<object>();
-            for (int i = 0; i < jobs.Count; i++)
+            string name = session.OutputNames[i];
+            var info = fetched[i].GetTensorTypeAndShape();
+            double[] data = info.ElementDataType switch
             {
-                string input = Path.Combine(work.FullName, $"input{i}.f32");
-                File.WriteAllBytes(input, MemoryMarshal.AsBytes(jobs[i].Input.AsSpan()).ToArray());
-                jobList.Add(new { model = Path.GetFullPath(jobs[i].ModelPath), input, shape = jobs[i].Shape });
-            }
-            string jobsPath = Path.Combine(work.FullName, "jobs.json");
-            string resultsPath = Path.Combine(work.FullName, "results.json");
-            File.WriteAllText(jobsPath, JsonSerializer.Serialize(jobList));
+                TensorElementType.Float => Array.ConvertAll(fetched[i].GetTensorDataAsSpan<float>().ToArray(), v => (double)v),
+                TensorElementType.Int64 => Array.ConvertAll(fetched[i].GetTensorDataAsSpan<long>().ToArray(), v => (double)v),
+                _ => throw new NotSupportedException($"Output '{name}' of {job.ModelPath} is {info.ElementDataType}; the tests read float32 and int64 outputs."),
+            };
+            outputs[name] = (info.Shape.Select(d => checked((int)d)).ToArray(), data);
+        }
+        return new OnnxResult { InputNames = [.. session.InputNames], OutputNames = [.. session.OutputNames], Outputs = outputs };
+    }
 
-            var (exitCode, output) = RunProcess("node", [Path.Combine(runnerDirectory, "run.mjs"), jobsPath, resultsPath], runnerDirectory);
-            if (exitCode != 0) throw new InvalidOperationException($"ONNX Runtime failed (node exit code {exitCode}):\n{output}");
-            using var results = JsonDocument.Parse(File.ReadAllText(resultsPath));
-            return results.RootElement.EnumerateArray().Select(Parse).ToArray();
-        }
-        finally
+    /// <summary>
+    /// Scores the job's examples as an ML.NET application does: <c>ApplyOnnxModel(modelFile)</c> fitted on an
+    /// <see cref="IDataView"/> with a <c>features</c> vector column, then a <c>PredictionEngine</c> called once per
+    /// example. The outputs are the per-example <c>probabilities</c> and <c>predicted_label</c> columns stacked into a
+    /// batch, so they compare with <see cref="Run(OnnxJob)"/>'s.
+    /// </summary>
+    public static OnnxResult RunThroughMlNet(OnnxJob job)
+    {
+        int batch = job.Shape[0], features = job.Input.Length / batch;
+        var mlContext = new MLContext(seed: 1);
+        var schema = SchemaDefinition.Create(typeof(MlNetInput));
+        schema["features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, features);
+        var rows = Enumerable.Range(0, batch).Select(b => new MlNetInput { Features = job.Input[(b * features)..((b + 1) * features)] }).ToArray();
+        var data = mlContext.Data.LoadFromEnumerable(rows, schema);
+
+        using var transformer = mlContext.Transforms.ApplyOnnxModel(job.ModelPath).Fit(data);
+        using var engine = mlContext.Model.CreatePredictionEngine<MlNetInput, MlNetOutput>(transformer, inputSchemaDefinition: schema);
+        var probabilities = new List<double>();
+        var labels = new List<double>();
+        int classes = 0;
+        foreach (var row in rows)
         {
-            work.Delete(recursive: true);
+            var output = engine.Predict(row);
+            classes = output.Probabilities.Length;
+            probabilities.AddRange(output.Probabilities.Select(p => (double)p));
+            labels.AddRange(output.PredictedLabel.Select(l => (double)l));
         }
+        return new OnnxResult
+        {
+            // Fit binds the model's inputs to columns by name: it succeeded on a view whose only column is 'features'.
+            InputNames = [.. data.Schema.Select(c => c.Name)],
+            OutputNames = [.. transformer.GetOutputSchema(data.Schema).Select(c => c.Name).Except(data.Schema.Select(c => c.Name))],
+            Outputs = new()
+            {
+                ["probabilities"] = ([batch, classes], probabilities.ToArray()),
+                ["predicted_label"] = ([labels.Count], labels.ToArray()),
+            },
+        };
     }
 
     /// <summary>
     /// Runs onnx.checker.check_model (with shape inference) on the files when Debian's python3-onnx is installed;
-    /// returns false (checking nothing) when it is not.
+    /// returns false (checking nothing) when it is not. The checker insists on int64 indices in sparse tensors, where the
+    /// export's sparse weights (Constant nodes' sparse_value) have int16 or int32 ones, which ONNX Runtime reads: they
+    /// are widened to int64 first, so the checker still checks that they are in range and ascending.
     /// </summary>
     public static bool CheckWithOnnxChecker(IEnumerable<string> modelPaths)
     {
         if (!PythonOnnxPresent.Value) return false;
-        const string script = "import onnx, sys\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(p), full_check=True)\n";
-        var (exitCode, output) = RunProcess("/usr/bin/python3", ["-c", script, .. modelPaths], null);
+        const string script = """
+            import onnx, sys
+            from onnx import numpy_helper
+            for p in sys.argv[1:]:
+                model = onnx.load(p)
+                for sparse in [a.sparse_tensor for n in model.graph.node for a in n.attribute if a.name == "sparse_value"]:
+                    sparse.indices.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(sparse.indices).astype("int64"), sparse.indices.name))
+                onnx.checker.check_model(model, full_check=True)
+            """;
+        var (exitCode, output) = RunProcess("/usr/bin/python3", ["-c", script, .. modelPaths]);
         if (exitCode != 0) throw new InvalidOperationException($"onnx.checker rejected the model:\n{output}");
         return true;
     }
 
-    private static OnnxResult Parse(JsonElement result)
+    private static (int ExitCode, string Output) RunProcess(string fileName, IEnumerable<string> arguments)
     {
-        var outputs = new Dictionary<string, (int[], double[])>();
-        foreach (var output in result.GetProperty("outputs").EnumerateObject())
-        {
-            int[] dims = output.Value.GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-            double[] data = output.Value.GetProperty("data").EnumerateArray().Select(d => d.GetDouble()).ToArray();
-            outputs[output.Name] = (dims, data);
-        }
-        return new OnnxResult
-        {
-            InputNames = result.GetProperty("inputNames").EnumerateArray().Select(e => e.GetString()!).ToArray(),
-            OutputNames = result.GetProperty("outputNames").EnumerateArray().Select(e => e.GetString()!).ToArray(),
-            Outputs = outputs,
-        };
-    }
-
-    private static string FindRunner()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Sparsity.sln"))) directory = directory.Parent;
-        if (directory is null)
-            throw new InvalidOperationException($"No folder above {AppContext.BaseDirectory} holds Sparsity.sln: cannot find test/onnxruntime.");
-        string runner = Path.Combine(directory.FullName, "test", "onnxruntime");
-        if (!Directory.Exists(Path.Combine(runner, "node_modules", "onnxruntime-node")))
-            throw new InvalidOperationException(
-                $"ONNX Runtime for the export tests is not installed ({runner}/node_modules/onnxruntime-node is missing): run build/setup.sh.");
-        return runner;
-    }
-
-    private static (int ExitCode, string Output) RunProcess(string fileName, IEnumerable<string> arguments, string? workingDirectory)
-    {
-        var start = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         Process process;
         try
@@ -112,8 +125,6 @@ internal static class OnnxRuntimeRunner
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            if (fileName == "node")
-                throw new InvalidOperationException("Node.js (node) is required by the ONNX export tests: install it, then run build/setup.sh.", e);
             return (-1, e.Message);
         }
         using (process)
@@ -123,5 +134,20 @@ internal static class OnnxRuntimeRunner
             process.WaitForExit();
             return (process.ExitCode, stdout + stderr.Result);
         }
+    }
+
+    private sealed class MlNetInput
+    {
+        [ColumnName("features")]
+        public float[] Features = [];
+    }
+
+    private sealed class MlNetOutput
+    {
+        [ColumnName("probabilities")]
+        public float[] Probabilities = [];
+
+        [ColumnName("predicted_label")]
+        public long[] PredictedLabel = [];
     }
 }
