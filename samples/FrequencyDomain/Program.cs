@@ -5,7 +5,9 @@
 //        [--gate-epochs N] [--block 8|4] [--seed S] [--threads T] [--heatmap FILE.svg] [--data DIR]
 using System.Diagnostics;
 using System.Globalization;
-using Microsoft.ML.Sparsity;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
@@ -13,17 +15,22 @@ using Microsoft.ML.Sparsity.Transforms;
 
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var a = Arguments.Parse(args);
-using var context = new SparsityContext(seed: a.Seed, threads: a.Threads);
-context.Log += (_, e) => Console.WriteLine($"  [{e.Source}] {e.Message}");
-var train = context.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
-var test = context.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
-Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training and {test.Count:N0} test images; seed {a.Seed}, {context.Threads} threads, block {a.Block}.");
+var ml = new MLContext(seed: a.Seed);
+// The package's progress messages (ML.NET's own components log at the Trace level).
+ml.Log += (_, e) =>
+{
+    if (e.Kind == ChannelMessageKind.Info) Console.WriteLine($"  [{e.Source}] {e.RawMessage}");
+};
+int? threads = a.Threads > 0 ? a.Threads : null;
+var train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
+var test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
+Console.WriteLine($"Fashion-MNIST: {train.GetRowCount():N0} training and {test.GetRowCount():N0} test images; seed {a.Seed}, {threads ?? Environment.ProcessorCount} threads, block {a.Block}.");
 
 var results = new List<(string Method, int Channels, int Inputs, long Parameters, double Accuracy, double Seconds)>();
 foreach (string method in a.Methods)
 {
     var clock = Stopwatch.StartNew();
-    var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+    var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
     {
         Layers = Layers.LeNet300100(),
         Epochs = a.Epochs,
@@ -31,13 +38,14 @@ foreach (string method in a.Methods)
         Optimizer = new SgdOptimizerOptions { LearningRate = 0.05f, Momentum = 0.9f },
         LearningRateSchedule = LearningRateSchedule.Cosine(),
         Seed = a.Seed,
+        NumberOfThreads = threads,
     });
     Console.WriteLine($"\n== {method}");
     if (method == "spatial")
     {
         // The baseline sees the same 32×32 images the transform pads to (the image centred, black all around).
-        var model = trainer.Fit(Pad(context, train));
-        double accuracy = context.MulticlassClassification.Evaluate(model.Transform(Pad(context, test))).MicroAccuracy;
+        var model = trainer.Fit(Pad(ml, train));
+        double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(Pad(ml, test))).MicroAccuracy;
         results.Add((method, 1, 32 * 32, model.ParameterCount, accuracy, clock.Elapsed.TotalSeconds));
         continue;
     }
@@ -47,11 +55,12 @@ foreach (string method in a.Methods)
         Selection = method switch { "dct" => FrequencyChannelSelection.All, "square" => FrequencyChannelSelection.LowFrequency, _ => FrequencyChannelSelection.Gate },
         GateEpochs = a.GateEpochs,
         Seed = a.Seed,
+        NumberOfThreads = threads,
     };
-    var pipeline = context.Transforms.ConvertToFrequencyDomain(options).Append(trainer);
+    var pipeline = ml.Transforms.ConvertToFrequencyDomain(options).Append(trainer);
     var fitted = pipeline.Fit(train);
-    var transform = (FrequencyDomainTransformer)fitted.Transformers[0];
-    double acc = context.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy;
+    var transform = (FrequencyDomainTransformer)fitted.First();
+    double acc = ml.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy;
     int inputs = transform.OutputShape.Aggregate(1, (x, y) => x * y);
     results.Add((method, transform.SelectedChannels.Count, inputs, fitted.LastTransformer.ParameterCount, acc, clock.Elapsed.TotalSeconds));
     Console.WriteLine($"  kept channels {string.Join(",", transform.SelectedChannels)}");
@@ -62,7 +71,7 @@ foreach (string method in a.Methods)
     }
 }
 
-Console.WriteLine($"\nFashion-MNIST test accuracy, seed {a.Seed}, LeNet-300-100 for {a.Epochs} epochs (gate trained {a.GateEpochs} epochs), block {a.Block}, {context.Threads} threads");
+Console.WriteLine($"\nFashion-MNIST test accuracy, seed {a.Seed}, LeNet-300-100 for {a.Epochs} epochs (gate trained {a.GateEpochs} epochs), block {a.Block}, {threads ?? Environment.ProcessorCount} threads");
 Console.WriteLine("| input | channels | values per image | input reduction vs 32×32 (1,024) | vs 28×28 (784) | parameters | test accuracy | vs spatial (points) | time (s) |");
 Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
 double? spatial = results.Where(r => r.Method == "spatial").Select(r => (double?)r.Accuracy).FirstOrDefault();
@@ -71,24 +80,28 @@ foreach (var r in results)
         $"| {r.Method} | {(r.Method == "spatial" ? "–" : r.Channels.ToString(CultureInfo.InvariantCulture))} | {r.Inputs:N0} | {1024.0 / r.Inputs:F2}× | {784.0 / r.Inputs:F2}× | {r.Parameters:N0} | {r.Accuracy * 100:F2}% | " +
         $"{(spatial is double s && r.Method != "spatial" ? ((r.Accuracy - s) * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F0} |"));
 
-/// <summary>The images centred in 32×32 with black borders, as the transform pads them.</summary>
-static Dataset Pad(SparsityContext context, Dataset data)
+/// <summary>The images centred in 32×32 with black borders, as the transform pads them; the label key stays.</summary>
+static IDataView Pad(MLContext ml, IDataView data)
 {
-    var rows = new List<Row>(data.Count);
-    for (int i = 0; i < data.Count; i++)
+    var rows = ml.Data.CreateEnumerable<Image>(data, reuseRowObject: false).Select(row =>
     {
-        var image = data.GetFeatures(i);
         var padded = new float[32 * 32];
-        for (int y = 0; y < 28; y++) image.Slice(y * 28, 28).CopyTo(padded.AsSpan((y + 2) * 32 + 2, 28));
-        rows.Add(new Row { Features = padded, Label = data.GetLabel(i) });
-    }
-    return context.Data.LoadFromEnumerable(rows, featureShape: [32, 32, 1]);
+        for (int y = 0; y < 28; y++) row.Features.AsSpan(y * 28, 28).CopyTo(padded.AsSpan((y + 2) * 32 + 2, 28));
+        return new PaddedImage { Features = padded, Label = row.Label };
+    });
+    return ml.Data.LoadFromEnumerable(rows.ToList());
 }
 
-internal sealed class Row
+internal sealed class Image
 {
-    public float[] Features { get; set; } = [];
-    public float Label { get; set; }
+    [VectorType(28, 28, 1)] public float[] Features { get; set; } = [];
+    [KeyType(10)] public uint Label { get; set; }
+}
+
+internal sealed class PaddedImage
+{
+    [VectorType(32, 32, 1)] public float[] Features { get; set; } = [];
+    [KeyType(10)] public uint Label { get; set; }
 }
 
 internal sealed record Arguments(string[] Methods, int Epochs, int GateEpochs, int Block, int Seed, int Threads, string? HeatMap, string? DataDirectory)

@@ -131,7 +131,7 @@ public sealed class SparsityCatalog
     /// transformers: ML.NET keeps its ONNX interface internal.)
     /// </summary>
     /// <remarks>A frequency-domain transform in front of the network is exported too: <c>features</c> then holds the
-    /// images, flattened channels-last, as the transform takes them.</remarks>
+    /// images, flattened in the transform's input column layout (interleaved or planar), as the transform takes them.</remarks>
     /// <exception cref="NotSupportedException">The model has a layer or transform ONNX export does not support (named in the message); no file is written.</exception>
     public void ConvertToOnnx(ITransformer model, string filePath)
     {

@@ -46,8 +46,22 @@ public static class SparsityCatalogExtensions
     /// <summary>
     /// Converts images to normalised block-DCT channels ("Learning in the Frequency Domain", Xu et al., CVPR 2020):
     /// YCbCr (RGB images), B×B block DCT-II, channel u·B + v of each component, per-channel normalisation fitted on the
-    /// training data, optionally a channel selection. <c>Append</c> a trainer to train on the frequency channels.
+    /// training data, optionally a channel selection. Reads the images from the "Features" column and replaces it with
+    /// the channels, a vector with dimensions <c>[paddedHeight/B, paddedWidth/B, kept channels]</c>; <c>Append</c> a
+    /// trainer (e.g. <c>mlContext.MulticlassClassification.Trainers.NeuralNetwork</c>) to train on them.
     /// </summary>
+    /// <remarks>
+    /// <para>The input is a known-size vector of <see cref="float"/> holding <c>[height, width, 1 or 3]</c> images with
+    /// pixels in [0, 1]: the package's <c>mlContext.Data.LoadFashionMnist</c>, or ML.NET's <c>LoadImages</c> →
+    /// <c>ResizeImages</c> → <c>ExtractPixels(scaleImage: 1f / 255)</c>, planar (<c>[channels, height, width]</c>,
+    /// <c>ExtractPixels</c>' default) or interleaved (<c>interleavePixelColors: true</c>); the layout is read from the
+    /// column's dimensions. Other column names, a layout or image shape the dimensions do not give, byte pixels
+    /// (<c>PixelRange</c> 255), the gate's training and the thread count are set in the
+    /// <see cref="Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options"/> overload.</para>
+    /// <para>The fitted transformer is saved by <c>mlContext.Model.Save</c> in portable form (ONNX, run by ML.NET's
+    /// <c>ApplyOnnxModel</c>), restored as itself by <c>mlContext.Sparsity().LoadModel</c>, and exported in front of
+    /// the network by <c>mlContext.Sparsity().ConvertToOnnx</c>.</para>
+    /// </remarks>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="blockSize">The DCT block side: 8 or 4.</param>
     /// <param name="selection">Which channels to keep.</param>
@@ -57,7 +71,13 @@ public static class SparsityCatalogExtensions
         Microsoft.ML.Sparsity.Transforms.FrequencyChannelSelection selection = Microsoft.ML.Sparsity.Transforms.FrequencyChannelSelection.All, int? channelCount = null) =>
         catalog.ConvertToFrequencyDomain(new Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options { BlockSize = blockSize, Selection = selection, ChannelCount = channelCount });
 
-    /// <summary>Converts images to normalised block-DCT channels, configured by <paramref name="options"/>; see the other overload.</summary>
+    /// <summary>
+    /// Converts images to normalised block-DCT channels, configured by <paramref name="options"/>: the input and output
+    /// columns (<c>InputColumnName</c>, <c>OutputColumnName</c>; the same name replaces the column), the pixel layout
+    /// (<c>InterleavedPixelColors</c>, <c>ImageShape</c>; by default read from the column's dimensions, as
+    /// <c>ExtractPixels</c> gives them), <c>PixelRange</c>, the block size, the channel selection, the gate's training
+    /// and the thread count. See the other overload.
+    /// </summary>
     public static Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator ConvertToFrequencyDomain(this TransformsCatalog catalog,
         Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options options) =>
         new(MLNetInternals.EnvironmentOf(catalog), options);

@@ -174,7 +174,7 @@ public sealed class NeuralNetworkMulticlassModel : ITransformer
     }
 
     /// <summary>Saves the portable form (ONNX, for ML.NET's OnnxTransformer) with this model's own file riding along.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => Serialization.PortableModel.Save(this, ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Serialization.PortableNetwork.Save(this, ctx);
 
     /// <summary>The features column of <paramref name="schema"/>, checked against the model's input size.</summary>
     internal DataViewSchema.Column CheckInput(DataViewSchema schema)

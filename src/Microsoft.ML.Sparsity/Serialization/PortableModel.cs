@@ -3,52 +3,51 @@ using Google.Protobuf;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
-using Microsoft.ML.Sparsity.Export;
 using Microsoft.ML.Sparsity.Export.Onnx;
-using Microsoft.ML.Sparsity.Models;
-using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Onnx;
 
 namespace Microsoft.ML.Sparsity.Serialization;
 
 /// <summary>
-/// How a <see cref="NeuralNetworkMulticlassModel"/> goes into a zip of ML.NET's <c>mlContext.Model.Save</c>, whose
-/// writers are internal: as a portable chain of ML.NET's own transformers that reproduces the model's output columns,
-/// with the model's own file riding along.
+/// How this package's transformers go into a zip of ML.NET's <c>mlContext.Model.Save</c>, whose writers are internal:
+/// each as a portable chain of ML.NET's own transformers that starts with <c>ApplyOnnxModel</c> on the transformer's
+/// unbatched ONNX graph and reproduces its output columns (<see cref="PortableNetwork"/>, <see cref="PortableFrequencyDomain"/>),
+/// with the transformer's own file riding along.
 /// </summary>
 /// <remarks>
-/// <para>The chain: <c>ApplyOnnxModel</c> runs the model's ONNX export, wrapped to take one unbatched example
-/// (<c>[features]</c>) and to give <c>Score</c> (<c>[classes]</c>) and the class index <c>[1]</c>; <c>Hash</c> turns
-/// that one-element vector into a scalar (OnnxTransformer 6.0 cannot give rank-0 outputs, and hashing is ML.NET's only
-/// public vector-to-scalar transform; the hash seed is chosen so the classes' hashes differ); <c>MapValue</c> maps each
-/// class's hash to its key, whose key values are the training label's, so <c>PredictedLabel</c> is the same key
-/// column as the model's; <c>DropColumns</c> hides the helpers. Text class names also become <c>Score</c>'s slot names
-/// (OnnxTransformer reads them from a node named <c>mlnet.Score.SlotNames</c>).</para>
-/// <para>The model's own file (<see cref="ModelFile"/>) rides along base64-encoded in the ONNX model's metadata under
+/// The transformer's own file (<see cref="ModelFile"/>) rides along base64-encoded in the ONNX model's metadata under
 /// <see cref="RideAlongKey"/>; <see cref="Load"/> finds it in the zip's <c>OnnxModel</c> entries and puts the fast
-/// transformer back where the portable chain was.</para>
+/// transformer back where the portable chain was.
 /// </remarks>
 internal static class PortableModel
 {
     public const string RideAlongKey = "microsoft.ml.sparsity.model";
-    private const string IndexColumn = "__SparsityPredictedIndex";
-    private const string HashColumn = "__SparsityPredictedIndexHash";
-    private const string BatchInput = "__sparsity_batch_features";
     private const string OnnxModelEntry = "OnnxModel";
     private const string ChainDirectory = "TransformerChain/";
 
-    /// <summary>Writes the portable chain of <paramref name="model"/> into <paramref name="ctx"/>.</summary>
-    public static void Save(NeuralNetworkMulticlassModel model, ModelSaveContext ctx)
+    /// <summary>
+    /// Writes the portable chain of <paramref name="transformer"/> into <paramref name="ctx"/>: the estimators
+    /// <paramref name="chain"/> builds around the path of <paramref name="onnx"/> (the transformer's unbatched graph, to
+    /// which the transformer's own file is added), fitted (they only read the schema) on an empty view with the input
+    /// column, a vector of <paramref name="inputSize"/> Singles.
+    /// </summary>
+    public static void Save(ITransformer transformer, ModelProto onnx, string inputColumnName, int inputSize,
+        Func<MLContext, string, IEstimator<ITransformer>> chain, ModelSaveContext ctx)
     {
         ArgumentNullException.ThrowIfNull(ctx);
-        var ml = new MLContext();
+        using (var file = new MemoryStream())
+        {
+            ModelFile.Save(transformer, file);
+            onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(file.ToArray()) });
+        }
         // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed.
         string onnxPath = Path.Combine(Path.GetTempPath(), $"sparsity-portable-{Guid.NewGuid():N}.onnx");
         try
         {
-            File.WriteAllBytes(onnxPath, Onnx(model).ToByteArray());
-            using var chain = Chain(ml, model, onnxPath);
-            ((ICanSaveModel)chain).Save(ctx);
+            File.WriteAllBytes(onnxPath, onnx.ToByteArray());
+            var empty = new ColumnsDataView((inputColumnName, new VectorDataViewType(NumberDataViewType.Single, inputSize), null, Array.Empty<VBuffer<float>>()));
+            using var fitted = new TransformerChain<ITransformer>([.. (IEnumerable<ITransformer>)chain(new MLContext(), onnxPath).Fit(empty)]);
+            ((ICanSaveModel)fitted).Save(ctx);
         }
         finally
         {
@@ -56,92 +55,10 @@ internal static class PortableModel
         }
     }
 
-    /// <summary>The unbatched ONNX graph the portable chain runs, with the model's own file in its metadata.</summary>
-    internal static ModelProto Onnx(NeuralNetworkMulticlassModel model)
-    {
-        var onnx = OnnxExporter.BuildModel(model.Network, model.ClassNames, ModelFile.PackageVersion);
-        var graph = onnx.Graph;
-        int inputs = model.Network.InputSize, classes = model.ClassCount;
-        // One example [features] in: reshaped to the exporter's [1, features] batch.
-        foreach (var node in graph.Node)
-            for (int i = 0; i < node.Input.Count; i++)
-                if (node.Input[i] == OnnxExporter.InputName) node.Input[i] = BatchInput;
-        graph.Input.Clear();
-        graph.Input.Add(OnnxGraphBuilder.ValueInfo(model.FeatureColumnName, TensorProto.Types.DataType.Float, inputs));
-        graph.Initializer.Add(Int64s("__sparsity_batch_shape", 1, inputs));
-        graph.Initializer.Add(Int64s("__sparsity_score_shape", classes));
-        graph.Node.Insert(0, Node("Reshape", BatchInput, model.FeatureColumnName, "__sparsity_batch_shape"));
-        // Score [classes] and the class index [1] out.
-        graph.Output.Clear();
-        graph.Node.Add(Node("Reshape", ScoreColumns.Score, OnnxExporter.ProbabilitiesName, "__sparsity_score_shape"));
-        graph.Node.Add(Node("ArgMax", IndexColumn, ScoreColumns.Score, OnnxGraphBuilder.Int("axis", 0), OnnxGraphBuilder.Int("keepdims", 1)));
-        graph.Output.Add(OnnxGraphBuilder.ValueInfo(ScoreColumns.Score, TensorProto.Types.DataType.Float, classes));
-        graph.Output.Add(OnnxGraphBuilder.ValueInfo(IndexColumn, TensorProto.Types.DataType.Int64, 1));
-        if (model.ClassLabels is { ValueType: TextDataViewType } labels) AddSlotNames(onnx, labels.Names);
-
-        using var file = new MemoryStream();
-        ModelFile.Save(model, file);
-        onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(file.ToArray()) });
-        return onnx;
-    }
-
-    /// <summary>
-    /// OnnxTransformer gives output C slot names from the <c>keys_strings</c> of a node named <c>mlnet.C.SlotNames</c>
-    /// (as ML.NET's own ONNX export writes them): a string-to-int LabelEncoder whose output nothing reads.
-    /// </summary>
-    private static void AddSlotNames(ModelProto onnx, string[] names)
-    {
-        onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
-        var constant = new TensorProto { Name = "__sparsity_slot_names_in", DataType = (int)TensorProto.Types.DataType.String };
-        constant.Dims.Add(1);
-        constant.StringData.Add(ByteString.CopyFromUtf8(names[0]));
-        onnx.Graph.Initializer.Add(constant);
-        var node = Node("LabelEncoder", "__sparsity_slot_names_out", constant.Name);
-        node.Name = $"mlnet.{ScoreColumns.Score}.SlotNames";
-        node.Domain = "ai.onnx.ml";
-        var keys = new AttributeProto { Name = "keys_strings", Type = AttributeProto.Types.AttributeType.Strings };
-        keys.Strings.AddRange(names.Select(ByteString.CopyFromUtf8));
-        node.Attribute.Add(keys);
-        node.Attribute.Add(OnnxGraphBuilder.Ints("values_int64s", [.. Enumerable.Range(0, names.Length).Select(i => (long)i)]));
-        onnx.Graph.Node.Add(node);
-    }
-
-    /// <summary>The portable chain, fitted (its estimators only read the schema) on an empty view of the features column.</summary>
-    private static TransformerChain<ITransformer> Chain(MLContext ml, NeuralNetworkMulticlassModel model, string onnxPath)
-    {
-        int classes = model.ClassCount;
-        var (hash, hashes) = IndexHash(ml, classes);
-        var keyAnnotations = new DataViewSchema.Annotations.Builder();
-        model.ClassLabels?.AddTo(keyAnnotations, AnnotationNames.KeyValues);
-        var lookup = new ColumnsDataView(
-            ("Hash", NumberDataViewType.UInt32, null, hashes),
-            ("Key", new KeyDataViewType(typeof(uint), classes), keyAnnotations.ToAnnotations(), Enumerable.Range(1, classes).Select(k => (uint)k).ToArray()));
-        var empty = new ColumnsDataView((model.FeatureColumnName, new VectorDataViewType(NumberDataViewType.Single, model.Network.InputSize), null, Array.Empty<VBuffer<float>>()));
-        var estimator = ml.Transforms.ApplyOnnxModel([ScoreColumns.Score, IndexColumn], [model.FeatureColumnName], onnxPath)
-            .Append(hash)
-            .Append(ml.Transforms.Conversion.MapValue(ScoreColumns.PredictedLabel, lookup, lookup.Schema["Hash"], lookup.Schema["Key"], HashColumn))
-            .Append(ml.Transforms.DropColumns(IndexColumn, HashColumn));
-        var fitted = estimator.Fit(empty);
-        return new TransformerChain<ITransformer>([.. fitted]);
-    }
-
-    /// <summary>A hash of the one-element class-index vector into a scalar, with a seed under which the classes' hashes differ.</summary>
-    private static (HashingEstimator Estimator, uint[] Hashes) IndexHash(MLContext ml, int classes)
-    {
-        var indices = new ColumnsDataView((IndexColumn, new VectorDataViewType(NumberDataViewType.Int64, 1), null,
-            Enumerable.Range(0, classes).Select(i => new VBuffer<long>(1, [i])).ToArray()));
-        for (uint seed = 314489979; ; seed++)
-        {
-            var estimator = ml.Transforms.Conversion.Hash(new HashingEstimator.ColumnOptions(HashColumn, IndexColumn,
-                numberOfBits: 31, seed: seed, useOrderedHashing: false, maximumNumberOfInverts: 0, combine: true));
-            uint[] hashes = estimator.Fit(indices).Transform(indices).GetColumn<uint>(HashColumn).ToArray();
-            if (hashes.Distinct().Count() == classes) return (estimator, hashes);
-        }
-    }
-
     /// <summary>
     /// Loads a zip ML.NET's <c>mlContext.Model.Save</c> wrote and puts back, for every portable chain that carries a
-    /// model of this package, the model itself (its weights, masks, formats and optimiser state).
+    /// transformer of this package, the transformer itself (a network with its weights, masks, formats and optimiser
+    /// state; a frequency-domain transform with its statistics and selection).
     /// </summary>
     public static ITransformer Load(MLContext ml, string filePath, WorkerPool pool, out DataViewSchema inputSchema)
     {
@@ -157,18 +74,18 @@ internal static class PortableModel
     {
         if (transformer is not TransformerChain<ITransformer> chain) return transformer;
         var parts = chain.ToArray();
-        if (parts.Length > 0 && parts[0] is OnnxTransformer && RideAlong(zip, $"{directory}Transform_000/{OnnxModelEntry}", pool, filePath) is { } model)
+        if (parts.Length > 0 && parts[0] is OnnxTransformer && RideAlong(zip, $"{directory}Transform_000/{OnnxModelEntry}", pool, filePath) is { } ours)
         {
             chain.Dispose(); // its OnnxTransformer holds a temporary copy of the ONNX file
-            return model;
+            return ours;
         }
         for (int i = 0; i < parts.Length; i++)
             parts[i] = Restore(parts[i], $"{directory}Transform_{i:000}/", zip, pool, filePath);
         return new TransformerChain<ITransformer>(parts);
     }
 
-    /// <summary>The model riding along in the ONNX model stored at <paramref name="entryName"/>, or null when that model carries none.</summary>
-    private static NeuralNetworkMulticlassModel? RideAlong(ZipArchive zip, string entryName, WorkerPool pool, string filePath)
+    /// <summary>The transformer riding along in the ONNX model stored at <paramref name="entryName"/>, or null when that model carries none.</summary>
+    private static ITransformer? RideAlong(ZipArchive zip, string entryName, WorkerPool pool, string filePath)
     {
         var entry = zip.GetEntry(entryName);
         if (entry is null) return null;
@@ -184,8 +101,7 @@ internal static class PortableModel
         try
         {
             using var file = new MemoryStream(Convert.FromBase64String(value));
-            return ModelFile.Load(file, pool) as NeuralNetworkMulticlassModel
-                ?? throw new ModelFormatException(entryName, "the riding-along file holds no neural-network model.");
+            return ModelFile.Load(file, pool);
         }
         catch (Exception e) when (e is FormatException or ModelFormatException)
         {
@@ -193,25 +109,5 @@ internal static class PortableModel
                 $"'{filePath}': the Microsoft.ML.Sparsity model riding along in the ONNX metadata '{RideAlongKey}' of entry '{entryName}' is damaged " +
                 $"({e.Message}). The portable model still loads with mlContext.Model.Load.", e);
         }
-    }
-
-    private static NodeProto Node(string op, string output, params object[] inputsAndAttributes)
-    {
-        var node = new NodeProto { OpType = op, Name = $"{output}_{op}" };
-        node.Output.Add(output);
-        foreach (object item in inputsAndAttributes)
-        {
-            if (item is string input) node.Input.Add(input);
-            else node.Attribute.Add((AttributeProto)item);
-        }
-        return node;
-    }
-
-    private static TensorProto Int64s(string name, params long[] values)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        tensor.Dims.Add(values.Length);
-        tensor.Int64Data.AddRange(values);
-        return tensor;
     }
 }

@@ -113,6 +113,12 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
 
         /// <summary>The seed of the gate's training (initialisation, shuffling, Gumbel noise); null draws one from the context. Default null.</summary>
         public int? Seed;
+
+        /// <summary>
+        /// The engine's thread count for fitting (the statistics, the gate's training) and for the transformer's
+        /// <c>Transform</c>; null (default) uses every processor. Results do not depend on it.
+        /// </summary>
+        public int? NumberOfThreads;
     }
 
     private readonly Engine.SparsityHost _context;
@@ -121,7 +127,7 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
     internal FrequencyDomainEstimator(Microsoft.ML.Runtime.IHostEnvironment environment, Options options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _context = new Engine.SparsityHost(environment, nameof(FrequencyDomainEstimator));
+        _context = new Engine.SparsityHost(environment, nameof(FrequencyDomainEstimator), options.NumberOfThreads);
         _options = options;
         if (options.BlockSize is not (4 or 8))
             throw new ArgumentOutOfRangeException(nameof(Options.BlockSize), options.BlockSize, "BlockSize must be 4 or 8.");
@@ -229,6 +235,7 @@ public sealed class FrequencyDomainEstimator : IEstimator<FrequencyDomainTransfo
             Optimizer = _options.GateOptimizer,
             LearningRateSchedule = LearningRateSchedule.Cosine(),
             Seed = _options.Seed,
+            NumberOfThreads = _context.Threads,
         });
         var model = trainer.FitExamples(normalized);
         var gate = (ChannelGateLayer)model.Network.Layers[0];

@@ -130,11 +130,12 @@ public sealed class FrequencyDomainTransformer : ITransformer
         return new BlockRowMapper(new Mapping(this), inputSchema, GetOutputSchema(inputSchema));
     }
 
-    /// <summary>Not supported yet: the frequency-domain transform has no portable (ONNX-based) saved form of its own.</summary>
-    /// <exception cref="NotSupportedException">Always.</exception>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
-        $"{nameof(FrequencyDomainTransformer)} cannot be saved with mlContext.Model.Save yet. Export the pipeline (this transform followed by " +
-        "a NeuralNetworkMulticlassModel) with mlContext.Sparsity().ConvertToOnnx, or save it through the package's portable model format once it covers this transform.");
+    /// <summary>
+    /// Saves the portable form (ONNX, for ML.NET's OnnxTransformer, then <c>CopyColumns</c> to the output column) with
+    /// this transform's own file riding along: <c>mlContext.Model.Load</c> gives the portable chain,
+    /// <c>mlContext.Sparsity().LoadModel</c> this transformer.
+    /// </summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Serialization.PortableFrequencyDomain.Save(this, ctx);
 
     /// <summary>The input column of <paramref name="schema"/>, checked to hold images of <see cref="InputShape"/> in the fitted layout.</summary>
     internal DataViewSchema.Column CheckInput(DataViewSchema schema, string argument = "inputSchema")
