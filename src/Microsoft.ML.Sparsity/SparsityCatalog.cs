@@ -55,7 +55,7 @@ public sealed class SparsityCatalog
     /// <summary>
     /// Prunes a trained model once, to <see cref="PruningOptions.TargetSparsity"/>, with the options' pattern, criterion
     /// and allocation (the schedule is not used). Returns a pruned copy; <paramref name="model"/> is unchanged. Read the
-    /// result's <see cref="NeuralNetworkMulticlassModel.GetSparsityReport"/> for what was removed.
+    /// result's <see cref="NeuralNetworkModel.GetSparsityReport"/> for what was removed.
     /// </summary>
     /// <param name="model">The trained model.</param>
     /// <param name="options">What to prune and how.</param>
