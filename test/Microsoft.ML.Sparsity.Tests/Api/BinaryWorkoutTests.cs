@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Tests.Export;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
 
@@ -181,5 +182,37 @@ public sealed class BinaryWorkoutTests
         using var stream = new MemoryStream();
         var error = Assert.Throws<NotSupportedException>(() => ml.Model.Save(model, data.Schema, stream));
         Assert.Contains("binary-classification", error.Message);
+    }
+
+    [Fact]
+    public void ConvertToOnnx_exports_the_logit_probability_and_label_as_ONNX_Runtime_computes_them()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = Prepare(ml).Fit(ml.Data.LoadFromEnumerable(Rows(200, seed: 1))).Transform(ml.Data.LoadFromEnumerable(Rows(200, seed: 1)));
+        var model = Trainer(ml, epochs: 3).Fit(data);
+        var scored = model.Transform(data);
+        var scores = scored.GetColumn<float>("Score").ToArray();
+        var probabilities = scored.GetColumn<float>("Probability").ToArray();
+        var labels = scored.GetColumn<bool>("PredictedLabel").ToArray();
+        var features = data.GetColumn<float[]>("Features").Take(32).SelectMany(f => f).ToArray();
+
+        string path = Path.Combine(Path.GetTempPath(), $"sparsity-binary-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            ml.Sparsity().ConvertToOnnx(model, path);
+            var result = OnnxRuntimeRunner.Run(new OnnxJob(path, features, [32, 4]));
+            Assert.Equal(["score", "probability", "predicted_label"], result.OutputNames);
+            Assert.Equal([32, 1], result.Outputs["score"].Dims);
+            for (int i = 0; i < 32; i++)
+            {
+                Assert.Equal(scores[i], result.Outputs["score"].Data[i], 1e-4);
+                Assert.Equal(probabilities[i], result.Outputs["probability"].Data[i], 1e-5);
+                Assert.Equal(labels[i] ? 1.0 : 0.0, result.Outputs["predicted_label"].Data[i]);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }

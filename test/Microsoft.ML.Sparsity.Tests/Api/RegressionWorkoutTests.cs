@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Tests.Export;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
 
@@ -183,5 +184,31 @@ public sealed class RegressionWorkoutTests
         using var stream = new MemoryStream();
         var error = Assert.Throws<NotSupportedException>(() => ml.Model.Save(model, data.Schema, stream));
         Assert.Contains("regression", error.Message);
+    }
+
+    [Fact]
+    public void ConvertToOnnx_exports_the_score_as_ONNX_Runtime_computes_it()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = Prepare(ml).Fit(ml.Data.LoadFromEnumerable(Rows(200, seed: 1))).Transform(ml.Data.LoadFromEnumerable(Rows(200, seed: 1)));
+        var model = Trainer(ml, epochs: 3).Fit(data);
+        var scores = model.Transform(data).GetColumn<float>("Score").ToArray();
+        var features = data.GetColumn<float[]>("Features").Take(32).SelectMany(f => f).ToArray();
+
+        using var stream = new MemoryStream();
+        ml.Sparsity().ConvertToOnnx(model, stream);
+        string path = Path.Combine(Path.GetTempPath(), $"sparsity-regression-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            File.WriteAllBytes(path, stream.ToArray());
+            var result = OnnxRuntimeRunner.Run(new OnnxJob(path, features, [32, 4]));
+            Assert.Equal(["score"], result.OutputNames);
+            Assert.Equal([32, 1], result.Outputs["score"].Dims);
+            for (int i = 0; i < 32; i++) Assert.Equal(scores[i], result.Outputs["score"].Data[i], 1e-4);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }
