@@ -105,7 +105,7 @@ public sealed class SparsityCatalog
     public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
 
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
-    public Sparsity.SparsityReport GetReport(NeuralNetworkMulticlassModel model)
+    public Sparsity.SparsityReport GetReport(NeuralNetworkModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model.GetSparsityReport();
