@@ -55,7 +55,7 @@ public sealed class SparsityCatalog
     /// <summary>
     /// Prunes a trained model once, to <see cref="PruningOptions.TargetSparsity"/>, with the options' pattern, criterion
     /// and allocation (the schedule is not used). Returns a pruned copy; <paramref name="model"/> is unchanged. Read the
-    /// result's <see cref="NeuralNetworkMulticlassModel.GetSparsityReport"/> for what was removed.
+    /// result's <see cref="NeuralNetworkModel.GetSparsityReport"/> for what was removed.
     /// </summary>
     /// <param name="model">The trained model.</param>
     /// <param name="options">What to prune and how.</param>
@@ -105,7 +105,7 @@ public sealed class SparsityCatalog
     public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
 
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
-    public Sparsity.SparsityReport GetReport(NeuralNetworkMulticlassModel model)
+    public Sparsity.SparsityReport GetReport(NeuralNetworkModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model.GetSparsityReport();
@@ -125,9 +125,11 @@ public sealed class SparsityCatalog
 
     /// <summary>
     /// Exports a trained model to ONNX (opset 13) for ONNX Runtime, e.g. ML.NET's <c>ApplyOnnxModel</c>. The graph takes
-    /// <c>features</c> (float32 [batch, feature count], the flat feature vector) and gives <c>probabilities</c>
-    /// (float32 [batch, classes]) and <c>predicted_label</c> (int64 [batch], the class index: key value − 1). The file is
-    /// written atomically. (ML.NET's own <c>mlContext.Model.ConvertToOnnx</c> cannot export this package's
+    /// <c>features</c> (float32 [batch, feature count], the flat feature vector). A multiclass network gives
+    /// <c>probabilities</c> (float32 [batch, classes]) and <c>predicted_label</c> (int64 [batch], the class index: key
+    /// value − 1); a binary classifier gives <c>score</c> (float32 [batch, 1], the logit), <c>probability</c> (float32
+    /// [batch, 1]) and <c>predicted_label</c> (int64 [batch], 1 for true); a regression model gives <c>score</c> (float32
+    /// [batch, 1]). The file is written atomically. (ML.NET's own <c>mlContext.Model.ConvertToOnnx</c> cannot export this package's
     /// transformers: ML.NET keeps its ONNX interface internal.)
     /// </summary>
     /// <remarks>A frequency-domain transform in front of the network is exported too: <c>features</c> then holds the
@@ -136,7 +138,7 @@ public sealed class SparsityCatalog
     public void ConvertToOnnx(ITransformer model, string filePath)
     {
         var (network, frequencyDomain) = OnnxModelOf(model);
-        AtomicFile.Write(filePath, stream => Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain));
+        AtomicFile.Write(filePath, stream => Export(network, frequencyDomain, stream));
     }
 
     /// <summary>Exports a trained model to ONNX, written to <paramref name="stream"/>; see <see cref="ConvertToOnnx(ITransformer, string)"/>.</summary>
@@ -144,18 +146,27 @@ public sealed class SparsityCatalog
     {
         ArgumentNullException.ThrowIfNull(stream);
         var (network, frequencyDomain) = OnnxModelOf(model);
-        Export.OnnxExporter.Export(network.Network, network.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain);
+        Export(network, frequencyDomain, stream);
     }
 
+    private static void Export(NeuralNetworkModel network, Transforms.FrequencyDomainTransformer? frequencyDomain, Stream stream) =>
+        Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network.Network, (network as NeuralNetworkMulticlassModel)?.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain,
+            network switch
+            {
+                NeuralNetworkBinaryModel => Microsoft.ML.Sparsity.Export.OnnxHead.Sigmoid,
+                NeuralNetworkRegressionModel => Microsoft.ML.Sparsity.Export.OnnxHead.Identity,
+                _ => Microsoft.ML.Sparsity.Export.OnnxHead.Softmax,
+            });
+
     /// <summary>The network, and the frequency-domain transform in front of it if there is one.</summary>
-    private static (NeuralNetworkMulticlassModel Network, Transforms.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
+    private static (NeuralNetworkModel Network, Transforms.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
     {
         ArgumentNullException.ThrowIfNull(model);
         ITransformer[] transformers = model is IEnumerable<ITransformer> chain ? [.. chain] : [model];
         return transformers switch
         {
-            [NeuralNetworkMulticlassModel network] => (network, null),
-            [Transforms.FrequencyDomainTransformer frequencyDomain, NeuralNetworkMulticlassModel network] => (network, frequencyDomain),
+            [NeuralNetworkModel network] => (network, null),
+            [Transforms.FrequencyDomainTransformer frequencyDomain, NeuralNetworkModel network] => (network, frequencyDomain),
             _ => throw new NotSupportedException(
                 "ONNX export takes one neural-network model, optionally behind a frequency-domain transform; this pipeline has " +
                 $"{string.Join(", ", transformers.Select(t => t.GetType().Name))}."),

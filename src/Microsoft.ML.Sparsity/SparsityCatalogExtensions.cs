@@ -8,7 +8,8 @@ namespace Microsoft.ML;
 
 /// <summary>
 /// Microsoft.ML.Sparsity's entry points, as extension methods on ML.NET's catalogs: the neural-network trainers on
-/// <c>mlContext.MulticlassClassification.Trainers</c>, Fashion-MNIST on <c>mlContext.Data</c>, and
+/// <c>mlContext.MulticlassClassification.Trainers</c>, <c>mlContext.BinaryClassification.Trainers</c> and
+/// <c>mlContext.Regression.Trainers</c>, Fashion-MNIST on <c>mlContext.Data</c>, and
 /// <c>mlContext.Sparsity()</c> for what ML.NET has no catalog for (sparsity methods, pruning a trained model, sparsity
 /// reports, lottery tickets, ONNX export, restoring a saved model's fast transformer).
 /// </summary>
@@ -28,20 +29,69 @@ public static class SparsityCatalogExtensions
     public static NeuralNetworkMulticlassTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string featureColumnName = "Features", IEnumerable<LayerDefinition>? layers = null,
         int epochs = 10, int batchSize = 64, float learningRate = 0.01f) =>
-        catalog.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
-        {
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            Layers = layers?.ToList() ?? [.. Layers.LeNet300100()],
-            Epochs = epochs,
-            BatchSize = batchSize,
-            Optimizer = new SgdOptimizerOptions { LearningRate = learningRate },
-        });
+        catalog.NeuralNetwork(Simple(new NeuralNetworkMulticlassTrainer.Options(), labelColumnName, featureColumnName, layers, epochs, batchSize, learningRate));
 
     /// <summary>A neural-network classifier configured by <paramref name="options"/> (sparsity methods go in <c>Options.Sparsity</c>).</summary>
     public static NeuralNetworkMulticlassTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         NeuralNetworkMulticlassTrainer.Options options) =>
         new(MLNetInternals.EnvironmentOf(catalog), options);
+
+    /// <summary>
+    /// A neural-network binary classifier trained with SGD (momentum 0.9) on the package's managed CPU engine: the given
+    /// hidden layers, then a dense output layer of one logit (binary cross-entropy). Its model adds <c>Score</c> (the
+    /// logit), <c>Probability</c> (its sigmoid) and <c>PredictedLabel</c> (a <see cref="bool"/>), as ML.NET's binary trainers do.
+    /// </summary>
+    /// <param name="catalog">The binary-classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column: a <see cref="bool"/> (true for the positive class).</param>
+    /// <param name="featureColumnName">The features column: a known-size vector of <see cref="float"/>.</param>
+    /// <param name="layers">The hidden layers; null means LeNet-300-100's (<see cref="Layers.LeNet300100"/>).</param>
+    /// <param name="epochs">Passes over the training data.</param>
+    /// <param name="batchSize">Examples per step.</param>
+    /// <param name="learningRate">SGD's learning rate.</param>
+    public static NeuralNetworkBinaryTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
+        string labelColumnName = "Label", string featureColumnName = "Features", IEnumerable<LayerDefinition>? layers = null,
+        int epochs = 10, int batchSize = 64, float learningRate = 0.01f) =>
+        catalog.NeuralNetwork(Simple(new NeuralNetworkBinaryTrainer.Options(), labelColumnName, featureColumnName, layers, epochs, batchSize, learningRate));
+
+    /// <summary>A neural-network binary classifier configured by <paramref name="options"/> (sparsity methods go in <c>Options.Sparsity</c>).</summary>
+    public static NeuralNetworkBinaryTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
+        NeuralNetworkBinaryTrainer.Options options) =>
+        new(MLNetInternals.EnvironmentOf(catalog), options);
+
+    /// <summary>
+    /// A neural-network regression model trained with SGD (momentum 0.9) on the package's managed CPU engine: the given
+    /// hidden layers, then a dense output layer of one unit (mean squared error). Its model adds <c>Score</c> (a
+    /// <see cref="float"/>), as ML.NET's regression trainers do.
+    /// </summary>
+    /// <param name="catalog">The regression trainers catalog.</param>
+    /// <param name="labelColumnName">The label column: a <see cref="float"/>; rows whose label is NaN are skipped.</param>
+    /// <param name="featureColumnName">The features column: a known-size vector of <see cref="float"/>.</param>
+    /// <param name="layers">The hidden layers; null means LeNet-300-100's (<see cref="Layers.LeNet300100"/>).</param>
+    /// <param name="epochs">Passes over the training data.</param>
+    /// <param name="batchSize">Examples per step.</param>
+    /// <param name="learningRate">SGD's learning rate.</param>
+    public static NeuralNetworkRegressionTrainer NeuralNetwork(this RegressionCatalog.RegressionTrainers catalog,
+        string labelColumnName = "Label", string featureColumnName = "Features", IEnumerable<LayerDefinition>? layers = null,
+        int epochs = 10, int batchSize = 64, float learningRate = 0.01f) =>
+        catalog.NeuralNetwork(Simple(new NeuralNetworkRegressionTrainer.Options(), labelColumnName, featureColumnName, layers, epochs, batchSize, learningRate));
+
+    /// <summary>A neural-network regression model configured by <paramref name="options"/> (sparsity methods go in <c>Options.Sparsity</c>).</summary>
+    public static NeuralNetworkRegressionTrainer NeuralNetwork(this RegressionCatalog.RegressionTrainers catalog,
+        NeuralNetworkRegressionTrainer.Options options) =>
+        new(MLNetInternals.EnvironmentOf(catalog), options);
+
+    /// <summary><paramref name="options"/> with the simple overloads' parameters.</summary>
+    private static TOptions Simple<TOptions>(TOptions options, string labelColumnName, string featureColumnName, IEnumerable<LayerDefinition>? layers,
+        int epochs, int batchSize, float learningRate) where TOptions : NeuralNetworkTrainerOptions
+    {
+        options.LabelColumnName = labelColumnName;
+        options.FeatureColumnName = featureColumnName;
+        options.Layers = layers?.ToList() ?? [.. Layers.LeNet300100()];
+        options.Epochs = epochs;
+        options.BatchSize = batchSize;
+        options.Optimizer = new SgdOptimizerOptions { LearningRate = learningRate };
+        return options;
+    }
 
     /// <summary>
     /// Converts images to normalised block-DCT channels ("Learning in the Frequency Domain", Xu et al., CVPR 2020):

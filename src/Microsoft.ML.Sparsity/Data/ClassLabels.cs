@@ -91,4 +91,5 @@ internal static class AnnotationNames
     public const string ScoreColumnKind = "ScoreColumnKind";
     public const string ScoreValueKind = "ScoreValueKind";
     public const string TrainingLabelValues = "TrainingLabelValues";
+    public const string IsNormalized = "IsNormalized";
 }

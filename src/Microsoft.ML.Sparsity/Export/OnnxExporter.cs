@@ -6,16 +6,31 @@ using static Microsoft.ML.Sparsity.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.Sparsity.Export;
 
+/// <summary>What the exported graph makes of the network's outputs.</summary>
+internal enum OnnxHead
+{
+    /// <summary>Multiclass: <c>probabilities</c> (softmax over the classes) and <c>predicted_label</c> (the most probable class's index).</summary>
+    Softmax,
+    /// <summary>Binary classification on one logit: <c>score</c> (the logit), <c>probability</c> (its sigmoid) and <c>predicted_label</c> (1 when the logit is positive, else 0).</summary>
+    Sigmoid,
+    /// <summary>Regression on one output: <c>score</c>.</summary>
+    Identity,
+}
+
 /// <summary>
-/// Writes a trained classifier network as an ONNX model (IR version 7, opset 13) that ONNX Runtime, and so ML.NET's
+/// Writes a trained network (a multiclass or binary classifier, or a regression model) as an ONNX model (IR version 7, opset 13) that ONNX Runtime, and so ML.NET's
 /// <c>ApplyOnnxModel</c>, can run.
 /// </summary>
 /// <remarks>
 /// <para>The graph has one input, <c>features</c>: float32 <c>[batch, InputSize]</c>, each row one example's features
 /// flattened in the engine's order (channels-last, <c>[height, width, channels]</c> for images), as ML.NET feeds a
-/// vector column. It has two outputs: <c>probabilities</c>, float32 <c>[batch, classes]</c> (the softmax of the
-/// network's logits), and <c>predicted_label</c>, int64 <c>[batch]</c> (the index of the largest probability, the first
-/// one on ties; int64 is what ONNX ArgMax produces).</para>
+/// vector column. A multiclass classifier (<see cref="OnnxHead.Softmax"/>) has two outputs: <c>probabilities</c>,
+/// float32 <c>[batch, classes]</c> (the softmax of the network's logits), and <c>predicted_label</c>, int64
+/// <c>[batch]</c> (the index of the largest probability, the first one on ties; int64 is what ONNX ArgMax produces). A
+/// binary classifier (<see cref="OnnxHead.Sigmoid"/>) has <c>score</c>, float32 <c>[batch, 1]</c> (the logit),
+/// <c>probability</c>, float32 <c>[batch, 1]</c> (its sigmoid), and <c>predicted_label</c>, int64 <c>[batch]</c> (1 when
+/// the logit is positive, else 0). A regression model (<see cref="OnnxHead.Identity"/>) has <c>score</c>, float32
+/// <c>[batch, 1]</c>.</para>
 /// <para>ONNX convolutions, pooling and batch normalisation work on NCHW tensors, so the graph reshapes the features
 /// to the image and transposes to NCHW before the first such layer, keeps NCHW through consecutive convolutional
 /// layers, and transposes back to channels-last only where the values are flattened (before a dense layer, a
@@ -32,6 +47,8 @@ internal static class OnnxExporter
     public const string InputName = "features";
     public const string ProbabilitiesName = "probabilities";
     public const string PredictedLabelName = "predicted_label";
+    public const string ScoreName = "score";
+    public const string ProbabilityName = "probability";
     public const string BatchDimension = "batch";
     public const string ProducerName = "Microsoft.ML.Sparsity";
     public const long IrVersion = 7;
@@ -46,29 +63,34 @@ internal static class OnnxExporter
     /// <param name="output">A writable stream; it is written to and left open.</param>
     /// <param name="producerVersion">The producing library's version, stored as <c>producer_version</c>.</param>
     /// <param name="frequencyDomain">A frequency-domain transform in front of the network, exported as its first nodes; the graph then takes the images.</param>
+    /// <param name="head">What the graph makes of the network's outputs.</param>
     /// <exception cref="NotSupportedException">A layer has no ONNX equivalent here; the message names it.</exception>
     public static void Export(SequentialNetwork network, IReadOnlyList<string>? classNames, Stream output, string producerVersion,
-        Transforms.FrequencyDomainTransformer? frequencyDomain = null)
+        Transforms.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (!output.CanWrite) throw new ArgumentException("The output stream is not writable.", nameof(output));
-        BuildModel(network, classNames, producerVersion, frequencyDomain).WriteTo(output);
+        BuildModel(network, classNames, producerVersion, frequencyDomain, head).WriteTo(output);
     }
 
     /// <summary>The ONNX model of <paramref name="network"/>; see <see cref="Export"/>.</summary>
     public static ModelProto BuildModel(SequentialNetwork network, IReadOnlyList<string>? classNames, string producerVersion,
-        Transforms.FrequencyDomainTransformer? frequencyDomain = null)
+        Transforms.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(producerVersion);
         int classes = network.OutputSize;
         if (classNames is not null && classNames.Count != classes)
             throw new ArgumentException($"{classNames.Count} class names were given; the network has {classes} outputs.", nameof(classNames));
+        if (head != OnnxHead.Softmax && classes != 1)
+            throw new ArgumentException($"A {head} head takes one network output; the network has {classes}.", nameof(head));
 
         var builder = new OnnxGraphBuilder();
         builder.ReserveName(InputName);
         builder.ReserveName(ProbabilitiesName);
         builder.ReserveName(PredictedLabelName);
+        builder.ReserveName(ScoreName);
+        builder.ReserveName(ProbabilityName);
         var graph = builder.Graph;
         graph.Name = "sparse_network";
         int inputSize = frequencyDomain?.Dct.ImageLength ?? network.InputSize;
@@ -81,18 +103,15 @@ internal static class OnnxExporter
         foreach (var layer in network.Layers) value = AddLayer(builder, layer, value);
 
         string logits = ToFlat(builder, value, "logits");
-        builder.AddNode("Softmax", ProbabilitiesName, [logits], Int("axis", 1));
-        builder.AddNode("ArgMax", PredictedLabelName, [ProbabilitiesName], Int("axis", 1), Int("keepdims", 0));
-        graph.Output.Add(ValueInfo(ProbabilitiesName, TensorProto.Types.DataType.Float, BatchDimension, classes));
-        graph.Output.Add(ValueInfo(PredictedLabelName, TensorProto.Types.DataType.Int64, BatchDimension));
+        string outputs = AddHead(builder, head, logits, classes);
 
         var model = new ModelProto
         {
             IrVersion = IrVersion,
             ProducerName = ProducerName,
             ProducerVersion = producerVersion,
-            DocString = $"Classifier: '{InputName}' float32 [batch, {inputSize}] (features flattened from {Engine.Shape.Format(inputShape)}, " +
-                        $"channels-last) -> '{ProbabilitiesName}' float32 [batch, {classes}], '{PredictedLabelName}' int64 [batch].",
+            DocString = $"{head switch { OnnxHead.Softmax => "Classifier", OnnxHead.Sigmoid => "Binary classifier", _ => "Regression" }}: " +
+                        $"'{InputName}' float32 [batch, {inputSize}] (features flattened from {Engine.Shape.Format(inputShape)}, channels-last) -> {outputs}.",
             Graph = graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
@@ -100,6 +119,36 @@ internal static class OnnxExporter
         AddMetadata(model, "input_shape", JsonSerializer.Serialize(inputShape));
         AddMetadata(model, "producer", ProducerName + " " + producerVersion);
         return model;
+    }
+
+    /// <summary>The head's nodes and graph outputs after the flat logits; returns the outputs as the doc string lists them.</summary>
+    private static string AddHead(OnnxGraphBuilder builder, OnnxHead head, string logits, int classes)
+    {
+        var graph = builder.Graph;
+        var float32 = TensorProto.Types.DataType.Float;
+        switch (head)
+        {
+            case OnnxHead.Softmax:
+                builder.AddNode("Softmax", ProbabilitiesName, [logits], Int("axis", 1));
+                builder.AddNode("ArgMax", PredictedLabelName, [ProbabilitiesName], Int("axis", 1), Int("keepdims", 0));
+                graph.Output.Add(ValueInfo(ProbabilitiesName, float32, BatchDimension, classes));
+                graph.Output.Add(ValueInfo(PredictedLabelName, TensorProto.Types.DataType.Int64, BatchDimension));
+                return $"'{ProbabilitiesName}' float32 [batch, {classes}], '{PredictedLabelName}' int64 [batch]";
+            case OnnxHead.Sigmoid:
+                builder.AddNode("Identity", ScoreName, [logits]);
+                builder.AddNode("Sigmoid", ProbabilityName, [ScoreName]);
+                string positive = builder.AddNode("Greater", builder.UniqueName("positive"), [ScoreName, builder.AddInitializer("zero", [0f])]);
+                string asInt = builder.AddNode("Cast", builder.UniqueName("positive.int64"), [positive], Int("to", (long)TensorProto.Types.DataType.Int64));
+                builder.AddNode("Reshape", PredictedLabelName, [asInt, builder.AddInt64Initializer("predicted_label.shape", -1)]);
+                graph.Output.Add(ValueInfo(ScoreName, float32, BatchDimension, 1));
+                graph.Output.Add(ValueInfo(ProbabilityName, float32, BatchDimension, 1));
+                graph.Output.Add(ValueInfo(PredictedLabelName, TensorProto.Types.DataType.Int64, BatchDimension));
+                return $"'{ScoreName}' float32 [batch, 1] (logit), '{ProbabilityName}' float32 [batch, 1], '{PredictedLabelName}' int64 [batch]";
+            default:
+                builder.AddNode("Identity", ScoreName, [logits]);
+                graph.Output.Add(ValueInfo(ScoreName, float32, BatchDimension, 1));
+                return $"'{ScoreName}' float32 [batch, 1]";
+        }
     }
 
     private static void AddMetadata(ModelProto model, string key, string value) =>

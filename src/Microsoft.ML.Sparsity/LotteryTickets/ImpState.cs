@@ -17,7 +17,7 @@ internal sealed class ImpState
 
     /// <summary>
     /// The weights the level's runs start from before masking (θ₀, θ_k, or the last trained ticket), with the optimiser
-    /// state and step to start from in <see cref="NeuralNetworkMulticlassModel.Training"/> (null: a fresh optimiser at step 0).
+    /// state and step to start from in <see cref="NeuralNetworkModel.Training"/> (null: a fresh optimiser at step 0).
     /// </summary>
     public required NeuralNetworkMulticlassModel Source { get; set; }
 

@@ -77,15 +77,59 @@ internal static class SchemaShapes
                 $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {Describe(features)}.");
     }
 
-    private static SchemaShape.Column CheckLabel(SchemaShape input, string labelColumnName)
+    private static SchemaShape.Column CheckLabel(SchemaShape input, string labelColumnName, LabelKind kind = LabelKind.Key)
     {
         if (!Find(input, labelColumnName, out var label))
             throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName, $"The label column '{labelColumnName}' was not found in the input schema.");
-        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+        bool fits = label.Kind == SchemaShape.Column.VectorKind.Scalar && kind switch
+        {
+            LabelKind.Key => label.IsKey,
+            LabelKind.Boolean => !label.IsKey && label.ItemType is BooleanDataViewType,
+            _ => !label.IsKey && label.ItemType == NumberDataViewType.Single,
+        };
+        if (!fits)
             throw new ArgumentOutOfRangeException(nameof(labelColumnName), labelColumnName,
-                $"Schema mismatch for label column '{labelColumnName}': expected Key, got {Describe(label)}. " +
-                $"Add mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumnName}\") in front of the trainer.");
+                $"Schema mismatch for label column '{labelColumnName}': expected {DataViewReader.Expected(kind)}, got {Describe(label)}. " +
+                DataViewReader.LabelAdvice(kind, labelColumnName));
         return label;
+    }
+
+    /// <summary>
+    /// <paramref name="input"/> with a binary classifier's <c>Score</c>, <c>Probability</c> (Singles) and
+    /// <c>PredictedLabel</c> (a Boolean), after checking the features column and the label column (a Boolean).
+    /// </summary>
+    public static SchemaShape AddBinaryColumns(SchemaShape input, string featureColumnName, string labelColumnName)
+    {
+        CheckFeatures(input, featureColumnName, nameof(featureColumnName));
+        CheckLabel(input, labelColumnName, LabelKind.Boolean);
+        return Add(input,
+            Scalar(ScoreColumns.Score, NumberDataViewType.Single),
+            Scalar(ScoreColumns.Probability, NumberDataViewType.Single, Column(AnnotationNames.IsNormalized, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false)),
+            Scalar(ScoreColumns.PredictedLabel, BooleanDataViewType.Instance));
+    }
+
+    /// <summary><paramref name="input"/> with a regression model's <c>Score</c> (a Single), after checking the features column and the label column (a Single).</summary>
+    public static SchemaShape AddRegressionColumns(SchemaShape input, string featureColumnName, string labelColumnName)
+    {
+        CheckFeatures(input, featureColumnName, nameof(featureColumnName));
+        CheckLabel(input, labelColumnName, LabelKind.Single);
+        return Add(input, Scalar(ScoreColumns.Score, NumberDataViewType.Single));
+    }
+
+    /// <summary>A scalar output column with the score kinds (and <paramref name="more"/>) as annotations.</summary>
+    private static SchemaShape.Column Scalar(string name, DataViewType type, params SchemaShape.Column[] more)
+    {
+        var text = TextDataViewType.Instance;
+        var scalar = SchemaShape.Column.VectorKind.Scalar;
+        return Column(name, scalar, type, false,
+            [Column(AnnotationNames.ScoreColumnKind, scalar, text, false), Column(AnnotationNames.ScoreValueKind, scalar, text, false), .. more]);
+    }
+
+    private static SchemaShape Add(SchemaShape input, params SchemaShape.Column[] added)
+    {
+        var columns = input.Where(c => added.All(a => a.Name != c.Name)).ToList();
+        columns.AddRange(added);
+        return new SchemaShape(columns);
     }
 
     /// <summary>The last column of that name (the visible one), as ML.NET's own (internal) lookup finds it.</summary>

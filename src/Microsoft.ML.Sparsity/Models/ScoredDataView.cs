@@ -4,18 +4,18 @@ using Microsoft.ML.Sparsity.Data;
 namespace Microsoft.ML.Sparsity.Models;
 
 /// <summary>
-/// What <see cref="NeuralNetworkMulticlassModel.Transform"/> returns: the input's rows with <c>Score</c> and
-/// <c>PredictedLabel</c>, each block of rows scored through the engine's batched path (see <see cref="BlockMappedDataView"/>).
+/// What a network model's <see cref="NeuralNetworkModel.Transform"/> returns: the input's rows with the model's
+/// output columns, each block of rows scored through the engine's batched path (see <see cref="BlockMappedDataView"/>).
 /// </summary>
-internal sealed class ScoredDataView(NeuralNetworkMulticlassModel model, IDataView input, DataViewSchema schema)
+internal sealed class ScoredDataView(NeuralNetworkModel model, IDataView input, DataViewSchema schema)
     : BlockMappedDataView(new ScoreMapping(model), input, schema);
 
 /// <summary>
 /// The network's scoring as a block mapping: a block goes through the batched path
-/// (<see cref="NeuralNetworkMulticlassModel.Score"/>), a single row through the single-example path
-/// (<see cref="NeuralNetworkMulticlassModel.Predict"/>). Adds <c>Score</c> (probabilities) and <c>PredictedLabel</c> (a key).
+/// (<see cref="NeuralNetworkModel.Score"/>), a single row through the single-example path
+/// (<see cref="NeuralNetworkModel.Predict"/>); the model's <see cref="OutputHead"/> turns the scores into its columns.
 /// </summary>
-internal sealed class ScoreMapping(NeuralNetworkMulticlassModel model) : IBlockMapping
+internal sealed class ScoreMapping(NeuralNetworkModel model) : IBlockMapping
 {
     /// <summary>Rows scored at once: enough to keep every engine thread busy with whole chunks.</summary>
     public int BlockRows => 1024;
@@ -24,36 +24,18 @@ internal sealed class ScoreMapping(NeuralNetworkMulticlassModel model) : IBlockM
 
     public DataViewSchema.Column InputColumn(DataViewSchema schema) => model.CheckInput(schema);
 
-    public MappedBlock CreateBlock(int rows) => new Block(model, rows);
+    public MappedBlock CreateBlock(int rows) => new ScoreBlock(model, rows);
+}
 
-    private sealed class Block(NeuralNetworkMulticlassModel model, int rows) : MappedBlock
-    {
-        private readonly int _classes = model.ClassCount;
-        private readonly float[] _scores = new float[rows * model.ClassCount];
-        private readonly int[] _predicted = new int[rows];
+/// <summary>One block's scores (<see cref="OutputHead.Width"/> per row) and predicted labels.</summary>
+internal sealed class ScoreBlock(NeuralNetworkModel model, int rows) : MappedBlock
+{
+    public readonly float[] Scores = new float[rows * model.Head.Width];
+    public readonly int[] Predicted = new int[rows];
 
-        public override void Map(float[] inputs, int count) => model.Score(inputs, count, _scores, _predicted);
+    public override void Map(float[] inputs, int count) => model.Score(inputs, count, Scores, Predicted);
 
-        public override void MapRow(float[] input) => _predicted[0] = model.Predict(input, _scores);
+    public override void MapRow(float[] input) => Predicted[0] = model.Predict(input, Scores);
 
-        public override ValueGetter<TValue>? GetGetter<TValue>(int output)
-        {
-            if (output == 0 && typeof(TValue) == typeof(VBuffer<float>))
-            {
-                ValueGetter<VBuffer<float>> score = (ref VBuffer<float> value) =>
-                {
-                    var editor = VBufferEditor.Create(ref value, _classes);
-                    _scores.AsSpan(Row * _classes, _classes).CopyTo(editor.Values);
-                    value = editor.Commit();
-                };
-                return (ValueGetter<TValue>)(Delegate)score;
-            }
-            if (output == 1 && typeof(TValue) == typeof(uint))
-            {
-                ValueGetter<uint> predicted = (ref uint value) => value = (uint)(_predicted[Row] + 1);
-                return (ValueGetter<TValue>)(Delegate)predicted;
-            }
-            return null;
-        }
-    }
+    public override ValueGetter<TValue>? GetGetter<TValue>(int output) => model.Head.Getter<TValue>(output, this);
 }

@@ -5,8 +5,8 @@ namespace Microsoft.ML.Sparsity.Models;
 
 /// <summary>
 /// Scores one row at a time on the model's single-example path: what ML.NET's <c>PredictionEngine</c> and
-/// transformer chains' row mappers call. A row scores its example once per input position, whichever of
-/// <c>Score</c> and <c>PredictedLabel</c> is read first.
+/// transformer chains' row mappers call. A row scores its example once per input position, whichever output
+/// column is read first.
 /// </summary>
-internal sealed class ScoringRowMapper(NeuralNetworkMulticlassModel model, DataViewSchema inputSchema, DataViewSchema outputSchema)
+internal sealed class ScoringRowMapper(NeuralNetworkModel model, DataViewSchema inputSchema, DataViewSchema outputSchema)
     : BlockRowMapper(new ScoreMapping(model), inputSchema, outputSchema);

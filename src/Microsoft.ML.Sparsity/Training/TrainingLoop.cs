@@ -137,7 +137,7 @@ internal sealed class TrainingLoop
         }
     }
 
-    /// <summary>Mean loss and (for classifiers) accuracy in inference mode.</summary>
+    /// <summary>Mean loss and (for classifiers, binary ones on one logit included) accuracy in inference mode.</summary>
     public (double Loss, double Accuracy) Evaluate(Dataset data)
     {
         int capacity = _network.Capacity;
@@ -154,7 +154,11 @@ internal sealed class TrainingLoop
             loss += _loss.Compute(output, _batchLabels, batch, outputs, _network.OutputGradient) * batch;
             if (!_isClassifier) continue;
             for (int b = 0; b < batch; b++)
-                if (ArgMax(output.AsSpan(b * outputs, outputs)) == (int)_batchLabels[b]) correct++;
+            {
+                // One output is a binary classifier's logit: class 1 when it is positive.
+                int predicted = outputs == 1 ? (output[b] > 0 ? 1 : 0) : ArgMax(output.AsSpan(b * outputs, outputs));
+                if (predicted == (int)_batchLabels[b]) correct++;
+            }
         }
         return (loss / data.Count, (double)correct / data.Count);
     }

@@ -1,0 +1,43 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Sparsity.Inference;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.Models;
+
+/// <summary>
+/// A trained regression neural network (one output), as an ML.NET transformer: <see cref="NeuralNetworkModel.Transform"/>
+/// adds the column ML.NET's regression trainers add, <c>Score</c> (the prediction, a <see cref="float"/>), so ML.NET's
+/// <c>Regression.Evaluate</c>, <c>CreatePredictionEngine</c> and cross-validation work on it.
+/// </summary>
+/// <remarks>
+/// Scoring is the same as the multiclass model's (<see cref="NeuralNetworkModel"/>): blocks on the batched path,
+/// single rows on the single-example path, sparse prediction formats. A NaN or infinite feature gives a NaN score.
+/// <c>mlContext.Model.Save</c> does not support this model yet: it throws <see cref="NotSupportedException"/>.
+/// </remarks>
+public sealed class NeuralNetworkRegressionModel : NeuralNetworkModel
+{
+    internal NeuralNetworkRegressionModel(SequentialNetwork network, string featureColumnName, IReadOnlyList<TrainingProgress> history,
+        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null, IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
+        : base(network, IdentityHead.Instance, featureColumnName, history, training, options, requestedFormats)
+    {
+    }
+
+    /// <summary>The same model with every dense and convolution layer's prediction weight in <paramref name="format"/>.</summary>
+    /// <exception cref="ArgumentException">A layer cannot take the format; the message names the layer.</exception>
+    public override NeuralNetworkRegressionModel WithWeightFormats(WeightFormat format) => (NeuralNetworkRegressionModel)base.WithWeightFormats(format);
+
+    /// <summary>The same model with the named layers' prediction weights in the given formats (others stay <see cref="WeightFormat.Auto"/>).</summary>
+    /// <param name="formats">Formats by layer name; the key "*" applies to every layer not named.</param>
+    /// <exception cref="ArgumentException">A name is not a dense or convolution layer of the model, or a layer cannot take its format.</exception>
+    public override NeuralNetworkRegressionModel WithWeightFormats(IReadOnlyDictionary<string, WeightFormat> formats) =>
+        (NeuralNetworkRegressionModel)base.WithWeightFormats(formats);
+
+    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats) =>
+        new NeuralNetworkRegressionModel(network, FeatureColumnName, TrainingHistory, training, Options, formats);
+
+    private protected override void Save(ModelSaveContext ctx) =>
+        throw new NotSupportedException(
+            "Saving a regression neural network with mlContext.Model.Save is not supported yet: its portable (ONNX) form is " +
+            "not written. Save and load multiclass networks (NeuralNetworkMulticlassModel), or keep the trained model in memory.");
+}
