@@ -14,7 +14,7 @@ using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.NMSparsity;
 using Microsoft.ML.Sparsity.Pruning;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 using Microsoft.ML.Trainers;
 

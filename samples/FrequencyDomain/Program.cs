@@ -11,7 +11,7 @@ using Microsoft.ML.Runtime;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var a = Arguments.Parse(args);

@@ -35,14 +35,14 @@ public sealed class SparsityCatalog
     /// Effectiveness of Random Pruning", 2022).
     /// </summary>
     /// <param name="targetSparsity">The fraction of weights removed.</param>
-    /// <param name="allocation">Per-layer densities; default <see cref="Sparsity.LayerAllocation.ErdosRenyiKernel"/>, the paper's best.</param>
+    /// <param name="allocation">Per-layer densities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, the paper's best.</param>
     /// <param name="seed">The seed of the random mask; null uses the training seed.</param>
-    public PruningOptions RandomPruning(double targetSparsity = 0.9, Sparsity.LayerAllocation? allocation = null, int? seed = null) =>
+    public PruningOptions RandomPruning(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null) =>
         new()
         {
             TargetSparsity = targetSparsity,
-            Criterion = Sparsity.ImportanceCriterion.Random(seed),
-            Allocation = allocation ?? Sparsity.LayerAllocation.ErdosRenyiKernel,
+            Criterion = Masks.ImportanceCriterion.Random(seed),
+            Allocation = allocation ?? Masks.LayerAllocation.ErdosRenyiKernel,
             Schedule = PruningSchedule.AtInitialization(),
         };
 
@@ -66,7 +66,7 @@ public sealed class SparsityCatalog
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         var network = model.Network.Clone(_host.Pool);
-        if (options.PermuteChannels && options.Pattern is Sparsity.SparsityPattern.NMPattern nm)
+        if (options.PermuteChannels && options.Pattern is Masks.SparsityPattern.NMPattern nm)
             foreach (var result in NMSparsity.ChannelPermutation.PermuteAll(network, nm.N, nm.M))
                 _host.WriteLog(
                     $"Permuted the input channels of '{result.Layer}' (with '{result.Producer}'): N:M keeps {result.KeptAfter / result.Total:P2} of |w| instead of {result.KeptBefore / result.Total:P2}.");
@@ -105,7 +105,7 @@ public sealed class SparsityCatalog
     public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
 
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
-    public Sparsity.SparsityReport GetReport(NeuralNetworkModel model)
+    public Masks.SparsityReport GetReport(NeuralNetworkModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return model.GetSparsityReport();
@@ -149,7 +149,7 @@ public sealed class SparsityCatalog
         Export(network, frequencyDomain, stream);
     }
 
-    private static void Export(NeuralNetworkModel network, Transforms.FrequencyDomainTransformer? frequencyDomain, Stream stream) =>
+    private static void Export(NeuralNetworkModel network, FrequencyDomain.FrequencyDomainTransformer? frequencyDomain, Stream stream) =>
         Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network.Network, (network as NeuralNetworkMulticlassModel)?.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain,
             network switch
             {
@@ -159,14 +159,14 @@ public sealed class SparsityCatalog
             });
 
     /// <summary>The network, and the frequency-domain transform in front of it if there is one.</summary>
-    private static (NeuralNetworkModel Network, Transforms.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
+    private static (NeuralNetworkModel Network, FrequencyDomain.FrequencyDomainTransformer? FrequencyDomain) OnnxModelOf(ITransformer model)
     {
         ArgumentNullException.ThrowIfNull(model);
         ITransformer[] transformers = model is IEnumerable<ITransformer> chain ? [.. chain] : [model];
         return transformers switch
         {
             [NeuralNetworkModel network] => (network, null),
-            [Transforms.FrequencyDomainTransformer frequencyDomain, NeuralNetworkModel network] => (network, frequencyDomain),
+            [FrequencyDomain.FrequencyDomainTransformer frequencyDomain, NeuralNetworkModel network] => (network, frequencyDomain),
             _ => throw new NotSupportedException(
                 "ONNX export takes one neural-network model, optionally behind a frequency-domain transform; this pipeline has " +
                 $"{string.Join(", ", transformers.Select(t => t.GetType().Name))}."),

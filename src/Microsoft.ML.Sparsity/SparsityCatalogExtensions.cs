@@ -107,7 +107,7 @@ public static class SparsityCatalogExtensions
     /// <c>ExtractPixels</c>' default) or interleaved (<c>interleavePixelColors: true</c>); the layout is read from the
     /// column's dimensions. Other column names, a layout or image shape the dimensions do not give, byte pixels
     /// (<c>PixelRange</c> 255), the gate's training and the thread count are set in the
-    /// <see cref="Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options"/> overload.</para>
+    /// <see cref="Microsoft.ML.Sparsity.FrequencyDomain.FrequencyDomainEstimator.Options"/> overload.</para>
     /// <para>The fitted transformer is saved by <c>mlContext.Model.Save</c> in portable form (ONNX, run by ML.NET's
     /// <c>ApplyOnnxModel</c>), restored as itself by <c>mlContext.Sparsity().LoadModel</c>, and exported in front of
     /// the network by <c>mlContext.Sparsity().ConvertToOnnx</c>.</para>
@@ -115,11 +115,11 @@ public static class SparsityCatalogExtensions
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="blockSize">The DCT block side: 8 or 4.</param>
     /// <param name="selection">Which channels to keep.</param>
-    /// <param name="channelCount">For <see cref="Microsoft.ML.Sparsity.Transforms.FrequencyChannelSelection.Gate"/>: how many channels to keep; null keeps a quarter.</param>
+    /// <param name="channelCount">For <see cref="Microsoft.ML.Sparsity.FrequencyDomain.FrequencyChannelSelection.Gate"/>: how many channels to keep; null keeps a quarter.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="blockSize"/> is not 4 or 8, or <paramref name="channelCount"/> is below 1.</exception>
-    public static Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator ConvertToFrequencyDomain(this TransformsCatalog catalog, int blockSize = 8,
-        Microsoft.ML.Sparsity.Transforms.FrequencyChannelSelection selection = Microsoft.ML.Sparsity.Transforms.FrequencyChannelSelection.All, int? channelCount = null) =>
-        catalog.ConvertToFrequencyDomain(new Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options { BlockSize = blockSize, Selection = selection, ChannelCount = channelCount });
+    public static Microsoft.ML.Sparsity.FrequencyDomain.FrequencyDomainEstimator ConvertToFrequencyDomain(this TransformsCatalog catalog, int blockSize = 8,
+        Microsoft.ML.Sparsity.FrequencyDomain.FrequencyChannelSelection selection = Microsoft.ML.Sparsity.FrequencyDomain.FrequencyChannelSelection.All, int? channelCount = null) =>
+        catalog.ConvertToFrequencyDomain(new Microsoft.ML.Sparsity.FrequencyDomain.FrequencyDomainEstimator.Options { BlockSize = blockSize, Selection = selection, ChannelCount = channelCount });
 
     /// <summary>
     /// Converts images to normalised block-DCT channels, configured by <paramref name="options"/>: the input and output
@@ -128,8 +128,8 @@ public static class SparsityCatalogExtensions
     /// <c>ExtractPixels</c> gives them), <c>PixelRange</c>, the block size, the channel selection, the gate's training
     /// and the thread count. See the other overload.
     /// </summary>
-    public static Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator ConvertToFrequencyDomain(this TransformsCatalog catalog,
-        Microsoft.ML.Sparsity.Transforms.FrequencyDomainEstimator.Options options) =>
+    public static Microsoft.ML.Sparsity.FrequencyDomain.FrequencyDomainEstimator ConvertToFrequencyDomain(this TransformsCatalog catalog,
+        Microsoft.ML.Sparsity.FrequencyDomain.FrequencyDomainEstimator.Options options) =>
         new(MLNetInternals.EnvironmentOf(catalog), options);
 
     /// <summary>

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 
 namespace Microsoft.ML.Sparsity.PerformanceTests;
 

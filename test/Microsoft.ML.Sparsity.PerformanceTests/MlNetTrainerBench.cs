@@ -3,7 +3,7 @@ using System.Reflection;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.NMSparsity;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.PerformanceTests;

@@ -68,7 +68,7 @@ if (only == "layers")
             new Microsoft.ML.Sparsity.Network.LayerBuildContext(WorkerPool.Inline, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
         if (sparsity > 0)
         {
-            var options = new Microsoft.ML.Sparsity.Pruning.PruningOptions { TargetSparsity = sparsity, Allocation = Microsoft.ML.Sparsity.Sparsity.LayerAllocation.ErdosRenyiKernel,
+            var options = new Microsoft.ML.Sparsity.Pruning.PruningOptions { TargetSparsity = sparsity, Allocation = Microsoft.ML.Sparsity.Masks.LayerAllocation.ErdosRenyiKernel,
                 Schedule = Microsoft.ML.Sparsity.Pruning.PruningSchedule.AtInitialization() };
             new Microsoft.ML.Sparsity.Pruning.PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
         }

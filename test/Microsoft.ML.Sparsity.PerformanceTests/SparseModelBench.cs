@@ -4,7 +4,7 @@ using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Pruning;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.PerformanceTests;
 

@@ -1,4 +1,4 @@
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 using static Microsoft.ML.Sparsity.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.Sparsity.Export;

@@ -66,7 +66,7 @@ internal static class OnnxExporter
     /// <param name="head">What the graph makes of the network's outputs.</param>
     /// <exception cref="NotSupportedException">A layer has no ONNX equivalent here; the message names it.</exception>
     public static void Export(SequentialNetwork network, IReadOnlyList<string>? classNames, Stream output, string producerVersion,
-        Transforms.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
+        FrequencyDomain.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (!output.CanWrite) throw new ArgumentException("The output stream is not writable.", nameof(output));
@@ -75,7 +75,7 @@ internal static class OnnxExporter
 
     /// <summary>The ONNX model of <paramref name="network"/>; see <see cref="Export"/>.</summary>
     public static ModelProto BuildModel(SequentialNetwork network, IReadOnlyList<string>? classNames, string producerVersion,
-        Transforms.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
+        FrequencyDomain.FrequencyDomainTransformer? frequencyDomain = null, OnnxHead head = OnnxHead.Softmax)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(producerVersion);

@@ -3,7 +3,7 @@ using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.LotteryTickets;

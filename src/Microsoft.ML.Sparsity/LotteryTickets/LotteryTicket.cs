@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Serialization;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.LotteryTickets;

@@ -1,5 +1,5 @@
 using Microsoft.ML.Sparsity.Engine;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.LotteryTickets;
 

@@ -248,9 +248,9 @@ public abstract class NeuralNetworkModel : ITransformer
     }
 
     /// <summary>The sparsity of the weights, per layer and in total.</summary>
-    public Sparsity.SparsityReport GetSparsityReport()
+    public Masks.SparsityReport GetSparsityReport()
     {
-        lock (_lock) return Sparsity.SparsityReport.For(_network);
+        lock (_lock) return Masks.SparsityReport.For(_network);
     }
 
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 using Microsoft.ML.Sparsity.Network;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.NMSparsity;
 

@@ -1,5 +1,5 @@
 using Microsoft.ML.Sparsity.Network;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.NMSparsity;

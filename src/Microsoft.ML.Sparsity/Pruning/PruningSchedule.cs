@@ -15,7 +15,7 @@ public abstract class PruningSchedule
 
     /// <summary>
     /// Prunes to the target before training starts and keeps the mask fixed: constant sparsity from scratch. With
-    /// <see cref="Sparsity.ImportanceCriterion.Random"/> this is random pruning at initialisation (Liu et al., "The
+    /// <see cref="Masks.ImportanceCriterion.Random"/> this is random pruning at initialisation (Liu et al., "The
     /// Unreasonable Effectiveness of Random Pruning", 2022).
     /// </summary>
     public static PruningSchedule AtInitialization() => new OneShotSchedule(0);

@@ -1,6 +1,6 @@
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Network;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.Pruning;
 

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.Engine;
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 
 namespace Microsoft.ML.Sparsity.Serialization;
 

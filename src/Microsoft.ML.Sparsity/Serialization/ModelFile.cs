@@ -38,7 +38,7 @@ internal static class ModelFile
             manifest.Transformers.Add(transformers[t] switch
             {
                 NeuralNetworkMulticlassModel nn => Describe(nn, $"t{t}/", entries),
-                Transforms.FrequencyDomainTransformer fd => FrequencyDomainFile.Describe(fd, $"t{t}/", entries),
+                FrequencyDomain.FrequencyDomainTransformer fd => FrequencyDomainFile.Describe(fd, $"t{t}/", entries),
                 var other => throw new NotSupportedException($"Transformer {t} ({other.GetType().Name}) cannot be saved."),
             });
         // Format 2 only when a file needs it (kept-only tensors or requested formats), so that older readers still read the rest.

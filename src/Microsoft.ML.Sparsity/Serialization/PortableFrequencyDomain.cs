@@ -1,6 +1,6 @@
 using Microsoft.ML.Sparsity.Export;
 using Microsoft.ML.Sparsity.Export.Onnx;
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 using static Microsoft.ML.Sparsity.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.Sparsity.Serialization;

@@ -61,7 +61,7 @@ public abstract class NeuralNetworkTrainerOptions
     /// How the network is made sparse while training, e.g. <c>mlContext.Sparsity().GradualMagnitudePruning(0.9)</c> or a
     /// <see cref="Pruning.PruningOptions"/>; null (default) trains a dense network.
     /// </summary>
-    public Sparsity.SparsityMethod? Sparsity;
+    public Masks.SparsityMethod? Sparsity;
 
     /// <summary>The seed of initialisation, shuffling and dropout; <see langword="null"/> draws one from the <see cref="MLContext"/>. Default null.</summary>
     public int? Seed;

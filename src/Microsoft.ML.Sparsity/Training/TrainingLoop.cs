@@ -18,11 +18,11 @@ internal sealed class TrainingLoop
     private readonly float _baseLearningRate;
     private readonly int _batchSize, _epochs, _seed, _patience;
     private readonly bool _shuffle, _isClassifier;
-    private readonly Sparsity.SparsityController? _sparsity;
+    private readonly Masks.SparsityController? _sparsity;
     private float[] _batchLabels = [];
 
     public TrainingLoop(SequentialNetwork network, Loss loss, Optimizer optimizer, LearningRateSchedule schedule, float baseLearningRate,
-        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier, Sparsity.SparsityController? sparsity = null)
+        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier, Masks.SparsityController? sparsity = null)
     {
         _sparsity = sparsity;
         (_network, _loss, _optimizer, _schedule, _baseLearningRate) = (network, loss, optimizer, schedule, baseLearningRate);

@@ -4,8 +4,8 @@ using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Pruning;
 using Microsoft.ML.Sparsity.Serialization;
-using Microsoft.ML.Sparsity.Sparsity;
-using Microsoft.ML.Sparsity.Tests.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Tests.Masks;
 using Microsoft.ML.Sparsity.Tests.Training;
 using Xunit;
 

@@ -2,7 +2,7 @@ using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.LotteryTickets;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Tests.Training;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
@@ -65,7 +65,7 @@ public sealed class LotteryTicketTests
     [Fact]
     public void PerLayerModeCanLeaveTheOutputLayerDense()
     {
-        var network = Sparsity.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
+        var network = Masks.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
         var options = new IterativeMagnitudePruningOptions { ExcludeOutputLayer = true, PruningRate = 0.2 };
         var pruned = TicketMasks.Pruned(PrunableLayer.From(network), options);
         var masks = TicketMasks.Magnitude(pruned, options, 2);
@@ -77,7 +77,7 @@ public sealed class LotteryTicketTests
     [Fact]
     public void GlobalModeKeepsTheTotalWithOneThresholdAndCanLeaveTheOutputLayerDense()
     {
-        var network = Sparsity.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
+        var network = Masks.SparsityTestNetworks.Build([12], 3, Layers.Dense(16), Layers.ReLU(), Layers.Dense(8), Layers.ReLU(), Layers.Dense(3));
         var options = new IterativeMagnitudePruningOptions { Global = true, ExcludeOutputLayer = true, PruningRate = 0.2 };
         var all = PrunableLayer.From(network);
         var pruned = TicketMasks.Pruned(all, options);

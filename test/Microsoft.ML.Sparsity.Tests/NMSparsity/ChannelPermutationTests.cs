@@ -1,8 +1,8 @@
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.NMSparsity;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Xunit;
-using static Microsoft.ML.Sparsity.Tests.Sparsity.SparsityTestNetworks;
+using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
 
 namespace Microsoft.ML.Sparsity.Tests.NMSparsity;
 

@@ -1,9 +1,9 @@
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.NMSparsity;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
-using static Microsoft.ML.Sparsity.Tests.Sparsity.SparsityTestNetworks;
+using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
 
 namespace Microsoft.ML.Sparsity.Tests.NMSparsity;
 
@@ -51,7 +51,7 @@ public class NMTrainingTests
     public void MasksAreNMAtEveryStepAndTheTrainedModelIsNMWithTheMaskFixed()
     {
         var ml = new MLContext(seed: 2);
-        var data = Sparsity.MaskedTrainingTests.SyntheticData(512);
+        var data = Masks.MaskedTrainingTests.SyntheticData(512);
         var sads = new List<long?>();
         var model = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {

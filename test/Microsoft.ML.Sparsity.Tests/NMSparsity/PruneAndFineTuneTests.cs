@@ -1,6 +1,6 @@
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Pruning;
-using Microsoft.ML.Sparsity.Sparsity;
+using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 using Xunit;
 
@@ -12,7 +12,7 @@ public class PruneAndFineTuneTests
     public void TwoFourPruneThenFineTuneKeepsTheMaskAndPermutationKeepsMoreMagnitude()
     {
         var ml = new MLContext(seed: 6);
-        var data = Sparsity.MaskedTrainingTests.SyntheticData(512);
+        var data = Masks.MaskedTrainingTests.SyntheticData(512);
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(32), Layers.ReLU(), Layers.Dense(16), Layers.ReLU()],

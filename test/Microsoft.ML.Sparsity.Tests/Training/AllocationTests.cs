@@ -2,7 +2,7 @@ using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Training;
-using Microsoft.ML.Sparsity.Transforms;
+using Microsoft.ML.Sparsity.FrequencyDomain;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,0 +1,95 @@
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Sparsity.Masks;
+
+/// <summary>
+/// The N:M top-N selection, fast enough to run at every training step (SR-STE recomputes masks from the dense weights
+/// at every forward pass). Element i of a group is kept when fewer than N elements of its group beat it, where j beats
+/// i if score_j &gt; score_i, or score_j = score_i and j comes first: exactly N kept per group, ties to the earlier position.
+/// </summary>
+internal static class NMSelection
+{
+    /// <summary>Writes 1 (kept) or 0 into <paramref name="mask"/> for each element; groups are M consecutive elements.</summary>
+    /// <param name="scores">The scores; with <paramref name="absolute"/>, their magnitudes are compared.</param>
+    /// <param name="absolute">Compare |score| (for weights).</param>
+    /// <param name="n">Kept per group.</param>
+    /// <param name="m">The group size.</param>
+    /// <param name="mask">Receives the mask.</param>
+    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask)
+    {
+        int start = 0;
+        if (m == 4 && Vector128.IsHardwareAccelerated) start = TopNOf4(scores, absolute, n, mask);
+        else if (m == 8 && Vector256.IsHardwareAccelerated) start = TopNOf8(scores, absolute, n, mask);
+        for (int g = start; g < scores.Length; g += m)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                float si = Score(scores[g + i], absolute);
+                int beaten = 0;
+                for (int j = 0; j < m; j++)
+                {
+                    float sj = Score(scores[g + j], absolute);
+                    if (sj > si || (sj == si && j < i)) beaten++;
+                }
+                mask[g + i] = beaten < n ? 1f : 0f;
+            }
+        }
+    }
+
+    private static float Score(float value, bool absolute) => absolute ? MathF.Abs(value) : value;
+
+    /// <summary>M = 4: one group per Vector128; the other three members come from lane rotations. Returns the elements done.</summary>
+    private static int TopNOf4(ReadOnlySpan<float> scores, bool absolute, int n, Span<float> mask)
+    {
+        var limit = Vector128.Create((float)n);
+        var one = Vector128.Create(1f);
+        // Rotation r brings element (i + r) mod 4 to lane i; it precedes lane i exactly when i + r ≥ 4.
+        var earlier1 = Vector128.Create(0, 0, 0, -1).AsSingle();
+        var earlier2 = Vector128.Create(0, 0, -1, -1).AsSingle();
+        var earlier3 = Vector128.Create(0, -1, -1, -1).AsSingle();
+        int done = scores.Length / 4 * 4;
+        for (int g = 0; g < done; g += 4)
+        {
+            var v = Vector128.Create(scores.Slice(g, 4));
+            if (absolute) v = Vector128.Abs(v);
+            var beaten = Beats(Vector128.Shuffle(v, Vector128.Create(1, 2, 3, 0)), v, earlier1, one)
+                       + Beats(Vector128.Shuffle(v, Vector128.Create(2, 3, 0, 1)), v, earlier2, one)
+                       + Beats(Vector128.Shuffle(v, Vector128.Create(3, 0, 1, 2)), v, earlier3, one);
+            (Vector128.LessThan(beaten, limit) & one).CopyTo(mask.Slice(g, 4));
+        }
+        return done;
+    }
+
+    /// <summary>M = 8: one group per Vector256, as <see cref="TopNOf4"/>. Returns the elements done.</summary>
+    private static int TopNOf8(ReadOnlySpan<float> scores, bool absolute, int n, Span<float> mask)
+    {
+        var limit = Vector256.Create((float)n);
+        var one = Vector256.Create(1f);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        Span<Vector256<int>> rotation = stackalloc Vector256<int>[7];
+        Span<Vector256<float>> earlier = stackalloc Vector256<float>[7];
+        for (int r = 1; r < 8; r++)
+        {
+            rotation[r - 1] = (lane + Vector256.Create(r)) & Vector256.Create(7);
+            earlier[r - 1] = Vector256.GreaterThanOrEqual(lane, Vector256.Create(8 - r)).AsSingle();
+        }
+        int done = scores.Length / 8 * 8;
+        for (int g = 0; g < done; g += 8)
+        {
+            var v = Vector256.Create(scores.Slice(g, 8));
+            if (absolute) v = Vector256.Abs(v);
+            var beaten = Vector256<float>.Zero;
+            for (int r = 0; r < 7; r++)
+            {
+                var other = Vector256.Shuffle(v, rotation[r]);
+                beaten += (Vector256.GreaterThan(other, v) | (Vector256.Equals(other, v) & earlier[r])) & one;
+            }
+            (Vector256.LessThan(beaten, limit) & one).CopyTo(mask.Slice(g, 8));
+        }
+        return done;
+    }
+
+    /// <summary>1 in the lanes where <paramref name="other"/> beats <paramref name="v"/>, else 0.</summary>
+    private static Vector128<float> Beats(Vector128<float> other, Vector128<float> v, Vector128<float> earlier, Vector128<float> one) =>
+        (Vector128.GreaterThan(other, v) | (Vector128.Equals(other, v) & earlier)) & one;
+}

@@ -1,0 +1,33 @@
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Masks;
+
+namespace Microsoft.ML.Sparsity.Tests.Masks;
+
+/// <summary>Small networks and helpers shared by the sparsity tests.</summary>
+internal static class SparsityTestNetworks
+{
+    public static readonly WorkerPool Pool = new(1);
+
+    public static SequentialNetwork Build(int[] inputShape, int seed, params LayerDefinition[] layers) =>
+        new(layers, inputShape, new LayerBuildContext(Pool, WeightInitializer.GlorotUniform, seed));
+
+    /// <summary>784-300-100-10 with ReLUs, the last layer named "output" as the trainer names it.</summary>
+    public static SequentialNetwork LeNet(int seed = 1) => Build([784], seed, [.. Layers.LeNet300100(), Layers.Dense(10) with { Name = "output" }]);
+
+    /// <summary>conv3×3-8 (pad 1) → ReLU → maxpool 2 → conv3×3-16 → flatten → dense 10, on 8×8×4 inputs.</summary>
+    public static SequentialNetwork SmallConv(int seed = 1) =>
+        Build([8, 8, 4], seed, Layers.Conv2d(8, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Conv2d(16, 3), Layers.Flatten(), Layers.Dense(10));
+
+    /// <summary>Prunes once, now, to the options' target.</summary>
+    public static PruningPlan PruneNow(SequentialNetwork network, PruningOptions options, int seed = 7)
+    {
+        options.Schedule = PruningSchedule.AtInitialization();
+        var plan = new PruningPlan(options, network, seed);
+        plan.Prune(0, options.Schedule, null);
+        return plan;
+    }
+
+    public static long Zeros(float[] values) => values.LongCount(v => v == 0);
+}
