@@ -1,6 +1,6 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|mlnet]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|mlnet|pipeline]
 // --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
 // own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run).
@@ -23,8 +23,17 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|mlnet.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|mlnet|pipeline.");
     }
+}
+
+if (only == "pipeline")
+{
+    var (pipelineSeconds, engineSeconds, readSeconds) = MLNetBench.Training(rounds: 3);
+    Console.WriteLine($"LeNet-300-100 on Fashion-MNIST, 20 epochs, {Environment.ProcessorCount} threads, medians of 3 alternating rounds (/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
+    Console.WriteLine($"| through the IDataView pipeline (Fit) | engine alone | ratio (target ≤ 1.05×) | the cursor pass alone |\n|---|---|---|---|");
+    Console.WriteLine($"| {pipelineSeconds:F2} s | {engineSeconds:F2} s | {pipelineSeconds / engineSeconds:F3}× | {readSeconds * 1000:F0} ms |");
+    return;
 }
 
 if (only == "mlnet")

@@ -255,6 +255,33 @@ public sealed class WorkoutTests
     }
 
     [Fact]
+    public void The_lottery_ticket_estimator_works_in_an_ML_NET_chain()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new global::Microsoft.ML.Sparsity.LotteryTickets.IterativeMagnitudePruningOptions { Levels = 2, PruningRate = 0.5 };
+        (options.Training.Layers, options.Training.Epochs, options.Training.BatchSize) = ([Layers.Dense(32), Layers.ReLU()], 15, 16);
+        options.Training.Optimizer = new SgdOptimizerOptions { LearningRate = 0.1f };
+        var estimator = ml.Transforms.Concatenate("Features", nameof(AnimalRow.Weight), nameof(AnimalRow.Height), nameof(AnimalRow.Speed), nameof(AnimalRow.Age))
+            .Append(ml.Transforms.NormalizeMinMax("Features"))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.Sparsity().LotteryTicket(options))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        var train = ml.Data.LoadFromEnumerable(Rows(600, seed: 1));
+        Assert.True(SchemaShapes.Find(estimator.GetOutputSchema(SchemaShapes.Of(train.Schema)), "Score", out _));
+        var model = estimator.Fit(train);
+
+        // The last level's ticket: a quarter of the hidden weights kept (the output layer at half the rate).
+        var network = model.OfType<NeuralNetworkMulticlassModel>().Single();
+        Assert.Equal(0.25, network.GetSparsityReport().Layers[0].Density, 2);
+        var rows = Rows(200, seed: 2);
+        var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
+        var labels = scored.GetColumn<string>("PredictedLabel").ToArray();
+        Assert.True(labels.Zip(rows).Count(p => p.First == p.Second.Label) > 0.85 * rows.Length);
+        var engine = ml.Model.CreatePredictionEngine<AnimalRow, AnimalPrediction>(model);
+        Assert.Equal(labels.Take(20), rows.Take(20).Select(r => engine.Predict(r).PredictedLabel));
+    }
+
+    [Fact]
     public void The_MLContext_seed_makes_training_reproducible_and_Options_Seed_overrides_it()
     {
         float[] Scores(int contextSeed, int? optionsSeed)
