@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.PerformanceTests;
 
@@ -103,16 +105,16 @@ internal static class MLNetBench
     /// the same buffers, in alternating rounds; and the cursor pass by itself. Returns medians: seconds through the
     /// pipeline, seconds on the engine alone, seconds of the copy.
     /// </summary>
-    public static (double Pipeline, double Engine, double Read) Training(int rounds)
+    public static (double Pipeline, double Engine, double Read) TrainingOverhead(int rounds)
     {
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train);
-        var options = new Training.NeuralNetworkMulticlassTrainer.Options
+        var options = new NeuralNetworkMulticlassTrainer.Options
         {
-            Layers = Network.Layers.LeNet300100(),
+            Layers = Layers.LeNet300100(),
             Epochs = 20,
-            Optimizer = new Training.SgdOptimizerOptions { LearningRate = 0.05f, Momentum = 0.9f },
-            LearningRateSchedule = Training.LearningRateSchedule.Cosine(),
+            Optimizer = new SgdOptimizerOptions { LearningRate = 0.05f, Momentum = 0.9f },
+            LearningRateSchedule = LearningRateSchedule.Cosine(),
             Seed = 1,
         };
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);

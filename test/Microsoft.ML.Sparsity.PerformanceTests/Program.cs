@@ -29,7 +29,7 @@ for (int i = 0; i < args.Length; i++)
 
 if (only == "pipeline")
 {
-    var (pipelineSeconds, engineSeconds, readSeconds) = MLNetBench.Training(rounds: 3);
+    var (pipelineSeconds, engineSeconds, readSeconds) = MLNetBench.TrainingOverhead(rounds: 3);
     Console.WriteLine($"LeNet-300-100 on Fashion-MNIST, 20 epochs, {Environment.ProcessorCount} threads, medians of 3 alternating rounds (/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
     Console.WriteLine($"| through the IDataView pipeline (Fit) | engine alone | ratio (target ≤ 1.05×) | the cursor pass alone |\n|---|---|---|---|");
     Console.WriteLine($"| {pipelineSeconds:F2} s | {engineSeconds:F2} s | {pipelineSeconds / engineSeconds:F3}× | {readSeconds * 1000:F0} ms |");
