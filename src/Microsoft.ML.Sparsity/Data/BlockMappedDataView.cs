@@ -44,7 +44,7 @@ internal abstract class MappedBlock
 /// computes each block at once (on all the engine's threads); the input's other columns come from the first cursor,
 /// row by row.
 /// </summary>
-internal class BlockMappedDataView : IDataView
+internal sealed class BlockMappedDataView : IDataView
 {
     private readonly IBlockMapping _mapping;
     private readonly IDataView _input;
@@ -165,7 +165,7 @@ internal class BlockMappedDataView : IDataView
 /// <see cref="MappedBlock.MapRow"/>. A row computes its outputs once per input position, whichever added column is
 /// read first.
 /// </summary>
-internal class BlockRowMapper : IRowToRowMapper
+internal sealed class BlockRowMapper : IRowToRowMapper
 {
     private readonly IBlockMapping _mapping;
 

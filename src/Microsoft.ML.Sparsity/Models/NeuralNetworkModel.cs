@@ -138,7 +138,7 @@ public abstract class NeuralNetworkModel : ITransformer
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return new ScoredDataView(this, input, GetOutputSchema(input.Schema));
+        return new BlockMappedDataView(new ScoreMapping(this), input, GetOutputSchema(input.Schema));
     }
 
     /// <summary>The input columns with the model's output columns added.</summary>
@@ -157,7 +157,7 @@ public abstract class NeuralNetworkModel : ITransformer
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        return new ScoringRowMapper(this, inputSchema, GetOutputSchema(inputSchema));
+        return new BlockRowMapper(new ScoreMapping(this), inputSchema, GetOutputSchema(inputSchema));
     }
 
     /// <summary>Saves the model for <c>mlContext.Model.Save</c>.</summary>

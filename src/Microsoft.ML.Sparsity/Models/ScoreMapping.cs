@@ -4,14 +4,9 @@ using Microsoft.ML.Sparsity.Data;
 namespace Microsoft.ML.Sparsity.Models;
 
 /// <summary>
-/// What a network model's <see cref="NeuralNetworkModel.Transform"/> returns: the input's rows with the model's
-/// output columns, each block of rows scored through the engine's batched path (see <see cref="BlockMappedDataView"/>).
-/// </summary>
-internal sealed class ScoredDataView(NeuralNetworkModel model, IDataView input, DataViewSchema schema)
-    : BlockMappedDataView(new ScoreMapping(model), input, schema);
-
-/// <summary>
-/// The network's scoring as a block mapping: a block goes through the batched path
+/// The network's scoring as a block mapping, for <see cref="BlockMappedDataView"/> (what a network model's
+/// <see cref="NeuralNetworkModel.Transform"/> returns) and <see cref="BlockRowMapper"/> (what ML.NET's
+/// <c>PredictionEngine</c> uses): a block goes through the batched path
 /// (<see cref="NeuralNetworkModel.Score"/>), a single row through the single-example path
 /// (<see cref="NeuralNetworkModel.Predict"/>); the model's <see cref="OutputHead"/> turns the scores into its columns.
 /// </summary>
