@@ -241,5 +241,12 @@ internal sealed class BlockRowMapper : IRowToRowMapper
                 getter(ref value);
             };
         }
+
+        /// <summary>Disposes the input row too, as ML.NET's <c>IRowToRowMapper.GetRow</c> contract asks.</summary>
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _input.Dispose();
+            base.Dispose(disposing);
+        }
     }
 }

@@ -19,7 +19,7 @@ internal sealed class SparsityHost
     {
         ArgumentNullException.ThrowIfNull(environment);
         if (threads is < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, "NumberOfThreads must be at least 1, or null for every processor.");
+            throw new ArgumentOutOfRangeException("NumberOfThreads", threads, "NumberOfThreads must be at least 1, or null for every processor.");
         Environment = environment;
         _host = environment.Register(name);
         Threads = threads ?? System.Environment.ProcessorCount;

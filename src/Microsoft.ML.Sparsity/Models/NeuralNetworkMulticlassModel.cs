@@ -38,12 +38,16 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
 {
     internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, ClassLabels? classLabels, string featureColumnName,
         IReadOnlyList<TrainingProgress> history, TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
-        IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
+        IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null, string labelColumnName = "Label")
         : base(network, new SoftmaxHead(classCount, classLabels), featureColumnName, history, training, options, requestedFormats)
     {
         ClassCount = classCount;
         ClassLabels = classLabels;
+        LabelColumnName = labelColumnName;
     }
+
+    /// <summary>The label column the model was trained on; a key column of that name in data to score must not have more values than the model has classes.</summary>
+    public string LabelColumnName { get; }
 
     /// <summary>The same model with every dense and convolution layer's prediction weight in <paramref name="format"/>.</summary>
     /// <exception cref="ArgumentException">A layer cannot take the format (e.g. <see cref="WeightFormat.NM"/> on a weight that is not N:M sparse); the message names the layer.</exception>
@@ -56,7 +60,7 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
         (NeuralNetworkMulticlassModel)base.WithWeightFormats(formats);
 
     private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats) =>
-        new NeuralNetworkMulticlassModel(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, training, Options, formats);
+        new NeuralNetworkMulticlassModel(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, training, Options, formats, LabelColumnName);
 
     /// <summary>The number of classes.</summary>
     public int ClassCount { get; }
@@ -69,11 +73,11 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
     /// <summary>Saves the portable form (ONNX, for ML.NET's OnnxTransformer) with this model's own file riding along.</summary>
     private protected override void Save(ModelSaveContext ctx) => Serialization.PortableNetwork.Save(this, ctx);
 
-    /// <summary>The features column of <paramref name="schema"/>, checked against the model's input size, and a key-typed <c>Label</c> against the classes.</summary>
+    /// <summary>The features column of <paramref name="schema"/>, checked against the model's input size, and a key-typed label column (<see cref="LabelColumnName"/>) against the classes.</summary>
     internal override DataViewSchema.Column CheckInput(DataViewSchema schema)
     {
         var features = base.CheckInput(schema);
-        if (schema.GetColumnOrNull("Label") is { Type: KeyDataViewType key } label && key.Count > (ulong)ClassCount)
+        if (schema.GetColumnOrNull(LabelColumnName) is { Type: KeyDataViewType key } label && key.Count > (ulong)ClassCount)
             throw new ArgumentOutOfRangeException("inputSchema", label.Name,
                 $"The label column '{label.Name}' has {key.Count} key values; the model was trained on {ClassCount} classes. " +
                 "Map labels to keys with the key values the model was trained on (fit MapValueToKey on the training data).");

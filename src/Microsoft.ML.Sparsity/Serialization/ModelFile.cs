@@ -103,6 +103,7 @@ internal static class ModelFile
             ClassNames = model.ClassLabels?.Names,
             ClassLabelType = model.ClassLabels?.TypeName,
             FeatureColumnName = model.FeatureColumnName,
+            LabelColumnName = model.LabelColumnName,
             Layers = [.. network.Definitions],
             Options = model.Options,
             WeightFormats = model.RequestedFormats.Count == 0 ? null : new(model.RequestedFormats),
@@ -235,7 +236,8 @@ internal static class ModelFile
         }
         try
         {
-            return new NeuralNetworkMulticlassModel(network, tm.ClassCount, labels, tm.FeatureColumnName ?? "Features", [], training, tm.Options, tm.WeightFormats);
+            return new NeuralNetworkMulticlassModel(network, tm.ClassCount, labels, tm.FeatureColumnName ?? "Features", [], training, tm.Options, tm.WeightFormats,
+                tm.LabelColumnName ?? "Label");
         }
         catch (ArgumentException e)
         {

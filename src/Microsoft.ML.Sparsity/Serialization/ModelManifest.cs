@@ -39,6 +39,9 @@ internal sealed class TransformerManifest
 
     /// <summary>The features column the model reads; null means "Features".</summary>
     public string? FeatureColumnName { get; set; }
+
+    /// <summary>The label column a multiclass model was trained on; null means "Label".</summary>
+    public string? LabelColumnName { get; set; }
     public List<LayerDefinition> Layers { get; set; } = [];
 
     /// <summary>The trainer options used (informational; not needed to predict).</summary>

@@ -98,13 +98,16 @@ internal static class PortableNetwork
     {
         var indices = new ColumnsDataView((IndexColumn, new VectorDataViewType(NumberDataViewType.Int64, 1), null,
             Enumerable.Range(0, classes).Select(i => new VBuffer<long>(1, [i])).ToArray()));
-        for (uint seed = 314489979; ; seed++)
+        // 31-bit hashes of a few thousand classes rarely collide; a model with far more classes may find no seed.
+        for (uint seed = 314489979; seed < 314489979 + 100; seed++)
         {
             var estimator = ml.Transforms.Conversion.Hash(new HashingEstimator.ColumnOptions(HashColumn, IndexColumn,
                 numberOfBits: 31, seed: seed, useOrderedHashing: false, maximumNumberOfInverts: 0, combine: true));
             uint[] hashes = estimator.Fit(indices).Transform(indices).GetColumn<uint>(HashColumn).ToArray();
             if (hashes.Distinct().Count() == classes) return (estimator, hashes);
         }
+        throw new NotSupportedException(
+            $"The portable form cannot tell {classes} classes apart (their 31-bit hashes collide under 100 seeds); save fewer classes, or export with mlContext.Sparsity().ConvertToOnnx.");
     }
 
     private static NodeProto Node(string op, string output, params object[] inputsAndAttributes)

@@ -98,6 +98,10 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
                 throw new ArgumentOutOfRangeException(nameof(input), $"The model takes {start.Network.InputSize} features per example; the column '{_options.FeatureColumnName}' has {input.FeatureLength}.");
             if (classCount > start.ClassCount)
                 throw new ArgumentOutOfRangeException(nameof(input), $"The label column '{_options.LabelColumnName}' has {classCount} key values; the model has {start.ClassCount} classes.");
+            if (input.ClassLabels is { } labels && start.ClassLabels is { } trained && !labels.Names.SequenceEqual(trained.Names.Take(labels.Names.Length)))
+                throw new ArgumentOutOfRangeException(nameof(input),
+                    $"The label column '{_options.LabelColumnName}' has the key values [{string.Join(", ", labels.Names)}]; the model was trained on " +
+                    $"[{string.Join(", ", trained.Names)}], in that order. Map the labels with the MapValueToKey transformer fitted on the model's training data.");
             classCount = start.ClassCount;
         }
         var result = _training.Train(input, validation, classCount, new SoftmaxCrossEntropyLoss(), isClassifier: true, seed,
@@ -105,7 +109,7 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
             $"{classCount} classes", progress, cancellationToken);
         var classLabels = start is not null ? start.ClassLabels : input.ClassLabels;
         return new NeuralNetworkMulticlassModel(result.Network, classCount, classLabels, _options.FeatureColumnName, result.History,
-            result.Training, result.Options);
+            result.Training, result.Options, labelColumnName: _options.LabelColumnName);
     }
 
     /// <summary>The options as recorded in model files.</summary>

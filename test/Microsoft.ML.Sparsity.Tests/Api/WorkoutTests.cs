@@ -341,6 +341,31 @@ public sealed class WorkoutTests
     }
 
     [Fact]
+    public void The_label_check_at_prediction_follows_the_trained_label_column_and_continuing_training_needs_the_same_key_values()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView Prepared(AnimalRow[] rows, string labelColumn) =>
+            ml.Transforms.Concatenate("Features", nameof(AnimalRow.Weight), nameof(AnimalRow.Height))
+                .Append(ml.Transforms.Conversion.MapValueToKey(labelColumn, nameof(AnimalRow.Label)))
+                .Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(labelColumnName: "Class", epochs: 1);
+        var model = trainer.Fit(Prepared(Rows(30, seed: 1), "Class"));
+        Assert.Equal("Class", model.LabelColumnName);
+
+        var fourClasses = Rows(30, seed: 1).Select((r, i) => { if (i == 0) r.Label = "fish"; return r; }).ToArray();
+        // An unrelated key column named "Label" is not the model's business; its own label column is checked.
+        Assert.Equal(30, model.Transform(Prepared(fourClasses, "Label")).GetColumn<uint>("PredictedLabel").Count());
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => model.Transform(Prepared(fourClasses, "Class")));
+        Assert.Contains("'Class' has 4 key values", error.Message);
+
+        // Continuing training on keys of another order would train permuted classes: refused, naming both orders.
+        var reordered = Rows(30, seed: 1).Reverse().ToArray();
+        var permuted = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(Prepared(reordered, "Class"), model));
+        Assert.Contains("[bird, dog, cat]", permuted.Message);
+        Assert.Contains("[cat, dog, bird]", permuted.Message);
+    }
+
+    [Fact]
     public void A_variable_size_feature_vector_is_refused()
     {
         var ml = new MLContext(seed: 1);
