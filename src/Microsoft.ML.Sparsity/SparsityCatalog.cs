@@ -60,7 +60,7 @@ public sealed class SparsityCatalog
     /// <param name="model">The trained model.</param>
     /// <param name="options">What to prune and how.</param>
     /// <param name="data">Training data for criteria that need gradients (Taylor; the first batches are used), with the
-    /// columns the model was trained on (its features column and a "Label" key column).</param>
+    /// columns the model was trained on (its features and label columns).</param>
     public NeuralNetworkMulticlassModel Prune(NeuralNetworkMulticlassModel model, PruningOptions options, IDataView? data = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -75,7 +75,7 @@ public sealed class SparsityCatalog
         if (options.Criterion.GradientBatches > 0)
         {
             if (data is null) throw new ArgumentNullException(nameof(data), "The Taylor criterion needs training data to compute gradients.");
-            var examples = DataViewReader.Read(data, model.FeatureColumnName, "Label", [.. model.InputShape]);
+            var examples = DataViewReader.Read(data, model.FeatureColumnName, model.LabelColumnName, [.. model.InputShape]);
             taylor = TaylorScores.Accumulate(network, plan.Layers, examples, options.Criterion.GradientBatches);
         }
         plan.Prune(0, PruningSchedule.AtInitialization(), taylor);

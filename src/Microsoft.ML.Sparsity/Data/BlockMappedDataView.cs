@@ -31,8 +31,8 @@ internal abstract class MappedBlock
     /// <summary>Computes the outputs of <paramref name="count"/> rows whose inputs are <paramref name="inputs"/>, row after row.</summary>
     public abstract void Map(float[] inputs, int count);
 
-    /// <summary>Computes one row's outputs into row 0 (what ML.NET's prediction engine asks for); by default a block of one.</summary>
-    public virtual void MapRow(float[] input) => Map(input, 1);
+    /// <summary>Computes one row's outputs into row 0 (what ML.NET's prediction engine asks for).</summary>
+    public abstract void MapRow(float[] input);
 
     /// <summary>A getter of added column <paramref name="output"/> (0 for the first added column); null when it is not of type <typeparamref name="TValue"/>.</summary>
     public abstract ValueGetter<TValue>? GetGetter<TValue>(int output);

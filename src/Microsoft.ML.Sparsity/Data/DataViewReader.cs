@@ -37,8 +37,12 @@ internal static class DataViewReader
         DataViewSchema.Column? label = labelColumnName is null ? null : LabelColumn(data.Schema, labelColumnName, labelKind);
         var keyType = label?.Type as KeyDataViewType;
 
-        var values = new float[Math.Max(1, (data.GetRowCount() ?? 1024) * (long)length)];
-        var labels = new float[Math.Max(1, (int)Math.Min(int.MaxValue, data.GetRowCount() ?? 1024))];
+        long most = Array.MaxLength / length; // rows the engine's one contiguous buffer holds
+        if (data.GetRowCount() > most)
+            throw new ArgumentOutOfRangeException(nameof(data), data.GetRowCount(),
+                $"The data has {data.GetRowCount():N0} rows of {length:N0} values in '{featureColumnName}'; the engine holds at most {most:N0} such rows in memory at once.");
+        var values = new float[Math.Max(1, Math.Min(most, data.GetRowCount() ?? 1024) * length)];
+        var labels = new float[Math.Max(1, (int)Math.Min(most, data.GetRowCount() ?? 1024))];
         int rows = 0, skipped = 0;
         using (var cursor = data.GetRowCursor(label is null ? [features] : [features, label.Value]))
         {
@@ -53,8 +57,11 @@ internal static class DataViewReader
                     throw new InvalidDataException($"Row {cursor.Position} of the label column '{labelColumnName}': the value is {value}; labels must be finite.");
                 if (rows == labels.Length)
                 {
-                    Array.Resize(ref labels, checked(rows * 2));
-                    Array.Resize(ref values, checked(rows * 2 * length));
+                    if (rows == most)
+                        throw new ArgumentOutOfRangeException(nameof(data), $"The data has more than {most:N0} rows of {length:N0} values in '{featureColumnName}'; the engine holds at most that many in memory at once.");
+                    int grown = (int)Math.Min(most, rows * 2L);
+                    Array.Resize(ref labels, grown);
+                    Array.Resize(ref values, grown * length);
                 }
                 getFeatures(ref buffer);
                 var row = values.AsSpan(rows * length, length);

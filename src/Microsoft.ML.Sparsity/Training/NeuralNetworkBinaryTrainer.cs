@@ -50,9 +50,9 @@ public sealed class NeuralNetworkBinaryTrainer : IEstimator<NeuralNetworkBinaryM
     public NeuralNetworkBinaryModel Fit(IDataView input, IDataView? validation, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        NetworkTraining.ValidateOptions(_options); // before the data is read
         var examples = _training.Read(input);
         var held = validation is null ? null : _training.Read(validation);
-        NetworkTraining.ValidateOptions(_options);
         int seed = _options.Seed ?? _training.Host.NextSeed();
         int positives = examples.Labels.Count(l => l == 1);
         var result = _training.Train(examples, held, 1, new BinaryCrossEntropyLoss(), isClassifier: true, seed, null, null,

@@ -83,7 +83,11 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
     /// <summary>Trains on examples already in the engine's buffers.</summary>
     internal NeuralNetworkMulticlassModel FitExamples(Dataset input) => Train(input, null, null, null, CancellationToken.None);
 
-    private Dataset Read(IDataView data) => _training.Read(data);
+    private Dataset Read(IDataView data)
+    {
+        ValidateOptions(_options); // before the data is read
+        return _training.Read(data);
+    }
 
     private NeuralNetworkMulticlassModel Train(Dataset input, NeuralNetworkMulticlassModel? start, Dataset? validation,
         IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)

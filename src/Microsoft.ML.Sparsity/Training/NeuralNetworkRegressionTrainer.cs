@@ -51,9 +51,9 @@ public sealed class NeuralNetworkRegressionTrainer : IEstimator<NeuralNetworkReg
     public NeuralNetworkRegressionModel Fit(IDataView input, IDataView? validation, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        NetworkTraining.ValidateOptions(_options); // before the data is read
         var examples = _training.Read(input);
         var held = validation is null ? null : _training.Read(validation);
-        NetworkTraining.ValidateOptions(_options);
         int seed = _options.Seed ?? _training.Host.NextSeed();
         var result = _training.Train(examples, held, 1, new MeanSquaredErrorLoss(), isClassifier: false, seed, null, null,
             "regression", progress, cancellationToken);
