@@ -97,8 +97,7 @@ internal static class DataViewReader
             "featureColumnName", name, $"The features column '{name}' was not found in the data (it has {Columns(schema)}).");
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType n, IsKnownSize: true } || n != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException("featureColumnName", name,
-                $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {column.Type}. " +
-                "Put the features into one vector with mlContext.Transforms.Concatenate (and ConvertType to Single where needed).");
+                FeatureMismatch(name, $"{column.Type}"));
         return column;
     }
 
@@ -121,6 +120,11 @@ internal static class DataViewReader
             throw new ArgumentOutOfRangeException("labelColumnName", name, $"The label column '{name}' has {key.Count} key values; at most {int.MaxValue} classes are supported.");
         return column;
     }
+
+    /// <summary>The message for a features column that is not a known-size vector of <see cref="float"/>; <paramref name="got"/> describes it.</summary>
+    public static string FeatureMismatch(string name, string got) =>
+        $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {got}. " +
+        "Put the features into one vector with mlContext.Transforms.Concatenate (and ConvertType to Single where needed).";
 
     /// <summary>The type a label of <paramref name="kind"/> must have, as error messages name it.</summary>
     public static string Expected(LabelKind kind) => kind switch { LabelKind.Key => "Key", LabelKind.Boolean => "Boolean", _ => "Single" };

@@ -133,7 +133,7 @@ public sealed class IterativeMagnitudePruningOptions
     internal void Validate()
     {
         if (Training is null) throw new ArgumentNullException(nameof(Training), "IterativeMagnitudePruningOptions.Training must be set.");
-        NeuralNetworkMulticlassTrainer.ValidateOptions(Training);
+        NetworkTraining.ValidateOptions(Training);
         if (Training.Sparsity is not null)
             throw new ArgumentException("Training.Sparsity must be null: iterative magnitude pruning sets the masks itself.", nameof(Training));
         if (Training.EarlyStoppingPatience != 0)
@@ -169,7 +169,7 @@ public sealed class IterativeMagnitudePruningOptions
     /// <summary>The options as name/value pairs, for checkpoints: resuming needs every one to match.</summary>
     internal SortedDictionary<string, string> Describe(int seed)
     {
-        var trainer = NeuralNetworkMulticlassTrainer.DescribeOptions(Training, seed);
+        var trainer = NetworkTraining.DescribeOptions(Training, seed, nameof(NeuralNetworkMulticlassTrainer));
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["Levels"] = Levels.ToString(System.Globalization.CultureInfo.InvariantCulture),

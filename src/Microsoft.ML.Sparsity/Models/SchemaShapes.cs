@@ -74,7 +74,7 @@ internal static class SchemaShapes
             throw new ArgumentOutOfRangeException(argument, name, $"The features column '{name}' was not found in the input schema.");
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.IsKey || features.ItemType != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException(argument, name,
-                $"Schema mismatch for feature column '{name}': expected a known-size vector of Single, got {Describe(features)}.");
+                DataViewReader.FeatureMismatch(name, Describe(features)));
     }
 
     private static SchemaShape.Column CheckLabel(SchemaShape input, string labelColumnName, LabelKind kind = LabelKind.Key)

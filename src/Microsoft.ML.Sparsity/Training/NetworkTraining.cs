@@ -16,10 +16,17 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
     /// <summary>What a run gives: the trained network, its per-epoch history, the optimiser state and the recorded options.</summary>
     public sealed record Result(SequentialNetwork Network, IReadOnlyList<TrainingProgress> History, TrainingState Training, JsonObject Options);
 
-    public SparsityHost Host => host;
+    /// <summary>
+    /// Checks the options, then copies the training (and validation) features and labels into the engine's buffers,
+    /// one cursor pass each.
+    /// </summary>
+    public (Dataset Train, Dataset? Validation) Read(IDataView input, IDataView? validation)
+    {
+        ValidateOptions(options);
+        return (Read(input), validation is null ? null : Read(validation));
+    }
 
-    /// <summary>Copies the features and labels into the engine's buffers (one cursor pass).</summary>
-    public Dataset Read(IDataView data)
+    private Dataset Read(IDataView data)
     {
         ArgumentNullException.ThrowIfNull(data);
         var dataset = DataViewReader.Read(data, options.FeatureColumnName, options.LabelColumnName, options.InputShape, labelKind);
@@ -32,11 +39,13 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
     /// Trains a network with <paramref name="outputs"/> output units (or continues <paramref name="start"/>) on
     /// <paramref name="input"/>, validating on <paramref name="validation"/> or on the held-out
     /// <see cref="NeuralNetworkTrainerOptions.ValidationFraction"/>, whose labels <paramref name="checkValidation"/> checks.
+    /// The seed is <see cref="NeuralNetworkTrainerOptions.Seed"/>, or else the context's next one.
     /// </summary>
-    public Result Train(Dataset input, Dataset? validation, int outputs, Loss loss, bool isClassifier, int seed,
+    public Result Train(Dataset input, Dataset? validation, int outputs, Loss loss, bool isClassifier,
         (SequentialNetwork Network, TrainingState? Training)? start, Action<Dataset>? checkValidation, string describeData,
         IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
+        int seed = options.Seed ?? host.NextSeed();
         var train = input;
         if (validation is null && options.ValidationFraction > 0)
             (train, validation) = input.Split(options.ValidationFraction, seed);

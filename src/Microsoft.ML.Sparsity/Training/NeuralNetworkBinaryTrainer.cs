@@ -50,12 +50,9 @@ public sealed class NeuralNetworkBinaryTrainer : IEstimator<NeuralNetworkBinaryM
     public NeuralNetworkBinaryModel Fit(IDataView input, IDataView? validation, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        NetworkTraining.ValidateOptions(_options); // before the data is read
-        var examples = _training.Read(input);
-        var held = validation is null ? null : _training.Read(validation);
-        int seed = _options.Seed ?? _training.Host.NextSeed();
+        var (examples, held) = _training.Read(input, validation);
         int positives = examples.Labels.Count(l => l == 1);
-        var result = _training.Train(examples, held, 1, new BinaryCrossEntropyLoss(), isClassifier: true, seed, null, null,
+        var result = _training.Train(examples, held, 1, new BinaryCrossEntropyLoss(), isClassifier: true, null, null,
             $"{positives:N0} positive", progress, cancellationToken);
         return new NeuralNetworkBinaryModel(result.Network, _options.FeatureColumnName, result.History, result.Training, result.Options);
     }

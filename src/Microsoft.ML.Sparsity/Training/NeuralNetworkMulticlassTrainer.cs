@@ -1,5 +1,4 @@
 using Microsoft.ML.Runtime;
-using System.Text.Json.Nodes;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
@@ -58,8 +57,11 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
     /// <param name="progress">Receives a <see cref="TrainingProgress"/> at the end of every epoch.</param>
     /// <param name="cancellationToken">Stops training between batches with <see cref="OperationCanceledException"/>.</param>
     public NeuralNetworkMulticlassModel Fit(IDataView input, IDataView? validation, IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Train(Read(input), null, validation is null ? null : Read(validation), progress, cancellationToken);
+        CancellationToken cancellationToken = default)
+    {
+        var (train, held) = _training.Read(input, validation);
+        return Train(train, null, held, progress, cancellationToken);
+    }
 
     /// <summary>
     /// Continues training <paramref name="model"/> on <paramref name="input"/> for <see cref="NeuralNetworkTrainerOptions.Epochs"/> more epochs with
@@ -77,24 +79,21 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return Train(Read(input), model, validation is null ? null : Read(validation), progress, cancellationToken);
+        var (train, held) = _training.Read(input, validation);
+        return Train(train, model, held, progress, cancellationToken);
     }
 
     /// <summary>Trains on examples already in the engine's buffers.</summary>
-    internal NeuralNetworkMulticlassModel FitExamples(Dataset input) => Train(input, null, null, null, CancellationToken.None);
-
-    private Dataset Read(IDataView data)
+    internal NeuralNetworkMulticlassModel FitExamples(Dataset input)
     {
-        ValidateOptions(_options); // before the data is read
-        return _training.Read(data);
+        NetworkTraining.ValidateOptions(_options);
+        return Train(input, null, null, null, CancellationToken.None);
     }
 
     private NeuralNetworkMulticlassModel Train(Dataset input, NeuralNetworkMulticlassModel? start, Dataset? validation,
         IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
-        ValidateOptions(_options);
-        int seed = _options.Seed ?? _training.Host.NextSeed();
         int classCount = CountClasses(input);
         if (start is not null)
         {
@@ -108,18 +107,13 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
                     $"[{string.Join(", ", trained.Names)}], in that order. Map the labels with the MapValueToKey transformer fitted on the model's training data.");
             classCount = start.ClassCount;
         }
-        var result = _training.Train(input, validation, classCount, new SoftmaxCrossEntropyLoss(), isClassifier: true, seed,
+        var result = _training.Train(input, validation, classCount, new SoftmaxCrossEntropyLoss(), isClassifier: true,
             start is null ? null : (start.Network, start.Training), v => CheckLabels(v, classCount, nameof(validation)),
             $"{classCount} classes", progress, cancellationToken);
         var classLabels = start is not null ? start.ClassLabels : input.ClassLabels;
         return new NeuralNetworkMulticlassModel(result.Network, classCount, classLabels, _options.FeatureColumnName, result.History,
             result.Training, result.Options, labelColumnName: _options.LabelColumnName);
     }
-
-    /// <summary>The options as recorded in model files.</summary>
-    internal static JsonObject DescribeOptions(Options options, int seed) => NetworkTraining.DescribeOptions(options, seed, nameof(NeuralNetworkMulticlassTrainer));
-
-    internal static void ValidateOptions(Options o) => NetworkTraining.ValidateOptions(o);
 
     internal static int CountClasses(Dataset data)
     {

@@ -51,11 +51,8 @@ public sealed class NeuralNetworkRegressionTrainer : IEstimator<NeuralNetworkReg
     public NeuralNetworkRegressionModel Fit(IDataView input, IDataView? validation, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        NetworkTraining.ValidateOptions(_options); // before the data is read
-        var examples = _training.Read(input);
-        var held = validation is null ? null : _training.Read(validation);
-        int seed = _options.Seed ?? _training.Host.NextSeed();
-        var result = _training.Train(examples, held, 1, new MeanSquaredErrorLoss(), isClassifier: false, seed, null, null,
+        var (examples, held) = _training.Read(input, validation);
+        var result = _training.Train(examples, held, 1, new MeanSquaredErrorLoss(), isClassifier: false, null, null,
             "regression", progress, cancellationToken);
         return new NeuralNetworkRegressionModel(result.Network, _options.FeatureColumnName, result.History, result.Training, result.Options);
     }
