@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (installing what it needs first) and ends with one line "N passed, N failed, N skipped".
+# Runs the whole test suite (installing what it needs first) once per vector tier this CPU has: as it is, with AVX-512
+# switched off (the AVX2 kernels: most laptops and cloud VMs) and with AVX2 switched off (the Vector128 kernels, as on
+# ARM64). Ends with one line "N passed, N failed, N skipped" summed over the runs. Extra arguments go to dotnet test
+# (e.g. --filter). build/arm64-check.sh checks the ARM64 kernels themselves under emulation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build/setup.sh
@@ -9,8 +12,13 @@ status=0
 # The whole solution first: some tests run its other programs (test/PortableModelConsumer) as child processes.
 echo "Building Sparsity.sln ..." >&2
 dotnet build Sparsity.sln -c Release -v quiet -nologo >&2
-dotnet test Sparsity.sln -c Release --no-build "$@" 2>&1 | tee "$log" || status=$?
-# dotnet test prints "Failed: F, Passed: P, Skipped: S, Total: T" per test assembly; add them up.
+tiers=("native:" "AVX-512 off:DOTNET_EnableAVX512=0" "AVX2 off:DOTNET_EnableAVX2=0")
+for tier in "${tiers[@]}"; do
+  name="${tier%%:*}"; switch="${tier#*:}"
+  echo "=== Test suite, $name ${switch:+($switch)} ===" >&2
+  env $switch dotnet test Sparsity.sln -c Release --no-build "$@" 2>&1 | tee -a "$log" || status=$?
+done
+# dotnet test prints "Failed: F, Passed: P, Skipped: S, Total: T" per test assembly and run; add them up.
 summary=$(grep -oE 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$log" |
   awk -F'[:,]' '{f+=$2; p+=$4; s+=$6} END {printf "%d passed, %d failed, %d skipped", p, f, s}')
 echo "${summary:-0 passed, 0 failed, 0 skipped}"
