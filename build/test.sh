@@ -2,7 +2,8 @@
 # Runs the whole test suite (installing what it needs first) once per vector tier this CPU has: as it is, with AVX-512
 # switched off (the AVX2 kernels: most laptops and cloud VMs) and with AVX2 switched off (the Vector128 kernels, as on
 # ARM64). Ends with one line "N passed, N failed, N skipped" summed over the runs. Extra arguments go to dotnet test
-# (e.g. --filter). build/arm64-check.sh checks the ARM64 kernels themselves under emulation.
+# (e.g. --filter); without any, build/arm64-check.sh then checks the ARM64 (NEON) kernels under emulation, and its
+# result counts as one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build/setup.sh
@@ -18,6 +19,14 @@ for tier in "${tiers[@]}"; do
   echo "=== Test suite, $name ${switch:+($switch)} ===" >&2
   env $switch dotnet test Sparsity.sln -c Release --no-build "$@" 2>&1 | tee -a "$log" || status=$?
 done
+if [ $# -eq 0 ]; then
+  echo "=== ARM64 kernel check (qemu-user-static) ===" >&2
+  if build/arm64-check.sh 2>&1 | tee -a "$log" | tail -n 1 | grep -q '^PASSED'; then
+    echo "Failed: 0, Passed: 1, Skipped: 0 (ARM64 kernel check)" >> "$log"
+  else
+    echo "Failed: 1, Passed: 0, Skipped: 0 (ARM64 kernel check)" >> "$log"; status=1
+  fi
+fi
 # dotnet test prints "Failed: F, Passed: P, Skipped: S, Total: T" per test assembly and run; add them up.
 summary=$(grep -oE 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$log" |
   awk -F'[:,]' '{f+=$2; p+=$4; s+=$6} END {printf "%d passed, %d failed, %d skipped", p, f, s}')
