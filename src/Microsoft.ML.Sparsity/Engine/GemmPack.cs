@@ -5,16 +5,15 @@ using System.Runtime.Intrinsics.X86;
 namespace Microsoft.ML.Sparsity.Engine;
 
 // Packing: copies a block of op(A) or op(B) into the panel order the micro-kernel reads, applying transposes and
-// zero-padding the last panel to a full MR rows / NR columns.
+// zero-padding the last panel to a full mr rows / nr columns.
 internal static unsafe partial class Gemm
 {
     /// <summary>
-    /// Packs op(A)[i0 .. i0+mb, p0 .. p0+kb] as MR-row panels: panel r holds, for each p, the MR values
-    /// op(A)[i0 + r*MR + 0 .. MR-1, p0 + p] contiguously (panel stride MR * kb).
+    /// Packs op(A)[i0 .. i0+mb, p0 .. p0+kb] as mr-row panels: panel r holds, for each p, the mr values
+    /// op(A)[i0 + r*MR + 0 .. MR-1, p0 + p] contiguously (panel stride mr * kb).
     /// </summary>
-    private static void PackA(bool transA, float* a, int lda, int i0, int mb, int p0, int kb, float* dst)
+    private static void PackA(int mr, bool transA, float* a, int lda, int i0, int mb, int p0, int kb, float* dst)
     {
-        int mr = MR;
         for (int ir = 0; ir < mb; ir += mr, dst += mr * kb)
         {
             int rows = Math.Min(mr, mb - ir);
@@ -34,12 +33,11 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Packs op(B)[p0 .. p0+kb, j0 .. j0+nb] as NR-column panels: panel j holds, for each p, the NR values
-    /// op(B)[p0 + p, j0 + j*NR + 0 .. NR-1] contiguously (panel stride NR * kb).
+    /// Packs op(B)[p0 .. p0+kb, j0 .. j0+nb] as nr-column panels: panel j holds, for each p, the nr values
+    /// op(B)[p0 + p, j0 + j*NR + 0 .. NR-1] contiguously (panel stride nr * kb).
     /// </summary>
-    private static void PackB(bool transB, float* b, int ldb, int p0, int kb, int j0, int nb, float* dst)
+    private static void PackB(int nr, bool transB, float* b, int ldb, int p0, int kb, int j0, int nb, float* dst)
     {
-        int nr = NR;
         for (int jr = 0; jr < nb; jr += nr, dst += nr * kb)
         {
             int cols = Math.Min(nr, nb - jr);
@@ -62,12 +60,12 @@ internal static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyRuns(float* src, int ld, int kb, int len, float* dst, int width)
     {
-        if (len == width && width % 8 == 0 && Vector256.IsHardwareAccelerated)
+        if (len == width && width % 4 == 0 && Vector128.IsHardwareAccelerated)
         {
             for (int p = 0; p < kb; p++, src += ld, dst += width)
             {
-                for (int w = 0; w < width; w += 8)
-                    Vector256.Store(Vector256.Load(src + w), dst + w);
+                for (int w = 0; w < width; w += 4)
+                    Vector128.Store(Vector128.Load(src + w), dst + w);
             }
 
             return;
