@@ -20,7 +20,11 @@ internal static class GemmBench
     /// Measures each shape for about <paramref name="secondsPerShape"/> seconds with a pool of
     /// <paramref name="threads"/> threads and returns the median GFLOPS over ten timed batches.
     /// </summary>
-    public static IReadOnlyList<(string Shape, double Gflops)> Measure(int threads, double secondsPerShape)
+    public static IReadOnlyList<(string Shape, double Gflops)> Measure(int threads, double secondsPerShape) =>
+        Measure(VectorIsas.Best, threads, secondsPerShape);
+
+    /// <summary><see cref="Measure(int, double)"/> with the kernels of <paramref name="isa"/>.</summary>
+    public static IReadOnlyList<(string Shape, double Gflops)> Measure(VectorIsa isa, int threads, double secondsPerShape)
     {
         var results = new List<(string, double)>();
         using var pool = new WorkerPool(threads);
@@ -31,7 +35,7 @@ internal static class GemmBench
             float[] b = Fill(new float[k * n], random);
             float[] c = new float[m * n];
             int ldb = transB ? k : n;
-            void Run() => Gemm.Multiply(pool, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
+            void Run() => Gemm.Multiply(isa, pool, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
 
             // Warm up (JIT tiers, packing buffers, caches) and size a batch to about a tenth of the budget.
             long start = Stopwatch.GetTimestamp();
@@ -58,6 +62,47 @@ internal static class GemmBench
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Dense LeNet-300-100 inference (the trained model's Predict at batch 1, batched Score above) against ONNX Runtime on
+    /// the exported model at batch 1, 16 and 256, alternating in <paramref name="rounds"/> rounds; prints each round and
+    /// the median ratios (ours/ORT speed).
+    /// </summary>
+    public static void RunLeNetVsOrt(WorkerPool pool, int threads, double seconds, int rounds = 5)
+    {
+        var (_, layers, shape) = ModelBench.Models.Single(m => m.Name == "lenet");
+        var network = new Microsoft.ML.Sparsity.Network.SequentialNetwork(layers(), shape,
+            new Microsoft.ML.Sparsity.Network.LayerBuildContext(pool, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
+        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
+        var bench = new ModelBench(pool, seconds);
+        int[] batches = [1, 16, 256];
+        var ratios = batches.ToDictionary(b => b, _ => new List<double>());
+        string folder = Directory.CreateTempSubdirectory("sparsity-lenet-").FullName;
+        try
+        {
+            string file = Path.Combine(folder, "lenet.onnx");
+            using (var stream = File.Create(file)) Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network, null, stream, "benchmark");
+            Console.WriteLine($"\n| round | batch | ours µs/call | ONNX Runtime µs/call | ours/ORT |\n|---|---|---|---|---|");
+            for (int round = 0; round < rounds; round++)
+            {
+                var ours = batches.ToDictionary(b => b, b => bench.Infer(model, b).MicrosecondsPerCall);
+                var ort = OnnxRuntimeBench.Measure(batches.Select(b => new OnnxRuntimeBench.OrtJob("lenet", file, network.InputSize, b)), threads, seconds);
+                foreach (int b in batches)
+                {
+                    double theirs = 1e6 * b / ort[("lenet", b)];
+                    ratios[b].Add(theirs / ours[b]);
+                    Console.WriteLine($"| {round} | {b} | {ours[b]:F1} | {theirs:F1} | {theirs / ours[b]:F2}× |");
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        Console.WriteLine("\nLeNet dense vs ONNX Runtime, median ratio (ours/ORT speed): " +
+            string.Join(", ", batches.Select(b => $"batch {b} {ratios[b].Order().ElementAt(ratios[b].Count / 2):F2}×")));
     }
 
     private static float[] Fill(float[] values, Random random)

@@ -14,9 +14,10 @@ internal static unsafe partial class Gemm
     /// half of a 512 KiB L2). Vector128: 6 x 8 in 12 of the 16 xmm registers (NEON has 32, but the same tile keeps
     /// one kernel for SSE and NEON). Scalar: 4 x 4.
     /// </remarks>
-    private readonly record struct Blocking(int MR, int NR, int KcMax, int Mc, int Nc)
+    internal readonly record struct Blocking(int MR, int NR, int KcMax, int Mc, int Nc)
     {
-        public static Blocking For(VectorIsa isa) => isa switch
+        internal static Blocking? TuneAvx2;
+        public static Blocking For(VectorIsa isa) => isa == VectorIsa.Avx2 && TuneAvx2 is Blocking t ? t : isa switch
         {
             VectorIsa.Avx512 => new(8, 32, 256, 256, 2048),
             VectorIsa.Avx2 => new(6, 16, 256, 144, 2048),

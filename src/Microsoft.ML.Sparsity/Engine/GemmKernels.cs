@@ -73,6 +73,9 @@ internal static unsafe partial class Gemm
             case VectorIsa.Avx512:
                 Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
                 break;
+            case VectorIsa.Avx2 when Blocking.For(isa).MR == 4:
+                Kernel4x24Avx2(kb, a, b, c, ldc, alpha, beta);
+                break;
             case VectorIsa.Avx2:
                 Kernel6x16Avx2(kb, a, b, c, ldc, alpha, beta);
                 break;
@@ -228,25 +231,61 @@ internal static unsafe partial class Gemm
         Update256(c + 5 * ldc, c50, c51, va, vb, mode);
     }
 
+    /// <summary>4 x 24 tile: 12 ymm accumulators; per k step 3 vector loads of B, 4 broadcasts and 12 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel4x24Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+        Vector256<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+        for (int p = 0; p < kb; p++, a += 4, b += 24)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8), b2 = Vector256.Load(b + 16);
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            c02 = Fma.MultiplyAdd(x, b2, c02);
+            x = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            c12 = Fma.MultiplyAdd(x, b2, c12);
+            x = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            c22 = Fma.MultiplyAdd(x, b2, c22);
+            x = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            c32 = Fma.MultiplyAdd(x, b2, c32);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
+        Update256(c, c00, c01, va, vb, mode);
+        Update256(c + 16, c02, va, vb, mode);
+        Update256(c + ldc, c10, c11, va, vb, mode);
+        Update256(c + ldc + 16, c12, va, vb, mode);
+        Update256(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update256(c + 2 * ldc + 16, c22, va, vb, mode);
+        Update256(c + 3 * ldc, c30, c31, va, vb, mode);
+        Update256(c + 3 * ldc + 16, c32, va, vb, mode);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Update256(float* c, Vector256<float> acc0, Vector256<float> acc1, Vector256<float> alpha,
         Vector256<float> beta, int mode)
     {
-        if (mode == 0)
-        {
-            Vector256.Store(acc0 * alpha, c);
-            Vector256.Store(acc1 * alpha, c + 8);
-        }
-        else if (mode == 1)
-        {
-            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c)), c);
-            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8)), c + 8);
-        }
-        else
-        {
-            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c) * beta), c);
-            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8) * beta), c + 8);
-        }
+        Update256(c, acc0, alpha, beta, mode);
+        Update256(c + 8, acc1, alpha, beta, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update256(float* c, Vector256<float> acc, Vector256<float> alpha, Vector256<float> beta,
+        int mode)
+    {
+        Vector256<float> result = mode == 0 ? acc * alpha
+            : mode == 1 ? Fma.MultiplyAdd(acc, alpha, Vector256.Load(c))
+            : Fma.MultiplyAdd(acc, alpha, Vector256.Load(c) * beta);
+        Vector256.Store(result, c);
     }
 
     /// <summary>
