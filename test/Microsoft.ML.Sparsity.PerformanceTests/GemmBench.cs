@@ -14,6 +14,7 @@ internal static class GemmBench
         ("1024x1024x1024", 1024, 1024, 1024, false),
         ("256x784x300 NT", 256, 784, 300, true),
         ("64x784x300 NT", 64, 784, 300, true),
+        ("16x784x300 NT", 16, 784, 300, true),
     ];
 
     /// <summary>
@@ -62,6 +63,52 @@ internal static class GemmBench
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// GFLOPS per second of the calling thread's CPU time, one thread, the best of 11 rounds of about 30 ms: on a
+    /// machine shared with other work, time spent descheduled does not count (cache pollution still does). Compare
+    /// with OpenBLAS timed the same way (Python's time.thread_time around torch.mm with one thread).
+    /// </summary>
+    public static IReadOnlyList<(string Shape, double Gflops)> MeasureCpuTime()
+    {
+        var results = new List<(string, double)>();
+        var random = new Random(42);
+        foreach ((string name, int m, int k, int n, bool transB) in Shapes)
+        {
+            float[] a = Fill(new float[m * k], random), b = Fill(new float[k * n], random), c = new float[m * n];
+            int ldb = transB ? k : n;
+            double best = double.MaxValue;
+            for (int round = 0; round < 12; round++)
+            {
+                int calls = 0;
+                double t0 = ThreadCpuSeconds(), elapsed;
+                do
+                {
+                    Gemm.Multiply(WorkerPool.Inline, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
+                    calls++;
+                }
+                while ((elapsed = ThreadCpuSeconds() - t0) < 0.03);
+                if (round > 0) // the first warms up
+                    best = Math.Min(best, elapsed / calls);
+            }
+
+            results.Add((name, 2.0 * m * n * k / best / 1e9));
+        }
+
+        return results;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern unsafe int ClockGetTime(int clock, long* timespec);
+
+    /// <summary>CLOCK_THREAD_CPUTIME_ID (Linux): the calling thread's CPU time.</summary>
+    private static unsafe double ThreadCpuSeconds()
+    {
+        long* timespec = stackalloc long[2];
+        if (ClockGetTime(3, timespec) != 0)
+            throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed.");
+        return timespec[0] + timespec[1] * 1e-9;
     }
 
     /// <summary>

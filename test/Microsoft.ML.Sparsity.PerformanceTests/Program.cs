@@ -92,18 +92,13 @@ if (only == "layers")
     return;
 }
 
-if (only == "gemmtune")
-{
-    GemmTune.Run(threads, 12, Environment.GetEnvironmentVariable("GEMM_CONFIGS")!.Split(' '));
-    return;
-}
-
 if (only == "gemm")
 {
-    Console.WriteLine($"\n| shape m×k×n | ISA | ours GFLOPS |\n|---|---|---|");
+    Console.WriteLine($"\n| shape m×k×n | ISA | ours GFLOPS ({threads} threads, wall clock) | ours GFLOPS (1 thread, per CPU second) |\n|---|---|---|---|");
+    var cpu = GemmBench.MeasureCpuTime().ToDictionary(r => r.Shape, r => r.Gflops);
     foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
-        Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} |");
-    if (Environment.GetEnvironmentVariable("GEMM_NO_ORT") is null) GemmBench.RunLeNetVsOrt(pool, threads, seconds);
+        Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} | {cpu[shape]:F1} |");
+    GemmBench.RunLeNetVsOrt(pool, threads, seconds);
     return;
 }
 

@@ -69,7 +69,7 @@ internal static unsafe partial class Gemm
             Job job = RentJob();
             try
             {
-                job.Set(isa, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, null, beta, pc, ldc);
+                job.Set(isa, Blocking.For(isa, m), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, null, beta, pc, ldc);
                 if (m == 1 || n == 1)
                     job.RunGemv(pool);
                 else
@@ -85,8 +85,8 @@ internal static unsafe partial class Gemm
     /// <summary>
     /// C = alpha * op(A) * B + beta * C with B packed once by <see cref="PackedMatrix"/> (a fixed weight): the call
     /// skips packing B, which at a small batch (m = 16 against a 784 x 300 weight) costs about as much as the
-    /// multiply. For m, n &gt; 1 the result equals the unpacked call with the packed tier bit for bit (the same
-    /// slices, tiles and order); m == 1 also runs the packed kernels here, where the unpacked call would run a GEMV.
+    /// multiply. For 1 &lt; m &lt;= <see cref="Blocking.SmallM"/> and n &gt; 1 the result equals the unpacked call with the
+    /// packed tier bit for bit (the same slices, tiles and order).
     /// </summary>
     public static void Multiply(WorkerPool pool, bool transA, int m, float alpha, ReadOnlySpan<float> a, int lda,
         PackedMatrix b, float beta, Span<float> c, int ldc)
@@ -111,7 +111,7 @@ internal static unsafe partial class Gemm
             Job job = RentJob();
             try
             {
-                job.Set(b.Isa, transA, false, m, n, k, alpha, pa, lda, null, 0, b.Pointer, beta, pc, ldc);
+                job.Set(b.Isa, Blocking.ForPacked(b.Isa), transA, false, m, n, k, alpha, pa, lda, null, 0, b.Pointer, beta, pc, ldc);
                 job.RunGemm(pool);
             }
             finally
@@ -199,10 +199,10 @@ internal static unsafe partial class Gemm
 
         public bool InUse { get; set; }
 
-        public void Set(VectorIsa isa, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
-            float* b, int ldb, float* packedB, float beta, float* c, int ldc)
+        public void Set(VectorIsa isa, Blocking blocking, bool transA, bool transB, int m, int n, int k, float alpha,
+            float* a, int lda, float* b, int ldb, float* packedB, float beta, float* c, int ldc)
         {
-            (_isa, _blocking) = (isa, Blocking.For(isa));
+            (_isa, _blocking) = (isa, blocking);
             (_transA, _transB, _m, _n, _k, _alpha, _beta) = (transA, transB, m, n, k, alpha, beta);
             (_lda, _ldb, _ldc) = (lda, ldb, ldc);
             _a = a;
@@ -285,7 +285,7 @@ internal static unsafe partial class Gemm
                     {
                         int mb = Math.Min(mcMax, i1 - ic);
                         PackA(mr, _transA, _a, _lda, ic, mb, pc, kb, packA);
-                        MacroKernel(_isa, kb, mb, nb, packA, panels, _c + (nint)ic * _ldc + jc, _ldc, _alpha, beta);
+                        MacroKernel(_isa, _blocking, kb, mb, nb, packA, panels, _c + (nint)ic * _ldc + jc, _ldc, _alpha, beta);
                     }
                 }
             }
