@@ -78,21 +78,7 @@ internal static class GemmBench
         {
             float[] a = Fill(new float[m * k], random), b = Fill(new float[k * n], random), c = new float[m * n];
             int ldb = transB ? k : n;
-            double best = double.MaxValue;
-            for (int round = 0; round < 12; round++)
-            {
-                int calls = 0;
-                double t0 = ThreadCpuSeconds(), elapsed;
-                do
-                {
-                    Gemm.Multiply(WorkerPool.Inline, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
-                    calls++;
-                }
-                while ((elapsed = ThreadCpuSeconds() - t0) < 0.03);
-                if (round > 0) // the first warms up
-                    best = Math.Min(best, elapsed / calls);
-            }
-
+            double best = BestCpuSeconds(() => Gemm.Multiply(WorkerPool.Inline, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n));
             results.Add((name, 2.0 * m * n * k / best / 1e9));
         }
 
@@ -150,6 +136,87 @@ internal static class GemmBench
 
         Console.WriteLine("\nLeNet dense vs ONNX Runtime, median ratio (ours/ORT speed): " +
             string.Join(", ", batches.Select(b => $"batch {b} {ratios[b].Order().ElementAt(ratios[b].Count / 2):F2}×")));
+        RunLeNetCpuTime(network.InputSize, layers, shape);
+    }
+
+    /// <summary>
+    /// The same comparison on one thread in CPU time (<see cref="MeasureCpuTime"/>'s method): ours through a model on
+    /// <see cref="WorkerPool.Inline"/>, ONNX Runtime with one intra-op thread (it then runs on the calling thread).
+    /// </summary>
+    private static void RunLeNetCpuTime(int features, Func<Microsoft.ML.Sparsity.Network.LayerDefinition[]> layers, int[] shape)
+    {
+        var network = new Microsoft.ML.Sparsity.Network.SequentialNetwork(layers(), shape,
+            new Microsoft.ML.Sparsity.Network.LayerBuildContext(WorkerPool.Inline, Microsoft.ML.Sparsity.Network.WeightInitializer.GlorotUniform, 42));
+        var model = new Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
+        string folder = Directory.CreateTempSubdirectory("sparsity-lenet-").FullName;
+        try
+        {
+            string file = Path.Combine(folder, "lenet.onnx");
+            using (var stream = File.Create(file)) Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network, null, stream, "benchmark");
+            using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
+            {
+                IntraOpNumThreads = 1,
+                InterOpNumThreads = 1,
+                ExecutionMode = Microsoft.ML.OnnxRuntime.ExecutionMode.ORT_SEQUENTIAL,
+                GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            };
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(file, options);
+            Console.WriteLine("\nOne thread, µs of CPU time per call (best of 11 rounds):\n\n| batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|");
+            var random = new Random(42);
+            foreach (int batch in new[] { 1, 16, 256 })
+            {
+                float[] x = Fill(new float[batch * features], random);
+                float[] scores = new float[batch * 10];
+                int[] predicted = new int[batch];
+                using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(x, [batch, features]);
+                var outputs = session.OutputNames.Select(name => Microsoft.ML.OnnxRuntime.OrtValue.CreateAllocatedTensorValue(Microsoft.ML.OnnxRuntime.OrtAllocator.DefaultInstance,
+                    session.OutputMetadata[name].ElementDataType, [.. session.OutputMetadata[name].Dimensions.Select(d => d < 0 ? batch : (long)d)])).ToArray();
+                try
+                {
+                    using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+                    string[] inputNames = [session.InputNames[0]];
+                    Microsoft.ML.OnnxRuntime.OrtValue[] inputs = [input];
+                    double ours = BestCpuSeconds(() =>
+                    {
+                        if (batch == 1)
+                            model.Predict(x, scores);
+                        else
+                            model.Score(x, batch, scores, predicted);
+                    });
+                    double ort = BestCpuSeconds(() => session.Run(runOptions, inputNames, inputs, session.OutputNames, outputs));
+                    Console.WriteLine($"| {batch} | {ours * 1e6:F1} | {ort * 1e6:F1} | {ort / ours:F2}× |");
+                }
+                finally
+                {
+                    foreach (var output in outputs) output.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>The best of 11 rounds (after one warm-up round) of about 30 ms of thread CPU time: seconds per call.</summary>
+    private static double BestCpuSeconds(Action call)
+    {
+        double best = double.MaxValue;
+        for (int round = 0; round < 12; round++)
+        {
+            int calls = 0;
+            double t0 = ThreadCpuSeconds(), elapsed;
+            do
+            {
+                call();
+                calls++;
+            }
+            while ((elapsed = ThreadCpuSeconds() - t0) < 0.03);
+            if (round > 0)
+                best = Math.Min(best, elapsed / calls);
+        }
+
+        return best;
     }
 
     private static float[] Fill(float[] values, Random random)

@@ -60,11 +60,14 @@ internal static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyRuns(float* src, int ld, int kb, int len, float* dst, int width)
     {
-        int vectorized = Vector128.IsHardwareAccelerated ? len / 4 * 4 : 0;
+        int wide = Vector256.IsHardwareAccelerated ? len / 8 * 8 : 0;
+        int narrow = Vector128.IsHardwareAccelerated ? len / 4 * 4 : 0;
         for (int p = 0; p < kb; p++, src += ld, dst += width)
         {
             int w = 0;
-            for (; w < vectorized; w += 4)
+            for (; w < wide; w += 8)
+                Vector256.Store(Vector256.Load(src + w), dst + w);
+            for (; w < narrow; w += 4)
                 Vector128.Store(Vector128.Load(src + w), dst + w);
             for (; w < len; w++)
                 dst[w] = src[w];
