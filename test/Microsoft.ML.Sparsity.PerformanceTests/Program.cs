@@ -1,9 +1,10 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|mlnet|pipeline]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline]
 // --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
-// own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run).
+// own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run), or the GEMM
+// shapes' GFLOPS with dense LeNet against ONNX Runtime at batch 1, 16 and 256 (gemm).
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -23,7 +24,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|mlnet|pipeline.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline.");
     }
 }
 
@@ -88,6 +89,16 @@ if (only == "layers")
             $"; total {us.Sum():F1} µs; formats {string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}"))}");
     }
 
+    return;
+}
+
+if (only == "gemm")
+{
+    Console.WriteLine($"\n| shape m×k×n | ISA | ours GFLOPS ({threads} threads, wall clock) | ours GFLOPS (1 thread, per CPU second) |\n|---|---|---|---|");
+    var cpu = GemmBench.MeasureCpuTime().ToDictionary(r => r.Shape, r => r.Gflops);
+    foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
+        Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} | {cpu[shape]:F1} |");
+    GemmBench.RunLeNetVsOrt(pool, threads, seconds);
     return;
 }
 

@@ -23,21 +23,6 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </remarks>
 internal static unsafe partial class Gemm
 {
-    /// <summary>Micro-tile height (rows of C per micro-kernel call).</summary>
-    private static readonly int MR = Avx512F.IsSupported ? 8 : Fma.IsSupported ? 6 : 4;
-
-    /// <summary>Micro-tile width (columns of C per micro-kernel call).</summary>
-    private static readonly int NR = Avx512F.IsSupported ? 32 : Fma.IsSupported ? 16 : 4;
-
-    /// <summary>Largest reduction slice: a kc x NR panel of B (32 KiB for NR = 32) stays in the 48 KiB L1.</summary>
-    private const int KcMax = 256;
-
-    /// <summary>Row block: the mc x kc packed A block (256 KiB at kc = 256) stays in the 1 MiB L2.</summary>
-    private const int McMax = 256;
-
-    /// <summary>Column block: the kc x nc packed B block (up to 2 MiB) lives in L3.</summary>
-    private const int NcMax = 2048;
-
     /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 1L << 17;
 
@@ -48,13 +33,19 @@ internal static unsafe partial class Gemm
     [ThreadStatic] private static Workspace? t_packB;
     [ThreadStatic] private static Job? t_job;
 
-    /// <summary>The instruction set of the micro-kernel, for benchmark printouts.</summary>
-    internal static string Isa => Avx512F.IsSupported ? "AVX-512" : Fma.IsSupported ? "AVX2+FMA" : "scalar";
+    /// <summary>The instruction set of the micro-kernel this process runs, for benchmark printouts.</summary>
+    internal static string Isa => VectorIsas.Describe(VectorIsas.Best);
 
-    /// <summary>C = alpha * op(A) * op(B) + beta * C (row-major). With beta == 0, C is not read.</summary>
+    /// <summary>C = alpha * op(A) * op(B) + beta * C (row-major) with the best tier. With beta == 0, C is not read.</summary>
     public static void Multiply(WorkerPool pool, bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+        Multiply(VectorIsas.Best, pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>C = alpha * op(A) * op(B) + beta * C (row-major) with the kernels of <paramref name="isa"/>.</summary>
+    public static void Multiply(VectorIsa isa, WorkerPool pool, bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
+        CheckIsa(isa);
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -78,7 +69,7 @@ internal static unsafe partial class Gemm
             Job job = RentJob();
             try
             {
-                job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                job.Set(isa, Blocking.For(isa, m), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, null, beta, pc, ldc);
                 if (m == 1 || n == 1)
                     job.RunGemv(pool);
                 else
@@ -89,6 +80,51 @@ internal static unsafe partial class Gemm
                 job.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// C = alpha * op(A) * B + beta * C with B packed once by <see cref="PackedMatrix"/> (a fixed weight): the call
+    /// skips packing B, which at a small batch (m = 16 against a 784 x 300 weight) costs about as much as the
+    /// multiply. For 1 &lt; m &lt;= <see cref="Blocking.SmallM"/> and n &gt; 1 the result equals the unpacked call with the
+    /// packed tier bit for bit (the same slices, tiles and order).
+    /// </summary>
+    public static void Multiply(WorkerPool pool, bool transA, int m, float alpha, ReadOnlySpan<float> a, int lda,
+        PackedMatrix b, float beta, Span<float> c, int ldc)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        int n = b.N, k = b.K;
+        CheckMatrix(a.Length, transA ? k : m, transA ? m : k, lda, nameof(a), nameof(lda));
+        CheckMatrix(c.Length, m, n, ldc, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0)
+            return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+
+        fixed (float* pa = a)
+        fixed (float* pc = c)
+        {
+            Job job = RentJob();
+            try
+            {
+                job.Set(b.Isa, Blocking.ForPacked(b.Isa), transA, false, m, n, k, alpha, pa, lda, null, 0, b.Pointer, beta, pc, ldc);
+                job.RunGemm(pool);
+            }
+            finally
+            {
+                job.Release();
+            }
+        }
+    }
+
+    private static void CheckIsa(VectorIsa isa)
+    {
+        if (!VectorIsas.IsAvailable(isa))
+            throw new ArgumentOutOfRangeException(nameof(isa), isa, $"This process runs at most {VectorIsas.Best}.");
     }
 
     private static void CheckMatrix(int length, int rows, int cols, int ld, string name, string ldName)
@@ -139,10 +175,15 @@ internal static unsafe partial class Gemm
         private readonly Action<int> _gemmItem;
         private readonly Action<int> _gemvItem;
 
+        private VectorIsa _isa;
+        private Blocking _blocking;
         private bool _transA, _transB;
         private int _m, _n, _k, _lda, _ldb, _ldc;
         private float _alpha, _beta;
         private float* _a, _b, _c;
+
+        // B packed ahead of the call (PackedMatrix), or null when each thread packs its own blocks.
+        private float* _packedB;
 
         // GEMM work split: a gridM x gridN grid of C rectangles, each a whole number of micro-tiles.
         private int _kc, _gridM, _gridN;
@@ -158,33 +199,33 @@ internal static unsafe partial class Gemm
 
         public bool InUse { get; set; }
 
-        public void Set(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda, float* b,
-            int ldb, float beta, float* c, int ldc)
+        public void Set(VectorIsa isa, Blocking blocking, bool transA, bool transB, int m, int n, int k, float alpha,
+            float* a, int lda, float* b, int ldb, float* packedB, float beta, float* c, int ldc)
         {
+            (_isa, _blocking) = (isa, blocking);
             (_transA, _transB, _m, _n, _k, _alpha, _beta) = (transA, transB, m, n, k, alpha, beta);
             (_lda, _ldb, _ldc) = (lda, ldb, ldc);
             _a = a;
             _b = b;
+            _packedB = packedB;
             _c = c;
         }
 
         public void Release()
         {
-            _a = _b = _c = null;
+            _a = _b = _c = _packedB = null;
             InUse = false;
         }
 
         public void RunGemm(WorkerPool pool)
         {
-            // Even kc slices (e.g. k = 784 -> 4 x 196) instead of 256 + 256 + 256 + 16.
-            int slices = (_k + KcMax - 1) / KcMax;
-            _kc = (_k + slices - 1) / slices;
-
+            _kc = _blocking.Kc(_k);
+            int mr = _blocking.MR, nr = _blocking.NR;
             int threads = (long)_m * _n * _k < ParallelThreshold ? 1 : pool.ThreadCount;
-            int mTiles = (_m + MR - 1) / MR, nTiles = (_n + NR - 1) / NR;
+            int mTiles = (_m + mr - 1) / mr, nTiles = (_n + nr - 1) / nr;
             // Every thread packs the whole operand along the dimension it does not split, so split the dimension
-            // whose other operand is cheaper to duplicate: N when A (m x k) is the smaller one.
-            if (_m < _n)
+            // whose other operand is cheaper to duplicate: N when A (m x k) is the smaller one (or B is packed).
+            if (_m < _n || _packedB != null)
             {
                 _gridN = Math.Min(threads, nTiles);
                 _gridM = Math.Min(threads / _gridN, mTiles);
@@ -200,10 +241,11 @@ internal static unsafe partial class Gemm
 
         private void RunGemmItem(int item)
         {
-            int mTiles = (_m + MR - 1) / MR, nTiles = (_n + NR - 1) / NR;
+            int mr = _blocking.MR, nr = _blocking.NR;
+            int mTiles = (_m + mr - 1) / mr, nTiles = (_n + nr - 1) / nr;
             int im = item / _gridN, jn = item % _gridN;
-            int i0 = im * mTiles / _gridM * MR, i1 = Math.Min(_m, (im + 1) * mTiles / _gridM * MR);
-            int j0 = jn * nTiles / _gridN * NR, j1 = Math.Min(_n, (jn + 1) * nTiles / _gridN * NR);
+            int i0 = im * mTiles / _gridM * mr, i1 = Math.Min(_m, (im + 1) * mTiles / _gridM * mr);
+            int j0 = jn * nTiles / _gridN * nr, j1 = Math.Min(_n, (jn + 1) * nTiles / _gridN * nr);
             if (i0 < i1 && j0 < j1)
                 GemmBlock(i0, i1, j0, j1);
         }
@@ -211,10 +253,13 @@ internal static unsafe partial class Gemm
         /// <summary>Computes the C rectangle [i0, i1) x [j0, j1) on the current thread.</summary>
         private void GemmBlock(int i0, int i1, int j0, int j1)
         {
+            int mr = _blocking.MR, nr = _blocking.NR;
             int kcMax = _kc;
-            int mcMax = McMax / MR * MR, ncMax = NcMax / NR * NR;
-            float* packA = (t_packA ??= new Workspace()).Get(RoundUp(Math.Min(mcMax, i1 - i0), MR) * kcMax);
-            float* packB = (t_packB ??= new Workspace()).Get(RoundUp(Math.Min(ncMax, j1 - j0), NR) * kcMax);
+            int mcMax = _blocking.Mc, ncMax = _blocking.Nc;
+            float* packA = (t_packA ??= new Workspace()).Get(RoundUp(Math.Min(mcMax, i1 - i0), mr) * kcMax);
+            float* packB = _packedB != null ? null
+                : (t_packB ??= new Workspace()).Get(RoundUp(Math.Min(ncMax, j1 - j0), nr) * kcMax);
+            int nPadded = RoundUp(_n, nr);
 
             for (int jc = j0; jc < j1; jc += ncMax)
             {
@@ -222,14 +267,25 @@ internal static unsafe partial class Gemm
                 for (int pc = 0; pc < _k; pc += kcMax)
                 {
                     int kb = Math.Min(kcMax, _k - pc);
-                    PackB(_transB, _b, _ldb, pc, kb, jc, nb, packB);
+                    float* panels;
+                    if (_packedB != null)
+                    {
+                        // PackedMatrix layout: slice after slice (each nPadded x kc), panel jc of a slice at jc * kb.
+                        panels = _packedB + (nint)pc * nPadded + (nint)jc * kb;
+                    }
+                    else
+                    {
+                        PackB(nr, _transB, _b, _ldb, pc, kb, jc, nb, packB);
+                        panels = packB;
+                    }
+
                     // The first slice applies beta; later slices accumulate onto C.
                     float beta = pc == 0 ? _beta : 1f;
                     for (int ic = i0; ic < i1; ic += mcMax)
                     {
                         int mb = Math.Min(mcMax, i1 - ic);
-                        PackA(_transA, _a, _lda, ic, mb, pc, kb, packA);
-                        MacroKernel(kb, mb, nb, packA, packB, _c + (nint)ic * _ldc + jc, _ldc, _alpha, beta);
+                        PackA(mr, _transA, _a, _lda, ic, mb, pc, kb, packA);
+                        MacroKernel(_isa, _blocking, kb, mb, nb, packA, panels, _c + (nint)ic * _ldc + jc, _ldc, _alpha, beta);
                     }
                 }
             }
@@ -269,17 +325,17 @@ internal static unsafe partial class Gemm
             {
                 // c[0, j] = alpha * op(B)[:, j] . x + beta * c[0, j]
                 if (_transB)
-                    DotRows(_b, _ldb, o0, o1, x, _k, _alpha, _beta, _c, 1);
+                    DotRows(_isa, _b, _ldb, o0, o1, x, _k, _alpha, _beta, _c, 1);
                 else
-                    AxpyRows(_b, _ldb, o0, o1, x, _k, _alpha, _beta, _c, 1);
+                    AxpyRows(_isa, _b, _ldb, o0, o1, x, _k, _alpha, _beta, _c, 1);
             }
             else
             {
                 // c[i, 0] = alpha * op(A)[i, :] . x + beta * c[i, 0]
                 if (_transA)
-                    AxpyRows(_a, _lda, o0, o1, x, _k, _alpha, _beta, _c, _ldc);
+                    AxpyRows(_isa, _a, _lda, o0, o1, x, _k, _alpha, _beta, _c, _ldc);
                 else
-                    DotRows(_a, _lda, o0, o1, x, _k, _alpha, _beta, _c, _ldc);
+                    DotRows(_isa, _a, _lda, o0, o1, x, _k, _alpha, _beta, _c, _ldc);
             }
         }
     }

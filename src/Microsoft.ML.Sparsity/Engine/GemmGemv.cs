@@ -6,7 +6,7 @@ namespace Microsoft.ML.Sparsity.Engine;
 
 // Matrix-vector kernels for m == 1 (batch-1 inference) and n == 1. No packing: the matrix is read once, in
 // storage order. Per output the summation order is fixed by its position (threads split at GemvChunk
-// boundaries, which are multiples of the 4-row and 64-column groups), so results are thread-count independent.
+// boundaries, which are multiples of the 4-row and 64- or 32-column groups), so results are thread-count independent.
 internal static unsafe partial class Gemm
 {
     /// <summary>Outputs per GEMV work chunk; a multiple of the row group (4) and the column group (64).</summary>
@@ -17,17 +17,20 @@ internal static unsafe partial class Gemm
 
     /// <summary>y[r * yStride] = alpha * dot(M[r, 0..k), x) + beta * y[r * yStride] for r in [r0, r1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotRows(float* mat, int ld, int r0, int r1, float* x, int k, float alpha, float beta,
-        float* y, int yStride)
+    private static void DotRows(VectorIsa isa, float* mat, int ld, int r0, int r1, float* x, int k, float alpha,
+        float beta, float* y, int yStride)
     {
         int r = r0;
-        if (Vector256.IsHardwareAccelerated)
+        if (isa >= VectorIsa.Vector128)
         {
             for (; r + 4 <= r1; r += 4)
             {
                 float* m0 = mat + (nint)r * ld;
-                Dot4(m0, m0 + ld, m0 + 2 * (nint)ld, m0 + 3 * (nint)ld, x, k,
-                    out float s0, out float s1, out float s2, out float s3);
+                float s0, s1, s2, s3;
+                if (isa >= VectorIsa.Avx2)
+                    Dot4(m0, m0 + ld, m0 + 2 * (nint)ld, m0 + 3 * (nint)ld, x, k, out s0, out s1, out s2, out s3);
+                else
+                    Dot4x128(m0, m0 + ld, m0 + 2 * (nint)ld, m0 + 3 * (nint)ld, x, k, out s0, out s1, out s2, out s3);
                 Apply(y + (nint)r * yStride, s0, alpha, beta);
                 Apply(y + (nint)(r + 1) * yStride, s1, alpha, beta);
                 Apply(y + (nint)(r + 2) * yStride, s2, alpha, beta);
@@ -37,26 +40,44 @@ internal static unsafe partial class Gemm
 
         for (; r < r1; r++)
         {
-            // Same order as one lane of Dot4: two interleaved 8-wide accumulators, an 8-wide step, scalar tail.
+            // Same order as one lane of Dot4 (Dot4x128): two interleaved accumulators, one more vector step, then
+            // the scalar tail.
             float* row = mat + (nint)r * ld;
             int p = 0;
             float s = 0f;
-            if (Vector256.IsHardwareAccelerated)
+            if (isa >= VectorIsa.Avx2)
             {
                 Vector256<float> a0 = default, a1 = default;
                 for (; p + 16 <= k; p += 16)
                 {
-                    a0 = MulAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
-                    a1 = MulAdd(Vector256.Load(row + p + 8), Vector256.Load(x + p + 8), a1);
+                    a0 = Fma.MultiplyAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
+                    a1 = Fma.MultiplyAdd(Vector256.Load(row + p + 8), Vector256.Load(x + p + 8), a1);
                 }
 
                 if (p + 8 <= k)
                 {
-                    a0 = MulAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
+                    a0 = Fma.MultiplyAdd(Vector256.Load(row + p), Vector256.Load(x + p), a0);
                     p += 8;
                 }
 
                 s = Vector256.Sum(a0 + a1);
+            }
+            else if (isa == VectorIsa.Vector128)
+            {
+                Vector128<float> a0 = default, a1 = default;
+                for (; p + 8 <= k; p += 8)
+                {
+                    a0 = MulAdd(Vector128.Load(row + p), Vector128.Load(x + p), a0);
+                    a1 = MulAdd(Vector128.Load(row + p + 4), Vector128.Load(x + p + 4), a1);
+                }
+
+                if (p + 4 <= k)
+                {
+                    a0 = MulAdd(Vector128.Load(row + p), Vector128.Load(x + p), a0);
+                    p += 4;
+                }
+
+                s = Vector128.Sum(a0 + a1);
             }
 
             for (; p < k; p++)
@@ -65,7 +86,7 @@ internal static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Dot products of four rows with x; 8 independent accumulators hide the FMA latency.</summary>
+    /// <summary>Dot products of four rows with x (AVX2 + FMA); 8 independent accumulators hide the FMA latency.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4(float* m0, float* m1, float* m2, float* m3, float* x, int k,
         out float s0, out float s1, out float s2, out float s3)
@@ -76,23 +97,23 @@ internal static unsafe partial class Gemm
         for (; p + 16 <= k; p += 16)
         {
             Vector256<float> x0 = Vector256.Load(x + p), x1 = Vector256.Load(x + p + 8);
-            a00 = MulAdd(Vector256.Load(m0 + p), x0, a00);
-            a01 = MulAdd(Vector256.Load(m0 + p + 8), x1, a01);
-            a10 = MulAdd(Vector256.Load(m1 + p), x0, a10);
-            a11 = MulAdd(Vector256.Load(m1 + p + 8), x1, a11);
-            a20 = MulAdd(Vector256.Load(m2 + p), x0, a20);
-            a21 = MulAdd(Vector256.Load(m2 + p + 8), x1, a21);
-            a30 = MulAdd(Vector256.Load(m3 + p), x0, a30);
-            a31 = MulAdd(Vector256.Load(m3 + p + 8), x1, a31);
+            a00 = Fma.MultiplyAdd(Vector256.Load(m0 + p), x0, a00);
+            a01 = Fma.MultiplyAdd(Vector256.Load(m0 + p + 8), x1, a01);
+            a10 = Fma.MultiplyAdd(Vector256.Load(m1 + p), x0, a10);
+            a11 = Fma.MultiplyAdd(Vector256.Load(m1 + p + 8), x1, a11);
+            a20 = Fma.MultiplyAdd(Vector256.Load(m2 + p), x0, a20);
+            a21 = Fma.MultiplyAdd(Vector256.Load(m2 + p + 8), x1, a21);
+            a30 = Fma.MultiplyAdd(Vector256.Load(m3 + p), x0, a30);
+            a31 = Fma.MultiplyAdd(Vector256.Load(m3 + p + 8), x1, a31);
         }
 
         if (p + 8 <= k)
         {
             Vector256<float> x0 = Vector256.Load(x + p);
-            a00 = MulAdd(Vector256.Load(m0 + p), x0, a00);
-            a10 = MulAdd(Vector256.Load(m1 + p), x0, a10);
-            a20 = MulAdd(Vector256.Load(m2 + p), x0, a20);
-            a30 = MulAdd(Vector256.Load(m3 + p), x0, a30);
+            a00 = Fma.MultiplyAdd(Vector256.Load(m0 + p), x0, a00);
+            a10 = Fma.MultiplyAdd(Vector256.Load(m1 + p), x0, a10);
+            a20 = Fma.MultiplyAdd(Vector256.Load(m2 + p), x0, a20);
+            a30 = Fma.MultiplyAdd(Vector256.Load(m3 + p), x0, a30);
             p += 8;
         }
 
@@ -100,6 +121,51 @@ internal static unsafe partial class Gemm
         s1 = Vector256.Sum(a10 + a11);
         s2 = Vector256.Sum(a20 + a21);
         s3 = Vector256.Sum(a30 + a31);
+        Tail4(m0, m1, m2, m3, x, p, k, ref s0, ref s1, ref s2, ref s3);
+    }
+
+    /// <summary><see cref="Dot4"/> with Vector128 (SSE, NEON): the same 8 independent accumulators, half as wide.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4x128(float* m0, float* m1, float* m2, float* m3, float* x, int k,
+        out float s0, out float s1, out float s2, out float s3)
+    {
+        Vector128<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector128<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        int p = 0;
+        for (; p + 8 <= k; p += 8)
+        {
+            Vector128<float> x0 = Vector128.Load(x + p), x1 = Vector128.Load(x + p + 4);
+            a00 = MulAdd(Vector128.Load(m0 + p), x0, a00);
+            a01 = MulAdd(Vector128.Load(m0 + p + 4), x1, a01);
+            a10 = MulAdd(Vector128.Load(m1 + p), x0, a10);
+            a11 = MulAdd(Vector128.Load(m1 + p + 4), x1, a11);
+            a20 = MulAdd(Vector128.Load(m2 + p), x0, a20);
+            a21 = MulAdd(Vector128.Load(m2 + p + 4), x1, a21);
+            a30 = MulAdd(Vector128.Load(m3 + p), x0, a30);
+            a31 = MulAdd(Vector128.Load(m3 + p + 4), x1, a31);
+        }
+
+        if (p + 4 <= k)
+        {
+            Vector128<float> x0 = Vector128.Load(x + p);
+            a00 = MulAdd(Vector128.Load(m0 + p), x0, a00);
+            a10 = MulAdd(Vector128.Load(m1 + p), x0, a10);
+            a20 = MulAdd(Vector128.Load(m2 + p), x0, a20);
+            a30 = MulAdd(Vector128.Load(m3 + p), x0, a30);
+            p += 4;
+        }
+
+        s0 = Vector128.Sum(a00 + a01);
+        s1 = Vector128.Sum(a10 + a11);
+        s2 = Vector128.Sum(a20 + a21);
+        s3 = Vector128.Sum(a30 + a31);
+        Tail4(m0, m1, m2, m3, x, p, k, ref s0, ref s1, ref s2, ref s3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tail4(float* m0, float* m1, float* m2, float* m3, float* x, int p, int k,
+        ref float s0, ref float s1, ref float s2, ref float s3)
+    {
         for (; p < k; p++)
         {
             float xp = x[p];
@@ -111,17 +177,18 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// y[j * yStride] = alpha * sum_p x[p] * M[p, j] + beta * y[j * yStride] for j in [j0, j1): 64-column groups
-    /// keep 8 independent vector accumulators (enough to cover the FMA latency) while the k rows stream past.
+    /// y[j * yStride] = alpha * sum_p x[p] * M[p, j] + beta * y[j * yStride] for j in [j0, j1): column groups of 8
+    /// vectors (64 columns with AVX2, 32 with Vector128) keep 8 independent accumulators (enough to cover the FMA
+    /// latency) while the k rows stream past.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void AxpyRows(float* mat, int ld, int j0, int j1, float* x, int k, float alpha, float beta,
-        float* y, int yStride)
+    private static void AxpyRows(VectorIsa isa, float* mat, int ld, int j0, int j1, float* x, int k, float alpha,
+        float beta, float* y, int yStride)
     {
         float* sums = stackalloc float[64];
         int j = j0;
-        if (Vector256.IsHardwareAccelerated)
+        if (isa >= VectorIsa.Avx2)
         {
             for (; j + 64 <= j1; j += 64)
             {
@@ -131,14 +198,14 @@ internal static unsafe partial class Gemm
                 for (int p = 0; p < k; p++, col += ld)
                 {
                     Vector256<float> xp = Vector256.Create(x[p]);
-                    a0 = MulAdd(xp, Vector256.Load(col), a0);
-                    a1 = MulAdd(xp, Vector256.Load(col + 8), a1);
-                    a2 = MulAdd(xp, Vector256.Load(col + 16), a2);
-                    a3 = MulAdd(xp, Vector256.Load(col + 24), a3);
-                    a4 = MulAdd(xp, Vector256.Load(col + 32), a4);
-                    a5 = MulAdd(xp, Vector256.Load(col + 40), a5);
-                    a6 = MulAdd(xp, Vector256.Load(col + 48), a6);
-                    a7 = MulAdd(xp, Vector256.Load(col + 56), a7);
+                    a0 = Fma.MultiplyAdd(xp, Vector256.Load(col), a0);
+                    a1 = Fma.MultiplyAdd(xp, Vector256.Load(col + 8), a1);
+                    a2 = Fma.MultiplyAdd(xp, Vector256.Load(col + 16), a2);
+                    a3 = Fma.MultiplyAdd(xp, Vector256.Load(col + 24), a3);
+                    a4 = Fma.MultiplyAdd(xp, Vector256.Load(col + 32), a4);
+                    a5 = Fma.MultiplyAdd(xp, Vector256.Load(col + 40), a5);
+                    a6 = Fma.MultiplyAdd(xp, Vector256.Load(col + 48), a6);
+                    a7 = Fma.MultiplyAdd(xp, Vector256.Load(col + 56), a7);
                 }
 
                 Vector256.Store(a0, sums);
@@ -153,23 +220,55 @@ internal static unsafe partial class Gemm
                     Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
             }
         }
+        else if (isa == VectorIsa.Vector128)
+        {
+            for (; j + 32 <= j1; j += 32)
+            {
+                Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                Vector128<float> a4 = default, a5 = default, a6 = default, a7 = default;
+                float* col = mat + j;
+                for (int p = 0; p < k; p++, col += ld)
+                {
+                    Vector128<float> xp = Vector128.Create(x[p]);
+                    a0 = MulAdd(xp, Vector128.Load(col), a0);
+                    a1 = MulAdd(xp, Vector128.Load(col + 4), a1);
+                    a2 = MulAdd(xp, Vector128.Load(col + 8), a2);
+                    a3 = MulAdd(xp, Vector128.Load(col + 12), a3);
+                    a4 = MulAdd(xp, Vector128.Load(col + 16), a4);
+                    a5 = MulAdd(xp, Vector128.Load(col + 20), a5);
+                    a6 = MulAdd(xp, Vector128.Load(col + 24), a6);
+                    a7 = MulAdd(xp, Vector128.Load(col + 28), a7);
+                }
 
-        // Remaining columns (fewer than 64 unless not vectorized): one pass over k with the partial sums in a
-        // scratch row, so the 8-wide pieces form independent chains instead of one latency-bound accumulator.
+                Vector128.Store(a0, sums);
+                Vector128.Store(a1, sums + 4);
+                Vector128.Store(a2, sums + 8);
+                Vector128.Store(a3, sums + 12);
+                Vector128.Store(a4, sums + 16);
+                Vector128.Store(a5, sums + 20);
+                Vector128.Store(a6, sums + 24);
+                Vector128.Store(a7, sums + 28);
+                for (int q = 0; q < 32; q++)
+                    Apply(y + (nint)(j + q) * yStride, sums[q], alpha, beta);
+            }
+        }
+
+        // Remaining columns (fewer than a group unless not vectorized): one pass over k with the partial sums in a
+        // scratch row, so the vector-wide pieces form independent chains instead of one latency-bound accumulator.
         while (j < j1)
         {
             int rest = Math.Min(64, j1 - j);
-            int vectorized = Vector256.IsHardwareAccelerated ? rest / 8 * 8 : 0;
+            int vectorized = isa >= VectorIsa.Vector128 ? rest / 4 * 4 : 0;
             new Span<float>(sums, rest).Clear();
             float* col = mat + j;
             for (int p = 0; p < k; p++, col += ld)
             {
                 float xp = x[p];
                 int q = 0;
-                for (; q < vectorized; q += 8)
+                for (; q < vectorized; q += 4)
                 {
-                    Vector256<float> sum = Vector256.Load(sums + q);
-                    Vector256.Store(MulAdd(Vector256.Create(xp), Vector256.Load(col + q), sum), sums + q);
+                    Vector128<float> sum = Vector128.Load(sums + q);
+                    Vector128.Store(MulAdd(Vector128.Create(xp), Vector128.Load(col + q), sum), sums + q);
                 }
                 for (; q < rest; q++)
                     sums[q] += xp * col[q];
@@ -180,10 +279,6 @@ internal static unsafe partial class Gemm
             j += rest;
         }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
-        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Apply(float* y, float s, float alpha, float beta) =>

@@ -15,10 +15,13 @@ internal static unsafe partial class Gemm
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void MacroKernel(int kb, int mb, int nb, float* packA, float* packB, float* c, int ldc,
-        float alpha, float beta)
+    private static void MacroKernel(VectorIsa isa, Blocking blocking, int kb, int mb, int nb, float* packA,
+        float* packB, float* c, int ldc, float alpha, float beta)
     {
-        int mr = MR, nr = NR;
+        int mr = blocking.MR, nr = blocking.NR;
+        // Without FMA (SSE) the update multiplies and adds like the vector kernel; a software fused multiply-add
+        // would be slow.
+        bool fused = isa >= VectorIsa.Avx2;
         float* tile = stackalloc float[MaxTile];
         for (int jr = 0; jr < nb; jr += nr)
         {
@@ -31,26 +34,25 @@ internal static unsafe partial class Gemm
                 float* cTile = c + (nint)ir * ldc + jr;
                 // A panel with at most half a tile of valid columns (n = 10, or the 12 left of n = 300) runs the
                 // half-width kernel; the other lanes would only multiply padding.
-                bool half = cols <= nr / 2 && Avx512F.IsSupported;
+                bool half = cols <= nr / 2 && isa == VectorIsa.Avx512;
                 int width = half ? nr / 2 : nr;
                 if (rows == mr && cols == width)
                 {
-                    MicroKernel(kb, a, b, cTile, ldc, alpha, beta, half);
+                    MicroKernel(isa, mr, half, kb, a, b, cTile, ldc, alpha, beta);
                 }
                 else
                 {
-                    // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part with
-                    // the same arithmetic as the vector update.
-                    MicroKernel(kb, a, b, tile, width, 1f, 0f, half);
+                    // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part.
+                    MicroKernel(isa, mr, half, kb, a, b, tile, width, 1f, 0f);
                     for (int i = 0; i < rows; i++)
                     {
                         float* src = tile + i * width;
                         float* dst = cTile + (nint)i * ldc;
                         for (int j = 0; j < cols; j++)
                         {
+                            float scaled = beta == 0f ? 0f : beta == 1f ? dst[j] : dst[j] * beta;
                             dst[j] = beta == 0f ? src[j] * alpha
-                                : beta == 1f ? MathF.FusedMultiplyAdd(src[j], alpha, dst[j])
-                                : MathF.FusedMultiplyAdd(src[j], alpha, dst[j] * beta);
+                                : fused ? MathF.FusedMultiplyAdd(src[j], alpha, scaled) : src[j] * alpha + scaled;
                         }
                     }
                 }
@@ -59,17 +61,30 @@ internal static unsafe partial class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta,
-        bool half)
+    private static void MicroKernel(VectorIsa isa, int mr, bool half, int kb, float* a, float* b, float* c, nint ldc,
+        float alpha, float beta)
     {
-        if (Avx512F.IsSupported && half)
-            Kernel8x16Avx512(kb, a, b, c, ldc, alpha, beta);
-        else if (Avx512F.IsSupported)
-            Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
-        else if (Fma.IsSupported)
-            Kernel6x16Avx2(kb, a, b, c, ldc, alpha, beta);
-        else
-            Kernel4x4Scalar(kb, a, b, c, ldc, alpha, beta);
+        switch (isa)
+        {
+            case VectorIsa.Avx512 when half:
+                Kernel8x16Avx512(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Avx512:
+                Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Avx2 when mr == 4:
+                Kernel4x24Avx2(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Avx2:
+                Kernel6x16Avx2(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Vector128:
+                Kernel6x8Vector128(kb, a, b, c, ldc, alpha, beta);
+                break;
+            default:
+                Kernel4x4Scalar(kb, a, b, c, ldc, alpha, beta);
+                break;
+        }
     }
 
     /// <summary>
@@ -175,17 +190,69 @@ internal static unsafe partial class Gemm
         Update512(c + 7 * ldc, c7, va, vb, mode);
     }
 
-    /// <summary>6 x 16 tile: 12 ymm accumulators; per k step 2 vector loads of B, 6 broadcasts and 12 FMAs.</summary>
+    /// <summary>
+    /// 6 x 16 tile (OpenBLAS's Haswell sgemm tile, transposed): 12 ymm accumulators, two for B and one for the
+    /// broadcast A fill the 16 registers; per k step 2 vector loads of B, 6 broadcasts from memory and 12 FMAs. The
+    /// loop runs two k steps per iteration so its counter and pointer updates take less of the front end (a step is
+    /// 20 instructions for the 6 cycles its FMAs need on two pipes).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kb; p++, a += 6, b += 16)
+        Vector256<float> b0, b1, x;
+        int p = 0;
+        for (; p + 2 <= kb; p += 2, a += 12, b += 32)
         {
-            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
-            Vector256<float> x = Vector256.Create(a[0]);
+            b0 = Vector256.Load(b + 0);
+            b1 = Vector256.Load(b + 8);
+            x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]);
+            c40 = Fma.MultiplyAdd(x, b0, c40);
+            c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]);
+            c50 = Fma.MultiplyAdd(x, b0, c50);
+            c51 = Fma.MultiplyAdd(x, b1, c51);
+            b0 = Vector256.Load(b + 16);
+            b1 = Vector256.Load(b + 24);
+            x = Vector256.Create(a[6]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[7]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[8]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[9]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[10]);
+            c40 = Fma.MultiplyAdd(x, b0, c40);
+            c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[11]);
+            c50 = Fma.MultiplyAdd(x, b0, c50);
+            c51 = Fma.MultiplyAdd(x, b1, c51);
+        }
+
+        if (p < kb)
+        {
+            b0 = Vector256.Load(b + 0);
+            b1 = Vector256.Load(b + 8);
+            x = Vector256.Create(a[0]);
             c00 = Fma.MultiplyAdd(x, b0, c00);
             c01 = Fma.MultiplyAdd(x, b1, c01);
             x = Vector256.Create(a[1]);
@@ -215,28 +282,143 @@ internal static unsafe partial class Gemm
         Update256(c + 5 * ldc, c50, c51, va, vb, mode);
     }
 
+    /// <summary>4 x 24 tile: 12 ymm accumulators; per k step 3 vector loads of B, 4 broadcasts and 12 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel4x24Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+        Vector256<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+        for (int p = 0; p < kb; p++, a += 4, b += 24)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8), b2 = Vector256.Load(b + 16);
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            c02 = Fma.MultiplyAdd(x, b2, c02);
+            x = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            c12 = Fma.MultiplyAdd(x, b2, c12);
+            x = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            c22 = Fma.MultiplyAdd(x, b2, c22);
+            x = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            c32 = Fma.MultiplyAdd(x, b2, c32);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
+        Update256(c, c00, c01, va, vb, mode);
+        Update256(c + 16, c02, va, vb, mode);
+        Update256(c + ldc, c10, c11, va, vb, mode);
+        Update256(c + ldc + 16, c12, va, vb, mode);
+        Update256(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update256(c + 2 * ldc + 16, c22, va, vb, mode);
+        Update256(c + 3 * ldc, c30, c31, va, vb, mode);
+        Update256(c + 3 * ldc + 16, c32, va, vb, mode);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Update256(float* c, Vector256<float> acc0, Vector256<float> acc1, Vector256<float> alpha,
         Vector256<float> beta, int mode)
     {
+        Update256(c, acc0, alpha, beta, mode);
+        Update256(c + 8, acc1, alpha, beta, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update256(float* c, Vector256<float> acc, Vector256<float> alpha, Vector256<float> beta,
+        int mode)
+    {
+        Vector256<float> result = mode == 0 ? acc * alpha
+            : mode == 1 ? Fma.MultiplyAdd(acc, alpha, Vector256.Load(c))
+            : Fma.MultiplyAdd(acc, alpha, Vector256.Load(c) * beta);
+        Vector256.Store(result, c);
+    }
+
+    /// <summary>
+    /// 6 x 8 tile of Vector128 (SSE on x86, NEON on ARM64): 12 accumulators, two vectors of B and one broadcast
+    /// fill 15 of the 16 xmm registers; per k step 2 loads of B, 6 broadcasts and 12 multiply-adds (fused on NEON
+    /// and on x86 with FMA, a multiply and an add otherwise).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x8Vector128(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector128<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector128<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kb; p++, a += 6, b += 8)
+        {
+            Vector128<float> b0 = Vector128.Load(b), b1 = Vector128.Load(b + 4);
+            Vector128<float> x = Vector128.Create(a[0]);
+            c00 = MulAdd(x, b0, c00);
+            c01 = MulAdd(x, b1, c01);
+            x = Vector128.Create(a[1]);
+            c10 = MulAdd(x, b0, c10);
+            c11 = MulAdd(x, b1, c11);
+            x = Vector128.Create(a[2]);
+            c20 = MulAdd(x, b0, c20);
+            c21 = MulAdd(x, b1, c21);
+            x = Vector128.Create(a[3]);
+            c30 = MulAdd(x, b0, c30);
+            c31 = MulAdd(x, b1, c31);
+            x = Vector128.Create(a[4]);
+            c40 = MulAdd(x, b0, c40);
+            c41 = MulAdd(x, b1, c41);
+            x = Vector128.Create(a[5]);
+            c50 = MulAdd(x, b0, c50);
+            c51 = MulAdd(x, b1, c51);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector128<float> va = Vector128.Create(alpha), vb = Vector128.Create(beta);
+        Update128(c, c00, c01, va, vb, mode);
+        Update128(c + ldc, c10, c11, va, vb, mode);
+        Update128(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update128(c + 3 * ldc, c30, c31, va, vb, mode);
+        Update128(c + 4 * ldc, c40, c41, va, vb, mode);
+        Update128(c + 5 * ldc, c50, c51, va, vb, mode);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update128(float* c, Vector128<float> acc0, Vector128<float> acc1, Vector128<float> alpha,
+        Vector128<float> beta, int mode)
+    {
         if (mode == 0)
         {
-            Vector256.Store(acc0 * alpha, c);
-            Vector256.Store(acc1 * alpha, c + 8);
+            Vector128.Store(acc0 * alpha, c);
+            Vector128.Store(acc1 * alpha, c + 4);
         }
         else if (mode == 1)
         {
-            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c)), c);
-            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8)), c + 8);
+            Vector128.Store(MulAdd(acc0, alpha, Vector128.Load(c)), c);
+            Vector128.Store(MulAdd(acc1, alpha, Vector128.Load(c + 4)), c + 4);
         }
         else
         {
-            Vector256.Store(Fma.MultiplyAdd(acc0, alpha, Vector256.Load(c) * beta), c);
-            Vector256.Store(Fma.MultiplyAdd(acc1, alpha, Vector256.Load(c + 8) * beta), c + 8);
+            Vector128.Store(MulAdd(acc0, alpha, Vector128.Load(c) * beta), c);
+            Vector128.Store(MulAdd(acc1, alpha, Vector128.Load(c + 4) * beta), c + 4);
         }
     }
 
-    /// <summary>Portable 4 x 4 tile for machines without FMA.</summary>
+    /// <summary>
+    /// a * b + c in the Vector128 tier: fused where the CPU has it (NEON, x86 with FMA), a multiply and an add
+    /// otherwise (SSE), never a software fused multiply-add.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+#if NET9_0_OR_GREATER
+        Vector128.MultiplyAddEstimate(a, b, c);
+#else
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c)
+        : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? System.Runtime.Intrinsics.Arm.AdvSimd.FusedMultiplyAdd(c, a, b)
+        : a * b + c;
+#endif
+
+    /// <summary>Portable 4 x 4 tile for runtimes that accelerate no vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void Kernel4x4Scalar(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)

@@ -5,16 +5,15 @@ using System.Runtime.Intrinsics.X86;
 namespace Microsoft.ML.Sparsity.Engine;
 
 // Packing: copies a block of op(A) or op(B) into the panel order the micro-kernel reads, applying transposes and
-// zero-padding the last panel to a full MR rows / NR columns.
+// zero-padding the last panel to a full mr rows / nr columns.
 internal static unsafe partial class Gemm
 {
     /// <summary>
-    /// Packs op(A)[i0 .. i0+mb, p0 .. p0+kb] as MR-row panels: panel r holds, for each p, the MR values
-    /// op(A)[i0 + r*MR + 0 .. MR-1, p0 + p] contiguously (panel stride MR * kb).
+    /// Packs op(A)[i0 .. i0+mb, p0 .. p0+kb] as mr-row panels: panel r holds, for each p, the mr values
+    /// op(A)[i0 + r*MR + 0 .. MR-1, p0 + p] contiguously (panel stride mr * kb).
     /// </summary>
-    private static void PackA(bool transA, float* a, int lda, int i0, int mb, int p0, int kb, float* dst)
+    private static void PackA(int mr, bool transA, float* a, int lda, int i0, int mb, int p0, int kb, float* dst)
     {
-        int mr = MR;
         for (int ir = 0; ir < mb; ir += mr, dst += mr * kb)
         {
             int rows = Math.Min(mr, mb - ir);
@@ -34,12 +33,11 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Packs op(B)[p0 .. p0+kb, j0 .. j0+nb] as NR-column panels: panel j holds, for each p, the NR values
-    /// op(B)[p0 + p, j0 + j*NR + 0 .. NR-1] contiguously (panel stride NR * kb).
+    /// Packs op(B)[p0 .. p0+kb, j0 .. j0+nb] as nr-column panels: panel j holds, for each p, the nr values
+    /// op(B)[p0 + p, j0 + j*NR + 0 .. NR-1] contiguously (panel stride nr * kb).
     /// </summary>
-    private static void PackB(bool transB, float* b, int ldb, int p0, int kb, int j0, int nb, float* dst)
+    private static void PackB(int nr, bool transB, float* b, int ldb, int p0, int kb, int j0, int nb, float* dst)
     {
-        int nr = NR;
         for (int jr = 0; jr < nb; jr += nr, dst += nr * kb)
         {
             int cols = Math.Min(nr, nb - jr);
@@ -62,20 +60,15 @@ internal static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyRuns(float* src, int ld, int kb, int len, float* dst, int width)
     {
-        if (len == width && width % 8 == 0 && Vector256.IsHardwareAccelerated)
-        {
-            for (int p = 0; p < kb; p++, src += ld, dst += width)
-            {
-                for (int w = 0; w < width; w += 8)
-                    Vector256.Store(Vector256.Load(src + w), dst + w);
-            }
-
-            return;
-        }
-
+        int wide = Vector256.IsHardwareAccelerated ? len / 8 * 8 : 0;
+        int narrow = Vector128.IsHardwareAccelerated ? len / 4 * 4 : 0;
         for (int p = 0; p < kb; p++, src += ld, dst += width)
         {
             int w = 0;
+            for (; w < wide; w += 8)
+                Vector256.Store(Vector256.Load(src + w), dst + w);
+            for (; w < narrow; w += 4)
+                Vector128.Store(Vector128.Load(src + w), dst + w);
             for (; w < len; w++)
                 dst[w] = src[w];
             for (; w < width; w++)
@@ -91,13 +84,24 @@ internal static unsafe partial class Gemm
     private static void Transpose(float* src, int ld, int rows, int kb, float* dst, int width)
     {
         int p = 0;
-        if (rows == width && width % 8 == 0 && Avx.IsSupported)
+        if (rows == width && Avx.IsSupported)
         {
-            // 8 x 8 register transposes for the full-width part.
-            for (; p + 8 <= kb; p += 8)
+            if (width % 8 == 0)
             {
-                for (int r = 0; r < width; r += 8)
-                    Transpose8x8(src + (nint)r * ld + p, ld, dst + p * width + r, width);
+                // 8 x 8 register transposes for the full-width part.
+                for (; p + 8 <= kb; p += 8)
+                {
+                    for (int r = 0; r < width; r += 8)
+                        Transpose8x8(src + (nint)r * ld + p, ld, 8, dst + p * width + r, width);
+                }
+            }
+            else if (width is >= 4 and < 8)
+            {
+                // A 6-row panel (AVX2's MR) as an 8 x 8 transpose with two zero rows: each of the 8 runs is stored
+                // 8 wide, its last 8 - width values spilling into the next run, which the next store overwrites;
+                // the loop stops while the last run's spill is still inside this panel.
+                for (; (p + 7) * width + 8 <= kb * width; p += 8)
+                    Transpose8x8(src + p, ld, width, dst + p * width, width);
             }
         }
 
@@ -112,18 +116,21 @@ internal static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Writes the transpose of the 8 x 8 block at <paramref name="src"/> (row stride ld) to dst.</summary>
+    /// <summary>
+    /// Writes the transpose of the rows x 8 block at <paramref name="src"/> (row stride ld, rows 4 to 8; missing rows
+    /// read as zero) to dst as 8 runs of 8 values, dstStride apart.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, int ld, float* dst, int dstStride)
+    private static void Transpose8x8(float* src, int ld, int rows, float* dst, int dstStride)
     {
         Vector256<float> r0 = Avx.LoadVector256(src);
         Vector256<float> r1 = Avx.LoadVector256(src + ld);
         Vector256<float> r2 = Avx.LoadVector256(src + 2 * (nint)ld);
         Vector256<float> r3 = Avx.LoadVector256(src + 3 * (nint)ld);
-        Vector256<float> r4 = Avx.LoadVector256(src + 4 * (nint)ld);
-        Vector256<float> r5 = Avx.LoadVector256(src + 5 * (nint)ld);
-        Vector256<float> r6 = Avx.LoadVector256(src + 6 * (nint)ld);
-        Vector256<float> r7 = Avx.LoadVector256(src + 7 * (nint)ld);
+        Vector256<float> r4 = rows > 4 ? Avx.LoadVector256(src + 4 * (nint)ld) : default;
+        Vector256<float> r5 = rows > 5 ? Avx.LoadVector256(src + 5 * (nint)ld) : default;
+        Vector256<float> r6 = rows > 6 ? Avx.LoadVector256(src + 6 * (nint)ld) : default;
+        Vector256<float> r7 = rows > 7 ? Avx.LoadVector256(src + 7 * (nint)ld) : default;
 
         // Interleave pairs of rows: t0 = [a00 a10 a01 a11 | a04 a14 a05 a15], ...
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);

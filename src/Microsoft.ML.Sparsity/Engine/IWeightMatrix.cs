@@ -20,21 +20,36 @@ internal interface IWeightMatrix
 
 /// <summary>
 /// The dense format: a 64-byte-aligned copy of the weight (<see cref="AlignedArray{T}"/>; a managed array's rows
-/// split cache lines, which cost the batch-1 GEMV about a sixth of its time), multiplied by the packed GEMM (GEMV at
-/// batch 1).
+/// split cache lines, which cost the batch-1 GEMV about a sixth of its time) for single examples (GEMV), and for
+/// batches the weight packed once into the GEMM's panel order (<see cref="Gemm.PackedMatrix"/>, built at the first
+/// batched call so single-example models do not hold it): repacking the weight on every call costs about as much as
+/// the multiply itself at batch 16.
 /// </summary>
-internal sealed unsafe class DenseMatrix(ReadOnlySpan<float> values, int rows, int cols) : IWeightMatrix
+internal sealed unsafe class DenseMatrix : IWeightMatrix
 {
-    private readonly AlignedArray<float> _values = AlignedArray<float>.From(values);
+    private readonly AlignedArray<float> _values;
+    private readonly Lazy<Gemm.PackedMatrix> _packed;
 
-    public int Rows { get; } = rows;
+    public DenseMatrix(ReadOnlySpan<float> values, int rows, int cols)
+    {
+        _values = AlignedArray<float>.From(values);
+        (Rows, Cols) = (rows, cols);
+        _packed = new(() => new Gemm.PackedMatrix(VectorIsas.Best, true, Cols, Rows, _values.Span, Cols));
+    }
 
-    public int Cols { get; } = cols;
+    public int Rows { get; }
 
-    public long StorageBytes => (long)Rows * Cols * sizeof(float);
+    public int Cols { get; }
 
-    public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y) =>
-        Gemm.Multiply(pool, false, true, batch, Rows, Cols, 1f, x, Cols, _values.Span, Cols, 0f, y, Rows);
+    public long StorageBytes => (long)Rows * Cols * sizeof(float) + (_packed.IsValueCreated ? _packed.Value.Length * sizeof(float) : 0);
+
+    public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
+    {
+        if (batch == 1)
+            Gemm.Multiply(pool, false, true, batch, Rows, Cols, 1f, x, Cols, _values.Span, Cols, 0f, y, Rows);
+        else
+            Gemm.Multiply(pool, false, batch, 1f, x, Cols, _packed.Value, 0f, y, Rows);
+    }
 }
 
 /// <summary>The argument checks every <see cref="IWeightMatrix.MultiplyTransposed"/> makes.</summary>

@@ -9,23 +9,29 @@ public sealed class GemmTests : IDisposable
 
     public void Dispose() => _pool.Dispose();
 
-    /// <summary>(m, k, n): op(A) is m x k, op(B) is k x n.</summary>
-    public static TheoryData<int, int, int, bool, bool, bool> Cases()
+    /// <summary>
+    /// Every tier this process runs, by (m, k, n) (op(A) is m x k, op(B) is k x n): single rows and columns, sizes
+    /// one off the tiles (MR 4/6/8, NR 4/8/16/32), k past one reduction slice (256) and uneven.
+    /// </summary>
+    public static TheoryData<string, int, int, int, bool, bool, bool> Cases()
     {
-        var data = new TheoryData<int, int, int, bool, bool, bool>();
+        var data = new TheoryData<string, int, int, int, bool, bool, bool>();
         (int M, int K, int N)[] shapes =
         [
-            (1, 1, 1), (7, 13, 5), (1, 784, 300), (64, 784, 300), (33, 17, 65), (129, 257, 31), (45, 70, 1),
-            (2, 40, 3),
+            (1, 1, 1), (7, 13, 5), (1, 784, 300), (16, 784, 300), (33, 17, 65), (129, 257, 31), (45, 70, 1),
+            (2, 40, 3), (9, 600, 33), (5, 3, 17),
         ];
-        foreach ((int m, int k, int n) in shapes)
+        foreach (VectorIsa isa in VectorIsas.Available)
         {
-            foreach (bool transA in new[] { false, true })
+            foreach ((int m, int k, int n) in shapes)
             {
-                foreach (bool transB in new[] { false, true })
+                foreach (bool transA in new[] { false, true })
                 {
-                    data.Add(m, k, n, transA, transB, false);
-                    data.Add(m, k, n, transA, transB, true);
+                    foreach (bool transB in new[] { false, true })
+                    {
+                        data.Add(isa.ToString(), m, k, n, transA, transB, false);
+                        data.Add(isa.ToString(), m, k, n, transA, transB, true);
+                    }
                 }
             }
         }
@@ -33,10 +39,15 @@ public sealed class GemmTests : IDisposable
         return data;
     }
 
+    /// <summary>The tiers by name (the enum is internal; theories are public).</summary>
+    public static TheoryData<string> Tiers() => [.. VectorIsas.Available.Select(isa => isa.ToString())];
+
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatchesDoublePrecisionReference(int m, int k, int n, bool transA, bool transB, bool general)
+    public void MatchesDoublePrecisionReference(string tier, int m, int k, int n, bool transA, bool transB,
+        bool general)
     {
+        var isa = Enum.Parse<VectorIsa>(tier);
         // "general": alpha/beta other than 1/0 and padded leading dimensions; otherwise tight, beta = 0 over NaN.
         float alpha = general ? -0.75f : 1f, beta = general ? 0.5f : 0f;
         int pad = general ? 3 : 0;
@@ -46,7 +57,7 @@ public sealed class GemmTests : IDisposable
         Matrix c = general ? Matrix.Random(m, n, pad, random) : Matrix.Filled(m, n, pad, float.NaN);
         float[] c0 = (float[])c.Data.Clone();
 
-        Gemm.Multiply(_pool, transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, c.Data, c.Ld);
+        Gemm.Multiply(isa, _pool, transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, c.Data, c.Ld);
 
         for (int i = 0; i < m; i++)
         {
@@ -92,12 +103,24 @@ public sealed class GemmTests : IDisposable
         Assert.Equal(new float[2], d);
     }
 
-    [Theory]
-    [InlineData(200, 300, 260)]
-    [InlineData(1, 2000, 1000)]
-    [InlineData(1000, 2000, 1)]
-    public void ResultIsIdenticalForAnyThreadCount(int m, int k, int n)
+    public static TheoryData<string, int, int, int> ThreadCases()
     {
+        var data = new TheoryData<string, int, int, int>();
+        foreach (VectorIsa isa in VectorIsas.Available)
+        {
+            data.Add(isa.ToString(), 200, 300, 260);
+            data.Add(isa.ToString(), 1, 2000, 1000);
+            data.Add(isa.ToString(), 1000, 2000, 1);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ThreadCases))]
+    public void ResultIsIdenticalForAnyThreadCount(string tier, int m, int k, int n)
+    {
+        var isa = Enum.Parse<VectorIsa>(tier);
         var random = new Random(7);
         foreach (bool transA in new[] { false, true })
         {
@@ -111,7 +134,7 @@ public sealed class GemmTests : IDisposable
                 {
                     using var pool = new WorkerPool(threads);
                     float[] c = (float[])c0.Clone();
-                    Gemm.Multiply(pool, transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.25f, c, n);
+                    Gemm.Multiply(isa, pool, transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.25f, c, n);
                     if (first is null)
                         first = c;
                     else
@@ -146,8 +169,47 @@ public sealed class GemmTests : IDisposable
             () => Gemm.Multiply(null!, false, false, 2, 4, 3, 1f, a, 3, b, 4, 0f, c, 4));
     }
 
+    /// <summary>A pre-packed B gives the same bits as packing it in the call (m, n > 1: not a GEMV), for any thread count.</summary>
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public void PackedMatrixEqualsUnpackedCall(string tier)
+    {
+        var isa = Enum.Parse<VectorIsa>(tier);
+        var random = new Random(11);
+        foreach ((int m, int k, int n) in new[] { (16, 784, 300), (2, 3, 2), (7, 513, 45), (64, 100, 10) })
+        {
+            foreach (bool transA in new[] { false, true })
+            {
+                foreach (bool transB in new[] { false, true })
+                {
+                    float[] a = Matrix.Random(m, k, 0, random).Data, b = Matrix.Random(k, n, 0, random).Data;
+                    float[] c0 = Matrix.Random(m, n, 0, random).Data;
+                    int lda = transA ? m : k, ldb = transB ? k : n;
+                    var packed = new Gemm.PackedMatrix(isa, transB, k, n, b, ldb);
+                    float[] expected = (float[])c0.Clone();
+                    Gemm.Multiply(isa, _pool, transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.25f, expected, n);
+                    foreach (int threads in new[] { 1, 2, 3 })
+                    {
+                        using var pool = new WorkerPool(threads);
+                        float[] c = (float[])c0.Clone();
+                        Gemm.Multiply(pool, transA, m, 1.5f, a, lda, packed, 0.25f, c, n);
+                        Assert.True(expected.AsSpan().SequenceEqual(c), $"m={m} k={k} n={n} tA={transA} tB={transB} threads={threads}");
+                    }
+                }
+            }
+        }
+    }
+
     [Fact]
-    public void IsaIsReported() => Assert.Contains(Gemm.Isa, new[] { "AVX-512", "AVX2+FMA", "scalar" });
+    public void TierBeyondTheProcessIsRefused()
+    {
+        Assert.Equal(VectorIsas.Describe(VectorIsas.Best), Gemm.Isa);
+        if (VectorIsas.Best == VectorIsa.Avx512)
+            return;
+        var isa = VectorIsas.Best + 1;
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(isa, _pool, false, false, 1, 1, 1, 1f, [1f], 1, [1f], 1, 0f, new float[1], 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Gemm.PackedMatrix(isa, false, 1, 1, [1f], 1));
+    }
 
     /// <summary>A row-major matrix with leading dimension Ld = Cols + pad; padding holds NaN.</summary>
     internal sealed class Matrix
@@ -228,3 +290,23 @@ public sealed class GemmAllocationTests
 
 [CollectionDefinition(nameof(GemmAllocationTests), DisableParallelization = true)]
 public sealed class GemmAllocationCollection;
+
+/// <summary>The dense weight format: GEMV at batch 1, the pre-packed weight for batches.</summary>
+public sealed class DenseMatrixTests : IDisposable
+{
+    private readonly WorkerPool _pool = new(2);
+
+    public void Dispose() => _pool.Dispose();
+
+    [Theory]
+    [InlineData(300, 784)]
+    [InlineData(10, 100)]
+    [InlineData(7, 5)]
+    public void MatchesDoublePrecisionReference(int rows, int cols)
+    {
+        var random = new Random(rows * 31 + cols);
+        float[] w = WeightMatrixReference.RandomVector(rows * cols, random);
+        var matrix = new DenseMatrix(w, rows, cols);
+        WeightMatrixReference.AssertMultiplyMatches(matrix, w, _pool, random, "dense", 1, 2, 16, 33);
+    }
+}
