@@ -67,7 +67,7 @@ internal static class OnnxRuntimeBench
         var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
         var model = new Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
         var bench = new ModelBench(pool, seconds);
-        int[] batches = [1, 256];
+        int[] batches = [1, 16, 256];
         var rounds = new List<(int Batch, double Ours, double Ort)>();
         string folder = Directory.CreateTempSubdirectory("sparsity-cnn-").FullName;
         try
