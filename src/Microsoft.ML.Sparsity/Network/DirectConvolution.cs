@@ -18,7 +18,7 @@ namespace Microsoft.ML.Sparsity.Network;
 /// way: a few 8- or 16-channel filter blocks × a few output pixels in accumulators, the input broadcast):
 /// AVX-512 (32 zmm): six pixels × 64 channels (24 accumulators, four weight vectors per tap), or four pixels × ≤ 32;
 /// AVX2 (16 ymm): six pixels × 16 channels (12 accumulators, two weight vectors, one broadcast: 8 loads per 12 FMAs);
-/// Vector128 (16 xmm on SSE, 32 on NEON): three pixels × 16 channels (12 accumulators, four weight vectors).
+/// Vector128 (16 xmm on SSE, 32 on NEON): two pixels × 16 channels (8 accumulators, four weight vectors).
 /// </para>
 /// <para>
 /// The weight is packed [out / block, patch, block]: one block's taps are contiguous, so a row's tiles stream one
@@ -432,7 +432,7 @@ internal sealed unsafe class DirectConvolution
 
     // ---- Vector128 (SSE, NEON): blocks of 16 channels (four vectors), three pixels ----
 
-    /// <summary>The row on Vector128: for each 16-channel block, three pixels at a time, then two, one.</summary>
+    /// <summary>The row on Vector128: for each 16-channel block, two pixels at a time, then one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Row128(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row)
     {
@@ -441,8 +441,6 @@ internal sealed unsafe class DirectConvolution
         {
             float* w = wt + cb * _patch, b = bias is null ? null : bias + cb, output = row + cb;
             int ox = 0;
-            for (; ox + 2 < _outW; ox += 3)
-                Pixels128(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 3);
             for (; ox + 1 < _outW; ox += 2)
                 Pixels128(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 2);
             for (; ox < _outW; ox++)
@@ -451,16 +449,17 @@ internal sealed unsafe class DirectConvolution
     }
 
     /// <summary>
-    /// <paramref name="count"/> (1, 2 or 3, a constant at each call) pixels × one 16-channel block: four weight vectors
-    /// per tap, up to 12 accumulators. Multiply-add is fused where the CPU has it (NEON, FMA), multiply then add on SSE.
+    /// <paramref name="count"/> (1 or 2, a constant at each call) pixels × one 16-channel block: four weight vectors per
+    /// tap, up to 8 accumulators. Multiply-add is fused where the CPU has it (NEON, FMA), multiply then add on SSE. A
+    /// third pixel does not fit x86's 16 registers (with FMA, or with the products' temporaries without): the JIT
+    /// spilled accumulators, and the layer took 3× the AVX2 kernel's time instead of 2×.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Pixels128(float* x, float* w, int* offsets, int t0, int t1, float* bias, float* output, int count)
     {
         int step = _stride * _c;
         Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        Vector128<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        float* x1 = x + step, x2 = x + 2 * step, ws = w + t0 * 16;
+        float* x1 = x + step, ws = w + t0 * 16;
         for (int* o = offsets + t0, end = offsets + t1; o < end; o++, ws += 16)
         {
             nint i = *o;
@@ -474,19 +473,11 @@ internal sealed unsafe class DirectConvolution
                 b0 = MulAdd(v, w0, b0); b1 = MulAdd(v, w1, b1);
                 b2 = MulAdd(v, w2, b2); b3 = MulAdd(v, w3, b3);
             }
-
-            if (count > 2)
-            {
-                v = Vector128.Create(x2[i]);
-                c0 = MulAdd(v, w0, c0); c1 = MulAdd(v, w1, c1);
-                c2 = MulAdd(v, w2, c2); c3 = MulAdd(v, w3, c3);
-            }
         }
 
         int n = _n;
         Store16(a0, a1, a2, a3, bias, output);
         if (count > 1) Store16(b0, b1, b2, b3, bias, output + n);
-        if (count > 2) Store16(c0, c1, c2, c3, bias, output + 2 * n);
     }
 
     /// <summary>Stores one pixel's 16 channels of a block, plus the bias.</summary>
