@@ -1,7 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 
 namespace Microsoft.ML.Sparsity.Network;
@@ -155,13 +152,18 @@ internal sealed unsafe class Conv2dLayer : Layer
     private bool Direct => InferenceWeight is null && DirectConvolution.Supports(_isa, _patch, OutChannels);
 
     /// <summary>
-    /// The vector tier of the direct inference kernel: the process's best, set by the tests to each tier this machine
-    /// runs (on a layer whose <see cref="Direct"/> it keeps, as fusion depends on it).
+    /// The vector tier of the direct inference kernel: the process's best; the tests set each tier this machine runs.
+    /// A layer that fused the layers after it keeps a tier the direct kernel takes (its inference must apply them).
     /// </summary>
     internal VectorIsa Isa
     {
         get => _isa;
-        set => (_isa, _kernel) = (value, null);
+        set
+        {
+            if ((_fusedReLU || _fusedPool > 0) && !DirectConvolution.Supports(value, _patch, OutChannels))
+                throw new InvalidOperationException($"Layer '{Name}' applies the layers fused into it by the direct kernel, which {VectorIsas.Describe(value)} has not.");
+            (_isa, _kernel) = (value, null);
+        }
     }
 
     /// <summary>

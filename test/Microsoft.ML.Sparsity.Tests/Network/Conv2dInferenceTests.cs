@@ -222,6 +222,17 @@ public class FusedConvolutionTests
     }
 
     [Fact]
+    public void AFusedConvolutionRefusesATierWithoutTheDirectKernel()
+    {
+        var (fused, _) = Networks(SmallCnnLike(), Image, VectorIsas.Best.ToString());
+        var conv = (Conv2dLayer)fused.Layers[0];
+        if (fused.FusedAfter(0) == 0)
+            return; // no vector tier in this process: nothing fused
+        Assert.Throws<InvalidOperationException>(() => conv.Isa = VectorIsa.Scalar);
+        Assert.Equal(VectorIsas.Best, conv.Isa);
+    }
+
+    [Fact]
     public void OverlappingOrAveragePoolingIsNotFused()
     {
         LayerDefinition[] layers =
