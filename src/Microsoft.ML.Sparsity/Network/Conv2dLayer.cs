@@ -37,6 +37,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
     private int _batch, _workers;
+    private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -105,7 +106,12 @@ internal sealed unsafe class Conv2dLayer : Layer
                 _kernel.Pack(Weight.Value);
             (_x, _y) = (x, y);
             if (_fusedPool > 0)
-                _pool.For(batch * _pooledH, _directPooled);
+            {
+                // Fewer pooled rows than about four a thread (the CNN's second layer has 7 an image) balance badly:
+                // each row's channel blocks are then items of their own (each output value is computed alike).
+                _groups = batch * _pooledH < 4 * _pool.ThreadCount ? _kernel.Blocks : 1;
+                _pool.For(batch * _pooledH * _groups, _directPooled);
+            }
             else
                 _pool.For(batch * _outH, _direct);
             (_x, _y) = (null, null);
@@ -213,28 +219,29 @@ internal sealed unsafe class Conv2dLayer : Layer
         {
             int b = item / _outH, oy = item % _outH, length = _outW * OutChannels;
             float* row = yp + (long)b * OutputSize + oy * length;
-            _kernel!.ConvolveRow(xp + (long)b * InputSize, oy, bias, row);
+            _kernel!.ConvolveRow(xp + (long)b * InputSize, oy, bias, row, 0, _kernel.Blocks);
             if (_fusedReLU)
                 _kernel.Rectify(row, length);
         }
     }
 
     /// <summary>
-    /// Pooled output row <c>item % pooledH</c> of example <c>item / pooledH</c>: the direct kernel writes the pooling
-    /// window's convolution rows into a per-thread scratch (in L1), then the window maxima (and the fused ReLU, which
-    /// commutes with the maximum) go to the output.
+    /// Channel group <c>item % groups</c> of pooled output row <c>item / groups % pooledH</c> of example
+    /// <c>item / groups / pooledH</c>: the direct kernel writes the pooling window's convolution rows into a per-thread
+    /// scratch (in L1), then the window maxima (and the fused ReLU, which commutes with the maximum) go to the output.
     /// </summary>
     private void DirectPooledRow(int item)
     {
-        int k = _fusedPool, length = _outW * OutChannels;
+        int k = _fusedPool, length = _outW * OutChannels, blocks = _kernel!.Blocks;
+        int group = item % _groups, row = item / _groups, b = row / _pooledH, py = row % _pooledH;
+        int block0 = group * blocks / _groups, block1 = (group + 1) * blocks / _groups;
         float* rows = (t_rows ??= new Workspace()).Get(k * length);
         fixed (float* xp = _x, yp = _y, bias = Bias?.Value)
         {
-            int b = item / _pooledH, py = item % _pooledH;
             float* x = xp + (long)b * InputSize;
             for (int r = 0; r < k; r++)
-                _kernel!.ConvolveRow(x, py * k + r, bias, rows + r * length);
-            _kernel!.MaxPool(rows, k, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels);
+                _kernel.ConvolveRow(x, py * k + r, bias, rows + r * length, block0, block1);
+            _kernel.MaxPool(rows, k, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels, block0, block1);
         }
     }
 

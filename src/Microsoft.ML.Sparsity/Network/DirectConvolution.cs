@@ -56,6 +56,9 @@ internal sealed unsafe class DirectConvolution
     /// <summary>The tier the kernels run.</summary>
     public VectorIsa Isa { get; }
 
+    /// <summary>The output channel blocks (16 channels each; one on AVX-512): a row can be computed a range of blocks at a time.</summary>
+    public int Blocks => _n / _block;
+
     /// <summary>
     /// Whether the direct kernel takes the layer: a vector tier, output channels a multiple of 16, and a small patch
     /// (for a K = 9 product im2col + GEMM spends most of its time packing) or exactly 64 output channels.
@@ -74,9 +77,12 @@ internal sealed unsafe class DirectConvolution
         }
     }
 
-    /// <summary>Output row <paramref name="oy"/> (outW × out channels, plus the bias if any) of the image at <paramref name="x"/>, into <paramref name="row"/>.</summary>
+    /// <summary>
+    /// Output row <paramref name="oy"/> (outW × out channels, plus the bias if any) of the image at <paramref name="x"/>,
+    /// into <paramref name="row"/>: the channels of blocks [<paramref name="block0"/>, <paramref name="block1"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ConvolveRow(float* x, int oy, float* bias, float* row)
+    public void ConvolveRow(float* x, int oy, float* bias, float* row, int block0, int block1)
     {
         int bandRow = (_w + 2 * _pad) * _c;
         int iy0 = oy * _stride - _pad, ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0);
@@ -97,8 +103,8 @@ internal sealed unsafe class DirectConvolution
             switch (Isa)
             {
                 case VectorIsa.Avx512: Row512(band, wt, offsets, t0, t1, bias, row); break;
-                case VectorIsa.Avx2: Row256(band, wt, offsets, t0, t1, bias, row); break;
-                default: Row128(band, wt, offsets, t0, t1, bias, row); break;
+                case VectorIsa.Avx2: Row256(band, wt, offsets, t0, t1, bias, row, block0 * 16, block1 * 16); break;
+                default: Row128(band, wt, offsets, t0, t1, bias, row, block0 * 16, block1 * 16); break;
             }
         }
     }
@@ -121,17 +127,18 @@ internal sealed unsafe class DirectConvolution
     /// <summary>
     /// Max pooling with window = stride = <paramref name="window"/> of <paramref name="window"/> output rows at
     /// <paramref name="rows"/> (outW × out channels each) into one pooled row of <paramref name="pooledW"/> pixels at
-    /// <paramref name="y"/>, then the ReLU (which commutes with the maximum) if <paramref name="relu"/>.
+    /// <paramref name="y"/>, then the ReLU (which commutes with the maximum) if <paramref name="relu"/>: the channels of
+    /// blocks [<paramref name="block0"/>, <paramref name="block1"/>).
     /// </summary>
-    public void MaxPool(float* rows, int window, int pooledW, bool relu, float* y)
+    public void MaxPool(float* rows, int window, int pooledW, bool relu, float* y, int block0, int block1)
     {
-        int n = _n, length = _outW * n;
+        int n = _n, length = _outW * n, end = block1 * _block;
         for (int px = 0; px < pooledW; px++)
         {
             float* first = rows + px * window * n;
-            int c = 0;
+            int c = block0 * _block;
             if (Isa == VectorIsa.Avx512)
-                for (; c < n; c += Vector512<float>.Count)
+                for (; c < end; c += Vector512<float>.Count)
                 {
                     Vector512<float> best = Vector512.Load(first + c);
                     for (int r = 0; r < window; r++)
@@ -140,7 +147,7 @@ internal sealed unsafe class DirectConvolution
                     Vector512.Store(relu ? ReLU(best) : best, y + px * n + c);
                 }
             else if (Isa == VectorIsa.Avx2)
-                for (; c < n; c += Vector256<float>.Count)
+                for (; c < end; c += Vector256<float>.Count)
                 {
                     Vector256<float> best = Vector256.Load(first + c);
                     for (int r = 0; r < window; r++)
@@ -149,7 +156,7 @@ internal sealed unsafe class DirectConvolution
                     Vector256.Store(relu ? ReLU(best) : best, y + px * n + c);
                 }
             else
-                for (; c < n; c += Vector128<float>.Count)
+                for (; c < end; c += Vector128<float>.Count)
                 {
                     Vector128<float> best = Vector128.Load(first + c);
                     for (int r = 0; r < window; r++)
@@ -350,10 +357,10 @@ internal sealed unsafe class DirectConvolution
 
     /// <summary>The row on AVX2: for each 16-channel block (its weights stay in L1 across the row), six pixels at a time, then four, two, one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Row256(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row)
+    private void Row256(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row, int c0, int c1)
     {
         int n = _n, step = _stride * _c;
-        for (int cb = 0; cb < n; cb += 16)
+        for (int cb = c0; cb < c1; cb += 16)
         {
             float* w = wt + cb * _patch, b = bias is null ? null : bias + cb, output = row + cb;
             int ox = 0;
@@ -434,10 +441,10 @@ internal sealed unsafe class DirectConvolution
 
     /// <summary>The row on Vector128: for each 16-channel block, two pixels at a time, then one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Row128(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row)
+    private void Row128(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row, int c0, int c1)
     {
         int n = _n, step = _stride * _c;
-        for (int cb = 0; cb < n; cb += 16)
+        for (int cb = c0; cb < c1; cb += 16)
         {
             float* w = wt + cb * _patch, b = bias is null ? null : bias + cb, output = row + cb;
             int ox = 0;

@@ -221,6 +221,33 @@ public class FusedConvolutionTests
         AssertForwardsMatch(fused, plain, 3);
     }
 
+    [Theory]
+    [MemberData(nameof(TiersAndBatches))]
+    public void AFusedForwardIsTheSameOnAnyThreadCount(string tier, int batch)
+    {
+        // With few pooled rows (batch 1 here: 5 and 2 a layer) each row's channel blocks are items of their own; every
+        // output value is still computed by one thread in one order, so the results are equal, not close.
+        var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
+        var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, "Features", []);
+        var x = Inputs(batch * network.InputSize, 13);
+        float[] Forward(WorkerPool pool)
+        {
+            SequentialNetwork fused = model.PredictionNetwork(pool);
+            foreach (Conv2dLayer conv in fused.Layers.OfType<Conv2dLayer>())
+                conv.Isa = Enum.Parse<VectorIsa>(tier);
+            fused.EnsureCapacity(batch);
+            x.CopyTo(fused.Input, 0);
+            return fused.Forward(batch, training: false)[..(batch * fused.OutputSize)];
+        }
+
+        using var three = new WorkerPool(3);
+        using var two = new WorkerPool(2);
+        float[] alone = Forward(WorkerPool.Inline);
+        Assert.Contains(alone, v => v != 0);
+        Assert.Equal(alone, Forward(two));
+        Assert.Equal(alone, Forward(three));
+    }
+
     [Fact]
     public void AFusedConvolutionRefusesATierWithoutTheDirectKernel()
     {
