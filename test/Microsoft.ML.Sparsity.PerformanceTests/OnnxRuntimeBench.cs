@@ -67,7 +67,7 @@ internal static class OnnxRuntimeBench
         var network = new SequentialNetwork(layers(), shape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
         var model = new Models.NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
         var bench = new ModelBench(pool, seconds);
-        int[] batches = [1, 256];
+        int[] batches = [1, 16, 256];
         var rounds = new List<(int Batch, double Ours, double Ort)>();
         string folder = Directory.CreateTempSubdirectory("sparsity-cnn-").FullName;
         try
@@ -102,6 +102,45 @@ internal static class OnnxRuntimeBench
         double[] layerUs = ModelBench.LayerMicroseconds(predicting, chunk, 200);
         Console.WriteLine($"\nOne thread, batch {chunk} (a scoring chunk), µs per example: " +
             string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {layerUs[i] / chunk:F1}")) + $"; total {layerUs.Sum() / chunk:F1}");
+        PrintDirectTiers(predicting, chunk);
+    }
+
+    /// <summary>
+    /// The prediction network's convolutions (with their fused ReLU and pooling) on one thread for each vector tier of
+    /// the direct kernel this process runs, µs per example at batch <paramref name="batch"/>: the tiers alternate in
+    /// nine rounds of 20 calls (the first warms up) and the table gives the medians, so the tiers of one CPU compare
+    /// in one run whatever else the machine does.
+    /// </summary>
+    private static void PrintDirectTiers(SequentialNetwork predicting, int batch)
+    {
+        const int Rounds = 9, Calls = 20;
+        VectorIsa[] tiers = [.. VectorIsas.Available.Where(isa => isa >= VectorIsa.Vector128)];
+        int[] convs = [.. Enumerable.Range(0, predicting.Layers.Count).Where(i => predicting.Layers[i] is Conv2dLayer)];
+        var random = new Random(3);
+        var samples = new List<double>[convs.Length, tiers.Length];
+        for (int round = 0; round < Rounds; round++)
+            for (int c = 0; c < convs.Length; c++)
+            {
+                var conv = (Conv2dLayer)predicting.Layers[convs[c]];
+                var x = Enumerable.Range(0, batch * conv.InputSize).Select(_ => random.NextSingle()).ToArray();
+                var y = new float[batch * predicting.Layers[convs[c] + predicting.FusedAfter(convs[c])].OutputSize];
+                for (int t = 0; t < tiers.Length; t++)
+                {
+                    conv.Isa = tiers[t];
+                    conv.Forward(x, y, batch, training: false);
+                    long start = Stopwatch.GetTimestamp();
+                    for (int call = 0; call < Calls; call++)
+                        conv.Forward(x, y, batch, training: false);
+                    if (round > 0)
+                        (samples[c, t] ??= []).Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / (Calls * batch));
+                }
+                conv.Isa = VectorIsas.Best;
+            }
+
+        Console.WriteLine($"\nThe direct convolution per vector tier, one thread, batch {batch}, µs per example (medians of {Rounds - 1} alternating rounds; /proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):\n");
+        Console.WriteLine($"| layer | {string.Join(" | ", tiers.Select(VectorIsas.Describe))} |\n|---|{string.Concat(tiers.Select(_ => "---|"))}");
+        for (int c = 0; c < convs.Length; c++)
+            Console.WriteLine($"| {predicting.Layers[convs[c]].Name} | {string.Join(" | ", Enumerable.Range(0, tiers.Length).Select(t => samples[c, t].Order().ElementAt(samples[c, t].Count / 2).ToString("F1")))} |");
     }
 
     /// <summary>One exported model to time: its table label, file, features per example and batch size.</summary>

@@ -1,7 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 
 namespace Microsoft.ML.Sparsity.Network;
@@ -13,11 +10,10 @@ namespace Microsoft.ML.Sparsity.Network;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Inference with a dense weight and a small patch (k·k·in ≤ <see cref="DirectMaxPatch"/>, e.g. the first layer on a
-/// grayscale image) or exactly 64 output channels skips im2col: a direct kernel copies the window rows of an output
-/// row into a zero-padded band (so every window is whole), keeps several neighbouring pixels' output channels in
-/// registers (six, four or two pixels × 64 channels; four × ≤ 32) and adds each input tap times a row of the
-/// transposed weight. For a K = 9 product im2col + GEMM spends most of its time packing; for the CNN's 3×3×32 → 64
+/// Inference with a dense weight and a small patch (k·k·in ≤ 32, e.g. the first layer on a grayscale image) or
+/// exactly 64 output channels skips im2col on every vector tier (<see cref="DirectConvolution"/>): a direct kernel
+/// keeps a tile of neighbouring pixels × output channels in registers and adds each input tap times a row of the
+/// packed weight. For a K = 9 product im2col + GEMM spends most of its time packing; for the CNN's 3×3×32 → 64
 /// layer the direct kernel saves the unfolding and packing passes.
 /// </para>
 /// <para>
@@ -28,22 +24,20 @@ namespace Microsoft.ML.Sparsity.Network;
 /// </remarks>
 internal sealed unsafe class Conv2dLayer : Layer
 {
-    /// <summary>The largest patch (k·k·in values) the direct inference kernel takes.</summary>
-    private const int DirectMaxPatch = 32;
-
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
     private readonly Action<int> _unfold, _fold, _inferExamples, _inferBand, _direct, _directPooled;
-    [ThreadStatic] private static Workspace? t_rows, t_band;
+    [ThreadStatic] private static Workspace? t_rows;
     private bool _fusedReLU;
     private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
-    private float[] _weightT = [];
-    private readonly int[] _tapOffsets;
+    private VectorIsa _isa = VectorIsas.Best;
+    private DirectConvolution? _kernel; // the direct kernel with the packed weight, made at the first direct forward
     private float[] _col = [];
     private float[][] _workerCols = [];
     private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
     private int _batch, _workers;
+    private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -64,13 +58,6 @@ internal sealed unsafe class Conv2dLayer : Layer
         _inferBand = InferBand;
         _direct = DirectRow;
         _directPooled = DirectPooledRow;
-        // Tap t = (ky·k + kx)·in + ci of a window reads the direct kernel's padded input rows (w + 2·pad pixels wide)
-        // at offset (ky·(w + 2·pad) + kx)·in + ci from the window's corner.
-        _tapOffsets = new int[_patch];
-        for (int ky = 0, t = 0; ky < kernel; ky++)
-            for (int kx = 0; kx < kernel; kx++)
-                for (int ci = 0; ci < _c; ci++, t++)
-                    _tapOffsets[t] = (ky * (_w + 2 * _pad) + kx) * _c + ci;
     }
 
     public Parameter Weight { get; }
@@ -109,19 +96,22 @@ internal sealed unsafe class Conv2dLayer : Layer
     {
         if (!training && Direct)
         {
-            // WT[p, o] = W[o, p]: each tap's weights for all output channels are contiguous. A prediction copy's
-            // weights never change, so it transposes once; a network in training transposes at every call.
-            if (_weightT.Length != Weight.Length || !PredictionOnly)
+            // A prediction copy's weights never change, so it packs them once; a network in training at every call.
+            if (_kernel is null)
             {
-                if (_weightT.Length != Weight.Length)
-                    _weightT = new float[Weight.Length];
-                for (int o = 0; o < OutChannels; o++)
-                    for (int p = 0; p < _patch; p++)
-                        _weightT[p * OutChannels + o] = Weight.Value[o * _patch + p];
+                _kernel = new DirectConvolution(_isa, _h, _w, _c, _k, _stride, _pad, _outW, OutChannels);
+                _kernel.Pack(Weight.Value);
             }
+            else if (!PredictionOnly)
+                _kernel.Pack(Weight.Value);
             (_x, _y) = (x, y);
             if (_fusedPool > 0)
-                _pool.For(batch * _pooledH, _directPooled);
+            {
+                // Fewer pooled rows than about four a thread (the CNN's second layer has 7 an image) balance badly:
+                // each row's channel blocks are then items of their own (each output value is computed alike).
+                _groups = batch * _pooledH < 4 * _pool.ThreadCount ? _kernel.Blocks : 1;
+                _pool.For(batch * _pooledH * _groups, _directPooled);
+            }
             else
                 _pool.For(batch * _outH, _direct);
             (_x, _y) = (null, null);
@@ -164,8 +154,23 @@ internal sealed unsafe class Conv2dLayer : Layer
         _x = null;
     }
 
-    /// <summary>Whether inference runs the direct kernel: a dense weight, a small patch or 64 output channels, AVX-512.</summary>
-    private bool Direct => InferenceWeight is null && (_patch <= DirectMaxPatch || OutChannels == 64) && OutChannels % 16 == 0 && Avx512F.IsSupported;
+    /// <summary>Whether inference runs the direct kernel: a dense weight and a shape <see cref="DirectConvolution.Supports"/> takes on <see cref="Isa"/>.</summary>
+    private bool Direct => InferenceWeight is null && DirectConvolution.Supports(_isa, _patch, OutChannels);
+
+    /// <summary>
+    /// The vector tier of the direct inference kernel: the process's best; the tests set each tier this machine runs.
+    /// A layer that fused the layers after it keeps a tier the direct kernel takes (its inference must apply them).
+    /// </summary>
+    internal VectorIsa Isa
+    {
+        get => _isa;
+        set
+        {
+            if ((_fusedReLU || _fusedPool > 0) && !DirectConvolution.Supports(value, _patch, OutChannels))
+                throw new InvalidOperationException($"Layer '{Name}' applies the layers fused into it by the direct kernel, which {VectorIsas.Describe(value)} has not.");
+            (_isa, _kernel) = (value, null);
+        }
+    }
 
     /// <summary>
     /// On a prediction copy whose inference runs the direct kernel: takes over the ReLU and then the max pooling
@@ -208,243 +213,36 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread), then the fused ReLU if any.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DirectRow(int item)
     {
-        fixed (float* xp = _x, yp = _y)
+        fixed (float* xp = _x, yp = _y, bias = Bias?.Value)
         {
             int b = item / _outH, oy = item % _outH, length = _outW * OutChannels;
             float* row = yp + (long)b * OutputSize + oy * length;
-            ConvolveRow(xp + (long)b * InputSize, oy, row);
+            _kernel!.ConvolveRow(xp + (long)b * InputSize, oy, bias, row, 0, _kernel.Blocks);
             if (_fusedReLU)
-            {
-                for (int i = 0; i < length; i += 16)
-                    Vector512.Store(ReLU(Vector512.Load(row + i)), row + i);
-            }
+                _kernel.Rectify(row, length);
         }
     }
 
     /// <summary>
-    /// Pooled output row <c>item % pooledH</c> of example <c>item / pooledH</c>: the direct kernel writes the pooling
-    /// window's convolution rows into a per-thread scratch (in L1), then the window maxima (and the fused ReLU, which
-    /// commutes with the maximum) go to the output.
+    /// Channel group <c>item % groups</c> of pooled output row <c>item / groups % pooledH</c> of example
+    /// <c>item / groups / pooledH</c>: the direct kernel writes the pooling window's convolution rows into a per-thread
+    /// scratch (in L1), then the window maxima (and the fused ReLU, which commutes with the maximum) go to the output.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DirectPooledRow(int item)
     {
-        int n = OutChannels, k = _fusedPool, length = _outW * n;
+        int k = _fusedPool, length = _outW * OutChannels, blocks = _kernel!.Blocks;
+        int group = item % _groups, row = item / _groups, b = row / _pooledH, py = row % _pooledH;
+        int block0 = group * blocks / _groups, block1 = (group + 1) * blocks / _groups;
         float* rows = (t_rows ??= new Workspace()).Get(k * length);
-        fixed (float* xp = _x, yp = _y)
+        fixed (float* xp = _x, yp = _y, bias = Bias?.Value)
         {
-            int b = item / _pooledH, py = item % _pooledH;
-            float* x = xp + (long)b * InputSize, y = yp + ((long)b * _pooledH + py) * _pooledW * n;
+            float* x = xp + (long)b * InputSize;
             for (int r = 0; r < k; r++)
-                ConvolveRow(x, py * k + r, rows + r * length);
-            for (int px = 0; px < _pooledW; px++)
-            for (int c = 0; c < n; c += 16)
-            {
-                float* first = rows + px * k * n + c;
-                Vector512<float> best = Vector512.Load(first);
-                for (int r = 0; r < k; r++)
-                for (int dx = 0; dx < k; dx++)
-                    best = Vector512.Max(best, Vector512.Load(first + r * length + dx * n));
-                Vector512.Store(_fusedReLU ? ReLU(best) : best, y + px * n + c);
-            }
+                _kernel.ConvolveRow(x, py * k + r, bias, rows + r * length, block0, block1);
+            _kernel.MaxPool(rows, k, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels, block0, block1);
         }
-    }
-
-    /// <summary>max(v, 0), keeping NaN as the ReLU layer does.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ReLU(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<float>.Zero), Vector512<float>.Zero, v);
-
-    /// <summary>
-    /// Output row <paramref name="oy"/> (outW × out channels, plus the bias) of the example at <paramref name="x"/>, by
-    /// the direct kernel, into <paramref name="row"/>. The window rows the output row reads are first copied into a
-    /// per-thread band with zero columns for the padding (in L1), so every pixel's window is whole along x and the
-    /// row goes four pixels at a time (the last one to three: two at a time or one by one).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ConvolveRow(float* x, int oy, float* row)
-    {
-        int n = OutChannels, bandRow = (_w + 2 * _pad) * _c, step = _stride * _c;
-        int iy0 = oy * _stride - _pad, ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0);
-        float* band = (t_band ??= new Workspace()).Get(_k * bandRow);
-        for (int ky = ky0; ky < ky1; ky++)
-        {
-            float* line = band + ky * bandRow;
-            new Span<float>(line, _pad * _c).Clear();
-            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
-            Buffer.MemoryCopy(x + (iy0 + ky) * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
-        }
-
-        fixed (float* wt = _weightT, bias = Bias?.Value)
-        {
-            int ox = 0;
-            if (n == 64)
-            {
-                for (; ox + 5 < _outW; ox += 6)
-                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 6);
-                for (; ox + 3 < _outW; ox += 4)
-                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 4);
-                for (; ox + 1 < _outW; ox += 2)
-                    Pixels64(band + ox * step, wt, bias, row + ox * n, ky0, ky1, 2);
-            }
-            else if (n <= 32)
-            {
-                for (; ox + 3 < _outW; ox += 4)
-                    FourPixels(band + ox * step, wt, bias, row + ox * n, ky0, ky1);
-            }
-
-            fixed (int* offsets = _tapOffsets)
-            for (; ox < _outW; ox++)
-            {
-                float* corner = band + ox * step, output = row + ox * n;
-                for (int cb = 0; cb < n; cb += 64)
-                {
-                    int width = Math.Min(64, n - cb);
-                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
-                    {
-                        Vector512<float> v = Vector512.Create(corner[offsets[t]]);
-                        float* ws = wt + t * n + cb;
-                        a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws), a0);
-                        if (width > 16) a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 16), a1);
-                        if (width > 32) a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 32), a2);
-                        if (width > 48) a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(ws + 48), a3);
-                    }
-
-                    if (bias is not null)
-                    {
-                        a0 += Vector512.Load(bias + cb);
-                        if (width > 16) a1 += Vector512.Load(bias + cb + 16);
-                        if (width > 32) a2 += Vector512.Load(bias + cb + 32);
-                        if (width > 48) a3 += Vector512.Load(bias + cb + 48);
-                    }
-
-                    Vector512.Store(a0, output + cb);
-                    if (width > 16) Vector512.Store(a1, output + cb + 16);
-                    if (width > 32) Vector512.Store(a2, output + cb + 32);
-                    if (width > 48) Vector512.Store(a3, output + cb + 48);
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// Four output pixels in a row (≤ 32 output channels), window rows [ky0, ky1) inside the image:
-    /// <paramref name="x"/> points at the first pixel's window corner in the padded band (row ky = 0).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FourPixels(float* x, float* wt, float* bias, float* output, int ky0, int ky1)
-    {
-        int n = OutChannels, step = _stride * _c;
-        bool two = n > 16;
-        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-        fixed (int* offsets = _tapOffsets)
-        {
-            // The taps of window rows [ky0, ky1) are one contiguous run: one flat loop, whatever k and the channel count.
-            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
-            {
-                float* xs = x + offsets[t];
-                float* ws = wt + t * n;
-                Vector512<float> w0 = Vector512.Load(ws), w1 = two ? Vector512.Load(ws + 16) : default;
-                Vector512<float> v = Vector512.Create(*xs);
-                a0 = Avx512F.FusedMultiplyAdd(v, w0, a0);
-                a1 = Avx512F.FusedMultiplyAdd(v, w1, a1);
-                v = Vector512.Create(xs[step]);
-                b0 = Avx512F.FusedMultiplyAdd(v, w0, b0);
-                b1 = Avx512F.FusedMultiplyAdd(v, w1, b1);
-                v = Vector512.Create(xs[2 * step]);
-                c0 = Avx512F.FusedMultiplyAdd(v, w0, c0);
-                c1 = Avx512F.FusedMultiplyAdd(v, w1, c1);
-                v = Vector512.Create(xs[3 * step]);
-                d0 = Avx512F.FusedMultiplyAdd(v, w0, d0);
-                d1 = Avx512F.FusedMultiplyAdd(v, w1, d1);
-            }
-        }
-
-        Vector512<float> bias0 = bias is null ? default : Vector512.Load(bias), bias1 = bias is null || !two ? default : Vector512.Load(bias + 16);
-        Vector512.Store(a0 + bias0, output);
-        Vector512.Store(b0 + bias0, output + n);
-        Vector512.Store(c0 + bias0, output + 2 * n);
-        Vector512.Store(d0 + bias0, output + 3 * n);
-        if (two)
-        {
-            Vector512.Store(a1 + bias1, output + 16);
-            Vector512.Store(b1 + bias1, output + n + 16);
-            Vector512.Store(c1 + bias1, output + 2 * n + 16);
-            Vector512.Store(d1 + bias1, output + 3 * n + 16);
-        }
-    }
-
-    /// <summary>
-    /// As <see cref="FourPixels"/> for exactly 64 output channels and <paramref name="count"/> (2, 4 or 6) pixels:
-    /// four weight registers per tap, up to 24 accumulators. Called with a constant count, so the tests fold away.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Pixels64(float* x, float* wt, float* bias, float* output, int ky0, int ky1, int count)
-    {
-        int step = _stride * _c;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
-        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
-        fixed (int* offsets = _tapOffsets)
-        {
-            for (int t = ky0 * _k * _c, end = ky1 * _k * _c; t < end; t++)
-            {
-                float* xs = x + offsets[t];
-                float* ws = wt + t * 64;
-                Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-                Vector512<float> v = Vector512.Create(*xs); a0 = Fma(v, w0, a0); a1 = Fma(v, w1, a1); a2 = Fma(v, w2, a2); a3 = Fma(v, w3, a3);
-                v = Vector512.Create(xs[step]); b0 = Fma(v, w0, b0); b1 = Fma(v, w1, b1); b2 = Fma(v, w2, b2); b3 = Fma(v, w3, b3);
-                if (count > 2)
-                {
-                    v = Vector512.Create(xs[2 * step]); c0 = Fma(v, w0, c0); c1 = Fma(v, w1, c1); c2 = Fma(v, w2, c2); c3 = Fma(v, w3, c3);
-                    v = Vector512.Create(xs[3 * step]); d0 = Fma(v, w0, d0); d1 = Fma(v, w1, d1); d2 = Fma(v, w2, d2); d3 = Fma(v, w3, d3);
-                }
-
-                if (count > 4)
-                {
-                    v = Vector512.Create(xs[4 * step]); e0 = Fma(v, w0, e0); e1 = Fma(v, w1, e1); e2 = Fma(v, w2, e2); e3 = Fma(v, w3, e3);
-                    v = Vector512.Create(xs[5 * step]); f0 = Fma(v, w0, f0); f1 = Fma(v, w1, f1); f2 = Fma(v, w2, f2); f3 = Fma(v, w3, f3);
-                }
-            }
-        }
-
-        Store4(a0, a1, a2, a3, bias, output);
-        Store4(b0, b1, b2, b3, bias, output + 64);
-        if (count > 2)
-        {
-            Store4(c0, c1, c2, c3, bias, output + 128);
-            Store4(d0, d1, d2, d3, bias, output + 192);
-        }
-
-        if (count > 4)
-        {
-            Store4(e0, e1, e2, e3, bias, output + 256);
-            Store4(f0, f1, f2, f3, bias, output + 320);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Fma(Vector512<float> x, Vector512<float> y, Vector512<float> z) => Avx512F.FusedMultiplyAdd(x, y, z);
-
-    /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3, float* bias, float* output)
-    {
-        if (bias is not null)
-        {
-            a0 += Vector512.Load(bias);
-            a1 += Vector512.Load(bias + 16);
-            a2 += Vector512.Load(bias + 32);
-            a3 += Vector512.Load(bias + 48);
-        }
-
-        Vector512.Store(a0, output);
-        Vector512.Store(a1, output + 16);
-        Vector512.Store(a2, output + 32);
-        Vector512.Store(a3, output + 48);
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>

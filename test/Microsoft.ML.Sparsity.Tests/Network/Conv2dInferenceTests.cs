@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
@@ -70,27 +69,91 @@ public class Conv2dInferenceTests
 
 public class DirectConvolutionTests
 {
+    /// <summary>The vector tiers this machine runs (the direct kernel has no scalar path), by name: the tier type is internal.</summary>
+    internal static IEnumerable<string> TierNames => VectorIsas.Available.Where(isa => isa >= VectorIsa.Vector128).Select(isa => isa.ToString());
+
+    public static TheoryData<string> Tiers() => [.. TierNames];
+
+    /// <summary>Each tier × shapes the direct kernel takes: (in channels, kernel, stride, padding, out channels, batch).</summary>
+    public static TheoryData<string, int, int, int, int, int, int> Shapes()
+    {
+        var data = new TheoryData<string, int, int, int, int, int, int>();
+        foreach (string tier in TierNames)
+        {
+            data.Add(tier, 1, 3, 1, 1, 32, 5);   // the CNN's first layer: 9-value patches
+            data.Add(tier, 2, 3, 2, 0, 16, 3);   // stride 2, no padding, one 16-channel block
+            data.Add(tier, 3, 3, 1, 2, 80, 2);   // padding larger than the kernel's half, 80 = 64 + 16 output channels
+            data.Add(tier, 5, 2, 1, 1, 48, 1);   // 5 input channels (no vector multiple), 48 outputs: three blocks
+            data.Add(tier, 32, 3, 1, 1, 64, 2);  // the CNN's second layer: 288-value patches, 64 output channels
+            data.Add(tier, 13, 3, 1, 0, 64, 2);  // 13 input channels, 6 pixels a row
+            data.Add(tier, 7, 3, 2, 2, 64, 1);   // 5 pixels a row: stride 2 with padding 2
+            data.Add(tier, 3, 5, 1, 2, 64, 3);   // 5×5 kernel, 8 pixels a row: six, then two
+        }
+        return data;
+    }
+
     [Theory]
-    [InlineData(1, 3, 1, 1, 32, 5)]    // the CNN's first layer: 9-value patches
-    [InlineData(2, 3, 2, 0, 16, 3)]    // stride 2, no padding
-    [InlineData(3, 3, 1, 2, 80, 2)]    // padding larger than the kernel's half, 80 = 64 + 16 output channels
-    [InlineData(32, 3, 1, 1, 64, 2)]   // the CNN's second layer: 288-value patches, 64 output channels
-    [InlineData(16, 3, 1, 0, 64, 2)]   // 6 pixels a row: four, then two
-    [InlineData(4, 3, 2, 2, 64, 1)]    // 5 pixels a row: four, then one; stride 2 with padding 2
-    public void SmallPatchInferenceMatchesTheIm2colForward(int channels, int kernel, int stride, int padding, int outChannels, int batch)
+    [MemberData(nameof(Shapes))]
+    public void DirectInferenceMatchesADoublePrecisionConvolution(string tier, int channels, int kernel, int stride, int padding, int outChannels, int batch)
     {
         using var pool = new WorkerPool(2);
-        var layer = new Conv2dDefinition(outChannels, kernel, stride, padding).Build("conv", [9, 8, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
-        var conv = (Conv2dLayer)layer;
+        var conv = (Conv2dLayer)new Conv2dDefinition(outChannels, kernel, stride, padding).Build("conv", [9, 8, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+        conv.Isa = Enum.Parse<VectorIsa>(tier);
         var random = new Random(6);
         for (int i = 0; i < conv.Bias!.Length; i++) conv.Bias.Value[i] = random.NextSingle() - 0.5f;
-        var x = Enumerable.Range(0, batch * layer.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
-        var im2col = new float[batch * layer.OutputSize];
-        var direct = new float[batch * layer.OutputSize];
-        layer.Forward(x, im2col, batch, training: true);   // im2col + GEMM
-        layer.Forward(x, direct, batch, training: false);  // the direct kernel (k·k·in ≤ 32, or 64 output channels)
-        for (int i = 0; i < im2col.Length; i++)
-            Assert.True(Math.Abs(im2col[i] - direct[i]) <= 1e-5f * (1 + Math.Abs(im2col[i])), $"[{i}] {direct[i]} vs {im2col[i]}");
+        var x = Enumerable.Range(0, batch * conv.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
+        var direct = new float[batch * conv.OutputSize];
+        conv.Forward(x, direct, batch, training: false);
+        double[] expected = Reference(conv, x, batch);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - direct[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}] {direct[i]} vs {expected[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public void DirectInferenceIsTheSameOnAnyThreadCount(string tier)
+    {
+        // Each output row is one thread's work whatever the thread count: the results are equal, not close.
+        var x = Enumerable.Range(0, 3 * 14 * 14 * 32).Select(i => MathF.Sin(i * 0.37f)).ToArray();
+        float[] Forward(int threads)
+        {
+            using var pool = new WorkerPool(threads);
+            var conv = (Conv2dLayer)new Conv2dDefinition(64, 3, 1, 1).Build("conv", [14, 14, 32], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+            conv.Isa = Enum.Parse<VectorIsa>(tier);
+            var y = new float[3 * conv.OutputSize];
+            conv.Forward(x, y, 3, training: false);
+            return y;
+        }
+
+        float[] one = Forward(1);
+        Assert.Contains(one, v => v != 0);
+        Assert.Equal(one, Forward(2));
+        Assert.Equal(one, Forward(3));
+    }
+
+    /// <summary>The convolution in double precision, from the layer's weight and bias: y[b, oy, ox, o] = bias[o] + Σ x[b, iy, ix, ci]·W[o, ky, kx, ci].</summary>
+    private static double[] Reference(Conv2dLayer conv, float[] x, int batch)
+    {
+        int h = conv.InputShape[0], w = conv.InputShape[1], c = conv.InputShape[2], outH = conv.OutputShape[0], outW = conv.OutputShape[1];
+        int n = conv.OutChannels, k = conv.KernelSize;
+        var y = new double[batch * conv.OutputSize];
+        for (int b = 0; b < batch; b++)
+        for (int oy = 0; oy < outH; oy++)
+        for (int ox = 0; ox < outW; ox++)
+        for (int o = 0; o < n; o++)
+        {
+            double sum = conv.Bias?.Value[o] ?? 0;
+            for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+            {
+                int iy = oy * conv.Stride - conv.Padding + ky, ix = ox * conv.Stride - conv.Padding + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                for (int ci = 0; ci < c; ci++)
+                    sum += (double)x[((b * h + iy) * w + ix) * c + ci] * conv.Weight.Value[((o * k + ky) * k + kx) * c + ci];
+            }
+            y[((b * outH + oy) * outW + ox) * n + o] = sum;
+        }
+        return y;
     }
 }
 
@@ -122,26 +185,78 @@ public class FusedConvolutionTests
         [Layers.Conv2d(32, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Conv2d(64, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2),
          Layers.Flatten(), Layers.Dense(10)];
 
-    [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    public void ConvolutionFusedWithReLUAndPoolingMatchesTheLayerByLayerForward(int batch)
+    public static TheoryData<string, int> TiersAndBatches()
     {
-        var (fused, plain) = Networks(SmallCnnLike(), Image);
-        Assert.Equal(Avx512F.IsSupported ? [2, 0, 0, 2] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        var data = new TheoryData<string, int>();
+        foreach (string tier in DirectConvolutionTests.TierNames)
+        {
+            data.Add(tier, 1);
+            data.Add(tier, 7);
+        }
+        return data;
+    }
+
+    /// <summary>Whether this process's convolutions run the direct kernel (and so fuse): any vector tier.</summary>
+    private static bool Fuses => VectorIsas.Best >= VectorIsa.Vector128;
+
+    [Theory]
+    [MemberData(nameof(TiersAndBatches))]
+    public void ConvolutionFusedWithReLUAndPoolingMatchesTheLayerByLayerForward(string tier, int batch)
+    {
+        var (fused, plain) = Networks(SmallCnnLike(), Image, tier);
+        Assert.Equal(Fuses ? [2, 0, 0, 2] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, batch);
     }
 
-    [Fact]
-    public void ReLUAloneAndPoolingAloneAreFusedToo()
+    [Theory]
+    [MemberData(nameof(DirectConvolutionTests.Tiers), MemberType = typeof(DirectConvolutionTests))]
+    public void ReLUAloneAndPoolingAloneAreFusedToo(string tier)
     {
         // conv → ReLU → flatten: the ReLU in the direct kernel's store; conv (64 outputs, 3 inputs) → 3×3 max pool
         // stride 3 → ReLU: pooling only (the ReLU after the pooling stays a layer of its own).
         LayerDefinition[] layers =
             [Layers.Conv2d(16, 3, stride: 2), Layers.ReLU(), Layers.Conv2d(64, 3, padding: 1), Layers.MaxPool2d(3), Layers.ReLU(), Layers.Flatten(), Layers.Dense(5)];
-        var (fused, plain) = Networks(layers, [13, 10, 3]);
-        Assert.Equal(Avx512F.IsSupported ? [1, 0, 1] : new[] { 0, 0, 0 }, new[] { 0, 1, 2 }.Select(fused.FusedAfter));
+        var (fused, plain) = Networks(layers, [13, 10, 3], tier);
+        Assert.Equal(Fuses ? [1, 0, 1] : new[] { 0, 0, 0 }, new[] { 0, 1, 2 }.Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, 3);
+    }
+
+    [Theory]
+    [MemberData(nameof(TiersAndBatches))]
+    public void AFusedForwardIsTheSameOnAnyThreadCount(string tier, int batch)
+    {
+        // With few pooled rows (batch 1 here: 5 and 2 a layer) each row's channel blocks are items of their own; every
+        // output value is still computed by one thread in one order, so the results are equal, not close.
+        var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
+        var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, "Features", []);
+        var x = Inputs(batch * network.InputSize, 13);
+        float[] Forward(WorkerPool pool)
+        {
+            SequentialNetwork fused = model.PredictionNetwork(pool);
+            foreach (Conv2dLayer conv in fused.Layers.OfType<Conv2dLayer>())
+                conv.Isa = Enum.Parse<VectorIsa>(tier);
+            fused.EnsureCapacity(batch);
+            x.CopyTo(fused.Input, 0);
+            return fused.Forward(batch, training: false)[..(batch * fused.OutputSize)];
+        }
+
+        using var three = new WorkerPool(3);
+        using var two = new WorkerPool(2);
+        float[] alone = Forward(WorkerPool.Inline);
+        Assert.Contains(alone, v => v != 0);
+        Assert.Equal(alone, Forward(two));
+        Assert.Equal(alone, Forward(three));
+    }
+
+    [Fact]
+    public void AFusedConvolutionRefusesATierWithoutTheDirectKernel()
+    {
+        var (fused, _) = Networks(SmallCnnLike(), Image, VectorIsas.Best.ToString());
+        var conv = (Conv2dLayer)fused.Layers[0];
+        if (fused.FusedAfter(0) == 0)
+            return; // no vector tier in this process: nothing fused
+        Assert.Throws<InvalidOperationException>(() => conv.Isa = VectorIsa.Scalar);
+        Assert.Equal(VectorIsas.Best, conv.Isa);
     }
 
     [Fact]
@@ -149,8 +264,8 @@ public class FusedConvolutionTests
     {
         LayerDefinition[] layers =
             [Layers.Conv2d(32, 3), Layers.ReLU(), Layers.MaxPool2d(3, stride: 2), Layers.Conv2d(16, 1), Layers.AvgPool2d(2), Layers.Flatten(), Layers.Dense(4)];
-        var (fused, plain) = Networks(layers, [12, 12, 1]);
-        Assert.Equal(Avx512F.IsSupported ? [1, 0, 0, 0] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        var (fused, plain) = Networks(layers, [12, 12, 1], VectorIsas.Best.ToString());
+        Assert.Equal(Fuses ? [1, 0, 0, 0] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, 2);
     }
 
@@ -169,7 +284,7 @@ public class FusedConvolutionTests
     public void BatchedScoringOfAFusedModelMatchesTheLayerByLayerForward()
     {
         // 70 rows: not a multiple of the scoring chunk, so the last chunk is partial.
-        var (_, plain) = Networks(SmallCnnLike(), Image);
+        var (_, plain) = Networks(SmallCnnLike(), Image, VectorIsas.Best.ToString());
         using var pool = new WorkerPool(2);
         var model = new NeuralNetworkMulticlassModel(plain.Clone(pool), 10, null, "Features", []);
         const int count = 70;
@@ -190,15 +305,21 @@ public class FusedConvolutionTests
         }
     }
 
-    /// <summary>A model's prediction copy (fused where it can be) and a plain copy of the same network, whose inference runs layer by layer.</summary>
-    private static (SequentialNetwork Fused, SequentialNetwork Plain) Networks(LayerDefinition[] layers, int[] shape)
+    /// <summary>
+    /// A model's prediction copy (fused where it can be; its direct kernels on <paramref name="tier"/>) and a plain
+    /// copy of the same network, whose inference runs layer by layer.
+    /// </summary>
+    private static (SequentialNetwork Fused, SequentialNetwork Plain) Networks(LayerDefinition[] layers, int[] shape, string tier)
     {
         var network = new SequentialNetwork(layers, shape, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
         var random = new Random(12);
         foreach (Parameter p in network.Parameters.Where(p => p.Kind == ParameterKind.Bias))
             for (int i = 0; i < p.Length; i++) p.Value[i] = random.NextSingle() - 0.5f; // biases move some sums below zero
         var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, "Features", []);
-        return (model.PredictionNetwork(WorkerPool.Inline), network.Clone(WorkerPool.Inline));
+        SequentialNetwork fused = model.PredictionNetwork(WorkerPool.Inline);
+        foreach (Conv2dLayer conv in fused.Layers.OfType<Conv2dLayer>())
+            conv.Isa = Enum.Parse<VectorIsa>(tier);
+        return (fused, network.Clone(WorkerPool.Inline));
     }
 
     private static void AssertForwardsMatch(SequentialNetwork fused, SequentialNetwork plain, int batch)
