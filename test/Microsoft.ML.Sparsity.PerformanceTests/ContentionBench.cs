@@ -8,8 +8,8 @@ namespace Microsoft.ML.Sparsity.PerformanceTests;
 /// <summary>
 /// How much of its speed alone a LeNet-300-100 training (batch 64) keeps beside one and two CPU-bound processes
 /// (<c>sh -c 'while :; do :; done'</c>, started and killed here). On a 2-core machine the fair shares are 2/3 and 1/2
-/// for a 2-thread training (the kernel shares time per thread). Ours with 2 threads and 1 thread, and PyTorch (2
-/// threads) when build/bench_pytorch.py is given: every trainer stays warm for the whole run, and each round measures
+/// for a 2-thread training (the kernel shares time per thread). Ours and PyTorch (when build/bench_pytorch.py is
+/// given), each with 2 threads and 1 thread: every trainer stays warm for the whole run, and each round measures
 /// every trainer at every load, so that the machine's other load drifts through all cells alike; medians of the rounds.
 /// </summary>
 internal static class ContentionBench
@@ -23,9 +23,13 @@ internal static class ContentionBench
             ("ours, 2 threads", new Trainer(new WorkerPool(2)).Measure),
             ("ours, 1 thread", new Trainer(WorkerPool.Inline).Measure),
         };
-        using PyTorchTrainer? torch = pytorchBench is null ? null : new PyTorchTrainer(pytorchBench, threads: 2);
-        if (torch is not null)
-            trainers.Add(($"PyTorch {torch.Version}, 2 threads", torch.Measure));
+        using PyTorchTrainer? torch2 = pytorchBench is null ? null : new PyTorchTrainer(pytorchBench, threads: 2);
+        using PyTorchTrainer? torch1 = pytorchBench is null ? null : new PyTorchTrainer(pytorchBench, threads: 1);
+        if (torch2 is not null && torch1 is not null)
+        {
+            trainers.Add(($"PyTorch {torch2.Version}, 2 threads", torch2.Measure));
+            trainers.Add(($"PyTorch {torch1.Version}, 1 thread", torch1.Measure));
+        }
 
         foreach (var (_, measure) in trainers)
             measure(1.5); // JIT tiering, caches, PyTorch's first calls

@@ -27,7 +27,13 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// Now a caller whose workers are still inside polls for <see cref="CallerSpinTicks"/> and then blocks, which
 /// frees its core so that the kernel can run the preempted worker there; the last worker out wakes it. Idle
 /// workers poll with <see cref="Thread.Yield"/> between polls, so a competing thread on their core runs instead
-/// (a worker that yields its turn away misses the job, and the caller runs that job's items).
+/// (a worker that yields its turn away misses the job, and the caller runs that job's items). A worker preempted
+/// in the middle of an item still holds the caller until it finishes that item, and beside many busy threads
+/// that takes longer than running the item on the caller: so the caller weighs, over windows of
+/// <see cref="WindowJobs"/> jobs, the work the workers did against its waits for them, and when the waits
+/// weigh more it runs inline for a while (10 ms, doubling while the workers keep not paying, up to 320 ms)
+/// before it tries them again. Which thread runs an item never changes a result: items are the unit of
+/// determinism (see docs/engine.md).
 /// </para>
 /// <para>
 /// Concurrent callers (for example two trainings in one process sharing the pool): a caller that finds the pool
@@ -49,6 +55,12 @@ internal sealed class WorkerPool : IDisposable
     // worker stays off its core.
     private static readonly long CallerSpinTicks = Stopwatch.Frequency / 50_000; // 20 µs
 
+    // Jobs per judgement of whether the workers paid for the caller's waits, and how long the pool then runs
+    // inline before it tries the workers again (doubling, up to 32 times, while they keep not paying).
+    private const int WindowJobs = 32;
+    private static readonly long InlineTicks = Stopwatch.Frequency / 100; // 10 ms
+    private const int MaxBackoff = 5;
+
     [ThreadStatic] private static bool t_inBody;
 
     private readonly Thread[] _threads;
@@ -66,6 +78,10 @@ internal sealed class WorkerPool : IDisposable
     private int _callers;
     private int _callerWaiting;
     private volatile bool _disposed;
+
+    // Whether the workers pay for their waits (see the class remarks). Touched only by the caller owning the pool.
+    private long _helpedTicks, _waitedTicks, _inlineUntil;
+    private int _windowJobs, _backoff;
     private List<Exception>? _errors;
 
     /// <summary>A pool without threads: every call runs on the caller. Safe to share; it holds no state.</summary>
@@ -121,7 +137,7 @@ internal sealed class WorkerPool : IDisposable
         Interlocked.Increment(ref _callers);
         try
         {
-            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            if (Stopwatch.GetTimestamp() < Volatile.Read(ref _inlineUntil) || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
             {
                 RunInline(count, body);
                 return;
@@ -160,16 +176,24 @@ internal sealed class WorkerPool : IDisposable
     {
         bool outer = !t_inBody;
         t_inBody = true;
-        try
+        List<Exception>? errors = null;
+        for (int i = 0; i < count; i++)
         {
-            for (int i = 0; i < count; i++)
+            try
+            {
                 body(i);
+            }
+#pragma warning disable CA1031 // Rethrown below, as a parallel call rethrows.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                (errors ??= []).Add(e);
+            }
         }
-        finally
-        {
-            if (outer)
-                t_inBody = false;
-        }
+
+        if (outer)
+            t_inBody = false;
+        Rethrow(errors);
     }
 
     private void RunJob(int count, Action<int> body)
@@ -184,10 +208,43 @@ internal sealed class WorkerPool : IDisposable
                 Monitor.PulseAll(_gate);
         }
 
-        RunIterations(worker: false);
-
+        long start = Stopwatch.GetTimestamp();
+        int mine = RunIterations(worker: false);
         Interlocked.Increment(ref _jobId); // close (even): no new worker may enter
+        long ran = Stopwatch.GetTimestamp();
         WaitForWorkers();
+        Judge(count - mine, mine, ran - start, Stopwatch.GetTimestamp() - ran);
+    }
+
+    /// <summary>
+    /// Adds one job to the current window's account of what the workers saved the caller (their items, timed at
+    /// the caller's own rate) against what the caller waited for them; at the end of a window in which the waits
+    /// outweighed the help, the pool runs inline for a while. On a quiet machine waits are a few microseconds
+    /// against the half of the work the workers do; beside other busy threads a preempted worker holds its item
+    /// (and the caller) for milliseconds, and one thread alone is faster.
+    /// </summary>
+    private void Judge(int workerItems, int callerItems, long ranTicks, long waitedTicks)
+    {
+        if (callerItems > 0)
+        {
+            _helpedTicks += workerItems * ranTicks / callerItems;
+            _waitedTicks += waitedTicks;
+        }
+
+        if (++_windowJobs < WindowJobs)
+            return;
+        if (_waitedTicks > _helpedTicks)
+        {
+            _inlineUntil = Stopwatch.GetTimestamp() + (InlineTicks << _backoff);
+            _backoff = Math.Min(_backoff + 1, MaxBackoff);
+        }
+        else
+        {
+            _backoff = 0;
+        }
+
+        _windowJobs = 0;
+        _helpedTicks = _waitedTicks = 0;
     }
 
     /// <summary>Returns once no worker is inside the closed job: polls briefly, then blocks until the last one leaves.</summary>
@@ -213,11 +270,11 @@ internal sealed class WorkerPool : IDisposable
         }
     }
 
-    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers).</summary>
-    private void RunIterations(bool worker)
+    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers); returns how many it ran.</summary>
+    private int RunIterations(bool worker)
     {
         Action<int> body = _body!;
-        int count = _count;
+        int count = _count, ran = 0;
         t_inBody = true;
         // A worker stops taking items while another caller runs its own work inline (see the class remarks).
         while (!worker || Volatile.Read(ref _callers) + Volatile.Read(ref _inside) <= ThreadCount)
@@ -225,6 +282,7 @@ internal sealed class WorkerPool : IDisposable
             int i = Interlocked.Increment(ref _next) - 1;
             if (i >= count)
                 break;
+            ran++;
             try
             {
                 body(i);
@@ -239,6 +297,7 @@ internal sealed class WorkerPool : IDisposable
         }
 
         t_inBody = false;
+        return ran;
     }
 
     private void ThrowCollectedErrors()
@@ -250,6 +309,11 @@ internal sealed class WorkerPool : IDisposable
             _errors = null;
         }
 
+        Rethrow(errors);
+    }
+
+    private static void Rethrow(List<Exception>? errors)
+    {
         if (errors is null)
             return;
         if (errors.Count == 1)
