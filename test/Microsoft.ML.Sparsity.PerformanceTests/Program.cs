@@ -1,6 +1,8 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline|contention]
+// --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
+// processes (build/bench-contention.sh runs it with PyTorch).
 // --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
 // own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run), or the GEMM
@@ -16,6 +18,8 @@ int threads = 2;
 double seconds = 3;
 JsonElement? torch = null;
 string only = "all";
+int rounds = 3;
+string? pytorchBench = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -24,8 +28,16 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline.");
+        case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--pytorch-bench": pytorchBench = args[++i]; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline|contention, --rounds N, --pytorch-bench FILE.");
     }
+}
+
+if (only == "contention")
+{
+    ContentionBench.Run(seconds, rounds, pytorchBench);
+    return;
 }
 
 if (only == "pipeline")

@@ -14,7 +14,13 @@ internal sealed class SparsityHost
 
     /// <param name="environment">The ML.NET context (or any host environment).</param>
     /// <param name="name">The component's name, shown in the context's log.</param>
-    /// <param name="threads">The engine's thread count; null means every processor.</param>
+    /// <param name="threads">
+    /// The engine's thread count; null means <see cref="System.Environment.ProcessorCount"/>, which .NET already
+    /// derives from the process's affinity mask and its cgroup CPU quota (v1 <c>cpu.cfs_quota_us</c>, v2
+    /// <c>cpu.max</c>, rounded up; checked on .NET 10: a 0.5-CPU quota gives 1, a 1.5-CPU quota 2, <c>taskset -c 0</c>
+    /// gives 1) and which <c>DOTNET_PROCESSOR_COUNT</c> overrides. A rounded-up quota costs nothing: the kernel
+    /// throttles all of the process's threads together, so none of them is left behind holding a parallel call.
+    /// </param>
     public SparsityHost(IHostEnvironment environment, string name, int? threads = null)
     {
         ArgumentNullException.ThrowIfNull(environment);

@@ -25,6 +25,224 @@ public sealed class WorkerPoolTests
         }
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void SleepingWorkersChangeNeitherWhichItemsRunNorTheirResults(int threads)
+    {
+        // A worker that sleeps in the middle of items stands in for one the kernel has descheduled. Each item sums
+        // its own slice of data in a fixed order (as the engine's kernels do per output element), so the results
+        // must equal the inline ones bit for bit, whoever ran which item and whenever.
+        float[] data = new float[97 * 61];
+        var random = new Random(5);
+        for (int i = 0; i < data.Length; i++)
+            data[i] = random.NextSingle() - 0.5f;
+        float[] Sums(WorkerPool pool, int count, int[] hits)
+        {
+            float[] sums = new float[count];
+            pool.For(count, i =>
+            {
+                Interlocked.Increment(ref hits[i]);
+                float s = 0;
+                for (int j = i; j < data.Length; j += count)
+                {
+                    s += data[j] * data[(j * 7) % data.Length];
+                    if (j == i + 3 * count && Thread.CurrentThread.Name?.StartsWith("Sparsity worker", StringComparison.Ordinal) == true && (i + j) % 3 == 0)
+                        Thread.Sleep(1);
+                }
+                sums[i] = s;
+            });
+            return sums;
+        }
+
+        using var pool = new WorkerPool(threads);
+        foreach (int count in new[] { 2, 3, 17, 61 })
+        {
+            float[] expected = Sums(WorkerPool.Inline, count, new int[count]);
+            for (int call = 0; call < 20; call++)
+            {
+                int[] hits = new int[count];
+                Assert.Equal(expected, Sums(pool, count, hits));
+                Assert.All(hits, h => Assert.Equal(1, h));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task WorkerStuckInAnItemDelaysOnlyThatItem()
+    {
+        // The worker's first item blocks until every other item is done: that can only happen if the caller runs
+        // the items the stuck worker would otherwise have claimed, instead of waiting for it.
+        using var pool = new WorkerPool(2);
+        const int Count = 200;
+        int done = 0, workerItems = 0;
+        using var workerStarted = new ManualResetEventSlim();
+        using var othersDone = new ManualResetEventSlim();
+        int caller = 0;
+        await Task.Run(() =>
+        {
+            caller = Environment.CurrentManagedThreadId;
+            pool.For(Count, i =>
+            {
+                if (Environment.CurrentManagedThreadId == caller)
+                {
+                    // Hold the caller's first item until the worker is inside one, so that the worker really runs.
+                    if (!workerStarted.IsSet)
+                        Assert.True(workerStarted.Wait(TimeSpan.FromSeconds(20)));
+                }
+                else if (Interlocked.Increment(ref workerItems) == 1)
+                {
+                    workerStarted.Set();
+                    Assert.True(othersDone.Wait(TimeSpan.FromSeconds(20)));
+                }
+
+                if (Interlocked.Increment(ref done) == Count - 1)
+                    othersDone.Set();
+            });
+        }).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Count, done);
+        Assert.Equal(1, workerItems);
+    }
+
+    [Fact]
+    public void WorkerThatKeepsTheCallerWaitingIsLeftOutForAWhile()
+    {
+        // A worker that sleeps 20 ms in each item it takes stands in for one the kernel keeps preempting mid-item:
+        // the caller waits far longer than the worker's items would take it. After one window of 32 such calls the
+        // pool must run the next calls on the caller alone.
+        using var pool = new WorkerPool(2);
+        int caller = Environment.CurrentManagedThreadId;
+        bool OnWorker() => Environment.CurrentManagedThreadId != caller;
+        int workerItems = 0;
+        // Each call's first item waits (up to 200 ms) for the worker to take another, as one would in a parallel call.
+        void WaitForWorker(int before) => SpinWait.SpinUntil(() => Volatile.Read(ref workerItems) > before, 200);
+
+        // The worker thread is running before the window starts (it may be slow to get a core on a busy machine).
+        while (Volatile.Read(ref workerItems) == 0)
+            pool.For(2, i =>
+            {
+                if (OnWorker())
+                    Interlocked.Increment(ref workerItems);
+                else
+                    WaitForWorker(0);
+            });
+        int warm = workerItems;
+        for (int job = 0; job < 32; job++)
+        {
+            int before = Volatile.Read(ref workerItems);
+            pool.For(4, i =>
+            {
+                if (OnWorker())
+                {
+                    Interlocked.Increment(ref workerItems);
+                    Thread.Sleep(20);
+                }
+                else if (i == 0)
+                {
+                    WaitForWorker(before);
+                }
+            });
+        }
+
+        Assert.InRange(workerItems - warm, 16, 32 * 3); // the worker did take part
+        for (int job = 0; job < 8; job++)
+        {
+            int before = Volatile.Read(ref workerItems);
+            int[] threads = new int[4];
+            pool.For(threads.Length, i =>
+            {
+                threads[i] = Environment.CurrentManagedThreadId;
+                if (i == 0)
+                    WaitForWorker(before);
+            });
+            Assert.All(threads, t => Assert.Equal(caller, t));
+        }
+    }
+
+    [Fact]
+    public async Task SecondCallerTakesTheWorkersShareInsteadOfOversubscribing()
+    {
+        // Caller A's job is open; caller B finds the pool busy and runs its items inline. While B does, A's worker
+        // must stop taking A's items (two callers already fill a 2-thread pool): after B is in, the worker may start
+        // at most the one item it could have claimed as B arrived. Without the rule it would run about half of them.
+        using var pool = new WorkerPool(2);
+        const int Count = 2000;
+        using var aStarted = new ManualResetEventSlim();
+        using var bInside = new ManualResetEventSlim();
+        using var aDone = new ManualResetEventSlim();
+        int aCaller = 0, workerAfterB = 0, aItems = 0, bItems = 0;
+        Task a = Task.Run(() =>
+        {
+            aCaller = Environment.CurrentManagedThreadId;
+            pool.For(Count, i =>
+            {
+                aStarted.Set();
+                Assert.True(bInside.Wait(TimeSpan.FromSeconds(20)));
+                if (Environment.CurrentManagedThreadId != aCaller)
+                    Interlocked.Increment(ref workerAfterB);
+                Interlocked.Increment(ref aItems);
+            });
+            aDone.Set();
+        });
+        Task b = Task.Run(() =>
+        {
+            Assert.True(aStarted.Wait(TimeSpan.FromSeconds(20)));
+            int bThread = Environment.CurrentManagedThreadId;
+            pool.For(4, j =>
+            {
+                Assert.Equal(bThread, Environment.CurrentManagedThreadId);
+                bInside.Set();
+                if (j == 0)
+                    Assert.True(aDone.Wait(TimeSpan.FromSeconds(20)));
+                Interlocked.Increment(ref bItems);
+            });
+        });
+        await Task.WhenAll(a, b).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Count, aItems);
+        Assert.Equal(4, bItems);
+        // The worker's first item (claimed before B arrived) waits for B too, plus at most one claimed in the race.
+        Assert.InRange(workerAfterB, 0, 2);
+    }
+
+    [Fact]
+    public async Task ConcurrentCallersEachRunTheirOwnItemsExactlyOnce()
+    {
+        using var pool = new WorkerPool(3);
+        const int Callers = 4, Calls = 300;
+        int[][] hits = [.. Enumerable.Range(0, Callers).Select(_ => new int[Callers * Calls * 40])];
+        var tasks = Enumerable.Range(0, Callers).Select(c => Task.Run(() =>
+        {
+            for (int r = 0; r < Calls; r++)
+            {
+                int count = 2 + (r * 7 + c) % 38, offset = r * 40;
+                pool.For(count, i => Interlocked.Increment(ref hits[c][offset + i]));
+            }
+        })).ToArray();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(60));
+        for (int c = 0; c < Callers; c++)
+            for (int r = 0; r < Calls; r++)
+            {
+                int count = 2 + (r * 7 + c) % 38;
+                for (int i = 0; i < 40; i++)
+                    Assert.Equal(i < count ? 1 : 0, hits[c][r * 40 + i]);
+            }
+    }
+
+    [Fact]
+    public async Task DisposeStopsIdleAndBlockedWorkers()
+    {
+        foreach (int pause in new[] { 0, 5, 50 })
+        {
+            var pool = new WorkerPool(3);
+            int sum = 0;
+            pool.For(100, i => Interlocked.Add(ref sum, i));
+            Assert.Equal(4950, sum);
+            Thread.Sleep(pause); // workers polling (0 ms) or blocked (past the 1 ms poll window)
+            await Task.Run(pool.Dispose).WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Throws<ObjectDisposedException>(() => pool.For(4, _ => { }));
+        }
+    }
+
     [Fact]
     public void SingleIterationRunsInlineOnCaller()
     {
