@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
@@ -13,6 +15,9 @@ internal interface IWeightMatrix
 
     /// <summary>The bytes the format holds (values, indices, offsets).</summary>
     long StorageBytes { get; }
+
+    /// <summary>The vector tier the kernels multiplying this matrix run at here (<see cref="VectorIsa.Scalar"/>: a scalar fallback); the format report shows it.</summary>
+    VectorIsa KernelIsa { get; }
 
     /// <summary>y[batch, Rows] = x[batch, Cols] · Wᵀ (row-major, y overwritten).</summary>
     void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y);
@@ -32,6 +37,9 @@ internal sealed unsafe class DenseMatrix(ReadOnlySpan<float> values, int rows, i
     public int Cols { get; } = cols;
 
     public long StorageBytes => (long)Rows * Cols * sizeof(float);
+
+    /// <summary>The packed GEMM's and GEMV's tier: AVX-512, AVX2 + FMA, or scalar loops.</summary>
+    public VectorIsa KernelIsa => Avx512F.IsSupported ? VectorIsa.Avx512 : Fma.IsSupported ? VectorIsa.Avx2 : VectorIsa.Scalar;
 
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y) =>
         Gemm.Multiply(pool, false, true, batch, Rows, Cols, 1f, x, Cols, _values.Span, Cols, 0f, y, Rows);
