@@ -1,7 +1,7 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
 // Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|mlnet|pipeline]
-// --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
+// --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
 // own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run).
 using System.Globalization;
@@ -23,7 +23,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-json": torch = JsonDocument.Parse(File.ReadAllText(args[++i])).RootElement; break;
         case "--only": only = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|mlnet|pipeline.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|calibration|mlnet|pipeline.");
     }
 }
 
@@ -88,6 +88,12 @@ if (only == "layers")
             $"; total {us.Sum():F1} µs; formats {string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}"))}");
     }
 
+    return;
+}
+
+if (only == "calibration")
+{
+    CalibrationBench.Run(pool, Math.Min(seconds, 0.3));
     return;
 }
 

@@ -16,10 +16,15 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// sees exactly what prediction will run.
 /// </para>
 /// <para>
-/// How. For batch 1 and for a batch of <see cref="BatchedRows"/> rows: each candidate is run twice to warm it and
-/// size its timed block (enough runs for <see cref="BlockSeconds"/>); then <see cref="Rounds"/> rounds time one block
+/// How. For batch 1 and for a batch of <see cref="BatchedRows"/> rows: each candidate is run once to warm it and once
+/// more to size its timed block (enough runs for <see cref="BlockSeconds"/>; one <see cref="SlowFactor"/> times slower
+/// than the fastest leaves); then <see cref="Rounds"/> rounds time one block
 /// per candidate, in an order that rotates every round so drift on a busy machine spreads over all of them; the lowest
-/// median time per run wins. About a millisecond per candidate at batch 1 and a few at batch 64 on LeNet's layers.
+/// time per run wins, each candidate's best block counting. The best block rather than the median: on a busy machine
+/// being descheduled, or waiting for a descheduled worker, only ever adds time, and it hits the formats that use the
+/// pool's threads (the dense GEMM and GEMV) far more than the single-threaded sparse kernels; with the median, LeNet's
+/// fully dense first layer came out faster in sliced ELLPACK at a load average of 34 on 2 cores, and predicted 2.8×
+/// slower for it. A layer with one candidate is not timed.
 /// </para>
 /// <para>
 /// When it cannot measure, the caller falls back to <see cref="FixedFormatRule"/> with the reason: a timer coarser than
@@ -32,11 +37,14 @@ internal sealed class FormatCalibration
     /// <summary>The batch the batched formats are timed at: the prediction engine's largest chunk.</summary>
     public const int BatchedRows = 64;
 
-    /// <summary>Timed rounds per batch size; the median of this many blocks.</summary>
-    public const int Rounds = 5;
+    /// <summary>Timed rounds per batch size: each candidate's best of this many blocks counts.</summary>
+    public const int Rounds = 7;
 
     /// <summary>The shortest timed block: far above a 1 µs timer's resolution, short enough to keep a model's calibration within milliseconds.</summary>
     public const double BlockSeconds = 50e-6;
+
+    /// <summary>A candidate whose run takes more than this many times the fastest one's is not timed further.</summary>
+    private const long SlowFactor = 8;
 
     /// <summary>The most runs in one block (tiny layers run in tens of nanoseconds).</summary>
     private const int MaxRuns = 4096;
@@ -82,6 +90,8 @@ internal sealed class FormatCalibration
 
     private Outcome Measure(Signature signature, IReadOnlyList<(WeightFormat Format, IWeightMatrix Matrix)> candidates, WorkerPool pool)
     {
+        if (candidates.Count == 1)
+            return new(candidates[0].Format, candidates[0].Format, null);
         if (_ticksPerSecond < 1_000_000)
             return new(default, default, $"the timer ticks every {1e6 / _ticksPerSecond:0.###} µs, too coarse to time a layer");
         (WeightFormat batched, string? failure) = Fastest(candidates, pool, BatchedRows);
@@ -91,7 +101,7 @@ internal sealed class FormatCalibration
         return new(single, batched, failure);
     }
 
-    /// <summary>The candidate with the lowest median time per run at <paramref name="batch"/> rows, or why it cannot tell.</summary>
+    /// <summary>The candidate with the lowest time per run (its best block) at <paramref name="batch"/> rows, or why it cannot tell.</summary>
     private (WeightFormat Format, string? Failure) Fastest(IReadOnlyList<(WeightFormat Format, IWeightMatrix Matrix)> candidates, WorkerPool pool, int batch)
     {
         IWeightMatrix first = candidates[0].Matrix;
@@ -100,48 +110,55 @@ internal sealed class FormatCalibration
         for (int i = 0; i < x.Length; i++)
             x[i] = (i * 7919 % 2003) / 1000f - 1f; // any finite values: the kernels' speed does not depend on them
 
-        // Warm each candidate and size its block from a second run.
+        // An untimed run warms each candidate (its first call may be hundreds of times slower: code and data cold, the
+        // pool's threads asleep), a timed one sizes its block. A candidate far slower than the fastest so far (a scalar
+        // fallback: 2:4 N:M ran 0.01× dense with AVX-512 off) leaves there, and so does one that falls that far behind
+        // in the rounds: a slow candidate costs a few runs, not a block per round (it made LeNet 2:4's calibration take
+        // 2.8 s). A fast candidate's run is short, so a preemption rarely lands in it and drops it by mistake.
         long minBlockTicks = (long)Math.Ceiling(BlockSeconds * _ticksPerSecond);
-        var runs = new int[candidates.Count];
+        var timed = new List<(int Candidate, int Runs)>();
+        long fastest = long.MaxValue;
         for (int c = 0; c < candidates.Count; c++)
         {
             _time(candidates[c].Matrix, pool, x, batch, y, 1);
             long once = _time(candidates[c].Matrix, pool, x, batch, y, 1);
-            runs[c] = (int)Math.Clamp(minBlockTicks / Math.Max(once, 1), 1, MaxRuns);
+            if (Unreadable(once, c, 1) is string failure)
+                return (default, failure);
+            if (once / SlowFactor > fastest)
+                continue;
+            fastest = Math.Min(fastest, once);
+            timed.Add((c, (int)Math.Clamp(minBlockTicks / once, 1, MaxRuns)));
         }
 
-        var perRun = new double[candidates.Count][];
-        for (int c = 0; c < candidates.Count; c++)
-            perRun[c] = new double[Rounds];
+        var best = new double[timed.Count];
+        Array.Fill(best, double.MaxValue);
+        var dropped = new bool[timed.Count];
         for (int round = 0; round < Rounds; round++)
         {
-            for (int i = 0; i < candidates.Count; i++)
+            for (int i = 0; i < timed.Count; i++)
             {
-                int c = (i + round) % candidates.Count;
-                long ticks = _time(candidates[c].Matrix, pool, x, batch, y, runs[c]);
-                if (ticks < 0)
-                    return (default, "the timer went backwards");
-                if (ticks == 0)
-                    return (default, $"a timed block of {runs[c]} {candidates[c].Format} multiplies at batch {batch} read zero ticks");
-                perRun[c][round] = (double)ticks / runs[c];
+                int t = (i + round) % timed.Count;
+                if (dropped[t])
+                    continue;
+                (int c, int runs) = timed[t];
+                long ticks = _time(candidates[c].Matrix, pool, x, batch, y, runs);
+                if (Unreadable(ticks, c, runs) is string failure)
+                    return (default, failure);
+                best[t] = Math.Min(best[t], (double)ticks / runs);
             }
+
+            double leader = best.Min();
+            for (int t = 0; t < timed.Count; t++)
+                dropped[t] |= best[t] > SlowFactor * leader;
         }
 
-        int best = 0;
-        double[] medians = [.. perRun.Select(Median)];
-        for (int c = 1; c < candidates.Count; c++)
-        {
-            if (medians[c] < medians[best])
-                best = c;
-        }
+        int winner = timed[Array.IndexOf(best, best.Min())].Candidate;
+        return (candidates[winner].Format, null);
 
-        return (candidates[best].Format, null);
-    }
-
-    private static double Median(double[] values)
-    {
-        double[] sorted = [.. values.Order()];
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        string? Unreadable(long ticks, int c, int runs) =>
+            ticks < 0 ? "the timer went backwards"
+            : ticks == 0 ? $"a timed block of {runs} {candidates[c].Format} multiplies at batch {batch} read zero ticks"
+            : null;
     }
 
     private static long TimeBlock(IWeightMatrix matrix, WorkerPool pool, float[] x, int batch, float[] y, int runs)

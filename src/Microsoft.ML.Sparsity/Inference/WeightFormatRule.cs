@@ -21,6 +21,13 @@ internal static class WeightFormatRule
     /// </summary>
     public const double NMFill = 0.8;
 
+    /// <summary>
+    /// <see cref="WeightFormat.Auto"/> times sparse formats only up to this density: above it a sparse kernel does at
+    /// least three quarters of the dense multiply-adds plus its index work per value (every measurement in
+    /// docs/inference.md had dense faster from 50% density on), so the dense weight is the only candidate.
+    /// </summary>
+    public const double SparseCandidateDensity = 0.75;
+
     /// <summary>The key of a request that applies to every layer not named otherwise.</summary>
     public const string AllLayers = "*";
 
@@ -116,8 +123,8 @@ internal static class WeightFormatRule
         switch (format)
         {
             case WeightFormat.Auto:
-                WeightFormat[] candidates = m > 0
-                    ? [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll, WeightFormat.NM]
+                WeightFormat[] candidates = density > SparseCandidateDensity ? [WeightFormat.Dense]
+                    : m > 0 ? [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll, WeightFormat.NM]
                     : [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll];
                 FormatCalibration.Outcome outcome = context.Calibration.Choose(
                     FormatCalibration.Signature.Of(rows, cols, density, n, m, convolution), () => [.. candidates.Select(f => (f, Get(f)))], context.Pool);

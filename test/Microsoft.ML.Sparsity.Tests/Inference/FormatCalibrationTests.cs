@@ -65,8 +65,47 @@ public sealed class FormatCalibrationTests
         var timed = timer.Timed.Where(t => t.Rows == 300).ToList();
         Assert.Equal([WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll], timed.Select(t => t.Format).Distinct().Order());
         Assert.Equal([1, FormatCalibration.BatchedRows], timed.Select(t => t.Batch).Distinct().Order());
-        // Every candidate gets the same number of timed blocks per batch size (2 to warm and size, then one per round).
+        // Every candidate gets the same number of timed blocks per batch size (one to warm, one to size, then one per round).
         Assert.All(timed.GroupBy(t => (t.Format, t.Batch)), g => Assert.Equal(2 + FormatCalibration.Rounds, g.Count()));
+    }
+
+    [Fact]
+    public void AFarSlowerCandidateLeavesAfterWarmingAndSizing()
+    {
+        // Sliced ELLPACK 10× slower than dense (as a scalar fallback is): warmed and sized, no rounds, never chosen.
+        var timer = new FakeTimer((format, _) => format switch { WeightFormat.Dense => 1000, WeightFormat.Csr => 2000, _ => 10_000 });
+        var formats = Compile(WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.9).Network, timer.Calibration());
+        Assert.All(formats, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        var slow = timer.Timed.Where(t => t.Rows == 300 && t.Format == WeightFormat.SlicedEll).ToList();
+        Assert.Equal(2, slow.Count(t => t.Batch == 1));
+        Assert.Equal(2, slow.Count(t => t.Batch == FormatCalibration.BatchedRows));
+        Assert.Equal(2 + FormatCalibration.Rounds, timer.Timed.Count(t => t.Rows == 300 && t.Format == WeightFormat.Csr && t.Batch == 1));
+    }
+
+    [Fact]
+    public void ACandidateThatFallsFarBehindInTheRoundsLeavesThem()
+    {
+        // Sliced ELLPACK sizes as fast as dense, then runs 10× slower: one round, then no more.
+        var ellCalls = new Dictionary<int, int> { [1] = 0, [FormatCalibration.BatchedRows] = 0 };
+        var timer = new FakeTimer((format, batch) => format switch
+        {
+            WeightFormat.Dense => 1000,
+            WeightFormat.Csr => 2000,
+            _ => ++ellCalls[batch] <= 2 ? 1000 : 10_000, // the first layer's warm-up and sizing runs are fast
+        });
+        var formats = Compile(WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.9).Network, timer.Calibration());
+        Assert.All(formats, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.Equal(3, timer.Timed.Count(t => t.Rows == 300 && t.Format == WeightFormat.SlicedEll && t.Batch == 1));
+    }
+
+    [Fact]
+    public void ASparseFormatIsNotTimedForANearlyDenseWeight()
+    {
+        // At 80% density no sparse kernel can win (it does most of the dense multiply-adds plus index work): dense, untimed.
+        var timer = new FakeTimer(Fastest(WeightFormat.Csr, WeightFormat.Csr));
+        var formats = Compile(WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.2).Network, timer.Calibration());
+        Assert.All(formats, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, FormatChoice.Calibrated), (f.SingleExample, f.Batched, f.ChosenBy)));
+        Assert.Empty(timer.Timed);
     }
 
     [Fact]
