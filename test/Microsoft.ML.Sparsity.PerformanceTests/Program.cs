@@ -1,9 +1,9 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline|contention]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention]
 // --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
 // processes (build/bench-contention.sh runs it with PyTorch).
-// --only runs one part: the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
+// --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
 // own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run), or the GEMM
 // shapes' GFLOPS with dense LeNet against ONNX Runtime at batch 1, 16 and 256 (gemm).
@@ -30,7 +30,7 @@ for (int i = 0; i < args.Length; i++)
         case "--only": only = args[++i]; break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-bench": pytorchBench = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|mlnet|pipeline|contention, --rounds N, --pytorch-bench FILE.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention, --rounds N, --pytorch-bench FILE.");
     }
 }
 
@@ -111,6 +111,12 @@ if (only == "gemm")
     foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
         Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} | {cpu[shape]:F1} |");
     GemmBench.RunLeNetVsOrt(pool, threads, seconds);
+    return;
+}
+
+if (only == "calibration")
+{
+    CalibrationBench.Run(pool, Math.Min(seconds, 0.3));
     return;
 }
 

@@ -57,6 +57,9 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
 
     public int NonZeros => Values.Length;
 
+    /// <summary>The batch-1 kernel's tier (AVX2 gathers on 16-bit columns, else a scalar loop): the narrower of the two kernels.</summary>
+    public VectorIsa KernelIsa => NarrowColumns is not null && Avx2.IsSupported && Fma.IsSupported ? VectorIsa.Avx2 : VectorIsa.Scalar;
+
     public long StorageBytes =>
         Values.LongLength * sizeof(float) + (NarrowColumns?.LongLength * sizeof(ushort) ?? WideColumns!.LongLength * sizeof(int))
         + RowStarts.LongLength * sizeof(int);

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
@@ -13,6 +15,9 @@ internal interface IWeightMatrix
 
     /// <summary>The bytes the format holds (values, indices, offsets).</summary>
     long StorageBytes { get; }
+
+    /// <summary>The vector tier the kernels multiplying this matrix run at here (<see cref="VectorIsa.Scalar"/>: a scalar fallback); the format report shows it.</summary>
+    VectorIsa KernelIsa { get; }
 
     /// <summary>y[batch, Rows] = x[batch, Cols] · Wᵀ (row-major, y overwritten).</summary>
     void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y);
@@ -42,6 +47,9 @@ internal sealed unsafe class DenseMatrix : IWeightMatrix
     public int Cols { get; }
 
     public long StorageBytes => (long)Rows * Cols * sizeof(float) + (_packed.IsValueCreated ? _packed.Value.Length * sizeof(float) : 0);
+
+    /// <summary>The packed GEMM's and GEMV's tier: the best this process runs (every tier has vector kernels).</summary>
+    public VectorIsa KernelIsa => VectorIsas.Best;
 
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y)
     {

@@ -90,6 +90,8 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
 
     protected override long RowMultiplyAdds => (long)Rows * KeptPerRow;
 
+    public override VectorIsa KernelIsa => _kernel == RowKernel.Scalar ? VectorIsa.Scalar : VectorIsa.Avx512;
+
     /// <summary>Column where each slot's group starts (shared by all rows).</summary>
     private readonly int[] _slotColumns;
 

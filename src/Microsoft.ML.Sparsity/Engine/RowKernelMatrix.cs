@@ -25,6 +25,8 @@ internal abstract unsafe class RowKernelMatrix(int rows, int cols) : IWeightMatr
 
     public abstract long StorageBytes { get; }
 
+    public abstract VectorIsa KernelIsa { get; }
+
     /// <summary>The multiply-adds the kernel does for one batch row, padding included.</summary>
     protected abstract long RowMultiplyAdds { get; }
 

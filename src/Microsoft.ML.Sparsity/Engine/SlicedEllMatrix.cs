@@ -87,6 +87,9 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     protected override long RowMultiplyAdds => StoredValues;
 
+    /// <summary>AVX-512 permutes, else a scalar loop over the same layout.</summary>
+    public override VectorIsa KernelIsa => Avx512F.IsSupported ? VectorIsa.Avx512 : VectorIsa.Scalar;
+
     public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (RowOrder.LongLength + TileQuads.LongLength + QuadWindows.LongLength) * sizeof(int);
 
     /// <summary>The x buffer the kernel reads: every window whole (zeros past the last column).</summary>

@@ -14,6 +14,7 @@ internal sealed class BlockDct
 {
     private readonly float[] _basis;                 // C[k, n], row-major
     private readonly Vector256<float>[] _columns8;   // for B = 8: column n of C, over k
+    private readonly Vector128<float>[] _columns8Low, _columns8High; // for B = 8 with 128-bit vectors: the halves of _columns8
     private readonly Vector128<float>[] _columns4;   // for B = 4
 
     public BlockDct(int blockSize)
@@ -23,6 +24,8 @@ internal sealed class BlockDct
         B = blockSize;
         _basis = Basis(blockSize);
         _columns8 = blockSize == 8 ? Enumerable.Range(0, 8).Select(n => Vector256.Create(Column(n))).ToArray() : [];
+        _columns8Low = blockSize == 8 ? Enumerable.Range(0, 8).Select(n => Vector128.Create(Column(n).AsSpan(0, 4))).ToArray() : [];
+        _columns8High = blockSize == 8 ? Enumerable.Range(0, 8).Select(n => Vector128.Create(Column(n).AsSpan(4, 4))).ToArray() : [];
         _columns4 = blockSize == 4 ? Enumerable.Range(0, 4).Select(n => Vector128.Create(Column(n))).ToArray() : [];
     }
 
@@ -75,6 +78,18 @@ internal sealed class BlockDct
                 var s = columns.Slice(u * width + j * 8, 8);
                 var f = c[0] * s[0] + c[1] * s[1] + c[2] * s[2] + c[3] * s[3] + c[4] * s[4] + c[5] * s[5] + c[6] * s[6] + c[7] * s[7];
                 f.CopyTo(coefficients.Slice(j * stride + offset + u * 8, 8));
+            }
+        }
+        else if (b == 8 && Vector128.IsHardwareAccelerated) // ARM64 (NEON) and x86 without AVX2: the same sums, two halves
+        {
+            var (lo, hi) = (_columns8Low, _columns8High);
+            for (int j = 0; j < blocks; j++)
+            for (int u = 0; u < 8; u++)
+            {
+                var s = columns.Slice(u * width + j * 8, 8);
+                var f = coefficients.Slice(j * stride + offset + u * 8, 8);
+                (lo[0] * s[0] + lo[1] * s[1] + lo[2] * s[2] + lo[3] * s[3] + lo[4] * s[4] + lo[5] * s[5] + lo[6] * s[6] + lo[7] * s[7]).CopyTo(f);
+                (hi[0] * s[0] + hi[1] * s[1] + hi[2] * s[2] + hi[3] * s[3] + hi[4] * s[4] + hi[5] * s[5] + hi[6] * s[6] + hi[7] * s[7]).CopyTo(f[4..]);
             }
         }
         else if (b == 4 && Vector128.IsHardwareAccelerated)

@@ -11,6 +11,9 @@ internal sealed class BatchSizeDispatch(IWeightMatrix single, IWeightMatrix batc
 
     public long StorageBytes => single.StorageBytes + batched.StorageBytes;
 
+    /// <summary>The narrower of the two formats' tiers.</summary>
+    public VectorIsa KernelIsa => single.KernelIsa < batched.KernelIsa ? single.KernelIsa : batched.KernelIsa;
+
     public void MultiplyTransposed(WorkerPool pool, ReadOnlySpan<float> x, int batch, Span<float> y) =>
         (batch == 1 ? single : batched).MultiplyTransposed(pool, x, batch, y);
 }

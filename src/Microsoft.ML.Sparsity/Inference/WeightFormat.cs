@@ -2,13 +2,21 @@ namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>How a trained model stores a layer's weight for prediction, and so which kernels multiply by it.</summary>
 /// <remarks>
-/// The trained model picks a format per dense or convolution layer with <see cref="Auto"/> (the rule is in
-/// docs/inference.md, calibrated by the benchmark harness); <see cref="Models.NeuralNetworkMulticlassModel.WithWeightFormats(WeightFormat)"/>
-/// forces one. Every format gives the dense masked product to within float rounding (1e-5 relative).
+/// The trained model picks a format per dense or convolution layer with <see cref="Auto"/>, by timing the formats the
+/// layer can take on the machine it runs on, or with <see cref="FixedRule"/> from a fixed table;
+/// <see cref="Models.NeuralNetworkMulticlassModel.WithWeightFormats(WeightFormat)"/> sets either or forces a format, and
+/// <see cref="LayerWeightFormat"/> reports what each layer got, how, and which vector instructions its kernels run.
+/// Every format gives the dense masked product to within float rounding (1e-5 relative).
 /// </remarks>
 public enum WeightFormat
 {
-    /// <summary>Chosen per layer from its sparsity pattern, density and shape.</summary>
+    /// <summary>
+    /// Chosen per layer by measurement on this machine (the default): the formats the layer can take are timed on its
+    /// weight at batch 1 and at a batch of 64, alternating, and the fastest by median serves each. The measurement
+    /// takes milliseconds per layer and is done once per process for each weight shape, density and N:M pattern. A
+    /// machine whose timer cannot measure it gets <see cref="FixedRule"/>'s choice, and the report says so.
+    /// </summary>
+    /// <remarks>Different machines (or one machine under different load) may choose differently; results differ only by float rounding.</remarks>
     Auto = 0,
 
     /// <summary>Dense row-major float32, multiplied by the packed GEMM (GEMV at batch 1).</summary>
@@ -25,4 +33,12 @@ public enum WeightFormat
 
     /// <summary>N:M compressed (N values and small indices per group of M inputs); the layer must be N:M sparse.</summary>
     NM,
+
+    /// <summary>
+    /// Chosen per layer by a fixed rule of density and N:M pattern, with thresholds per vector instruction set
+    /// (AVX-512, AVX2, 128-bit vectors) measured by the benchmark harness (docs/inference.md, "Which format a layer
+    /// gets"): the same weight on the same kind of CPU always gets the same formats. For users who need the choice
+    /// reproducible; <see cref="Auto"/> is usually as fast or faster.
+    /// </summary>
+    FixedRule,
 }

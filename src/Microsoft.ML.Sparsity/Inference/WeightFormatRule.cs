@@ -1,54 +1,32 @@
-using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Network;
 
 namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>
-/// Puts every dense and convolution layer's weight of a trained network into its prediction format: the one asked
-/// for, or the one <see cref="WeightFormat.Auto"/> picks by the rule below (docs/inference.md has the measurements).
+/// Puts every dense and convolution layer's weight of a trained network into its prediction formats: the one asked
+/// for, the ones <see cref="WeightFormat.Auto"/> measures fastest here (<see cref="FormatCalibration"/>), or the ones
+/// <see cref="WeightFormat.FixedRule"/> gives for this CPU's vector tier (<see cref="FixedFormatRule"/>; docs/inference.md).
 /// </summary>
 /// <remarks>
-/// The rule, from the benchmark harness's kernel table on LeNet-300-100's shapes (AVX-512, 2 cores):
-/// <list type="bullet">
-/// <item>N:M sparse weights (every group of M = 4 or 8 consecutive inputs holds at most N ≤ M/2 non-zeros, and the
-/// density is at least <see cref="NMFill"/> · N/M): N:M compressed for single examples; for batches too when N/M ≤ ¼
-/// (<see cref="NMBatchedMaxRatio"/>), the dense weight otherwise (the tile kernel lost to the packed GEMM at 2:4 from
-/// batch 16 on).</item>
-/// <item>Other weights, one example at a time: sliced ELLPACK up to <see cref="SingleExampleSparseDensity"/>
-/// density (single-threaded, it beat the two-thread dense GEMV at every sparsity measured: 1.46× at 50%, 3.31× at
-/// 80%, 5.24× at 90% on LeNet; the crossing, extrapolated from the stored values, is near 40% sparsity), dense above.</item>
-/// <item>Other weights, batches: CSR up to <see cref="BatchedSparseDensity"/> density (CSR matched the packed GEMM
-/// at about 80% sparsity and beat it beyond; the GEMM reuses each loaded weight across a register tile, CSR cannot),
-/// dense above.</item>
-/// </list>
-/// Without AVX-512 the sliced-ELLPACK and N:M kernels fall back to scalar loops (4–50× slower than the AVX2 dense
-/// GEMV, measured with AVX-512 switched off), so every weight, N:M or not, is served by density alone: single examples
-/// from CSR (AVX2 gathers) up to <see cref="ScalarSingleExampleCsrDensity"/>, batches from CSR up to
-/// <see cref="BatchedSparseDensity"/>, dense otherwise.
+/// N:M storage is a candidate only for weights whose density is at least <see cref="NMFill"/> · N/M, as an N:M-pruned
+/// weight's is: a weight far sparser than its N:M bound (97% unstructured fits 2:8) would store mostly padding.
+/// Each layer's report names the vector tier its kernels run at and notes a scalar fallback.
 /// </remarks>
 internal static class WeightFormatRule
 {
-    /// <summary>Up to this density, <see cref="WeightFormat.Auto"/> serves single examples from sliced ELLPACK.</summary>
-    public const double SingleExampleSparseDensity = 0.5;
-
-    /// <summary>Without AVX-512, up to this density <see cref="WeightFormat.Auto"/> serves single examples from CSR (it beat the AVX2 dense GEMV from 90% sparsity on).</summary>
-    public const double ScalarSingleExampleCsrDensity = 0.1;
-
-    /// <summary>Up to this density, <see cref="WeightFormat.Auto"/> serves batches from CSR.</summary>
-    public const double BatchedSparseDensity = 0.25;
-
     /// <summary>
-    /// <see cref="WeightFormat.Auto"/> takes a weight as N:M only when its density is at least this fraction of N/M,
-    /// as an N:M-pruned weight's is (a few kept weights may be exactly zero).
+    /// Automatic choices take a weight as N:M only when its density is at least this fraction of N/M
+    /// (a few kept weights of an N:M-pruned layer may be exactly zero).
     /// </summary>
     public const double NMFill = 0.8;
 
     /// <summary>
-    /// <see cref="WeightFormat.Auto"/> serves batches from N:M storage only up to N/M = 1/this (1:4, 1:8); denser
-    /// patterns (2:4) serve batches from the dense weight, which the packed GEMM multiplies faster.
+    /// <see cref="WeightFormat.Auto"/> times sparse formats only up to this density: above it a sparse kernel does at
+    /// least three quarters of the dense multiply-adds plus its index work per value (every measurement in
+    /// docs/inference.md had dense faster from 50% density on), so the dense weight is the only candidate.
     /// </summary>
-    public const int NMBatchedMaxRatio = 4;
+    public const double SparseCandidateDensity = 0.75;
 
     /// <summary>The key of a request that applies to every layer not named otherwise.</summary>
     public const string AllLayers = "*";
@@ -60,11 +38,13 @@ internal static class WeightFormatRule
     /// </summary>
     /// <param name="network">The trained network.</param>
     /// <param name="requested">Formats asked for, by layer name (<see cref="AllLayers"/> for the rest).</param>
-    /// <param name="vectorKernels">Whether the AVX-512 sliced-ELLPACK and N:M kernels run here (tests pass both).</param>
+    /// <param name="fixedRuleIsa">The tier whose <see cref="FixedFormatRule"/> applies (tests pass each); <see cref="VectorIsas.Best"/> by default.</param>
+    /// <param name="calibration">What times the candidates for <see cref="WeightFormat.Auto"/> (tests inject a timer); <see cref="FormatCalibration.Shared"/> by default.</param>
     /// <exception cref="ArgumentException">A requested layer does not exist or has no weight, or a layer cannot take the format asked for.</exception>
-    public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested, bool? vectorKernels = null)
+    public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested,
+        VectorIsa? fixedRuleIsa = null, FormatCalibration? calibration = null)
     {
-        bool avx512 = vectorKernels ?? Avx512F.IsSupported;
+        var context = new Context(FixedFormatRule.For(fixedRuleIsa ?? VectorIsas.Best), calibration ?? FormatCalibration.Shared, network.Pool);
         var weighted = network.Layers.Where(l => l is DenseLayer or Conv2dLayer).ToDictionary(l => l.Name, StringComparer.Ordinal);
         foreach (string name in requested.Keys.Where(k => k != AllLayers && !weighted.ContainsKey(k)))
         {
@@ -88,7 +68,7 @@ internal static class WeightFormatRule
                 Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels),
                 _ => throw new InvalidOperationException(),
             };
-            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer, avx512);
+            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer, context);
             formats.Add(chosen);
         }
 
@@ -114,41 +94,86 @@ internal static class WeightFormatRule
         }
     }
 
+    /// <summary>What the automatic choices of one compilation use.</summary>
+    private sealed record Context(FixedFormatRule Rule, FormatCalibration Calibration, WorkerPool Pool);
+
     /// <param name="layer">The layer's name, for messages.</param>
     /// <param name="w">The weight [rows, cols].</param>
     /// <param name="rows">Outputs.</param>
     /// <param name="cols">Inputs per output.</param>
     /// <param name="format">The format asked for.</param>
     /// <param name="convolution">A convolution multiplies many rows (pixels) even for one example: it takes the batched format only.</param>
-    /// <param name="avx512">Whether the sliced-ELLPACK and N:M vector kernels run here.</param>
-    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution, bool avx512)
+    /// <param name="context">The fixed rule and calibration for automatic choices.</param>
+    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution, Context context)
     {
         long nonZeros = w.Length - w.AsSpan().Count(0f);
         double density = w.Length == 0 ? 0 : (double)nonZeros / w.Length;
         (int n, int m) = FindNM(w, rows, cols, halfOrLess: format != WeightFormat.NM);
-        if (format == WeightFormat.Auto && m > 0 && density < NMFill * n / m)
+        if (format is WeightFormat.Auto or WeightFormat.FixedRule && m > 0 && density < NMFill * n / m)
             (n, m) = (0, 0); // far sparser than its N:M bound (e.g. 97% unstructured fits 2:8): N:M would store mostly padding
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
-        (WeightFormat single, WeightFormat batched) = format switch
+
+        // Each format built once, whether a calibration candidate or the chosen one.
+        var built = new Dictionary<WeightFormat, IWeightMatrix>();
+        IWeightMatrix Get(WeightFormat f) => built.TryGetValue(f, out IWeightMatrix? matrix) ? matrix : built[f] = Create(f, w, rows, cols, n, m);
+
+        WeightFormat single, batched;
+        FormatChoice chosenBy = FormatChoice.Requested;
+        var notes = new List<string>();
+        switch (format)
         {
-            WeightFormat.Auto when !avx512 => (density <= ScalarSingleExampleCsrDensity ? WeightFormat.Csr : WeightFormat.Dense,
-                                               density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),
-            WeightFormat.Auto when m > 0 => (WeightFormat.NM, NMBatchedMaxRatio * n <= m ? WeightFormat.NM : WeightFormat.Dense),
-            WeightFormat.Auto => (density <= SingleExampleSparseDensity ? WeightFormat.SlicedEll : WeightFormat.Dense,
-                                  density <= BatchedSparseDensity ? WeightFormat.Csr : WeightFormat.Dense),
-            WeightFormat.NM when m == 0 => throw new ArgumentException(NotNMReason(layer, w, rows, cols), nameof(format)),
-            WeightFormat.Dense or WeightFormat.Csr or WeightFormat.SlicedEll or WeightFormat.NM => (format, format),
-            _ => throw new ArgumentOutOfRangeException(nameof(format), format, $"Layer '{layer}': unknown weight format."),
-        };
+            case WeightFormat.Auto:
+                WeightFormat[] candidates = density > SparseCandidateDensity ? [WeightFormat.Dense]
+                    : m > 0 ? [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll, WeightFormat.NM]
+                    : [WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll];
+                FormatCalibration.Outcome outcome = context.Calibration.Choose(
+                    FormatCalibration.Signature.Of(rows, cols, density, n, m, convolution), () => [.. candidates.Select(f => (f, Get(f)))], context.Pool);
+                if (outcome.Failure is null)
+                {
+                    (single, batched, chosenBy) = (outcome.Single, outcome.Batched, FormatChoice.Calibrated);
+                }
+                else
+                {
+                    (single, batched) = context.Rule.Choose(density, n, m);
+                    chosenBy = FormatChoice.FixedRule;
+                    notes.Add($"The calibration could not measure ({outcome.Failure}): the fixed rule chose.");
+                }
+
+                break;
+            case WeightFormat.FixedRule:
+                (single, batched) = context.Rule.Choose(density, n, m);
+                chosenBy = FormatChoice.FixedRule;
+                break;
+            case WeightFormat.NM when m == 0:
+                throw new ArgumentException(NotNMReason(layer, w, rows, cols), nameof(format));
+            case WeightFormat.Dense or WeightFormat.Csr or WeightFormat.SlicedEll or WeightFormat.NM:
+                (single, batched) = (format, format);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(format), format, $"Layer '{layer}': unknown weight format.");
+        }
+
         if (convolution)
             single = batched;
+        VectorIsa singleIsa = Get(single).KernelIsa, batchedIsa = Get(batched).KernelIsa;
+        foreach ((WeightFormat f, VectorIsa isa) in new[] { (single, singleIsa), (batched, batchedIsa) }.Distinct())
+        {
+            if (isa == VectorIsa.Scalar && VectorIsas.Best > VectorIsa.Scalar)
+                notes.Add($"{f} runs a scalar fallback on this CPU ({VectorIsas.Describe(VectorIsas.Best)}).");
+        }
 
         // A dense convolution keeps its own path (the direct kernel or im2col + GEMM on the layer's weight): null.
-        if (convolution && single == WeightFormat.Dense)
-            return (null, new LayerWeightFormat(layer, single, batched, density, pattern, (long)rows * cols * sizeof(float)));
-        IWeightMatrix first = Create(single, w, rows, cols, n, m);
-        IWeightMatrix matrix = single == batched ? first : new BatchSizeDispatch(first, Create(batched, w, rows, cols, n, m));
-        return (matrix, new LayerWeightFormat(layer, single, batched, density, pattern, matrix.StorageBytes));
+        IWeightMatrix? prediction = convolution && single == WeightFormat.Dense ? null
+            : single == batched ? Get(single)
+            : new BatchSizeDispatch(Get(single), Get(batched));
+        long bytes = prediction?.StorageBytes ?? (long)rows * cols * sizeof(float);
+        return (prediction, new LayerWeightFormat(layer, single, batched, density, pattern, bytes)
+        {
+            ChosenBy = chosenBy,
+            SingleExampleKernel = VectorIsas.Describe(singleIsa),
+            BatchedKernel = VectorIsas.Describe(batchedIsa),
+            Note = string.Join(" ", notes),
+        });
     }
 
     private static IWeightMatrix Create(WeightFormat format, float[] w, int rows, int cols, int n, int m) => format switch

@@ -20,6 +20,7 @@ internal static class NMSelection
         int start = 0;
         if (m == 4 && Vector128.IsHardwareAccelerated) start = TopNOf4(scores, absolute, n, mask);
         else if (m == 8 && Vector256.IsHardwareAccelerated) start = TopNOf8(scores, absolute, n, mask);
+        else if (m == 8 && Vector128.IsHardwareAccelerated) start = TopNOf8InHalves(scores, absolute, n, mask);
         for (int g = start; g < scores.Length; g += m)
         {
             for (int i = 0; i < m; i++)
@@ -88,6 +89,51 @@ internal static class NMSelection
         }
         return done;
     }
+
+    /// <summary>
+    /// M = 8 with 128-bit vectors (ARM64's NEON, x86 without AVX2): a group's low and high halves, each rotation of the
+    /// eight built from constant in-register shuffles of the two (<see cref="Window1"/> to <see cref="Window3"/>), the
+    /// ties broken as <see cref="TopNOf8"/> does. The counts are exact small integers: the same mask.
+    /// </summary>
+    private static int TopNOf8InHalves(ReadOnlySpan<float> scores, bool absolute, int n, Span<float> mask)
+    {
+        var limit = Vector128.Create((float)n);
+        var one = Vector128.Create(1f);
+        // Rotation r brings element (i + r) mod 8 to lane i; it precedes lane i exactly when i + r ≥ 8.
+        var none = Vector128<float>.Zero;
+        var last1 = Vector128.Create(0, 0, 0, -1).AsSingle();
+        var last2 = Vector128.Create(0, 0, -1, -1).AsSingle();
+        var last3 = Vector128.Create(0, -1, -1, -1).AsSingle();
+        var all = Vector128.Create(-1).AsSingle();
+        int done = scores.Length / 8 * 8;
+        for (int g = 0; g < done; g += 8)
+        {
+            var lo = Vector128.Create(scores.Slice(g, 4));
+            var hi = Vector128.Create(scores.Slice(g + 4, 4));
+            if (absolute) (lo, hi) = (Vector128.Abs(lo), Vector128.Abs(hi));
+            var beatenLo = Beats(Window1(lo, hi), lo, none, one) + Beats(Window2(lo, hi), lo, none, one) + Beats(Window3(lo, hi), lo, none, one)
+                         + Beats(hi, lo, none, one)
+                         + Beats(Window1(hi, lo), lo, last1, one) + Beats(Window2(hi, lo), lo, last2, one) + Beats(Window3(hi, lo), lo, last3, one);
+            var beatenHi = Beats(Window1(hi, lo), hi, last1, one) + Beats(Window2(hi, lo), hi, last2, one) + Beats(Window3(hi, lo), hi, last3, one)
+                         + Beats(lo, hi, all, one)
+                         + Beats(Window1(lo, hi), hi, all, one) + Beats(Window2(lo, hi), hi, all, one) + Beats(Window3(lo, hi), hi, all, one);
+            (Vector128.LessThan(beatenLo, limit) & one).CopyTo(mask.Slice(g, 4));
+            (Vector128.LessThan(beatenHi, limit) & one).CopyTo(mask.Slice(g + 4, 4));
+        }
+        return done;
+    }
+
+    /// <summary>Lanes 1..4 of the eight (a, b): a[1], a[2], a[3], b[0].</summary>
+    private static Vector128<float> Window1(Vector128<float> a, Vector128<float> b) =>
+        Vector128.ConditionalSelect(Vector128.Create(-1, -1, -1, 0).AsSingle(), Vector128.Shuffle(a, Vector128.Create(1, 2, 3, 0)), Vector128.Shuffle(b, Vector128.Create(1, 2, 3, 0)));
+
+    /// <summary>Lanes 2..5 of the eight (a, b): a[2], a[3], b[0], b[1].</summary>
+    private static Vector128<float> Window2(Vector128<float> a, Vector128<float> b) =>
+        Vector128.ConditionalSelect(Vector128.Create(-1, -1, 0, 0).AsSingle(), Vector128.Shuffle(a, Vector128.Create(2, 3, 0, 1)), Vector128.Shuffle(b, Vector128.Create(2, 3, 0, 1)));
+
+    /// <summary>Lanes 3..6 of the eight (a, b): a[3], b[0], b[1], b[2].</summary>
+    private static Vector128<float> Window3(Vector128<float> a, Vector128<float> b) =>
+        Vector128.ConditionalSelect(Vector128.Create(-1, 0, 0, 0).AsSingle(), Vector128.Shuffle(a, Vector128.Create(3, 0, 1, 2)), Vector128.Shuffle(b, Vector128.Create(3, 0, 1, 2)));
 
     /// <summary>1 in the lanes where <paramref name="other"/> beats <paramref name="v"/>, else 0.</summary>
     private static Vector128<float> Beats(Vector128<float> other, Vector128<float> v, Vector128<float> earlier, Vector128<float> one) =>

@@ -15,8 +15,9 @@ namespace Microsoft.ML.Sparsity.Models;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Each dense and convolution layer's weight is held for prediction in a format chosen from its sparsity
-/// (<see cref="WeightFormats"/>; <c>WithWeightFormats</c> forces one): sparse models predict faster than dense ones.
+/// Each dense and convolution layer's weight is held for prediction in the format measured fastest for it on this
+/// machine (<see cref="WeightFormat.Auto"/>; <see cref="WeightFormats"/> reports the choices; <c>WithWeightFormats</c>
+/// forces a format or asks for the reproducible <see cref="WeightFormat.FixedRule"/>): sparse models predict faster than dense ones.
 /// </para>
 /// <para>
 /// <see cref="Transform"/> scores rows in blocks through the engine's batched path on all its threads;
@@ -56,7 +57,10 @@ public abstract class NeuralNetworkModel : ITransformer
         (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(network, RequestedFormats);
     }
 
-    /// <summary>The storage each dense and convolution layer's weight has for prediction, and its sparsity.</summary>
+    /// <summary>
+    /// The storage each dense and convolution layer's weight has for prediction, its sparsity, how the format was chosen
+    /// and which vector instructions its kernels run here (a scalar fallback is noted).
+    /// </summary>
     public IReadOnlyList<LayerWeightFormat> WeightFormats { get; }
 
     /// <summary>The formats asked for by layer name ("*" for all layers); empty when every layer is <see cref="WeightFormat.Auto"/>.</summary>

@@ -207,7 +207,9 @@ internal static class ChannelPermutationSearch
         /// Eight runs at a time: each channel's |w| bubbles down a descending top-N list by max/min, so the list,
         /// and the value, do not depend on the order of the group's channels. Sums are in double, in a fixed order.
         /// </remarks>
-        private double Value(ReadOnlySpan<int> group)
+        private double Value(ReadOnlySpan<int> group) => Vector256.IsHardwareAccelerated ? Value256(group) : ValueInHalves(group);
+
+        private double Value256(ReadOnlySpan<int> group)
         {
             Span<Vector256<float>> top = stackalloc Vector256<float>[_n];
             var sum = Vector256<double>.Zero;
@@ -231,6 +233,40 @@ internal static class ChannelPermutationSearch
                 }
             }
             return sum[0] + sum[1] + sum[2] + sum[3];
+        }
+
+        /// <summary>
+        /// <see cref="Value256"/> with 128-bit vectors (ARM64's NEON, x86 without AVX2): the eight runs as two halves,
+        /// summed in the same order (lane j of the wide sum is <c>sums[j / 2][j % 2]</c>), so the value is the same.
+        /// </summary>
+        private double ValueInHalves(ReadOnlySpan<int> group)
+        {
+            Span<Vector128<float>> low = stackalloc Vector128<float>[_n];
+            Span<Vector128<float>> high = stackalloc Vector128<float>[_n];
+            Vector128<double> sum01 = Vector128<double>.Zero, sum23 = Vector128<double>.Zero;
+            for (int r = 0; r < _runs; r += 8)
+            {
+                low.Clear();
+                high.Clear();
+                foreach (int c in group)
+                {
+                    var v = Vector128.Create(_abs.AsSpan(c * _runs + r, 4));
+                    var w = Vector128.Create(_abs.AsSpan(c * _runs + r + 4, 4));
+                    for (int k = 0; k < _n; k++)
+                    {
+                        (low[k], v) = (Vector128.Max(low[k], v), Vector128.Min(low[k], v));
+                        (high[k], w) = (Vector128.Max(high[k], w), Vector128.Min(high[k], w));
+                    }
+                }
+                for (int k = 0; k < _n; k++)
+                {
+                    var (a0, a1) = Vector128.Widen(low[k]);
+                    var (b0, b1) = Vector128.Widen(high[k]);
+                    sum01 += a0 + b0;
+                    sum23 += a1 + b1;
+                }
+            }
+            return sum01[0] + sum01[1] + sum23[0] + sum23[1];
         }
     }
 }

@@ -102,6 +102,14 @@ internal sealed class ActivationLayer : Layer
                 (mask & Vector256.Create(dy[i..])).CopyTo(dx[i..]);
             }
         }
+        else if (Vector128.IsHardwareAccelerated) // ARM64 (NEON) and x86 without AVX2
+        {
+            for (; i <= y.Length - 4; i += 4)
+            {
+                var mask = Vector128.GreaterThan(Vector128.Create(y[i..]), Vector128<float>.Zero);
+                (mask & Vector128.Create(dy[i..])).CopyTo(dx[i..]);
+            }
+        }
         for (; i < y.Length; i++) dx[i] = y[i] > 0 ? dy[i] : 0f;
     }
 }

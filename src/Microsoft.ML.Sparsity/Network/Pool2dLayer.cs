@@ -49,17 +49,27 @@ internal sealed class Pool2dLayer : Layer
     private void InferMax(int b)
     {
         float[] x = _x!, y = _y!;
-        int inBase = b * InputSize, outBase = b * OutputSize, whole = Vector256.IsHardwareAccelerated ? _c / 8 * 8 : 0;
+        int inBase = b * InputSize, outBase = b * OutputSize;
+        int wide = Vector256.IsHardwareAccelerated ? _c / 8 * 8 : 0, whole = Vector128.IsHardwareAccelerated ? wide + (_c - wide) / 4 * 4 : 0;
         for (int oy = 0; oy < _outH; oy++)
         for (int ox = 0; ox < _outW; ox++)
         {
             int o = outBase + (oy * _outW + ox) * _c, first = inBase + ((oy * _stride) * _w + ox * _stride) * _c;
-            for (int c = 0; c < whole; c += 8)
+            for (int c = 0; c < wide; c += 8)
             {
                 var best = Vector256.Create(x, first + c);
                 for (int ky = 0; ky < _k; ky++)
                 for (int kx = 0; kx < _k; kx++)
                     best = Vector256.Max(best, Vector256.Create(x, first + (ky * _w + kx) * _c + c));
+                best.CopyTo(y, o + c);
+            }
+
+            for (int c = wide; c < whole; c += 4) // ARM64 (NEON), x86 without AVX2, and 4 channels left over
+            {
+                var best = Vector128.Create(x, first + c);
+                for (int ky = 0; ky < _k; ky++)
+                for (int kx = 0; kx < _k; kx++)
+                    best = Vector128.Max(best, Vector128.Create(x, first + (ky * _w + kx) * _c + c));
                 best.CopyTo(y, o + c);
             }
 
@@ -108,6 +118,25 @@ internal sealed class Pool2dLayer : Layer
                         var greater = Vector256.GreaterThan(v, best);
                         best = Vector256.ConditionalSelect(greater, v, best);
                         bestAt = Vector256.ConditionalSelect(greater.AsInt32(), Vector256.Create(at) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), bestAt);
+                    }
+                    best.CopyTo(y, o + c);
+                    bestAt.CopyTo(_argMax, o + c);
+                }
+            }
+            if (Vector128.IsHardwareAccelerated) // ARM64 (NEON), x86 without AVX2, and 4 channels left over
+            {
+                for (; c <= _c - 4; c += 4)
+                {
+                    var best = Vector128.Create(x, inBase + first + c);
+                    var bestAt = Vector128.Create(first + c) + Vector128.Create(0, 1, 2, 3);
+                    for (int ky = 0; ky < _k; ky++)
+                    for (int kx = 0; kx < _k; kx++)
+                    {
+                        int at = ((oy * _stride + ky) * _w + ox * _stride + kx) * _c + c;
+                        var v = Vector128.Create(x, inBase + at);
+                        var greater = Vector128.GreaterThan(v, best);
+                        best = Vector128.ConditionalSelect(greater, v, best);
+                        bestAt = Vector128.ConditionalSelect(greater.AsInt32(), Vector128.Create(at) + Vector128.Create(0, 1, 2, 3), bestAt);
                     }
                     best.CopyTo(y, o + c);
                     bestAt.CopyTo(_argMax, o + c);

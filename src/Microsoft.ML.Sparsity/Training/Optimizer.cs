@@ -83,6 +83,13 @@ internal abstract class Optimizer
         return Vector256.Create(Vector128.ConvertToSingle(low.AsInt32()), Vector128.ConvertToSingle(high.AsInt32()));
     }
 
+    /// <summary>4 mask bytes as 4 floats (0 or 1).</summary>
+    protected static Vector128<float> Widen4(ReadOnlySpan<byte> mask)
+    {
+        var bytes = Vector128.CreateScalar(BinaryPrimitives.ReadUInt32LittleEndian(mask)).AsByte();
+        return Vector128.ConvertToSingle(Vector128.WidenLower(Vector128.WidenLower(bytes)).AsInt32());
+    }
+
     private static byte[]? Pack(float[]? mask) => mask?.Select(m => m != 0 ? (byte)1 : (byte)0).ToArray();
 }
 
@@ -125,6 +132,27 @@ internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPo
                 if (masked)
                 {
                     var mi = Widen(mask[k..]);
+                    (vi, wi) = (vi * mi, wi * mi);
+                }
+                vi.CopyTo(v[k..]);
+                wi.CopyTo(w[k..]);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated) // ARM64 (NEON) and x86 without AVX2: the same operations, 4 lanes
+        {
+            var vLr = Vector128.Create(lr);
+            var vMu = Vector128.Create(mu);
+            var vDecay = Vector128.Create(decay);
+            for (; k <= w.Length - 4; k += 4)
+            {
+                var wi = Vector128.Create(w[k..]);
+                var gi = Vector128.Create(g[k..]) + vDecay * wi;
+                var vi = vMu * Vector128.Create(v[k..]) + gi;
+                var step = _nesterov ? gi + vMu * vi : vi;
+                wi -= vLr * step;
+                if (masked)
+                {
+                    var mi = Widen4(mask[k..]);
                     (vi, wi) = (vi * mi, wi * mi);
                 }
                 vi.CopyTo(v[k..]);

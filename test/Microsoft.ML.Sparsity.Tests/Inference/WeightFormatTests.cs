@@ -1,4 +1,4 @@
-using System.Runtime.Intrinsics.X86;
+using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
@@ -26,57 +26,81 @@ public sealed class WeightFormatTests
         return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
     }
 
-    private static NeuralNetworkMulticlassModel ConvModel(SparsityPattern pattern)
+    internal static NeuralNetworkMulticlassModel ConvModel(SparsityPattern pattern)
     {
         SequentialNetwork network = SparsityTestNetworks.SmallConv();
         SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = pattern, TargetSparsity = 0.9, LeaveMisfitLayersDense = true });
         return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
     }
 
-    /// <summary>The formats <see cref="WeightFormat.Auto"/> gives LeNet pruned so, with or without the AVX-512 kernels.</summary>
-    private static IReadOnlyList<LayerWeightFormat> Auto(SparsityPattern? pattern, double sparsity, bool avx512) =>
-        WeightFormatRule.Compile(LeNetModel(pattern, sparsity).Network, new Dictionary<string, WeightFormat>(), avx512).Formats;
+    /// <summary>The formats <see cref="WeightFormat.FixedRule"/> gives LeNet pruned so, by the rule of <paramref name="isa"/>.</summary>
+    private static IReadOnlyList<LayerWeightFormat> Fixed(SparsityPattern? pattern, double sparsity, VectorIsa isa) =>
+        WeightFormatRule.Compile(LeNetModel(pattern, sparsity).Network, new Dictionary<string, WeightFormat> { ["*"] = WeightFormat.FixedRule }, isa).Formats;
 
     [Fact]
-    public void AutoPicksFormatsByPatternAndDensity()
+    public void TheAvx512FixedRulePicksFormatsByPatternAndDensity()
     {
-        var dense = Auto(null, 0, avx512: true);
+        var dense = Fixed(null, 0, VectorIsa.Avx512);
         Assert.All(dense, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "dense"), (f.SingleExample, f.Batched, f.Pattern)));
         Assert.All(dense, f => Assert.Equal(1.0, f.Density));
+        Assert.All(dense, f => Assert.Equal(FormatChoice.FixedRule, f.ChosenBy));
 
-        var unstructured = Auto(SparsityPattern.Unstructured, 0.9, avx512: true);
+        var unstructured = Fixed(SparsityPattern.Unstructured, 0.9, VectorIsa.Avx512);
         Assert.All(unstructured, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
         Assert.All(unstructured, f => Assert.Equal(0.1, f.Density, 3));
 
-        var moderate = Auto(SparsityPattern.Unstructured, 0.72, avx512: true); // density 0.28: sliced ELL alone, batches dense
+        var moderate = Fixed(SparsityPattern.Unstructured, 0.72, VectorIsa.Avx512); // density 0.28: sliced ELL alone, batches dense
         Assert.All(moderate, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        var half = Auto(SparsityPattern.Unstructured, 0.5, avx512: true); // density 0.5: sliced ELL still wins alone
+        var half = Fixed(SparsityPattern.Unstructured, 0.5, VectorIsa.Avx512); // density 0.5: sliced ELL still wins alone
         Assert.All(half, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        var most = Auto(SparsityPattern.Unstructured, 0.3, avx512: true); // density 0.7: dense is faster
+        var most = Fixed(SparsityPattern.Unstructured, 0.3, VectorIsa.Avx512); // density 0.7: dense is faster
         Assert.All(most, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
 
         // 97% unstructured fits 2:8 or so, but N:M would store mostly zeros: it stays unstructured.
-        var veryFew = Auto(SparsityPattern.Unstructured, 0.97, avx512: true);
+        var veryFew = Fixed(SparsityPattern.Unstructured, 0.97, VectorIsa.Avx512);
         Assert.All(veryFew, f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr, "unstructured"), (f.SingleExample, f.Batched, f.Pattern)));
 
         // 2:4 serves batches from the dense weight (the packed GEMM is faster there); 1:4 and sparser from N:M.
-        var twoOfFour = Auto(SparsityPattern.NM(2, 4), 0.9, avx512: true);
+        var twoOfFour = Fixed(SparsityPattern.NM(2, 4), 0.9, VectorIsa.Avx512);
         Assert.All(twoOfFour, f => Assert.Equal((WeightFormat.NM, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
-        var oneOfEight = Auto(SparsityPattern.NM(1, 8), 0.9, avx512: true)[0];
+        var oneOfEight = Fixed(SparsityPattern.NM(1, 8), 0.9, VectorIsa.Avx512)[0];
         Assert.Equal((WeightFormat.NM, WeightFormat.NM, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
     }
 
-    [Fact]
-    public void WithoutAvx512AutoServesByDensityFromCsrOrDense()
+    [Theory]
+    [InlineData(nameof(VectorIsa.Avx2))]
+    [InlineData(nameof(VectorIsa.Vector128))]
+    [InlineData(nameof(VectorIsa.Scalar))]
+    public void BelowAvx512TheFixedRuleServesByDensityFromCsrOrDense(string tier)
     {
-        // The sliced-ELLPACK and N:M kernels are scalar loops there: CSR (AVX2 gathers) or dense, N:M or not.
-        Assert.All(Auto(null, 0, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        Assert.All(Auto(SparsityPattern.Unstructured, 0.95, avx512: false), f => Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), (f.SingleExample, f.Batched)));
-        Assert.All(Auto(SparsityPattern.Unstructured, 0.8, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Csr), (f.SingleExample, f.Batched)));
-        Assert.All(Auto(SparsityPattern.Unstructured, 0.5, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        Assert.All(Auto(SparsityPattern.NM(2, 4), 0.9, avx512: false), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
-        LayerWeightFormat oneOfEight = Auto(SparsityPattern.NM(1, 8), 0.9, avx512: false)[0]; // density 1/8
+        VectorIsa isa = Enum.Parse<VectorIsa>(tier);
+        // The sliced-ELLPACK and N:M kernels were scalar loops there: CSR or dense, N:M or not.
+        Assert.All(Fixed(null, 0, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.95, isa), f => Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.8, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.5, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.NM(2, 4), 0.9, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        LayerWeightFormat oneOfEight = Fixed(SparsityPattern.NM(1, 8), 0.9, isa)[0]; // density 1/8
         Assert.Equal((WeightFormat.Dense, WeightFormat.Csr, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
+    }
+
+    [Fact]
+    public void FixedRuleThresholdsArePerTierParameters()
+    {
+        // A rule is its thresholds: the harness's measurements become parameters, testable on any machine.
+        var rule = new FixedFormatRule(SlicedEllSingleDensity: 0.2, CsrSingleDensity: 0.4, CsrBatchedDensity: 0.3, NMSingle: false, NMBatchedMaxRatio: 0);
+        Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr), rule.Choose(0.2, 0, 0));
+        Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), rule.Choose(0.3, 0, 0));
+        Assert.Equal((WeightFormat.Csr, WeightFormat.Dense), rule.Choose(0.4, 0, 0));
+        Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), rule.Choose(0.41, 0, 0));
+        Assert.Equal((WeightFormat.Csr, WeightFormat.Dense), rule.Choose(0.375, 3, 8)); // N:M without N:M kernels: by density
+        // Zero thresholds never pick their format, not even for an all-zero weight.
+        Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), FixedFormatRule.Avx2.Choose(0, 0, 0));
+        Assert.Equal((WeightFormat.NM, WeightFormat.NM), FixedFormatRule.Avx512.Choose(0.25, 1, 4));
+        Assert.Equal((WeightFormat.NM, WeightFormat.Dense), FixedFormatRule.Avx512.Choose(0.375, 3, 8));
+        Assert.Same(FixedFormatRule.Avx512, FixedFormatRule.For(VectorIsa.Avx512));
+        Assert.Same(FixedFormatRule.Avx2, FixedFormatRule.For(VectorIsa.Avx2));
+        Assert.Same(FixedFormatRule.Vector128, FixedFormatRule.For(VectorIsa.Vector128));
     }
 
     public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "conv 90%", "conv 2:4"];
@@ -100,7 +124,7 @@ public sealed class WeightFormatTests
         var data = TrainingData.Blobs(37, features, classes: 10, seed: 4).Reshape([.. model.InputShape]);
         float[] reference = Scores(model.WithWeightFormats(WeightFormat.Dense), data);
 
-        var formatted = Forced.Append(WeightFormat.Auto).Select(f => (f.ToString(), model.WithWeightFormats(f))).ToList();
+        var formatted = Forced.Append(WeightFormat.Auto).Append(WeightFormat.FixedRule).Select(f => (f.ToString(), model.WithWeightFormats(f))).ToList();
         // N:M on the layers that are N:M sparse (LeNet's 300-input layer stays dense under 1:8).
         var nm = model.WeightFormats.Where(f => f.Pattern.Contains(':')).ToDictionary(f => f.LayerName, _ => WeightFormat.NM);
         if (nm.Count > 0)
@@ -125,11 +149,11 @@ public sealed class WeightFormatTests
     {
         // A convolution multiplies one row per pixel, never a single row: at 2:4 its batched format (dense) serves
         // it through the layer's own dense path (no prediction matrix), while the dense layer serves single examples N:M.
-        NeuralNetworkMulticlassModel model = ConvModel(SparsityPattern.NM(2, 4));
+        NeuralNetworkMulticlassModel model = ConvModel(SparsityPattern.NM(2, 4)).WithWeightFormats(WeightFormat.FixedRule);
         LayerWeightFormat conv = model.WeightFormats.Single(f => f.LayerName == "conv1");
         Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (conv.SingleExample, conv.Batched, conv.Pattern));
         Assert.Null(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<Conv2dLayer>().Single(l => l.Name == "conv1").InferenceWeight);
-        Assert.Equal(Avx512F.IsSupported ? WeightFormat.NM : WeightFormat.Dense, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
+        Assert.Equal(VectorIsas.Best == VectorIsa.Avx512 ? WeightFormat.NM : WeightFormat.Dense, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
     }
 
     [Fact]
@@ -157,7 +181,6 @@ public sealed class WeightFormatTests
         SparsityTestNetworks.PruneNow(network, new PruningOptions { TargetSparsity = 0.9 });
         var model = new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
 
-        Assert.Equal(WeightFormat.Csr, model.WeightFormats[0].Batched);
         Assert.All(network.Layers.OfType<DenseLayer>(), d => Assert.Null(d.InferenceWeight));
         Assert.All(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<DenseLayer>(), d => Assert.NotNull(d.InferenceWeight));
     }
