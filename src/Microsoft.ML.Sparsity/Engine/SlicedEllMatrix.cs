@@ -295,21 +295,31 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             Avx512F.PermuteVar16x32x2(x2, shifted, x3), Avx512F.PermuteVar16x32x2(x0, shifted, x1));
     }
 
-    /// <summary>AVX2: one tile's 8 outputs; each slot loads its own 8-column window and one vpermps picks the rows' x values.</summary>
+    /// <summary>AVX2: one tile's 8 outputs; each slot loads its own 8-column window and one vpermps picks the rows' x values. Quads alternate between two sets of four accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Tile256(float* x, int* s, int* end, float* v, byte* c)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (; s < end; s += 4, v += 32, c += 32)
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (; s + 8 <= end; s += 8, v += 64, c += 64)
         {
-            Vector256<int> k = Vector256.Load((int*)c);
-            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + s[0]), k), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(Vector256.Load(x + s[1]), Avx2.ShiftRightLogical(k, 8)), a1);
-            a2 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + s[2]), Avx2.ShiftRightLogical(k, 16)), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(Vector256.Load(x + s[3]), Avx2.ShiftRightLogical(k, 24)), a3);
+            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
+            Quad256(x, s + 4, v + 32, c + 32, ref b0, ref b1, ref b2, ref b3);
         }
 
-        return (a0 + a1) + (a2 + a3);
+        if (s < end)
+            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
+        return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad256(float* x, int* s, float* v, byte* c, ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        Vector256<int> k = Vector256.Load((int*)c);
+        a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + s[0]), k), a0);
+        a1 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(Vector256.Load(x + s[1]), Avx2.ShiftRightLogical(k, 8)), a1);
+        a2 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + s[2]), Avx2.ShiftRightLogical(k, 16)), a2);
+        a3 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(Vector256.Load(x + s[3]), Avx2.ShiftRightLogical(k, 24)), a3);
     }
 
     /// <summary>
