@@ -64,7 +64,7 @@ internal static class WeightFormatRule
     /// <exception cref="ArgumentException">A requested layer does not exist or has no weight, or a layer cannot take the format asked for.</exception>
     public static (IReadOnlyList<LayerWeightFormat> Formats, IWeightMatrix?[] Matrices) Compile(SequentialNetwork network, IReadOnlyDictionary<string, WeightFormat> requested, bool? vectorKernels = null)
     {
-        bool avx512 = vectorKernels ?? Avx512F.IsSupported;
+        bool avx512 = vectorKernels ?? VectorIsas.Best >= VectorIsa.Avx2; // the sliced-ELLPACK and N:M kernels have AVX2 paths since issue 15
         var weighted = network.Layers.Where(l => l is DenseLayer or Conv2dLayer).ToDictionary(l => l.Name, StringComparer.Ordinal);
         foreach (string name in requested.Keys.Where(k => k != AllLayers && !weighted.ContainsKey(k)))
         {
