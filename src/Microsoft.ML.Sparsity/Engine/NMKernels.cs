@@ -248,7 +248,7 @@ internal sealed unsafe partial class NMMatrix
             float Term(int s, float sum)
             {
                 int index = (indices[s / perByte * TileRows + lane] >> (s % perByte * bits)) & mask;
-                return MathF.FusedMultiplyAdd(v[s * TileRows + lane], x[columns[s] + index], sum);
+                return sum + v[s * TileRows + lane] * x[columns[s] + index]; // not MathF.FusedMultiplyAdd: a software routine without FMA
             }
         }
     }

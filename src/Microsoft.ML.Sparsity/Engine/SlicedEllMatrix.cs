@@ -51,9 +51,10 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </para>
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
-/// thread), so results do not depend on the batch size or thread count. Each tier's kernel sums a row's slots into
-/// four partial sums by slot mod 4 (AVX-512: eight, by slot mod 8), added in a fixed order; the scalar tier does
-/// the same. Safe to call from several threads at once; allocates nothing once warm.
+/// thread), so results do not depend on the batch size or thread count. The AVX-512 and AVX2 kernels sum a row's
+/// slots into eight partial sums (slot mod 4, quads alternating between two sets), Vector128 and scalar into four
+/// (slot mod 4), added in a fixed order; no branch depends on the sparsity pattern. Safe to call from several
+/// threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
 internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
@@ -354,10 +355,10 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             byte* cl = c + lane * 4;
             for (int* q = s; q < end; q += 4, vl += 4 * tileRows, cl += 4 * tileRows)
             {
-                a0 = MathF.FusedMultiplyAdd(vl[0], x[q[0] + cl[0]], a0);
-                a1 = MathF.FusedMultiplyAdd(vl[tileRows], x[q[1] + cl[1]], a1);
-                a2 = MathF.FusedMultiplyAdd(vl[2 * tileRows], x[q[2] + cl[2]], a2);
-                a3 = MathF.FusedMultiplyAdd(vl[3 * tileRows], x[q[3] + cl[3]], a3);
+                a0 += vl[0] * x[q[0] + cl[0]]; // not MathF.FusedMultiplyAdd: a software routine without FMA
+                a1 += vl[tileRows] * x[q[1] + cl[1]];
+                a2 += vl[2 * tileRows] * x[q[2] + cl[2]];
+                a3 += vl[3 * tileRows] * x[q[3] + cl[3]];
             }
 
             sums[lane] = (a0 + a1) + (a2 + a3);
