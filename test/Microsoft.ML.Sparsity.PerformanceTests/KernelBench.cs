@@ -41,7 +41,7 @@ internal static class KernelBench
     public static void Run(WorkerPool pool, double seconds)
     {
         Console.WriteLine($"\n### Sparse weight formats against dense GEMM, same run\n\n" +
-            $"Kernels: {(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX-512" : "scalar")}, {pool.ThreadCount} threads; median of 5 alternating rounds. " +
+            $"Kernels: {VectorIsas.Describe(VectorIsas.Best)}, {pool.ThreadCount} threads; median of 5 alternating rounds. " +
             "Unstructured masks are random at the given sparsity.\n\n" +
             "| shape | format | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
             "|---|---|---|---|---|---|---|---|");

@@ -18,35 +18,157 @@ internal sealed unsafe partial class NMMatrix
         fixed (int* columns = _slotColumns)
         {
             int tiles = Tiles, tileValues = Slots * TileRows, tileIndices = IndexTileBytes;
-            for (int t = 0; t < tiles; t += 2)
+            if (KernelIsa == VectorIsa.Avx512)
             {
-                // Two tiles share each broadcast of x; a lone last tile pairs with itself (its result discarded).
-                int u = Math.Min(t + 1, tiles - 1);
-                bool whole = (t + 2) * TileRows <= Rows;
-                float* out0 = whole ? y + t * TileRows : last, out1 = out0 + TileRows;
-                float* v0 = values + (long)t * tileValues, v1 = values + (long)u * tileValues;
-                byte* i0 = indices + (long)t * tileIndices, i1 = indices + (long)u * tileIndices;
-                switch (_kernel)
+                for (int t = 0; t < tiles; t += 2)
                 {
-                    case RowKernel.FourWide:
+                    // Two tiles share each broadcast of x; a lone last tile pairs with itself (its result discarded).
+                    int u = Math.Min(t + 1, tiles - 1);
+                    bool whole = (t + 2) * TileRows <= Rows;
+                    float* out0 = whole ? y + t * TileRows : last, out1 = out0 + TileRows;
+                    float* v0 = values + (long)t * tileValues, v1 = values + (long)u * tileValues;
+                    byte* i0 = indices + (long)t * tileIndices, i1 = indices + (long)u * tileIndices;
+                    if (M == 4)
                         TilePair4(x, columns, v0, v1, i0, i1, out0, out1);
-                        break;
-                    case RowKernel.EightWide:
+                    else
                         TilePair8(x, columns, v0, v1, i0, i1, out0, out1);
+                    if (!whole)
+                        new Span<float>(last, Math.Min(2 * TileRows, Rows - t * TileRows)).CopyTo(new Span<float>(y + t * TileRows, Rows - t * TileRows));
+                }
+
+                return;
+            }
+
+            for (int t = 0; t < tiles; t++)
+            {
+                bool whole = (t + 1) * TileRows <= Rows;
+                float* output = whole ? y + t * TileRows : last;
+                float* v = values + (long)t * tileValues;
+                byte* i = indices + (long)t * tileIndices;
+                switch (KernelIsa)
+                {
+                    case VectorIsa.Avx2:
+                        // The tile as two registers of 8 rows.
+                        for (int h = 0; h < TileRows; h += 8)
+                        {
+                            if (M == 4)
+                                Rows4x256(x, columns, v + h, i + h, output + h);
+                            else
+                                Rows8x256(x, columns, v + h, i + h, output + h);
+                        }
+
+                        break;
+                    case VectorIsa.Vector128:
+                        // The tile as four registers of 4 rows.
+                        for (int h = 0; h < TileRows; h += 4)
+                        {
+                            if (M == 4)
+                                Rows4x128(x, columns, v + h, i + h, output + h);
+                            else
+                                Rows8x128(x, columns, v + h, i + h, output + h);
+                        }
+
                         break;
                     default:
-                        TileScalar(x, columns, v0, i0, out0);
-                        TileScalar(x, columns, v1, i1, out1);
+                        TileScalar(x, columns, v, i, output);
                         break;
                 }
 
                 if (!whole)
-                    new Span<float>(last, Math.Min(2 * TileRows, Rows - t * TileRows)).CopyTo(new Span<float>(y + t * TileRows, Rows - t * TileRows));
+                    new Span<float>(last, Rows - t * TileRows).CopyTo(new Span<float>(y + t * TileRows, Rows - t * TileRows));
             }
         }
     }
 
-    /// <summary>Two tiles, M = 4: 2-bit indices, four slots per index byte.</summary>
+    /// <summary>AVX2, M = 4: 8 rows of a tile (values <paramref name="v"/>, index bytes <paramref name="i"/> at the rows' first lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Rows4x256(float* x, int* columns, float* v, byte* i, float* output)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int quads = Slots / 4;
+        for (int q = 0; q < quads; q++, v += 64, i += 16, columns += 4)
+        {
+            Vector256<int> k = Avx2.ConvertToVector256Int32(i);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[0]), k), a0);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[1]), Avx2.ShiftRightLogical(k, 2)), a1);
+            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[2]), Avx2.ShiftRightLogical(k, 4)), a2);
+            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[3]), Avx2.ShiftRightLogical(k, 6)), a3);
+        }
+
+        Vector256.Store((a0 + a1) + (a2 + a3), output);
+    }
+
+    /// <summary>AVX2, M = 8: 8 rows of a tile; the group's 8 x values in one register, vpermps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Rows8x256(float* x, int* columns, float* v, byte* i, float* output)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int quads = Slots / 4;
+        for (int q = 0; q < quads; q++, v += 64, i += 32, columns += 4)
+        {
+            Vector256<int> k = Avx2.ConvertToVector256Int32(i);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + columns[0]), k), a0);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + columns[1]), Avx2.ShiftRightLogical(k, 4)), a1);
+            k = Avx2.ConvertToVector256Int32(i + 16);
+            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(Vector256.Load(x + columns[2]), k), a2);
+            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(Vector256.Load(x + columns[3]), Avx2.ShiftRightLogical(k, 4)), a3);
+        }
+
+        Vector256.Store((a0 + a1) + (a2 + a3), output);
+    }
+
+    /// <summary>Vector128, M = 4: 4 rows of a tile; the group's 4 x values in one register, one shuffle (indices masked to 0..3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Rows4x128(float* x, int* columns, float* v, byte* i, float* output)
+    {
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector128<int> low = Vector128.Create(3);
+        int quads = Slots / 4;
+        for (int q = 0; q < quads; q++, v += 64, i += 16, columns += 4)
+        {
+            Vector128<int> k = FourBytes(i);
+            a0 = SparseVector128.MulAdd(Vector128.Load(v), SparseVector128.Pick(Vector128.Load(x + columns[0]), k & low), a0);
+            a1 = SparseVector128.MulAdd(Vector128.Load(v + 16), SparseVector128.Pick(Vector128.Load(x + columns[1]), (k >>> 2) & low), a1);
+            a2 = SparseVector128.MulAdd(Vector128.Load(v + 32), SparseVector128.Pick(Vector128.Load(x + columns[2]), (k >>> 4) & low), a2);
+            a3 = SparseVector128.MulAdd(Vector128.Load(v + 48), SparseVector128.Pick(Vector128.Load(x + columns[3]), k >>> 6), a3);
+        }
+
+        Vector128.Store((a0 + a1) + (a2 + a3), output);
+    }
+
+    /// <summary>Vector128, M = 8: 4 rows of a tile; both 4-value halves of the group shuffled, bit 2 of the index selects.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Rows8x128(float* x, int* columns, float* v, byte* i, float* output)
+    {
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int quads = Slots / 4;
+        for (int q = 0; q < quads; q++, v += 64, i += 32, columns += 4)
+        {
+            Vector128<int> k = FourBytes(i), l = FourBytes(i + 16);
+            a0 = SparseVector128.MulAdd(Vector128.Load(v), Pick8(x + columns[0], k), a0);
+            a1 = SparseVector128.MulAdd(Vector128.Load(v + 16), Pick8(x + columns[1], k >>> 4), a1);
+            a2 = SparseVector128.MulAdd(Vector128.Load(v + 32), Pick8(x + columns[2], l), a2);
+            a3 = SparseVector128.MulAdd(Vector128.Load(v + 48), Pick8(x + columns[3], l >>> 4), a3);
+        }
+
+        Vector128.Store((a0 + a1) + (a2 + a3), output);
+    }
+
+    /// <summary>g[index &amp; 7] per lane, from the group's 8 values at <paramref name="g"/> (higher index bits ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Pick8(float* g, Vector128<int> index)
+    {
+        Vector128<int> low = index & Vector128.Create(3), upper = Vector128.Create(4);
+        return Vector128.ConditionalSelect(Vector128.Equals(index & upper, upper).AsSingle(),
+            SparseVector128.Pick(Vector128.Load(g + 4), low), SparseVector128.Pick(Vector128.Load(g), low));
+    }
+
+    /// <summary>The four bytes at <paramref name="p"/>, zero-extended to 32-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> FourBytes(byte* p) =>
+        Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<uint>(p)).AsByte())).AsInt32();
+
+    /// <summary>AVX-512, two tiles, M = 4: 2-bit indices, four slots per index byte.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void TilePair4(float* x, int* columns, float* v0, float* v1, byte* i0, byte* i1, float* out0, float* out1)
     {
@@ -75,7 +197,7 @@ internal sealed unsafe partial class NMMatrix
         Vector512.Store((b0 + b1) + (b2 + b3), out1);
     }
 
-    /// <summary>Two tiles, M = 8: 4-bit indices, two slots per index byte.</summary>
+    /// <summary>AVX-512, two tiles, M = 8: 4-bit indices, two slots per index byte.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void TilePair8(float* x, int* columns, float* v0, float* v1, byte* i0, byte* i1, float* out0, float* out1)
     {
@@ -126,7 +248,7 @@ internal sealed unsafe partial class NMMatrix
             float Term(int s, float sum)
             {
                 int index = (indices[s / perByte * TileRows + lane] >> (s % perByte * bits)) & mask;
-                return MathF.FusedMultiplyAdd(v[s * TileRows + lane], x[columns[s] + index], sum);
+                return sum + v[s * TileRows + lane] * x[columns[s] + index]; // not MathF.FusedMultiplyAdd: a software routine without FMA
             }
         }
     }

@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics.X86;
-
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
@@ -22,13 +20,15 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </para>
 /// <para>
 /// Kernel. <see cref="RowKernelMatrix.MultiplyTransposed"/> computes y = x · Wᵀ (a dense layer's forward pass) one batch row at a
-/// time, two tiles (32 outputs) at a time. On AVX-512 with M = 4, the group's 4 x values are broadcast to the four
-/// 128-bit lanes of a register, and one in-lane permute (vpermilps) picks, for each of the 16 rows, the x value its
-/// index names; one FMA meets it with the 16 rows' values. The index bytes widen to 32-bit lanes once per 4 slots
-/// and shift by 2 bits per slot (vpermilps reads only the low 2 bits). M = 8 broadcasts 8 x values to both halves
-/// and uses vpermps (low 3 bits of the 4 it reads). No gather, no decoded column table per row; eight independent
-/// accumulators (4 slots × 2 tiles) keep the FMA units busy. Other M, or no AVX-512, run a scalar loop over the
-/// same layout.
+/// time, with the kernel of the tier chosen at construction (<see cref="KernelIsa"/>). With M = 4, the group's 4 x values
+/// are broadcast to every 128-bit lane of a register, and one in-lane permute (vpermilps; TBL on ARM64) picks, for
+/// each row of the register, the x value its index names; one FMA meets it with the rows' values. The index bytes
+/// widen to 32-bit lanes once per 4 slots and shift by 2 bits per slot (vpermilps reads only the low 2 bits). M = 8
+/// puts the group's 8 x values in each 256-bit half and uses vpermps (low 3 bits of the 4 it reads); Vector128
+/// shuffles both 4-value halves and selects by bit 2. AVX-512 runs two tiles (32 outputs) at a time with eight
+/// accumulators (4 slots × 2 tiles); AVX2 runs a tile as two registers of 8 rows and Vector128 as four of 4, each
+/// with one accumulator per slot mod 4. No gather, no decoded column table per row. Other M run a scalar loop over
+/// the same layout.
 /// </para>
 /// <para>
 /// Batch 1 runs on the calling thread; larger batches split their rows over the pool. Each output is summed in an
@@ -41,7 +41,7 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
     public const int TileRows = 16;
 
-    private NMMatrix(int rows, int cols, int n, int m, AlignedArray<float> values, AlignedArray<byte> indices)
+    private NMMatrix(int rows, int cols, int n, int m, VectorIsa isa, AlignedArray<float> values, AlignedArray<byte> indices)
         : base(rows, cols)
     {
         N = n;
@@ -55,11 +55,11 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
         _slotColumns = new int[Slots];
         for (int s = 0; s < KeptPerRow; s++)
             _slotColumns[s] = s / n * m;
-        _kernel = !Avx512F.IsSupported ? RowKernel.Scalar
-            : m == 4 ? RowKernel.FourWide
-            : m == 8 && Avx512DQ.IsSupported ? RowKernel.EightWide
-            : RowKernel.Scalar;
+        KernelIsa = m is 4 or 8 ? isa : VectorIsa.Scalar;
     }
+
+    /// <summary>The tier whose kernel serves this matrix: the one asked for when M is 4 or 8, else <see cref="VectorIsa.Scalar"/>.</summary>
+    public override VectorIsa KernelIsa { get; }
 
     /// <summary>Values kept per group.</summary>
     public int N { get; }
@@ -90,8 +90,6 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
 
     protected override long RowMultiplyAdds => (long)Rows * KeptPerRow;
 
-    public override VectorIsa KernelIsa => _kernel == RowKernel.Scalar ? VectorIsa.Scalar : VectorIsa.Avx512;
-
     /// <summary>Column where each slot's group starts (shared by all rows).</summary>
     private readonly int[] _slotColumns;
 
@@ -110,7 +108,10 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// </summary>
     /// <exception cref="ArgumentException">cols is not a multiple of m, w has the wrong length, or a group has more
     /// than n non-zeros (the message names the row and group).</exception>
-    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m)
+    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m) => FromDense(w, rows, cols, n, m, VectorIsas.Best);
+
+    /// <summary>As <see cref="FromDense(ReadOnlySpan{float}, int, int, int, int)"/>, with the kernel of tier <paramref name="isa"/> (only an available tier multiplies).</summary>
+    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m, VectorIsa isa)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
@@ -162,7 +163,7 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
             }
         }
 
-        return new NMMatrix(rows, cols, n, m, valueArray, indexArray);
+        return new NMMatrix(rows, cols, n, m, isa, valueArray, indexArray);
     }
 
     /// <summary>The dense row-major matrix [Rows, Cols].</summary>
@@ -189,13 +190,4 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
         return (packed >> (s % perByte * IndexBits)) & ((1 << IndexBits) - 1);
     }
 
-    /// <summary>Which kernel serves this matrix.</summary>
-    private enum RowKernel
-    {
-        Scalar,
-        FourWide,
-        EightWide,
-    }
-
-    private readonly RowKernel _kernel;
 }

@@ -5,78 +5,90 @@ using System.Runtime.Intrinsics.X86;
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
-/// An unstructured sparse weight matrix W [rows, cols] in a sliced-ELLPACK layout built for vector registers: rows in
-/// tiles of 16 (one register of outputs), and per tile a stream of quads, each four slots wide, that read a window of
-/// 64 consecutive x values (four registers). A slot holds, for each of the 16 rows, one value and its column inside
-/// the quad's window (a byte), zero where the row has nothing to add there.
+/// An unstructured sparse weight matrix W [rows, cols] in a sliced-ELLPACK layout built for the vector registers of
+/// one tier (<see cref="VectorIsa"/>): rows in tiles of one register of outputs, and per tile a stream of slots. A
+/// slot holds, for each row of the tile, one value and its column inside a window of consecutive x values (a byte),
+/// zero where the row has nothing to add there. The layout lives only in memory (built at model load from the dense
+/// weight; nothing serializes it), so it may differ per tier.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Why. A CSR dot product needs a gather per eight non-zeros, and gathers are slow on current x86 cores. Here the 64
-/// x values of a window sit in four registers, and two two-source permutes (vpermt2ps) and a blend pick each row's x
-/// value for a whole slot, which meets the slot's 16 values in one FMA: no gather. The price is padding (a row with
-/// nothing left in a window idles in its slots), which <see cref="StorageBytes"/> and <see cref="StoredValues"/> count.
+/// Why. A CSR dot product needs a gather per eight non-zeros, and gathers are slow on current x86 cores (on an AVX2
+/// EPYC CSR ran 0.53× the dense GEMV at 90% sparsity). Here a window of x sits in registers, and a permute picks each
+/// row's x value for a whole slot, which meets the slot's values in one FMA: no gather. The price is padding (a row
+/// with nothing left in a window idles in its slots), which <see cref="StorageBytes"/> and <see cref="StoredValues"/> count.
 /// </para>
 /// <para>
-/// Windows. A tile's windows are not fixed segments: <see cref="FromDense"/> walks the tile's rows left to right and
-/// starts each quad's window at the leftmost column any row still has to consume, rounded down to a multiple of 16
-/// (so the four x loads are 64-byte aligned); every row then takes up to four of its next non-zeros inside the
-/// window. Rows thus share windows wherever their non-zeros happen to lie, instead of every (tile, segment) taking as
-/// many slots as its fullest row has there. On LeNet-300-100's first layer at 92% sparsity this stores 1.6 values per
-/// non-zero where fixed segments of 32 stored 3.0, and multiplies twice as fast (docs/inference.md).
+/// Geometry per tier (<see cref="SlicedEllGeometry"/>). AVX-512: tiles of 16 rows, windows of 64 columns (four
+/// registers) shared by the four slots of a quad; two two-source permutes (vpermt2ps) and a blend pick a slot's x
+/// values. AVX2: tiles of 8 rows, a window of 8 columns per slot (one register, one vpermps), starting at any column.
+/// Vector128 and scalar: tiles of 4 rows, a window of 4 columns per slot (one in-register shuffle: vpermilps on x86,
+/// TBL on ARM64). A narrow permute over one register is the cheapest pick on AVX2 and NEON; letting each slot start
+/// its own window where the tile's rows are keeps the padding low without the wide windows AVX-512 can afford.
 /// </para>
 /// <para>
-/// Rows. A tile takes as many quads as its fullest row needs, so rows go into tiles by their number of non-zeros, most
-/// first (<see cref="RowOrder"/>; each tile's 16 sums are written back to their own rows). Trained masks are uneven:
+/// Windows. A tile's windows are not fixed segments: <see cref="FromDense(ReadOnlySpan{float}, int, int, VectorIsa)"/> walks the tile's rows left to right and
+/// starts each window at the leftmost column any row still has to consume (rounded down to the tier's alignment:
+/// 16 on AVX-512, so the four x loads are 64-byte aligned); every row then takes up to the window's slots of its
+/// next non-zeros inside the window. Rows thus share windows wherever their non-zeros happen to lie. On LeNet-300-100's
+/// first layer at 92% sparsity the AVX-512 geometry stores 1.6 values per non-zero where fixed segments of 32 stored
+/// 3.0, and multiplies twice as fast (docs/inference.md).
+/// </para>
+/// <para>
+/// Rows. A tile takes as many slots as its fullest row needs, so rows go into tiles by their number of non-zeros, most
+/// first (<see cref="RowOrder"/>; each tile's sums are written back to their own rows). Trained masks are uneven:
 /// LeNet's first layer after magnitude pruning to 92% has 0 to 247 non-zeros a row, and sorted it stores 1.75 values
-/// per non-zero instead of 3.38 and multiplies 1.85× faster; random masks gain 3–10%.
+/// per non-zero instead of 3.38 (AVX-512 geometry) and multiplies 1.85× faster; random masks gain 3–10%.
 /// </para>
 /// <para>
-/// Layout. Tile t's quads are [<see cref="TileQuads"/>[t], [t + 1]), quad q's window starts at column
-/// <see cref="QuadWindows"/>[q]. Its values are <see cref="Values"/>[64q + 16j + lane] for its slots j = 0..3, and its
-/// columns are <see cref="Columns"/>[64q, 64q + 64): 16 little-endian words, one per row, whose byte j is slot j's
-/// column in the window, so one load and three shifts give the four slots' permute indices (vpermt2ps reads the low
-/// 5 bits of each word; bit 5 picks the window's upper half). The kernel walks a tile's stream two quads at a time
-/// into eight accumulators, so no branch depends on the sparsity pattern. A row's non-zeros are in column order.
-/// Values and columns are 64-byte aligned (<see cref="AlignedArray{T}"/>): a load that splits two cache lines costs twice.
+/// Layout. With L = <see cref="SlicedEllGeometry.TileRows"/>, tile t's slots are [<see cref="TileSlots"/>[t], [t + 1]),
+/// a multiple of 4 (padding slots hold zeros); slot s reads the window starting at column <see cref="SlotWindows"/>[s]
+/// and holds values <see cref="Values"/>[L·s + lane]. Slots go in quads of four for their columns: quad q's columns
+/// are <see cref="Columns"/>[4Lq, 4Lq + 4L): L little-endian words, one per row, whose byte j is slot 4q + j's column
+/// in its window, so one load and three shifts give the four slots' permute indices (the permutes read only the low
+/// bits; on AVX-512 bit 5 picks the window's upper half). A row's non-zeros are in column order. Values and columns
+/// are 64-byte aligned (<see cref="AlignedArray{T}"/>): a load that splits two cache lines costs twice.
 /// </para>
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
-/// thread), so results do not depend on the batch size or thread count. Without AVX-512 a scalar loop walks the same
-/// layout in the same order. Safe to call from several threads at once; allocates nothing once warm.
+/// thread), so results do not depend on the batch size or thread count. The AVX-512 and AVX2 kernels sum a row's
+/// slots into eight partial sums (slot mod 4, quads alternating between two sets), Vector128 and scalar into four
+/// (slot mod 4), added in a fixed order; no branch depends on the sparsity pattern. Safe to call from several
+/// threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
 internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 {
-    public const int TileRows = 16;
-    public const int WindowColumns = 64;
-
-    /// <summary>Windows start at multiples of this many columns (one cache line of x).</summary>
-    public const int WindowAlignment = 16;
-
     [ThreadStatic] private static Workspace? t_x;
 
-    private SlicedEllMatrix(int rows, int cols, int[] rowOrder, int[] tileQuads, int[] quadWindows, AlignedArray<float> values, AlignedArray<byte> columns)
+    private SlicedEllMatrix(int rows, int cols, VectorIsa isa, int[] rowOrder, int[] tileSlots, int[] slotWindows, AlignedArray<float> values, AlignedArray<byte> columns)
         : base(rows, cols)
     {
-        Tiles = (rows + TileRows - 1) / TileRows;
+        KernelIsa = isa;
+        Geometry = SlicedEllGeometry.For(isa);
+        Tiles = (rows + Geometry.TileRows - 1) / Geometry.TileRows;
         RowOrder = rowOrder;
-        TileQuads = tileQuads;
-        QuadWindows = quadWindows;
+        TileSlots = tileSlots;
+        SlotWindows = slotWindows;
         Values = values;
         Columns = columns;
     }
 
+    /// <summary>The tier whose kernel and geometry this matrix was built for.</summary>
+    public override VectorIsa KernelIsa { get; }
+
+    public SlicedEllGeometry Geometry { get; }
+
     public int Tiles { get; }
 
-    /// <summary>The weight row stored at each position: tile t's lane l holds row RowOrder[16t + l].</summary>
+    /// <summary>The weight row stored at each position: tile t's lane l holds row RowOrder[L·t + l].</summary>
     public int[] RowOrder { get; }
 
-    /// <summary>Tile t's quads are [TileQuads[t], TileQuads[t + 1]).</summary>
-    public int[] TileQuads { get; }
+    /// <summary>Tile t's slots are [TileSlots[t], TileSlots[t + 1]).</summary>
+    public int[] TileSlots { get; }
 
-    /// <summary>The first column of the window (64 columns) each quad reads.</summary>
-    public int[] QuadWindows { get; }
+    /// <summary>The first column of the window each slot reads.</summary>
+    public int[] SlotWindows { get; }
 
     public AlignedArray<float> Values { get; }
 
@@ -87,15 +99,16 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     protected override long RowMultiplyAdds => StoredValues;
 
-    /// <summary>AVX-512 permutes, else a scalar loop over the same layout.</summary>
-    public override VectorIsa KernelIsa => Avx512F.IsSupported ? VectorIsa.Avx512 : VectorIsa.Scalar;
-
-    public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (RowOrder.LongLength + TileQuads.LongLength + QuadWindows.LongLength) * sizeof(int);
+    public override long StorageBytes => (long)Values.Length * (sizeof(float) + sizeof(byte)) + (RowOrder.LongLength + TileSlots.LongLength + SlotWindows.LongLength) * sizeof(int);
 
     /// <summary>The x buffer the kernel reads: every window whole (zeros past the last column).</summary>
-    public int PaddedCols => (Cols + WindowAlignment - 1) / WindowAlignment * WindowAlignment + WindowColumns - WindowAlignment;
+    public int PaddedCols => (Cols + Geometry.WindowAlignment - 1) / Geometry.WindowAlignment * Geometry.WindowAlignment + Geometry.WindowColumns - Geometry.WindowAlignment;
 
-    public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols)
+    /// <summary>The layout and kernel of the widest tier this process runs (<see cref="VectorIsas.Best"/>).</summary>
+    public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols) => FromDense(w, rows, cols, VectorIsas.Best);
+
+    /// <summary>The layout and kernel of tier <paramref name="isa"/> (any tier builds; only an available one multiplies).</summary>
+    public static SlicedEllMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, VectorIsa isa)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
@@ -103,68 +116,77 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
         // Rows by their number of non-zeros, most first (see Rows above); then two walks over the same greedy schedule:
-        // the first counts each tile's quads and records their windows, the second fills the aligned arrays.
+        // the first counts each tile's slots and records their windows, the second fills the aligned arrays.
+        SlicedEllGeometry geometry = SlicedEllGeometry.For(isa);
+        int tileRows = geometry.TileRows;
         var nonZeros = new int[rows];
         for (int r = 0; r < rows; r++)
             nonZeros[r] = cols - w.Slice(r * cols, cols).Count(0f);
         int[] rowOrder = [.. Enumerable.Range(0, rows).OrderByDescending(r => nonZeros[r])]; // stable: ties keep row order
-        int tiles = (rows + TileRows - 1) / TileRows;
-        var tileQuads = new int[tiles + 1];
+        int tiles = (rows + tileRows - 1) / tileRows;
+        var tileSlots = new int[tiles + 1];
         var windows = new List<int>();
-        var next = new int[TileRows]; // each row's next column to consume
+        var next = new int[tileRows]; // each row's next column to consume
         for (int t = 0; t < tiles; t++)
         {
-            Walk(w, rowOrder, cols, t, next, windows, default, default);
-            tileQuads[t + 1] = windows.Count;
+            Walk(geometry, w, rowOrder, cols, t, next, windows, default, default);
+            tileSlots[t + 1] = windows.Count;
         }
 
-        var values = new AlignedArray<float>(checked(windows.Count * 64));
+        var values = new AlignedArray<float>(checked(windows.Count * tileRows));
         var columns = new AlignedArray<byte>(values.Length);
         for (int t = 0; t < tiles; t++)
         {
-            int at = tileQuads[t] * 64, length = (tileQuads[t + 1] - tileQuads[t]) * 64; // fits: the total was checked
-            Walk(w, rowOrder, cols, t, next, null, values.Span.Slice(at, length), columns.Span.Slice(at, length));
+            int at = tileSlots[t] * tileRows, length = (tileSlots[t + 1] - tileSlots[t]) * tileRows; // fits: the total was checked
+            Walk(geometry, w, rowOrder, cols, t, next, null, values.Span.Slice(at, length), columns.Span.Slice(at, length));
         }
 
-        return new SlicedEllMatrix(rows, cols, rowOrder, tileQuads, [.. windows], values, columns);
+        return new SlicedEllMatrix(rows, cols, isa, rowOrder, tileSlots, [.. windows], values, columns);
     }
 
     /// <summary>
-    /// Tile <paramref name="t"/>'s quads, left to right: each starts its window at the leftmost column a row still has
-    /// to consume (rounded down to <see cref="WindowAlignment"/>), and every row takes up to four of its next non-zeros
-    /// inside it. Adds the windows to <paramref name="windows"/> (when given) and writes the quads' values and columns
-    /// into <paramref name="values"/> and <paramref name="columns"/> (when not empty; zeroed beforehand).
+    /// Tile <paramref name="t"/>'s windows, left to right: each starts at the leftmost column a row still has to
+    /// consume (rounded down to the alignment), and every row takes up to the window's slots of its next non-zeros
+    /// inside it; the tile's slots are padded to a multiple of 4. Adds the slots' windows to
+    /// <paramref name="windows"/> (when given) and writes their values and columns into <paramref name="values"/> and
+    /// <paramref name="columns"/> (when not empty; zeroed beforehand).
     /// </summary>
-    private static void Walk(ReadOnlySpan<float> w, int[] rowOrder, int cols, int t, int[] next, List<int>? windows, Span<float> values, Span<byte> columns)
+    private static void Walk(SlicedEllGeometry geometry, ReadOnlySpan<float> w, int[] rowOrder, int cols, int t, int[] next, List<int>? windows, Span<float> values, Span<byte> columns)
     {
-        int lanes = Math.Min(TileRows, rowOrder.Length - t * TileRows);
+        int tileRows = geometry.TileRows, lanes = Math.Min(tileRows, rowOrder.Length - t * tileRows);
         for (int lane = 0; lane < lanes; lane++)
-            next[lane] = NextNonZero(w.Slice(rowOrder[t * TileRows + lane] * cols, cols), 0);
-        for (int q = 0; ; q++)
+            next[lane] = NextNonZero(w.Slice(rowOrder[t * tileRows + lane] * cols, cols), 0);
+        int s = 0; // slots so far
+        while (true)
         {
             int leftmost = cols;
             for (int lane = 0; lane < lanes; lane++)
                 leftmost = Math.Min(leftmost, next[lane]);
             if (leftmost == cols)
-                return;
-            int window = leftmost / WindowAlignment * WindowAlignment, windowEnd = Math.Min(cols, window + WindowColumns);
+                break;
+            int window = leftmost / geometry.WindowAlignment * geometry.WindowAlignment, windowEnd = Math.Min(cols, window + geometry.WindowColumns);
             for (int lane = 0; lane < lanes; lane++)
             {
-                ReadOnlySpan<float> row = w.Slice(rowOrder[t * TileRows + lane] * cols, cols);
-                for (int slot = 0; slot < 4 && next[lane] < windowEnd; slot++)
+                ReadOnlySpan<float> row = w.Slice(rowOrder[t * tileRows + lane] * cols, cols);
+                for (int j = s; j < s + geometry.SlotsPerWindow && next[lane] < windowEnd; j++)
                 {
                     if (!values.IsEmpty)
                     {
-                        values[q * 64 + slot * TileRows + lane] = row[next[lane]];
-                        columns[q * 64 + lane * 4 + slot] = (byte)(next[lane] - window);
+                        values[j * tileRows + lane] = row[next[lane]];
+                        columns[(j / 4 * tileRows + lane) * 4 + j % 4] = (byte)(next[lane] - window);
                     }
 
                     next[lane] = NextNonZero(row, next[lane] + 1);
                 }
             }
 
-            windows?.Add(window);
+            for (int j = 0; j < geometry.SlotsPerWindow; j++)
+                windows?.Add(window);
+            s += geometry.SlotsPerWindow;
         }
+
+        for (; s % 4 != 0; s++)
+            windows?.Add(0);
     }
 
     /// <summary>The first column at or after <paramref name="from"/> where <paramref name="row"/> is not zero, or its length.</summary>
@@ -177,18 +199,16 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     public float[] ToDense()
     {
         var w = new float[(long)Rows * Cols];
+        int tileRows = Geometry.TileRows;
         for (int t = 0; t < Tiles; t++)
         {
-            for (int q = TileQuads[t]; q < TileQuads[t + 1]; q++)
+            for (int s = TileSlots[t]; s < TileSlots[t + 1]; s++)
             {
-                for (int j = 0; j < 4; j++)
+                for (int lane = 0; lane < tileRows && t * tileRows + lane < Rows; lane++)
                 {
-                    for (int lane = 0; lane < TileRows && t * TileRows + lane < Rows; lane++)
-                    {
-                        float value = Values[(long)q * 64 + j * TileRows + lane];
-                        if (value != 0f)
-                            w[(long)RowOrder[t * TileRows + lane] * Cols + QuadWindows[q] + Columns[(long)q * 64 + lane * 4 + j]] = value;
-                    }
+                    float value = Values[(long)s * tileRows + lane];
+                    if (value != 0f)
+                        w[(long)RowOrder[t * tileRows + lane] * Cols + SlotWindows[s] + Columns[((long)s / 4 * tileRows + lane) * 4 + s % 4]] = value;
                 }
             }
         }
@@ -201,86 +221,163 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     [SkipLocalsInit]
     protected override void MultiplyRow(float* x, float* y)
     {
-        // x is copied into a per-thread aligned buffer padded with zeros, so every window reads 64 values.
-        int padded = PaddedCols;
+        // x is copied into a per-thread aligned buffer padded with zeros, so every window reads whole registers.
+        int padded = PaddedCols, tileRows = Geometry.TileRows;
         float* xs = (t_x ??= new Workspace()).Get(padded);
         new Span<float>(x, Cols).CopyTo(new Span<float>(xs, padded));
         new Span<float>(xs + Cols, padded - Cols).Clear();
-        float* sums = stackalloc float[TileRows];
+        float* sums = stackalloc float[SlicedEllGeometry.MaxTileRows];
         float* values = Values.Pointer;
         byte* columns = Columns.Pointer;
-        fixed (int* windows = QuadWindows, order = RowOrder)
+        fixed (int* windows = SlotWindows, order = RowOrder)
         {
             for (int t = 0; t < Tiles; t++)
             {
-                int q0 = TileQuads[t], q1 = TileQuads[t + 1];
-                if (Avx512F.IsSupported)
-                    Vector512.Store(Tile(xs, q0, q1, windows, values, columns), sums);
-                else
-                    TileScalar(xs, q0, q1, windows, values, columns, sums);
-                int lanes = Math.Min(TileRows, Rows - t * TileRows);
+                int s0 = TileSlots[t], s1 = TileSlots[t + 1];
+                float* v = values + (long)s0 * tileRows;
+                byte* c = columns + (long)s0 * tileRows;
+                switch (KernelIsa)
+                {
+                    case VectorIsa.Avx512:
+                        Vector512.Store(Tile512(xs, windows + s0, windows + s1, v, c), sums);
+                        break;
+                    case VectorIsa.Avx2:
+                        Vector256.Store(Tile256(xs, windows + s0, windows + s1, v, c), sums);
+                        break;
+                    case VectorIsa.Vector128:
+                        Vector128.Store(Tile128(xs, windows + s0, windows + s1, v, c), sums);
+                        break;
+                    default:
+                        TileScalar(xs, windows + s0, windows + s1, v, c, sums);
+                        break;
+                }
+
+                int lanes = Math.Min(tileRows, Rows - t * tileRows);
                 for (int lane = 0; lane < lanes; lane++)
-                    y[order[t * TileRows + lane]] = sums[lane];
+                    y[order[t * tileRows + lane]] = sums[lane];
             }
         }
     }
 
-    /// <summary>One tile's 16 outputs: quads alternate between two sets of four accumulators (slot j of a quad into the set's j-th).</summary>
+    /// <summary>AVX-512: one tile's 16 outputs; quads alternate between two sets of four accumulators (slot j of a quad into the set's j-th).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Tile(float* x, int q0, int q1, int* windows, float* values, byte* columns)
+    private static Vector512<float> Tile512(float* x, int* s, int* end, float* v, byte* c)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        float* v = values + (long)q0 * 64;
-        byte* c = columns + (long)q0 * 64;
-        int* s = windows + q0, end = windows + q1;
-        for (; s + 2 <= end; s += 2, v += 128, c += 128)
+        for (; s + 8 <= end; s += 8, v += 128, c += 128)
         {
-            Quad(x + s[0], v, c, ref a0, ref a1, ref a2, ref a3);
-            Quad(x + s[1], v + 64, c + 64, ref b0, ref b1, ref b2, ref b3);
+            Quad512(x + s[0], v, c, ref a0, ref a1, ref a2, ref a3);
+            Quad512(x + s[4], v + 64, c + 64, ref b0, ref b1, ref b2, ref b3);
         }
 
         if (s < end)
-            Quad(x + s[0], v, c, ref a0, ref a1, ref a2, ref a3);
+            Quad512(x + s[0], v, c, ref a0, ref a1, ref a2, ref a3);
         return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quad(float* x, float* v, byte* c, ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3)
+    private static void Quad512(float* x, float* v, byte* c, ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3)
     {
         Vector512<float> x0 = Vector512.Load(x), x1 = Vector512.Load(x + 16), x2 = Vector512.Load(x + 32), x3 = Vector512.Load(x + 48);
         Vector512<int> k = Vector512.Load((int*)c);
-        a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Pick(x0, x1, x2, x3, k, k, 0), a0);
-        a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Pick(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 8), k, 1), a1);
-        a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Pick(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 16), k, 2), a2);
-        a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Pick(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 24), k, 3), a3);
+        a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(v), Pick512(x0, x1, x2, x3, k, k, 0), a0);
+        a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 16), Pick512(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 8), k, 1), a1);
+        a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 32), Pick512(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 16), k, 2), a2);
+        a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(v + 48), Pick512(x0, x1, x2, x3, Avx512F.ShiftRightLogical(k, 24), k, 3), a3);
     }
 
     /// <summary>Slot <paramref name="slot"/>'s x value per row: column byte b of each word of <paramref name="k"/> picks x[b] from the window x0..x3.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pick(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, Vector512<int> shifted, Vector512<int> k, int slot)
+    private static Vector512<float> Pick512(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, Vector512<int> shifted, Vector512<int> k, int slot)
     {
         Vector512<int> upperHalf = Vector512.Create(32 << (8 * slot));
         return Vector512.ConditionalSelect(Vector512.Equals(k & upperHalf, upperHalf).AsSingle(),
             Avx512F.PermuteVar16x32x2(x2, shifted, x3), Avx512F.PermuteVar16x32x2(x0, shifted, x1));
     }
 
-    /// <summary>The scalar form of <see cref="Tile"/>, summing in the same order.</summary>
-    private static void TileScalar(float* x, int q0, int q1, int* windows, float* values, byte* columns, float* sums)
+    /// <summary>AVX2: one tile's 8 outputs; each slot loads its own 8-column window and one vpermps picks the rows' x values. Quads alternate between two sets of four accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Tile256(float* x, int* s, int* end, float* v, byte* c)
     {
-        Span<float> a = stackalloc float[8];
-        for (int lane = 0; lane < TileRows; lane++)
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (; s + 8 <= end; s += 8, v += 64, c += 64)
         {
-            a.Clear();
-            for (int q = q0; q < q1; q++)
+            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
+            Quad256(x, s + 4, v + 32, c + 32, ref b0, ref b1, ref b2, ref b3);
+        }
+
+        if (s < end)
+            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
+        return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quad256(float* x, int* s, float* v, byte* c, ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        Vector256<int> k = Vector256.Load((int*)c);
+        a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + s[0]), k), a0);
+        a1 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(Vector256.Load(x + s[1]), Avx2.ShiftRightLogical(k, 8)), a1);
+        a2 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + s[2]), Avx2.ShiftRightLogical(k, 16)), a2);
+        a3 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(Vector256.Load(x + s[3]), Avx2.ShiftRightLogical(k, 24)), a3);
+    }
+
+    /// <summary>
+    /// Vector128: one tile's 4 outputs; each slot loads its own 4-column window and one shuffle picks the rows' x
+    /// values (<see cref="SparseVector128.Pick"/>: vpermilps on x86, TBL on ARM64; indices masked to 0..3).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Tile128(float* x, int* s, int* end, float* v, byte* c)
+    {
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector128<int> low = Vector128.Create(3);
+        for (; s < end; s += 4, v += 16, c += 16)
+        {
+            Vector128<int> k = Vector128.Load((int*)c);
+            a0 = SparseVector128.MulAdd(Vector128.Load(v), SparseVector128.Pick(Vector128.Load(x + s[0]), k & low), a0);
+            a1 = SparseVector128.MulAdd(Vector128.Load(v + 4), SparseVector128.Pick(Vector128.Load(x + s[1]), (k >>> 8) & low), a1);
+            a2 = SparseVector128.MulAdd(Vector128.Load(v + 8), SparseVector128.Pick(Vector128.Load(x + s[2]), (k >>> 16) & low), a2);
+            a3 = SparseVector128.MulAdd(Vector128.Load(v + 12), SparseVector128.Pick(Vector128.Load(x + s[3]), k >>> 24), a3);
+        }
+
+        return (a0 + a1) + (a2 + a3);
+    }
+
+    /// <summary>The scalar tier (the Vector128 geometry): one lane at a time, summing in the same order as <see cref="Tile128"/>.</summary>
+    private static void TileScalar(float* x, int* s, int* end, float* v, byte* c, float* sums)
+    {
+        const int tileRows = 4;
+        for (int lane = 0; lane < tileRows; lane++)
+        {
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+            float* vl = v + lane;
+            byte* cl = c + lane * 4;
+            for (int* q = s; q < end; q += 4, vl += 4 * tileRows, cl += 4 * tileRows)
             {
-                float* xs = x + windows[q];
-                int set = (q - q0) & 1;
-                for (int j = 0; j < 4; j++)
-                    a[set * 4 + j] = MathF.FusedMultiplyAdd(values[(long)q * 64 + j * TileRows + lane], xs[columns[(long)q * 64 + lane * 4 + j]], a[set * 4 + j]);
+                a0 += vl[0] * x[q[0] + cl[0]]; // not MathF.FusedMultiplyAdd: a software routine without FMA
+                a1 += vl[tileRows] * x[q[1] + cl[1]];
+                a2 += vl[2 * tileRows] * x[q[2] + cl[2]];
+                a3 += vl[3 * tileRows] * x[q[3] + cl[3]];
             }
 
-            sums[lane] = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+            sums[lane] = (a0 + a1) + (a2 + a3);
         }
     }
+}
+
+/// <summary>
+/// The shape of a sliced-ELLPACK layout for one tier: rows per tile (one register of outputs), the columns a window
+/// spans (the x registers a permute picks from), the slots that share a window, and the alignment of a window's start.
+/// </summary>
+internal readonly record struct SlicedEllGeometry(int TileRows, int WindowColumns, int SlotsPerWindow, int WindowAlignment)
+{
+    public const int MaxTileRows = 16;
+
+    public static SlicedEllGeometry For(VectorIsa isa) => isa switch
+    {
+        VectorIsa.Avx512 => new(16, 64, 4, 16),
+        VectorIsa.Avx2 => new(8, 8, 1, 1),
+        _ => new(4, 4, 1, 1),
+    };
 }

@@ -22,12 +22,12 @@ internal sealed record FixedFormatRule(double SlicedEllSingleDensity, double Csr
     public static FixedFormatRule Avx512 { get; } = new(0.5, 0, 0.25, NMSingle: true, NMBatchedMaxRatio: 4);
 
     /// <summary>
-    /// AVX2 (measured with AVX-512 switched off): the sliced-ELLPACK and N:M kernels were scalar loops, CSR (AVX2
-    /// gathers) beat the AVX2 GEMV from 90% sparsity on, and the packed GEMM for batches from 75%.
+    /// AVX2 (measured with AVX-512 switched off): the 8-row sliced-ELLPACK kernel (vpermps per slot) beat the AVX2 dense
+    /// GEMV from about 50% sparsity on (provisional: re-measured in docs/cpus.md), N:M as on AVX-512.
     /// </summary>
-    public static FixedFormatRule Avx2 { get; } = new(0, 0.1, 0.25, NMSingle: false, NMBatchedMaxRatio: 0);
+    public static FixedFormatRule Avx2 { get; } = new(0.5, 0, 0.25, NMSingle: true, NMBatchedMaxRatio: 4);
 
-    /// <summary>128-bit vectors only, and plain loops: the AVX2 thresholds until the harness measures these tiers.</summary>
+    /// <summary>128-bit vectors (SSE, NEON): the 4-row sliced-ELLPACK and N:M kernels (provisional: re-measured in docs/cpus.md).</summary>
     public static FixedFormatRule Vector128 { get; } = Avx2;
 
     /// <summary>The rule for <paramref name="isa"/>.</summary>

@@ -86,17 +86,20 @@ public sealed class NMMatrixTests : IDisposable
         Assert.Equal(indices, sparse.Indices.Span.ToArray());
     }
 
-    public static TheoryData<int, int, int, int> KernelCases()
+    /// <summary>Every (N, M, shape) with every tier this process runs (the tier as an int: VectorIsa is internal).</summary>
+    public static TheoryData<int, int, int, int, int> KernelCases()
     {
-        var data = new TheoryData<int, int, int, int>();
+        var data = new TheoryData<int, int, int, int, int>();
         (int N, int M)[] patterns = [(1, 4), (2, 4), (3, 4), (1, 8), (2, 8), (4, 8), (2, 6), (1, 2)];
         (int Rows, int Cols)[] shapes = [(300, 784), (100, 300), (10, 100), (7, 8), (33, 136), (16, 64), (48, 24)];
         foreach ((int n, int m) in patterns)
         {
             foreach ((int rows, int cols) in shapes)
             {
-                if (cols % m == 0)
-                    data.Add(n, m, rows, cols);
+                if (cols % m != 0)
+                    continue;
+                foreach (VectorIsa isa in VectorIsas.Available)
+                    data.Add(n, m, rows, cols, (int)isa);
             }
         }
 
@@ -105,12 +108,36 @@ public sealed class NMMatrixTests : IDisposable
 
     [Theory]
     [MemberData(nameof(KernelCases))]
-    public void MultiplyTransposedMatchesDoublePrecisionReference(int n, int m, int rows, int cols)
+    public void MultiplyTransposedMatchesDoublePrecisionReference(int n, int m, int rows, int cols, int tier)
     {
+        var isa = (VectorIsa)tier;
         var random = new Random(rows * 1009 + cols * 31 + n * 7 + m);
         float[] w = RandomNM(rows, cols, n, m, random);
-        NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m);
-        WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m}", 1, 3, 17, 64, 70);
+        NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m, isa);
+        Assert.Equal(m is 4 or 8 ? isa : VectorIsa.Scalar, sparse.KernelIsa);
+        WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m} {isa}", 1, 3, 17, 64, 70);
+    }
+
+    public static TheoryData<int> Tiers() => [.. VectorIsas.Available.Select(isa => (int)isa)];
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public void EveryTierHandlesAllZeroWeightsAndTilesCutShort(int tier)
+    {
+        // All zeros (every group padded with zero values); 1, 9 and 23 rows cut the 16-row tile, AVX2's 8-row
+        // halves and Vector128's 4-row quarters short; 12 columns leave the last quad of slots padded.
+        var isa = (VectorIsa)tier;
+        var random = new Random(tier);
+        foreach ((int n, int m) in new[] { (2, 4), (1, 4), (2, 8), (1, 8) })
+        {
+            foreach ((int rows, int cols) in new[] { (1, 8), (9, 24), (23, 16), (17, 40) })
+            {
+                float[] zeros = new float[rows * cols];
+                WeightMatrixReference.AssertMultiplyMatches(NMMatrix.FromDense(zeros, rows, cols, n, m, isa), zeros, _pool, random, $"zero {n}:{m} {isa}", 1, 2);
+                float[] w = RandomNM(rows, cols, n, m, random);
+                WeightMatrixReference.AssertMultiplyMatches(NMMatrix.FromDense(w, rows, cols, n, m, isa), w, _pool, random, $"{n}:{m} {isa}", 1, 2);
+            }
+        }
     }
 
     [Fact]

@@ -10,9 +10,10 @@ public sealed class SparseFormatTests : IDisposable
 
     public void Dispose() => _pool.Dispose();
 
-    public static TheoryData<string, int, int, double> Cases()
+    /// <summary>Every (format, shape, sparsity) with every tier this process runs (the tier as an int: VectorIsa is internal).</summary>
+    public static TheoryData<string, int, int, double, int> Cases()
     {
-        var data = new TheoryData<string, int, int, double>();
+        var data = new TheoryData<string, int, int, double, int>();
         foreach (string format in new[] { "csr", "ell" })
         {
             foreach ((int rows, int cols, double sparsity) in new[]
@@ -23,28 +24,31 @@ public sealed class SparseFormatTests : IDisposable
             {
                 if (format == "ell" && cols > 10000)
                     continue;
-                data.Add(format, rows, cols, sparsity);
+                foreach (VectorIsa isa in VectorIsas.Available)
+                    data.Add(format, rows, cols, sparsity, (int)isa);
             }
         }
 
         return data;
     }
 
-    private static IWeightMatrix Build(string format, float[] w, int rows, int cols) =>
-        format == "csr" ? CsrMatrix.FromDense(w, rows, cols) : SlicedEllMatrix.FromDense(w, rows, cols);
+    private static IWeightMatrix Build(string format, float[] w, int rows, int cols, VectorIsa isa) =>
+        format == "csr" ? CsrMatrix.FromDense(w, rows, cols, isa) : SlicedEllMatrix.FromDense(w, rows, cols, isa);
 
     private static float[] ToDense(IWeightMatrix m) => m is CsrMatrix c ? c.ToDense() : ((SlicedEllMatrix)m).ToDense();
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MultiplyMatchesDoublePrecisionReferenceAndRoundTrips(string format, int rows, int cols, double sparsity)
+    public void MultiplyMatchesDoublePrecisionReferenceAndRoundTrips(string format, int rows, int cols, double sparsity, int tier)
     {
         var random = new Random(rows * 31 + cols);
         float[] w = RandomSparse(rows, cols, sparsity, random, emptyRows: true);
-        IWeightMatrix matrix = Build(format, w, rows, cols);
+        if (rows > 1)
+            w.AsSpan((rows - 2) * cols, cols).Fill(0.5f); // a full dense row beside the sparse ones
+        IWeightMatrix matrix = Build(format, w, rows, cols, (VectorIsa)tier);
         Assert.Equal(w, ToDense(matrix));
 
-        WeightMatrixReference.AssertMultiplyMatches(matrix, w, _pool, random, format, 1, 3, 17, 40, 70);
+        WeightMatrixReference.AssertMultiplyMatches(matrix, w, _pool, random, $"{format} {(VectorIsa)tier}", 1, 3, 17, 40, 70);
     }
 
     [Fact]
@@ -81,11 +85,11 @@ public sealed class SparseFormatTests : IDisposable
             for (int c = 70; c < 75; c++)
                 w[r * 100 + c] = -c;
         w[16 * 100 + 7] = 3f;
-        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 100);
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 100, VectorIsa.Avx512);
 
         Assert.Equal([0, 1, 2, 3, 4, 15, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16], ell.RowOrder);
-        Assert.Equal(new[] { 0, 4, 5 }, ell.TileQuads);
-        Assert.Equal(new[] { 0, 0, 64, 64, 0 }, ell.QuadWindows);
+        Assert.Equal(new[] { 0, 16, 20 }, ell.TileSlots);
+        Assert.Equal(new[] { 0, 0, 0, 0, 0, 0, 0, 0, 64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0 }, ell.SlotWindows);
         Assert.Equal(5 * 64, ell.StoredValues);
         // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0; row 15's fifth is slot 0, lane 5.
         Assert.Equal(new[] { 50f, 51f, 63f }, new[] { ell.Values[64], ell.Values[64 + 16], ell.Values[64 + 5] });
@@ -98,6 +102,8 @@ public sealed class SparseFormatTests : IDisposable
         Assert.Equal((3f, (byte)7), (ell.Values[4 * 64], ell.Columns[4 * 64]));
         Assert.Equal(w, ell.ToDense());
 
+        if (!VectorIsas.IsAvailable(VectorIsa.Avx512))
+            return;
         float[] x = Enumerable.Range(0, 100).Select(i => (float)(i % 7) - 3f).ToArray(), y = new float[17];
         ell.MultiplyTransposed(_pool, x, 1, y);
         for (int r = 0; r < 17; r++)
@@ -113,28 +119,64 @@ public sealed class SparseFormatTests : IDisposable
         for (int r = 0; r < 32; r++)
             for (int c = 0; c < (r % 2 == 0 ? 64 : 4); c++)
                 w[r * 64 + c] = r + c + 1;
-        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 32, 64);
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 32, 64, VectorIsa.Avx512);
 
         Assert.Equal([.. Enumerable.Range(0, 16).Select(i => 2 * i), .. Enumerable.Range(0, 16).Select(i => 2 * i + 1)], ell.RowOrder);
-        Assert.Equal(new[] { 0, 16, 17 }, ell.TileQuads);
+        Assert.Equal(new[] { 0, 64, 68 }, ell.TileSlots);
         Assert.Equal(w, ell.ToDense());
-        WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(2), "ell", 1, 5);
+        if (VectorIsas.IsAvailable(VectorIsa.Avx512))
+            WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(2), "ell", 1, 5);
     }
 
     [Fact]
     public void SlicedEllWindowsStayInsideThePaddedInput()
     {
-        // The kernel reads 64 inputs from each window's start out of a zero-padded copy of x: no window may reach past
-        // it, whatever the width (a read past it would meet stale memory, multiplied by a zero weight, and pass unseen).
+        // Each tier's kernel reads a whole window from each slot's window start out of a zero-padded copy of x: no
+        // window may reach past it, whatever the width (a read past it would meet stale memory, multiplied by a zero
+        // weight, and pass unseen). Layouts build for any tier, so all are checked here.
         var random = new Random(12);
         for (int cols = 1; cols <= 200; cols++)
         {
             float[] w = RandomSparse(17, cols, 0.7, random, emptyRows: false);
             w[16 * cols + cols - 1] = 1f; // a non-zero in the last column: the rightmost window there can be
-            SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, cols);
-            Assert.All(ell.QuadWindows, window => Assert.True(window % 16 == 0 && window < cols && window + 64 <= ell.PaddedCols, $"{cols} columns: window {window}, padded {ell.PaddedCols}"));
-            Assert.Equal(w, ell.ToDense());
+            foreach (VectorIsa isa in Enum.GetValues<VectorIsa>())
+            {
+                SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, cols, isa);
+                SlicedEllGeometry g = ell.Geometry;
+                Assert.All(ell.SlotWindows, window => Assert.True(window % g.WindowAlignment == 0 && window < cols && window + g.WindowColumns <= ell.PaddedCols,
+                    $"{isa}, {cols} columns: window {window}, padded {ell.PaddedCols}"));
+                Assert.All(ell.TileSlots, s => Assert.Equal(0, s % 4));
+                Assert.Equal(w, ell.ToDense());
+            }
         }
+    }
+
+    [Fact]
+    public void NarrowSlicedEllSlotsStartTheirOwnWindowAtTheLeftmostPendingColumn()
+    {
+        // AVX2 geometry: tiles of 8 rows, one 8-column window per slot, starting at any column. 9 rows of 40 columns:
+        // rows 0-7 hold columns 3 and 20 (row 2 also 9, 10 and 11; row 5 also 39), row 8 column 0. Sorted by count,
+        // tile 0 holds rows 2, 5, 0, 1, 3, 4, 6, 7. Slot 0: window 3, every row takes column 3. Slot 1: window 9, row 2
+        // takes 9. Slot 2: window 10, row 2 takes 10. Slot 3: window 11, row 2 takes 11. Slot 4: window 20, every row
+        // takes 20. Slot 5: window 39, row 5 takes 39; slots 6 and 7 pad. Tile 1: slot 0 at window 0, 1-3 pad.
+        float[] w = new float[9 * 40];
+        for (int r = 0; r < 8; r++)
+            (w[r * 40 + 3], w[r * 40 + 20]) = (r + 1, -r - 1);
+        (w[2 * 40 + 9], w[2 * 40 + 10], w[2 * 40 + 11], w[5 * 40 + 39], w[8 * 40]) = (9, 10, 11, 39, 8);
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 9, 40, VectorIsa.Avx2);
+
+        Assert.Equal(new SlicedEllGeometry(8, 8, 1, 1), ell.Geometry);
+        Assert.Equal([2, 5, 0, 1, 3, 4, 6, 7, 8], ell.RowOrder);
+        Assert.Equal(new[] { 0, 8, 12 }, ell.TileSlots);
+        Assert.Equal(new[] { 3, 9, 10, 11, 20, 39, 0, 0, 0, 0, 0, 0 }, ell.SlotWindows);
+        // Lane 0 (row 2): slots 0-3 all at column 0 of their windows, values 3, 9, 10, 11; lane 1 (row 5) slot 5 at 39.
+        Assert.Equal(new[] { 3f, 9f, 10f, 11f, -3f, 0f }, Enumerable.Range(0, 6).Select(s => ell.Values[s * 8]));
+        Assert.Equal(new byte[] { 0, 0, 0, 0 }, ell.Columns.Span.Slice(0, 4).ToArray());
+        Assert.Equal(39f, ell.Values[5 * 8 + 1]);
+        Assert.Equal((8f, (byte)0), (ell.Values[8 * 8], ell.Columns[8 * 8]));
+        Assert.Equal(w, ell.ToDense());
+        if (VectorIsas.IsAvailable(VectorIsa.Avx2))
+            WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(3), "ell avx2", 1, 4);
     }
 
     [Theory]
@@ -144,7 +186,7 @@ public sealed class SparseFormatTests : IDisposable
     {
         var random = new Random(3);
         float[] w = RandomSparse(300, 784, 0.9, random, emptyRows: false);
-        IWeightMatrix matrix = Build(format, w, 300, 784);
+        IWeightMatrix matrix = Build(format, w, 300, 784, VectorIsas.Best);
         foreach (int batch in new[] { 1, 2, 40 })
         {
             float[] x = Random(batch * 784, random);
