@@ -30,12 +30,19 @@ internal sealed record FixedFormatRule(double SlicedEllSingleDensity, double Csr
     /// <summary>128-bit vectors (SSE, NEON): the 4-row sliced-ELLPACK and N:M kernels (provisional: re-measured in docs/cpus.md).</summary>
     public static FixedFormatRule Vector128 { get; } = Avx2;
 
+    /// <summary>
+    /// No vector unit the runtime accelerates: every format runs plain loops, and CSR (the fewest stored values) or
+    /// dense serve by density, as the AVX2 rule did when its sparse kernels were scalar.
+    /// </summary>
+    public static FixedFormatRule Scalar { get; } = new(0, 0.1, 0.25, NMSingle: false, NMBatchedMaxRatio: 0);
+
     /// <summary>The rule for <paramref name="isa"/>.</summary>
     public static FixedFormatRule For(VectorIsa isa) => isa switch
     {
         VectorIsa.Avx512 => Avx512,
         VectorIsa.Avx2 => Avx2,
-        _ => Vector128,
+        VectorIsa.Vector128 => Vector128,
+        _ => Scalar,
     };
 
     /// <summary>The formats for a weight of this density and N:M pattern (<paramref name="m"/> = 0: not N:M).</summary>

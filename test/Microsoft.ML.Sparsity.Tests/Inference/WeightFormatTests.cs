@@ -70,17 +70,30 @@ public sealed class WeightFormatTests
     [Theory]
     [InlineData(nameof(VectorIsa.Avx2))]
     [InlineData(nameof(VectorIsa.Vector128))]
-    [InlineData(nameof(VectorIsa.Scalar))]
-    public void BelowAvx512TheFixedRuleServesByDensityFromCsrOrDense(string tier)
+    public void OnAvx2AndVector128TheFixedRuleServesSingleExamplesFromSlicedEllAndNM(string tier)
     {
         VectorIsa isa = Enum.Parse<VectorIsa>(tier);
-        // The sliced-ELLPACK and N:M kernels were scalar loops there: CSR or dense, N:M or not.
+        // Both tiers have sliced-ELLPACK and N:M kernels of their own since issue 15.
         Assert.All(Fixed(null, 0, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        Assert.All(Fixed(SparsityPattern.Unstructured, 0.95, isa), f => Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), (f.SingleExample, f.Batched)));
-        Assert.All(Fixed(SparsityPattern.Unstructured, 0.8, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Csr), (f.SingleExample, f.Batched)));
-        Assert.All(Fixed(SparsityPattern.Unstructured, 0.5, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
-        Assert.All(Fixed(SparsityPattern.NM(2, 4), 0.9, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
-        LayerWeightFormat oneOfEight = Fixed(SparsityPattern.NM(1, 8), 0.9, isa)[0]; // density 1/8
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.95, isa), f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.8, isa), f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.5, isa), f => Assert.Equal((WeightFormat.SlicedEll, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.3, isa), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.NM(2, 4), 0.9, isa), f => Assert.Equal((WeightFormat.NM, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        LayerWeightFormat oneOfEight = Fixed(SparsityPattern.NM(1, 8), 0.9, isa)[0];
+        Assert.Equal((WeightFormat.NM, WeightFormat.NM, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
+    }
+
+    [Fact]
+    public void WithoutVectorsTheFixedRuleServesByDensityFromCsrOrDense()
+    {
+        // Plain loops everywhere: the format with the fewest stored values wins once the weight is sparse enough.
+        Assert.All(Fixed(null, 0, VectorIsa.Scalar), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.95, VectorIsa.Scalar), f => Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.8, VectorIsa.Scalar), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Csr), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.Unstructured, 0.5, VectorIsa.Scalar), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
+        Assert.All(Fixed(SparsityPattern.NM(2, 4), 0.9, VectorIsa.Scalar), f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        LayerWeightFormat oneOfEight = Fixed(SparsityPattern.NM(1, 8), 0.9, VectorIsa.Scalar)[0]; // density 1/8
         Assert.Equal((WeightFormat.Dense, WeightFormat.Csr, "1:8"), (oneOfEight.SingleExample, oneOfEight.Batched, oneOfEight.Pattern));
     }
 
@@ -95,12 +108,13 @@ public sealed class WeightFormatTests
         Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), rule.Choose(0.41, 0, 0));
         Assert.Equal((WeightFormat.Csr, WeightFormat.Dense), rule.Choose(0.375, 3, 8)); // N:M without N:M kernels: by density
         // Zero thresholds never pick their format, not even for an all-zero weight.
-        Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), FixedFormatRule.Avx2.Choose(0, 0, 0));
+        Assert.Equal((WeightFormat.Csr, WeightFormat.Csr), FixedFormatRule.Scalar.Choose(0, 0, 0));
         Assert.Equal((WeightFormat.NM, WeightFormat.NM), FixedFormatRule.Avx512.Choose(0.25, 1, 4));
         Assert.Equal((WeightFormat.NM, WeightFormat.Dense), FixedFormatRule.Avx512.Choose(0.375, 3, 8));
         Assert.Same(FixedFormatRule.Avx512, FixedFormatRule.For(VectorIsa.Avx512));
         Assert.Same(FixedFormatRule.Avx2, FixedFormatRule.For(VectorIsa.Avx2));
         Assert.Same(FixedFormatRule.Vector128, FixedFormatRule.For(VectorIsa.Vector128));
+        Assert.Same(FixedFormatRule.Scalar, FixedFormatRule.For(VectorIsa.Scalar));
     }
 
     public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "conv 90%", "conv 2:4"];
