@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics.X86;
-
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
@@ -15,10 +13,14 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// transposes and zero-pads edge panels, so one register-blocked MR x NR micro-kernel serves all four variants.
 /// </para>
 /// <para>
-/// Determinism: kc depends on k only, a C element is always produced by a single thread, and the micro-kernel
-/// sums over k in order, so the result does not depend on the number of threads. Threads get rectangles of C
-/// (split over M and/or N in whole tiles); each packs its own operands into thread-local buffers, which are
-/// allocated once and grown when needed, so steady-state calls allocate nothing.
+/// Tiers: a call runs the kernels of one <see cref="VectorIsa"/> (the process's best unless one is passed), with that
+/// tier's register tile and cache blocks (<see cref="Blocking"/>); the tests run every tier this machine has.
+/// </para>
+/// <para>
+/// Determinism: the tile depends on the tier and m, kc on k and the tile, a C element is always produced by a single
+/// thread, and the micro-kernel sums over k in order, so the result does not depend on the number of threads.
+/// Threads get rectangles of C (split over M and/or N in whole tiles); each packs its own operands into
+/// thread-local buffers, which are allocated once and grown when needed, so steady-state calls allocate nothing.
 /// </para>
 /// </remarks>
 internal static unsafe partial class Gemm
