@@ -43,8 +43,8 @@ internal static class KernelBench
         Console.WriteLine($"\n### Sparse weight formats against dense GEMM, same run\n\n" +
             $"Kernels: {VectorIsas.Describe(VectorIsas.Best)}, {pool.ThreadCount} threads; median of 5 alternating rounds. " +
             "Unstructured masks are random at the given sparsity.\n\n" +
-            "| shape | format | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
-            "|---|---|---|---|---|---|---|---|");
+            "| shape | format | ISA | batch | µs per call | speed-up vs dense | bytes vs dense | batch-1 target | |\n" +
+            "|---|---|---|---|---|---|---|---|---|");
         var random = new Random(42);
         foreach ((string name, (int Rows, int Cols)[] layers) in Shapes)
         {
@@ -69,7 +69,7 @@ internal static class KernelBench
                     calls.Add(() => Forward(layers, input, outputs, batch, (i, x, y) => matrices[i].MultiplyTransposed(pool, x, batch, y)));
 
                 double[] us = Measure(calls, seconds);
-                Console.WriteLine($"| {name} | dense | {batch} | {us[0]:F2} | 1.00× | 1.000 | | |");
+                Console.WriteLine($"| {name} | dense | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {us[0]:F2} | 1.00× | 1.000 | | |");
                 for (int p = 0; p < cases.Length; p++)
                 {
                     double speedUp = us[0] / us[p + 1];
@@ -77,7 +77,7 @@ internal static class KernelBench
                     string target = batch == 1 && cases[p].Batch1Target is double t
                         ? $"≥ {t:F1}× | {(speedUp >= t ? "met" : "missed")}"
                         : " | ";
-                    Console.WriteLine($"| {name} | {cases[p].Name} | {batch} | {us[p + 1]:F2} | {speedUp:F2}× | {bytes:F3} | {target} |");
+                    Console.WriteLine($"| {name} | {cases[p].Name} | {VectorIsas.Describe(sparse[p][0].KernelIsa)} | {batch} | {us[p + 1]:F2} | {speedUp:F2}× | {bytes:F3} | {target} |");
                 }
             }
         }

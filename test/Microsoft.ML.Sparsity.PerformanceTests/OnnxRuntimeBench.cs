@@ -41,11 +41,11 @@ internal static class OnnxRuntimeBench
                 }
             }
             Console.WriteLine($"ONNX Runtime (Microsoft.ML.OnnxRuntime, in-process) with intra-op threads = {threads}.\n");
-            Console.WriteLine("| model | batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|---|");
+            Console.WriteLine("| model | ISA (ours) | batch | ours | ONNX Runtime | ours/ORT |\n|---|---|---|---|---|---|");
             foreach (var ((label, batch), ort) in Measure(jobs, threads, seconds))
             {
                 double mine = ours[(label, batch)];
-                Console.WriteLine($"| {label} | {batch} | {mine:F0} | {ort:F0} | {mine / ort:F2}× |");
+                Console.WriteLine($"| {label} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {mine:F0} | {ort:F0} | {mine / ort:F2}× |");
             }
         }
         finally

@@ -63,7 +63,7 @@ if (only == "dct")
 }
 
 using var pool = new WorkerPool(threads);
-Console.WriteLine($"Microsoft.ML.Sparsity engine: {threads} threads, GEMM kernel {Gemm.Isa}, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+Console.WriteLine($"Microsoft.ML.Sparsity engine: {threads} threads, vector tier {VectorIsas.Describe(VectorIsas.Best)}, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
 if (torch is JsonElement t)
     Console.WriteLine($"PyTorch {t.GetProperty("torch_version")}: {t.GetProperty("threads")} threads, BLAS {t.GetProperty("blas")}");
 
@@ -132,16 +132,16 @@ if (only == "sparse")
     return;
 }
 
-Console.WriteLine("\n### GEMM (GFLOPS)\n\n| shape m×k×n | ours | PyTorch | ours/PyTorch | target | |\n|---|---|---|---|---|---|");
+Console.WriteLine("\n### GEMM (GFLOPS)\n\n| shape m×k×n | ISA (ours) | ours | PyTorch | ours/PyTorch | target | |\n|---|---|---|---|---|---|---|");
 foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
 {
     double? theirs = Torch("gemm", shape);
-    Console.WriteLine($"| {shape} | {gflops:F1} | {theirs?.ToString("F1") ?? "–"} | {Ratio(gflops, theirs, 0.8)} |");
+    Console.WriteLine($"| {shape} | {VectorIsas.Describe(VectorIsas.Best)} | {gflops:F1} | {theirs?.ToString("F1") ?? "–"} | {Ratio(gflops, theirs, 0.8)} |");
 }
 
 var bench = new ModelBench(pool, seconds);
 var targets = new Dictionary<string, double> { ["lenet_b64"] = 1.5, ["lenet_b256"] = 1.0, ["cnn_b64"] = 1.0 };
-Console.WriteLine("\n### Training (samples/s)\n\n| model | batch | ours | PyTorch | ours/PyTorch | target | | allocated bytes/batch |\n|---|---|---|---|---|---|---|---|");
+Console.WriteLine("\n### Training (samples/s)\n\n| model | ISA (ours) | batch | ours | PyTorch | ours/PyTorch | target | | allocated bytes/batch |\n|---|---|---|---|---|---|---|---|---|");
 foreach (var (name, layers, shape) in ModelBench.Models)
 foreach (int batch in new[] { 64, 256 })
 {
@@ -150,10 +150,10 @@ foreach (int batch in new[] { 64, 256 })
     double? theirs = Torch("train", key);
     string ratio = targets.TryGetValue(key, out double target) ? Ratio(sps, theirs, target)
         : theirs is double x ? $"{sps / x:F2}× | – | –" : "– | – | –";
-    Console.WriteLine($"| {name} | {batch} | {sps:F0} | {theirs?.ToString("F0") ?? "–"} | {ratio} | {bytes:F0} |");
+    Console.WriteLine($"| {name} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {sps:F0} | {theirs?.ToString("F0") ?? "–"} | {ratio} | {bytes:F0} |");
 }
 
-Console.WriteLine("\n### Masked training (90% unstructured masks) against dense, same run\n\nMedians of 3 alternating measurements each.\n\n| model | batch | dense samples/s | masked samples/s | time masked/dense | target | |\n|---|---|---|---|---|---|---|");
+Console.WriteLine("\n### Masked training (90% unstructured masks) against dense, same run\n\nMedians of 3 alternating measurements each.\n\n| model | ISA | batch | dense samples/s | masked samples/s | time masked/dense | target | |\n|---|---|---|---|---|---|---|---|");
 foreach (var (name, layers, shape) in ModelBench.Models)
 foreach (int batch in new[] { 64, 256 })
 {
@@ -165,10 +165,10 @@ foreach (int batch in new[] { 64, 256 })
         masked.Add(bench.Train(layers(), shape, batch, maskedSparsity: 0.9).SamplesPerSecond);
     }
     double d = dense.Order().ElementAt(1), m = masked.Order().ElementAt(1), cost = d / m;
-    Console.WriteLine($"| {name} | {batch} | {d:F0} | {m:F0} | {cost:F3}× | ≤ 1.05× | {(cost <= 1.05 ? "met" : "missed")} |");
+    Console.WriteLine($"| {name} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {d:F0} | {m:F0} | {cost:F3}× | ≤ 1.05× | {(cost <= 1.05 ? "met" : "missed")} |");
 }
 
-Console.WriteLine("\n### Inference\n\n| model | batch | ours samples/s | ours µs/call | PyTorch samples/s | ours/PyTorch | target | |\n|---|---|---|---|---|---|---|---|");
+Console.WriteLine("\n### Inference\n\n| model | ISA (ours) | batch | ours samples/s | ours µs/call | PyTorch samples/s | ours/PyTorch | target | |\n|---|---|---|---|---|---|---|---|---|");
 foreach (var (name, layers, shape) in ModelBench.Models)
 foreach (int batch in new[] { 1, 256 })
 {
@@ -176,7 +176,7 @@ foreach (int batch in new[] { 1, 256 })
     string key = $"{name}_b{batch}";
     double? theirs = Torch("infer", key);
     string ratio = key == "lenet_b1" ? Ratio(sps, theirs, 2.0) : theirs is double x ? $"{sps / x:F2}× | – | –" : "– | – | –";
-    Console.WriteLine($"| {name} | {batch} | {sps:F0} | {us:F1} | {theirs?.ToString("F0") ?? "–"} | {ratio} |");
+    Console.WriteLine($"| {name} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {sps:F0} | {us:F1} | {theirs?.ToString("F0") ?? "–"} | {ratio} |");
 }
 
 OnnxRuntimeBench.Run(pool, threads, seconds);

@@ -97,7 +97,7 @@ internal static class SparseModelBench
             var ort = OnnxRuntimeBench.Measure(jobs, threads, seconds);
             Console.WriteLine($"Dense baselines: ours, PyTorch ({(torch("infer", "lenet_b1") is null ? "not run" : "script JSON")}), " +
                 $"ONNX Runtime (in-process, {threads} intra-op threads); µs per call (batch / samples per second).\n");
-            Console.WriteLine("| model | batch | ours dense | PyTorch dense | ONNX Runtime dense | ours/ORT speed | target | |\n|---|---|---|---|---|---|---|---|");
+            Console.WriteLine("| model | ISA | batch | ours dense | PyTorch dense | ONNX Runtime dense | ours/ORT speed | target | |\n|---|---|---|---|---|---|---|---|---|");
             foreach (var (modelName, _, _) in ModelBench.Models)
             {
                 foreach (int batch in Batches)
@@ -107,7 +107,7 @@ internal static class SparseModelBench
                     double? pt = torch("infer", $"{modelName}_b{batch}") is double sps ? 1e6 * batch / sps : null;
                     double? onnx = ort.TryGetValue((modelName, batch), out double o) ? 1e6 * batch / o : null;
                     string target = modelName == "cnn" && batch != 16 && onnx is double x ? $"≥ 0.8× | {(x / ours >= 0.8 ? "met" : "missed")}" : " | ";
-                    Console.WriteLine($"| {modelName} | {batch} | {ours:F1} | {pt?.ToString("F1") ?? "–"} | {onnx?.ToString("F1") ?? "–"} | " +
+                    Console.WriteLine($"| {modelName} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {ours:F1} | {pt?.ToString("F1") ?? "–"} | {onnx?.ToString("F1") ?? "–"} | " +
                         $"{(onnx is double y ? $"{y / ours:F2}×" : "–")} | {target} |");
                 }
             }
@@ -115,7 +115,7 @@ internal static class SparseModelBench
             Console.WriteLine("\nML.NET PredictionEngine µs: batch 1 through mlContext.Model.CreatePredictionEngine over the model, with its overhead over the " +
                 "engine's own single-example path measured in the same alternating rounds (medians of 5). Transform+cursor vs engine batched: rows/s of " +
                 "Transform over 10,000 in-memory rows read with a cursor (Score and PredictedLabel) against the engine's batched Score on the same rows (medians of 5 alternating rounds).");
-            Console.WriteLine("\n| model | weights | batch | ours dense µs | ours sparse µs | ML.NET PredictionEngine µs (overhead) | Transform+cursor rows/s vs engine batched | sparse vs our dense | vs our dense on one thread | vs PyTorch dense | vs ORT dense | formats (single/batched) | file bytes vs dense | target | |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            Console.WriteLine("\n| model | weights | ISA | batch | ours dense µs | ours sparse µs | ML.NET PredictionEngine µs (overhead) | Transform+cursor rows/s vs engine batched | sparse vs our dense | vs our dense on one thread | vs PyTorch dense | vs ORT dense | formats (single/batched) | file bytes vs dense | target | |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (string row in rows)
             {
                 string[] f = row.Split('|');
@@ -142,7 +142,7 @@ internal static class SparseModelBench
                     target += (target == " | " ? "" : "; ") + $"bytes ≤ 0.2: {(bytes <= 0.2 ? "met" : "missed")}";
                 if ((modelName, caseName, batch) == ("lenet", "90%", 1))
                     target += $"; PredictionEngine overhead ≤ 1.5 µs: {(predictionEngine - engineSingle <= 1.5 ? "met" : "missed")}";
-                Console.WriteLine($"| {modelName} | {caseName} | {batch} | {dense:F1} | {us:F1} | {mlnetSingle} | {mlnetBatched} | {dense / us:F2}× | {(oneThread > 0 ? $"{oneThread / us:F2}× ({oneThread:F1})" : "–")} | {pt?.ToString("F2") ?? "–"}× | " +
+                Console.WriteLine($"| {modelName} | {caseName} | {VectorIsas.Describe(VectorIsas.Best)} | {batch} | {dense:F1} | {us:F1} | {mlnetSingle} | {mlnetBatched} | {dense / us:F2}× | {(oneThread > 0 ? $"{oneThread / us:F2}× ({oneThread:F1})" : "–")} | {pt?.ToString("F2") ?? "–"}× | " +
                     $"{onnx?.ToString("F2") ?? "–"}× | {f[5]} | {bytes:F3} | {target} |");
             }
         }
