@@ -106,10 +106,13 @@ if (only == "layers")
 
 if (only == "gemm")
 {
-    Console.WriteLine($"\n| shape m×k×n | ISA | ours GFLOPS ({threads} threads, wall clock) | ours GFLOPS (1 thread, per CPU second) |\n|---|---|---|---|");
+    Console.WriteLine($"\n| shape m×k×n | ISA | ours GFLOPS ({threads} threads, wall clock) | PyTorch | ours/PyTorch | ours GFLOPS (1 thread, per CPU second) |\n|---|---|---|---|---|---|");
     var cpu = GemmBench.MeasureCpuTime().ToDictionary(r => r.Shape, r => r.Gflops);
     foreach (var (shape, gflops) in GemmBench.Measure(threads, seconds))
-        Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} | {cpu[shape]:F1} |");
+    {
+        double? theirs = Torch("gemm", shape);
+        Console.WriteLine($"| {shape} | {Gemm.Isa} | {gflops:F1} | {theirs?.ToString("F1") ?? "–"} | {(theirs is double x ? $"{gflops / x:F2}×" : "–")} | {cpu[shape]:F1} |");
+    }
     GemmBench.RunLeNetVsOrt(pool, threads, seconds);
     return;
 }
