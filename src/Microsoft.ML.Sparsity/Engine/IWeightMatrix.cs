@@ -46,7 +46,9 @@ internal sealed unsafe class DenseMatrix : IWeightMatrix
 
     public int Cols { get; }
 
-    public long StorageBytes => (long)Rows * Cols * sizeof(float) + (_packed.IsValueCreated ? _packed.Value.Length * sizeof(float) : 0);
+    /// <summary>The weight's own bytes. The panel-packed copy the first batched call builds is a cache of the same values, not
+    /// counted, so a model reports the same bytes whatever it has served (model files and reports compare them).</summary>
+    public long StorageBytes => (long)Rows * Cols * sizeof(float);
 
     /// <summary>The packed GEMM's and GEMV's tier: the best this process runs (every tier has vector kernels).</summary>
     public VectorIsa KernelIsa => VectorIsas.Best;

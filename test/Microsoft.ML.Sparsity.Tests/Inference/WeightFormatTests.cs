@@ -167,7 +167,7 @@ public sealed class WeightFormatTests
         LayerWeightFormat conv = model.WeightFormats.Single(f => f.LayerName == "conv1");
         Assert.Equal((WeightFormat.Dense, WeightFormat.Dense, "2:4"), (conv.SingleExample, conv.Batched, conv.Pattern));
         Assert.Null(model.PredictionNetwork(SparsityTestNetworks.Pool).Layers.OfType<Conv2dLayer>().Single(l => l.Name == "conv1").InferenceWeight);
-        Assert.Equal(VectorIsas.Best >= VectorIsa.Avx2 ? WeightFormat.NM : WeightFormat.Dense, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
+        Assert.Equal(VectorIsas.Best >= VectorIsa.Vector128 ? WeightFormat.NM : WeightFormat.Dense, model.WeightFormats.Single(f => f.LayerName == "dense0").SingleExample);
     }
 
     [Fact]
