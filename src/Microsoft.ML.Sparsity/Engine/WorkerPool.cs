@@ -51,10 +51,11 @@ internal sealed class WorkerPool : IDisposable
     // window is generous; the polls yield, so the window costs a competing thread on the same core nothing.
     private static readonly long IdleSpinTicks = Stopwatch.Frequency / 1000; // 1 ms
 
-    // How long a caller that has run out of items polls for workers still inside before it blocks: about the
-    // spread of item times between threads on a quiet machine, far below the few milliseconds a preempted
-    // worker stays off its core.
-    private static readonly long CallerSpinTicks = Stopwatch.Frequency / 50_000; // 20 µs
+    // How long a caller that has run out of items polls for workers still inside before it blocks: above the
+    // spread of item ends between threads on a quiet machine (a worker starts a job a few microseconds after the
+    // caller; blocking and waking would cost 35-65 µs), far below the milliseconds a preempted worker stays off
+    // its core.
+    private static readonly long CallerSpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
 
     // Jobs per judgement of whether the workers paid for the caller's waits, and how many calls the pool then runs
     // inline before it tries the workers again (doubling, up to 32 times, while they keep not paying). LeNet-300-100
