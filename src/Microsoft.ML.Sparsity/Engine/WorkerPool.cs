@@ -21,20 +21,20 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// fields therefore never change under a worker that is running an iteration.
 /// </para>
 /// <para>
-/// A busy CPU. Measured beside CPU-bound processes on 2 cores, the old pool kept 0.45× (one competitor) and 0.37×
-/// (two) of its speed alone, below the fair shares 0.67× and 0.5×, because its threads burned the time the kernel
-/// gave them: the caller spun until a preempted worker finished its item, and idle workers spun 1 ms between jobs.
-/// Now a caller whose workers are still inside polls for <see cref="CallerSpinTicks"/> and then blocks, which
-/// frees its core so that the kernel can run the preempted worker there; the last worker out wakes it. Idle
-/// workers poll with <see cref="Thread.Yield"/> between polls, so a competing thread on their core runs instead
-/// (a worker that yields its turn away misses the job, and the caller runs that job's items). A worker preempted
-/// in the middle of an item still holds the caller until it finishes that item, and beside many busy threads
-/// that takes longer than running the item on the caller: so the caller weighs, over windows of
-/// <see cref="WindowJobs"/> jobs, the work the workers did against its waits for them, and when the waits
-/// weigh more it runs the next calls inline (8 windows' worth, doubling while the workers keep not paying, up to
-/// 256 windows) before it tries them again. The spell is counted in calls rather than time so that it covers the
-/// same work however slowly the machine runs it. Which thread runs an item never changes a result: items are the unit of
-/// determinism (see docs/engine.md).
+/// A busy CPU. Measured beside CPU-bound processes on 2 cores, a pool whose threads spin kept 0.45× (one
+/// competitor) and 0.37× (two) of its speed alone, below the fair shares 0.67× and 0.5×: its threads burned the
+/// time the kernel gave them, the caller spinning until a preempted worker finished its item and idle workers
+/// spinning 1 ms between jobs. So a caller whose workers are still inside polls for <see cref="CallerSpinTicks"/>
+/// and then blocks, which frees its core for the preempted worker; the last worker out wakes it. Idle workers
+/// poll with <see cref="Thread.Yield"/> between polls, so a competing thread on their core runs instead (a worker
+/// that yields its turn away misses the job, and the caller runs that job's items). A worker preempted in the
+/// middle of an item still holds the caller until it finishes that item, and beside many busy threads that takes
+/// longer than running the item on the caller: so the caller weighs, over windows of <see cref="WindowJobs"/>
+/// jobs, the work the workers did against its waits for them, and when the waits weigh more it runs the next
+/// calls inline (8 windows' worth, doubling while the workers keep not paying, up to 256 windows) before it tries
+/// them again. The spell is counted in calls rather than time so that it covers the same work however slowly the
+/// machine runs it. Which thread runs an item never changes a result: items are the unit of determinism (see
+/// docs/engine.md).
 /// </para>
 /// <para>
 /// Concurrent callers (for example two trainings in one process sharing the pool): a caller that finds the pool
@@ -51,10 +51,11 @@ internal sealed class WorkerPool : IDisposable
     // window is generous; the polls yield, so the window costs a competing thread on the same core nothing.
     private static readonly long IdleSpinTicks = Stopwatch.Frequency / 1000; // 1 ms
 
-    // How long a caller that has run out of items polls for workers still inside before it blocks: about the
-    // spread of item times between threads on a quiet machine, far below the few milliseconds a preempted
-    // worker stays off its core.
-    private static readonly long CallerSpinTicks = Stopwatch.Frequency / 50_000; // 20 µs
+    // How long a caller that has run out of items polls for workers still inside before it blocks: above the
+    // spread of item ends between threads on a quiet machine (a worker starts a job a few microseconds after the
+    // caller; blocking and waking would cost 35-65 µs), far below the milliseconds a preempted worker stays off
+    // its core.
+    private static readonly long CallerSpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
 
     // Jobs per judgement of whether the workers paid for the caller's waits, and how many calls the pool then runs
     // inline before it tries the workers again (doubling, up to 32 times, while they keep not paying). LeNet-300-100
@@ -81,7 +82,8 @@ internal sealed class WorkerPool : IDisposable
     private int _callerWaiting;
     private volatile bool _disposed;
 
-    // Whether the workers pay for their waits (see the class remarks). Touched only by the caller owning the pool.
+    // Whether the workers pay for their waits (see the class remarks): the window's account, touched only by the
+    // caller owning the pool, and the calls left in an inline spell, counted down by every caller.
     private long _ranTicks, _helpedTicks, _waitedTicks;
     private int _windowJobs, _backoff, _inlineJobs;
     private List<Exception>? _errors;
@@ -122,7 +124,8 @@ internal sealed class WorkerPool : IDisposable
     /// Runs <paramref name="body"/>(0 .. <paramref name="count"/> - 1) over the pool and the calling thread and
     /// returns when all iterations are done. Every iteration is attempted; exceptions are rethrown afterwards
     /// (a single one as is, several as an <see cref="AggregateException"/>). Runs inline when there is nothing to
-    /// share, when called from inside a body (nested), or while another thread is using the pool.
+    /// share, when called from inside a body (nested), while another thread is using the pool, or during a spell in
+    /// which the workers are left out (see the remarks on the class).
     /// </summary>
     public void For(int count, Action<int> body)
     {
