@@ -21,7 +21,8 @@ for tier in "${tiers[@]}"; do
 done
 if [ $# -eq 0 ]; then
   echo "=== ARM64 kernel check (qemu-user-static) ===" >&2
-  if build/arm64-check.sh 2>&1 | tee -a "$log" | tail -n 1 | grep -q '^PASSED'; then
+  arm64=0; build/arm64-check.sh 2>&1 | tee -a "$log" || arm64=$?
+  if [ "$arm64" -eq 0 ]; then
     echo "Failed: 0, Passed: 1, Skipped: 0 (ARM64 kernel check)" >> "$log"
   else
     echo "Failed: 1, Passed: 0, Skipped: 0 (ARM64 kernel check)" >> "$log"; status=1
