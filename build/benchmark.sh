@@ -5,17 +5,18 @@
 # restricted to the same instructions (OpenBLAS core Haswell / Nehalem, ATen's avx2 / default kernels), then ours.
 # ONNX Runtime has no such switch: it always runs its best kernels for the CPU (on an AVX-512 CPU, AVX-512 in every
 # tier), which the tables say.
-# Usage: build/benchmark.sh [--threads 2] [--seconds 3] [--tiers native,avx2,vector128] [--only PART]
+# Usage: build/benchmark.sh [--threads 2] [--seconds 3] [--tiers native,avx2,vector128] [--only PART[,PART...]]
+# (parts: the harness's --only modes, e.g. gemm,sparse,cnn,calibration; PyTorch is measured once per tier for all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2; seconds=3; tiers="native,avx2,vector128"; only=()
+threads=2; seconds=3; tiers="native,avx2,vector128"; parts="all"
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --tiers) tiers="$2"; shift 2 ;;
-    --only) only=(--only "$2"); shift 2 ;;
-    *) echo "unknown argument $1 (use --threads N --seconds S --tiers native,avx2,vector128 --only PART)" >&2; exit 2 ;;
+    --only) parts="$2"; shift 2 ;;
+    *) echo "unknown argument $1 (use --threads N --seconds S --tiers native,avx2,vector128 --only PART[,PART...])" >&2; exit 2 ;;
   esac
 done
 build/setup.sh
@@ -34,6 +35,10 @@ for tier in "${tier_list[@]}"; do
   echo "Measuring PyTorch ($threads threads, $tier)..." >&2
   env "${theirs[@]}" bash build/bench-pytorch.sh --threads "$threads" --seconds "$seconds" | tail -n 1 > "$torch_json"
   echo "Measuring Microsoft.ML.Sparsity ($threads threads, $tier)..." >&2
-  env "${ours[@]}" dotnet run -c Release --no-build --project test/Microsoft.ML.Sparsity.PerformanceTests -- \
-    --threads "$threads" --seconds "$seconds" --pytorch-json "$torch_json" "${only[@]}"
+  IFS=',' read -r -a part_list <<< "$parts"
+  for part in "${part_list[@]}"; do
+    only=(); [ "$part" = all ] || only=(--only "$part")
+    env "${ours[@]}" dotnet run -c Release --no-build --project test/Microsoft.ML.Sparsity.PerformanceTests -- \
+      --threads "$threads" --seconds "$seconds" --pytorch-json "$torch_json" "${only[@]}"
+  done
 done
