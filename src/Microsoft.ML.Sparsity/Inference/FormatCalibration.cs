@@ -94,7 +94,11 @@ internal sealed class FormatCalibration
             return new(candidates[0].Format, candidates[0].Format, null);
         if (_ticksPerSecond < 1_000_000)
             return new(default, default, $"the timer ticks every {1e6 / _ticksPerSecond:0.###} µs, too coarse to time a layer");
-        (WeightFormat batched, string? failure) = Fastest(candidates, pool, BatchedRows);
+        // Batches are scored in chunks of at most BatchedRows, each chunk on one thread (NeuralNetworkModel.Score), so a dense
+        // layer's batched formats are timed on one thread; timed on the pool, sliced ELLPACK's rows split over both threads
+        // won at 64 rows and LeNet at 90% then scored batches 2.3× slower than with CSR. A convolution's rows are pixels: its
+        // one format serves single examples too, which split their pixel rows over the pool.
+        (WeightFormat batched, string? failure) = Fastest(candidates, signature.Convolution ? pool : WorkerPool.Inline, BatchedRows);
         if (failure is not null || signature.Convolution)
             return new(batched, batched, failure);
         (WeightFormat single, failure) = Fastest(candidates, pool, 1);
