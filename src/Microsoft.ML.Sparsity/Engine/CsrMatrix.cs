@@ -172,10 +172,10 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
                 Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (; k + 16 <= end; k += 16)
                 {
-                    a0 = SparseVector128.MulAdd(Vector128.Load(values + k), Inputs4(x, columns, k), a0);
-                    a1 = SparseVector128.MulAdd(Vector128.Load(values + k + 4), Inputs4(x, columns, k + 4), a1);
-                    a2 = SparseVector128.MulAdd(Vector128.Load(values + k + 8), Inputs4(x, columns, k + 8), a2);
-                    a3 = SparseVector128.MulAdd(Vector128.Load(values + k + 12), Inputs4(x, columns, k + 12), a3);
+                    a0 = Vector128.MultiplyAddEstimate(Vector128.Load(values + k), Inputs4(x, columns, k), a0);
+                    a1 = Vector128.MultiplyAddEstimate(Vector128.Load(values + k + 4), Inputs4(x, columns, k + 4), a1);
+                    a2 = Vector128.MultiplyAddEstimate(Vector128.Load(values + k + 8), Inputs4(x, columns, k + 8), a2);
+                    a3 = Vector128.MultiplyAddEstimate(Vector128.Load(values + k + 12), Inputs4(x, columns, k + 12), a3);
                 }
 
                 sum = Vector128.Sum((a0 + a1) + (a2 + a3));
@@ -347,14 +347,14 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
             {
                 float* x0 = xT + Column(columns, k) * Lanes;
                 Vector128<float> v = Vector128.Create(values[k]);
-                a0 = SparseVector128.MulAdd(v, Vector128.Load(x0), a0);
-                a1 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 4), a1);
-                a2 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 8), a2);
-                a3 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 12), a3);
-                a4 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 16), a4);
-                a5 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 20), a5);
-                a6 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 24), a6);
-                a7 = SparseVector128.MulAdd(v, Vector128.Load(x0 + 28), a7);
+                a0 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0), a0);
+                a1 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 4), a1);
+                a2 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 8), a2);
+                a3 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 12), a3);
+                a4 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 16), a4);
+                a5 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 20), a5);
+                a6 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 24), a6);
+                a7 = Vector128.MultiplyAddEstimate(v, Vector128.Load(x0 + 28), a7);
             }
 
             float* out0 = yT + r * Lanes;

@@ -409,14 +409,7 @@ internal static unsafe partial class Gemm
     /// otherwise (SSE), never a software fused multiply-add.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
-#if NET9_0_OR_GREATER
-        Vector128.MultiplyAddEstimate(a, b, c);
-#else
-        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c)
-        : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? System.Runtime.Intrinsics.Arm.AdvSimd.FusedMultiplyAdd(c, a, b)
-        : a * b + c;
-#endif
+    private static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.MultiplyAddEstimate(a, b, c);
 
     /// <summary>Portable 4 x 4 tile for runtimes that accelerate no vectors.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

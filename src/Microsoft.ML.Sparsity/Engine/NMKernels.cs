@@ -127,10 +127,10 @@ internal sealed unsafe partial class NMMatrix
         for (int q = 0; q < quads; q++, v += 64, i += 16, columns += 4)
         {
             Vector128<int> k = FourBytes(i);
-            a0 = SparseVector128.MulAdd(Vector128.Load(v), SparseVector128.Pick(Vector128.Load(x + columns[0]), k & low), a0);
-            a1 = SparseVector128.MulAdd(Vector128.Load(v + 16), SparseVector128.Pick(Vector128.Load(x + columns[1]), (k >>> 2) & low), a1);
-            a2 = SparseVector128.MulAdd(Vector128.Load(v + 32), SparseVector128.Pick(Vector128.Load(x + columns[2]), (k >>> 4) & low), a2);
-            a3 = SparseVector128.MulAdd(Vector128.Load(v + 48), SparseVector128.Pick(Vector128.Load(x + columns[3]), k >>> 6), a3);
+            a0 = Vector128.MultiplyAddEstimate(Vector128.Load(v), Vector128.ShuffleNative(Vector128.Load(x + columns[0]), k & low), a0);
+            a1 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 16), Vector128.ShuffleNative(Vector128.Load(x + columns[1]), (k >>> 2) & low), a1);
+            a2 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 32), Vector128.ShuffleNative(Vector128.Load(x + columns[2]), (k >>> 4) & low), a2);
+            a3 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 48), Vector128.ShuffleNative(Vector128.Load(x + columns[3]), k >>> 6), a3);
         }
 
         Vector128.Store((a0 + a1) + (a2 + a3), output);
@@ -145,10 +145,10 @@ internal sealed unsafe partial class NMMatrix
         for (int q = 0; q < quads; q++, v += 64, i += 32, columns += 4)
         {
             Vector128<int> k = FourBytes(i), l = FourBytes(i + 16);
-            a0 = SparseVector128.MulAdd(Vector128.Load(v), Pick8(x + columns[0], k), a0);
-            a1 = SparseVector128.MulAdd(Vector128.Load(v + 16), Pick8(x + columns[1], k >>> 4), a1);
-            a2 = SparseVector128.MulAdd(Vector128.Load(v + 32), Pick8(x + columns[2], l), a2);
-            a3 = SparseVector128.MulAdd(Vector128.Load(v + 48), Pick8(x + columns[3], l >>> 4), a3);
+            a0 = Vector128.MultiplyAddEstimate(Vector128.Load(v), Pick8(x + columns[0], k), a0);
+            a1 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 16), Pick8(x + columns[1], k >>> 4), a1);
+            a2 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 32), Pick8(x + columns[2], l), a2);
+            a3 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 48), Pick8(x + columns[3], l >>> 4), a3);
         }
 
         Vector128.Store((a0 + a1) + (a2 + a3), output);
@@ -160,7 +160,7 @@ internal sealed unsafe partial class NMMatrix
     {
         Vector128<int> low = index & Vector128.Create(3), upper = Vector128.Create(4);
         return Vector128.ConditionalSelect(Vector128.Equals(index & upper, upper).AsSingle(),
-            SparseVector128.Pick(Vector128.Load(g + 4), low), SparseVector128.Pick(Vector128.Load(g), low));
+            Vector128.ShuffleNative(Vector128.Load(g + 4), low), Vector128.ShuffleNative(Vector128.Load(g), low));
     }
 
     /// <summary>The four bytes at <paramref name="p"/>, zero-extended to 32-bit lanes.</summary>

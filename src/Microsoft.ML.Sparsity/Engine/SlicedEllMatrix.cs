@@ -325,7 +325,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 
     /// <summary>
     /// Vector128: one tile's 4 outputs; each slot loads its own 4-column window and one shuffle picks the rows' x
-    /// values (<see cref="SparseVector128.Pick"/>: vpermilps on x86, TBL on ARM64; indices masked to 0..3).
+    /// values (Vector128.ShuffleNative: vpermilps on x86, TBL on ARM64; the plain Shuffle adds a range check; indices masked to 0..3).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> Tile128(float* x, int* s, int* end, float* v, byte* c)
@@ -335,10 +335,10 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         for (; s < end; s += 4, v += 16, c += 16)
         {
             Vector128<int> k = Vector128.Load((int*)c);
-            a0 = SparseVector128.MulAdd(Vector128.Load(v), SparseVector128.Pick(Vector128.Load(x + s[0]), k & low), a0);
-            a1 = SparseVector128.MulAdd(Vector128.Load(v + 4), SparseVector128.Pick(Vector128.Load(x + s[1]), (k >>> 8) & low), a1);
-            a2 = SparseVector128.MulAdd(Vector128.Load(v + 8), SparseVector128.Pick(Vector128.Load(x + s[2]), (k >>> 16) & low), a2);
-            a3 = SparseVector128.MulAdd(Vector128.Load(v + 12), SparseVector128.Pick(Vector128.Load(x + s[3]), k >>> 24), a3);
+            a0 = Vector128.MultiplyAddEstimate(Vector128.Load(v), Vector128.ShuffleNative(Vector128.Load(x + s[0]), k & low), a0);
+            a1 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 4), Vector128.ShuffleNative(Vector128.Load(x + s[1]), (k >>> 8) & low), a1);
+            a2 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 8), Vector128.ShuffleNative(Vector128.Load(x + s[2]), (k >>> 16) & low), a2);
+            a3 = Vector128.MultiplyAddEstimate(Vector128.Load(v + 12), Vector128.ShuffleNative(Vector128.Load(x + s[3]), k >>> 24), a3);
         }
 
         return (a0 + a1) + (a2 + a3);

@@ -129,7 +129,7 @@ internal static class WeightFormatRule
         var notes = new List<string>();
         switch (format)
         {
-            case WeightFormat.Auto when directConvolution:
+            case WeightFormat.Auto when directConvolution && density <= SparseCandidateDensity:
                 (single, batched) = context.Rule.Choose(density, n, m);
                 chosenBy = FormatChoice.FixedRule;
                 notes.Add("Its dense form runs the direct convolution kernel, which the calibration does not time: the fixed rule chose.");

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Sparsity.Engine;
 
@@ -186,12 +185,7 @@ internal sealed unsafe class DirectConvolution
 
     /// <summary>x·y + z: fused where the CPU has it (NEON, FMA), multiply then add otherwise (never a software fused multiply-add).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> MulAdd(Vector128<float> x, Vector128<float> y, Vector128<float> z) =>
-#if NET9_0_OR_GREATER
-        Vector128.MultiplyAddEstimate(x, y, z);
-#else
-        Fma.IsSupported ? Fma.MultiplyAdd(x, y, z) : AdvSimd.IsSupported ? AdvSimd.FusedMultiplyAdd(z, x, y) : x * y + z;
-#endif
+    private static Vector128<float> MulAdd(Vector128<float> x, Vector128<float> y, Vector128<float> z) => Vector128.MultiplyAddEstimate(x, y, z);
 
     // ---- AVX-512: the weight is one block [patch, out] ----
 
