@@ -213,7 +213,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
                     float* x = job.X + (long)(b0 + b) * cols;
                     int c = 0;
                     for (; c + 8 <= cols; c += 8)
-                        Transpose8x8(x + c, cols, xT + c * Lanes + b, Lanes);
+                        Gemm.Transpose8x8(x + c, cols, 8, xT + c * Lanes + b, Lanes);
                     for (; c < cols; c++)
                     {
                         for (int i = 0; i < 8; i++)
@@ -398,7 +398,7 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
         for (; whole > 0 && r + 8 <= Rows; r += 8)
         {
             for (int b = 0; b < whole; b += 8)
-                Transpose8x8(yT + r * Lanes + b, Lanes, y + (long)b * Rows + r, Rows);
+                Gemm.Transpose8x8(yT + r * Lanes + b, Lanes, 8, y + (long)b * Rows + r, Rows);
             for (int b = whole; b < lanes; b++)
                 for (int i = 0; i < 8; i++)
                     y[(long)b * Rows + r + i] = yT[(r + i) * Lanes + b];
@@ -409,27 +409,5 @@ internal sealed unsafe class CsrMatrix : IWeightMatrix
             for (int b = 0; b < lanes; b++)
                 y[(long)b * Rows + r] = yT[r * Lanes + b];
         }
-    }
-
-    /// <summary>dst[j · dstStride + i] = src[i · srcStride + j] for i, j &lt; 8 (the standard unpack-shuffle-permute transpose).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, int srcStride, float* dst, int dstStride)
-    {
-        Vector256<float> r0 = Vector256.Load(src), r1 = Vector256.Load(src + srcStride);
-        Vector256<float> r2 = Vector256.Load(src + 2 * srcStride), r3 = Vector256.Load(src + 3 * srcStride);
-        Vector256<float> r4 = Vector256.Load(src + 4 * srcStride), r5 = Vector256.Load(src + 5 * srcStride);
-        Vector256<float> r6 = Vector256.Load(src + 6 * srcStride), r7 = Vector256.Load(src + 7 * srcStride);
-        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
-        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Vector256.Store(Avx.Permute2x128(u0, u4, 0x20), dst);
-        Vector256.Store(Avx.Permute2x128(u1, u5, 0x20), dst + dstStride);
-        Vector256.Store(Avx.Permute2x128(u2, u6, 0x20), dst + 2 * dstStride);
-        Vector256.Store(Avx.Permute2x128(u3, u7, 0x20), dst + 3 * dstStride);
-        Vector256.Store(Avx.Permute2x128(u0, u4, 0x31), dst + 4 * dstStride);
-        Vector256.Store(Avx.Permute2x128(u1, u5, 0x31), dst + 5 * dstStride);
-        Vector256.Store(Avx.Permute2x128(u2, u6, 0x31), dst + 6 * dstStride);
-        Vector256.Store(Avx.Permute2x128(u3, u7, 0x31), dst + 7 * dstStride);
     }
 }

@@ -118,10 +118,10 @@ internal static unsafe partial class Gemm
 
     /// <summary>
     /// Writes the transpose of the rows x 8 block at <paramref name="src"/> (row stride ld, rows 4 to 8; missing rows
-    /// read as zero) to dst as 8 runs of 8 values, dstStride apart.
+    /// read as zero) to dst as 8 runs of 8 values, dstStride apart. The sparse formats' batched kernels use it too.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, int ld, int rows, float* dst, int dstStride)
+    internal static void Transpose8x8(float* src, int ld, int rows, float* dst, int dstStride)
     {
         Vector256<float> r0 = Avx.LoadVector256(src);
         Vector256<float> r1 = Avx.LoadVector256(src + ld);
