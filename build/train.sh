@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build/setup.sh
-dotnet run -c Release --project samples/FashionMnist -- "$@"
+echo "Building samples/FashionMnist and the package (Release) ..." >&2
+dotnet build samples/FashionMnist -c Release -v q --nologo -clp:ErrorsOnly >&2
+dotnet run -c Release --no-build --project samples/FashionMnist -- "$@"

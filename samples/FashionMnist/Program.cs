@@ -31,6 +31,8 @@ int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount
 IDataView train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, options.DataDirectory);
 IDataView test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, options.DataDirectory);
 Console.WriteLine($"Fashion-MNIST: {train.GetRowCount():N0} training and {test.GetRowCount():N0} test images; seed {options.Seed}, {threads} threads.");
+if (MachineLoad.Probe(TimeSpan.FromSeconds(0.5)) is string machine) Console.WriteLine($"Before training, {machine}.");
+var runLoad = MachineLoad.Start();
 
 var results = new List<Result>();
 foreach (var (modelName, layers, epochs) in Recipes.Models(options))
@@ -42,6 +44,7 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
         var recipe = Recipes.Training(layers, epochs, options.Seed, options.Threads, Recipes.Sparsity(ml, method, options.Allocation));
         Console.WriteLine($"\n== {modelName}, {method}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, {Recipes.Describe(recipe.Optimizer)}, {recipe.LearningRateSchedule}");
         var clock = Stopwatch.StartNew();
+        var load = MachineLoad.Start();
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(recipe);
         NeuralNetworkMulticlassModel model;
         if (Recipes.PruneAndFineTune(method) is PruningOptions oneShot)
@@ -61,7 +64,9 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
         long? bytes = SavedSize.Of(ml, model, train.Schema);
         Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats: " +
             string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
-        var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes);
+        double? others = load?.OtherCores();
+        if (others is double o) Console.WriteLine($"while training and timing this model, {MachineLoad.Describe(o)}.");
+        var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes, others);
         dense ??= method == "dense" ? result : null;
         results.Add(result with { Delta = dense is null ? null : result.Accuracy - dense.Accuracy });
     }
@@ -72,6 +77,7 @@ if (options.Methods.Contains("sdca"))
     // ML.NET's own linear classifier on the same columns, with its defaults (the pixels are already in [0, 1]).
     Console.WriteLine("\n== ML.NET SdcaMaximumEntropy (linear), defaults");
     var clock = Stopwatch.StartNew();
+    var load = MachineLoad.Start();
     var sdca = ml.MulticlassClassification.Trainers.SdcaMaximumEntropy().Fit(train);
     double seconds = clock.Elapsed.TotalSeconds;
     var metrics = ml.MulticlassClassification.Evaluate(sdca.Transform(test));
@@ -83,17 +89,19 @@ if (options.Methods.Contains("sdca"))
     double predictMicroseconds = PredictionLatency.Measure(ml, sdca, test);
     Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs");
     results.Add(new Result("Linear (ML.NET)", "SdcaMaximumEntropy", metrics.MicroAccuracy, 1 - (double)nonZeros / weightCount, nonZeros, parameters, seconds,
-        predictMicroseconds, SavedSize.Of(ml, sdca, train.Schema)));
+        predictMicroseconds, SavedSize.Of(ml, sdca, train.Schema), load?.OtherCores()));
 }
 
 Console.WriteLine($"\nFashion-MNIST test set (10,000 images), seed {options.Seed}, {threads} threads");
-Console.WriteLine("| model | method | weight sparsity | non-zero weights | parameters | test accuracy | vs dense (points) | training time (s) | prediction µs (1 image, ML.NET PredictionEngine) | model bytes (ml.Model.Save) |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+Console.WriteLine($"| model | method | weight sparsity | non-zero weights | parameters | test accuracy | vs dense (points) | training time (s) | prediction µs (1 image, ML.NET PredictionEngine) | model bytes (ml.Model.Save) | other processes' CPU (of {MachineLoad.Cores} cores) |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
 foreach (var r in results)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Model} | {r.Method} | {r.Sparsity:P2} | {r.NonZeros:N0} | {r.Parameters:N0} | {r.Accuracy:P2} | {(r.Delta is double d ? (d * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F1} | {r.PredictMicroseconds:F1} | {(r.Bytes is long b ? b.ToString("N0", CultureInfo.InvariantCulture) : "–")} |"));
+        $"| {r.Model} | {r.Method} | {r.Sparsity:P2} | {r.NonZeros:N0} | {r.Parameters:N0} | {r.Accuracy:P2} | {(r.Delta is double d ? (d * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F1} | {r.PredictMicroseconds:F1} | {(r.Bytes is long b ? b.ToString("N0", CultureInfo.InvariantCulture) : "–")} | {(r.OtherCores is double o ? o.ToString("F2", CultureInfo.InvariantCulture) : "–")} |"));
+if (runLoad?.OtherCores() is double runOthers) Console.WriteLine($"Over the whole run, {MachineLoad.Describe(runOthers)}.");
 
-internal sealed record Result(string Model, string Method, double Accuracy, double Sparsity, long NonZeros, long Parameters, double Seconds, double PredictMicroseconds, long? Bytes)
+internal sealed record Result(string Model, string Method, double Accuracy, double Sparsity, long NonZeros, long Parameters, double Seconds,
+    double PredictMicroseconds, long? Bytes, double? OtherCores)
 {
     public double? Delta { get; init; }
 }

@@ -26,6 +26,8 @@ var train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, a.DataDirectory);
 var test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, a.DataDirectory);
 Console.WriteLine($"Fashion-MNIST: {train.GetRowCount():N0} training and {test.GetRowCount():N0} test images; seed {a.Seed}, {threads ?? Environment.ProcessorCount} threads, block {a.Block}.");
 
+if (MachineLoad.Probe(TimeSpan.FromSeconds(0.5)) is string machine) Console.WriteLine($"Before training, {machine}.");
+var load = MachineLoad.Start();
 var results = new List<(string Method, int Channels, int Inputs, long Parameters, double Accuracy, double Seconds)>();
 foreach (string method in a.Methods)
 {
@@ -79,6 +81,7 @@ foreach (var r in results)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"| {r.Method} | {(r.Method == "spatial" ? "–" : r.Channels.ToString(CultureInfo.InvariantCulture))} | {r.Inputs:N0} | {1024.0 / r.Inputs:F2}× | {784.0 / r.Inputs:F2}× | {r.Parameters:N0} | {r.Accuracy * 100:F2}% | " +
         $"{(spatial is double s && r.Method != "spatial" ? ((r.Accuracy - s) * 100).ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "–")} | {r.Seconds:F0} |"));
+if (load?.OtherCores() is double others) Console.WriteLine($"While these were trained, {MachineLoad.Describe(others)}.");
 
 /// <summary>The images centred in 32×32 with black borders, as the transform pads them; the label key stays.</summary>
 static IDataView Pad(MLContext ml, IDataView data)

@@ -32,8 +32,10 @@ Console.WriteLine($"Lottery tickets, experiment '{a.Experiment}': LeNet-300-100 
     $"{options0.Training.Epochs} epochs per level ({options0.Training.LearningRateSchedule} schedule), {options0.Levels} levels at p = {options0.PruningRate} " +
     $"(output layer at half rate), seeds {string.Join(", ", a.Seeds)}, {threads} threads.");
 
+if (MachineLoad.Probe(TimeSpan.FromSeconds(0.5)) is string machine) Console.WriteLine($"Before training, {machine}.");
 var results = new List<LotteryTicketResult>();
 var total = Stopwatch.StartNew();
+var load = MachineLoad.Start();
 foreach (var (reset, controls) in runs)
 foreach (int seed in a.Seeds)
 {
@@ -49,7 +51,8 @@ foreach (int seed in a.Seeds)
     Console.WriteLine(result.ToMarkdown());
     results.Add(result);
 }
-Console.WriteLine($"All runs: {total.Elapsed.TotalSeconds:F1} s ({total.Elapsed.TotalMinutes:F2} min) with {threads} threads.");
+Console.WriteLine($"All runs: {total.Elapsed.TotalSeconds:F1} s ({total.Elapsed.TotalMinutes:F2} min) with {threads} threads" +
+    (load?.OtherCores() is double others ? $"; meanwhile {MachineLoad.Describe(others)}." : "."));
 Console.WriteLine($"\n{LotteryTicketResult.ToMarkdown(results)}");
 string stem = Path.Combine(a.OutputDirectory, $"lottery-tickets-{a.Experiment}");
 LotteryTicketResult.SaveCsv(stem + ".csv", results);
@@ -82,7 +85,7 @@ internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[
 {
     public static Arguments Parse(string[] args)
     {
-        var a = new Arguments("controls", 14, 6, [1, 2], 250, 250, 0, "docs", null, null, false);
+        var a = new Arguments("controls", 14, 6, [1, 2], 250, 250, 0, "lottery-tickets", null, null, false);
         bool levelsGiven = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -112,6 +115,6 @@ internal sealed record Arguments(string Experiment, int Levels, int Epochs, int[
 
     private const string Usage = "Options: --experiment controls (ticket, random reinit, random mask; default) | rewinding (reset to θ0, rewind to step K, " +
         "LR rewinding, fine-tuning) | timed (one 10-level run), --levels L (default 14 for controls, else 10), --epochs E per level (default 6), " +
-        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T (default: every processor), --out DIR (default docs), " +
+        "--seeds 1,2, --rewind-step K (default 250), --eval-interval N steps (default 250), --threads T (default: every processor), --out DIR (default ./lottery-tickets; docs/ holds the published runs), " +
         "--checkpoints DIR (resumable runs), --data DIR, --quiet.";
 }

@@ -33,8 +33,8 @@ internal abstract class SparsityController
     /// <summary>Called before the network is evaluated (validation) between steps: the weights must be the model's.</summary>
     public virtual void BeforeEvaluation() { }
 
-    /// <summary>Called at the end of every epoch; returns the number of mask entries that changed during it (SAD), or null.</summary>
-    public virtual long? EndEpoch() => null;
+    /// <summary>Called at the end of every epoch; returns what the method did to the masks during it.</summary>
+    public virtual EpochMaskActivity EndEpoch() => default;
 
     /// <summary>Called once after the last step: leaves the network as the trained sparse model.</summary>
     public virtual void Finish() { }
@@ -45,3 +45,8 @@ internal abstract class SparsityController
     /// <summary>The fraction of prunable weights that are zero now.</summary>
     public abstract double Sparsity { get; }
 }
+
+/// <summary>What a sparsity method did to the masks during one epoch.</summary>
+/// <param name="PruningEvents">How many times it pruned (gradual schedules prune many times an epoch).</param>
+/// <param name="MaskChanges">Mask entries that changed since the previous epoch (SAD), for methods that recompute masks; else null.</param>
+internal readonly record struct EpochMaskActivity(int PruningEvents, long? MaskChanges);

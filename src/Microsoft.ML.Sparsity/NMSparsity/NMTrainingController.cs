@@ -88,9 +88,9 @@ internal sealed class NMTrainingController : SparsityController
         Project(_n.Value, 0f);
     }
 
-    public override long? EndEpoch()
+    public override EpochMaskActivity EndEpoch()
     {
-        if (_n is null || _fixed) return null;
+        if (_n is null || _fixed) return default;
         if (!_projected) Project(_n.Value, 0f);
         long changed = 0;
         for (int l = 0; l < _layers.Count; l++)
@@ -101,7 +101,7 @@ internal sealed class NMTrainingController : SparsityController
         }
         bool first = !_haveEpochMask;
         _haveEpochMask = true;
-        return first ? null : changed;
+        return new EpochMaskActivity(0, first ? null : changed);
     }
 
     public override void Finish()

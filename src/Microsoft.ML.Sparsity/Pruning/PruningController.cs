@@ -15,6 +15,7 @@ internal sealed class PruningController : SparsityController
     private PruningSchedule _schedule;
     private long _nextEvent = -1;
     private long _totalSteps;
+    private int _epochEvents;
 
     public PruningController(PruningOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
     {
@@ -60,12 +61,20 @@ internal sealed class PruningController : SparsityController
         _nextEvent = NextEventFrom(completedSteps + 1, _totalSteps);
     }
 
+    /// <summary>Events are counted and reported once per epoch by the training progress, not logged one by one.</summary>
+    public override EpochMaskActivity EndEpoch()
+    {
+        var activity = new EpochMaskActivity(_epochEvents, null);
+        _epochEvents = 0;
+        return activity;
+    }
+
     private void PruneAt(long step)
     {
         _plan.Prune(step, _schedule, _taylor);
         _optimizer.ApplyMasks();
         if (_taylor is not null) foreach (var t in _taylor) t.AsSpan().Clear();
-        _log?.Invoke($"Pruned at step {step}: sparsity {Sparsity:P2} of prunable weights.");
+        _epochEvents++;
     }
 
     private long NextEventFrom(long step, long totalSteps)

@@ -89,11 +89,11 @@ internal sealed class TrainingLoop
             if (!double.IsFinite(trainLoss))
                 throw new InvalidOperationException(
                     $"Training diverged in epoch {epoch + 1}: the loss is {trainLoss}. Lower the learning rate or check the data's scale.");
-            long? maskChanges = _sparsity?.EndEpoch();
+            var masks = _sparsity?.EndEpoch() ?? default;
             _sparsity?.BeforeEvaluation();
             (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(validation);
             var report = new TrainingProgress(epoch + 1, _epochs, Step, trainLoss, val?.Loss, _isClassifier ? val?.Accuracy : null,
-                (n - first) / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity, maskChanges);
+                (n - first) / seconds, learningRate, clock.Elapsed, _sparsity?.Sparsity, masks.PruningEvents, masks.MaskChanges);
             History.Add(report);
             progress?.Report(report);
             log?.Invoke(report.ToString());

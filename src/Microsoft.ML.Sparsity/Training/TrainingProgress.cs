@@ -4,8 +4,9 @@ namespace Microsoft.ML.Sparsity.Training;
 public sealed class TrainingProgress
 {
     internal TrainingProgress(int epoch, int epochs, long step, double trainingLoss, double? validationLoss, double? validationAccuracy,
-        double samplesPerSecond, float learningRate, TimeSpan elapsed, double? sparsity, long? maskChanges)
+        double samplesPerSecond, float learningRate, TimeSpan elapsed, double? sparsity, int pruningEvents, long? maskChanges)
     {
+        PruningEvents = pruningEvents;
         Sparsity = sparsity;
         MaskChanges = maskChanges;
         Epoch = epoch;
@@ -47,6 +48,12 @@ public sealed class TrainingProgress
     public double? Sparsity { get; }
 
     /// <summary>
+    /// How many times the sparsity method pruned during the epoch (a gradual schedule prunes every few steps; the
+    /// events are summarised here rather than reported one by one). Pruning at initialisation counts in epoch 1.
+    /// </summary>
+    public int PruningEvents { get; }
+
+    /// <summary>
     /// For methods that recompute masks while training (N:M from scratch): how many mask entries changed during the
     /// epoch, the sparse architecture divergence (SAD) of Zhou et al. (2021) between consecutive epochs.
     /// </summary>
@@ -60,7 +67,7 @@ public sealed class TrainingProgress
         $"epoch {Epoch}/{Epochs}  loss {TrainingLoss:F4}" +
         (ValidationLoss is double vl ? $"  val-loss {vl:F4}" : "") +
         (ValidationAccuracy is double va ? $"  val-acc {va:P2}" : "") +
-        (Sparsity is double s ? $"  sparsity {s:P1}" : "") +
+        (Sparsity is double s ? $"  sparsity {s:P1}" + (PruningEvents > 0 ? $" ({PruningEvents} pruning events)" : "") : "") +
         (MaskChanges is long sad ? $"  SAD {sad:N0}" : "") +
         $"  lr {LearningRate:G3}  {SamplesPerSecond:F0} samples/s";
 }

@@ -74,6 +74,8 @@ public sealed partial class ReadmeTests : IDisposable
         string train = Project("Train", snippets[0], root,
             ["Microsoft.ML", "Microsoft.ML.OnnxTransformer", "Microsoft.ML.OnnxRuntime", "System.Numerics.Tensors", "Google.Protobuf"], package);
         string trained = Run("dotnet", [train], _directory.FullName);
+        for (int epoch = 1; epoch <= 5; epoch++) Assert.Matches($@"epoch {epoch}/5  loss \d+\.\d+  sparsity \d+\.\d ?%", trained);
+        Assert.DoesNotContain("Pruned at step", trained, StringComparison.Ordinal);
         Assert.Matches(@"accuracy \d+\.\d+ ?%, log-loss \d+\.\d+", trained);
         Assert.Matches(@"(T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot), p = \d+", trained);
         var accuracy = double.Parse(Regex.Match(trained, @"accuracy (\d+\.\d+) ?%").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);

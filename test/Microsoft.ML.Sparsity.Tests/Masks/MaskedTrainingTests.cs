@@ -71,6 +71,7 @@ public class MaskedTrainingTests
         var ml = new MLContext(seed: 4);
         var data = SyntheticData(1024);
         var sparsities = new List<double>();
+        var events = new List<int>();
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = [Layers.Dense(64), Layers.ReLU(), Layers.Dense(32), Layers.ReLU()],
@@ -79,8 +80,13 @@ public class MaskedTrainingTests
             NumberOfThreads = 1,
             Sparsity = new PruningOptions { TargetSparsity = 0.9, Schedule = PruningSchedule.Gradual(10, 130, 20) },
         });
-        var model = trainer.Fit(data, null, new SynchronousProgress(p => sparsities.Add(p.Sparsity!.Value)));
+        var model = trainer.Fit(data, null, new SynchronousProgress(p => { sparsities.Add(p.Sparsity!.Value); events.Add(p.PruningEvents); }));
         Assert.Equal(6, sparsities.Count);
+        // 32 steps an epoch; events after steps 10, 30, ..., 130: each epoch reports the events its steps completed.
+        var schedule = PruningSchedule.Gradual(10, 130, 20);
+        int[] expected = Enumerable.Range(0, 6).Select(e => Enumerable.Range(32 * e + 1, 32).Count(t => schedule.IsPruningStep(t))).ToArray();
+        Assert.Equal([2, 1, 2, 1, 1, 0], expected);
+        Assert.Equal(expected, events);
         Assert.True(sparsities.Zip(sparsities.Skip(1)).All(p => p.Second >= p.First - 1e-12), string.Join(", ", sparsities));
         var report = model.GetSparsityReport();
         Assert.All(report.Layers, l => Assert.Equal(Math.Round(0.9 * l.Count), l.Count - l.NonZeros));
