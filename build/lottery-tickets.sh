@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build/setup.sh
 echo "Building samples/LotteryTicket and the package (Release) ..." >&2
-dotnet build samples/LotteryTicket -c Release -v q --nologo -clp:ErrorsOnly >&2
+dotnet build samples/LotteryTicket -c Release -v q --nologo -clp:"ErrorsOnly;NoSummary" >&2
 dotnet run -c Release --no-build --project samples/LotteryTicket -- "$@"
