@@ -28,7 +28,7 @@ public sealed class SparsityCatalog
     /// weight, each layer to <paramref name="targetSparsity"/>, on the cubic schedule from 10% to 60% of training.
     /// </summary>
     public PruningOptions GradualMagnitudePruning(double targetSparsity = 0.9) =>
-        new() { TargetSparsity = targetSparsity, Schedule = PruningSchedule.GradualOverTraining() };
+        Validated(new PruningOptions { TargetSparsity = targetSparsity, Schedule = PruningSchedule.GradualOverTraining() });
 
     /// <summary>
     /// Random pruning at initialisation, then training with the mask fixed (Liu et al., "The Unreasonable
@@ -38,19 +38,31 @@ public sealed class SparsityCatalog
     /// <param name="allocation">Per-layer densities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, the paper's best.</param>
     /// <param name="seed">The seed of the random mask; null uses the training seed.</param>
     public PruningOptions RandomPruning(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null) =>
-        new()
+        Validated(new PruningOptions
         {
             TargetSparsity = targetSparsity,
             Criterion = Masks.ImportanceCriterion.Random(seed),
             Allocation = allocation ?? Masks.LayerAllocation.ErdosRenyiKernel,
             Schedule = PruningSchedule.AtInitialization(),
-        };
+        });
+
+    /// <summary>Arguments are checked where they are given, so a mistake points at this call rather than at a later Fit.</summary>
+    private static PruningOptions Validated(PruningOptions options)
+    {
+        options.Validate();
+        return options;
+    }
 
     /// <summary>
     /// N:M sparsity trained from scratch with SR-STE (Zhou et al., "Learning N:M Fine-grained Structured Sparse Neural
     /// Networks From Scratch", 2021); <paramref name="decay"/> = 0 gives plain STE.
     /// </summary>
-    public NMSparsity.SrSteOptions NMFromScratch(int n = 2, int m = 4, float decay = 2e-4f) => new() { N = n, M = m, Decay = decay };
+    public NMSparsity.SrSteOptions NMFromScratch(int n = 2, int m = 4, float decay = 2e-4f)
+    {
+        var options = new NMSparsity.SrSteOptions { N = n, M = m, Decay = decay };
+        options.Validate();
+        return options;
+    }
 
     /// <summary>
     /// Prunes a trained model once, to <see cref="PruningOptions.TargetSparsity"/>, with the options' pattern, criterion
@@ -93,6 +105,7 @@ public sealed class SparsityCatalog
     {
         var options = new LotteryTickets.IterativeMagnitudePruningOptions { Levels = levels, PruningRate = pruningRate, Reset = reset };
         options.Training.Epochs = epochs;
+        options.Validate();
         return LotteryTicket(options);
     }
 

@@ -31,7 +31,8 @@ public abstract record LayerDefinition
             ? inputShape
             : throw new ArgumentException(
                 $"Layer '{name}' ({kind}) needs image input of shape [height, width, channels]; it receives {Engine.Shape.Format(inputShape)}. " +
-                "Reshape the dataset (Dataset.Reshape) or put the layer after the convolutional part.", nameof(inputShape));
+                "Give the trainer's Options.InputShape (e.g. [28, 28, 1]), or a features column with image dimensions " +
+                "([VectorType(28, 28, 1)]), or put the layer after the convolutional part.", nameof(inputShape));
 }
 
 /// <summary>A fully connected layer: <c>y = x·Wᵀ + b</c>, with <c>W</c> of shape [units, inputs]. Flattens its input.</summary>
