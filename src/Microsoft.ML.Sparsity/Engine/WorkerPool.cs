@@ -28,13 +28,11 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// and then blocks, which frees its core for the preempted worker; the last worker out wakes it. Idle workers
 /// poll with <see cref="Thread.Yield"/> between polls, so a competing thread on their core runs instead (a worker
 /// that yields its turn away misses the job, and the caller runs that job's items). A worker preempted in the
-/// middle of an item still holds the caller until it finishes that item, and beside many busy threads that takes
-/// longer than running the item on the caller: so the caller weighs, over windows of <see cref="WindowJobs"/>
-/// jobs, the work the workers did against its waits for them, and when the waits weigh more it runs the next
-/// calls inline (8 windows' worth, doubling while the workers keep not paying, up to 256 windows) before it tries
-/// them again. The spell is counted in calls rather than time so that it covers the same work however slowly the
-/// machine runs it. Which thread runs an item never changes a result: items are the unit of determinism (see
-/// docs/engine.md).
+/// middle of an item still holds the caller until it finishes that item, and beside busy threads that can cost
+/// more than the worker saves: measured beside two CPU-bound processes, 2 threads trained at 0.77× the speed of 1.
+/// So the pool measures which is faster on the machine as it is now and runs its calls that way
+/// (<see cref="ParallelismProbe"/>). Which thread runs an item never changes a result: items are the unit of
+/// determinism (see docs/engine.md).
 /// </para>
 /// <para>
 /// Concurrent callers (for example two trainings in one process sharing the pool): a caller that finds the pool
@@ -57,12 +55,6 @@ internal sealed class WorkerPool : IDisposable
     // its core.
     private static readonly long CallerSpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
 
-    // Jobs per judgement of whether the workers paid for the caller's waits, and how many calls the pool then runs
-    // inline before it tries the workers again (doubling, up to 32 times, while they keep not paying). LeNet-300-100
-    // training at batch 64 makes about 6 parallel calls per step, 20 000 per second on 2 idle cores.
-    private const int WindowJobs = 32;
-    private const int InlineJobs = 8 * WindowJobs;
-    private const int MaxBackoff = 5;
 
     [ThreadStatic] private static bool t_inBody;
 
@@ -82,10 +74,7 @@ internal sealed class WorkerPool : IDisposable
     private int _callerWaiting;
     private volatile bool _disposed;
 
-    // Whether the workers pay for their waits (see the class remarks): the window's account, touched only by the
-    // caller owning the pool, and the calls left in an inline spell, counted down by every caller.
-    private long _ranTicks, _helpedTicks, _waitedTicks;
-    private int _windowJobs, _backoff, _inlineJobs;
+    private readonly ParallelismProbe _probe = new(); // touched only by the caller holding _busy
     private List<Exception>? _errors;
 
     /// <summary>A pool without threads: every call runs on the caller. Safe to share; it holds no state.</summary>
@@ -142,7 +131,7 @@ internal sealed class WorkerPool : IDisposable
         Interlocked.Increment(ref _callers);
         try
         {
-            if ((Volatile.Read(ref _inlineJobs) > 0 && Interlocked.Decrement(ref _inlineJobs) >= 0) || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
             {
                 RunInline(count, body);
                 return;
@@ -150,7 +139,12 @@ internal sealed class WorkerPool : IDisposable
 
             try
             {
-                RunJob(count, body);
+                long start = Stopwatch.GetTimestamp();
+                if (_probe.Alone)
+                    RunInline(count, body);
+                else
+                    RunJob(count, body);
+                _probe.Record(Stopwatch.GetTimestamp() - start);
             }
             finally
             {
@@ -213,47 +207,9 @@ internal sealed class WorkerPool : IDisposable
                 Monitor.PulseAll(_gate);
         }
 
-        long start = Stopwatch.GetTimestamp();
-        int mine = RunIterations(worker: false);
+        RunIterations(worker: false);
         Interlocked.Increment(ref _jobId); // close (even): no new worker may enter
-        long ran = Stopwatch.GetTimestamp();
         WaitForWorkers();
-        Judge(count - mine, mine, ran - start, Stopwatch.GetTimestamp() - ran);
-    }
-
-    /// <summary>
-    /// Adds one job to the current window's account of what the workers saved the caller (their items, timed at
-    /// the caller's own rate) against what the caller waited for them; at the end of a window in which the waits
-    /// outweighed the help, the pool runs inline for a while. On a quiet machine waits are a few microseconds
-    /// against the half of the work the workers do; beside other busy threads a preempted worker holds its item
-    /// (and the caller) for milliseconds, and one thread alone is faster.
-    /// </summary>
-    private void Judge(int workerItems, int callerItems, long ranTicks, long waitedTicks)
-    {
-        if (callerItems > 0)
-        {
-            _helpedTicks += workerItems * ranTicks / callerItems;
-            _waitedTicks += waitedTicks;
-        }
-
-        _ranTicks += ranTicks;
-
-        if (++_windowJobs < WindowJobs)
-            return;
-        // Waits that are a sliver of the window (polls, a worker that did not show up) decide nothing: after an
-        // inline spell the workers are asleep and help little in the first jobs, which must not extend the spell.
-        if (_waitedTicks > Math.Max(_helpedTicks, _ranTicks / 16))
-        {
-            Volatile.Write(ref _inlineJobs, InlineJobs << _backoff);
-            _backoff = Math.Min(_backoff + 1, MaxBackoff);
-        }
-        else
-        {
-            _backoff = 0;
-        }
-
-        _windowJobs = 0;
-        _ranTicks = _helpedTicks = _waitedTicks = 0;
     }
 
     /// <summary>Returns once no worker is inside the closed job: polls briefly, then blocks until the last one leaves.</summary>

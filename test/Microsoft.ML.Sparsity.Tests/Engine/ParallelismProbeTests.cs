@@ -1,0 +1,68 @@
+using Microsoft.ML.Sparsity.Engine;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Engine;
+
+public sealed class ParallelismProbeTests
+{
+    private const int W = ParallelismProbe.WindowCalls;
+
+    /// <summary>Runs one window of calls, each costing what the way it runs costs now; returns whether it ran alone.</summary>
+    private static bool Window(ParallelismProbe probe, long together, long alone)
+    {
+        bool ranAlone = probe.Alone;
+        for (int i = 0; i < W; i++)
+        {
+            Assert.Equal(ranAlone, probe.Alone); // the way changes only between windows
+            probe.Record(probe.Alone ? alone : together);
+        }
+        return ranAlone;
+    }
+
+    [Fact]
+    public void OnAQuietMachineTheWorkersRunAndAloneIsProbedAfter1Then2Then4UpTo64Windows()
+    {
+        var probe = new ParallelismProbe();
+        var ways = Enumerable.Range(0, 400).Select(_ => Window(probe, together: 100, alone: 180)).ToArray();
+        // Together 1 window, alone 1 (probe), together 2, alone 1, together 4, ... together 64, alone 1, together 64, ...
+        var expected = new List<bool>();
+        for (int interval = 1; expected.Count < ways.Length; interval = Math.Min(2 * interval, ParallelismProbe.MaxProbeInterval))
+        {
+            expected.AddRange(Enumerable.Repeat(false, interval));
+            expected.Add(true);
+        }
+        Assert.Equal(expected.Take(ways.Length), ways);
+        Assert.Equal(ParallelismProbe.MaxProbeInterval, probe.ProbeInterval);
+    }
+
+    [Fact]
+    public void WorkersThatCostMoreThanTwiceAloneAreDroppedAtTheNextWindowWithoutWaitingForAProbe()
+    {
+        var probe = new ParallelismProbe();
+        for (int i = 0; i < 300; i++) Window(probe, 100, 180);
+        while (probe.Alone) Window(probe, 100, 180);
+        Assert.False(Window(probe, together: 400, alone: 180)); // load arrives: this window ran together...
+        Assert.True(probe.Alone);                                // ...and the next runs alone
+        Assert.Equal(1, probe.ProbeInterval);
+        // Alone keeps winning: together is probed after 1 window, then 2, 4, ...
+        var ways = Enumerable.Range(0, 12).Select(_ => Window(probe, 400, 180)).ToArray();
+        Assert.Equal([true, false, true, true, false, true, true, true, true, false, true, true], ways);
+    }
+
+    [Fact]
+    public void ASmallerLossIsFoundAtTheNextProbeAndTheWinnerChangesBackWhenTheMachineQuietens()
+    {
+        var probe = new ParallelismProbe();
+        for (int i = 0; i < 300; i++) Window(probe, 100, 180);
+        // Together now costs 200 a call, alone 180: not twice, so no switch until alone is probed (within 65 windows).
+        int windows = 0;
+        while (!Window(probe, 200, 180)) Assert.InRange(++windows, 1, ParallelismProbe.MaxProbeInterval);
+        Assert.True(probe.Alone);
+        Assert.Equal(1, probe.ProbeInterval);
+        // Quiet again: the next probe of the workers wins, and they run from then on.
+        Assert.True(Window(probe, 100, 180));
+        Assert.False(Window(probe, 100, 180)); // the probe
+        Assert.False(probe.Alone);
+        Assert.Equal(1, probe.ProbeInterval);
+    }
+}
