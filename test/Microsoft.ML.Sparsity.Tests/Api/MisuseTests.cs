@@ -151,6 +151,61 @@ public sealed class MisuseTests(ITestOutputHelper output)
         }
     }
 
+    public sealed class ColorRow
+    {
+        [VectorType(3)]
+        public float[] Features { get; set; } = [];
+        public string Label { get; set; } = "";
+    }
+
+    public sealed class ColorPrediction
+    {
+        public string? PredictedLabel { get; set; }
+    }
+
+    [Fact]
+    public void A_missing_predicted_key_maps_back_to_an_empty_label()
+    {
+        string[] colors = ["red", "green", "blue"];
+        var rows = Enumerable.Range(0, 30).Select(i => new ColorRow { Features = [i % 3 == 0 ? 1 : 0, i % 3 == 1 ? 1 : 0, i % 3 == 2 ? 1 : 0], Label = colors[i % 3] }).ToArray();
+        IDataView data = _ml.Data.LoadFromEnumerable(rows);
+        var pipeline = _ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(_ml.MulticlassClassification.Trainers.NeuralNetwork(layers: [], epochs: 2))
+            .Append(_ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"))
+            .Fit(data);
+        var engine = _ml.Model.CreatePredictionEngine<ColorRow, ColorPrediction>(pipeline);
+        Assert.Contains(engine.Predict(rows[0]).PredictedLabel, colors);
+        Assert.Equal("", engine.Predict(new ColorRow { Features = [1, float.NaN, 0] }).PredictedLabel);
+        var batch = pipeline.Transform(_ml.Data.LoadFromEnumerable(new[] { rows[0], new ColorRow { Features = [1, float.NaN, 0] } }));
+        Assert.Equal("", batch.GetColumn<string>("PredictedLabel").Last());
+    }
+
+    public sealed class ImageRow
+    {
+        [VectorType(8, 8, 1)] public float[] Features { get; set; } = [];
+        [KeyType(3)] public uint Label { get; set; }
+        [VectorType(2, 2, 16)] public float[] Dct { get; set; } = [];
+    }
+
+    [Fact]
+    public void The_frequency_domain_transform_passes_a_non_finite_pixel_on_alike_on_both_paths()
+    {
+        var random = new Random(11);
+        var rows = Enumerable.Range(0, 12).Select(i => new ImageRow { Features = Enumerable.Range(0, 64).Select(_ => random.NextSingle()).ToArray(), Label = (uint)(i % 3) }).ToArray();
+        var transform = _ml.Transforms.ConvertToFrequencyDomain(new Sparsity.FrequencyDomain.FrequencyDomainEstimator.Options { BlockSize = 4, OutputColumnName = "Dct" })
+            .Fit(_ml.Data.LoadFromEnumerable(rows));
+        rows[4].Features[9] = float.NaN;           // block (0, 0)
+        rows[7].Features[63] = float.NegativeInfinity; // block (1, 1)
+        IDataView input = _ml.Data.LoadFromEnumerable(rows);
+        float[][] batch = transform.Transform(input).GetColumn<float[]>("Dct").ToArray();
+        var engine = _ml.Model.CreatePredictionEngine<ImageRow, ImageRow>(transform, inputSchema: input.Schema);
+        for (int r = 0; r < rows.Length; r++)
+            Assert.Equal(batch[r], engine.Predict(rows[r]).Dct); // NaN equals NaN here
+        Assert.Equal(16, batch[4].Count(v => float.IsNaN(v)));
+        Assert.Equal(16, batch[7].Count(v => !float.IsFinite(v))); // ±∞ (each coefficient weighs the pixel by a non-zero cosine)
+        Assert.All(batch[0], v => Assert.True(float.IsFinite(v)));
+    }
+
     public sealed class SmallRow
     {
         [VectorType(3)]
