@@ -182,8 +182,8 @@ internal sealed class BlockMappedDataView : IDataView
 /// read first.
 /// </summary>
 /// <remarks>
-/// A row holds one example's buffers, so it serves one thread at a time, as ML.NET's <c>PredictionEngine</c> (one
-/// such row each) is documented to. Used from two threads at once, the engine's input would change under the
+/// A row holds one example's buffers and serves one thread at a time; ML.NET's <c>PredictionEngine</c>, which holds
+/// one, is documented as not thread-safe. Used from two threads at once, the engine's input would change under the
 /// computation and answers would go to the wrong caller; so a getter of an added column claims the row with one
 /// interlocked exchange and checks, when done, that the input row did not move meanwhile, and either finding throws
 /// <see cref="InvalidOperationException"/>. This sees the overlaps that reach the computation (which is most of a
