@@ -92,6 +92,7 @@ internal sealed class BlockMappedDataView : IDataView
         private readonly int _inputLength, _blockRows;
         private VBuffer<float> _buffer;
         private int _blockCount;
+        private bool _disposed;
 
         public Cursor(BlockMappedDataView view, DataViewRowCursor rows, DataViewRowCursor? lead, HashSet<int> active)
         {
@@ -118,6 +119,7 @@ internal sealed class BlockMappedDataView : IDataView
 
         public override bool MoveNext()
         {
+            ThrowIfDisposed();
             if (!_rows.MoveNext()) return false;
             if (_block is not null && ++_block.Row >= _blockCount) MapNextBlock();
             return true;
@@ -141,17 +143,31 @@ internal sealed class BlockMappedDataView : IDataView
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
+            ThrowIfDisposed();
             int inputCount = _view._input.Schema.Count;
             if (column.Index < inputCount) return _rows.GetGetter<TValue>(_view._input.Schema[column.Index]);
             if (!IsColumnActive(column)) throw new InvalidOperationException($"Column '{column.Name}' was not asked for when the cursor was made.");
-            return _block!.GetGetter<TValue>(column.Index - inputCount)
+            var getter = _block!.GetGetter<TValue>(column.Index - inputCount)
                 ?? throw new InvalidOperationException($"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
+            return (ref TValue value) =>
+            {
+                ThrowIfDisposed();
+                getter(ref value);
+            };
+        }
+
+        private void ThrowIfDisposed()
+        {
+            if (_disposed)
+                throw new ObjectDisposedException(nameof(DataViewRowCursor),
+                    "This cursor over a transformer's output was disposed: it cannot move or give values any more. Ask the data view for a new cursor.");
         }
 
         protected override void Dispose(bool disposing)
         {
-            if (disposing)
+            if (disposing && !_disposed)
             {
+                _disposed = true;
                 _rows.Dispose();
                 _lead?.Dispose();
             }
@@ -165,6 +181,14 @@ internal sealed class BlockMappedDataView : IDataView
 /// <see cref="MappedBlock.MapRow"/>. A row computes its outputs once per input position, whichever added column is
 /// read first.
 /// </summary>
+/// <remarks>
+/// A row holds one example's buffers and serves one thread at a time; ML.NET's <c>PredictionEngine</c>, which holds
+/// one, is documented as not thread-safe. Used from two threads at once, the engine's input would change under the
+/// computation and answers would go to the wrong caller; so a getter of an added column claims the row with one
+/// interlocked exchange and checks, when done, that the input row did not move meanwhile, and either finding throws
+/// <see cref="InvalidOperationException"/>. This sees the overlaps that reach the computation (which is most of a
+/// prediction's time); two calls that overlap only inside ML.NET's own copying are not seen.
+/// </remarks>
 internal sealed class BlockRowMapper : IRowToRowMapper
 {
     private readonly IBlockMapping _mapping;
@@ -203,6 +227,8 @@ internal sealed class BlockRowMapper : IRowToRowMapper
         private ValueGetter<VBuffer<float>>? _read;
         private VBuffer<float> _buffer;
         private long _mappedPosition = -1;
+        private int _busy; // 1 while a getter of an added column runs
+        private bool _disposed;
 
         public Row(BlockRowMapper mapper, DataViewRow input, HashSet<int> active)
         {
@@ -219,33 +245,63 @@ internal sealed class BlockRowMapper : IRowToRowMapper
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
         public override bool IsColumnActive(DataViewSchema.Column column) => _active.Contains(column.Index);
 
-        private void EnsureMapped()
+        private void EnsureMapped(long position)
         {
-            if (_mappedPosition == _input.Position) return;
+            if (_mappedPosition == position) return;
             _read ??= _input.GetGetter<VBuffer<float>>(_mapper._mapping.InputColumn(_mapper.InputSchema));
             _read(ref _buffer);
             _buffer.CopyTo(_features);
             _block.MapRow(_features);
-            _mappedPosition = _input.Position;
+            _mappedPosition = position;
         }
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
+            ThrowIfDisposed();
             int inputCount = _mapper.InputSchema.Count;
             if (column.Index < inputCount) return _input.GetGetter<TValue>(_mapper.InputSchema[column.Index]);
             var getter = _block.GetGetter<TValue>(column.Index - inputCount)
                 ?? throw new InvalidOperationException($"Column '{column.Name}' has type {column.Type}; it cannot be read as {typeof(TValue).Name}.");
             return (ref TValue value) =>
             {
-                EnsureMapped();
-                getter(ref value);
+                ThrowIfDisposed();
+                if (Interlocked.Exchange(ref _busy, 1) != 0)
+                    throw UsedConcurrently(); // the row stays claimed by the thread inside
+                try
+                {
+                    long position = _input.Position;
+                    EnsureMapped(position);
+                    getter(ref value);
+                    if (_input.Position != position)
+                        throw UsedConcurrently();
+                }
+                finally
+                {
+                    Volatile.Write(ref _busy, 0);
+                }
             };
+        }
+
+        private static InvalidOperationException UsedConcurrently() => new(
+            "A PredictionEngine is not thread-safe, and this one (or another user of this row) was used from two threads at once: " +
+            "its input changed while a prediction was computed from it. Create one PredictionEngine per thread, or share them " +
+            "through a PredictionEnginePool (Microsoft.Extensions.ML).");
+
+        private void ThrowIfDisposed()
+        {
+            if (_disposed)
+                throw new ObjectDisposedException(nameof(DataViewRow),
+                    "This row of a transformer's row mapper (IRowToRowMapper.GetRow) was disposed: it cannot give values any more. Make a new row.");
         }
 
         /// <summary>Disposes the input row too, as ML.NET's <c>IRowToRowMapper.GetRow</c> contract asks.</summary>
         protected override void Dispose(bool disposing)
         {
-            if (disposing) _input.Dispose();
+            if (disposing && !_disposed)
+            {
+                _disposed = true;
+                _input.Dispose();
+            }
             base.Dispose(disposing);
         }
     }

@@ -66,7 +66,7 @@ internal static class DataViewReader
                 getFeatures(ref buffer);
                 var row = values.AsSpan(rows * length, length);
                 buffer.CopyTo(row);
-                int bad = FirstNonFinite(row);
+                int bad = NonFinite.First(row);
                 if (bad >= 0)
                     throw new InvalidDataException(
                         $"Row {cursor.Position}, slot {bad} of the feature column '{featureColumnName}': the value is {row[bad]}; features must be finite " +
@@ -176,13 +176,4 @@ internal static class DataViewReader
 
     private static string Columns(DataViewSchema schema) =>
         schema.Count == 0 ? "no columns" : string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
-
-    // x - x is NaN exactly when x is NaN or ±∞.
-    private static int FirstNonFinite(ReadOnlySpan<float> values)
-    {
-        if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum(values))) return -1;
-        for (int i = 0; i < values.Length; i++)
-            if (!float.IsFinite(values[i])) return i;
-        return -1;
-    }
 }

@@ -157,24 +157,9 @@ internal sealed class Dataset
 
     private static void ValidateFinite(float[] features, int featureLength)
     {
-        int bad = FirstNonFinite(features);
+        int bad = NonFinite.First(features);
         if (bad >= 0)
             throw new InvalidDataException(
                 $"Row {bad / featureLength}, feature {bad % featureLength}: the value is {features[bad]}; features must be finite (no NaN or infinity).");
-    }
-
-    // Finds the first NaN/∞ quickly: x - x is NaN exactly when x is NaN or ±∞.
-    private static int FirstNonFinite(float[] values)
-    {
-        const int Chunk = 4096;
-        for (int start = 0; start < values.Length; start += Chunk)
-        {
-            var span = values.AsSpan(start, Math.Min(Chunk, values.Length - start));
-            float probe = System.Numerics.Tensors.TensorPrimitives.Sum(span);
-            if (float.IsFinite(probe)) continue;
-            for (int i = 0; i < span.Length; i++)
-                if (!float.IsFinite(span[i])) return start + i;
-        }
-        return -1;
     }
 }

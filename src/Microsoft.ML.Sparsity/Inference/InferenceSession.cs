@@ -8,6 +8,12 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// scratch buffers, sized for <see cref="Capacity"/> examples; <see cref="NeuralNetworkModel.PredictionNetwork"/>)
 /// that shares the model's sparse prediction formats. Not thread-safe; a model or engine pool hands each concurrent caller its own.
 /// </summary>
+/// <remarks>
+/// An example with a NaN or ±∞ feature gets NaN scores and no predicted label (the head's answer to NaN outputs),
+/// whichever format a layer has: a sparse format never reads the inputs its pruned weights would multiply, so
+/// without the check a non-finite value there would vanish in one format and spread in another, and the batched and
+/// single-example paths (which may hold a layer in different formats) would disagree.
+/// </remarks>
 internal sealed class InferenceSession
 {
     private readonly SequentialNetwork _network;
@@ -34,7 +40,7 @@ internal sealed class InferenceSession
         Array.Copy(features, (long)first * inputs, _network.Input, 0, (long)count * inputs);
         float[] logits = _network.Forward(count, training: false);
         for (int b = 0; b < count; b++)
-            predicted[first + b] = _head.Apply(logits.AsSpan(b * outputs, outputs), scores.AsSpan((first + b) * width, width));
+            predicted[first + b] = Apply(features.AsSpan((first + b) * inputs, inputs), logits.AsSpan(b * outputs, outputs), scores.AsSpan((first + b) * width, width));
     }
 
     /// <summary>Writes the scores of one example into <paramref name="scores"/> and returns its predicted label (-1: none, e.g. for NaN scores).</summary>
@@ -42,6 +48,14 @@ internal sealed class InferenceSession
     {
         features.CopyTo(_network.Input);
         float[] logits = _network.Forward(1, training: false);
-        return _head.Apply(logits.AsSpan(0, _head.Outputs), scores);
+        return Apply(features, logits.AsSpan(0, _head.Outputs), scores);
+    }
+
+    /// <summary>The head on one example's network outputs, or on NaN outputs when its features are not all finite (see the remarks).</summary>
+    private int Apply(ReadOnlySpan<float> features, Span<float> outputs, Span<float> scores)
+    {
+        if (Data.NonFinite.First(features) >= 0)
+            outputs.Fill(float.NaN);
+        return _head.Apply(outputs, scores);
     }
 }

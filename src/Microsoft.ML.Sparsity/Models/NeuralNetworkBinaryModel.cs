@@ -13,8 +13,9 @@ namespace Microsoft.ML.Sparsity.Models;
 /// </summary>
 /// <remarks>
 /// Scoring is the same as the multiclass model's (<see cref="NeuralNetworkModel"/>): blocks on the batched path,
-/// single rows on the single-example path, sparse prediction formats. A NaN or infinite feature gives a NaN score and
-/// probability and a false predicted label. <c>mlContext.Model.Save</c> does not support this model yet: it throws
+/// single rows on the single-example path, sparse prediction formats. A NaN or infinite feature gives that example a
+/// NaN score and probability and a false predicted label (a Boolean has no missing value: test the score with
+/// <see cref="float.IsNaN(float)"/>), on both paths. <c>mlContext.Model.Save</c> does not support this model yet: it throws
 /// <see cref="NotSupportedException"/>.
 /// </remarks>
 public sealed class NeuralNetworkBinaryModel : NeuralNetworkModel

@@ -22,8 +22,15 @@ namespace Microsoft.ML.Sparsity.Models;
 /// <para>
 /// <see cref="Transform"/> scores rows in blocks through the engine's batched path on all its threads;
 /// ML.NET's <c>PredictionEngine</c> goes through <see cref="GetRowToRowMapper"/>, one example at a time on the
-/// single-example path. Both are safe to use from several threads at once (each caller gets buffers of its own; the
-/// sparse prediction formats are shared).
+/// single-example path. The model is safe to use from several threads at once (each cursor and each engine gets
+/// buffers of its own; the sparse prediction formats are shared); one <c>PredictionEngine</c> is not, and one used
+/// from two threads at once throws <see cref="InvalidOperationException"/>. Cursors and mapper rows refuse use after
+/// <c>Dispose</c> (<see cref="ObjectDisposedException"/>).
+/// </para>
+/// <para>
+/// Non-finite input, one policy on every path: training refuses a NaN or ±∞ feature (naming the row, slot and
+/// column); scoring gives such an example NaN scores and no predicted label (see each model's remarks), checked on
+/// the features themselves, so whichever formats a path holds the layers in gives the same answer.
 /// </para>
 /// </remarks>
 public abstract class NeuralNetworkModel : ITransformer

@@ -23,9 +23,9 @@ namespace Microsoft.ML.Sparsity.Models;
 /// <para>
 /// <see cref="NeuralNetworkModel.Transform"/> scores rows in blocks through the engine's batched path on all its threads;
 /// ML.NET's <c>PredictionEngine</c> goes through <see cref="NeuralNetworkModel.GetRowToRowMapper"/>, one example at a time on the
-/// single-example path. Both are safe to use from several threads at once (each caller gets buffers of its own; the
-/// sparse prediction formats are shared). A NaN or infinite feature gives NaN scores and a missing predicted label
-/// (key value 0). <c>Transform</c> also checks a key-typed <c>Label</c> column of the input: it must not have more
+/// single-example path (threads: see <see cref="NeuralNetworkModel"/>). A NaN or infinite feature gives that example
+/// NaN scores and a missing predicted label (key value 0, which <c>MapKeyToValue</c> turns into the label type's
+/// missing value), on both paths. <c>Transform</c> also checks a key-typed <c>Label</c> column of the input: it must not have more
 /// values than the model has classes.
 /// </para>
 /// <para>
