@@ -48,7 +48,7 @@ internal sealed class ChannelGateLayer : Layer
         _channels = shape[2];
         _pixels = shape[0] * shape[1];
         _hidden = new DenseLayer(name + ".hidden", _channels, _channels, true, context);
-        _norm = new BatchNormLayer(name + ".norm", [_channels], 0.1f, 1e-5f);
+        _norm = new BatchNormLayer(name + ".norm", [_channels], 0.1f, 1e-5f, context);
         OffWeight = new Parameter(name + ".off.weight", [_channels], ParameterKind.Weight);
         OffBias = new Parameter(name + ".off.bias", [_channels], ParameterKind.Bias);
         OnWeight = new Parameter(name + ".on.weight", [_channels], ParameterKind.Weight);

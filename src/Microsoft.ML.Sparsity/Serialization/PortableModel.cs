@@ -62,12 +62,27 @@ internal static class PortableModel
     /// </summary>
     public static ITransformer Load(MLContext ml, string filePath, WorkerPool pool, out DataViewSchema inputSchema)
     {
-        ArgumentException.ThrowIfNullOrEmpty(filePath);
-        if (Directory.Exists(filePath)) throw new FileNotFoundException($"'{filePath}' is a directory; a model file (zip) was expected.", filePath);
-        if (!File.Exists(filePath)) throw new FileNotFoundException($"There is no model file at '{filePath}'.", filePath);
-        var loaded = ml.Model.Load(filePath, out inputSchema);
-        using var zip = ZipFile.OpenRead(filePath);
-        return Restore(loaded, ChainDirectory, zip, pool, filePath);
+        using var stream = ModelFile.OpenRead(filePath, "model file");
+        try
+        {
+            using var zip = ZipEntries.Open(stream);
+            ITransformer loaded;
+            try
+            {
+                stream.Position = 0;
+                loaded = ml.Model.Load(stream, out inputSchema);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException or (IOException and not ModelFormatException))
+            {
+                throw new ModelFormatException(null,
+                    $"ML.NET cannot load it as a model saved with mlContext.Model.Save (a lottery ticket loads with mlContext.Sparsity().LoadLotteryTicket): {e.Message}", e);
+            }
+            return Restore(loaded, ChainDirectory, zip, pool, filePath);
+        }
+        catch (ModelFormatException e)
+        {
+            throw e.InFile(filePath);
+        }
     }
 
     private static ITransformer Restore(ITransformer transformer, string directory, ZipArchive zip, WorkerPool pool, string filePath)
@@ -94,6 +109,8 @@ internal static class PortableModel
         using (var reader = new BinaryReader(stream))
         {
             int length = reader.ReadInt32(); // OnnxTransformer frames the ONNX bytes with their length
+            if (length < 0 || length > entry.Length - 4)
+                throw new ModelFormatException(filePath, entryName, $"the entry frames an ONNX model of {length} bytes, but holds {entry.Length} in all.", null);
             onnx = ModelProto.Parser.ParseFrom(reader.ReadBytes(length));
         }
         var value = onnx.MetadataProps.FirstOrDefault(p => p.Key == RideAlongKey)?.Value;
@@ -105,8 +122,8 @@ internal static class PortableModel
         }
         catch (Exception e) when (e is FormatException or ModelFormatException)
         {
-            throw new ModelFormatException(entryName,
-                $"'{filePath}': the Microsoft.ML.Sparsity model riding along in the ONNX metadata '{RideAlongKey}' of entry '{entryName}' is damaged " +
+            throw new ModelFormatException(filePath, entryName,
+                $"the Microsoft.ML.Sparsity model riding along in the ONNX metadata '{RideAlongKey}' of this entry is damaged " +
                 $"({e.Message}). The portable model still loads with mlContext.Model.Load.", e);
         }
     }
