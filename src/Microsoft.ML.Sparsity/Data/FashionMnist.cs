@@ -143,8 +143,8 @@ internal sealed class FashionMnistLoader
         var (images, labels) = Directory.Exists(directory) ? files.FindIn(directory) : (null, null);
         if (images is null || labels is null)
         {
-            string problem = Directory.Exists(directory)
-                ? $"missing {Missing(files, images, labels)}"
+            string problem = Directory.Exists(directory) ? $"missing {Missing(files, images, labels)}"
+                : File.Exists(directory) ? "it is a file, not a directory (pass the folder that holds the IDX files)"
                 : "the directory does not exist";
             throw new FileNotFoundException(
                 $"Fashion-MNIST ({split} split) was not found in the directory '{directory}' that was passed: {problem}. " +

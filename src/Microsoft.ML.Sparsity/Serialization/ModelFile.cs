@@ -282,8 +282,8 @@ internal static class ModelFile
     }
 
     /// <summary>
-    /// How many values the tensor entries listed can hold, from their declared sizes (a masked tensor by its mask's
-    /// bits): the most parameters the architecture may have. Names a listed entry that is missing.
+    /// How many values the listed tensors hold, once each tensor's entry (a masked tensor's mask) is there and declares
+    /// at least the size its shape implies: the most parameters the architecture may have. Names the entry or tensor at fault.
     /// </summary>
     private static long Capacity(ZipArchive zip, List<TensorManifest>? tensors)
     {
@@ -294,8 +294,16 @@ internal static class ModelFile
             var tensor = tensors[i] ?? throw new ModelFormatException(ManifestEntry, $"tensor {i} is null.");
             string? name = tensor.KeptOnly ? tensor.MaskEntry : tensor.Entry;
             if (string.IsNullOrEmpty(name)) throw new ModelFormatException(ManifestEntry, $"tensor {i} ('{tensor.Name}') has no entry name.");
-            long bytes = Math.Min((zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.")).Length, int.MaxValue);
-            capacity += tensor.KeptOnly ? bytes * 8 : bytes / 4;
+            long values = 1;
+            foreach (int d in tensor.Shape ?? []) values = Math.Min(values * Math.Max(d, 0), (long)Array.MaxLength + 1);
+            if (tensor.Shape is null || values > Array.MaxLength)
+                throw new ModelFormatException(ManifestEntry, $"tensor '{tensor.Name}' has shape {Shape.Format(tensor.Shape ?? [])}; a tensor holds 1 to {Array.MaxLength} values.");
+            // Too short an entry is named here; too long a one when it is read (exactly as long as the architecture needs).
+            long needed = tensor.KeptOnly ? (values + 7) / 8 : values * 4;
+            long declared = (zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.")).Length;
+            if (declared < needed)
+                throw new ModelFormatException(name, $"the entry is truncated: its header declares {declared} bytes; '{tensor.Name}' of shape {Shape.Format(tensor.Shape)} needs {needed}.");
+            capacity += values;
         }
         return capacity;
     }

@@ -99,15 +99,8 @@ internal static class ZipEntries
     {
         try
         {
-            var entry = zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.");
+            var entry = Find(zip, name, length, exact);
             long declared = entry.Length;
-            if (exact && declared < length)
-                throw new ModelFormatException(name, $"the entry is truncated: its header declares {declared} bytes; {length} were expected.");
-            if (declared > length)
-                throw new ModelFormatException(name, exact
-                    ? $"its header declares {declared} bytes; {length} were expected. Nothing was read."
-                    : $"its header declares {declared} bytes, more than the {length} an entry of its kind may hold. Nothing was read.");
-            if (declared > Array.MaxLength) throw new ModelFormatException(name, $"its header declares {declared} bytes, more than one array can hold.");
             var bytes = new byte[declared];
             using var stream = entry.Open();
             int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
@@ -121,6 +114,21 @@ internal static class ZipEntries
         {
             throw new ModelFormatException(name, $"the entry cannot be read (truncated or damaged): {e.Message}", e);
         }
+    }
+
+    /// <summary>The entry <paramref name="name"/>, once its header declares exactly <paramref name="length"/> bytes (at most that many when not <paramref name="exact"/>).</summary>
+    public static ZipArchiveEntry Find(ZipArchive zip, string name, long length, bool exact)
+    {
+        var entry = zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.");
+        long declared = entry.Length;
+        if (exact && declared < length)
+            throw new ModelFormatException(name, $"the entry is truncated: its header declares {declared} bytes; {length} were expected.");
+        if (declared > length)
+            throw new ModelFormatException(name, exact
+                ? $"its header declares {declared} bytes; {length} were expected. Nothing was read."
+                : $"its header declares {declared} bytes, more than the {length} an entry of its kind may hold. Nothing was read.");
+        if (declared > Array.MaxLength) throw new ModelFormatException(name, $"its header declares {declared} bytes, more than one array can hold.");
+        return entry;
     }
 
     /// <summary>Writes an entry with a fixed timestamp, so that saving the same thing twice gives the same bytes.</summary>

@@ -203,9 +203,7 @@ public sealed class PortableModelTests : IDisposable
                 var manifest = archive.GetEntry(ModelFile.ManifestEntry)!;
                 string json;
                 using (var reader = new StreamReader(manifest.Open())) json = reader.ReadToEnd();
-                manifest.Delete();
-                using var writer = new StreamWriter(archive.CreateEntry(ModelFile.ManifestEntry).Open());
-                writer.Write(System.Text.RegularExpressions.Regex.Replace(json, "\"formatVersion\":\\s*\\d+", "\"formatVersion\": 99"));
+                HostileFiles.ReplaceJson(archive, ModelFile.ManifestEntry, System.Text.RegularExpressions.Regex.Replace(json, "\"formatVersion\":\\s*\\d+", "\"formatVersion\": 99"));
             }
             return Convert.ToBase64String(inner.ToArray());
         });
