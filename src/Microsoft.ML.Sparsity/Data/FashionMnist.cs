@@ -210,11 +210,14 @@ internal sealed class FashionMnistLoader
         Directory.CreateDirectory(DownloadDirectory);
         string images = Path.Combine(DownloadDirectory, files.ImagesName + ".gz");
         string labels = Path.Combine(DownloadDirectory, files.LabelsName + ".gz");
-        string tempImages = DownloadToTemp(files.ImagesName + ".gz");
+        // A download killed midway left a temporary file; remove those nobody is writing (see AtomicFile).
+        Serialization.AtomicFile.RemoveStaleTemporaries(images);
+        Serialization.AtomicFile.RemoveStaleTemporaries(labels);
+        string tempImages = DownloadToTemp(images);
         string? tempLabels = null;
         try
         {
-            tempLabels = DownloadToTemp(files.LabelsName + ".gz");
+            tempLabels = DownloadToTemp(labels);
             // Verify the pair parses with the official counts before anything replaces the cache.
             FashionMnistReader.Read(tempImages, tempLabels, files.Count);
             File.Move(tempImages, images, overwrite: true);
@@ -233,10 +236,10 @@ internal sealed class FashionMnistLoader
         return (images, labels);
     }
 
-    private string DownloadToTemp(string name)
+    private string DownloadToTemp(string path)
     {
-        string temp = Path.Combine(DownloadDirectory, $"{name}.{Guid.NewGuid():N}.tmp");
-        var uri = new Uri(DownloadBase, name);
+        string temp = Serialization.AtomicFile.TemporaryPath(path);
+        var uri = new Uri(DownloadBase, Path.GetFileName(path));
         _log($"Downloading {uri} ...");
         try
         {

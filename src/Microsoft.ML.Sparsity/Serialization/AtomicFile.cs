@@ -30,7 +30,7 @@ internal static class AtomicFile
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Cannot save '{path}': its folder '{folder}' does not exist.");
         if (Directory.Exists(full)) throw new IOException($"Cannot save '{path}': it is a directory; a file path was expected.");
         RemoveStaleTemporaries(full);
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temporary = TemporaryPath(full);
         try
         {
             using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -55,6 +55,13 @@ internal static class AtomicFile
             TryDelete(temporary);
             throw;
         }
+    }
+
+    /// <summary>A new temporary file name for <paramref name="path"/>: <c>.{name}.{32 hex digits}.tmp</c> in its folder.</summary>
+    public static string TemporaryPath(string path)
+    {
+        string full = Path.GetFullPath(path);
+        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
     }
 
     /// <summary>
