@@ -133,6 +133,10 @@ public sealed class CheckpointTests : IDisposable
         var missing = Options(LotteryTicketReset.InitialWeights);
         missing.CheckpointDirectory = Path.Combine(_folder, "absent");
         Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => ml.Sparsity().LotteryTicket(missing).Run(Data.AsDataView(), Data.AsDataView())).Message);
+        var file = Options(LotteryTicketReset.InitialWeights);
+        file.CheckpointDirectory = Path.Combine(_folder, "a-file");
+        File.WriteAllText(file.CheckpointDirectory, "");
+        Assert.Contains("'" + file.CheckpointDirectory + "' is a file", Assert.Throws<DirectoryNotFoundException>(() => ml.Sparsity().LotteryTicket(file).Run(Data.AsDataView(), Data.AsDataView())).Message);
     }
 
     [Fact]
