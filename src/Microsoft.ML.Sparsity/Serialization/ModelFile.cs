@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Reflection;
-using System.Text.Json;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
@@ -199,13 +198,13 @@ internal static class ModelFile
         }
         catch (Exception e) when (e is ArgumentException or OverflowException or OutOfMemoryException)
         {
-            throw new ModelFormatException(ManifestEntry, $"the architecture cannot be built from the file's tensors: {e.Message}", e);
+            throw new ModelFormatException(ManifestEntry, $"the architecture cannot be built (its parameters may not exceed the {capacity} values the file's tensors hold): {e.Message}", e);
         }
         if (network.OutputSize != tm.ClassCount)
             throw new ModelFormatException(ManifestEntry, $"the network outputs {network.OutputSize} values for {tm.ClassCount} classes.");
         var names = TensorNames(network);
         if (tm.Tensors.Count != network.StateArrays.Count)
-            throw new ModelFormatException(ManifestEntry, $"the network needs {network.StateArrays.Count} tensors; the manifest lists {tm.Tensors?.Count ?? 0}.");
+            throw new ModelFormatException(ManifestEntry, $"the network needs {network.StateArrays.Count} tensors; the manifest lists {tm.Tensors.Count}.");
         for (int i = 0; i < network.StateArrays.Count; i++)
         {
             var tensor = tm.Tensors[i];
