@@ -25,6 +25,9 @@ internal static class PortableModel
     private const string OnnxModelEntry = "OnnxModel";
     private const string ChainDirectory = "TransformerChain/";
 
+    /// <summary>Names the temporary copies of the ONNX graph a save hands to OnnxTransformer (<c>.sparsity-portable.onnx.{32 hex}.tmp</c>).</summary>
+    private static readonly string OnnxCopy = Path.Combine(Path.GetTempPath(), "sparsity-portable.onnx");
+
     /// <summary>
     /// Writes the portable chain of <paramref name="transformer"/> into <paramref name="ctx"/>: the estimators
     /// <paramref name="chain"/> builds around the path of <paramref name="onnx"/> (the transformer's unbatched graph, to
@@ -40,14 +43,25 @@ internal static class PortableModel
             ModelFile.Save(transformer, file);
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(file.ToArray()) });
         }
-        // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed.
-        string onnxPath = Path.Combine(Path.GetTempPath(), $"sparsity-portable-{Guid.NewGuid():N}.onnx");
+        // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed. A save killed meanwhile
+        // leaves it behind; as with AtomicFile's temporaries, the next save removes the copies nobody holds open. This
+        // one is held open read-only (a shared lock; ML.NET opens it read-only too) from its creation to its deletion.
+        string onnxPath = AtomicFile.TemporaryPath(OnnxCopy);
+        AtomicFile.RemoveStaleTemporaries(OnnxCopy);
         try
         {
-            File.WriteAllBytes(onnxPath, onnx.ToByteArray());
-            var empty = new ColumnsDataView((inputColumnName, new VectorDataViewType(NumberDataViewType.Single, inputSize), null, Array.Empty<VBuffer<float>>()));
-            using var fitted = new TransformerChain<ITransformer>([.. (IEnumerable<ITransformer>)chain(new MLContext(), onnxPath).Fit(empty)]);
-            ((ICanSaveModel)fitted).Save(ctx);
+            FileStream inUse;
+            using (var writer = new FileStream(onnxPath, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
+            {
+                inUse = new FileStream(onnxPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                writer.Write(onnx.ToByteArray());
+            }
+            using (inUse)
+            {
+                var empty = new ColumnsDataView((inputColumnName, new VectorDataViewType(NumberDataViewType.Single, inputSize), null, Array.Empty<VBuffer<float>>()));
+                using var fitted = new TransformerChain<ITransformer>([.. (IEnumerable<ITransformer>)chain(new MLContext(), onnxPath).Fit(empty)]);
+                ((ICanSaveModel)fitted).Save(ctx);
+            }
         }
         finally
         {
