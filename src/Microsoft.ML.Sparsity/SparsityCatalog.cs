@@ -113,8 +113,8 @@ public sealed class SparsityCatalog
     public LotteryTickets.IterativeMagnitudePruning LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions options) => new(_context, options);
 
     /// <summary>Loads a lottery ticket saved by <see cref="LotteryTickets.LotteryTicket.Save"/>; give it to a trainer as <c>Options.Sparsity</c> to train it.</summary>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ModelFormatException">The file is damaged or not a lottery ticket.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or a directory is there.</exception>
+    /// <exception cref="ModelFormatException">The file is empty, truncated, damaged, edited or not a lottery ticket; <see cref="ModelFormatException.FilePath"/> and <see cref="ModelFormatException.Entry"/> say where.</exception>
     public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
 
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
@@ -131,8 +131,8 @@ public sealed class SparsityCatalog
     /// </summary>
     /// <param name="filePath">The zip <c>mlContext.Model.Save</c> wrote.</param>
     /// <param name="inputSchema">The schema of the data the model takes, as ML.NET's <c>Load</c> gives it.</param>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ModelFormatException">A model's riding-along file is damaged or of a newer format (the message names the zip entry).</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or a directory is there.</exception>
+    /// <exception cref="ModelFormatException">The file is empty, truncated, not a model ML.NET can load, or a model's riding-along file is damaged or of a newer format; the message names the file and the zip entry.</exception>
     public ITransformer LoadModel(string filePath, out DataViewSchema inputSchema) =>
         PortableModel.Load(_context, filePath, _host.Pool, out inputSchema);
 

@@ -143,8 +143,8 @@ internal sealed class FashionMnistLoader
         var (images, labels) = Directory.Exists(directory) ? files.FindIn(directory) : (null, null);
         if (images is null || labels is null)
         {
-            string problem = Directory.Exists(directory)
-                ? $"missing {Missing(files, images, labels)}"
+            string problem = Directory.Exists(directory) ? $"missing {Missing(files, images, labels)}"
+                : File.Exists(directory) ? "it is a file, not a directory (pass the folder that holds the IDX files)"
                 : "the directory does not exist";
             throw new FileNotFoundException(
                 $"Fashion-MNIST ({split} split) was not found in the directory '{directory}' that was passed: {problem}. " +
@@ -210,11 +210,14 @@ internal sealed class FashionMnistLoader
         Directory.CreateDirectory(DownloadDirectory);
         string images = Path.Combine(DownloadDirectory, files.ImagesName + ".gz");
         string labels = Path.Combine(DownloadDirectory, files.LabelsName + ".gz");
-        string tempImages = DownloadToTemp(files.ImagesName + ".gz");
+        // A download killed midway left a temporary file; remove those nobody is writing (see AtomicFile).
+        Serialization.AtomicFile.RemoveStaleTemporaries(images);
+        Serialization.AtomicFile.RemoveStaleTemporaries(labels);
+        string tempImages = DownloadToTemp(images);
         string? tempLabels = null;
         try
         {
-            tempLabels = DownloadToTemp(files.LabelsName + ".gz");
+            tempLabels = DownloadToTemp(labels);
             // Verify the pair parses with the official counts before anything replaces the cache.
             FashionMnistReader.Read(tempImages, tempLabels, files.Count);
             File.Move(tempImages, images, overwrite: true);
@@ -233,10 +236,10 @@ internal sealed class FashionMnistLoader
         return (images, labels);
     }
 
-    private string DownloadToTemp(string name)
+    private string DownloadToTemp(string path)
     {
-        string temp = Path.Combine(DownloadDirectory, $"{name}.{Guid.NewGuid():N}.tmp");
-        var uri = new Uri(DownloadBase, name);
+        string temp = Serialization.AtomicFile.TemporaryPath(path);
+        var uri = new Uri(DownloadBase, Path.GetFileName(path));
         _log($"Downloading {uri} ...");
         try
         {

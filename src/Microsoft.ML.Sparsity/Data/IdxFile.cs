@@ -39,6 +39,8 @@ internal static class IdxFile
     internal static IdxArray Read(string path, string contentDescription = "data")
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"'{path}' is a directory; an IDX file ({contentDescription}) was expected.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"The IDX file '{path}' does not exist.", path);
 

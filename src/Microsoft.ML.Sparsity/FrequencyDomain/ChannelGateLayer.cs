@@ -48,11 +48,11 @@ internal sealed class ChannelGateLayer : Layer
         _channels = shape[2];
         _pixels = shape[0] * shape[1];
         _hidden = new DenseLayer(name + ".hidden", _channels, _channels, true, context);
-        _norm = new BatchNormLayer(name + ".norm", [_channels], 0.1f, 1e-5f);
-        OffWeight = new Parameter(name + ".off.weight", [_channels], ParameterKind.Weight);
-        OffBias = new Parameter(name + ".off.bias", [_channels], ParameterKind.Bias);
-        OnWeight = new Parameter(name + ".on.weight", [_channels], ParameterKind.Weight);
-        OnBias = new Parameter(name + ".on.bias", [_channels], ParameterKind.Bias);
+        _norm = new BatchNormLayer(name + ".norm", [_channels], 0.1f, 1e-5f, context);
+        OffWeight = context.NewParameter(name, "off.weight", [_channels], ParameterKind.Weight);
+        OffBias = context.NewParameter(name, "off.bias", [_channels], ParameterKind.Bias);
+        OnWeight = context.NewParameter(name, "on.weight", [_channels], ParameterKind.Weight);
+        OnBias = context.NewParameter(name, "on.bias", [_channels], ParameterKind.Bias);
         var random = new Random(context.NextSeed());
         foreach (var w in new[] { OffWeight, OnWeight })
             for (int c = 0; c < _channels; c++)

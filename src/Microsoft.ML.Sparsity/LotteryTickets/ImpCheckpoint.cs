@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Serialization;
@@ -8,13 +7,15 @@ namespace Microsoft.ML.Sparsity.LotteryTickets;
 
 /// <summary>
 /// The checkpoint of iterative magnitude pruning: a zip with <c>checkpoint.json</c> (format version, the options and
-/// data it belongs to, level, run, early-stop record, results so far, each entry's SHA-256) and the networks as model
-/// files (<c>source.zip</c>, <c>rewind.zip</c>, <c>current.zip</c>: weights, masks, optimiser state and step) plus the
-/// level's masks bit-packed. Written atomically, so a killed run leaves the previous checkpoint or the new one.
+/// data it belongs to, level, run, early-stop record, results so far, each entry's size and SHA-256), its SHA-256 in
+/// <c>checkpoint.json.sha256</c>, and the networks as model files (<c>source.zip</c>, <c>rewind.zip</c>,
+/// <c>current.zip</c>: weights, masks, optimiser state and step) plus the level's masks bit-packed. Written atomically,
+/// so a killed run leaves the previous checkpoint or the new one.
 /// </summary>
 internal static class ImpCheckpoint
 {
-    public const int FormatVersion = 1;
+    /// <summary>Version 2 added the checksum of <c>checkpoint.json</c> and each model entry's size; version 1 checkpoints are refused (start the run over).</summary>
+    public const int FormatVersion = 2;
     private const string ManifestEntry = "checkpoint.json";
 
     public static void Write(string path, ImpState state, NeuralNetworkMulticlassModel? current, SortedDictionary<string, string> options,
@@ -39,20 +40,20 @@ internal static class ImpCheckpoint
         AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            ModelFile.Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
-            foreach (var (name, bytes) in entries) ModelFile.Write(zip, name, bytes);
+            ZipEntries.WriteJson(zip, ManifestEntry, manifest);
+            foreach (var (name, bytes) in entries) ZipEntries.Write(zip, name, bytes);
         }, wrap);
     }
 
     /// <summary>Reads a checkpoint written with the same <paramref name="options"/> (and data).</summary>
     /// <exception cref="ArgumentException">The checkpoint belongs to other options, another architecture or other data; the message names what differs.</exception>
-    /// <exception cref="ModelFormatException">The checkpoint is damaged or of a newer format; the message names the file and entry.</exception>
+    /// <exception cref="ModelFormatException">The checkpoint is damaged, truncated, edited or of another format; the message names the file and entry.</exception>
     public static ImpState Read(string path, SortedDictionary<string, string> options, WorkerPool pool)
     {
         try
         {
-            using var stream = File.OpenRead(path);
-            using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
+            using var stream = ModelFile.OpenRead(path, "checkpoint");
+            using var zip = ZipEntries.Open(stream);
             var manifest = ReadManifest(zip);
             var differences = options.Keys.Union(manifest.Options?.Keys ?? Enumerable.Empty<string>()).Order(StringComparer.Ordinal)
                 .Select(key => (Key: key, Theirs: manifest.Options?.GetValueOrDefault(key), Ours: options.GetValueOrDefault(key)))
@@ -64,14 +65,16 @@ internal static class ImpCheckpoint
                     $"The checkpoint '{path}' belongs to another run: {string.Join("; ", differences)}. " +
                     "Resume with the options and data it was written with, or delete it to start over.", nameof(options));
             if (manifest.Source is null) throw new ModelFormatException(ManifestEntry, "the checkpoint has no source network.");
+            var source = ReadModel(zip, manifest.Source, pool);
+            long parameters = source.Network.Parameters.Sum(p => (long)p.Length);
             var state = new ImpState
             {
                 Level = manifest.Level,
                 Phase = manifest.Phase,
-                Source = ReadModel(zip, manifest.Source, pool),
+                Source = source,
                 Rewind = manifest.Rewind is null ? null : ReadModel(zip, manifest.Rewind, pool),
                 Current = manifest.Current is null ? null : ReadModel(zip, manifest.Current, pool),
-                Masks = manifest.Masks?.Select(m => ReadMask(zip, m)).ToArray(),
+                Masks = manifest.Masks?.Select(m => ReadMask(zip, m, parameters)).ToArray(),
                 Tracking = manifest.Tracking ?? new RunTracking(),
             };
             state.Results.AddRange(manifest.Results ?? []);
@@ -81,53 +84,52 @@ internal static class ImpCheckpoint
         }
         catch (ModelFormatException e)
         {
-            throw new ModelFormatException($"The checkpoint '{path}' cannot be read: {e.Message}", e);
+            throw e.InFile(path);
         }
-        catch (Exception e) when (e is InvalidDataException or JsonException or (IOException and not FileNotFoundException))
+        catch (Exception e) when (e is InvalidDataException or (IOException and not FileNotFoundException))
         {
-            throw new ModelFormatException($"The checkpoint '{path}' cannot be read: the zip structure is damaged: {e.Message}", e);
+            throw new ModelFormatException(path, null, $"the checkpoint cannot be read: {e.Message}", e);
         }
     }
 
     private static Manifest ReadManifest(ZipArchive zip)
     {
-        var manifest = JsonSerializer.Deserialize<Manifest>(ModelFile.ReadEntry(zip, ManifestEntry), ModelManifest.Json)
-            ?? throw new ModelFormatException(ManifestEntry, "the manifest is empty.");
+        if (zip.GetEntry(ManifestEntry) is null)
+            throw new ModelFormatException(ManifestEntry, "the zip has no checkpoint.json, so it is not a lottery-ticket checkpoint; delete it or point CheckpointDirectory elsewhere.");
+        var manifest = ZipEntries.ReadJson<Manifest>(zip, ManifestEntry, out bool checksummed);
         if (manifest.FormatVersion > FormatVersion)
             throw new ModelFormatException(ManifestEntry,
                 $"the checkpoint has format version {manifest.FormatVersion} (written by {manifest.ProducerVersion}); this version ({ModelFile.PackageVersion}) reads up to {FormatVersion}.");
-        if (manifest.FormatVersion < 1) throw new ModelFormatException(ManifestEntry, $"formatVersion {manifest.FormatVersion} is not a valid format version.");
+        if (manifest.FormatVersion < FormatVersion)
+            throw new ModelFormatException(ManifestEntry,
+                $"the checkpoint has format version {manifest.FormatVersion} (written by {manifest.ProducerVersion}, without checksums); this version reads format {FormatVersion} only. Delete it to start the run over.");
+        if (!checksummed) throw new ModelFormatException(ManifestEntry + ZipEntries.ChecksumSuffix, "the entry is missing; it holds the checksum of checkpoint.json.");
         return manifest;
     }
 
     private static NeuralNetworkMulticlassModel ReadModel(ZipArchive zip, EntryRef entry, WorkerPool pool)
     {
-        var bytes = ReadChecked(zip, entry);
+        if (string.IsNullOrEmpty(entry.Name)) throw new ModelFormatException(ManifestEntry, "a model entry has no name.");
+        var bytes = ZipEntries.ReadChecked(zip, entry.Name, entry.Sha256, entry.Bytes);
         try
         {
             using var stream = new MemoryStream(bytes);
             return ModelFile.Load(stream, pool) as NeuralNetworkMulticlassModel
-                ?? throw new ModelFormatException(entry.Name, "it is not a neural-network model.");
+                ?? throw new ModelFormatException(null, "it is not a neural-network model.");
         }
-        catch (ModelFormatException e) when (!e.Message.StartsWith($"Model file entry '{entry.Name}'", StringComparison.Ordinal))
+        catch (ModelFormatException e)
         {
-            throw new ModelFormatException(entry.Name, e.Message, e);
+            throw e.InEntry(entry.Name);
         }
     }
 
-    private static float[] ReadMask(ZipArchive zip, EntryRef entry)
+    /// <summary>A level mask; masks cover some of the source network's parameters, which bound their length.</summary>
+    private static float[] ReadMask(ZipArchive zip, EntryRef entry, long parameters)
     {
-        if (entry.Length < 0) throw new ModelFormatException(entry.Name, $"the mask length {entry.Length} is negative.");
+        if (string.IsNullOrEmpty(entry.Name)) throw new ModelFormatException(ManifestEntry, "a mask entry has no name.");
+        if (entry.Length < 0 || entry.Length > parameters)
+            throw new ModelFormatException(entry.Name, $"the mask length {entry.Length} is not between 0 and the network's {parameters} parameters.");
         return ModelFile.ReadMask(zip, entry.Name, entry.Sha256, entry.Length);
-    }
-
-    private static byte[] ReadChecked(ZipArchive zip, EntryRef entry)
-    {
-        if (string.IsNullOrEmpty(entry.Name)) throw new ModelFormatException(ManifestEntry, "an entry has no name.");
-        var bytes = ModelFile.ReadEntry(zip, entry.Name);
-        if (!string.Equals(ModelFile.Sha(bytes), entry.Sha256, StringComparison.OrdinalIgnoreCase))
-            throw new ModelFormatException(entry.Name, "its SHA-256 does not match the checkpoint's manifest: the entry is damaged.");
-        return bytes;
     }
 
     private static byte[] ModelBytes(NeuralNetworkMulticlassModel model)
@@ -140,7 +142,7 @@ internal static class ImpCheckpoint
     private static EntryRef Add(List<(string, byte[])> entries, string name, byte[] bytes, int length = 0)
     {
         entries.Add((name, bytes));
-        return new EntryRef { Name = name, Sha256 = ModelFile.Sha(bytes), Length = length };
+        return new EntryRef { Name = name, Sha256 = ZipEntries.Sha(bytes), Bytes = bytes.Length, Length = length };
     }
 
     private sealed class Manifest
@@ -162,6 +164,11 @@ internal static class ImpCheckpoint
     {
         public string Name { get; set; } = "";
         public string Sha256 { get; set; } = "";
+
+        /// <summary>The entry's size in bytes, checked against its header before it is read.</summary>
+        public long Bytes { get; set; }
+
+        /// <summary>A mask's number of values.</summary>
         public int Length { get; set; }
     }
 }

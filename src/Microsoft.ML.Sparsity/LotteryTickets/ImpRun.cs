@@ -58,8 +58,10 @@ internal sealed class ImpRun
         _fingerprint["Data.Training"] = $"{train.Count} examples of shape {Shape.Format(train.FeatureShapeArray)}, {_classCount} classes";
         _fingerprint["Data.Validation"] = $"{validation.Count} examples";
         _fingerprint["Data.Test"] = test is null ? "none" : $"{test.Count} examples";
-        _fingerprint["Data.LabelsSha256"] = Serialization.ModelFile.Sha(System.Runtime.InteropServices.MemoryMarshal.AsBytes(train.Labels.AsSpan()).ToArray());
+        _fingerprint["Data.LabelsSha256"] = Serialization.ZipEntries.Sha(System.Runtime.InteropServices.MemoryMarshal.AsBytes(train.Labels.AsSpan()).ToArray());
         _checkpointPath = options.CheckpointDirectory is null ? null : Path.Combine(options.CheckpointDirectory, CheckpointFileName);
+        // A run killed while writing its checkpoint left a temporary file; this run removes it (not one a live writer holds).
+        if (_checkpointPath is not null) Serialization.AtomicFile.RemoveStaleTemporaries(_checkpointPath);
         if (_checkpointPath is not null && File.Exists(_checkpointPath))
         {
             State = ImpCheckpoint.Read(_checkpointPath, _fingerprint, context.Pool);

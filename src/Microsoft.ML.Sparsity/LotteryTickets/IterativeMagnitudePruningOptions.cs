@@ -152,7 +152,9 @@ public sealed class IterativeMagnitudePruningOptions
         if (CheckpointDirectory is not null && Training.Layers.OfType<DropoutDefinition>().Any())
             throw new ArgumentException("Checkpoints cannot resume networks with dropout bit-identically yet: remove the dropout layers from Training.Layers or set CheckpointDirectory to null.", nameof(Training));
         if (CheckpointDirectory is not null && !Directory.Exists(CheckpointDirectory))
-            throw new DirectoryNotFoundException($"CheckpointDirectory '{CheckpointDirectory}' does not exist.");
+            throw new DirectoryNotFoundException(File.Exists(CheckpointDirectory)
+                ? $"CheckpointDirectory '{CheckpointDirectory}' is a file; it must be a folder (the checkpoint is written inside it as {ImpRun.CheckpointFileName})."
+                : $"CheckpointDirectory '{CheckpointDirectory}' does not exist.");
     }
 
     /// <summary>The rewind step against the training length (known once the data is).</summary>

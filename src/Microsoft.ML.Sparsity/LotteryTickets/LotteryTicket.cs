@@ -58,12 +58,9 @@ public sealed class LotteryTicket : SparsityMethod
 
     internal static LotteryTicket Load(string filePath, Engine.WorkerPool pool)
     {
-        ArgumentException.ThrowIfNullOrEmpty(filePath);
-        if (!File.Exists(filePath)) throw new FileNotFoundException($"There is no lottery ticket at '{filePath}'.", filePath);
-        ITransformer loaded;
-        using (var stream = File.OpenRead(filePath)) loaded = ModelFile.Load(stream, pool);
+        ITransformer loaded = ModelFile.Load(filePath, pool, "lottery ticket");
         if (loaded is not NeuralNetworkMulticlassModel model || model.Options?[Key] is not JsonObject info)
-            throw new ModelFormatException(ModelFile.ManifestEntry, $"'{filePath}' is a model file but not a lottery ticket (its options have no '{Key}').");
+            throw new ModelFormatException(filePath, ModelFile.ManifestEntry, $"the file is a model file but not a lottery ticket (its options have no '{Key}').", null);
         try
         {
             return new LotteryTicket(model, (int)info["level"]!, (double)info["weightsRemaining"]!,
@@ -71,7 +68,7 @@ public sealed class LotteryTicket : SparsityMethod
         }
         catch (Exception e) when (e is NullReferenceException or FormatException or InvalidOperationException or ArgumentException)
         {
-            throw new ModelFormatException(ModelFile.ManifestEntry, $"the lottery ticket's description in '{filePath}' is damaged: {e.Message}", e);
+            throw new ModelFormatException(filePath, ModelFile.ManifestEntry, $"the lottery ticket's description is damaged: {e.Message}", e);
         }
     }
 

@@ -12,13 +12,13 @@ internal sealed class BatchNormLayer : Layer
     private readonly float[] _mean, _invStd, _scale, _shift;
     private float[] _xHat = [];
 
-    public BatchNormLayer(string name, int[] shape, float momentum, float epsilon) : base(name, shape, shape)
+    public BatchNormLayer(string name, int[] shape, float momentum, float epsilon, LayerBuildContext context) : base(name, shape, shape)
     {
         Channels = shape[^1];
         Momentum = momentum;
         Epsilon = epsilon;
-        Gamma = new Parameter(name + ".gamma", [Channels], ParameterKind.Normalization);
-        Beta = new Parameter(name + ".beta", [Channels], ParameterKind.Normalization);
+        Gamma = context.NewParameter(name, "gamma", [Channels], ParameterKind.Normalization);
+        Beta = context.NewParameter(name, "beta", [Channels], ParameterKind.Normalization);
         Gamma.Value.AsSpan().Fill(1f);
         RunningMean = new float[Channels];
         RunningVariance = new float[Channels];

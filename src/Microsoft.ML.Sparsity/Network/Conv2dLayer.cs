@@ -48,9 +48,9 @@ internal sealed unsafe class Conv2dLayer : Layer
         (_outH, _outW) = (OutputShape[0], OutputShape[1]);
         _patch = kernel * kernel * _c;
         OutChannels = outChannels;
-        Weight = new Parameter(name + ".weight", [outChannels, kernel, kernel, _c], ParameterKind.Weight);
+        Weight = context.NewParameter(name, "weight", [outChannels, kernel, kernel, _c], ParameterKind.Weight);
         context.Initialize(Weight.Value, _patch, outChannels * kernel * kernel);
-        Bias = useBias ? new Parameter(name + ".bias", [outChannels], ParameterKind.Bias) : null;
+        Bias = useBias ? context.NewParameter(name, "bias", [outChannels], ParameterKind.Bias) : null;
         Parameters = Bias is null ? [Weight] : [Weight, Bias];
         _unfold = Unfold;
         _fold = Fold;

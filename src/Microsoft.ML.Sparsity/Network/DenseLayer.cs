@@ -11,9 +11,9 @@ internal sealed class DenseLayer : Layer
         : base(name, [inputs], [outputs])
     {
         _pool = context.Pool;
-        Weight = new Parameter(name + ".weight", [outputs, inputs], ParameterKind.Weight);
+        Weight = context.NewParameter(name, "weight", [outputs, inputs], ParameterKind.Weight);
         context.Initialize(Weight.Value, inputs, outputs);
-        Bias = useBias ? new Parameter(name + ".bias", [outputs], ParameterKind.Bias) : null;
+        Bias = useBias ? context.NewParameter(name, "bias", [outputs], ParameterKind.Bias) : null;
         Parameters = Bias is null ? [Weight] : [Weight, Bias];
     }
 

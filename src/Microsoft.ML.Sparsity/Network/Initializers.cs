@@ -26,7 +26,31 @@ internal sealed class LayerBuildContext
     public Engine.WorkerPool Pool { get; }
     public WeightInitializer Initializer { get; }
 
+    /// <summary>
+    /// The most parameter values the layers built with this context may have in all (a model file's tensors bound its
+    /// architecture: an edited layer size is refused before its weights are allocated); unlimited by default.
+    /// </summary>
+    public long ParameterBudget { get; init; } = long.MaxValue;
+
+    private long _parameterValues;
+
     public int NextSeed() => _random.Next();
+
+    /// <summary>The parameter <c>{layer}.{suffix}</c> of <paramref name="shape"/>, once its size is known to fit an array and the budget.</summary>
+    public Parameter NewParameter(string layer, string suffix, int[] shape, ParameterKind kind)
+    {
+        long size = 1;
+        foreach (int d in shape) size = Math.Min(size * Math.Max(d, 0), (long)Array.MaxLength + 1);
+        string name = $"{layer}.{suffix}";
+        if (size > Array.MaxLength)
+            throw new ArgumentException($"Layer '{layer}': the parameter '{name}' of shape {Engine.Shape.Format(shape)} has more values than an array holds ({Array.MaxLength}).");
+        if (size > ParameterBudget - _parameterValues)
+            throw new ArgumentException(
+                $"Layer '{layer}': the parameter '{name}' of shape {Engine.Shape.Format(shape)} needs {size} values, more than the {ParameterBudget - _parameterValues} " +
+                $"left of the {ParameterBudget} the network may have.");
+        _parameterValues += size;
+        return new Parameter(name, shape, kind);
+    }
 
     /// <summary>Fills <paramref name="weights"/> by <see cref="Initializer"/> for a layer with the given fans.</summary>
     public void Initialize(Span<float> weights, int fanIn, int fanOut)

@@ -119,7 +119,7 @@ public sealed record BatchNormDefinition(float Momentum = 0.1f, float Epsilon = 
     {
         if (!(Momentum > 0 && Momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, $"Layer '{name}': must be in (0, 1].");
         if (!(Epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, $"Layer '{name}': must be positive.");
-        return new BatchNormLayer(name, inputShape, Momentum, Epsilon);
+        return new BatchNormLayer(name, inputShape, Momentum, Epsilon, context);
     }
 }
 

@@ -26,7 +26,14 @@ internal sealed class SequentialNetwork
             kindCounts[definition.Kind] = n + 1;
             string name = definition.Name ?? definition.Kind + n;
             if (!names.Add(name)) throw new ArgumentException($"Layer {i}: the name '{name}' is used by another layer.", nameof(definitions));
-            layers[i] = definition.Build(name, shape, context);
+            try
+            {
+                layers[i] = definition.Build(name, shape, context);
+            }
+            catch (OverflowException e)
+            {
+                throw new ArgumentException($"Layer '{name}' ({definition.Kind}) on input {Engine.Shape.Format(shape)}: its sizes overflow 32-bit integers.", nameof(definitions), e);
+            }
             shape = layers[i].OutputShape;
         }
         Layers = layers;

@@ -45,6 +45,8 @@ internal static class FrequencyDomainFile
         var shape = tm.InputShape;
         if (shape is null || shape.Length != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] is not (1 or 3))
             throw new ModelFormatException(entry, $"the frequency-domain transform's input shape {Shape.Format(shape ?? [])} is not [height, width, 1 or 3].");
+        if ((long)(shape[0] + 8) * (shape[1] + 8) * shape[2] > int.MaxValue)
+            throw new ModelFormatException(entry, $"the frequency-domain transform's input shape {Shape.Format(shape)} has more values than an image column can hold.");
         if (tm.BlockSize is not (4 or 8))
             throw new ModelFormatException(entry, $"the frequency-domain transform's block size {tm.BlockSize} is not 4 or 8.");
         if (tm.PixelRange is not float range || !(range > 0 && float.IsFinite(range)))

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Reflection;
-using System.Security.Cryptography;
-using System.Text.Json;
 using Microsoft.ML.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
@@ -14,15 +12,16 @@ using Microsoft.ML.Sparsity.Data;
 namespace Microsoft.ML.Sparsity.Serialization;
 
 /// <summary>
-/// The model file: a zip with <c>manifest.json</c> and one entry per tensor (little-endian float32, masks bit-packed),
-/// each entry's SHA-256 recorded in the manifest. Loading checks everything and rebuilds a model that predicts
-/// bit-identically.
+/// The model file: a zip with <c>manifest.json</c> (its SHA-256 in <c>manifest.json.sha256</c>) and one entry per tensor
+/// (little-endian float32, masks bit-packed), each entry's SHA-256 recorded in the manifest. Loading checks everything
+/// (<see cref="ZipEntries"/>: sizes before allocating, checksums) and rebuilds a model that predicts bit-identically.
 /// </summary>
 internal static class ModelFile
 {
     /// <summary>Version 2 stores masked tensors' kept values only (<see cref="TensorManifest.KeptOnly"/>) and the requested prediction formats; version 1 files still load.</summary>
     public const int FormatVersion = 2;
     public const string ManifestEntry = "manifest.json";
+    private const string ChecksumEntry = ManifestEntry + ZipEntries.ChecksumSuffix;
     private const string NeuralNetworkMulticlass = "neuralNetworkMulticlass";
     private static readonly string TextLabelType = typeof(ReadOnlyMemory<char>).Name; // files written before labels had types held class names
 
@@ -32,7 +31,7 @@ internal static class ModelFile
     public static void Save(ITransformer model, Stream stream)
     {
         var entries = new List<(string Name, byte[] Bytes)>();
-        var manifest = new ModelManifest { FormatVersion = 1, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion };
+        var manifest = new ModelManifest { FormatVersion = 1, Producer = "Microsoft.ML.Sparsity", ProducerVersion = PackageVersion, ManifestSha256Entry = ChecksumEntry };
         IReadOnlyList<ITransformer> transformers = model is IEnumerable<ITransformer> chain ? [.. chain] : [model];
         for (int t = 0; t < transformers.Count; t++)
             manifest.Transformers.Add(transformers[t] switch
@@ -45,22 +44,38 @@ internal static class ModelFile
         if (manifest.Transformers.Any(t => t.WeightFormats is not null || t.Tensors.Any(x => x.KeptOnly) || t.Training?.State.Any(x => x.KeptOnly) == true))
             manifest.FormatVersion = FormatVersion;
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-        Write(zip, ManifestEntry, JsonSerializer.SerializeToUtf8Bytes(manifest, ModelManifest.Json));
-        foreach (var (name, bytes) in entries) Write(zip, name, bytes);
+        ZipEntries.WriteJson(zip, ManifestEntry, manifest);
+        foreach (var (name, bytes) in entries) ZipEntries.Write(zip, name, bytes);
+    }
+
+    /// <summary>Loads the model file at <paramref name="path"/>; every error names the file.</summary>
+    /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/> (or a directory is there).</exception>
+    /// <exception cref="ModelFormatException">The file is not a model file, or is damaged, truncated or of a newer format.</exception>
+    public static ITransformer Load(string path, WorkerPool pool, string what = "model file")
+    {
+        using var stream = OpenRead(path, what);
+        try
+        {
+            return Load(stream, pool);
+        }
+        catch (ModelFormatException e)
+        {
+            throw e.InFile(path);
+        }
+    }
+
+    /// <summary>Opens the file at <paramref name="path"/> for reading, saying so when there is a directory or nothing there.</summary>
+    internal static FileStream OpenRead(string path, string what)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path)) throw new FileNotFoundException($"'{path}' is a directory; a {what} (a zip archive) was expected.", path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"There is no {what} at '{path}'.", path);
+        return File.OpenRead(path);
     }
 
     public static ITransformer Load(Stream stream, WorkerPool pool)
     {
-        ZipArchive zip;
-        try
-        {
-            zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new ModelFormatException(null, $"the file is not a model file (a zip archive with {ManifestEntry}): {e.Message}", e);
-        }
-        using (zip)
+        using (var zip = ZipEntries.Open(stream))
         {
             try
             {
@@ -121,7 +136,7 @@ internal static class ModelFile
             {
                 var bits = PackBits(mask);
                 entries.Add(($"{prefix}masks/{i}.bits", bits));
-                (tensor.MaskEntry, tensor.MaskSha256, tensor.KeptOnly) = ($"{prefix}masks/{i}.bits", Sha(bits), true);
+                (tensor.MaskEntry, tensor.MaskSha256, tensor.KeptOnly) = ($"{prefix}masks/{i}.bits", ZipEntries.Sha(bits), true);
             }
             tensor.SparsityNote = parameter?.SparsityNote;
             tm.Tensors.Add(tensor);
@@ -153,7 +168,7 @@ internal static class ModelFile
         var bytes = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
         entries.Add((entry, bytes));
-        return new TensorManifest { Name = name, Shape = shape, Entry = entry, Sha256 = Sha(bytes) };
+        return new TensorManifest { Name = name, Shape = shape, Entry = entry, Sha256 = ZipEntries.Sha(bytes) };
     }
 
     private static NeuralNetworkMulticlassModel LoadNetwork(ZipArchive zip, TransformerManifest tm, WorkerPool pool)
@@ -174,19 +189,22 @@ internal static class ModelFile
             throw new ModelFormatException(ManifestEntry, $"classLabelType: {e.Message}", e);
         }
         SequentialNetwork network;
+        long capacity = Capacity(zip, tm.Tensors);
         try
         {
-            network = new SequentialNetwork(tm.Layers, tm.InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0));
+            // The architecture may not ask for more parameters than the file's tensors can hold, so that an edited
+            // layer size is refused before its weights are allocated.
+            network = new SequentialNetwork(tm.Layers, tm.InputShape, new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 0) { ParameterBudget = capacity });
         }
         catch (Exception e) when (e is ArgumentException or OverflowException or OutOfMemoryException)
         {
-            throw new ModelFormatException(ManifestEntry, $"the architecture cannot be built: {e.Message}", e);
+            throw new ModelFormatException(ManifestEntry, $"the architecture cannot be built (its parameters may not exceed the {capacity} values the file's tensors hold): {e.Message}", e);
         }
         if (network.OutputSize != tm.ClassCount)
             throw new ModelFormatException(ManifestEntry, $"the network outputs {network.OutputSize} values for {tm.ClassCount} classes.");
         var names = TensorNames(network);
-        if (tm.Tensors is null || tm.Tensors.Count != network.StateArrays.Count)
-            throw new ModelFormatException(ManifestEntry, $"the network needs {network.StateArrays.Count} tensors; the manifest lists {tm.Tensors?.Count ?? 0}.");
+        if (tm.Tensors.Count != network.StateArrays.Count)
+            throw new ModelFormatException(ManifestEntry, $"the network needs {network.StateArrays.Count} tensors; the manifest lists {tm.Tensors.Count}.");
         for (int i = 0; i < network.StateArrays.Count; i++)
         {
             var tensor = tm.Tensors[i];
@@ -216,7 +234,7 @@ internal static class ModelFile
         if (tm.Training is { } t)
         {
             int expected = network.Parameters.Count * t.StateSlots;
-            if (t.StateSlots < 0 || t.State is null || t.State.Count != expected || t.OptimizerSteps < 0 || t.Steps < 0 || t.Optimizer is not ("sgd" or "adam"))
+            if (t.StateSlots is < 0 or > 2 || t.State is null || t.State.Count != expected || t.OptimizerSteps < 0 || t.Steps < 0 || t.Optimizer is not ("sgd" or "adam"))
                 throw new ModelFormatException(ManifestEntry, $"the training state is inconsistent: optimizer '{t.Optimizer}', {t.State?.Count ?? 0} state tensors for {expected} expected.");
             var state = new float[expected][];
             for (int i = 0; i < expected; i++)
@@ -247,17 +265,13 @@ internal static class ModelFile
 
     private static ModelManifest ReadManifest(ZipArchive zip)
     {
-        var bytes = ReadEntry(zip, ManifestEntry);
-        ModelManifest? manifest;
-        try
-        {
-            manifest = JsonSerializer.Deserialize<ModelManifest>(bytes, ModelManifest.Json);
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException)
-        {
-            throw new ModelFormatException(ManifestEntry, $"the manifest is not valid: {e.Message}", e);
-        }
-        if (manifest is null) throw new ModelFormatException(ManifestEntry, "the manifest is empty.");
+        if (zip.GetEntry(ManifestEntry) is null)
+            throw new ModelFormatException(ManifestEntry,
+                "the zip has no manifest.json, so it is not a model file of this package (a model saved with mlContext.Model.Save loads with mlContext.Sparsity().LoadModel).");
+        var manifest = ZipEntries.ReadJson<ModelManifest>(zip, ManifestEntry, out bool checksummed);
+        // Files written before the manifest had a checksum load as before; a file that says it has one must have it.
+        if (!checksummed && manifest.ManifestSha256Entry is not null)
+            throw new ModelFormatException(ChecksumEntry, $"the entry is missing, but the manifest says its checksum is there.");
         if (manifest.FormatVersion > FormatVersion)
             throw new ModelFormatException(ManifestEntry,
                 $"the file has format version {manifest.FormatVersion}, written by {manifest.Producer} {manifest.ProducerVersion}; this version ({PackageVersion}) reads up to format {FormatVersion}. Update the package.");
@@ -266,9 +280,36 @@ internal static class ModelFile
         return manifest;
     }
 
+    /// <summary>
+    /// How many values the listed tensors hold, once each tensor's entry (a masked tensor's mask) is there and declares
+    /// at least the size its shape implies: the most parameters the architecture may have. Names the entry or tensor at fault.
+    /// </summary>
+    private static long Capacity(ZipArchive zip, List<TensorManifest>? tensors)
+    {
+        if (tensors is null) throw new ModelFormatException(ManifestEntry, "the transformer lists no tensors.");
+        long capacity = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            var tensor = tensors[i] ?? throw new ModelFormatException(ManifestEntry, $"tensor {i} is null.");
+            string? name = tensor.KeptOnly ? tensor.MaskEntry : tensor.Entry;
+            if (string.IsNullOrEmpty(name)) throw new ModelFormatException(ManifestEntry, $"tensor {i} ('{tensor.Name}') has no entry name.");
+            long values = 1;
+            foreach (int d in tensor.Shape ?? []) values = Math.Min(values * Math.Max(d, 0), (long)Array.MaxLength + 1);
+            if (tensor.Shape is null || values > Array.MaxLength)
+                throw new ModelFormatException(ManifestEntry, $"tensor '{tensor.Name}' has shape {Shape.Format(tensor.Shape ?? [])}; a tensor holds 1 to {Array.MaxLength} values.");
+            // Too short an entry is named here; too long a one when it is read (exactly as long as the architecture needs).
+            long needed = tensor.KeptOnly ? (values + 7) / 8 : values * 4;
+            long declared = (zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.")).Length;
+            if (declared < needed)
+                throw new ModelFormatException(name, $"the entry is truncated: its header declares {declared} bytes; '{tensor.Name}' of shape {Shape.Format(tensor.Shape)} needs {needed}.");
+            capacity += values;
+        }
+        return capacity;
+    }
+
     internal static void ReadFloats(ZipArchive zip, string? entry, string? sha, float[] target)
     {
-        var bytes = ReadChecked(zip, entry, sha, (long)target.Length * 4);
+        var bytes = ZipEntries.ReadChecked(zip, entry, sha, (long)target.Length * 4);
         for (int i = 0; i < target.Length; i++)
         {
             target[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
@@ -278,37 +319,10 @@ internal static class ModelFile
 
     internal static float[] ReadMask(ZipArchive zip, string entry, string? sha, int length)
     {
-        var bytes = ReadChecked(zip, entry, sha, (length + 7) / 8);
+        var bytes = ZipEntries.ReadChecked(zip, entry, sha, (length + 7L) / 8);
         var mask = new float[length];
         for (int i = 0; i < length; i++) mask[i] = (bytes[i >> 3] >> (i & 7) & 1) == 1 ? 1f : 0f;
         return mask;
-    }
-
-    private static byte[] ReadChecked(ZipArchive zip, string? entry, string? sha, long expectedLength)
-    {
-        if (string.IsNullOrEmpty(entry)) throw new ModelFormatException(ManifestEntry, "a tensor has no entry name.");
-        var bytes = ReadEntry(zip, entry);
-        if (bytes.Length != expectedLength)
-            throw new ModelFormatException(entry, $"it holds {bytes.Length} bytes; {expectedLength} were expected.");
-        if (!string.Equals(Sha(bytes), sha, StringComparison.OrdinalIgnoreCase))
-            throw new ModelFormatException(entry, "its SHA-256 does not match the manifest: the entry is damaged.");
-        return bytes;
-    }
-
-    internal static byte[] ReadEntry(ZipArchive zip, string name)
-    {
-        try
-        {
-            var entry = zip.GetEntry(name) ?? throw new ModelFormatException(name, "the entry is missing.");
-            using var stream = entry.Open();
-            using var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            return copy.ToArray();
-        }
-        catch (Exception e) when (e is InvalidDataException or (IOException and not ModelFormatException))
-        {
-            throw new ModelFormatException(name, $"the entry cannot be read: {e.Message}", e);
-        }
     }
 
     /// <summary>The values where the mask is 1, in order; the others must be exactly 0 (the masked-training invariant), or nothing is written.</summary>
@@ -336,14 +350,6 @@ internal static class ModelFile
             if (mask[i] != 0f) target[i] = kept[k++];
     }
 
-    internal static void Write(ZipArchive zip, string name, byte[] bytes)
-    {
-        var entry = zip.CreateEntry(name, CompressionLevel.Fastest);
-        entry.LastWriteTime = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);   // deterministic files
-        using var stream = entry.Open();
-        stream.Write(bytes);
-    }
-
     /// <summary>Parameter names, then "layer.runningMean" / "layer.runningVariance" for batch norms, matching <see cref="SequentialNetwork.StateArrays"/>.</summary>
     private static string[] TensorNames(SequentialNetwork network) =>
         [.. network.Parameters.Select(p => p.Name),
@@ -356,5 +362,4 @@ internal static class ModelFile
         return bits;
     }
 
-    internal static string Sha(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
 }

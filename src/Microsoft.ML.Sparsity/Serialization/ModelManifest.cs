@@ -12,6 +12,12 @@ internal sealed class ModelManifest
     public string Producer { get; set; } = "";
     public string ProducerVersion { get; set; } = "";
 
+    /// <summary>
+    /// The entry holding this manifest's SHA-256 (<c>manifest.json.sha256</c>); null in files written before the manifest
+    /// had one. Readers that know it require the entry; older readers ignore both, so the format version stays as it was.
+    /// </summary>
+    public string? ManifestSha256Entry { get; set; }
+
     /// <summary>The fitted pipeline, in order.</summary>
     public List<TransformerManifest> Transformers { get; set; } = [];
 

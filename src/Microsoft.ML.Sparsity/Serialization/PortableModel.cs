@@ -25,6 +25,9 @@ internal static class PortableModel
     private const string OnnxModelEntry = "OnnxModel";
     private const string ChainDirectory = "TransformerChain/";
 
+    /// <summary>Names the temporary copies of the ONNX graph a save hands to OnnxTransformer (<c>.sparsity-portable.onnx.{32 hex}.tmp</c>).</summary>
+    private static readonly string OnnxCopy = Path.Combine(Path.GetTempPath(), "sparsity-portable.onnx");
+
     /// <summary>
     /// Writes the portable chain of <paramref name="transformer"/> into <paramref name="ctx"/>: the estimators
     /// <paramref name="chain"/> builds around the path of <paramref name="onnx"/> (the transformer's unbatched graph, to
@@ -40,14 +43,25 @@ internal static class PortableModel
             ModelFile.Save(transformer, file);
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(file.ToArray()) });
         }
-        // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed.
-        string onnxPath = Path.Combine(Path.GetTempPath(), $"sparsity-portable-{Guid.NewGuid():N}.onnx");
+        // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed. A save killed meanwhile
+        // leaves it behind; as with AtomicFile's temporaries, the next save removes the copies nobody holds open. This
+        // one is held open read-only (a shared lock; ML.NET opens it read-only too) from its creation to its deletion.
+        string onnxPath = AtomicFile.TemporaryPath(OnnxCopy);
+        AtomicFile.RemoveStaleTemporaries(OnnxCopy);
         try
         {
-            File.WriteAllBytes(onnxPath, onnx.ToByteArray());
-            var empty = new ColumnsDataView((inputColumnName, new VectorDataViewType(NumberDataViewType.Single, inputSize), null, Array.Empty<VBuffer<float>>()));
-            using var fitted = new TransformerChain<ITransformer>([.. (IEnumerable<ITransformer>)chain(new MLContext(), onnxPath).Fit(empty)]);
-            ((ICanSaveModel)fitted).Save(ctx);
+            FileStream inUse;
+            using (var writer = new FileStream(onnxPath, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
+            {
+                inUse = new FileStream(onnxPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                writer.Write(onnx.ToByteArray());
+            }
+            using (inUse)
+            {
+                var empty = new ColumnsDataView((inputColumnName, new VectorDataViewType(NumberDataViewType.Single, inputSize), null, Array.Empty<VBuffer<float>>()));
+                using var fitted = new TransformerChain<ITransformer>([.. (IEnumerable<ITransformer>)chain(new MLContext(), onnxPath).Fit(empty)]);
+                ((ICanSaveModel)fitted).Save(ctx);
+            }
         }
         finally
         {
@@ -62,12 +76,27 @@ internal static class PortableModel
     /// </summary>
     public static ITransformer Load(MLContext ml, string filePath, WorkerPool pool, out DataViewSchema inputSchema)
     {
-        ArgumentException.ThrowIfNullOrEmpty(filePath);
-        if (Directory.Exists(filePath)) throw new FileNotFoundException($"'{filePath}' is a directory; a model file (zip) was expected.", filePath);
-        if (!File.Exists(filePath)) throw new FileNotFoundException($"There is no model file at '{filePath}'.", filePath);
-        var loaded = ml.Model.Load(filePath, out inputSchema);
-        using var zip = ZipFile.OpenRead(filePath);
-        return Restore(loaded, ChainDirectory, zip, pool, filePath);
+        using var stream = ModelFile.OpenRead(filePath, "model file");
+        try
+        {
+            using var zip = ZipEntries.Open(stream);
+            ITransformer loaded;
+            try
+            {
+                stream.Position = 0;
+                loaded = ml.Model.Load(stream, out inputSchema);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException or (IOException and not ModelFormatException))
+            {
+                throw new ModelFormatException(null,
+                    $"ML.NET cannot load it as a model saved with mlContext.Model.Save (a lottery ticket loads with mlContext.Sparsity().LoadLotteryTicket): {e.Message}", e);
+            }
+            return Restore(loaded, ChainDirectory, zip, pool, filePath);
+        }
+        catch (ModelFormatException e)
+        {
+            throw e.InFile(filePath);
+        }
     }
 
     private static ITransformer Restore(ITransformer transformer, string directory, ZipArchive zip, WorkerPool pool, string filePath)
@@ -94,6 +123,8 @@ internal static class PortableModel
         using (var reader = new BinaryReader(stream))
         {
             int length = reader.ReadInt32(); // OnnxTransformer frames the ONNX bytes with their length
+            if (length < 0 || length > entry.Length - 4)
+                throw new ModelFormatException(filePath, entryName, $"the entry frames an ONNX model of {length} bytes, but holds {entry.Length} in all.", null);
             onnx = ModelProto.Parser.ParseFrom(reader.ReadBytes(length));
         }
         var value = onnx.MetadataProps.FirstOrDefault(p => p.Key == RideAlongKey)?.Value;
@@ -105,8 +136,8 @@ internal static class PortableModel
         }
         catch (Exception e) when (e is FormatException or ModelFormatException)
         {
-            throw new ModelFormatException(entryName,
-                $"'{filePath}': the Microsoft.ML.Sparsity model riding along in the ONNX metadata '{RideAlongKey}' of entry '{entryName}' is damaged " +
+            throw new ModelFormatException(filePath, entryName,
+                $"the Microsoft.ML.Sparsity model riding along in the ONNX metadata '{RideAlongKey}' of this entry is damaged " +
                 $"({e.Message}). The portable model still loads with mlContext.Model.Load.", e);
         }
     }

@@ -83,6 +83,16 @@ public sealed class FashionMnistTests
     }
 
     [Fact]
+    public void A_file_given_as_the_directory_is_named_as_such()
+    {
+        using var dir = new TempFolder();
+        string file = dir.WriteText("train-images-idx3-ubyte", "not a folder");
+        var e = Assert.Throws<FileNotFoundException>(() => new MLContext(seed: 1).Data.LoadFashionMnist(FashionMnistSplit.Train, file));
+        Assert.Contains($"'{file}'", e.Message);
+        Assert.Contains("it is a file, not a directory", e.Message);
+    }
+
+    [Fact]
     public void Inconsistent_image_and_label_counts_name_both_files()
     {
         using var dir = new TempFolder();
@@ -171,8 +181,13 @@ public sealed class FashionMnistTests
             },
         };
 
+        // What a download killed midway leaves behind: removed by the next download.
+        string stale = Path.Combine(cache.Path, $".t10k-images-idx3-ubyte.gz.{Guid.NewGuid():N}.tmp");
+        File.WriteAllBytes(stale, [0x1f, 0x8b]);
+
         var data = loader.Load(FashionMnistSplit.Test, null);
 
+        Assert.False(File.Exists(stale));
         Assert.Equal(10_000, data.Count);
         Assert.Equal(
             ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-images-idx3-ubyte.gz",

@@ -33,6 +33,38 @@ public sealed class IdxFileTests
     }
 
     [Fact]
+    public void A_directory_where_the_file_should_be_is_named_as_such()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File("train-images-idx3-ubyte");
+        Directory.CreateDirectory(path);
+        var e = Assert.Throws<FileNotFoundException>(() => IdxFile.Read(path, "image data"));
+        Assert.Contains($"'{path}' is a directory", e.Message);
+        Assert.Equal(path, e.FileName);
+    }
+
+    /// <summary>A 3×4×5 file cut at offsets inside the magic number, the dimensions and the data, plain and gzipped.</summary>
+    [Theory]
+    [InlineData(false, 2)]
+    [InlineData(false, 9)]
+    [InlineData(false, 17)]
+    [InlineData(false, 75)]
+    [InlineData(true, 2)]
+    [InlineData(true, 9)]
+    [InlineData(true, 17)]
+    [InlineData(true, 75)]
+    public void A_file_truncated_anywhere_says_truncated_and_names_the_path(bool gzip, int keptBytes)
+    {
+        using var dir = new TempFolder();
+        var bytes = Idx.Bytes([3, 4, 5], Enumerable.Range(0, 60).Select(i => (byte)i).ToArray());
+        string path = dir.File("cut-idx3-ubyte");
+        Idx.Write(path, bytes[..keptBytes], gzip);
+        var e = Assert.Throws<InvalidDataException>(() => IdxFile.Read(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
     public void Wrong_magic_number_is_rejected()
     {
         using var dir = new TempFolder();

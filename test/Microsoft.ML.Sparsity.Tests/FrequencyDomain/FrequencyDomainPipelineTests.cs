@@ -246,9 +246,7 @@ public sealed class FrequencyDomainPipelineTests(ITestOutputHelper log) : IDispo
             string text;
             using (var reader = new StreamReader(entry.Open())) text = reader.ReadToEnd();
             Assert.Contains(find, text);
-            entry.Delete();
-            using var writer = new StreamWriter(zip.CreateEntry(ModelFile.ManifestEntry).Open(), new UTF8Encoding(false));
-            writer.Write(text.Replace(find, replace, StringComparison.Ordinal));
+            Serialization.HostileFiles.ReplaceJson(zip, ModelFile.ManifestEntry, text.Replace(find, replace, StringComparison.Ordinal));
         }
         return copy.ToArray();
     }

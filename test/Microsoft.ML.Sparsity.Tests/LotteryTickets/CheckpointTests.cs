@@ -1,7 +1,10 @@
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.LotteryTickets;
 using Microsoft.ML.Sparsity.Network;
+using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.Serialization;
+using Microsoft.ML.Sparsity.Tests.Serialization;
 using Microsoft.ML.Sparsity.Tests.Training;
 using Xunit;
 
@@ -130,6 +133,10 @@ public sealed class CheckpointTests : IDisposable
         var missing = Options(LotteryTicketReset.InitialWeights);
         missing.CheckpointDirectory = Path.Combine(_folder, "absent");
         Assert.Contains("absent", Assert.Throws<DirectoryNotFoundException>(() => ml.Sparsity().LotteryTicket(missing).Run(Data.AsDataView(), Data.AsDataView())).Message);
+        var file = Options(LotteryTicketReset.InitialWeights);
+        file.CheckpointDirectory = Path.Combine(_folder, "a-file");
+        File.WriteAllText(file.CheckpointDirectory, "");
+        Assert.Contains("'" + file.CheckpointDirectory + "' is a file", Assert.Throws<DirectoryNotFoundException>(() => ml.Sparsity().LotteryTicket(file).Run(Data.AsDataView(), Data.AsDataView())).Message);
     }
 
     [Fact]
@@ -166,11 +173,9 @@ public sealed class CheckpointTests : IDisposable
             var entry = zip.GetEntry("checkpoint.json")!;
             string json;
             using (var r = new StreamReader(entry.Open())) json = r.ReadToEnd();
-            entry.Delete();
-            using var w = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
-            w.Write(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2", StringComparison.Ordinal));
+            HostileFiles.ReplaceJson(zip, "checkpoint.json", json.Replace("\"formatVersion\": 2", "\"formatVersion\": 3", StringComparison.Ordinal));
         }
-        Assert.Contains("format version 2", Assert.Throws<ModelFormatException>(() => ml.Sparsity().LotteryTicket(options).Run(Data.AsDataView(), Data.AsDataView())).Message);
+        Assert.Contains("format version 3", Assert.Throws<ModelFormatException>(() => ml.Sparsity().LotteryTicket(options).Run(Data.AsDataView(), Data.AsDataView())).Message);
     }
 
     [Fact]
@@ -185,6 +190,112 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(CheckpointPath));
         Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
         Assert.Equal(1, new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
+    }
+
+    /// <summary>A checkpoint stopped inside level 1 (masks, θ₀, the run in progress), written once for the damage table.</summary>
+    private static readonly Lazy<byte[]> Checkpoint = new(() =>
+    {
+        using var tests = new CheckpointTests();
+        tests.WriteCheckpointStoppedAt(12);
+        return File.ReadAllBytes(tests.CheckpointPath);
+    });
+
+    /// <summary>Damaged and edited checkpoints: (case, the entry the error must name, a word the message must contain).</summary>
+    public static TheoryData<string, string?, string> Damages => new()
+    {
+        { "edited level", "checkpoint.json", "SHA-256" },
+        { "edited options", "checkpoint.json", "SHA-256" },                     // not "it belongs to another run"
+        { "truncated entry", "source.zip", "truncated" },
+        { "missing mask entry", "masks/0.bits", "missing" },
+        { "missing model entry", "current.zip", "missing" },
+        { "missing checksum entry", "checkpoint.json.sha256", "missing" },
+        { "wrong checksum", "checkpoint.json", "SHA-256" },
+        { "garbage JSON", "checkpoint.json", "SHA-256" },
+        { "garbage JSON with its checksum", "checkpoint.json", "JSON" },
+        { "flipped byte in a model", "source.zip", "SHA-256" },
+        { "edited activation inside a model, outer checksums recomputed", "source.zip/manifest.json", "SHA-256" },
+        { "format 1 (before checksums)", "checkpoint.json", "start the run over" },
+        { "300 MB zero model entry", "current.zip", "header declares 314572800 bytes" },
+        { "truncated zip", null, "truncated" },
+        { "empty file", null, "empty" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Damages))]
+    public void DamagedCheckpointsNameTheFileAndTheEntry(string damage, string? entry, string word)
+    {
+        byte[] good = Checkpoint.Value;
+        var entries = HostileFiles.ReadZip(good);
+        var manifest = HostileFiles.Json(entries, "checkpoint.json");
+        void Edit() => HostileFiles.SetJson(entries, "checkpoint.json", manifest);
+        switch (damage)
+        {
+            case "edited level": manifest["level"] = 2; Edit(); break;
+            case "edited options": manifest["options"]!["PruningRate"] = "0.25"; Edit(); break;
+            case "truncated entry": HostileFiles.Set(entries, "source.zip", HostileFiles.Get(entries, "source.zip")[..100]); break;
+            case "missing mask entry": entries.RemoveAll(e => e.Name == "masks/0.bits"); break;
+            case "missing model entry": entries.RemoveAll(e => e.Name == "current.zip"); break;
+            case "missing checksum entry": entries.RemoveAll(e => e.Name == "checkpoint.json.sha256"); break;
+            case "wrong checksum": HostileFiles.Set(entries, "checkpoint.json.sha256", Encoding.ASCII.GetBytes(HostileFiles.Sha([7]))); break;
+            case "garbage JSON": HostileFiles.Set(entries, "checkpoint.json", "{ \"level\": "u8.ToArray()); break;
+            case "garbage JSON with its checksum":
+                HostileFiles.Set(entries, "checkpoint.json", "{ \"level\": "u8.ToArray());
+                HostileFiles.Set(entries, "checkpoint.json.sha256", Encoding.ASCII.GetBytes(HostileFiles.Sha(HostileFiles.Get(entries, "checkpoint.json"))));
+                break;
+            case "flipped byte in a model": HostileFiles.Get(entries, "source.zip")[200] ^= 0x04; break;
+            case "edited activation inside a model, outer checksums recomputed":
+                var model = HostileFiles.ReadZip(HostileFiles.Get(entries, "source.zip"));
+                var inner = HostileFiles.Json(model, "manifest.json");
+                inner["transformers"]![0]!["layers"]![1]!["activation"] = "tanh";
+                HostileFiles.SetJson(model, "manifest.json", inner);
+                byte[] edited = HostileFiles.WriteZip(model);
+                HostileFiles.Set(entries, "source.zip", edited);
+                (manifest["source"]!["sha256"], manifest["source"]!["bytes"]) = (HostileFiles.Sha(edited), edited.Length);
+                HostileFiles.SetJsonAndChecksum(entries, "checkpoint.json", manifest);
+                break;
+            case "format 1 (before checksums)":
+                manifest["formatVersion"] = 1;
+                HostileFiles.SetJson(entries, "checkpoint.json", manifest);
+                entries.RemoveAll(e => e.Name == "checkpoint.json.sha256");
+                break;
+        }
+        if (damage == "300 MB zero model entry") HostileFiles.WriteWithZeroEntry(CheckpointPath, entries, "current.zip", megabytes: 300);
+        else File.WriteAllBytes(CheckpointPath, damage switch
+        {
+            "truncated zip" => good[..(good.Length / 3)],
+            "empty file" => [],
+            _ => HostileFiles.WriteZip(entries),
+        });
+
+        var host = new SparsityHost(new MLContext(seed: 1), nameof(CheckpointTests), threads: 1);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<ModelFormatException>(() => new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(CheckpointPath, e.FilePath);
+        Assert.Contains(CheckpointPath, e.Message, StringComparison.Ordinal);
+        Assert.Equal(entry, e.Entry);
+        if (entry is not null) Assert.Contains($"'{entry}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(word, e.Message, StringComparison.Ordinal);
+        Assert.True(allocated < 50L << 20, $"refusing the checkpoint allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public void ResumingRemovesTheTemporaryOfAKilledCheckpointWriteButNotALiveOne()
+    {
+        WriteCheckpointStoppedAt(12);
+        string stale = Path.Combine(_folder, $".{ImpRun.CheckpointFileName}.{Guid.NewGuid():N}.tmp");
+        string live = Path.Combine(_folder, $".{ImpRun.CheckpointFileName}.{Guid.NewGuid():N}.tmp");
+        string other = Path.Combine(_folder, $".results.csv.{Guid.NewGuid():N}.tmp");
+        File.WriteAllBytes(stale, [1, 2, 3]);
+        File.WriteAllBytes(other, [1, 2, 3]);
+        var host = new SparsityHost(new MLContext(seed: 1), nameof(CheckpointTests), threads: 1);
+        using (new FileStream(live, FileMode.CreateNew, FileAccess.Write, FileShare.None))   // held as a live writer holds it
+        {
+            Assert.Equal(1, new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
+            Assert.False(File.Exists(stale));
+            Assert.True(File.Exists(live));
+            Assert.True(File.Exists(other));
+        }
     }
 
     /// <summary>Fails after 1,000 bytes, as a full disk or a killed process would.</summary>

@@ -284,7 +284,7 @@ public sealed class GradientCheckTests : IDisposable
     public void BatchNorm_1d_training_backward_matches_finite_differences()
     {
         var random = new Random(31);
-        var layer = new BatchNormLayer("bn", [5], 0.1f, 1e-5f);
+        var layer = new BatchNormLayer("bn", [5], 0.1f, 1e-5f, Context(_pool));
         Uniform(random, 5, 0.5f, 1.5f).CopyTo(layer.Gamma.Value, 0);
         Uniform(random, 5).CopyTo(layer.Beta.Value, 0);
         const int batch = 6;
@@ -297,7 +297,7 @@ public sealed class GradientCheckTests : IDisposable
     public void BatchNorm_over_image_channels_training_backward_matches_finite_differences()
     {
         var random = new Random(32);
-        var layer = new BatchNormLayer("bn", [3, 4, 3], 0.1f, 1e-5f);
+        var layer = new BatchNormLayer("bn", [3, 4, 3], 0.1f, 1e-5f, Context(_pool));
         Assert.Equal(3, layer.Channels);
         Uniform(random, 3, 0.5f, 1.5f).CopyTo(layer.Gamma.Value, 0);
         Uniform(random, 3).CopyTo(layer.Beta.Value, 0);
@@ -311,7 +311,7 @@ public sealed class GradientCheckTests : IDisposable
     public void BatchNorm_training_normalises_and_updates_running_statistics_like_pytorch()
     {
         var random = new Random(33);
-        var layer = new BatchNormLayer("bn", [2, 2, 2], 0.1f, 1e-5f);
+        var layer = new BatchNormLayer("bn", [2, 2, 2], 0.1f, 1e-5f, Context(_pool));
         const int batch = 3;
         var x = Uniform(random, batch * 8, -1f, 3f);
         var y = new float[x.Length];

@@ -212,7 +212,13 @@ public sealed class ModelFileTests : IDisposable
         var transformer = manifest["transformers"]![0]!.AsObject();
         var weight = transformer["tensors"]![0]!.AsObject();              // dense0.weight, masked
         string weightEntry = weight["entry"]!.GetValue<string>(), maskEntry = weight["maskEntry"]!.GetValue<string>();
-        byte[] Rezip() { entries["manifest.json"] = Encoding.UTF8.GetBytes(manifest.ToJsonString()); return WriteZip(entries); }
+        byte[] Rezip()
+        {
+            // A crafted edit (checksum recomputed), so that the checks behind the manifest's checksum are what is tested.
+            entries["manifest.json"] = Encoding.UTF8.GetBytes(manifest.ToJsonString());
+            entries["manifest.json.sha256"] = Encoding.ASCII.GetBytes(HostileFiles.Sha(entries["manifest.json"]));
+            return WriteZip(entries);
+        }
         void Resha(string tensorField, string entry, JsonObject tensor) =>
             tensor[tensorField] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(entries[entry])).ToLowerInvariant();
         switch (damage)

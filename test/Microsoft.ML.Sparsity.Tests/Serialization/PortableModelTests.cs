@@ -203,9 +203,7 @@ public sealed class PortableModelTests : IDisposable
                 var manifest = archive.GetEntry(ModelFile.ManifestEntry)!;
                 string json;
                 using (var reader = new StreamReader(manifest.Open())) json = reader.ReadToEnd();
-                manifest.Delete();
-                using var writer = new StreamWriter(archive.CreateEntry(ModelFile.ManifestEntry).Open());
-                writer.Write(System.Text.RegularExpressions.Regex.Replace(json, "\"formatVersion\":\\s*\\d+", "\"formatVersion\": 99"));
+                HostileFiles.ReplaceJson(archive, ModelFile.ManifestEntry, System.Text.RegularExpressions.Regex.Replace(json, "\"formatVersion\":\\s*\\d+", "\"formatVersion\": 99"));
             }
             return Convert.ToBase64String(inner.ToArray());
         });
@@ -213,6 +211,32 @@ public sealed class PortableModelTests : IDisposable
         var error = Assert.Throws<ModelFormatException>(() => ml.Sparsity().LoadModel(zip, out _));
         Assert.Contains("format version 99", error.Message);
         Assert.Contains("Update the package", error.Message);
+    }
+
+    [Fact]
+    public void A_save_removes_the_ONNX_copies_that_killed_saves_left_but_not_one_in_use()
+    {
+        var ml = new MLContext(seed: 1);
+        var (model, train) = Fitted(ml);
+        string Copy() => Path.Combine(Path.GetTempPath(), $".sparsity-portable.onnx.{Guid.NewGuid():N}.tmp");
+        string stale = Copy(), live = Copy();
+        File.WriteAllBytes(stale, [1, 2, 3]);
+        try
+        {
+            using (new FileStream(live, FileMode.CreateNew, FileAccess.Write, FileShare.Read))   // another save's copy, in use
+            {
+                ml.Model.Save(model, train.Schema, Path.Combine(_directory.FullName, "model.zip"));
+                Assert.False(File.Exists(stale));
+                Assert.True(File.Exists(live));
+            }
+        }
+        finally
+        {
+            File.Delete(stale);
+            File.Delete(live);
+        }
+        var restored = ml.Sparsity().LoadModel(Path.Combine(_directory.FullName, "model.zip"), out _);
+        Assert.Equal(model.Transform(train).GetColumn<float[]>("Score").SelectMany(x => x), restored.Transform(train).GetColumn<float[]>("Score").SelectMany(x => x));
     }
 
     [Fact]
