@@ -186,8 +186,8 @@ internal sealed class BlockMappedDataView : IDataView
 /// one, is documented as not thread-safe. Used from two threads at once, the engine's input would change under the
 /// computation and answers would go to the wrong caller; so a getter of an added column claims the row with one
 /// interlocked exchange and checks, when done, that the input row did not move meanwhile, and either finding throws
-/// <see cref="InvalidOperationException"/>. This sees the overlaps that reach the computation (which is most of a
-/// prediction's time); two calls that overlap only inside ML.NET's own copying are not seen.
+/// <see cref="InvalidOperationException"/>. This sees every call that overlaps another's computation (most of a
+/// prediction's time), not another call's input arriving in ML.NET's own code between this call's input and its computation.
 /// </remarks>
 internal sealed class BlockRowMapper : IRowToRowMapper
 {
