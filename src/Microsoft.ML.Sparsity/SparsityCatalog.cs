@@ -115,7 +115,11 @@ public sealed class SparsityCatalog
     /// <summary>Loads a lottery ticket saved by <see cref="LotteryTickets.LotteryTicket.Save"/>; give it to a trainer as <c>Options.Sparsity</c> to train it.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist, or a directory is there.</exception>
     /// <exception cref="ModelFormatException">The file is empty, truncated, damaged, edited or not a lottery ticket; <see cref="ModelFormatException.FilePath"/> and <see cref="ModelFormatException.Entry"/> say where.</exception>
-    public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath) => LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
+    public LotteryTickets.LotteryTicket LoadLotteryTicket(string filePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(filePath);
+        return LotteryTickets.LotteryTicket.Load(filePath, _host.Pool);
+    }
 
     /// <summary>The sparsity of a model's weights, per layer and in total.</summary>
     public Masks.SparsityReport GetReport(NeuralNetworkModel model)
@@ -133,8 +137,11 @@ public sealed class SparsityCatalog
     /// <param name="inputSchema">The schema of the data the model takes, as ML.NET's <c>Load</c> gives it.</param>
     /// <exception cref="FileNotFoundException">The file does not exist, or a directory is there.</exception>
     /// <exception cref="ModelFormatException">The file is empty, truncated, not a model ML.NET can load, or a model's riding-along file is damaged or of a newer format; the message names the file and the zip entry.</exception>
-    public ITransformer LoadModel(string filePath, out DataViewSchema inputSchema) =>
-        PortableModel.Load(_context, filePath, _host.Pool, out inputSchema);
+    public ITransformer LoadModel(string filePath, out DataViewSchema inputSchema)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(filePath);
+        return PortableModel.Load(_context, filePath, _host.Pool, out inputSchema);
+    }
 
     /// <summary>
     /// Exports a trained model to ONNX (opset 13) for ONNX Runtime, e.g. ML.NET's <c>ApplyOnnxModel</c>. The graph takes

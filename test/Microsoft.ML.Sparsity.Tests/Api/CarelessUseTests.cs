@@ -70,6 +70,7 @@ public sealed class CarelessUseTests
         new("frequency domain block 3", (ml, d) => ml.Transforms.ConvertToFrequencyDomain(blockSize: 3), typeof(ArgumentOutOfRangeException), ["blockSize"]),
         new("loading a model from a missing file", (ml, d) => ml.Sparsity().LoadModel("/nonexistent/model.zip", out _), typeof(FileNotFoundException), ["/nonexistent/model.zip"]),
         new("loading a model from an empty path", (ml, d) => ml.Sparsity().LoadModel("", out _), typeof(ArgumentException), ["filePath"]),
+        new("loading a ticket from an empty path", (ml, d) => ml.Sparsity().LoadLotteryTicket(""), typeof(ArgumentException), ["filePath"]),
         new("ONNX into a missing folder", (ml, d) => ml.Sparsity().ConvertToOnnx(ml.MulticlassClassification.Trainers.NeuralNetwork(Small()).Fit(d), "/nonexistent/dir/m.onnx"), typeof(DirectoryNotFoundException), ["/nonexistent/dir"]),
         new("scoring data without the feature column", (ml, d) =>
             {
