@@ -242,7 +242,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                         Vector512.Store(Tile512(xs, windows + s0, windows + s1, v, c), sums);
                         break;
                     case VectorIsa.Avx2:
-                        Vector256.Store(Tile256(xs, windows + s0, windows + s1, v, c), sums);
+                        Tile256(xs, windows + s0, windows + s1, v, c, sums);
                         break;
                     case VectorIsa.Vector128:
                         Vector128.Store(Tile128(xs, windows + s0, windows + s1, v, c), sums);
@@ -296,31 +296,34 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
             Avx512F.PermuteVar16x32x2(x2, shifted, x3), Avx512F.PermuteVar16x32x2(x0, shifted, x1));
     }
 
-    /// <summary>AVX2: one tile's 8 outputs; each slot loads its own 8-column window and one vpermps picks the rows' x values. Quads alternate between two sets of four accumulators.</summary>
+    /// <summary>
+    /// AVX2: one tile's 16 outputs as two registers of 8 rows; each slot loads its own 8-column window once for both,
+    /// and one vpermps per register picks the rows' x values. Slot j of a quad sums into each register's j-th accumulator.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Tile256(float* x, int* s, int* end, float* v, byte* c)
+    private static void Tile256(float* x, int* s, int* end, float* v, byte* c, float* sums)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        for (; s + 8 <= end; s += 8, v += 64, c += 64)
+        for (; s < end; s += 4, v += 64, c += 64)
         {
-            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
-            Quad256(x, s + 4, v + 32, c + 32, ref b0, ref b1, ref b2, ref b3);
+            Vector256<int> k = Vector256.Load((int*)c), l = Vector256.Load((int*)c + 8);
+            Vector256<float> window = Vector256.Load(x + s[0]);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(window, k), a0);
+            b0 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(window, l), b0);
+            window = Vector256.Load(x + s[1]);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 8)), a1);
+            b1 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 8)), b1);
+            window = Vector256.Load(x + s[2]);
+            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 16)), a2);
+            b2 = Fma.MultiplyAdd(Vector256.Load(v + 40), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 16)), b2);
+            window = Vector256.Load(x + s[3]);
+            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 24)), a3);
+            b3 = Fma.MultiplyAdd(Vector256.Load(v + 56), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 24)), b3);
         }
 
-        if (s < end)
-            Quad256(x, s, v, c, ref a0, ref a1, ref a2, ref a3);
-        return ((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quad256(float* x, int* s, float* v, byte* c, ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
-    {
-        Vector256<int> k = Vector256.Load((int*)c);
-        a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + s[0]), k), a0);
-        a1 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(Vector256.Load(x + s[1]), Avx2.ShiftRightLogical(k, 8)), a1);
-        a2 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + s[2]), Avx2.ShiftRightLogical(k, 16)), a2);
-        a3 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(Vector256.Load(x + s[3]), Avx2.ShiftRightLogical(k, 24)), a3);
+        Vector256.Store((a0 + a1) + (a2 + a3), sums);
+        Vector256.Store((b0 + b1) + (b2 + b3), sums + 8);
     }
 
     /// <summary>
@@ -377,7 +380,7 @@ internal readonly record struct SlicedEllGeometry(int TileRows, int WindowColumn
     public static SlicedEllGeometry For(VectorIsa isa) => isa switch
     {
         VectorIsa.Avx512 => new(16, 64, 4, 16),
-        VectorIsa.Avx2 => new(8, 8, 1, 1),
+        VectorIsa.Avx2 => new(16, 8, 1, 1),
         _ => new(4, 4, 1, 1),
     };
 }
