@@ -32,8 +32,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// by its loads, not its permutes: without the vpermps it ran no faster, and with one window load per quad instead of
 /// per slot it ran 1.45× faster. Tiles of 8 rows loaded each slot's window (and read its start) for 8 values; tiles
 /// of 16 load it once for 16. They store more padding (2.37 values per non-zero at 90% against 2.06, 3.41 against 2.82
-/// at 95%) but each value costs less, and the two layers multiply 1.1–1.3× faster; half as many tiles also halve the
-/// per-tile costs (the loop exit, the scattered stores). Windows of 16 columns (two vpermps and a blend per slot)
+/// at 95%) but each value costs less: the two layers multiply 1.1–1.3× faster from 50% to 95% sparsity (1.15× at 90%,
+/// per CPU second) and about as fast at 98%, and half as many tiles halve the per-tile costs (the loop exit, the
+/// scattered stores). Windows of 16 columns (two vpermps and a blend per slot)
 /// stored 1.62 values per non-zero at 90% but ran 1.07–1.16× slower than 8, and 32 columns 1.35–1.5× slower: a second
 /// window load and permute per slot cost more than the padding they save. Starting windows on 8-column boundaries (no
 /// load splitting two cache lines) made a slot 1.25–1.45× cheaper but stored 1.25× more values: no faster overall.
