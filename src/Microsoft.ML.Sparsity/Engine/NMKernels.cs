@@ -48,15 +48,10 @@ internal sealed unsafe partial class NMMatrix
                 switch (KernelIsa)
                 {
                     case VectorIsa.Avx2:
-                        // The tile as two registers of 8 rows.
-                        for (int h = 0; h < TileRows; h += 8)
-                        {
-                            if (M == 4)
-                                Rows4x256(x, columns, v + h, i + h, output + h);
-                            else
-                                Rows8x256(x, columns, v + h, i + h, output + h);
-                        }
-
+                        if (M == 4)
+                            Tile4x256(x, columns, v, i, output);
+                        else
+                            Tile8x256(x, columns, v, i, output);
                         break;
                     case VectorIsa.Vector128:
                         // The tile as four registers of 4 rows.
@@ -80,41 +75,65 @@ internal sealed unsafe partial class NMMatrix
         }
     }
 
-    /// <summary>AVX2, M = 4: 8 rows of a tile (values <paramref name="v"/>, index bytes <paramref name="i"/> at the rows' first lane).</summary>
+    /// <summary>
+    /// AVX2, M = 4: one tile as two registers of 8 rows, which share each slot's broadcast of its group's 4 x values
+    /// (the broadcast and the column load once per 16 rows, not per 8).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Rows4x256(float* x, int* columns, float* v, byte* i, float* output)
+    private void Tile4x256(float* x, int* columns, float* v, byte* i, float* output)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
         int quads = Slots / 4;
         for (int q = 0; q < quads; q++, v += 64, i += 16, columns += 4)
         {
-            Vector256<int> k = Avx2.ConvertToVector256Int32(i);
-            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[0]), k), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[1]), Avx2.ShiftRightLogical(k, 2)), a1);
-            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[2]), Avx2.ShiftRightLogical(k, 4)), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx.PermuteVar(Avx.BroadcastVector128ToVector256(x + columns[3]), Avx2.ShiftRightLogical(k, 6)), a3);
+            Vector256<int> k = Avx2.ConvertToVector256Int32(i), l = Avx2.ConvertToVector256Int32(i + 8);
+            Vector256<float> g = Avx.BroadcastVector128ToVector256(x + columns[0]);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx.PermuteVar(g, k), a0);
+            b0 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx.PermuteVar(g, l), b0);
+            g = Avx.BroadcastVector128ToVector256(x + columns[1]);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx.PermuteVar(g, Avx2.ShiftRightLogical(k, 2)), a1);
+            b1 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx.PermuteVar(g, Avx2.ShiftRightLogical(l, 2)), b1);
+            g = Avx.BroadcastVector128ToVector256(x + columns[2]);
+            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx.PermuteVar(g, Avx2.ShiftRightLogical(k, 4)), a2);
+            b2 = Fma.MultiplyAdd(Vector256.Load(v + 40), Avx.PermuteVar(g, Avx2.ShiftRightLogical(l, 4)), b2);
+            g = Avx.BroadcastVector128ToVector256(x + columns[3]);
+            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx.PermuteVar(g, Avx2.ShiftRightLogical(k, 6)), a3);
+            b3 = Fma.MultiplyAdd(Vector256.Load(v + 56), Avx.PermuteVar(g, Avx2.ShiftRightLogical(l, 6)), b3);
         }
 
         Vector256.Store((a0 + a1) + (a2 + a3), output);
+        Vector256.Store((b0 + b1) + (b2 + b3), output + 8);
     }
 
-    /// <summary>AVX2, M = 8: 8 rows of a tile; the group's 8 x values in one register, vpermps.</summary>
+    /// <summary>AVX2, M = 8: one tile as two registers of 8 rows sharing each slot's load of its group's 8 x values; vpermps.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Rows8x256(float* x, int* columns, float* v, byte* i, float* output)
+    private void Tile8x256(float* x, int* columns, float* v, byte* i, float* output)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
         int quads = Slots / 4;
         for (int q = 0; q < quads; q++, v += 64, i += 32, columns += 4)
         {
-            Vector256<int> k = Avx2.ConvertToVector256Int32(i);
-            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(Vector256.Load(x + columns[0]), k), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(Vector256.Load(x + columns[1]), Avx2.ShiftRightLogical(k, 4)), a1);
+            Vector256<int> k = Avx2.ConvertToVector256Int32(i), l = Avx2.ConvertToVector256Int32(i + 8);
+            Vector256<float> g = Vector256.Load(x + columns[0]);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(g, k), a0);
+            b0 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(g, l), b0);
+            g = Vector256.Load(x + columns[1]);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(g, Avx2.ShiftRightLogical(k, 4)), a1);
+            b1 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(g, Avx2.ShiftRightLogical(l, 4)), b1);
             k = Avx2.ConvertToVector256Int32(i + 16);
-            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(Vector256.Load(x + columns[2]), k), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(Vector256.Load(x + columns[3]), Avx2.ShiftRightLogical(k, 4)), a3);
+            l = Avx2.ConvertToVector256Int32(i + 24);
+            g = Vector256.Load(x + columns[2]);
+            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(g, k), a2);
+            b2 = Fma.MultiplyAdd(Vector256.Load(v + 40), Avx2.PermuteVar8x32(g, l), b2);
+            g = Vector256.Load(x + columns[3]);
+            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(g, Avx2.ShiftRightLogical(k, 4)), a3);
+            b3 = Fma.MultiplyAdd(Vector256.Load(v + 56), Avx2.PermuteVar8x32(g, Avx2.ShiftRightLogical(l, 4)), b3);
         }
 
         Vector256.Store((a0 + a1) + (a2 + a3), output);
+        Vector256.Store((b0 + b1) + (b2 + b3), output + 8);
     }
 
     /// <summary>Vector128, M = 4: 4 rows of a tile; the group's 4 x values in one register, one shuffle (indices masked to 0..3).</summary>
