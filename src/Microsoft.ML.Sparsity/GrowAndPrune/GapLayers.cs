@@ -25,14 +25,16 @@ internal sealed class GapLayers
         _pattern = options.Pattern;
         _method = method;
         _initial = new PruningPlan(options.InitialMask(), network, seed);
-        Partitions = GapPartitions.Resolve(options, _initial.AllLayers, _initial.Layers);
+        // A layer the allocation leaves dense (ERK may) has nothing to grow or prune.
+        Layers = _initial.Layers.Where((_, i) => _initial.FinalSparsity[i] != 0).ToArray();
+        Partitions = GapPartitions.Resolve(options, _initial.AllLayers, Layers);
     }
 
     /// <summary>Every prunable layer of the network, pruned by GaP or not.</summary>
     public IReadOnlyList<PrunableLayer> AllLayers => _initial.AllLayers;
 
-    /// <summary>The layers GaP prunes, in network order.</summary>
-    public IReadOnlyList<PrunableLayer> Layers => _initial.Layers;
+    /// <summary>The layers GaP prunes and grows, in network order: those the initial mask prunes, but any whose target sparsity is 0.</summary>
+    public IReadOnlyList<PrunableLayer> Layers { get; }
 
     /// <summary>The partitions, as positions in <see cref="Layers"/>.</summary>
     public int[][] Partitions { get; }

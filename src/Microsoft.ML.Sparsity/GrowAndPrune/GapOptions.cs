@@ -38,7 +38,8 @@ public enum GapPartitionOrder
 /// </para>
 /// <para>
 /// A layer's target is the number of (pattern) units its initial random mask prunes: every layer ends exactly there,
-/// and every layer not grown is exactly there at every step. Biases and normalisation parameters are never pruned.
+/// and every layer not grown is exactly there at every step. Layers whose target sparsity is 0 (ERK keeps small
+/// layers dense) belong to no partition, like excluded ones. Biases and normalisation parameters are never pruned.
 /// </para>
 /// </remarks>
 public sealed class GapOptions : SparsityMethod
@@ -74,7 +75,7 @@ public sealed class GapOptions : SparsityMethod
     public int? MaskSeed;
 
     /// <summary>
-    /// κ, the number of partitions, from 1 to the number of pruned layers. Null (default): 4 (the paper's ResNet-50
+    /// κ, the number of partitions, from 1 to the number of pruned layers (those with a non-zero target). Null (default): 4 (the paper's ResNet-50
     /// setting) or the number of pruned layers if fewer. Unless <see cref="Partitions"/> gives them, the partitions are
     /// runs of consecutive layers whose largest weight count is as small as possible.
     /// </summary>

@@ -35,7 +35,7 @@ internal static class GapPartitions
                 int index = LayerSelection.Resolve(all, key, nameof(GapOptions.Partitions));
                 if (!position.TryGetValue(index, out int i))
                     throw new ArgumentException(
-                        $"Partitions: layer '{all[index].Name}' (partition {p}) is not pruned (it is excluded or the pattern does not fit it); the pruned layers are {names}.",
+                        $"Partitions: layer '{all[index].Name}' (partition {p}) is not pruned (it is excluded, the pattern does not fit it, or its target sparsity is 0); the pruned layers are {names}.",
                         nameof(GapOptions.Partitions));
                 if (owner[i] >= 0)
                     throw new ArgumentException(

@@ -91,6 +91,7 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         var optimizer = training.Optimizer.Create(network.Parameters, pool);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, training.LearningRateSchedule, training.Optimizer.LearningRate,
             training.BatchSize, training.Epochs, seed, training.Shuffle, training.EarlyStoppingPatience, isClassifier: true);
+        network.EnsureCapacity(Math.Min(training.BatchSize, train.Count));
         var state = GapModelState.Of(network);
         var records = new List<ParallelGapRound>();
         for (int round = 0; round < rounds; round++)

@@ -48,6 +48,6 @@ public sealed class ParallelGapResult
     /// <summary>The rounds, in order.</summary>
     public IReadOnlyList<ParallelGapRound> Rounds { get; }
 
-    /// <summary>The trained sparse model; its <c>History</c> holds the fine-tuning epochs.</summary>
+    /// <summary>The trained sparse model; its <c>TrainingHistory</c> holds the fine-tuning epochs.</summary>
     public NeuralNetworkMulticlassModel Model { get; }
 }

@@ -190,7 +190,7 @@ public class GapTests
             // Undo the first grow: the initial mask is the partitions' masks before it; read it from a fresh copy instead.
             var b = SmallConv(seed: 3);
             new PruningPlan(new MLContext(1).Sparsity().RandomPruning(0.8, allocation, maskSeed), b, trainingSeed).Prune(0, PruningSchedule.AtInitialization(), null);
-            var grown = controller.Layers.Partitions[0];
+            var grown = controller.Layers.Partitions[0].Select(i => controller.Layers.Layers[i].Index).ToArray();
             var la = PrunableLayer.From(a);
             var lb = PrunableLayer.From(b);
             for (int l = 0; l < la.Count; l++)
@@ -198,8 +198,20 @@ public class GapTests
                 if (grown.Contains(l)) { Assert.Null(la[l].Weight.Mask); continue; }
                 Assert.Equal(lb[l].Weight.Mask, la[l].Weight.Mask);
             }
-            Assert.Equal(lb.Select(l => l.Weight.Mask!.LongCount(m => m == 0)), controller.Targets);
+            Assert.Equal(controller.Layers.Layers.Select(l => lb[l.Index].Weight.Mask!.LongCount(m => m == 0)), controller.Targets);
         }
+    }
+
+    [Fact]
+    public void LayersTheAllocationLeavesDenseAreInNoPartition()
+    {
+        // ERK at 90% keeps LeNet-300-100's 100×10 output layer dense: C-GaP grows and prunes the two hidden layers only.
+        var network = LeNet();
+        var controller = (GapController)new GapOptions().CreateController(network, new SgdOptimizerOptions().Create(network.Parameters, Pool), 1, null);
+        Assert.Equal(["dense0", "dense1"], controller.Layers.Layers.Select(l => l.Name));
+        Assert.Equal([[0], [1]], controller.Layers.Partitions);
+        controller.Start(10, 200);
+        Assert.Equal(0, PrunableLayer.From(network)[2].Weight.Value.Count(v => v == 0));
     }
 
     [Fact]
