@@ -186,10 +186,10 @@ public sealed class SparsityCatalog
     /// <param name="targetSparsity">The fraction of weights removed.</param>
     /// <param name="allocation">Per-layer sparsities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, as <see cref="RandomPruning"/>.</param>
     /// <param name="partitions">κ; null: min(4, pruned layers).</param>
-    /// <param name="stepEpochs">T, the epochs of one step.</param>
-    /// <param name="rounds">Rounds of κ steps; null: as many as fit in 75% of the epochs.</param>
+    /// <param name="stepEpochs">T, the epochs of one step; null: the longest that fits the rounds in 75% of the epochs.</param>
+    /// <param name="rounds">Rounds of κ steps; null: as many as fit in 75% of the epochs with T set, else one.</param>
     public GrowAndPrune.GapOptions GrowAndPrune(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? partitions = null,
-        int stepEpochs = 1, int? rounds = null) =>
+        int? stepEpochs = null, int? rounds = null) =>
         new()
         {
             TargetSparsity = targetSparsity,

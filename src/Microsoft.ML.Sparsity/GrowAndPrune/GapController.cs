@@ -40,13 +40,13 @@ internal sealed class GapController : SparsityController
     {
         int epochs = (int)(totalSteps / stepsPerEpoch);
         int partitions = Layers.Partitions.Length;
-        int rounds = _options.ResolveRounds(epochs, partitions * _options.StepEpochs);
+        var (stepEpochs, rounds) = _options.ResolveSchedule(epochs, partitions);
         Schedule = new GapSchedule(partitions, rounds, _options.Order, _seed);
-        _stepLength = (long)_options.StepEpochs * stepsPerEpoch;
+        _stepLength = (long)stepEpochs * stepsPerEpoch;
         Layers.ApplyInitialMask();
         _targets = Layers.Targets();
         _log?.Invoke($"C-GaP: {partitions} partitions [{string.Join("; ", Layers.Partitions.Select(p => string.Join(", ", p.Select(i => Layers.Layers[i].Name))))}], " +
-            $"{rounds} rounds of {partitions} steps of {_options.StepEpochs} epochs, then {epochs - rounds * partitions * _options.StepEpochs} epochs of fine-tuning.");
+            $"{rounds} rounds of {partitions} steps of {stepEpochs} epochs, then {epochs - rounds * partitions * stepEpochs} epochs of fine-tuning.");
         Update(0);
     }
 

@@ -48,10 +48,11 @@ internal static class GapCopy
         optimizer.ApplyMasks();
         int stepsPerEpoch = (train.Count + training.BatchSize - 1) / training.BatchSize;
         long totalSteps = (long)stepsPerEpoch * training.Epochs;
-        int roundEnd = (work.Round + 1) * options.Gap.StepEpochs;
+        int stepEpochs = options.Gap.ResolveSchedule(training.Epochs, 1).StepEpochs;
+        int roundEnd = (work.Round + 1) * stepEpochs;
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, new RunSchedule(training.LearningRateSchedule, totalSteps),
             training.Optimizer.LearningRate, training.BatchSize, roundEnd, work.Seed, training.Shuffle, 0, isClassifier: true);
-        loop.Run(train, null, null, null, cancellation, (long)work.Round * options.Gap.StepEpochs * stepsPerEpoch);
+        loop.Run(train, null, null, null, cancellation, (long)work.Round * stepEpochs * stepsPerEpoch);
         gap.PruneBack(work.Partition, targets);
         var (stateOwners, parameterOwners) = Owners(network, gap);
         return new GapCopyResult(work.Partition,

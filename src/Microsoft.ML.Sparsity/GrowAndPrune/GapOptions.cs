@@ -88,12 +88,17 @@ public sealed class GapOptions : SparsityMethod
     /// </summary>
     public IList<IList<string>> Partitions = new List<IList<string>>();
 
-    /// <summary>T, the epochs of one step (one partition grown). Default 1.</summary>
-    public int StepEpochs = 1;
+    /// <summary>
+    /// T, the epochs of one step (one partition grown). Null (default): the longest T such that <see cref="Rounds"/>
+    /// rounds fit in 75% of the epochs, at least 1. (On LeNet-300-100 for 20 epochs, one round of 5–7-epoch steps beat
+    /// seven rounds of 1-epoch steps by 0.7 points at 90% sparsity: docs/grow-and-prune.md.)
+    /// </summary>
+    public int? StepEpochs;
 
     /// <summary>
-    /// Rounds of κ steps (P-GaP: rounds of one step, each copy growing its own partition). Null (default): as many as fit
-    /// in the first 75% of the epochs, at least one, leaving the rest to fine-tuning with the mask fixed.
+    /// Rounds of κ steps (P-GaP: rounds of one step, each copy growing its own partition). Null (default): with
+    /// <see cref="StepEpochs"/> set, as many rounds as fit in 75% of the epochs, at least one; with both null, one round.
+    /// The epochs left after the rounds fine-tune the model with its mask fixed.
     /// </summary>
     public int? Rounds;
 
@@ -112,7 +117,7 @@ public sealed class GapOptions : SparsityMethod
     /// <summary>The partitions, step length and rounds (shared by C-GaP's and P-GaP's descriptions).</summary>
     internal string DescribeSchedule() =>
         (Partitions.Count > 0 ? $"partitions [{string.Join("; ", Partitions.Select(p => string.Join(", ", p)))}]" : $"κ = {PartitionCount?.ToString(CultureInfo.InvariantCulture) ?? "min(4, layers)"}") +
-        $", T = {StepEpochs} epochs, {Rounds?.ToString(CultureInfo.InvariantCulture) ?? "auto"} rounds" +
+        $", T = {(StepEpochs is int t ? $"{t} epochs" : "auto")}, {Rounds?.ToString(CultureInfo.InvariantCulture) ?? "auto"} rounds" +
         (MaskSeed is int s ? $", mask seed {s}" : "") +
         (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
         (LayerSparsity.Count > 0 ? $", overrides [{string.Join(", ", LayerSparsity.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key}: {kv.Value}")))}]" : "") +
@@ -139,30 +144,33 @@ public sealed class GapOptions : SparsityMethod
             throw new ArgumentOutOfRangeException(nameof(PartitionCount), PartitionCount, "κ, the number of partitions, must be at least 1.");
         if (Partitions.Count > 0 && PartitionCount is int k && k != Partitions.Count)
             throw new ArgumentException($"PartitionCount is {k} but Partitions lists {Partitions.Count} partitions; set one of them.", nameof(PartitionCount));
-        if (StepEpochs < 1) throw new ArgumentOutOfRangeException(nameof(StepEpochs), StepEpochs, "T, the epochs of one step, must be at least 1.");
+        if (StepEpochs is < 1) throw new ArgumentOutOfRangeException(nameof(StepEpochs), StepEpochs, "T, the epochs of one step, must be at least 1.");
         if (Rounds is < 1) throw new ArgumentOutOfRangeException(nameof(Rounds), Rounds, "Rounds must be at least 1.");
         if (!Enum.IsDefined(Order)) throw new ArgumentOutOfRangeException(nameof(Order), Order, "Unknown partition order.");
     }
 
     /// <summary>
-    /// The number of rounds for a run of <paramref name="epochs"/> epochs whose rounds last <paramref name="roundEpochs"/>
-    /// epochs each (κ·T for C-GaP, T for P-GaP); throws when they do not fit.
+    /// T and the number of rounds for a run of <paramref name="epochs"/> epochs whose rounds are
+    /// <paramref name="stepsPerRound"/> steps long (κ for C-GaP, 1 for P-GaP); throws when the rounds do not fit.
     /// </summary>
-    internal int ResolveRounds(int epochs, int roundEpochs)
+    internal (int StepEpochs, int Rounds) ResolveSchedule(int epochs, int stepsPerRound)
     {
-        if (Rounds is int rounds)
+        int budget = (int)(0.75 * epochs);
+        if (StepEpochs is int t)
         {
-            if ((long)rounds * roundEpochs > epochs)
+            int rounds = Rounds ?? Math.Max(1, budget / (stepsPerRound * t));
+            if ((long)rounds * stepsPerRound * t > epochs)
                 throw new ArgumentException(
-                    $"Rounds: {rounds} rounds of {roundEpochs} epochs each need {(long)rounds * roundEpochs} epochs; the run has {epochs}. " +
-                    "Lower Rounds, StepEpochs or the number of partitions, or train for more epochs.", nameof(Rounds));
-            return rounds;
+                    $"{(Rounds is null ? nameof(StepEpochs) : nameof(Rounds))}: {rounds} rounds of {stepsPerRound} steps of T = {t} epochs need " +
+                    $"{(long)rounds * stepsPerRound * t} epochs; the run has {epochs}. Lower Rounds, StepEpochs or the number of partitions, or train for more epochs.",
+                    Rounds is null ? nameof(StepEpochs) : nameof(Rounds));
+            return (t, rounds);
         }
-        int fit = (int)(0.75 * epochs / roundEpochs);
-        if (fit >= 1) return fit;
-        if (roundEpochs <= epochs) return 1;
-        throw new ArgumentException(
-            $"StepEpochs: one round takes {roundEpochs} epochs (T = {StepEpochs}); the run has {epochs}. Lower StepEpochs or the number of partitions, or train for more epochs.",
-            nameof(StepEpochs));
+        int r = Rounds ?? 1;
+        if ((long)r * stepsPerRound > epochs)
+            throw new ArgumentException(
+                $"Rounds: {r} rounds of {stepsPerRound} steps of at least 1 epoch need {(long)r * stepsPerRound} epochs; the run has {epochs}. " +
+                "Lower Rounds or the number of partitions, or train for more epochs.", nameof(Rounds));
+        return (Math.Max(1, budget / (r * stepsPerRound)), r);
     }
 }

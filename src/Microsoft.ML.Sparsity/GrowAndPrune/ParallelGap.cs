@@ -83,10 +83,10 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         var gap = new GapLayers(_options.Gap, network, seed, "P-GaP");
         gap.ApplyInitialMask();
         int partitions = gap.Partitions.Length;
-        int rounds = _options.Gap.ResolveRounds(training.Epochs, _options.Gap.StepEpochs);
+        var (stepEpochs, rounds) = _options.Gap.ResolveSchedule(training.Epochs, 1);
         int stepsPerEpoch = (train.Count + training.BatchSize - 1) / training.BatchSize;
         _host.WriteLog($"P-GaP: {partitions} partitions [{string.Join("; ", gap.Partitions.Select(p => string.Join(", ", p.Select(i => gap.Layers[i].Name))))}], " +
-            $"{rounds} rounds of {partitions} copies × {_options.Gap.StepEpochs} epochs, then {training.Epochs - rounds * _options.Gap.StepEpochs} epochs of fine-tuning; seed {seed}, {_host.Threads} threads.");
+            $"{rounds} rounds of {partitions} copies × {stepEpochs} epochs, then {training.Epochs - rounds * stepEpochs} epochs of fine-tuning; seed {seed}, {_host.Threads} threads.");
         // The fine-tuning loop; it also evaluates the merged model of every round.
         var optimizer = training.Optimizer.Create(network.Parameters, pool);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, training.LearningRateSchedule, training.Optimizer.LearningRate,
@@ -114,7 +114,7 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         }
         state.LoadInto(network);
         optimizer.ApplyMasks();
-        loop.Run(train, validation, progress, _host.WriteLog, cancellation, (long)rounds * _options.Gap.StepEpochs * stepsPerEpoch);
+        loop.Run(train, validation, progress, _host.WriteLog, cancellation, (long)rounds * stepEpochs * stepsPerEpoch);
         foreach (var layer in gap.Layers) layer.Weight.SparsityNote = $"{_options.Gap.Pattern} (P-GaP)";
         return (network, loop.History, TrainingState.From(optimizer, loop.Step), records);
     }

@@ -45,7 +45,7 @@ public class ParallelGapTests
         Assert.All(report.Layers, l => Assert.Equal(Math.Round(0.8 * l.Count), l.Count - l.NonZeros));
         Assert.All(report.Layers, l => Assert.Contains("P-GaP", l.Pattern, StringComparison.Ordinal));
         Assert.Equal("ParallelGap", one.Model.Options!["trainer"]!.GetValue<string>());
-        Assert.StartsWith("P-GaP to 0.8 sparsity: unstructured, uniform, κ = 3, T = 1 epochs, 2 rounds", one.Model.Options["sparsity"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.StartsWith("P-GaP to 0.8 sparsity: unstructured, uniform, κ = 3, T = auto, 2 rounds", one.Model.Options["sparsity"]!.GetValue<string>(), StringComparison.Ordinal);
         // Fit is the estimator's shape of the same run.
         var fitted = ml.Sparsity().ParallelGrowAndPrune(Options(threads: 1)).Fit(data);
         Assert.True(fitted.Network.StateArrays[0].AsSpan().SequenceEqual(a.StateArrays[0]));
