@@ -239,8 +239,8 @@ internal static class Recipes
     }
 
     /// <summary>
-    /// cgapNN / pgapNN: C-GaP / P-GaP to NN% with the allocation of randomNN (and so its initial mask): κ = min(4, layers
-    /// with a non-zero target), T = 1 epoch, as many rounds as fit in 75% of the epochs, then fine-tuning.
+    /// cgapNN / pgapNN: C-GaP / P-GaP to NN% with the allocation of randomNN (and so its initial mask), with GaP's
+    /// defaults: κ = min(4, layers with a non-zero target), one round whose steps fill 75% of the epochs, then fine-tuning.
     /// </summary>
     private static Microsoft.ML.Sparsity.GrowAndPrune.GapOptions Gap(MLContext ml, string method, string allocation) =>
         ml.Sparsity().GrowAndPrune(int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,

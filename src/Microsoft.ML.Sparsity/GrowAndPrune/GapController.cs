@@ -40,7 +40,7 @@ internal sealed class GapController : SparsityController
     {
         int epochs = (int)(totalSteps / stepsPerEpoch);
         int partitions = Layers.Partitions.Length;
-        var (stepEpochs, rounds) = _options.ResolveSchedule(epochs, partitions);
+        var (stepEpochs, rounds) = _options.ResolveSchedule(epochs, partitions, defaultRounds: 1);
         Schedule = new GapSchedule(partitions, rounds, _options.Order, _seed);
         _stepLength = (long)stepEpochs * stepsPerEpoch;
         Layers.ApplyInitialMask();

@@ -48,7 +48,7 @@ internal static class GapCopy
         optimizer.ApplyMasks();
         int stepsPerEpoch = (train.Count + training.BatchSize - 1) / training.BatchSize;
         long totalSteps = (long)stepsPerEpoch * training.Epochs;
-        int stepEpochs = options.Gap.ResolveSchedule(training.Epochs, 1).StepEpochs;
+        int stepEpochs = options.Gap.ResolveSchedule(training.Epochs, 1, ParallelGapOptions.DefaultRounds).StepEpochs;
         int roundEnd = (work.Round + 1) * stepEpochs;
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, new RunSchedule(training.LearningRateSchedule, totalSteps),
             training.Optimizer.LearningRate, training.BatchSize, roundEnd, work.Seed, training.Shuffle, 0, isClassifier: true);

@@ -97,7 +97,8 @@ public sealed class GapOptions : SparsityMethod
 
     /// <summary>
     /// Rounds of κ steps (P-GaP: rounds of one step, each copy growing its own partition). Null (default): with
-    /// <see cref="StepEpochs"/> set, as many rounds as fit in 75% of the epochs, at least one; with both null, one round.
+    /// <see cref="StepEpochs"/> set, as many rounds as fit in 75% of the epochs, at least one; with both null, one round
+    /// (P-GaP: three, since each round's merge joins layers that trained apart, and one long round measured worst).
     /// The epochs left after the rounds fine-tune the model with its mask fixed.
     /// </summary>
     public int? Rounds;
@@ -151,9 +152,10 @@ public sealed class GapOptions : SparsityMethod
 
     /// <summary>
     /// T and the number of rounds for a run of <paramref name="epochs"/> epochs whose rounds are
-    /// <paramref name="stepsPerRound"/> steps long (κ for C-GaP, 1 for P-GaP); throws when the rounds do not fit.
+    /// <paramref name="stepsPerRound"/> steps long (κ for C-GaP, 1 for P-GaP), with <paramref name="defaultRounds"/>
+    /// rounds when neither is set; throws when the rounds do not fit.
     /// </summary>
-    internal (int StepEpochs, int Rounds) ResolveSchedule(int epochs, int stepsPerRound)
+    internal (int StepEpochs, int Rounds) ResolveSchedule(int epochs, int stepsPerRound, int defaultRounds)
     {
         int budget = (int)(0.75 * epochs);
         if (StepEpochs is int t)
@@ -166,7 +168,7 @@ public sealed class GapOptions : SparsityMethod
                     Rounds is null ? nameof(StepEpochs) : nameof(Rounds));
             return (t, rounds);
         }
-        int r = Rounds ?? 1;
+        int r = Rounds ?? defaultRounds;
         if ((long)r * stepsPerRound > epochs)
             throw new ArgumentException(
                 $"Rounds: {r} rounds of {stepsPerRound} steps of at least 1 epoch need {(long)r * stepsPerRound} epochs; the run has {epochs}. " +

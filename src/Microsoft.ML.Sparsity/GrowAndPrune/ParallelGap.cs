@@ -83,7 +83,7 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         var gap = new GapLayers(_options.Gap, network, seed, "P-GaP");
         gap.ApplyInitialMask();
         int partitions = gap.Partitions.Length;
-        var (stepEpochs, rounds) = _options.Gap.ResolveSchedule(training.Epochs, 1);
+        var (stepEpochs, rounds) = _options.Gap.ResolveSchedule(training.Epochs, 1, ParallelGapOptions.DefaultRounds);
         int stepsPerEpoch = (train.Count + training.BatchSize - 1) / training.BatchSize;
         _host.WriteLog($"P-GaP: {partitions} partitions [{string.Join("; ", gap.Partitions.Select(p => string.Join(", ", p.Select(i => gap.Layers[i].Name))))}], " +
             $"{rounds} rounds of {partitions} copies × {stepEpochs} epochs, then {training.Epochs - rounds * stepEpochs} epochs of fine-tuning; seed {seed}, {_host.Threads} threads.");

@@ -23,9 +23,13 @@ public sealed class ParallelGapOptions
 
     /// <summary>
     /// The targets, partitions, T and rounds, as for C-GaP (<see cref="GapOptions.Order"/> is not used: every round
-    /// grows every partition, one per copy). Default: <see cref="GapOptions"/>'s defaults (90% sparsity, ERK, κ = min(4, layers), T = 1).
+    /// grows every partition, one per copy). Default: <see cref="GapOptions"/>'s defaults (90% sparsity, ERK, κ = min(4,
+    /// layers)); with neither T nor the rounds set, 3 rounds whose T fills 75% of the epochs.
     /// </summary>
     public GapOptions Gap = new();
+
+    /// <summary>The rounds when neither <see cref="GapOptions.StepEpochs"/> nor <see cref="GapOptions.Rounds"/> is set.</summary>
+    internal const int DefaultRounds = 3;
 
     internal void Validate()
     {

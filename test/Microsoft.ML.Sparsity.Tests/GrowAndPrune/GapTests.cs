@@ -303,12 +303,13 @@ public class GapTests
     [Fact]
     public void UnsetStepLengthOrRoundsFillSeventyFivePercentOfTheEpochs()
     {
-        (int, int) Resolve(int? t, int? r, int epochs, int stepsPerRound) => new GapOptions { StepEpochs = t, Rounds = r }.ResolveSchedule(epochs, stepsPerRound);
+        (int, int) Resolve(int? t, int? r, int epochs, int stepsPerRound) =>
+            new GapOptions { StepEpochs = t, Rounds = r }.ResolveSchedule(epochs, stepsPerRound, stepsPerRound == 1 ? ParallelGapOptions.DefaultRounds : 1);
         Assert.Equal((7, 1), Resolve(null, null, 20, 2));
         Assert.Equal((1, 7), Resolve(1, null, 20, 2));
         Assert.Equal((3, 2), Resolve(null, 2, 20, 2));
         Assert.Equal((5, 2), Resolve(5, 2, 20, 2));
-        Assert.Equal((15, 1), Resolve(null, null, 20, 1));     // P-GaP: a round is one step
+        Assert.Equal((5, 3), Resolve(null, null, 20, 1));      // P-GaP: a round is one step; three rounds by default
         Assert.Equal((1, 1), Resolve(null, null, 3, 3));        // at least 1 epoch, if the round fits at all
         Assert.Equal("Rounds", Assert.Throws<ArgumentException>(() => Resolve(3, 4, 20, 2)).ParamName);
         Assert.Equal("StepEpochs", Assert.Throws<ArgumentException>(() => Resolve(11, null, 20, 2)).ParamName);
