@@ -98,7 +98,8 @@ public sealed class GapOptions : SparsityMethod
     /// <summary>
     /// Rounds of κ steps (P-GaP: rounds of one step, each copy growing its own partition). Null (default): with
     /// <see cref="StepEpochs"/> set, as many rounds as fit in 75% of the epochs, at least one; with both null, one round
-    /// (P-GaP: three, since each round's merge joins layers that trained apart, and one long round measured worst).
+    /// (P-GaP: three, or fewer if 75% of the epochs is fewer, since each round's merge joins layers that trained apart
+    /// and one long round measured worst).
     /// The epochs left after the rounds fine-tune the model with its mask fixed.
     /// </summary>
     public int? Rounds;
@@ -168,7 +169,7 @@ public sealed class GapOptions : SparsityMethod
                     Rounds is null ? nameof(StepEpochs) : nameof(Rounds));
             return (t, rounds);
         }
-        int r = Rounds ?? defaultRounds;
+        int r = Rounds ?? Math.Clamp(budget, 1, defaultRounds);
         if ((long)r * stepsPerRound > epochs)
             throw new ArgumentException(
                 $"Rounds: {r} rounds of {stepsPerRound} steps of at least 1 epoch need {(long)r * stepsPerRound} epochs; the run has {epochs}. " +

@@ -311,6 +311,7 @@ public class GapTests
         Assert.Equal((5, 2), Resolve(5, 2, 20, 2));
         Assert.Equal((5, 3), Resolve(null, null, 20, 1));      // P-GaP: a round is one step; three rounds by default
         Assert.Equal((1, 1), Resolve(null, null, 3, 3));        // at least 1 epoch, if the round fits at all
+        Assert.Equal((1, 2), Resolve(null, null, 3, 1));        // P-GaP: fewer rounds when 75% of the run is shorter
         Assert.Equal("Rounds", Assert.Throws<ArgumentException>(() => Resolve(3, 4, 20, 2)).ParamName);
         Assert.Equal("StepEpochs", Assert.Throws<ArgumentException>(() => Resolve(11, null, 20, 2)).ParamName);
         Assert.Equal("Rounds", Assert.Throws<ArgumentException>(() => Resolve(null, 11, 20, 2)).ParamName);
