@@ -14,9 +14,10 @@ public class ParallelGapTests
     {
         Training = new NeuralNetworkMulticlassTrainer.Options
         {
-            Layers = [Layers.Dense(24), Layers.ReLU(), Layers.Dense(12), Layers.BatchNorm(), Layers.ReLU()],
+            // Wide enough that the engine splits the work (GEMM blocks, optimiser chunks of 16,384) between two threads.
+            Layers = [Layers.Dense(256), Layers.ReLU(), Layers.Dense(128), Layers.BatchNorm(), Layers.ReLU()],
             Epochs = epochs,
-            BatchSize = 32,
+            BatchSize = 64,
             Optimizer = new AdamOptimizerOptions { LearningRate = 1e-2f },
             NumberOfThreads = threads,
             ValidationFraction = 0.125f,
