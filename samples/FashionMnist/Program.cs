@@ -240,7 +240,8 @@ internal static class Recipes
 
     /// <summary>
     /// cgapNN / pgapNN: C-GaP / P-GaP to NN% with the allocation of randomNN (and so its initial mask), with GaP's
-    /// defaults: κ = min(4, layers with a non-zero target), one round whose steps fill 75% of the epochs, then fine-tuning.
+    /// defaults: κ = min(4, layers with a non-zero target), one round (P-GaP: three) whose steps fill 75% of the epochs,
+    /// then fine-tuning with the mask fixed.
     /// </summary>
     private static Microsoft.ML.Sparsity.GrowAndPrune.GapOptions Gap(MLContext ml, string method, string allocation) =>
         ml.Sparsity().GrowAndPrune(int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,
@@ -298,5 +299,5 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
     }
 
     private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, " +
-        "--allocation uniform|erk (per-layer sparsities of gmp and random; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
+        "--allocation uniform|erk (per-layer sparsities of gmp, random and GaP; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
 }
