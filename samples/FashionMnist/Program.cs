@@ -53,6 +53,7 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
             denseModel ??= ml.MulticlassClassification.Trainers.NeuralNetwork(Recipes.Training(layers, epochs, options.Seed, options.Threads, null)).Fit(train);
             model = trainer.Fit(train, ml.Sparsity().Prune(denseModel, oneShot));
         }
+        else if (Recipes.ParallelGap(ml, method, options.Allocation, recipe) is { } pgap) model = ml.Sparsity().ParallelGrowAndPrune(pgap).Fit(train);
         else model = trainer.Fit(train);
         if (method == "dense") denseModel = model;
         double seconds = clock.Elapsed.TotalSeconds;
@@ -180,6 +181,9 @@ internal static class Recipes
     /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
     public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
 
+    /// <summary>Scheduled grow-and-prune (not run by default): C-GaP and P-GaP at 90/95/98%, from the randomNN mask; random98 is their control at 98%.</summary>
+    public static readonly string[] GapMethods = ["cgap90", "cgap95", "cgap98", "pgap90", "pgap95", "pgap98", "random98"];
+
     public static IEnumerable<(string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
     {
         if (a.Model is "lenet" or "all") yield return ("LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
@@ -210,7 +214,8 @@ internal static class Recipes
     /// </summary>
     public static SparsityMethod? Sparsity(MLContext ml, string method, string allocation)
     {
-        if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal)) return null;
+        if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal) || method.StartsWith("pgap", StringComparison.Ordinal)) return null;
+        if (method.StartsWith("cgap", StringComparison.Ordinal)) return Gap(ml, method, allocation);
         if (NMMethods.Contains(method))
         {
             var (n, m) = method.EndsWith("24", StringComparison.Ordinal) ? (2, 4) : (1, 8);
@@ -232,6 +237,19 @@ internal static class Recipes
         gmp.Allocation = layers;
         return gmp;
     }
+
+    /// <summary>
+    /// cgapNN / pgapNN: C-GaP / P-GaP to NN% with the allocation of randomNN (and so its initial mask), with GaP's
+    /// defaults: κ = min(4, layers with a non-zero target), one round (P-GaP: three) whose steps fill 75% of the epochs,
+    /// then fine-tuning with the mask fixed.
+    /// </summary>
+    private static Microsoft.ML.Sparsity.GrowAndPrune.GapOptions Gap(MLContext ml, string method, string allocation) =>
+        ml.Sparsity().GrowAndPrune(int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,
+            allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform);
+
+    /// <summary>pgapNN: P-GaP's options, training each copy with <paramref name="recipe"/>; null for other methods.</summary>
+    public static Microsoft.ML.Sparsity.GrowAndPrune.ParallelGapOptions? ParallelGap(MLContext ml, string method, string allocation, NeuralNetworkMulticlassTrainer.Options recipe) =>
+        method.StartsWith("pgap", StringComparison.Ordinal) ? new() { Training = recipe, Gap = Gap(ml, method, allocation) } : null;
 
     /// <summary>ftNM: the one-shot N:M pruning applied to the dense model before fine-tuning.</summary>
     public static PruningOptions? PruneAndFineTune(string method) => method.StartsWith("ft", StringComparison.Ordinal)
@@ -276,10 +294,10 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         if (a.Allocation is not ("uniform" or "erk")) throw new ArgumentException($"--allocation must be uniform or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
-            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GapMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, " +
-        "--allocation uniform|erk (per-layer sparsities of gmp and random; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
+    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, " +
+        "--allocation uniform|erk (per-layer sparsities of gmp, random and GaP; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
 }

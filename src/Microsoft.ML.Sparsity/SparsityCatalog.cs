@@ -38,13 +38,17 @@ public sealed class SparsityCatalog
     /// <param name="allocation">Per-layer densities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, the paper's best.</param>
     /// <param name="seed">The seed of the random mask; null uses the training seed.</param>
     public PruningOptions RandomPruning(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null) =>
-        Validated(new PruningOptions
+        Validated(RandomPruningOptions(targetSparsity, allocation, seed));
+
+    /// <summary><see cref="RandomPruning"/>'s options; grow-and-prune starts from the same mask through it.</summary>
+    internal static PruningOptions RandomPruningOptions(double targetSparsity, Masks.LayerAllocation? allocation, int? seed) =>
+        new()
         {
             TargetSparsity = targetSparsity,
             Criterion = Masks.ImportanceCriterion.Random(seed),
             Allocation = allocation ?? Masks.LayerAllocation.ErdosRenyiKernel,
             Schedule = PruningSchedule.AtInitialization(),
-        });
+        };
 
     /// <summary>Arguments are checked where they are given, so a mistake points at this call rather than at a later Fit.</summary>
     private static PruningOptions Validated(PruningOptions options)
@@ -192,4 +196,33 @@ public sealed class SparsityCatalog
                 $"{string.Join(", ", transformers.Select(t => t.GetType().Name))}."),
         };
     }
+
+    /// <summary>
+    /// Cyclic scheduled grow-and-prune, C-GaP (Ma, Qin, Sun et al., "Effective Model Sparsification by Scheduled
+    /// Grow-and-Prune Methods", 2022): from the static-random control's mask, grow one partition of layers dense at a
+    /// time for <paramref name="stepEpochs"/> epochs, prune it back by magnitude, and fine-tune with the mask fixed after
+    /// the last round. Give it to a trainer as <c>Options.Sparsity</c>; see <see cref="GrowAndPrune.GapOptions"/> for every option.
+    /// </summary>
+    /// <param name="targetSparsity">The fraction of weights removed.</param>
+    /// <param name="allocation">Per-layer sparsities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, as <see cref="RandomPruning"/>.</param>
+    /// <param name="partitions">κ; null: min(4, pruned layers).</param>
+    /// <param name="stepEpochs">T, the epochs of one step; null: the longest that fits the rounds in 75% of the epochs.</param>
+    /// <param name="rounds">Rounds of κ steps; null: as many as fit in 75% of the epochs with T set, else one.</param>
+    public GrowAndPrune.GapOptions GrowAndPrune(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? partitions = null,
+        int? stepEpochs = null, int? rounds = null) =>
+        new()
+        {
+            TargetSparsity = targetSparsity,
+            Allocation = allocation ?? Masks.LayerAllocation.ErdosRenyiKernel,
+            PartitionCount = partitions,
+            StepEpochs = stepEpochs,
+            Rounds = rounds,
+        };
+
+    /// <summary>
+    /// Parallel scheduled grow-and-prune, P-GaP (Ma, Qin, Sun et al., 2022): an estimator whose <c>Fit</c> trains κ
+    /// copies per round, copy i with partition i dense, merges their pruned partitions, and fine-tunes the merged sparse
+    /// model. The options are validated when the run starts.
+    /// </summary>
+    public GrowAndPrune.ParallelGap ParallelGrowAndPrune(GrowAndPrune.ParallelGapOptions options) => new(_context, options);
 }

@@ -141,6 +141,7 @@ internal sealed class TrainingLoop
     public (double Loss, double Accuracy) Evaluate(Dataset data)
     {
         int capacity = _network.Capacity;
+        if (_batchLabels.Length < capacity) _batchLabels = new float[capacity];
         double loss = 0;
         long correct = 0;
         int outputs = _network.OutputSize;
