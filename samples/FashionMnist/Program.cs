@@ -180,6 +180,9 @@ internal static class Recipes
     /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
     public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
 
+    /// <summary>Dynamic sparse training (not run by default): SET and RigL with their paper schedules, and the random control at 98%.</summary>
+    public static readonly string[] DynamicSparseMethods = ["set90", "set95", "set98", "rigl90", "rigl95", "rigl98", "random98"];
+
     public static IEnumerable<(string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
     {
         if (a.Model is "lenet" or "all") yield return ("LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
@@ -225,8 +228,11 @@ internal static class Recipes
             nm.ExcludedLayers.Add("-1");
             return nm;
         }
-        double target = int.Parse(method.TrimStart('g', 'm', 'p', 'r', 'a', 'n', 'd', 'o'), CultureInfo.InvariantCulture) / 100.0;
+        double target = int.Parse(method.TrimStart('g', 'm', 'p', 'r', 'a', 'n', 'd', 'o', 's', 'e', 't', 'i', 'l'), CultureInfo.InvariantCulture) / 100.0;
         var layers = allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform;
+        // setNN / riglNN start from randomNN's mask (same sparsities, same seed) and move it while training.
+        if (method.StartsWith("set", StringComparison.Ordinal)) return ml.Sparsity().Set(target, layers);
+        if (method.StartsWith("rigl", StringComparison.Ordinal)) return ml.Sparsity().RigL(target, layers);
         if (!method.StartsWith("gmp", StringComparison.Ordinal)) return ml.Sparsity().RandomPruning(target, layers);
         var gmp = ml.Sparsity().GradualMagnitudePruning(target);
         gmp.Allocation = layers;
@@ -276,10 +282,10 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         if (a.Allocation is not ("uniform" or "erk")) throw new ArgumentException($"--allocation must be uniform or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
-            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.DynamicSparseMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, " +
-        "--allocation uniform|erk (per-layer sparsities of gmp and random; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
+    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,random98, " +
+        "--allocation uniform|erk (per-layer sparsities of gmp, random, set and rigl; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
 }
