@@ -70,7 +70,7 @@ internal sealed class DynamicSparseController : SparsityController
     {
         for (int l = 0; l < Layers.Count; l++)
             Layers[l].Weight.SparsityNote = string.Create(CultureInfo.InvariantCulture,
-                $"unstructured, {_options.Name}: {_updates} updates, {_grownTotal[l]:N0} grown");
+                $"{_options.Name}: {_updates} updates, {_grownTotal[l]:N0} grown (unstructured)");
         _log?.Invoke($"{_options}: {_updates} mask updates, {_grownTotal.Sum():N0} weights grown in {Layers.Count} layers.");
     }
 
