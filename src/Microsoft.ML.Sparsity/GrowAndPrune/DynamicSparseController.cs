@@ -43,7 +43,7 @@ internal sealed class DynamicSparseController : SparsityController
     {
         _interval = _options.UpdateEveryEpoch ? stepsPerEpoch : _options.UpdateFrequency;
         _end = _options.EndStepFor(totalSteps);
-        _lastUpdate = _end <= _interval ? 0 : (_end - 1) / _interval * _interval;
+        _lastUpdate = (_end - 1) / _interval * _interval;   // 0 when no update comes before T_end
         if (_lastUpdate == 0)
             _log?.Invoke($"Warning: T_end = step {_end} comes before the first mask update at step {_interval}; the random mask will stay fixed.");
         _initialMask.Prune(0, PruningSchedule.AtInitialization(), null);
