@@ -25,9 +25,10 @@ internal static class DynamicSparseBench
             ("RigL", () => ml.Sparsity().RigL(0.9, LayerAllocation.ErdosRenyiKernel)),
         };
         var seconds = methods.Select(_ => new List<double>()).ToArray();
-        // Round 0 warms up (JIT, buffers) and is not counted.
+        // Round 0 warms up (JIT, buffers) and is not counted; odd rounds run the methods in reverse order, so a drift
+        // in the machine's load does not favour one method.
         for (int round = 0; round <= rounds; round++)
-        for (int m = 0; m < methods.Length; m++)
+        foreach (int m in round % 2 == 0 ? [0, 1, 2] : new[] { 2, 1, 0 })
         {
             var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
             {
@@ -48,9 +49,10 @@ internal static class DynamicSparseBench
         double baseline = Median(seconds[0]);
         Console.WriteLine($"LeNet-300-100, Fashion-MNIST, 90% sparsity (ERK), {epochs} epochs, batch 64, {threads} threads; medians of {rounds} alternating rounds " +
             $"(/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
-        Console.WriteLine("| method | training time (s) | rounds (s) | time / static random |\n|---|---|---|---|");
+        Console.WriteLine("| method | training time (s), median | rounds (s) | median time / static random | median of the rounds' ratios |\n|---|---|---|---|---|");
         for (int m = 0; m < methods.Length; m++)
-            Console.WriteLine($"| {methods[m].Name} | {Median(seconds[m]):F2} | {string.Join(", ", seconds[m].Select(s => s.ToString("F2")))} | {Median(seconds[m]) / baseline:F3}× |");
+            Console.WriteLine($"| {methods[m].Name} | {Median(seconds[m]):F2} | {string.Join(", ", seconds[m].Select(s => s.ToString("F2")))} | " +
+                $"{Median(seconds[m]) / baseline:F3}× | {Median(seconds[m].Zip(seconds[0], (a, b) => a / b).ToList()):F3}× |");
 
         // The same cost measured directly, less exposed to a busy machine: one mask update's time × the run's updates.
         int stepsPerEpoch = (train.Count + 63) / 64;
