@@ -180,7 +180,7 @@ internal static class Recipes
     /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
     public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
 
-    /// <summary>Dynamic sparse training (not run by default): SET and RigL with their paper schedules, and the random control at 98%.</summary>
+    /// <summary>Dynamic sparse training (not run by default): SET (the paper's schedule) and RigL (every 1,000 steps), and the random control at 98%.</summary>
     public static readonly string[] DynamicSparseMethods = ["set90", "set95", "set98", "rigl90", "rigl95", "rigl98", "random98"];
 
     public static IEnumerable<(string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
