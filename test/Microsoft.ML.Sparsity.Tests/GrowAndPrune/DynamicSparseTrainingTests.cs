@@ -204,7 +204,7 @@ public sealed class DynamicSparseTrainingTests
 
     private static NeuralNetworkMulticlassTrainer.Options Training(SparsityMethod method, int threads, int epochs = 4) => new()
     {
-        Layers = [Layers.Dense(96), Layers.ReLU(), Layers.Dense(48), Layers.ReLU()],
+        Layers = [Layers.Dense(256), Layers.ReLU(), Layers.Dense(128), Layers.ReLU()],
         Epochs = epochs,
         BatchSize = 32,
         NumberOfThreads = threads,
