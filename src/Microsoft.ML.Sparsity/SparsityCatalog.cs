@@ -209,8 +209,9 @@ public sealed class SparsityCatalog
     /// <param name="stepEpochs">T, the epochs of one step; null: the longest that fits the rounds in 75% of the epochs.</param>
     /// <param name="rounds">Rounds of κ steps; null: as many as fit in 75% of the epochs with T set, else one.</param>
     public GrowAndPrune.GapOptions GrowAndPrune(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? partitions = null,
-        int? stepEpochs = null, int? rounds = null) =>
-        new()
+        int? stepEpochs = null, int? rounds = null)
+    {
+        var options = new GrowAndPrune.GapOptions
         {
             TargetSparsity = targetSparsity,
             Allocation = allocation ?? Masks.LayerAllocation.ErdosRenyiKernel,
@@ -218,6 +219,9 @@ public sealed class SparsityCatalog
             StepEpochs = stepEpochs,
             Rounds = rounds,
         };
+        options.Validate();
+        return options;
+    }
 
     /// <summary>
     /// Parallel scheduled grow-and-prune, P-GaP (Ma, Qin, Sun et al., 2022): an estimator whose <c>Fit</c> trains κ
@@ -225,4 +229,36 @@ public sealed class SparsityCatalog
     /// model. The options are validated when the run starts.
     /// </summary>
     public GrowAndPrune.ParallelGap ParallelGrowAndPrune(GrowAndPrune.ParallelGapOptions options) => new(_context, options);
+
+    /// <summary>
+    /// SET (Mocanu et al., "Scalable training of artificial neural networks with adaptive sparse connectivity inspired
+    /// by network science", 2018): sparse from the start; after every epoch each layer moves 30% of its active weights,
+    /// dropping those closest to zero and growing as many at random. See <see cref="GrowAndPrune.SetOptions"/>.
+    /// </summary>
+    /// <param name="targetSparsity">The fraction of weights that are zero throughout.</param>
+    /// <param name="allocation">Per-layer densities; default <see cref="Masks.LayerAllocation.ErdosRenyi"/>, the paper's.</param>
+    /// <param name="seed">Seeds the initial mask (the one <see cref="RandomPruning"/> draws with the same seed) and the regrowth; null uses the training seed.</param>
+    public GrowAndPrune.SetOptions Set(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null)
+    {
+        var options = new GrowAndPrune.SetOptions { TargetSparsity = targetSparsity, Seed = seed };
+        if (allocation is not null) options.Allocation = allocation;
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>
+    /// RigL (Evci et al., "Rigging the Lottery: Making All Tickets Winners", 2020): sparse from the start; every 100
+    /// steps until 75% of training each layer drops a cosine-decaying fraction (from 30%) of its smallest weights and
+    /// grows as many where the dense gradient is largest. See <see cref="GrowAndPrune.RigLOptions"/>.
+    /// </summary>
+    /// <param name="targetSparsity">The fraction of weights that are zero throughout.</param>
+    /// <param name="allocation">Per-layer densities; default <see cref="Masks.LayerAllocation.ErdosRenyiKernel"/>, the paper's.</param>
+    /// <param name="seed">Seeds the initial mask (the one <see cref="RandomPruning"/> draws with the same seed); null uses the training seed.</param>
+    public GrowAndPrune.RigLOptions RigL(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null)
+    {
+        var options = new GrowAndPrune.RigLOptions { TargetSparsity = targetSparsity, Seed = seed };
+        if (allocation is not null) options.Allocation = allocation;
+        options.Validate();
+        return options;
+    }
 }

@@ -1,6 +1,7 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
 // Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention]
+// --only dst [--rounds 3]: LeNet at 90% trained with a static random mask, SET and RigL in alternating rounds (the cost of moving the mask).
 // --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
 // processes (build/bench-contention.sh runs it with PyTorch).
 // --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
@@ -30,7 +31,7 @@ for (int i = 0; i < args.Length; i++)
         case "--only": only = args[++i]; break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-bench": pytorchBench = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention, --rounds N, --pytorch-bench FILE.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst, --rounds N, --pytorch-bench FILE.");
     }
 }
 
@@ -46,6 +47,12 @@ if (only == "pipeline")
     Console.WriteLine($"LeNet-300-100 on Fashion-MNIST, 20 epochs, {Environment.ProcessorCount} threads, medians of 3 alternating rounds (/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
     Console.WriteLine($"| through the IDataView pipeline (Fit) | engine alone | ratio (target ≤ 1.05×) | the cursor pass alone |\n|---|---|---|---|");
     Console.WriteLine($"| {pipelineSeconds:F2} s | {engineSeconds:F2} s | {pipelineSeconds / engineSeconds:F3}× | {readSeconds * 1000:F0} ms |");
+    return;
+}
+
+if (only == "dst")
+{
+    DynamicSparseBench.Run(threads, rounds, epochs: 5);
     return;
 }
 

@@ -17,8 +17,34 @@ internal static class MaskSelection
         if (k >= scores.Length) { pruned.Fill(true); return; }
         var keys = new ulong[scores.Length];
         for (int i = 0; i < scores.Length; i++) keys[i] = ((ulong)SortableBits(scores[i]) << 32) | (uint)i;
-        Array.Sort(keys);
+        MoveLowestToFront(keys, (int)k);
         for (long j = 0; j < k; j++) pruned[(int)(uint)keys[j]] = true;
+    }
+
+    /// <summary>
+    /// Quickselect (Hoare partitions, median-of-three pivots): leaves the <paramref name="k"/> smallest keys in
+    /// <c>keys[0..k)</c>, in no particular order, in linear expected time. The keys are distinct (they hold the unit's
+    /// position), so which keys end up there does not depend on the pivots.
+    /// </summary>
+    private static void MoveLowestToFront(ulong[] keys, int k)
+    {
+        int target = k - 1, lo = 0, hi = keys.Length - 1;
+        while (lo < hi)
+        {
+            ulong a = keys[lo], b = keys[lo + (hi - lo) / 2], c = keys[hi];
+            ulong pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (keys[i] < pivot) i++;
+                while (keys[j] > pivot) j--;
+                if (i <= j) (keys[i], keys[j], i, j) = (keys[j], keys[i], i + 1, j - 1);
+            }
+            // keys[lo..j] ≤ pivot ≤ keys[i..hi]; anything between j and i equals the pivot and is in place.
+            if (target <= j) hi = j;
+            else if (target >= i) lo = i;
+            else return;
+        }
     }
 
     /// <summary>Maps a float to an unsigned integer with the same order (−∞ lowest; NaN scores sort highest).</summary>

@@ -55,7 +55,8 @@ public sealed class TrainingProgress
 
     /// <summary>
     /// For methods that recompute masks while training (N:M from scratch): how many mask entries changed during the
-    /// epoch, the sparse architecture divergence (SAD) of Zhou et al. (2021) between consecutive epochs.
+    /// epoch, the sparse architecture divergence (SAD) of Zhou et al. (2021) between consecutive epochs. For SET and
+    /// RigL: the entries the epoch's updates flipped (each update drops k and grows k per layer: 2k).
     /// </summary>
     public long? MaskChanges { get; }
 
