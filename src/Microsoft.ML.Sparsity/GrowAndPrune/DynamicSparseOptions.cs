@@ -88,15 +88,13 @@ public abstract class DynamicSparseOptions : SparsityMethod
         new DynamicSparseController(this, network, optimizer, seed, log);
 
     /// <summary>The random pruning that makes the initial mask: what <see cref="SparsityCatalog.RandomPruning"/> returns for these settings.</summary>
-    internal PruningOptions InitialMask() => new()
+    internal PruningOptions InitialMask()
     {
-        TargetSparsity = TargetSparsity,
-        Criterion = ImportanceCriterion.Random(Seed),
-        Allocation = Allocation,
-        Schedule = PruningSchedule.AtInitialization(),
-        ExcludedLayers = ExcludedLayers,
-        OutputLayerAtHalfRate = OutputLayerAtHalfRate,
-    };
+        var random = SparsityCatalog.RandomPruningOptions(TargetSparsity, Allocation, Seed);
+        random.ExcludedLayers = ExcludedLayers;
+        random.OutputLayerAtHalfRate = OutputLayerAtHalfRate;
+        return random;
+    }
 
     /// <summary>T_end for a run of <paramref name="totalSteps"/> steps.</summary>
     internal long EndStepFor(long totalSteps)
