@@ -32,6 +32,13 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// column table per row. Other M run a scalar loop over the same layout.
 /// </para>
 /// <para>
+/// Ragged groups. The columns are runs of <see cref="Run"/> (a layer's group axis: a dense layer's inputs, a
+/// convolution's input channels at one kernel position, so an im2col row holds kh·kw runs); groups start at each run's
+/// start. When M does not divide the run, each run is stored as if padded with zero columns to ⌈Run/M⌉·M
+/// (<see cref="PaddedCols"/> in all), so its last group is an ordinary group whose padded positions hold zeros; the
+/// multiply copies x into a per-thread buffer with the same zero padding and runs the kernels above unchanged.
+/// </para>
+/// <para>
 /// Batch 1 runs on the calling thread; larger batches split their rows over the pool. Each output is summed in an
 /// order fixed by the matrix alone, so results do not depend on the thread count or batch size. Safe to call from
 /// several threads at once; allocates nothing once warm.
@@ -42,13 +49,19 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
     public const int TileRows = 16;
 
-    private NMMatrix(int rows, int cols, int n, int m, VectorIsa isa, AlignedArray<float> values, AlignedArray<byte> indices)
+    /// <summary>Each thread's padded copy of x for ragged matrices (grown as needed, then reused).</summary>
+    [ThreadStatic]
+    private static float[]? t_paddedX;
+
+    private NMMatrix(int rows, int cols, int run, int n, int m, VectorIsa isa, AlignedArray<float> values, AlignedArray<byte> indices)
         : base(rows, cols)
     {
         N = n;
         M = m;
+        Run = run;
+        PaddedCols = PaddedColumns(cols, run, m);
         IndexBits = BitsPerIndex(m);
-        KeptPerRow = cols / m * n;
+        KeptPerRow = PaddedCols / m * n;
         Slots = (KeptPerRow + 3) / 4 * 4;
         Tiles = (rows + TileRows - 1) / TileRows;
         Values = values;
@@ -71,7 +84,13 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Bits per stored index: 2 for M ≤ 4, 4 for M ≤ 16, else 8.</summary>
     public int IndexBits { get; }
 
-    /// <summary>Kept values per row: (cols / M) · N.</summary>
+    /// <summary>The run length along a row: groups start at each run's start (see remarks); <see cref="RowKernelMatrix.Cols"/> for one run.</summary>
+    public int Run { get; }
+
+    /// <summary>Columns with each run padded to a multiple of M: the kernels' row length.</summary>
+    public int PaddedCols { get; }
+
+    /// <summary>Kept values per row: (<see cref="PaddedCols"/> / M) · N.</summary>
     public int KeptPerRow { get; }
 
     /// <summary>Slots per row in storage: <see cref="KeptPerRow"/> rounded up to a multiple of 4.</summary>
@@ -100,19 +119,24 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Index bytes per tile.</summary>
     private int IndexTileBytes => Slots / SlotsPerByte * TileRows;
 
+    /// <summary>Columns with each run of <paramref name="run"/> padded to a multiple of <paramref name="m"/>.</summary>
+    private static int PaddedColumns(int cols, int run, int m) => run == 0 ? 0 : checked(cols / run * ((run + m - 1) / m * m));
+
     /// <summary>The bits one index inside a group of <paramref name="m"/> takes in storage: 2, 4 or 8.</summary>
     public static int BitsPerIndex(int m) => m <= 4 ? 2 : m <= 16 ? 4 : 8;
 
     /// <summary>
     /// Compresses the row-major matrix <paramref name="w"/> [<paramref name="rows"/>, <paramref name="cols"/>], whose
-    /// every group of <paramref name="m"/> consecutive columns holds at most <paramref name="n"/> non-zeros.
+    /// rows are runs of <paramref name="run"/> columns (0: one run of <paramref name="cols"/>) cut into groups of
+    /// <paramref name="m"/> from each run's start, the last one ragged when m does not divide the run; every group holds
+    /// at most <paramref name="n"/> non-zeros.
     /// </summary>
-    /// <exception cref="ArgumentException">cols is not a multiple of m, w has the wrong length, or a group has more
-    /// than n non-zeros (the message names the row and group).</exception>
-    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m) => FromDense(w, rows, cols, n, m, VectorIsas.Best);
+    /// <exception cref="ArgumentException">run does not divide cols, w has the wrong length, or a group has more
+    /// than n non-zeros (the message names the row and columns).</exception>
+    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m, int run = 0) => FromDense(w, rows, cols, n, m, VectorIsas.Best, run);
 
-    /// <summary>As <see cref="FromDense(ReadOnlySpan{float}, int, int, int, int)"/>, with the kernel of tier <paramref name="isa"/> (only an available tier multiplies).</summary>
-    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m, VectorIsa isa)
+    /// <summary>As <see cref="FromDense(ReadOnlySpan{float}, int, int, int, int, int)"/>, with the kernel of tier <paramref name="isa"/> (only an available tier multiplies).</summary>
+    public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m, VectorIsa isa, int run = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
@@ -120,29 +144,36 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
             throw new ArgumentOutOfRangeException(nameof(m), m, "The group size M must be between 2 and 256.");
         if (n < 1 || n > m)
             throw new ArgumentOutOfRangeException(nameof(n), n, $"N must satisfy 1 <= N <= M = {m}.");
-        if (cols % m != 0)
-            throw new ArgumentException($"The column count {cols} is not a multiple of the group size M = {m}.", nameof(cols));
+        if (run == 0) run = cols;
+        if (run < 0 || (cols > 0 && cols % run != 0))
+            throw new ArgumentException($"The run length {run} does not divide the column count {cols}.", nameof(run));
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
-        int groups = cols / m, bits = BitsPerIndex(m), perByte = 8 / bits;
+        int padded = PaddedColumns(cols, run, m), paddedRun = cols == 0 ? 0 : padded / (cols / run);
+        int groups = padded / m, bits = BitsPerIndex(m), perByte = 8 / bits;
         int slots = (groups * n + 3) / 4 * 4, tiles = (rows + TileRows - 1) / TileRows;
         var valueArray = new AlignedArray<float>(checked(tiles * slots * TileRows));
         var indexArray = new AlignedArray<byte>(checked(tiles * (slots / perByte) * TileRows));
         Span<float> values = valueArray.Span;
         Span<byte> indices = indexArray.Span;
+        Span<float> group = stackalloc float[m];
         for (int r = 0; r < rows; r++)
         {
             int valueBase = r / TileRows * slots * TileRows + r % TileRows;
             int indexBase = r / TileRows * (slots / perByte) * TileRows + r % TileRows;
             for (int g = 0, s = 0; g < groups; g++)
             {
-                ReadOnlySpan<float> group = w.Slice(r * cols + g * m, m);
+                // The group's columns in w: a full group, or a run's ragged last group padded with zeros.
+                int first = g * m / paddedRun * run + g * m % paddedRun;
+                int size = Math.Min(m, run - first % run);
+                group.Clear();
+                w.Slice(r * cols + first, size).CopyTo(group);
                 int nonZeros = m - group.Count(0f);
                 if (nonZeros > n)
                 {
                     throw new ArgumentException(
-                        $"Row {r}, group {g} (columns {g * m}..{g * m + m - 1}) has {nonZeros} non-zeros; " +
+                        $"Row {r}, group {g} (columns {first}..{first + size - 1}) has {nonZeros} non-zeros; " +
                         $"{n}:{m} sparsity allows at most {n}.", nameof(w));
                 }
 
@@ -164,20 +195,48 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
             }
         }
 
-        return new NMMatrix(rows, cols, n, m, isa, valueArray, indexArray);
+        return new NMMatrix(rows, cols, run, n, m, isa, valueArray, indexArray);
     }
 
     /// <summary>The dense row-major matrix [Rows, Cols].</summary>
     public float[] ToDense()
     {
         var w = new float[(long)Rows * Cols];
+        int paddedRun = Cols == 0 ? 0 : PaddedCols / (Cols / Run);
         for (int r = 0; r < Rows; r++)
         {
             for (int s = 0; s < KeptPerRow; s++)
-                w[(long)r * Cols + _slotColumns[s] + IndexOf(r, s)] = Values[ValueOffset(r, s)];
+            {
+                int column = _slotColumns[s] + IndexOf(r, s), offset = column % paddedRun;
+                if (offset < Run) // a padded position holds a zero
+                    w[(long)r * Cols + column / paddedRun * Run + offset] = Values[ValueOffset(r, s)];
+            }
         }
 
         return w;
+    }
+
+    /// <summary>y[0, Rows) = x · Wᵀ for one batch row; a ragged matrix first pads x's runs with zeros (see remarks).</summary>
+    protected override void MultiplyRow(float* x, float* y)
+    {
+        if (PaddedCols == Cols)
+        {
+            MultiplyPaddedRow(x, y);
+            return;
+        }
+
+        int runs = Cols / Run, paddedRun = PaddedCols / runs;
+        float[] padded = t_paddedX is { } buffer && buffer.Length >= PaddedCols ? buffer : t_paddedX = new float[PaddedCols];
+        fixed (float* px = padded)
+        {
+            for (int k = 0; k < runs; k++)
+            {
+                new ReadOnlySpan<float>(x + (long)k * Run, Run).CopyTo(new Span<float>(px + (long)k * paddedRun, Run));
+                new Span<float>(px + (long)k * paddedRun + Run, paddedRun - Run).Clear();
+            }
+
+            MultiplyPaddedRow(px, y);
+        }
     }
 
     /// <summary>Where value (row <paramref name="r"/>, slot <paramref name="s"/>) lies in <see cref="Values"/>.</summary>
