@@ -204,7 +204,9 @@ internal static class WeightFormatRule
     /// The N:M structure of the weight, whose rows are runs of <paramref name="run"/> inputs cut into groups of M from
     /// each run's start: for M = 4 and 8, the least N that every group allows, a full group holding at most N non-zeros
     /// and a ragged last group of r at most ⌈N·r/M⌉ (what N:M pruning keeps); the M with the lower N/M wins (M = 4 on a
-    /// tie). (0, 0) when neither M gives N &lt; M, or N/M over ½ when <paramref name="halfOrLess"/> — or when the weight is all zeros.
+    /// tie). An M longer than the run is not considered: every group would be ragged, and a run of one input fits
+    /// every N (a one-channel convolution would look 1:8 at any density). (0, 0) when neither M gives N &lt; M, or N/M over
+    /// ½ when <paramref name="halfOrLess"/> — or when the weight is all zeros.
     /// </summary>
     private static (int N, int M) FindNM(float[] w, int run, bool halfOrLess)
     {
@@ -213,6 +215,8 @@ internal static class WeightFormatRule
             return best;
         foreach (int m in new[] { 4, 8 })
         {
+            if (run < m)
+                continue;
             int n = 0;
             for (int start = 0; start < w.Length && n < m; start += run)
             {
