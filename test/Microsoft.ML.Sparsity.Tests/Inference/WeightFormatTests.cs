@@ -132,7 +132,7 @@ public sealed class WeightFormatTests
     }
 
     /// <summary>LeNet pruned 1:8 on every layer: 300 and 100 inputs end in ragged groups of 4.</summary>
-    private static NeuralNetworkMulticlassModel RaggedLeNet()
+    internal static NeuralNetworkMulticlassModel RaggedLeNet()
     {
         SequentialNetwork network = SparsityTestNetworks.LeNet(1);
         SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(1, 8) });
