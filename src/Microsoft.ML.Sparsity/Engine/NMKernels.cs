@@ -7,10 +7,10 @@ namespace Microsoft.ML.Sparsity.Engine;
 // Kernels of NMMatrix.MultiplyTransposed (layout and method in NMMatrix's remarks): one batch row, all tiles.
 internal sealed unsafe partial class NMMatrix
 {
-    /// <summary>y[0, Rows) = x · Wᵀ for one batch row whose runs are padded to whole groups (<see cref="PaddedCols"/> values).</summary>
+    /// <summary>y[0, Rows) = x · Wᵀ for one batch row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private void MultiplyPaddedRow(float* x, float* y)
+    protected override void MultiplyRow(float* x, float* y)
     {
         float* last = stackalloc float[2 * TileRows];
         float* values = Values.Pointer;

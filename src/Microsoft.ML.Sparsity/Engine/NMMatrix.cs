@@ -34,9 +34,12 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <para>
 /// Ragged groups. The columns are runs of <see cref="Run"/> (a layer's group axis: a dense layer's inputs, a
 /// convolution's input channels at one kernel position, so an im2col row holds kh·kw runs); groups start at each run's
-/// start. When M does not divide the run, each run is stored as if padded with zero columns to ⌈Run/M⌉·M
-/// (<see cref="PaddedCols"/> in all), so its last group is an ordinary group whose padded positions hold zeros; the
-/// multiply copies x into a per-thread buffer with the same zero padding and runs the kernels above unchanged.
+/// start, ⌈Run/M⌉ per run. When M does not divide the run, its last group of r = Run mod M columns is stored as the M
+/// columns that end the run: the window starts M − r columns early, those positions (the previous group's columns)
+/// hold zeros, and the kept positions of the r columns are stored shifted by M − r. The kernels above then read x as
+/// for any group — the window never leaves the run, so nothing past a row is read and x is never copied — and stay
+/// unchanged. (An earlier version padded each run of x with zeros into a per-thread buffer: 1.5× the time of a
+/// 100×304 1:8 multiply at batch 1 for 100×300, against none here.) A run must hold at least M columns.
 /// </para>
 /// <para>
 /// Batch 1 runs on the calling thread; larger batches split their rows over the pool. Each output is summed in an
@@ -49,26 +52,21 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Rows per tile: one 512-bit register of outputs.</summary>
     public const int TileRows = 16;
 
-    /// <summary>Each thread's padded copy of x for ragged matrices (grown as needed, then reused).</summary>
-    [ThreadStatic]
-    private static float[]? t_paddedX;
-
     private NMMatrix(int rows, int cols, int run, int n, int m, VectorIsa isa, AlignedArray<float> values, AlignedArray<byte> indices)
         : base(rows, cols)
     {
         N = n;
         M = m;
         Run = run;
-        PaddedCols = PaddedColumns(cols, run, m);
         IndexBits = BitsPerIndex(m);
-        KeptPerRow = PaddedCols / m * n;
+        KeptPerRow = GroupsPerRow(cols, run, m) * n;
         Slots = (KeptPerRow + 3) / 4 * 4;
         Tiles = (rows + TileRows - 1) / TileRows;
         Values = values;
         Indices = indices;
         _slotColumns = new int[Slots];
         for (int s = 0; s < KeptPerRow; s++)
-            _slotColumns[s] = s / n * m;
+            _slotColumns[s] = GroupStart(s / n, run, m);
         KernelIsa = m is 4 or 8 ? isa : VectorIsa.Scalar;
     }
 
@@ -87,10 +85,7 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>The run length along a row: groups start at each run's start (see remarks); <see cref="RowKernelMatrix.Cols"/> for one run.</summary>
     public int Run { get; }
 
-    /// <summary>Columns with each run padded to a multiple of M: the kernels' row length.</summary>
-    public int PaddedCols { get; }
-
-    /// <summary>Kept values per row: (<see cref="PaddedCols"/> / M) · N.</summary>
+    /// <summary>Kept values per row: N per group, ⌈Run / M⌉ groups per run.</summary>
     public int KeptPerRow { get; }
 
     /// <summary>Slots per row in storage: <see cref="KeptPerRow"/> rounded up to a multiple of 4.</summary>
@@ -119,8 +114,15 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <summary>Index bytes per tile.</summary>
     private int IndexTileBytes => Slots / SlotsPerByte * TileRows;
 
-    /// <summary>Columns with each run of <paramref name="run"/> padded to a multiple of <paramref name="m"/>.</summary>
-    private static int PaddedColumns(int cols, int run, int m) => run == 0 ? 0 : checked(cols / run * ((run + m - 1) / m * m));
+    /// <summary>Groups per row: ⌈run / m⌉ per run of <paramref name="run"/> columns.</summary>
+    private static int GroupsPerRow(int cols, int run, int m) => run == 0 ? 0 : checked(cols / run * ((run + m - 1) / m));
+
+    /// <summary>The first column the kernels read for group <paramref name="g"/> of a row: a ragged last group's window ends at its run's end.</summary>
+    private static int GroupStart(int g, int run, int m)
+    {
+        int perRun = (run + m - 1) / m, k = g / perRun;
+        return k * run + Math.Min(g % perRun * m, run - m);
+    }
 
     /// <summary>The bits one index inside a group of <paramref name="m"/> takes in storage: 2, 4 or 8.</summary>
     public static int BitsPerIndex(int m) => m <= 4 ? 2 : m <= 16 ? 4 : 8;
@@ -131,8 +133,8 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     /// <paramref name="m"/> from each run's start, the last one ragged when m does not divide the run; every group holds
     /// at most <paramref name="n"/> non-zeros.
     /// </summary>
-    /// <exception cref="ArgumentException">run does not divide cols, w has the wrong length, or a group has more
-    /// than n non-zeros (the message names the row and columns).</exception>
+    /// <exception cref="ArgumentException">run does not divide cols or is shorter than m, w has the wrong length, or a
+    /// group has more than n non-zeros (the message names the row and columns).</exception>
     public static NMMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, int n, int m, int run = 0) => FromDense(w, rows, cols, n, m, VectorIsas.Best, run);
 
     /// <summary>As <see cref="FromDense(ReadOnlySpan{float}, int, int, int, int, int)"/>, with the kernel of tier <paramref name="isa"/> (only an available tier multiplies).</summary>
@@ -147,11 +149,12 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
         if (run == 0) run = cols;
         if (run < 0 || (cols > 0 && cols % run != 0))
             throw new ArgumentException($"The run length {run} does not divide the column count {cols}.", nameof(run));
+        if (cols > 0 && run < m)
+            throw new ArgumentException($"The run length {run} is shorter than the group size M = {m}; every group would be ragged.", nameof(run));
         if (w.Length != (long)rows * cols)
             throw new ArgumentException($"Length {w.Length} does not match a {rows}x{cols} matrix.", nameof(w));
 
-        int padded = PaddedColumns(cols, run, m), paddedRun = cols == 0 ? 0 : padded / (cols / run);
-        int groups = padded / m, bits = BitsPerIndex(m), perByte = 8 / bits;
+        int groups = GroupsPerRow(cols, run, m), perRun = (run + m - 1) / m, bits = BitsPerIndex(m), perByte = 8 / bits;
         int slots = (groups * n + 3) / 4 * 4, tiles = (rows + TileRows - 1) / TileRows;
         var valueArray = new AlignedArray<float>(checked(tiles * slots * TileRows));
         var indexArray = new AlignedArray<byte>(checked(tiles * (slots / perByte) * TileRows));
@@ -164,11 +167,10 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
             int indexBase = r / TileRows * (slots / perByte) * TileRows + r % TileRows;
             for (int g = 0, s = 0; g < groups; g++)
             {
-                // The group's columns in w: a full group, or a run's ragged last group padded with zeros.
-                int first = g * m / paddedRun * run + g * m % paddedRun;
-                int size = Math.Min(m, run - first % run);
-                group.Clear();
-                w.Slice(r * cols + first, size).CopyTo(group);
+                // The window the kernels read; a ragged last group's starts early, its leading positions zeroed.
+                int start = GroupStart(g, run, m), first = g / perRun * run + g % perRun * m, size = Math.Min(m, run - first % run);
+                w.Slice(r * cols + start, m).CopyTo(group);
+                group[..(first - start)].Clear();
                 int nonZeros = m - group.Count(0f);
                 if (nonZeros > n)
                 {
@@ -202,41 +204,18 @@ internal sealed unsafe partial class NMMatrix : RowKernelMatrix
     public float[] ToDense()
     {
         var w = new float[(long)Rows * Cols];
-        int paddedRun = Cols == 0 ? 0 : PaddedCols / (Cols / Run);
         for (int r = 0; r < Rows; r++)
         {
             for (int s = 0; s < KeptPerRow; s++)
             {
-                int column = _slotColumns[s] + IndexOf(r, s), offset = column % paddedRun;
-                if (offset < Run) // a padded position holds a zero
-                    w[(long)r * Cols + column / paddedRun * Run + offset] = Values[ValueOffset(r, s)];
+                // A zero may pad a ragged group at a column of the previous group: never written.
+                float value = Values[ValueOffset(r, s)];
+                if (value != 0f)
+                    w[(long)r * Cols + _slotColumns[s] + IndexOf(r, s)] = value;
             }
         }
 
         return w;
-    }
-
-    /// <summary>y[0, Rows) = x · Wᵀ for one batch row; a ragged matrix first pads x's runs with zeros (see remarks).</summary>
-    protected override void MultiplyRow(float* x, float* y)
-    {
-        if (PaddedCols == Cols)
-        {
-            MultiplyPaddedRow(x, y);
-            return;
-        }
-
-        int runs = Cols / Run, paddedRun = PaddedCols / runs;
-        float[] padded = t_paddedX is { } buffer && buffer.Length >= PaddedCols ? buffer : t_paddedX = new float[PaddedCols];
-        fixed (float* px = padded)
-        {
-            for (int k = 0; k < runs; k++)
-            {
-                new ReadOnlySpan<float>(x + (long)k * Run, Run).CopyTo(new Span<float>(px + (long)k * paddedRun, Run));
-                new Span<float>(px + (long)k * paddedRun + Run, paddedRun - Run).Clear();
-            }
-
-            MultiplyPaddedRow(px, y);
-        }
     }
 
     /// <summary>Where value (row <paramref name="r"/>, slot <paramref name="s"/>) lies in <see cref="Values"/>.</summary>

@@ -120,7 +120,7 @@ public sealed class NMMatrixTests : IDisposable
 
     /// <summary>
     /// Ragged shapes on every tier: dense layers (one run of C inputs) and im2col convolution rows (9 runs of C) with
-    /// C mod M = 1 .. M − 1, and C &lt; M (every group ragged).
+    /// C mod M = 1 .. M − 1.
     /// </summary>
     public static TheoryData<int, int, int, int, int, int> RaggedCases()
     {
@@ -133,7 +133,6 @@ public sealed class NMMatrixTests : IDisposable
                 {
                     data.Add(n, m, 17 + r, 3 * m + r, 3 * m + r, (int)isa);   // dense: one run
                     data.Add(n, m, 9, 9 * (m + r), m + r, (int)isa);          // 3×3 convolution: 9 runs
-                    data.Add(n, m, 5, 9 * r, r, (int)isa);                    // C < M
                 }
             }
         }
@@ -154,7 +153,7 @@ public sealed class NMMatrixTests : IDisposable
         NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m, isa, run);
 
         Assert.Equal(w, sparse.ToDense());
-        Assert.Equal(cols / run * ((run + m - 1) / m * m), sparse.PaddedCols);
+        Assert.Equal(cols / run * ((run + m - 1) / m) * n, sparse.KeptPerRow);
         WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m} {rows}x{cols} runs of {run} {isa}", 1, 3, 17);
     }
 
@@ -163,10 +162,18 @@ public sealed class NMMatrixTests : IDisposable
     {
         // Runs of 6 with M = 4: groups {0..3}, {4, 5}, {6..9}, {10, 11}. Three non-zeros in columns 4..6 fit 2:4 only
         // because column 6 starts the second run; read as one run of 12 they would fill the group {4..7}.
-        float[] w = [1, 0, 0, 0, 2, 3, 4, 0, 0, 0, 0, 5];
+        float[] w = [1, 0, 2, 0, 3, 4, 5, 0, 0, 0, 0, 6];
         NMMatrix sparse = NMMatrix.FromDense(w, 1, 12, 2, 4, run: 6);
         Assert.Equal(w, sparse.ToDense());
-        Assert.Equal(16, sparse.PaddedCols);
+        Assert.Equal(8, sparse.KeptPerRow);
+        // A ragged group is stored as the window of M columns that ends its run ({2..5}, {8..11}), its kept positions
+        // shifted by M − r = 2; the window's columns of the previous group are zeros to it (column 2's 2 is not its own).
+        // Slots: {1, 2} -> positions 0, 2; {3, 4} -> 2, 3 of {2..5}; {5} -> 0, padded by the first zero 1; {6} -> 3,
+        // padded by 0 (column 8, a zero before the window's own columns).
+        float[] values = Enumerable.Range(0, 8).Select(slot => sparse.Values[slot * 16]).ToArray();
+        Assert.Equal([1f, 2f, 3f, 4f, 5f, 0f, 0f, 6f], values);
+        byte[] indices = [sparse.Indices[0], sparse.Indices[16]];
+        Assert.Equal([(byte)(0 | 2 << 2 | 2 << 4 | 3 << 6), (byte)(0 | 1 << 2 | 0 << 4 | 3 << 6)], indices);
         var error = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(w, 1, 12, 2, 4));
         Assert.Contains("Row 0, group 1 (columns 4..7)", error.Message);
     }
@@ -238,6 +245,9 @@ public sealed class NMMatrixTests : IDisposable
         var run = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4, run: 4));
         Assert.Equal("run", run.ParamName);
         Assert.Contains("run length 4 does not divide the column count 6", run.Message);
+        var shortRun = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4, run: 3));
+        Assert.Equal("run", shortRun.ParamName);
+        Assert.Contains("shorter than the group size M = 4", shortRun.Message);
 
         float[] w = new float[3 * 8];
         w[2 * 8 + 4] = w[2 * 8 + 5] = w[2 * 8 + 7] = 1f; // row 2, group 1: three non-zeros

@@ -193,7 +193,7 @@ public sealed class WeightFormatTests
             _ => null,
         }).OfType<NMMatrix>().ToList();
         Assert.Equal([5, 6, 80, 21], matrices.Select(w => w.Run));
-        Assert.Equal([9 * 8, 9 * 8, 80, 24], matrices.Select(w => w.PaddedCols));
+        Assert.Equal([9 * 2 * 2, 9 * 2 * 2, 20 * 2, 6 * 2], matrices.Select(w => w.KeptPerRow));
 
         // LeNet at 1:8 on every layer: the AVX-512 fixed rule serves all three N:M, the ragged 300- and 100-input layers included.
         var formats = WeightFormatRule.Compile(RaggedLeNet().Network, new Dictionary<string, WeightFormat> { ["*"] = WeightFormat.FixedRule }, VectorIsa.Avx512).Formats;
