@@ -6,7 +6,8 @@ namespace Microsoft.ML.Sparsity.Masks;
 /// <summary>
 /// The N:M top-N selection, fast enough to run at every training step (SR-STE recomputes masks from the dense weights
 /// at every forward pass). Element i of a group is kept when fewer than N elements of its group beat it, where j beats
-/// i if score_j &gt; score_i, or score_j = score_i and j comes first: exactly N kept per group, ties to the earlier position.
+/// i if score_j &gt; score_i, or score_j = score_i and j comes first: exactly N kept per group (⌈N·r/M⌉ in a ragged last
+/// group of r), ties to the earlier position.
 /// </summary>
 internal static class NMSelection
 {
