@@ -212,8 +212,9 @@ internal static class Recipes
     /// the same per-layer sparsities.
     /// </summary>
     /// <summary>
-    /// N:M methods leave the output layer dense (as the SR-STE paper does) and any layer whose input channels are not a
-    /// multiple of M (the CNN's 1-channel first convolution; LeNet's 100-input layer at 1:8 is the output layer anyway).
+    /// N:M methods leave the output layer dense (as the SR-STE paper does); a layer whose input channels are not a multiple
+    /// of M ends each run in a ragged group (LeNet's 300-input layer at 1:8; the CNN's 1-channel first convolution keeps
+    /// its one weight per kernel position).
     /// </summary>
     public static SparsityMethod? Sparsity(MLContext ml, string method, string allocation)
     {
@@ -229,7 +230,7 @@ internal static class Recipes
                 "mdgf" => new MaskDecayNMOptions(),
                 _ => new StepwiseNMOptions(),
             };
-            (nm.N, nm.M, nm.LeaveMisfitLayersDense) = (n, m, true);
+            (nm.N, nm.M) = (n, m);
             nm.ExcludedLayers.Add("-1");
             return nm;
         }
@@ -271,7 +272,6 @@ internal static class Recipes
             Pattern = method == "ft24" ? SparsityPattern.NM(2, 4) : SparsityPattern.NM(1, 8),
             Schedule = PruningSchedule.AtInitialization(),
             ExcludedLayers = { "-1" },
-            LeaveMisfitLayersDense = true,
         }
         : null;
 

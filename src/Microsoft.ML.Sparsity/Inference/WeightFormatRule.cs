@@ -62,14 +62,15 @@ internal static class WeightFormatRule
                 continue;
             WeightFormat format = requested.TryGetValue(layer.Name, out WeightFormat f) ? f
                 : requested.GetValueOrDefault(AllLayers, WeightFormat.Auto);
-            (Parameter weight, int rows, int cols) = layer switch
+            // The run: the group axis N:M groups are cut along (a convolution's [out, kh, kw, C] row holds kh·kw runs of C).
+            (Parameter weight, int rows, int cols, int run) = layer switch
             {
-                DenseLayer d => (d.Weight, d.Outputs, d.Inputs),
-                Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels),
+                DenseLayer d => (d.Weight, d.Outputs, d.Inputs, d.Inputs),
+                Conv2dLayer c => (c.Weight, c.OutChannels, c.Weight.Length / c.OutChannels, c.Weight.Shape[3]),
                 _ => throw new InvalidOperationException(),
             };
             bool direct = layer is Conv2dLayer conv && DirectConvolution.Supports(conv.Isa, cols, rows);
-            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, format, layer is Conv2dLayer, direct, context);
+            (matrices[i], LayerWeightFormat chosen) = Build(layer.Name, weight.Value, rows, cols, run, format, layer is Conv2dLayer, direct, context);
             formats.Add(chosen);
         }
 
@@ -102,6 +103,7 @@ internal static class WeightFormatRule
     /// <param name="w">The weight [rows, cols].</param>
     /// <param name="rows">Outputs.</param>
     /// <param name="cols">Inputs per output.</param>
+    /// <param name="run">The group axis's length (runs of it make a row; N:M groups start at each run's start).</param>
     /// <param name="format">The format asked for.</param>
     /// <param name="convolution">A convolution multiplies many rows (pixels) even for one example: it takes the batched format only.</param>
     /// <param name="directConvolution">
@@ -110,19 +112,19 @@ internal static class WeightFormatRule
     /// 50% sparse CNN from CSR at 0.67× the dense speed); the fixed rule chooses instead.
     /// </param>
     /// <param name="context">The fixed rule and calibration for automatic choices.</param>
-    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, WeightFormat format, bool convolution,
+    private static (IWeightMatrix? Matrix, LayerWeightFormat Chosen) Build(string layer, float[] w, int rows, int cols, int run, WeightFormat format, bool convolution,
         bool directConvolution, Context context)
     {
         long nonZeros = w.Length - w.AsSpan().Count(0f);
         double density = w.Length == 0 ? 0 : (double)nonZeros / w.Length;
-        (int n, int m) = FindNM(w, rows, cols, halfOrLess: format != WeightFormat.NM);
+        (int n, int m) = FindNM(w, run, halfOrLess: format != WeightFormat.NM);
         if (format is WeightFormat.Auto or WeightFormat.FixedRule && m > 0 && density < NMFill * n / m)
             (n, m) = (0, 0); // far sparser than its N:M bound (e.g. 97% unstructured fits 2:8): N:M would store mostly padding
         string pattern = m > 0 ? $"{n}:{m}" : nonZeros == w.Length ? "dense" : "unstructured";
 
         // Each format built once, whether a calibration candidate or the chosen one.
         var built = new Dictionary<WeightFormat, IWeightMatrix>();
-        IWeightMatrix Get(WeightFormat f) => built.TryGetValue(f, out IWeightMatrix? matrix) ? matrix : built[f] = Create(f, w, rows, cols, n, m);
+        IWeightMatrix Get(WeightFormat f) => built.TryGetValue(f, out IWeightMatrix? matrix) ? matrix : built[f] = Create(f, w, rows, cols, run, n, m);
 
         WeightFormat single, batched;
         FormatChoice chosenBy = FormatChoice.Requested;
@@ -157,7 +159,9 @@ internal static class WeightFormatRule
                 chosenBy = FormatChoice.FixedRule;
                 break;
             case WeightFormat.NM when m == 0:
-                throw new ArgumentException(NotNMReason(layer, w, rows, cols), nameof(format));
+                throw new ArgumentException(
+                    $"Layer '{layer}' cannot take the N:M format: its weight [{rows}, {cols}] is not N:M sparse for M = 4 or 8 " +
+                    "(some group of consecutive inputs is full). Prune it with an N:M pattern first.", nameof(format));
             case WeightFormat.Dense or WeightFormat.Csr or WeightFormat.SlicedEll or WeightFormat.NM:
                 (single, batched) = (format, format);
                 break;
@@ -188,29 +192,42 @@ internal static class WeightFormatRule
         });
     }
 
-    private static IWeightMatrix Create(WeightFormat format, float[] w, int rows, int cols, int n, int m) => format switch
+    private static IWeightMatrix Create(WeightFormat format, float[] w, int rows, int cols, int run, int n, int m) => format switch
     {
         WeightFormat.Csr => CsrMatrix.FromDense(w, rows, cols),
         WeightFormat.SlicedEll => SlicedEllMatrix.FromDense(w, rows, cols),
-        WeightFormat.NM => NMMatrix.FromDense(w, rows, cols, n, m),
+        WeightFormat.NM => NMMatrix.FromDense(w, rows, cols, n, m, run),
         _ => new DenseMatrix(w, rows, cols),
     };
 
     /// <summary>
-    /// The N:M structure of the weight: for M = 4 and 8 (dividing the input count), N is the most non-zeros any
-    /// group holds; the M with the lower N/M wins (M = 4 on a tie). (0, 0) when neither M gives N &lt; M, or N/M
-    /// over ½ when <paramref name="halfOrLess"/> — or when the weight is all zeros.
+    /// The N:M structure of the weight, whose rows are runs of <paramref name="run"/> inputs cut into groups of M from
+    /// each run's start: for M = 4 and 8, the least N that every group allows, a full group holding at most N non-zeros
+    /// and a ragged last group of r at most ⌈N·r/M⌉ (what N:M pruning keeps); the M with the lower N/M wins (M = 4 on a
+    /// tie). An M longer than the run is not considered: every group would be ragged, and a run of one input fits
+    /// every N (a one-channel convolution would look 1:8 at any density). (0, 0) when neither M gives N &lt; M, or N/M over
+    /// ½ when <paramref name="halfOrLess"/> — or when the weight is all zeros.
     /// </summary>
-    private static (int N, int M) FindNM(float[] w, int rows, int cols, bool halfOrLess)
+    private static (int N, int M) FindNM(float[] w, int run, bool halfOrLess)
     {
         (int N, int M) best = (0, 0);
+        if (w.Length == 0 || run == 0)
+            return best;
         foreach (int m in new[] { 4, 8 })
         {
-            if (cols % m != 0 || cols == 0)
+            if (run < m)
                 continue;
             int n = 0;
-            for (int start = 0; start < w.Length && n < m; start += m)
-                n = Math.Max(n, m - w.AsSpan(start, m).Count(0f));
+            for (int start = 0; start < w.Length && n < m; start += run)
+            {
+                for (int g = 0; g < run; g += m)
+                {
+                    int size = Math.Min(m, run - g), nonZeros = size - w.AsSpan(start + g, size).Count(0f);
+                    // The least N whose ⌈N·size/M⌉ reaches nonZeros (nonZeros itself for a full group).
+                    n = Math.Max(n, nonZeros == 0 ? 0 : (nonZeros - 1) * m / size + 1);
+                }
+            }
+
             bool fits = n > 0 && n < m && (!halfOrLess || 2 * n <= m);
             if (fits && (best.M == 0 || (double)n / m < (double)best.N / best.M))
                 best = (n, m);
@@ -218,10 +235,4 @@ internal static class WeightFormatRule
 
         return best;
     }
-
-    private static string NotNMReason(string layer, float[] w, int rows, int cols) =>
-        cols % 4 != 0
-            ? $"Layer '{layer}' cannot take the N:M format: its {cols} inputs per output are not a multiple of 4 or 8."
-            : $"Layer '{layer}' cannot take the N:M format: its weight [{rows}, {cols}] is not N:M sparse for M = 4 or 8 " +
-              "(some group of consecutive inputs is full). Prune it with an N:M pattern first.";
 }

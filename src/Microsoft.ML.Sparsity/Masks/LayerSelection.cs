@@ -7,7 +7,8 @@ internal static class LayerSelection
 {
     /// <summary>
     /// The layers not excluded whose shape fits <paramref name="pattern"/>. Excluded and misfit layers get a
-    /// <see cref="Network.Parameter.SparsityNote"/> saying why they stay dense; a misfit without the fallback throws.
+    /// <see cref="Network.Parameter.SparsityNote"/> saying why they stay dense; a misfit without the fallback throws,
+    /// except for N:M, which prunes a layer whose input-channel count M does not divide with ragged last groups.
     /// </summary>
     public static List<PrunableLayer> Select(IReadOnlyList<PrunableLayer> all, IEnumerable<string> excludedKeys, string excludedOption,
         SparsityPattern pattern, bool leaveMisfitDense, string patternOption)
@@ -20,6 +21,7 @@ internal static class LayerSelection
             if (excluded.Contains(layer.Index)) { layer.Weight.SparsityNote = "dense: excluded"; continue; }
             if (pattern.Misfit(layer) is string misfit)
             {
+                if (!leaveMisfitDense && pattern is SparsityPattern.NMPattern) { selected.Add(layer); continue; }
                 if (!leaveMisfitDense)
                     throw new ArgumentException(
                         $"Layer '{layer.Name}': {misfit}. Exclude the layer, or set LeaveMisfitLayersDense to keep such layers dense.", patternOption);

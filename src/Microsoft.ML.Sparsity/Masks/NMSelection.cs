@@ -1,39 +1,86 @@
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Sparsity.Engine;
 
 namespace Microsoft.ML.Sparsity.Masks;
 
 /// <summary>
 /// The N:M top-N selection, fast enough to run at every training step (SR-STE recomputes masks from the dense weights
 /// at every forward pass). Element i of a group is kept when fewer than N elements of its group beat it, where j beats
-/// i if score_j &gt; score_i, or score_j = score_i and j comes first: exactly N kept per group, ties to the earlier position.
+/// i if score_j &gt; score_i, or score_j = score_i and j comes first: exactly N kept per group (⌈N·r/M⌉ in a ragged last
+/// group of r), ties to the earlier position.
 /// </summary>
 internal static class NMSelection
 {
-    /// <summary>Writes 1 (kept) or 0 into <paramref name="mask"/> for each element; groups are M consecutive elements.</summary>
+    /// <summary>
+    /// Writes 1 (kept) or 0 into <paramref name="mask"/> for each element. The scores are runs of
+    /// <paramref name="run"/> elements (a layer's group axis: a dense layer's inputs, a convolution's input channels at one
+    /// kernel position); each run is cut into groups of M from its start, and when M does not divide the run its last group
+    /// is ragged: r = run mod M elements of which <see cref="KeptInGroup"/>(n, m, r) = ⌈N·r/M⌉ are kept.
+    /// </summary>
     /// <param name="scores">The scores; with <paramref name="absolute"/>, their magnitudes are compared.</param>
     /// <param name="absolute">Compare |score| (for weights).</param>
-    /// <param name="n">Kept per group.</param>
+    /// <param name="n">Kept per full group.</param>
     /// <param name="m">The group size.</param>
     /// <param name="mask">Receives the mask.</param>
-    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask)
+    /// <param name="run">The run length; 0 (default): the whole span is one run.</param>
+    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, int run = 0) =>
+        TopN(scores, absolute, n, m, mask, run, VectorIsas.Best);
+
+    /// <summary>As the other overload, with the fast paths of tier <paramref name="isa"/> (the tests run each; the masks are identical).</summary>
+    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, int run, VectorIsa isa)
+    {
+        if (scores.Length == 0) return;
+        if (run == 0) run = scores.Length;
+        if (run < 0 || scores.Length % run != 0)
+            throw new ArgumentException($"The run length {run} does not divide the {scores.Length} scores.", nameof(run));
+        int full = run / m * m;
+        if (full == run)
+        {
+            FullGroups(scores, absolute, n, m, mask, isa);
+            return;
+        }
+        for (int start = 0; start < scores.Length; start += run)
+        {
+            FullGroups(scores.Slice(start, full), absolute, n, m, mask.Slice(start, full), isa);
+            SelectInGroup(scores.Slice(start + full, run - full), absolute, KeptInGroup(n, m, run - full), mask.Slice(start + full, run - full));
+        }
+    }
+
+    /// <summary>Kept of a group of <paramref name="size"/> ≤ M elements: ⌈N·size/M⌉ (N for a full group).</summary>
+    public static int KeptInGroup(int n, int m, int size) => (n * size + m - 1) / m;
+
+    /// <summary>Kept of <paramref name="length"/> elements in runs of <paramref name="run"/> (0: one run), as <see cref="TopN(ReadOnlySpan{float}, bool, int, int, Span{float}, int)"/> keeps them.</summary>
+    public static long KeptCount(long length, int run, int n, int m)
+    {
+        if (length == 0) return 0;
+        if (run == 0) run = checked((int)length);
+        return length / run * ((long)run / m * n + KeptInGroup(n, m, run % m));
+    }
+
+    /// <summary>Groups of M from the start of the span, whose length is a multiple of M.</summary>
+    private static void FullGroups(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, VectorIsa isa)
     {
         int start = 0;
-        if (m == 4 && Vector128.IsHardwareAccelerated) start = TopNOf4(scores, absolute, n, mask);
-        else if (m == 8 && Vector256.IsHardwareAccelerated) start = TopNOf8(scores, absolute, n, mask);
-        else if (m == 8 && Vector128.IsHardwareAccelerated) start = TopNOf8InHalves(scores, absolute, n, mask);
+        if (m == 4 && isa >= VectorIsa.Vector128) start = TopNOf4(scores, absolute, n, mask);
+        else if (m == 8 && isa >= VectorIsa.Avx2 && Vector256.IsHardwareAccelerated) start = TopNOf8(scores, absolute, n, mask);
+        else if (m == 8 && isa >= VectorIsa.Vector128) start = TopNOf8InHalves(scores, absolute, n, mask);
         for (int g = start; g < scores.Length; g += m)
+            SelectInGroup(scores.Slice(g, m), absolute, n, mask.Slice(g, m));
+    }
+
+    /// <summary>Keeps the <paramref name="keep"/> best of one group: the elements fewer than <paramref name="keep"/> others beat.</summary>
+    private static void SelectInGroup(ReadOnlySpan<float> group, bool absolute, int keep, Span<float> mask)
+    {
+        for (int i = 0; i < group.Length; i++)
         {
-            for (int i = 0; i < m; i++)
+            float si = Score(group[i], absolute);
+            int beaten = 0;
+            for (int j = 0; j < group.Length; j++)
             {
-                float si = Score(scores[g + i], absolute);
-                int beaten = 0;
-                for (int j = 0; j < m; j++)
-                {
-                    float sj = Score(scores[g + j], absolute);
-                    if (sj > si || (sj == si && j < i)) beaten++;
-                }
-                mask[g + i] = beaten < n ? 1f : 0f;
+                float sj = Score(group[j], absolute);
+                if (sj > si || (sj == si && j < i)) beaten++;
             }
+            mask[i] = beaten < keep ? 1f : 0f;
         }
     }
 

@@ -22,7 +22,9 @@ public abstract class SparsityPattern
     /// <summary>
     /// N:M fine-grained structured sparsity: in every group of <paramref name="m"/> consecutive inputs (for a
     /// convolution, consecutive input channels at one kernel position) exactly <paramref name="n"/> weights are kept.
-    /// The sparsity is 1 − N/M whatever target is asked. The layer's input-channel count must be a multiple of M.
+    /// The sparsity is 1 − N/M whatever target is asked. When M does not divide the layer's input-channel count C, the
+    /// last group of each run of C inputs is ragged: of its r = C mod M weights ⌈N·r/M⌉ are kept (as padding the run
+    /// to a multiple of M with zeros would), so such a layer's sparsity is slightly under 1 − N/M.
     /// (Mishra et al., "Accelerating Sparse Deep Neural Networks", 2021; Zhou et al., "Learning N:M Fine-grained
     /// Structured Sparse Neural Networks From Scratch", 2021.)
     /// </summary>
@@ -43,7 +45,7 @@ public abstract class SparsityPattern
         return new BlockPattern(rows, columns);
     }
 
-    /// <summary>The sparsity the pattern itself fixes (N:M), or null when any target can be reached.</summary>
+    /// <summary>The sparsity the pattern itself fixes (N:M: 1 − N/M, exact when M divides the layer's input-channel count), or null when any target can be reached.</summary>
     internal virtual double? FixedSparsity => null;
 
     /// <summary>Null when the pattern fits the layer, else the constraint it breaks.</summary>
@@ -136,8 +138,15 @@ public abstract class SparsityPattern
         public int M => m;
         internal override double? FixedSparsity => 1.0 - (double)n / m;
 
+        /// <summary>
+        /// The input-channel count is not a multiple of M: <see cref="LayerSelection"/> then prunes the layer with ragged
+        /// last groups, or leaves it dense when asked to (the behaviour before ragged groups).
+        /// </summary>
         internal override string? Misfit(PrunableLayer layer) =>
             layer.InChannels % m != 0 ? $"{n}:{m} sparsity needs the input channel count ({layer.InChannels}) to be a multiple of {m}" : null;
+
+        /// <summary>The exact count of weights the pattern keeps in <paramref name="layer"/>, ragged last groups included.</summary>
+        public long KeptCount(PrunableLayer layer) => NMSelection.KeptCount(layer.Count, layer.InChannels, n, m);
 
         // N:M selects within each group (BuildMask), never whole units.
         internal override int UnitCount(PrunableLayer layer) => throw WithinGroups();
@@ -146,8 +155,9 @@ public abstract class SparsityPattern
 
         private static InvalidOperationException WithinGroups() => new("N:M sparsity selects within each group of M; use BuildMask.");
 
-        /// <summary>Keeps the N highest-scoring weights of every group (ties: the earlier position wins).</summary>
-        public void BuildMask(ReadOnlySpan<float> scores, Span<float> mask) => NMSelection.TopN(scores, absolute: false, n, m, mask);
+        /// <summary>Keeps the N highest-scoring weights of every group of the layer's input channels, ⌈N·r/M⌉ of a ragged last group of r (ties: the earlier position wins).</summary>
+        public void BuildMask(PrunableLayer layer, ReadOnlySpan<float> scores, Span<float> mask) =>
+            NMSelection.TopN(scores, absolute: false, n, m, mask, layer.InChannels);
 
         public override string ToString() => $"{n}:{m}";
     }

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Sparsity.NMSparsity;
 
 /// <summary>
 /// Trains N:M weights from scratch. The optimiser owns the dense weights W; around each step the controller swaps in
-/// the projected weights W̃ = W ⊙ (E + (1 − E)·β) for the forward and backward passes (E: top-N |w| per group of M),
+/// the projected weights W̃ = W ⊙ (E + (1 − E)·β) for the forward and backward passes (E: top-N |w| per group of M, ⌈N·r/M⌉ of a ragged last group of r inputs),
 /// then adds λ·(1 − E) ⊙ W to the gradient and swaps W back for the update (straight-through estimator).
 /// </summary>
 internal sealed class NMTrainingController : SparsityController
@@ -42,7 +42,9 @@ internal sealed class NMTrainingController : SparsityController
     }
 
     /// <summary>The fraction of all prunable weights (excluded layers included) zeroed by the pattern in force.</summary>
-    public override double Sparsity => _n is int n ? (1 - (double)n / _options.M) * _layers.Sum(l => (double)l.Count) / _prunableCount : 0;
+    public override double Sparsity => _n is int n
+        ? _layers.Sum(l => l.Count - NMSelection.KeptCount(l.Count, l.InChannels, n, _options.M)) / (double)_prunableCount
+        : 0;
 
     public override void Start(int stepsPerEpoch, long totalSteps)
     {
@@ -123,7 +125,7 @@ internal sealed class NMTrainingController : SparsityController
         {
             var w = _layers[l].Weight;
             if (!_projected) w.Value.CopyTo(_dense[l], 0);
-            NMSelection.TopN(_dense[l], absolute: true, n, _options.M, _mask[l]);
+            NMSelection.TopN(_dense[l], absolute: true, n, _options.M, _mask[l], _layers[l].InChannels);
             if (beta == 0) TensorPrimitives.Multiply(_dense[l], _mask[l], w.Value);
             else
             {
@@ -149,7 +151,7 @@ internal sealed class NMTrainingController : SparsityController
         for (int l = 0; l < _layers.Count; l++)
         {
             var w = _layers[l].Weight;
-            NMSelection.TopN(w.Value, absolute: true, n, _options.M, _mask[l]);
+            NMSelection.TopN(w.Value, absolute: true, n, _options.M, _mask[l], _layers[l].InChannels);
             _layers[l].ApplyMask(_mask[l]);
             w.SparsityNote = $"{n}:{_options.M} ({_options.Describe()})";
         }

@@ -17,15 +17,19 @@ public abstract class NMTrainingOptions : SparsityMethod
     /// <summary>Weights kept per group. Default 2.</summary>
     public int N = 2;
 
-    /// <summary>The group size. Default 4. A layer's input-channel count must be a multiple of M (see <see cref="LeaveMisfitLayersDense"/>).</summary>
+    /// <summary>
+    /// The group size. Default 4. When M does not divide a layer's input-channel count C, the last group of each run of
+    /// C inputs is ragged and keeps ⌈N·r/M⌉ of its r = C mod M weights (see <see cref="LeaveMisfitLayersDense"/>).
+    /// </summary>
     public int M = 4;
 
     /// <summary>Layers left dense, by name or by index among the dense and convolution layers as a string ("0" first, "-1" last).</summary>
     public IList<string> ExcludedLayers = new List<string>();
 
     /// <summary>
-    /// False (default): a layer whose input-channel count is not a multiple of M raises an <see cref="ArgumentException"/>
-    /// naming it. True: such layers stay dense, and the sparsity report says why. (No padding is added.)
+    /// False (default): a layer whose input-channel count is not a multiple of M is trained N:M with a ragged last group
+    /// per run of input channels (see <see cref="M"/>). True: such layers stay dense, and the sparsity report says why
+    /// (the behaviour before ragged groups, for models that must run on kernels that need whole groups).
     /// </summary>
     public bool LeaveMisfitLayersDense;
 

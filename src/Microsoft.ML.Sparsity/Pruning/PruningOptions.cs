@@ -46,8 +46,11 @@ public sealed class PruningOptions : SparsityMethod
     public bool OutputLayerAtHalfRate;
 
     /// <summary>
-    /// What to do with a layer the pattern does not fit (e.g. 2:4 on a layer with 10 inputs): false (default) raises an
-    /// <see cref="ArgumentException"/> naming the layer and the constraint; true leaves the layer dense and says so in the sparsity report.
+    /// What to do with a layer the pattern does not fit (e.g. 8×8 blocks on a layer with 10 inputs): false (default)
+    /// raises an <see cref="ArgumentException"/> naming the layer and the constraint; true leaves the layer dense and says
+    /// so in the sparsity report. An N:M pattern fits every layer: where M does not divide the input-channel count C, the
+    /// last group of each run of C inputs is ragged and keeps ⌈N·r/M⌉ of its r = C mod M weights; true keeps such layers
+    /// dense instead (the behaviour before ragged groups).
     /// </summary>
     public bool LeaveMisfitLayersDense;
 

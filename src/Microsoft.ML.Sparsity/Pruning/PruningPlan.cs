@@ -29,7 +29,7 @@ internal sealed class PruningPlan
         var fixedSparsity = pruned.Select(l => overrides.TryGetValue(l.Index, out double s) ? s : double.NaN).ToArray();
         if (options.OutputLayerAtHalfRate && pruned.Count > 0 && pruned[^1].Index == AllLayers.Count - 1 && double.IsNaN(fixedSparsity[^1]))
             fixedSparsity[^1] = options.TargetSparsity / 2;
-        if (options.Pattern.FixedSparsity is double nm) _finalSparsity = pruned.Select(_ => nm).ToArray();
+        if (options.Pattern is SparsityPattern.NMPattern nm) _finalSparsity = pruned.Select(l => 1 - (double)nm.KeptCount(l) / l.Count).ToArray();
         else if (options.Allocation.IsGlobal) _finalSparsity = fixedSparsity;
         else _finalSparsity = options.Allocation.Allocate(pruned, options.TargetSparsity, fixedSparsity);
     }
@@ -60,7 +60,7 @@ internal sealed class PruningPlan
             if (pattern is SparsityPattern.NMPattern nmPattern)
             {
                 var nmMask = new float[layer.Count];
-                nmPattern.BuildMask(scores, nmMask);
+                nmPattern.BuildMask(layer, scores, nmMask);
                 Apply(layer, nmMask);
                 continue;
             }

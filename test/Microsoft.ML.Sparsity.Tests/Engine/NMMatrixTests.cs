@@ -118,6 +118,66 @@ public sealed class NMMatrixTests : IDisposable
         WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m} {isa}", 1, 3, 17, 64, 70);
     }
 
+    /// <summary>
+    /// Ragged shapes on every tier: dense layers (one run of C inputs) and im2col convolution rows (9 runs of C) with
+    /// C mod M = 1 .. M − 1.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int> RaggedCases()
+    {
+        var data = new TheoryData<int, int, int, int, int, int>();
+        foreach ((int n, int m) in new[] { (1, 4), (2, 4), (3, 4), (1, 8), (2, 8), (4, 8) })
+        {
+            for (int r = 1; r < m; r++)
+            {
+                foreach (VectorIsa isa in VectorIsas.Available)
+                {
+                    data.Add(n, m, 17 + r, 3 * m + r, 3 * m + r, (int)isa);   // dense: one run
+                    data.Add(n, m, 9, 9 * (m + r), m + r, (int)isa);          // 3×3 convolution: 9 runs
+                }
+            }
+        }
+
+        data.Add(1, 8, 300, 784, 784, (int)VectorIsas.Best);   // LeNet's layers at 1:8: 784 is a multiple of 8, 300 and 100 are not
+        data.Add(1, 8, 100, 300, 300, (int)VectorIsas.Best);
+        data.Add(1, 8, 10, 100, 100, (int)VectorIsas.Best);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(RaggedCases))]
+    public void RaggedMatrixRoundTripsAndMultipliesAsTheDoubleReference(int n, int m, int rows, int cols, int run, int tier)
+    {
+        var isa = (VectorIsa)tier;
+        var random = new Random(rows * 1009 + cols * 31 + run * 7 + n * 3 + m + tier);
+        float[] w = RandomNM(rows, cols, n, m, random, run);
+        NMMatrix sparse = NMMatrix.FromDense(w, rows, cols, n, m, isa, run);
+
+        Assert.Equal(w, sparse.ToDense());
+        Assert.Equal(cols / run * ((run + m - 1) / m) * n, sparse.KeptPerRow);
+        WeightMatrixReference.AssertMultiplyMatches(sparse, w, _pool, random, $"{n}:{m} {rows}x{cols} runs of {run} {isa}", 1, 3, 17);
+    }
+
+    [Fact]
+    public void RaggedGroupsStartAtEachRun()
+    {
+        // Runs of 6 with M = 4: groups {0..3}, {4, 5}, {6..9}, {10, 11}. Three non-zeros in columns 4..6 fit 2:4 only
+        // because column 6 starts the second run; read as one run of 12 they would fill the group {4..7}.
+        float[] w = [1, 0, 2, 0, 3, 4, 5, 0, 0, 0, 0, 6];
+        NMMatrix sparse = NMMatrix.FromDense(w, 1, 12, 2, 4, run: 6);
+        Assert.Equal(w, sparse.ToDense());
+        Assert.Equal(8, sparse.KeptPerRow);
+        // A ragged group is stored as the window of M columns that ends its run ({2..5}, {8..11}), its kept positions
+        // shifted by M − r = 2; the window's columns of the previous group are zeros to it (column 2's 2 is not its own).
+        // Slots: {1, 2} -> positions 0, 2; {3, 4} -> 2, 3 of {2..5}; {5} -> 0, padded by the first zero 1; {6} -> 3,
+        // padded by 0 (column 8, a zero before the window's own columns).
+        float[] values = Enumerable.Range(0, 8).Select(slot => sparse.Values[slot * 16]).ToArray();
+        Assert.Equal([1f, 2f, 3f, 4f, 5f, 0f, 0f, 6f], values);
+        byte[] indices = [sparse.Indices[0], sparse.Indices[16]];
+        Assert.Equal([(byte)(0 | 2 << 2 | 2 << 4 | 3 << 6), (byte)(0 | 1 << 2 | 0 << 4 | 3 << 6)], indices);
+        var error = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(w, 1, 12, 2, 4));
+        Assert.Contains("Row 0, group 1 (columns 4..7)", error.Message);
+    }
+
     public static TheoryData<int> Tiers() => [.. VectorIsas.Available.Select(isa => (int)isa)];
 
     [Theory]
@@ -164,6 +224,7 @@ public sealed class NMMatrixTests : IDisposable
     [InlineData(2, 4, 300, 784)]
     [InlineData(1, 4, 10, 100)]
     [InlineData(2, 8, 100, 304)]
+    [InlineData(1, 8, 100, 300)]
     public void BatchOneAllocatesNothingOnceWarm(int n, int m, int rows, int cols)
     {
         var random = new Random(4);
@@ -181,9 +242,12 @@ public sealed class NMMatrixTests : IDisposable
     [Fact]
     public void RejectsBadInput()
     {
-        var cols = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4));
-        Assert.Equal("cols", cols.ParamName);
-        Assert.Contains("multiple of the group size M = 4", cols.Message);
+        var run = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4, run: 4));
+        Assert.Equal("run", run.ParamName);
+        Assert.Contains("run length 4 does not divide the column count 6", run.Message);
+        var shortRun = Assert.Throws<ArgumentException>(() => NMMatrix.FromDense(new float[2 * 6], 2, 6, 2, 4, run: 3));
+        Assert.Equal("run", shortRun.ParamName);
+        Assert.Contains("shorter than the group size M = 4", shortRun.Message);
 
         float[] w = new float[3 * 8];
         w[2 * 8 + 4] = w[2 * 8 + 5] = w[2 * 8 + 7] = 1f; // row 2, group 1: three non-zeros
@@ -200,17 +264,25 @@ public sealed class NMMatrixTests : IDisposable
         Assert.Equal("y", Assert.Throws<ArgumentException>(() => sparse.MultiplyTransposed(_pool, new float[8], 2, new float[3])).ParamName);
     }
 
-    /// <summary>A random matrix with N:M sparsity; about a quarter of its groups hold fewer than N non-zeros.</summary>
-    private static float[] RandomNM(int rows, int cols, int n, int m, Random random)
+    /// <summary>
+    /// A random matrix with N:M sparsity along runs of <paramref name="run"/> columns (0: one run per row), a ragged last
+    /// group of r holding up to ⌈N·r/M⌉; about a quarter of its groups hold fewer than they may.
+    /// </summary>
+    private static float[] RandomNM(int rows, int cols, int n, int m, Random random, int run = 0)
     {
         float[] w = new float[rows * cols];
-        int[] positions = Enumerable.Range(0, m).ToArray();
-        for (int start = 0; start < w.Length; start += m)
+        if (run == 0) run = Math.Max(cols, 1);
+        for (int runStart = 0; runStart < w.Length; runStart += run)
         {
-            random.Shuffle(positions);
-            int count = random.Next(4) == 0 ? random.Next(n) : n;
-            for (int j = 0; j < count; j++)
-                w[start + positions[j]] = (float)(random.NextDouble() * 2 - 1);
+            for (int g = 0; g < run; g += m)
+            {
+                int size = Math.Min(m, run - g), keep = (n * size + m - 1) / m;
+                int[] positions = Enumerable.Range(0, size).ToArray();
+                random.Shuffle(positions);
+                int count = random.Next(4) == 0 ? random.Next(keep) : keep;
+                for (int j = 0; j < count; j++)
+                    w[runStart + g + positions[j]] = (float)(random.NextDouble() * 2 - 1);
+            }
         }
 
         return w;

@@ -4,6 +4,7 @@ using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Export;
 using Microsoft.ML.Sparsity.Export.Onnx;
+using Microsoft.ML.Sparsity.Inference;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Tests.Data;
 using Microsoft.ML.Sparsity.Tests.Inference;
@@ -124,6 +125,22 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
                 Assert.InRange(exported.Count(v => v == 0), (int)(0.88 * weight.Length), weight.Length);
             }
         }
+    }
+
+    [Fact]
+    public void Ragged_NM_models_served_by_the_NM_kernels_match_the_export()
+    {
+        // LeNet 1:8 on every layer (300 and 100 inputs end in ragged groups of 4) and a CNN at 2:4 whose 5- and 6-channel
+        // convolutions and 21-input dense layer end each run in a ragged group; the engine serves them from the N:M format.
+        var lenet = WeightFormatTests.RaggedLeNet().WithWeightFormats(WeightFormat.NM);
+        var cnn = WeightFormatTests.RaggedModel(2, 4).WithWeightFormats(WeightFormat.NM);
+        Assert.All(lenet.WeightFormats.Concat(cnn.WeightFormats), f => Assert.Equal(WeightFormat.NM, f.Batched));
+        var lenetNetwork = lenet.PredictionNetwork(_pool);
+        var cnnNetwork = cnn.PredictionNetwork(_pool);
+        RandomizeBiases(lenetNetwork, seed: 21);
+        RandomizeBiases(cnnNetwork, seed: 22);
+        AssertMatchesEngine(("ragged_lenet_1_8", lenetNetwork, RandomInputs(784, 16, seed: 23)),
+            ("ragged_cnn_2_4", cnnNetwork, RandomInputs(cnnNetwork.InputSize, 8, seed: 24)));
     }
 
     [Fact]

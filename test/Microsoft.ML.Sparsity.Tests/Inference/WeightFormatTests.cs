@@ -117,7 +117,27 @@ public sealed class WeightFormatTests
         Assert.Same(FixedFormatRule.Scalar, FixedFormatRule.For(VectorIsa.Scalar));
     }
 
-    public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "conv 90%", "conv 2:4"];
+    public static TheoryData<string> Models() => ["lenet dense", "lenet 90%", "lenet 2:4", "lenet 1:8", "lenet ragged 1:8", "conv 90%", "conv 2:4", "ragged 2:4"];
+
+    /// <summary>
+    /// 2:4 on layers whose group axis 4 does not divide: convolutions with 5 and 6 input channels (9 runs per filter),
+    /// dense layers with 80 and 21 inputs; each run's last group is ragged.
+    /// </summary>
+    internal static NeuralNetworkMulticlassModel RaggedModel(int n, int m)
+    {
+        SequentialNetwork network = SparsityTestNetworks.Build([6, 6, 5], 2, Layers.Conv2d(6, 3, padding: 1), Layers.ReLU(), Layers.Conv2d(5, 3),
+            Layers.Flatten(), Layers.Dense(21), Layers.ReLU(), Layers.Dense(10));
+        SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(n, m) });
+        return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
+    }
+
+    /// <summary>LeNet pruned 1:8 on every layer: 300 and 100 inputs end in ragged groups of 4.</summary>
+    internal static NeuralNetworkMulticlassModel RaggedLeNet()
+    {
+        SequentialNetwork network = SparsityTestNetworks.LeNet(1);
+        SparsityTestNetworks.PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(1, 8) });
+        return new NeuralNetworkMulticlassModel(network, 10, null, "Features", []);
+    }
 
     private static NeuralNetworkMulticlassModel Model(string name) => name switch
     {
@@ -125,7 +145,9 @@ public sealed class WeightFormatTests
         "lenet 90%" => LeNetModel(SparsityPattern.Unstructured, 0.9),
         "lenet 2:4" => LeNetModel(SparsityPattern.NM(2, 4)),
         "lenet 1:8" => LeNetModel(SparsityPattern.NM(1, 8)),
+        "lenet ragged 1:8" => RaggedLeNet(),
         "conv 90%" => ConvModel(SparsityPattern.Unstructured),
+        "ragged 2:4" => RaggedModel(2, 4),
         _ => ConvModel(SparsityPattern.NM(2, 4)),
     };
 
@@ -139,7 +161,7 @@ public sealed class WeightFormatTests
         float[] reference = Scores(model.WithWeightFormats(WeightFormat.Dense), data);
 
         var formatted = Forced.Append(WeightFormat.Auto).Append(WeightFormat.FixedRule).Select(f => (f.ToString(), model.WithWeightFormats(f))).ToList();
-        // N:M on the layers that are N:M sparse (LeNet's 300-input layer stays dense under 1:8).
+        // N:M on the layers that are N:M sparse (LeNet's 300-input layer stays dense under 1:8 with LeaveMisfitLayersDense).
         var nm = model.WeightFormats.Where(f => f.Pattern.Contains(':')).ToDictionary(f => f.LayerName, _ => WeightFormat.NM);
         if (nm.Count > 0)
             formatted.Add(("NM", model.WithWeightFormats(nm)));
@@ -156,6 +178,27 @@ public sealed class WeightFormatTests
                 AssertClose(reference.AsSpan(row * 10, 10).ToArray(), single, $"{name} {format} row {row}");
             }
         }
+    }
+
+    [Fact]
+    public void RaggedNMLayersAreDetectedForcedAndChosenByTheFixedRule()
+    {
+        // Every layer of the ragged model is 2:4 with ragged last groups: the report says so, forcing N:M builds it.
+        NeuralNetworkMulticlassModel ragged = RaggedModel(2, 4).WithWeightFormats(WeightFormat.NM);
+        Assert.All(ragged.WeightFormats, f => Assert.Equal((WeightFormat.NM, WeightFormat.NM, "2:4"), (f.SingleExample, f.Batched, f.Pattern)));
+        var matrices = ragged.PredictionNetwork(SparsityTestNetworks.Pool).Layers.Select(l => l switch
+        {
+            DenseLayer d => d.InferenceWeight,
+            Conv2dLayer c => c.InferenceWeight,
+            _ => null,
+        }).OfType<NMMatrix>().ToList();
+        Assert.Equal([5, 6, 80, 21], matrices.Select(w => w.Run));
+        Assert.Equal([9 * 2 * 2, 9 * 2 * 2, 20 * 2, 6 * 2], matrices.Select(w => w.KeptPerRow));
+
+        // LeNet at 1:8 on every layer: the AVX-512 fixed rule serves all three N:M, the ragged 300- and 100-input layers included.
+        var formats = WeightFormatRule.Compile(RaggedLeNet().Network, new Dictionary<string, WeightFormat> { ["*"] = WeightFormat.FixedRule }, VectorIsa.Avx512).Formats;
+        Assert.All(formats, f => Assert.Equal((WeightFormat.NM, WeightFormat.NM, "1:8"), (f.SingleExample, f.Batched, f.Pattern)));
+        Assert.Equal(38.0 / 300, formats[1].Density, 12);
     }
 
     [Fact]

@@ -99,19 +99,38 @@ public class PatternTests
     public void NMRejectsNOutsideZeroToM(int n, int m) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => SparsityPattern.NM(n, m));
 
-    [Fact]
-    public void APatternThatDoesNotFitALayerNamesTheLayerAndTheConstraint()
+    [Theory]
+    [InlineData(1, 8)]
+    [InlineData(2, 4)]
+    [InlineData(3, 8)]
+    public void AnNMPatternPrunesLayersItsGroupSizeDoesNotDivideWithRaggedLastGroups(int n, int m)
     {
-        var network = Build([784], 1, Layers.Dense(300), Layers.ReLU(), Layers.Dense(10));
-        var e = Assert.Throws<ArgumentException>(() => PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(4, 8) }));
-        // dense1 has 300 inputs: not a multiple of 8.
-        Assert.Contains("'dense1'", e.Message, StringComparison.Ordinal);
-        Assert.Contains("300", e.Message, StringComparison.Ordinal);
-        Assert.Contains("multiple of 8", e.Message, StringComparison.Ordinal);
+        // dense1 has 300 inputs, the convolution 6 input channels at each of its 9 kernel positions: neither is a
+        // multiple of 8, 6 is not of 4. Each run keeps N per full group and ⌈N·r/M⌉ of its ragged last group of r.
+        foreach (var (network, layer, run) in new[]
+        {
+            (Build([784], 1, Layers.Dense(300), Layers.ReLU(), Layers.Dense(10)), 1, 300),
+            (Build([6, 6, 6], 1, Layers.Conv2d(5, 3), Layers.Flatten(), Layers.Dense(4)), 0, 6),
+        })
+        {
+            var plan = PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(n, m) });
+            var pruned = PrunableLayer.From(network)[layer];
+            var mask = pruned.Weight.Mask!;
+            int r = run % m, keptPerRun = run / m * n + (n * r + m - 1) / m;
+            for (int start = 0; start < mask.Length; start += run)
+            {
+                for (int g = 0; g + m <= run; g += m)
+                    Assert.Equal(n, (int)mask.AsSpan(start + g, m).ToArray().Sum());
+                Assert.Equal((n * r + m - 1) / m, (int)mask.AsSpan(start + run - r, r).ToArray().Sum());
+            }
+            Assert.Equal(mask.Length / run * keptPerRun, pruned.Weight.Value.Count(w => w != 0));
+            Assert.Equal(1 - (double)keptPerRun / run, plan.FinalSparsity[layer], 12);
+            Assert.Equal(1 - (double)keptPerRun / run, SparsityReport.For(network).Layers[layer].Sparsity, 6);
+        }
     }
 
     [Fact]
-    public void TheMisfitFallbackLeavesTheLayerDenseAndReportsIt()
+    public void TheMisfitFallbackLeavesTheLayerDenseAndReportsItAsBeforeRaggedGroups()
     {
         var network = Build([784], 1, Layers.Dense(300), Layers.ReLU(), Layers.Dense(10));
         PruneNow(network, new PruningOptions { Pattern = SparsityPattern.NM(4, 8), LeaveMisfitLayersDense = true });

@@ -90,9 +90,10 @@ public class ChannelPermutationTests
         foreach (var result in ChannelPermutation.PermuteAll(network, 2, 4))
         {
             Assert.True(result.KeptAfter >= result.KeptBefore, $"{result.Layer}: {result.KeptAfter} < {result.KeptBefore}");
-            var weight = layers.Single(l => l.Name == result.Layer).Weight.Value;
+            var layer = layers.Single(l => l.Name == result.Layer);
+            var weight = layer.Weight.Value;
             var mask = new float[weight.Length];
-            pattern.BuildMask(weight.Select(Math.Abs).ToArray(), mask);
+            pattern.BuildMask(layer, weight.Select(Math.Abs).ToArray(), mask);
             double kept = weight.Zip(mask, (w, k) => (double)Math.Abs(w) * k).Sum();
             Assert.Equal(kept, result.KeptAfter, 1e-4);
             Assert.Equal(weight.Sum(w => (double)Math.Abs(w)), result.Total, 1e-4);

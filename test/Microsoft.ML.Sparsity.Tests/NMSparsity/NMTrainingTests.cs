@@ -131,18 +131,63 @@ public class NMTrainingTests
     }
 
     [Fact]
-    public void AGroupSizeThatDoesNotDivideTheInputsNamesTheLayer()
+    public void AGroupSizeThatDoesNotDivideTheInputsLeavesTheLayerDenseOnlyWhenAsked()
     {
         var network = Build([784], 5, Layers.Dense(300), Layers.ReLU(), Layers.Dense(10));
         var optimizer = new SgdOptimizerOptions().Create(network.Parameters, Pool);
-        var e = Assert.Throws<ArgumentException>(() => new SrSteOptions { N = 2, M = 8 }.CreateController(network, optimizer, 1, null));
-        Assert.Contains("'dense1'", e.Message, StringComparison.Ordinal);
-        Assert.Contains("multiple of 8", e.Message, StringComparison.Ordinal);
+        // By default dense1 (300 inputs) is 2:8 with a ragged last group of 4 keeping 1 per row.
+        var ragged = new SrSteOptions { N = 2, M = 8 }.CreateController(network, optimizer, 1, null);
+        ragged.Start(1, 10);
+        ragged.Finish();
+        Assert.Equal(10 * (37 * 2 + 1), PrunableLayer.From(network)[1].Weight.Value.Count(w => w != 0));
         // With the fallback the layer stays dense.
+        network = Build([784], 5, Layers.Dense(300), Layers.ReLU(), Layers.Dense(10));
+        optimizer = new SgdOptimizerOptions().Create(network.Parameters, Pool);
         var lenient = new SrSteOptions { N = 2, M = 8, LeaveMisfitLayersDense = true }.CreateController(network, optimizer, 1, null);
         lenient.Start(1, 10);
         lenient.Finish();
         Assert.StartsWith("dense: 2:8 sparsity needs", PrunableLayer.From(network)[1].Weight.SparsityNote, StringComparison.Ordinal);
+        Assert.Equal(3000, PrunableLayer.From(network)[1].Weight.Value.Count(w => w != 0));
+    }
+
+    [Fact]
+    public void SrSteOnLeNetAtOneOfEightKeepsTheRaggedCountsAtEveryStep()
+    {
+        // LeNet-300-100's layers with 300 and 100 inputs: 37 and 12 full groups of 8 keeping 1, then a ragged group of
+        // 4 keeping ⌈1·4/8⌉ = 1. The 784-input layer has whole groups only.
+        var network = LeNet(3);
+        var layers = PrunableLayer.From(network);
+        var optimizer = new SgdOptimizerOptions().Create(network.Parameters, Pool);
+        var controller = new SrSteOptions { N = 1, M = 8 }.CreateController(network, optimizer, 1, null);
+        controller.Start(4, 8);
+        var random = new Random(4);
+        float[] labels = [3, 1, 4, 1];
+        long kept = layers.Sum(l => l.Count / l.InChannels * (l.InChannels / 8 + (l.InChannels % 8 > 0 ? 1 : 0)));
+        for (long step = 0; step < 8; step++)
+        {
+            controller.BeforeForward(step);
+            foreach (var layer in layers)
+            {
+                int c = layer.InChannels, r = c % 8;
+                var w = layer.Weight.Value;
+                for (int start = 0; start < w.Length; start += c)
+                {
+                    for (int g = 0; g + 8 <= c; g += 8)
+                        Assert.Equal(1, w.AsSpan(start + g, 8).ToArray().Count(v => v != 0));
+                    if (r > 0) Assert.Equal(1, w.AsSpan(start + c - r, r).ToArray().Count(v => v != 0));
+                }
+            }
+            Assert.Equal(1 - (double)kept / layers.Sum(l => l.Count), controller.Sparsity, 12);
+            network.EnsureCapacity(4);
+            for (int i = 0; i < 4 * 784; i++) network.Input[i] = (float)random.NextDouble();
+            var output = network.Forward(4, training: true);
+            new SoftmaxCrossEntropyLoss().Compute(output, labels, 4, 10, network.OutputGradient);
+            network.Backward(4);
+            controller.AfterBackward(step);
+            optimizer.Step(0.5f);
+        }
+        controller.Finish();
+        Assert.Equal(kept, layers.Sum(l => (long)l.Weight.Value.Count(v => v != 0)));
     }
 
     private static float[] Gradient(SequentialNetwork network, float[] weights, float[] input)
