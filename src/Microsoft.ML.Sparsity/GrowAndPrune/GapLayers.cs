@@ -78,7 +78,7 @@ internal sealed class GapLayers
             var scores = new float[layer.Count];
             System.Numerics.Tensors.TensorPrimitives.Abs(layer.Weight.Value, scores);
             var mask = new float[layer.Count];
-            if (_pattern is SparsityPattern.NMPattern nm) NMSelection.TopN(scores, absolute: false, nm.N, nm.M, mask);
+            if (_pattern is SparsityPattern.NMPattern nm) nm.BuildMask(layer, scores, mask);
             else
             {
                 var units = new float[_pattern.UnitCount(layer)];

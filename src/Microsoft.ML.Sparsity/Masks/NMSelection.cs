@@ -22,16 +22,15 @@ internal static class NMSelection
     /// <param name="n">Kept per full group.</param>
     /// <param name="m">The group size.</param>
     /// <param name="mask">Receives the mask.</param>
-    /// <param name="run">The run length; 0 (default): the whole span is one run.</param>
-    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, int run = 0) =>
+    /// <param name="run">The run length, which divides the span (the span's length for a single run).</param>
+    public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, int run) =>
         TopN(scores, absolute, n, m, mask, run, VectorIsas.Best);
 
     /// <summary>As the other overload, with the fast paths of tier <paramref name="isa"/> (the tests run each; the masks are identical).</summary>
     public static void TopN(ReadOnlySpan<float> scores, bool absolute, int n, int m, Span<float> mask, int run, VectorIsa isa)
     {
         if (scores.Length == 0) return;
-        if (run == 0) run = scores.Length;
-        if (run < 0 || scores.Length % run != 0)
+        if (run <= 0 || scores.Length % run != 0)
             throw new ArgumentException($"The run length {run} does not divide the {scores.Length} scores.", nameof(run));
         int full = run / m * m;
         if (full == run)
@@ -49,11 +48,10 @@ internal static class NMSelection
     /// <summary>Kept of a group of <paramref name="size"/> ≤ M elements: ⌈N·size/M⌉ (N for a full group).</summary>
     public static int KeptInGroup(int n, int m, int size) => (n * size + m - 1) / m;
 
-    /// <summary>Kept of <paramref name="length"/> elements in runs of <paramref name="run"/> (0: one run), as <see cref="TopN(ReadOnlySpan{float}, bool, int, int, Span{float}, int)"/> keeps them.</summary>
+    /// <summary>Kept of <paramref name="length"/> elements in runs of <paramref name="run"/>, as <see cref="TopN(ReadOnlySpan{float}, bool, int, int, Span{float}, int)"/> keeps them.</summary>
     public static long KeptCount(long length, int run, int n, int m)
     {
         if (length == 0) return 0;
-        if (run == 0) run = checked((int)length);
         return length / run * ((long)run / m * n + KeptInGroup(n, m, run % m));
     }
 

@@ -90,7 +90,7 @@ public class NMSelectionTests
         Prop.ForAll(cases.ToArbitrary(), c =>
         {
             var mask = new float[c.values.Length];
-            NMSelection.TopN(c.values, c.absolute, c.n, c.m, mask);
+            NMSelection.TopN(c.values, c.absolute, c.n, c.m, mask, c.values.Length);
             return mask.SequenceEqual(Reference(c.values, c.absolute, c.n, c.m));
         }).QuickCheckThrowOnFailure();
     }
