@@ -286,17 +286,7 @@ public sealed class ModelFileTests : IDisposable
         });
     }
 
-    private static byte[] WriteZip(Dictionary<string, byte[]> entries)
-    {
-        using var stream = new MemoryStream();
-        using (var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true))
-            foreach (var (name, content) in entries)
-            {
-                using var s = zip.CreateEntry(name).Open();
-                s.Write(content);
-            }
-        return stream.ToArray();
-    }
+    private static byte[] WriteZip(Dictionary<string, byte[]> entries) => HostileFiles.WriteZip(entries.Select(e => (e.Key, e.Value)));
 
     /// <summary>Writes through to the inner stream, then fails after a number of bytes, as a full disk would.</summary>
     private sealed class FailingStream(Stream inner, long failAfter) : Stream
