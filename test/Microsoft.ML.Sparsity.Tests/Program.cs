@@ -17,6 +17,15 @@ internal static class Program
     /// <summary>Printed just before the kill, so the test knows it happened mid-write.</summary>
     public const string Killing = "killing this process mid-write";
 
+    /// <summary>Flushes what was written, says so, and kills this process (SIGKILL) in the middle of the save.</summary>
+    private static void Kill()
+    {
+        Console.Out.WriteLine(Killing);
+        Console.Out.Flush();
+        Process.GetCurrentProcess().Kill();
+        Thread.Sleep(Timeout.Infinite);
+    }
+
     public static int Main(string[] args)
     {
         if (args is not [KillMidSave, var path])
@@ -25,36 +34,8 @@ internal static class Program
             return 2;
         }
         var model = HostileFiles.PrunedModel();
-        AtomicFile.Write(path, s => ModelFile.Save(model, s), s => new KillingStream(s));
+        AtomicFile.Write(path, s => ModelFile.Save(model, s), s => new InterruptedStream(s, 100, Kill));
         Console.Error.WriteLine("the save finished: it was not killed");
         return 1;
-    }
-
-    /// <summary>Writes through to the file; once 100 bytes are written and flushed, kills the process.</summary>
-    private sealed class KillingStream(Stream inner) : Stream
-    {
-        private long _written;
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => _written;
-        public override long Position { get => _written; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            _written += count;
-            if (_written < 100) return;
-            inner.Flush();
-            Console.Out.WriteLine(Killing);
-            Console.Out.Flush();
-            Process.GetCurrentProcess().Kill();
-            Thread.Sleep(Timeout.Infinite);
-        }
     }
 }

@@ -186,7 +186,7 @@ public sealed class CheckpointTests : IDisposable
         var ml = new MLContext(seed: 1);
         var host = new SparsityHost(ml, nameof(CheckpointTests), threads: 1);
         var run = new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data);
-        Assert.Throws<IOException>(() => ImpCheckpoint.Write(CheckpointPath, run.State, null, new SortedDictionary<string, string>(), s => new FailingStream(s)));
+        Assert.Throws<IOException>(() => ImpCheckpoint.Write(CheckpointPath, run.State, null, new SortedDictionary<string, string>(), s => Serialization.InterruptedStream.Failing(s, 1000)));
         Assert.Equal(before, File.ReadAllBytes(CheckpointPath));
         Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
         Assert.Equal(1, new ImpRun(host, Options(LotteryTicketReset.InitialWeights), Data, null, Data).State.Level);
@@ -295,28 +295,6 @@ public sealed class CheckpointTests : IDisposable
             Assert.False(File.Exists(stale));
             Assert.True(File.Exists(live));
             Assert.True(File.Exists(other));
-        }
-    }
-
-    /// <summary>Fails after 1,000 bytes, as a full disk or a killed process would.</summary>
-    private sealed class FailingStream(Stream inner) : Stream
-    {
-        private long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            _written += count;
-            if (_written > 1000) throw new IOException("disk full (test)");
-            inner.Write(buffer, offset, count);
         }
     }
 }

@@ -125,7 +125,7 @@ public sealed class ModelFileTests : IDisposable
         string path = PathOf("model.zip");
         Save(first, path);
         byte[] before = File.ReadAllBytes(path);
-        var e = Assert.Throws<IOException>(() => Save(second, path, s => new FailingStream(s, failAfter: 2000)));
+        var e = Assert.Throws<IOException>(() => Save(second, path, s => InterruptedStream.Failing(s, 2000)));
         Assert.Contains("simulated", e.Message, StringComparison.Ordinal);
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Single(Directory.GetFiles(_folder));
@@ -287,27 +287,4 @@ public sealed class ModelFileTests : IDisposable
     }
 
     private static byte[] WriteZip(Dictionary<string, byte[]> entries) => HostileFiles.WriteZip(entries.Select(e => (e.Key, e.Value)));
-
-    /// <summary>Writes through to the inner stream, then fails after a number of bytes, as a full disk would.</summary>
-    private sealed class FailingStream(Stream inner, long failAfter) : Stream
-    {
-        private long _written;
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => _written;
-        public override long Position { get => _written; set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            if (_written + count > failAfter) throw new IOException("simulated disk failure");
-            inner.Write(buffer, offset, count);
-            _written += count;
-        }
-    }
 }
