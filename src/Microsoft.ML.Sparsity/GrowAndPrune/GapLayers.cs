@@ -76,7 +76,7 @@ internal sealed class GapLayers
             var layer = Layers[i];
             var before = layer.Weight.Mask;
             var scores = new float[layer.Count];
-            System.Numerics.Tensors.TensorPrimitives.Abs(layer.Weight.Value, scores);
+            ImportanceCriterion.Magnitude.Score(layer, 0, 0, default, scores);
             var mask = new float[layer.Count];
             if (_pattern is SparsityPattern.NMPattern nm) nm.BuildMask(layer, scores, mask);
             else
