@@ -1,7 +1,7 @@
 // The sample's plotting mode: test accuracy against density, one line per sparsity method, from the CSV that --csv
 // writes (one row per trained model). ScottPlot draws it; the plot is the sample's business, so the package itself
 // keeps no graphics dependency.
-// Usage: dotnet run -c Release --project samples/FashionMnist -- --plot CSV --out FILE.svg|FILE.png
+// Usage: dotnet run -c Release --project samples/FashionMnist -- --plot CSV --out FILE.svg|FILE.png [--out ...]
 //        [--allocation erk|uniform-half|...] [--model lenet|cnn|...]
 using System.Globalization;
 using System.Text;
@@ -9,7 +9,7 @@ using ScottPlot;
 
 internal static class AccuracyPlot
 {
-    private const string Usage = "Plot options: --plot CSV --out FILE.svg|FILE.png [--allocation A (default erk)] [--model M (default: the file's only model)].";
+    private const string Usage = "Plot options: --plot CSV --out FILE.svg|FILE.png (one or more) [--allocation A (default erk)] [--model M (default: the file's only model)].";
 
     public static bool IsRequested(string[] args) => args.Contains("--plot");
 
@@ -18,26 +18,31 @@ internal static class AccuracyPlot
     {
         try
         {
-            var (csv, output, allocation, model) = ParseArguments(args);
+            var (csv, outputs, allocation, model) = ParseArguments(args);
             var runs = AccuracyCsv.Read(csv);
             var selection = AccuracySelection.Select(csv, runs, allocation, model);
             foreach (var series in selection.Series)
                 foreach (var p in series.Points)
                     Console.WriteLine(FormattableString.Invariant($"{series.Method,-7} density {100 * p.Density:0.#}%: mean {p.Mean:F2}%, min {p.Min:F2}%, max {p.Max:F2}% (seeds {string.Join(", ", p.Seeds)})"));
-            WriteAtomically(output, Render(selection, Path.GetExtension(output)));
-            Console.WriteLine($"Wrote {output}.");
+            var plot = Draw(selection);
+            foreach (string output in outputs)
+            {
+                WriteAtomically(output, Image(plot, Path.GetExtension(output)));
+                Console.WriteLine($"Wrote {output}.");
+            }
             return 0;
         }
-        catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             Console.Error.WriteLine(e.Message);
             return 1;
         }
     }
 
-    private static (string Csv, string Output, string Allocation, string? Model) ParseArguments(string[] args)
+    private static (string Csv, List<string> Outputs, string Allocation, string? Model) ParseArguments(string[] args)
     {
-        string? csv = null, output = null, model = null;
+        string? csv = null, model = null;
+        var outputs = new List<string>();
         string allocation = "erk";
         for (int i = 0; i < args.Length; i++)
         {
@@ -45,18 +50,21 @@ internal static class AccuracyPlot
             switch (args[i])
             {
                 case "--plot": csv = Value(); break;
-                case "--out": output = Value(); break;
+                case "--out": outputs.Add(Value()); break;
                 case "--allocation": allocation = Value(); break;
                 case "--model": model = Value(); break;
                 default: throw new ArgumentException($"Unknown argument '{args[i]}' with --plot. {Usage}");
             }
         }
         if (csv is null) throw new ArgumentException($"--plot needs the CSV file. {Usage}");
-        if (output is null) throw new ArgumentException($"--out is required with --plot. {Usage}");
-        if (Path.GetExtension(output) is not (".svg" or ".png")) throw new ArgumentException($"--out must name a .svg or .png file, not '{output}'.");
-        if (Path.GetDirectoryName(Path.GetFullPath(output)) is { } folder && !Directory.Exists(folder))
-            throw new ArgumentException($"--out {output}: the folder '{folder}' does not exist.");
-        return (csv, output, allocation, model);
+        if (outputs.Count == 0) throw new ArgumentException($"--out is required with --plot. {Usage}");
+        foreach (string output in outputs)
+        {
+            if (Path.GetExtension(output) is not (".svg" or ".png")) throw new ArgumentException($"--out must name a .svg or .png file, not '{output}'.");
+            if (Path.GetDirectoryName(Path.GetFullPath(output)) is { } folder && !Directory.Exists(folder))
+                throw new ArgumentException($"--out {output}: the folder '{folder}' does not exist.");
+        }
+        return (csv, outputs, allocation, model);
     }
 
     private static readonly Dictionary<string, (string Label, MarkerShape Marker)> Styles = new()
@@ -69,10 +77,14 @@ internal static class AccuracyPlot
         ["pgap"] = ("P-GaP", MarkerShape.OpenCircle),
     };
 
-    private static byte[] Render(AccuracySelection s, string extension)
+    private static Plot Draw(AccuracySelection s)
     {
+        // Without the font, SkiaSharp on Linux silently draws a plot with no text at all.
+        const string font = "DejaVu Sans";
+        if (Fonts.GetTypeface(font, false, false).FamilyName != font)
+            throw new InvalidOperationException($"The plot's font {font} is not installed (SkiaSharp looks in /usr/share/fonts): install Debian's fonts-dejavu-core, as build/plot.sh does.");
         var plot = new Plot();
-        plot.Font.Set("DejaVu Sans");   // fonts-dejavu-core (build/plot.sh installs it); Skia's fallback on Linux is a serif
+        plot.Font.Set(font);
         var palette = new ScottPlot.Palettes.Category10();
         if (s.Dense is { } dense)
         {
@@ -116,7 +128,11 @@ internal static class AccuracyPlot
         plot.YLabel("Test accuracy (%)");
         plot.Title($"{s.ModelName} on Fashion-MNIST, {s.Allocation}, {s.Epochs} epochs, seeds {string.Join(", ", s.Seeds)}\nmarkers: mean over seeds; bars and band: min–max", 15);
         plot.ShowLegend(Edge.Right);
+        return plot;
+    }
 
+    private static byte[] Image(Plot plot, string extension)
+    {
         const int width = 900, height = 520;
         return extension == ".svg" ? Encoding.UTF8.GetBytes(plot.GetSvgXml(width, height)) : plot.GetImageBytes(width, height, ImageFormat.Png);
     }
