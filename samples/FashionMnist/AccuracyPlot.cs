@@ -245,7 +245,7 @@ internal sealed record AccuracySelection(string ModelName, string Allocation, in
             .ToArray();
         int[] seeds = unique.Select(r => r.Seed).Distinct().Order().ToArray();
         string modelName = model switch { "lenet" => "LeNet-300-100", "cnn" => "small CNN", _ => model };
-        string allocationName = allocation switch { "erk" => "ERK", "uniform-half" => "uniform (output layer at half)", _ => allocation };
+        string allocationName = allocation switch { "erk" => "ERK", "uniform-half" => "uniform, output layer at s/2", _ => allocation };
         return new AccuracySelection(modelName, allocationName, unique[0].Epochs, seeds, series);
     }
 }
