@@ -39,9 +39,10 @@ public abstract class ImportanceCriterion
     /// CHEX's column subset selection (Hou et al., "CHEX: CHannel EXploration for CNN Model Compression", 2022): the
     /// filter matrix X = Wᵀ has one column per output channel; with V_k the right singular vectors of X's k largest
     /// singular values, k being the number of channels the layer keeps, channel j scores its leverage ‖V_k[j, :]‖² and
-    /// the k highest are kept. Leverage prefers filters that carry directions the others do not, so of two identical
-    /// filters at most one is kept for their shared direction. Where a layer has more channels than filter values (X wider
-    /// than tall) the scores are filter L1 norms, as in the paper. Use it with <see cref="SparsityPattern.OutputChannels"/>
+    /// the k highest are kept. Leverage prefers filters that carry directions the others do not: two identical filters
+    /// split their shared direction's leverage, while a filter orthogonal to the rest keeps all of its own, however small.
+    /// Where a layer has more channels than filter values (X wider than tall) the scores are filter L1 norms, as in the
+    /// paper. Use it with <see cref="SparsityPattern.OutputChannels"/>
     /// and a per-layer allocation (uniform, ER, ERK or <see cref="Pruning.PruningOptions.LayerSparsity"/>), which fixes k.
     /// </summary>
     public static ImportanceCriterion ColumnSubsetSelection { get; } = new ChannelPruning.ColumnSubsetSelectionCriterion();
