@@ -18,6 +18,7 @@ using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Training;
 using Microsoft.ML.Trainers;
 
+if (AccuracyPlot.IsRequested(args)) { Environment.ExitCode = AccuracyPlot.Run(args); return; }   // --plot CSV --out FILE: AccuracyPlot.cs
 var options = SampleArguments.Parse(args);
 var ml = new MLContext(seed: options.Seed);
 if (!options.Quiet)

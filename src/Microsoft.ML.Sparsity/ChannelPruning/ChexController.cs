@@ -1,4 +1,3 @@
-using MathNet.Numerics.LinearAlgebra;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Network;
@@ -247,17 +246,11 @@ internal sealed class ChexController : SparsityController
     private static int[] KeepLargest(double[] scores, int count) =>
         [.. Enumerable.Range(0, scores.Length).OrderByDescending(c => scores[c]).ThenBy(c => c).Take(count).Order()];
 
-    /// <summary>
-    /// CHEX's column subset selection: with X = Wᵀ (a column per filter), keep the <paramref name="keep"/> filters of
-    /// largest leverage ‖V_k[j, :]‖², V_k the top-k right singular vectors; by filter L1 norm when X is wider than tall.
-    /// </summary>
+    /// <summary>The <paramref name="keep"/> filters CHEX's column subset selection keeps (<see cref="ChannelPruning.ColumnSubsetSelection"/>), ascending.</summary>
     internal static int[] ColumnSubsetSelection(PrunableLayer layer, int keep)
     {
-        if (layer.Columns < layer.OutChannels) return KeepLargest(FilterNorms(layer), keep);
-        // The right singular vectors of X are those of XᵀX (C × C), much smaller than X for wide filters.
-        var x = Matrix<double>.Build.Dense(layer.Columns, layer.OutChannels, (i, j) => layer.Weight.Value[j * layer.Columns + i]);
-        var v = x.TransposeThisAndMultiply(x).Svd(computeVectors: true).VT.Transpose();
-        double[] leverage = [.. Enumerable.Range(0, layer.OutChannels).Select(j => Enumerable.Range(0, keep).Sum(i => v[j, i] * v[j, i]))];
-        return KeepLargest(leverage, keep);
+        var scores = new float[layer.OutChannels];
+        ChannelPruning.ColumnSubsetSelection.Scores(layer.Weight.Value, layer.OutChannels, keep, scores);
+        return KeepLargest([.. scores.Select(x => (double)x)], keep);
     }
 }

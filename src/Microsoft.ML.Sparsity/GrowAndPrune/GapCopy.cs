@@ -51,7 +51,8 @@ internal static class GapCopy
         int stepEpochs = options.Gap.ResolveSchedule(training.Epochs, 1, ParallelGapOptions.DefaultRounds).StepEpochs;
         int roundEnd = (work.Round + 1) * stepEpochs;
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, new RunSchedule(training.LearningRateSchedule, totalSteps),
-            training.Optimizer.LearningRate, training.BatchSize, roundEnd, work.Seed, training.Shuffle, 0, isClassifier: true);
+            training.Optimizer.LearningRate, training.BatchSize, roundEnd, work.Seed, training.Shuffle, 0, isClassifier: true,
+            batchNormScaleL1: training.BatchNormScaleL1);
         loop.Run(train, null, null, null, cancellation, (long)work.Round * stepEpochs * stepsPerEpoch);
         gap.PruneBack(work.Partition, targets);
         var (stateOwners, parameterOwners) = Owners(network, gap);

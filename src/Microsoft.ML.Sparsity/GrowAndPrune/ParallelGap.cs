@@ -90,7 +90,8 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         // The fine-tuning loop; it also evaluates the merged model of every round.
         var optimizer = training.Optimizer.Create(network.Parameters, pool);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, training.LearningRateSchedule, training.Optimizer.LearningRate,
-            training.BatchSize, training.Epochs, seed, training.Shuffle, training.EarlyStoppingPatience, isClassifier: true);
+            training.BatchSize, training.Epochs, seed, training.Shuffle, training.EarlyStoppingPatience, isClassifier: true,
+            batchNormScaleL1: training.BatchNormScaleL1);
         network.EnsureCapacity(Math.Min(training.BatchSize, train.Count));
         var state = GapModelState.Of(network);
         var records = new List<ParallelGapRound>();

@@ -155,7 +155,7 @@ internal sealed class ImpRun
         }
         var controller = new ImpRunController(this, network, optimizer, variant);
         var loop = new TrainingLoop(network, new SoftmaxCrossEntropyLoss(), optimizer, schedule, learningRate, training.BatchSize, training.Epochs,
-            _seed, training.Shuffle, earlyStoppingPatience: 0, isClassifier: true, controller);
+            _seed, training.Shuffle, earlyStoppingPatience: 0, isClassifier: true, controller, training.BatchNormScaleL1);
         controller.Loop = loop;
         loop.Run(_train, null, null, null, cancellation, state?.Steps ?? 0);
         var t = State.Tracking;

@@ -15,7 +15,37 @@ public abstract class ImportanceCriterion
     private protected ImportanceCriterion() { }
 
     /// <summary>|w| (Han et al., "Learning both Weights and Connections for Efficient Neural Networks", 2015).</summary>
+    /// <remarks>
+    /// With <see cref="SparsityPattern.OutputChannels"/> a channel's score is the mean |w| of its filter: its L1 norm
+    /// Σ|w| divided by the filter length, which is the same for every channel of a layer. Within a layer channels
+    /// therefore rank by filter L1 norm (Li et al., "Pruning Filters for Efficient ConvNets", 2017); across layers (a
+    /// global allocation) the mean makes filters of different lengths comparable.
+    /// </remarks>
     public static ImportanceCriterion Magnitude { get; } = new MagnitudeCriterion();
+
+    /// <summary>
+    /// Network slimming: each output channel scores |γ| of the batch-norm layer that follows its layer, directly or
+    /// after an activation (Liu et al., "Learning Efficient Convolutional Networks through Network Slimming", 2017).
+    /// Batch norm removes the channel's own scale, so γ alone sets how much the channel passes on. Use it with
+    /// <see cref="SparsityPattern.OutputChannels"/>; the paper ranks all layers' |γ| together
+    /// (<see cref="LayerAllocation.Global"/>) after training with an L1 penalty on γ
+    /// (<see cref="Training.NeuralNetworkTrainerOptions.BatchNormScaleL1"/>). A pruned layer without a following batch-norm
+    /// layer (such as the output layer, which <see cref="Pruning.PruningOptions.ExcludedLayers"/> can leave dense) is an
+    /// <see cref="ArgumentException"/> naming it.
+    /// </summary>
+    public static ImportanceCriterion BatchNormScale { get; } = new ChannelPruning.BatchNormScaleCriterion();
+
+    /// <summary>
+    /// CHEX's column subset selection (Hou et al., "CHEX: CHannel EXploration for CNN Model Compression", 2022): the
+    /// filter matrix X = Wᵀ has one column per output channel; with V_k the right singular vectors of X's k largest
+    /// singular values, k being the number of channels the layer keeps, channel j scores its leverage ‖V_k[j, :]‖² and
+    /// the k highest are kept. Leverage prefers filters that carry directions the others do not: two identical filters
+    /// split their shared direction's leverage, while a filter orthogonal to the rest keeps all of its own, however small.
+    /// Where a layer has more channels than filter values (X wider than tall) the scores are filter L1 norms, as in the
+    /// paper. Use it with <see cref="SparsityPattern.OutputChannels"/>
+    /// and a per-layer allocation (uniform, ER, ERK or <see cref="Pruning.PruningOptions.LayerSparsity"/>), which fixes k.
+    /// </summary>
+    public static ImportanceCriterion ColumnSubsetSelection { get; } = new ChannelPruning.ColumnSubsetSelectionCriterion();
 
     /// <summary>
     /// Uniform random scores: random pruning, the baseline of Liu et al., "The Unreasonable Effectiveness of Random

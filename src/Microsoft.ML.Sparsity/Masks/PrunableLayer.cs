@@ -9,10 +9,11 @@ namespace Microsoft.ML.Sparsity.Masks;
 /// </summary>
 internal sealed class PrunableLayer
 {
-    private PrunableLayer(int index, Layer layer, Parameter weight, Parameter? bias, int inChannels, int kernelH, int kernelW)
+    private PrunableLayer(int index, Layer layer, IReadOnlyList<Layer> following, Parameter weight, Parameter? bias, int inChannels, int kernelH, int kernelW)
     {
         Index = index;
         Layer = layer;
+        Following = following;
         Weight = weight;
         Bias = bias;
         Rows = weight.Shape[0];
@@ -25,6 +26,9 @@ internal sealed class PrunableLayer
     /// <summary>The position among the network's prunable layers (0 = first).</summary>
     public int Index { get; }
     public Layer Layer { get; }
+
+    /// <summary>The network's layers after this one, in order (e.g. the batch norm that scales its channels).</summary>
+    public IReadOnlyList<Layer> Following { get; }
     public string Name => Layer.Name;
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
@@ -40,12 +44,13 @@ internal sealed class PrunableLayer
     public static IReadOnlyList<PrunableLayer> From(SequentialNetwork network)
     {
         var result = new List<PrunableLayer>();
-        foreach (var layer in network.Layers)
+        for (int i = 0; i < network.Layers.Count; i++)
         {
-            switch (layer)
+            var following = network.Layers.Skip(i + 1).ToArray();
+            switch (network.Layers[i])
             {
-                case DenseLayer d: result.Add(new PrunableLayer(result.Count, d, d.Weight, d.Bias, d.Inputs, 1, 1)); break;
-                case Conv2dLayer c: result.Add(new PrunableLayer(result.Count, c, c.Weight, c.Bias, c.Weight.Shape[3], c.KernelSize, c.KernelSize)); break;
+                case DenseLayer d: result.Add(new PrunableLayer(result.Count, d, following, d.Weight, d.Bias, d.Inputs, 1, 1)); break;
+                case Conv2dLayer c: result.Add(new PrunableLayer(result.Count, c, following, c.Weight, c.Bias, c.Weight.Shape[3], c.KernelSize, c.KernelSize)); break;
             }
         }
         return result;

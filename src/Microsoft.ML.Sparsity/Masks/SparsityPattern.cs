@@ -7,7 +7,8 @@ namespace Microsoft.ML.Sparsity.Masks;
 /// <remarks>
 /// Patterns: <see cref="Unstructured"/> (single weights), <see cref="NM"/> (N of every M consecutive inputs kept),
 /// <see cref="Block"/> (r×c tiles of the matrix) and <see cref="OutputChannels"/> (whole neurons / filters).
-/// A unit (block, channel) is scored by the mean of its weights' importance scores.
+/// A unit (block, channel) is scored by the mean of its weights' importance scores, except under the criteria that
+/// score channels themselves (<see cref="ImportanceCriterion.BatchNormScale"/>, <see cref="ImportanceCriterion.ColumnSubsetSelection"/>).
 /// </remarks>
 public abstract class SparsityPattern
 {

@@ -93,6 +93,13 @@ public sealed class PruningOptions : SparsityMethod
             throw new ArgumentException("PruneBiases applies to the OutputChannels pattern (the bias of a removed channel); other patterns never prune biases.", nameof(PruneBiases));
         if (PermuteChannels && Pattern is not SparsityPattern.NMPattern)
             throw new ArgumentException("PermuteChannels applies to N:M patterns.", nameof(PermuteChannels));
+        if (Criterion is ChannelPruning.ChannelCriterion channels)
+        {
+            if (Pattern != SparsityPattern.OutputChannels)
+                throw new ArgumentException($"The {Criterion} criterion scores whole output channels; it needs Pattern = SparsityPattern.OutputChannels, not {Pattern}.", nameof(Criterion));
+            if (channels.NeedsKeptCount && Allocation.IsGlobal)
+                throw new ArgumentException($"The {Criterion} criterion scores a layer's channels for the number the layer keeps; it needs a per-layer allocation (uniform, ER, ERK), not a global threshold.", nameof(Criterion));
+        }
         if (Pattern.FixedSparsity is not null && !Schedule.IsOneShot)
             throw new ArgumentException($"The {Pattern} pattern has a fixed sparsity; use PruningSchedule.OneShot or AtInitialization with it.", nameof(Schedule));
     }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.ChannelPruning;
 using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.Pruning;
@@ -26,6 +27,8 @@ internal sealed class PruningPlan
         var pruned = LayerSelection.Select(AllLayers, options.ExcludedLayers, nameof(PruningOptions.ExcludedLayers),
             options.Pattern, options.LeaveMisfitLayersDense, nameof(PruningOptions.Pattern));
         Layers = pruned;
+        if (options.Criterion is ChannelCriterion channels)
+            foreach (var layer in pruned) channels.Check(layer);
         var fixedSparsity = pruned.Select(l => overrides.TryGetValue(l.Index, out double s) ? s : double.NaN).ToArray();
         if (options.OutputLayerAtHalfRate && pruned.Count > 0 && pruned[^1].Index == AllLayers.Count - 1 && double.IsNaN(fixedSparsity[^1]))
             fixedSparsity[^1] = options.TargetSparsity / 2;
@@ -50,43 +53,44 @@ internal sealed class PruningPlan
     {
         var pattern = _options.Pattern;
         int n = Layers.Count;
-        var unitScores = new float[n][];
-        var alreadyPruned = new bool[n][];
-        for (int l = 0; l < n; l++)
+        if (pattern is SparsityPattern.NMPattern nmPattern)
         {
-            var layer = Layers[l];
-            var scores = new float[layer.Count];
-            _options.Criterion.Score(layer, step, _seed, taylorSums is null ? default : taylorSums[l], scores);
-            if (pattern is SparsityPattern.NMPattern nmPattern)
+            for (int l = 0; l < n; l++)
             {
-                var nmMask = new float[layer.Count];
-                nmPattern.BuildMask(layer, scores, nmMask);
-                Apply(layer, nmMask);
-                continue;
+                var nmMask = new float[Layers[l].Count];
+                nmPattern.BuildMask(Layers[l], WeightScores(l, step, taylorSums), nmMask);
+                Apply(Layers[l], nmMask);
             }
-            unitScores[l] = new float[pattern.UnitCount(layer)];
-            pattern.ScoreUnits(layer, scores, unitScores[l]);
-            alreadyPruned[l] = new bool[unitScores[l].Length];
-            if (layer.Weight.Mask is { } mask) pattern.PrunedUnits(layer, mask, alreadyPruned[l]);
-            for (int u = 0; u < unitScores[l].Length; u++) if (alreadyPruned[l][u]) unitScores[l][u] = float.NegativeInfinity;
+            return;
         }
-        if (pattern is SparsityPattern.NMPattern) return;
+        var unitScores = Layers.Select(pattern.UnitCount).Select(u => new float[u]).ToArray();
+        var alreadyPruned = unitScores.Select(s => new bool[s.Length]).ToArray();
+        for (int l = 0; l < n; l++)
+            if (Layers[l].Weight.Mask is { } mask) pattern.PrunedUnits(Layers[l], mask, alreadyPruned[l]);
 
         var prunedUnits = unitScores.Select(s => new bool[s.Length]).ToArray();
         var free = Enumerable.Range(0, n).Where(l => double.IsNaN(_finalSparsity[l])).ToArray();
         var perLayer = Enumerable.Range(0, n).Where(l => !double.IsNaN(_finalSparsity[l])).ToArray();
-        // Per-layer targets (uniform, ER, ERK, overrides).
+        // Per-layer targets (uniform, ER, ERK, overrides), known before scoring: a channel criterion may score for the
+        // count a layer keeps.
         var units = perLayer.Select(l => unitScores[l].Length).ToArray();
         var sparsityNow = perLayer.Select(l => schedule.SparsityAt(step, _finalSparsity[l])).ToArray();
         long? total = _options.Allocation.MatchesTotal && free.Length == 0
             ? MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), units.Sum(u => (long)u))
             : null;
         var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
-        for (int i = 0; i < perLayer.Length; i++)
+        var prunedCount = new long?[n];
+        for (int i = 0; i < perLayer.Length; i++) prunedCount[perLayer[i]] = Math.Max(counts[i], alreadyPruned[perLayer[i]].Count(p => p));
+
+        for (int l = 0; l < n; l++)
         {
-            int l = perLayer[i];
-            MaskSelection.SelectLowest(unitScores[l], Math.Max(counts[i], alreadyPruned[l].Count(p => p)), prunedUnits[l]);
+            if (_options.Criterion is ChannelCriterion channels)
+                channels.ScoreChannels(Layers[l], unitScores[l].Length - (int?)prunedCount[l], unitScores[l]);
+            else
+                pattern.ScoreUnits(Layers[l], WeightScores(l, step, taylorSums), unitScores[l]);
+            for (int u = 0; u < unitScores[l].Length; u++) if (alreadyPruned[l][u]) unitScores[l][u] = float.NegativeInfinity;
         }
+        foreach (int l in perLayer) MaskSelection.SelectLowest(unitScores[l], prunedCount[l]!.Value, prunedUnits[l]);
         // Global threshold over the remaining layers: one selection over their concatenated units.
         if (free.Length > 0)
         {
@@ -113,6 +117,13 @@ internal sealed class PruningPlan
                 System.Numerics.Tensors.TensorPrimitives.Multiply(bias.Value, bias.Mask, bias.Value);
             }
         }
+    }
+
+    private float[] WeightScores(int l, long step, float[][]? taylorSums)
+    {
+        var scores = new float[Layers[l].Count];
+        _options.Criterion.Score(Layers[l], step, _seed, taylorSums is null ? default : taylorSums[l], scores);
+        return scores;
     }
 
     private void Apply(PrunableLayer layer, float[] mask)

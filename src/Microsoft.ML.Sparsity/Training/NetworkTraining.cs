@@ -69,7 +69,7 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
                 : "Continuing from the model's weights with a fresh optimiser state (the model has none of this optimiser's kind).");
         var sparsity = options.Sparsity?.CreateController(network, optimizer, seed, log);
         var loop = new TrainingLoop(network, loss, optimizer, options.LearningRateSchedule, options.Optimizer.LearningRate,
-            options.BatchSize, options.Epochs, seed, options.Shuffle, options.EarlyStoppingPatience, isClassifier, sparsity);
+            options.BatchSize, options.Epochs, seed, options.Shuffle, options.EarlyStoppingPatience, isClassifier, sparsity, options.BatchNormScaleL1);
         log($"Training {network.Parameters.Sum(p => (long)p.Length):N0} parameters on {train.Count:N0} examples, {describeData}, seed {seed}, {host.Threads} threads.");
         loop.Run(train, validation, progress, log, cancellationToken);
         long steps = loop.Step + (start?.Training?.Steps ?? 0);
@@ -92,6 +92,7 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
             ["validationFraction"] = options.ValidationFraction,
             ["earlyStoppingPatience"] = options.EarlyStoppingPatience,
             ["shuffle"] = options.Shuffle,
+            ["batchNormScaleL1"] = options.BatchNormScaleL1,
             ["seed"] = seed,
             ["sparsity"] = options.Sparsity?.ToString(),
         };
@@ -109,6 +110,8 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
         o.Optimizer.Validate();
         if (!(o.ValidationFraction >= 0 && o.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(NeuralNetworkTrainerOptions.ValidationFraction), o.ValidationFraction, "ValidationFraction must be in [0, 1).");
+        if (!(o.BatchNormScaleL1 >= 0 && float.IsFinite(o.BatchNormScaleL1)))
+            throw new ArgumentOutOfRangeException(nameof(NeuralNetworkTrainerOptions.BatchNormScaleL1), o.BatchNormScaleL1, "BatchNormScaleL1 must be a finite value ≥ 0.");
         if (o.EarlyStoppingPatience < 0)
             throw new ArgumentOutOfRangeException(nameof(NeuralNetworkTrainerOptions.EarlyStoppingPatience), o.EarlyStoppingPatience, "EarlyStoppingPatience must not be negative.");
     }

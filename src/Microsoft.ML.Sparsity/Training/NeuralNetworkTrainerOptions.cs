@@ -58,6 +58,16 @@ public abstract class NeuralNetworkTrainerOptions
     public bool Shuffle = true;
 
     /// <summary>
+    /// λ of network slimming's L1 penalty λ·Σ|γ| on the scales γ of every batch-norm layer (Liu et al., "Learning
+    /// Efficient Convolutional Networks through Network Slimming", 2017), added to the loss; training follows its
+    /// subgradient λ·sign(γ). It pushes the scales of channels the network can do without towards 0, ready for
+    /// pruning by <see cref="Masks.ImportanceCriterion.BatchNormScale"/>. The paper picks λ by a grid search over
+    /// 1e-3, 1e-4 and 1e-5: 1e-4 for VGGNet, 1e-5 for ResNet and DenseNet. Must be finite and ≥ 0; above 0 the network
+    /// needs a batch-norm layer. Default 0 (off).
+    /// </summary>
+    public float BatchNormScaleL1;
+
+    /// <summary>
     /// How the network is made sparse while training, e.g. <c>mlContext.Sparsity().GradualMagnitudePruning(0.9)</c> or a
     /// <see cref="Pruning.PruningOptions"/>; null (default) trains a dense network.
     /// </summary>

@@ -19,12 +19,15 @@ internal sealed class TrainingLoop
     private readonly int _batchSize, _epochs, _seed, _patience;
     private readonly bool _shuffle, _isClassifier;
     private readonly Masks.SparsityController? _sparsity;
+    private readonly BatchNormScalePenalty? _penalty;
     private float[] _batchLabels = [];
 
     public TrainingLoop(SequentialNetwork network, Loss loss, Optimizer optimizer, LearningRateSchedule schedule, float baseLearningRate,
-        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier, Masks.SparsityController? sparsity = null)
+        int batchSize, int epochs, int seed, bool shuffle, int earlyStoppingPatience, bool isClassifier, Masks.SparsityController? sparsity = null,
+        float batchNormScaleL1 = 0)
     {
         _sparsity = sparsity;
+        _penalty = BatchNormScalePenalty.For(network, batchNormScaleL1);
         (_network, _loss, _optimizer, _schedule, _baseLearningRate) = (network, loss, optimizer, schedule, baseLearningRate);
         (_batchSize, _epochs, _seed, _shuffle, _patience, _isClassifier) = (batchSize, epochs, seed, shuffle, earlyStoppingPatience, isClassifier);
     }
@@ -76,8 +79,10 @@ internal sealed class TrainingLoop
                 Gather(train, order, start, batch);
                 _sparsity?.BeforeForward(Step);
                 var output = _network.Forward(batch, training: true);
-                lossSum += (_loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) + _network.AuxiliaryLoss) * batch;
+                lossSum += (_loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) + _network.AuxiliaryLoss
+                    + (_penalty?.Loss() ?? 0)) * batch;
                 _network.Backward(batch);
+                _penalty?.AddGradient();
                 _sparsity?.AfterBackward(Step);
                 learningRate = _baseLearningRate * _schedule.Factor(Step, stepsPerEpoch, totalSteps);
                 _optimizer.Step(learningRate);

@@ -1,0 +1,34 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+
+namespace Microsoft.ML.Sparsity.ChannelPruning;
+
+/// <summary>
+/// Network slimming's channel score (Liu et al., "Learning Efficient Convolutional Networks through Network Slimming",
+/// 2017): |γ| of the batch-norm layer that normalises the channel. Batch norm divides out the channel's own scale, so
+/// γ alone sets how much the channel passes on; a channel with γ near 0 contributes only its shift β.
+/// </summary>
+internal sealed class BatchNormScaleCriterion : ChannelCriterion
+{
+    internal override void Check(PrunableLayer layer) => FollowingBatchNorm(layer);
+
+    internal override void ScoreChannels(PrunableLayer layer, int? kept, Span<float> scores) =>
+        TensorPrimitives.Abs(FollowingBatchNorm(layer).Gamma.Value, scores);
+
+    /// <summary>The batch-norm layer right after <paramref name="layer"/>, or after the activation that follows it.</summary>
+    internal static BatchNormLayer FollowingBatchNorm(PrunableLayer layer)
+    {
+        foreach (var next in layer.Following)
+        {
+            if (next is BatchNormLayer batchNorm) return batchNorm;
+            if (next is not ActivationLayer) break;
+        }
+        throw new ArgumentException(
+            $"Layer '{layer.Name}' has no batch-norm layer after it (directly or after an activation), so the batch-norm |γ| criterion cannot score " +
+            "its channels. Add Layers.BatchNorm() after it, exclude it (PruningOptions.ExcludedLayers, e.g. \"-1\" for the output layer), or use another criterion.",
+            nameof(Pruning.PruningOptions.Criterion));
+    }
+
+    public override string ToString() => "batch-norm |γ|";
+}
