@@ -9,7 +9,7 @@ namespace Microsoft.ML.Sparsity;
 
 /// <summary>
 /// What Microsoft.ML.Sparsity adds where ML.NET has no catalog: <c>mlContext.Sparsity()</c>. The sparsity methods
-/// returned here go into a trainer's <c>Options.Sparsity</c>; the operations work on trained models (prune, sparsity
+/// returned here go into a trainer's <c>Options.Sparsity</c>; the operations work on trained models (prune, compact, sparsity
 /// report, lottery-ticket runs, ONNX export, restoring a saved model's fast transformer).
 /// </summary>
 public sealed class SparsityCatalog

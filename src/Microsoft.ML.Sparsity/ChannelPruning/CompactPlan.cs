@@ -129,7 +129,8 @@ internal sealed class CompactPlan
                 constant.Add(owner[i]);
         if (constant.Count > 0)
             _keptPruned.Add($"'{source.Name}': pruned channel(s) {string.Join(", ", constant.Order())} kept: their constant output is not 0 and " +
-                            $"'{next.Name}' pads its input, so its effect there depends on the position.");
+                            $"'{next.Name}' pads its input, so its effect there depends on the position " +
+                            "(PruningOptions.PruneBiases, or a zero batch-norm γ and β, makes a pruned channel's output 0).");
         int channels = source.OutputShape[^1];
         if (removed.Count == channels)
         {
