@@ -123,6 +123,27 @@ public sealed class CompactTests : IDisposable
     }
 
     [Fact]
+    public void Channels_pruned_by_the_output_channel_pattern_with_their_biases_all_go()
+    {
+        // conv3×3-8 (pad 1) → ReLU → max pool → conv3×3-16 → flatten → dense 10: half of each hidden layer's channels by L1.
+        var network = SparsityTestNetworks.SmallConv(seed: 60);
+        foreach (var layer in network.Layers.OfType<Conv2dLayer>()) Fill(layer.Bias!.Value, new Random(61), -0.5f, 0.5f);
+        SparsityTestNetworks.PruneNow(network, new Pruning.PruningOptions
+        {
+            Pattern = global::Microsoft.ML.Sparsity.Masks.SparsityPattern.OutputChannels, TargetSparsity = 0.5, PruneBiases = true, ExcludedLayers = ["dense0"],
+        });
+        var plan = CompactPlan.For(network);
+        var compact = CompactNetwork.Build(plan, SparsityTestNetworks.Pool);
+
+        Assert.Empty(plan.KeptPruned);
+        Assert.Equal([4, 3, 3, 4], ShapeOf(compact, "conv0"));
+        Assert.Equal([8, 3, 3, 4], ShapeOf(compact, "conv1"));
+        Assert.Equal([10, 2 * 2 * 8], ShapeOf(compact, "dense0"));
+        Assert.All(compact.Parameters, p => Assert.Null(p.Mask));
+        Assert.True(MaxDifference(network, compact, seed: 62) <= Tolerance);
+    }
+
+    [Fact]
     public void A_non_zero_constant_into_a_padded_conv_keeps_its_channel_and_a_zero_one_goes()
     {
         var network = Network([6, 6, 2], 4,
