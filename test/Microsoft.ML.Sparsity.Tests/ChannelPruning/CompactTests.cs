@@ -307,6 +307,9 @@ public sealed class CompactTests : IDisposable
         Assert.Equal(1.0, auto.WeightFormats[0].Density);                   // conv0's 4 kept filters, dense
         Assert.True(auto.WeightFormats[0].Bytes < masked.WeightFormats[0].Bytes);
         AssertClose(Predictions(masked, inputs, 4), Predictions(auto, inputs, 4), Tolerance);
+        // Transform's batched sessions too.
+        var data = Training.TrainingData.Blobs(40, 128, classes: 4, seed: 32).Reshape(8, 8, 2);
+        AssertClose(Inference.ScoredRows.Transform(masked, data, 4).Scores, Inference.ScoredRows.Transform(auto, data, 4).Scores, Tolerance);
         Assert.False(auto.WithCompactPrediction(false).CompactPrediction);
 
         // The choice survives the package's own file.
