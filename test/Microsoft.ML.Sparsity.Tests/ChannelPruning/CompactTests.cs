@@ -174,6 +174,14 @@ public sealed class CompactTests : IDisposable
         Assert.Equal([3, 3, 3, 2], ShapeOf(compactFlatten, "conv0"));
         Assert.Equal([7, 4 * 4 * 3], ShapeOf(compactFlatten, "dense0"));
 
+        // A 1-D batch norm after the flatten: each of a removed channel's columns gets its own constant.
+        var normed = Network([5, 5, 2], 24, Layers.Conv2d(4, 2), Layers.ReLU(), Layers.Flatten(), Layers.BatchNorm(), Layers.Dense(3));
+        PruneChannels(normed, "conv0", 1, 2);
+        var compactNormed = Compact(normed);
+        Assert.True(MaxDifference(normed, compactNormed, seed: 25) <= Tolerance);
+        Assert.Equal([4 * 4 * 2], compactNormed.Layers[3].Parameters[0].Shape);
+        Assert.Equal([3, 4 * 4 * 2], ShapeOf(compactNormed, "dense0"));
+
         // A dense layer straight after a conv flattens too; global average pooling keeps a constant.
         var direct = Network([5, 5, 3], 8, Layers.Conv2d(6, 2), Layers.Activation(ActivationKind.Tanh), Layers.Dense(4), Layers.Dense(3));
         PruneChannels(direct, "conv0", RandomChannels(6, 3, seed: 9));
