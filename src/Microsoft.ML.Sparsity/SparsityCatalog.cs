@@ -9,7 +9,7 @@ namespace Microsoft.ML.Sparsity;
 
 /// <summary>
 /// What Microsoft.ML.Sparsity adds where ML.NET has no catalog: <c>mlContext.Sparsity()</c>. The sparsity methods
-/// returned here go into a trainer's <c>Options.Sparsity</c>; the operations work on trained models (prune, sparsity
+/// returned here go into a trainer's <c>Options.Sparsity</c>; the operations work on trained models (prune, compact, sparsity
 /// report, lottery-ticket runs, ONNX export, restoring a saved model's fast transformer).
 /// </summary>
 public sealed class SparsityCatalog
@@ -260,6 +260,37 @@ public sealed class SparsityCatalog
         if (allocation is not null) options.Allocation = allocation;
         options.Validate();
         return options;
+    }
+
+    /// <summary>
+    /// Rewrites a channel-pruned model as a smaller dense one of the same kind: the output channels whose weights are
+    /// all masked (<see cref="Masks.SparsityPattern.OutputChannels"/>) leave their dense or convolution layer, and the
+    /// layers after it lose the matching batch-norm entries and input slices (through activations, pooling and the
+    /// flatten into a dense layer). A removed channel's constant output (its bias through batch norm and activation) is
+    /// added to the next layer's bias, so predictions equal the pruned model's within float rounding. A pruned channel
+    /// whose non-zero constant feeds a padded convolution is kept (its effect there depends on the position), as are the
+    /// network's outputs; <see cref="GetCompactionReport"/> lists them. Returns a new model without optimiser state;
+    /// <paramref name="model"/> is unchanged. To keep the pruned model and only predict through its compact form, use
+    /// <see cref="NeuralNetworkModel.WithCompactPrediction"/>.
+    /// </summary>
+    /// <param name="model">A trained model with pruned output channels.</param>
+    /// <exception cref="ArgumentException">No layer but the output layer has a pruned channel; no pruned channel can be
+    /// removed exactly; or a pruned layer is followed by a layer compaction cannot follow (the message names it).</exception>
+    public TModel Compact<TModel>(TModel model) where TModel : NeuralNetworkModel
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var plan = ChannelPruning.CompactPlan.For(model.Network);
+        return (TModel)model.WithCompactNetwork(ChannelPruning.CompactNetwork.Build(plan, _host.Pool));
+    }
+
+    /// <summary>What <see cref="Compact"/> does to <paramref name="model"/>: every layer's output shape, parameters and multiply-adds before and after, and the pruned channels kept.</summary>
+    /// <exception cref="ArgumentException">As <see cref="Compact"/>.</exception>
+    public ChannelPruning.CompactionReport GetCompactionReport(NeuralNetworkModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var plan = ChannelPruning.CompactPlan.For(model.Network);
+        var compact = ChannelPruning.CompactNetwork.Build(plan, Engine.WorkerPool.Inline);
+        return new ChannelPruning.CompactionReport(model.Layers, compact.Layers.Select(l => new LayerSummary(l)).ToArray(), plan.KeptPruned);
     }
 
     /// <summary>

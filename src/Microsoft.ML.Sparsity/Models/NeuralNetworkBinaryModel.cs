@@ -21,8 +21,9 @@ namespace Microsoft.ML.Sparsity.Models;
 public sealed class NeuralNetworkBinaryModel : NeuralNetworkModel
 {
     internal NeuralNetworkBinaryModel(SequentialNetwork network, string featureColumnName, IReadOnlyList<TrainingProgress> history,
-        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null, IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
-        : base(network, SigmoidHead.Instance, featureColumnName, history, training, options, requestedFormats)
+        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null, IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null,
+        bool compactPrediction = false)
+        : base(network, SigmoidHead.Instance, featureColumnName, history, training, options, requestedFormats, compactPrediction)
     {
     }
 
@@ -36,8 +37,13 @@ public sealed class NeuralNetworkBinaryModel : NeuralNetworkModel
     public override NeuralNetworkBinaryModel WithWeightFormats(IReadOnlyDictionary<string, WeightFormat> formats) =>
         (NeuralNetworkBinaryModel)base.WithWeightFormats(formats);
 
-    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats) =>
-        new NeuralNetworkBinaryModel(network, FeatureColumnName, TrainingHistory, training, Options, formats);
+    /// <summary>The same model, predicting through its compact form or not (see <see cref="NeuralNetworkModel.CompactPrediction"/>).</summary>
+    /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
+    public override NeuralNetworkBinaryModel WithCompactPrediction(bool compact = true) => (NeuralNetworkBinaryModel)base.WithCompactPrediction(compact);
+
+    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
+        bool compactPrediction) =>
+        new NeuralNetworkBinaryModel(network, FeatureColumnName, TrainingHistory, training, Options, formats, compactPrediction);
 
     private protected override void Save(ModelSaveContext ctx) =>
         throw new NotSupportedException(

@@ -47,9 +47,10 @@ public abstract class NeuralNetworkModel : ITransformer
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
     private int _chunk; // examples per batched session call; 0 until the first call
     private readonly Engine.IWeightMatrix?[] _predictionWeights;
+    private readonly SequentialNetwork _predictionSource; // the network prediction copies are made from: the model's own, or its compact form
 
     private protected NeuralNetworkModel(SequentialNetwork network, OutputHead head, string featureColumnName, IReadOnlyList<TrainingProgress> history,
-        TrainingState? training, System.Text.Json.Nodes.JsonObject? options, IReadOnlyDictionary<string, WeightFormat>? requestedFormats)
+        TrainingState? training, System.Text.Json.Nodes.JsonObject? options, IReadOnlyDictionary<string, WeightFormat>? requestedFormats, bool compactPrediction)
     {
         if (network.OutputSize != head.Outputs)
             throw new ArgumentException($"The network has {network.OutputSize} outputs; the model needs {head.Outputs}.", nameof(network));
@@ -61,8 +62,29 @@ public abstract class NeuralNetworkModel : ITransformer
         Options = options;
         Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
-        (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(network, RequestedFormats);
+        CompactPrediction = compactPrediction;
+        _predictionSource = compactPrediction ? ChannelPruning.CompactNetwork.Build(ChannelPruning.CompactPlan.For(network), network.Pool) : network;
+        (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(_predictionSource, RequestedFormats);
     }
+
+    /// <summary>
+    /// True when the model predicts through its compact form: a channel-pruned network rewritten without its pruned
+    /// channels (see <c>mlContext.Sparsity().Compact</c>), made when the model is. The model itself (<see cref="Layers"/>,
+    /// the sparsity report, saving, ONNX export, further training) stays the channel-pruned network; predictions equal it
+    /// within float rounding. <see cref="WeightFormats"/> then describes the compact layers.
+    /// </summary>
+    public bool CompactPrediction { get; }
+
+    /// <summary>The same model, predicting through its compact form (<paramref name="compact"/> = true) or through the network as it is.</summary>
+    /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer after a pruned one that compaction cannot follow; the message names the layer.</exception>
+    public virtual NeuralNetworkModel WithCompactPrediction(bool compact = true)
+    {
+        lock (_lock)
+            return With(_network.Clone(_network.Pool), Training, RequestedFormats, compact);
+    }
+
+    /// <summary>The same model on the compact network <paramref name="compact"/> (made by <c>Compact</c>); the optimiser state no longer fits and is dropped.</summary>
+    internal NeuralNetworkModel WithCompactNetwork(SequentialNetwork compact) => With(compact, null, RequestedFormats, compactPrediction: false);
 
     /// <summary>
     /// The storage each dense and convolution layer's weight has for prediction, its sparsity, how the format was chosen
@@ -85,11 +107,12 @@ public abstract class NeuralNetworkModel : ITransformer
     {
         ArgumentNullException.ThrowIfNull(formats);
         lock (_lock)
-            return With(_network.Clone(_network.Pool), Training, new Dictionary<string, WeightFormat>(formats));
+            return With(_network.Clone(_network.Pool), Training, new Dictionary<string, WeightFormat>(formats), CompactPrediction);
     }
 
-    /// <summary>The same model (same head, labels, columns, history and options) with another network, training state and requested formats.</summary>
-    private protected abstract NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats);
+    /// <summary>The same model (same head, labels, columns, history and options) with another network, training state, requested formats and prediction form.</summary>
+    private protected abstract NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
+        bool compactPrediction);
 
     /// <summary>The name of the features column the model reads.</summary>
     public string FeatureColumnName { get; }
@@ -252,7 +275,7 @@ public abstract class NeuralNetworkModel : ITransformer
     /// </summary>
     internal SequentialNetwork PredictionNetwork(Engine.WorkerPool pool)
     {
-        SequentialNetwork copy = _network.Clone(pool);
+        SequentialNetwork copy = _predictionSource.Clone(pool);
         WeightFormatRule.Attach(copy, _predictionWeights);
         copy.FuseForInference();
         return copy;

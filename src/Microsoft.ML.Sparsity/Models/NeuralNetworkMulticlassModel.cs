@@ -38,8 +38,8 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
 {
     internal NeuralNetworkMulticlassModel(SequentialNetwork network, int classCount, ClassLabels? classLabels, string featureColumnName,
         IReadOnlyList<TrainingProgress> history, TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null,
-        IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null, string labelColumnName = "Label")
-        : base(network, new SoftmaxHead(classCount, classLabels), featureColumnName, history, training, options, requestedFormats)
+        IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null, string labelColumnName = "Label", bool compactPrediction = false)
+        : base(network, new SoftmaxHead(classCount, classLabels), featureColumnName, history, training, options, requestedFormats, compactPrediction)
     {
         ClassCount = classCount;
         ClassLabels = classLabels;
@@ -59,8 +59,13 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
     public override NeuralNetworkMulticlassModel WithWeightFormats(IReadOnlyDictionary<string, WeightFormat> formats) =>
         (NeuralNetworkMulticlassModel)base.WithWeightFormats(formats);
 
-    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats) =>
-        new NeuralNetworkMulticlassModel(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, training, Options, formats, LabelColumnName);
+    /// <summary>The same model, predicting through its compact form or not (see <see cref="NeuralNetworkModel.CompactPrediction"/>).</summary>
+    /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
+    public override NeuralNetworkMulticlassModel WithCompactPrediction(bool compact = true) => (NeuralNetworkMulticlassModel)base.WithCompactPrediction(compact);
+
+    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
+        bool compactPrediction) =>
+        new NeuralNetworkMulticlassModel(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, training, Options, formats, LabelColumnName, compactPrediction);
 
     /// <summary>The number of classes.</summary>
     public int ClassCount { get; }
@@ -85,7 +90,8 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
     }
 
     /// <summary>The same model with other weights (e.g. pruned); the optimiser state no longer applies and is dropped.</summary>
-    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) => new(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, null, Options, RequestedFormats);
+    internal NeuralNetworkMulticlassModel WithNetwork(SequentialNetwork network) =>
+        new(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, null, Options, RequestedFormats, LabelColumnName, CompactPrediction);
 
     /// <summary>
     /// Class probabilities from logits, computed as exp(z − max z) / Σ: without the shift, a confident model's logits

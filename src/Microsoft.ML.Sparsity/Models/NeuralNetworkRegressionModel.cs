@@ -18,8 +18,9 @@ namespace Microsoft.ML.Sparsity.Models;
 public sealed class NeuralNetworkRegressionModel : NeuralNetworkModel
 {
     internal NeuralNetworkRegressionModel(SequentialNetwork network, string featureColumnName, IReadOnlyList<TrainingProgress> history,
-        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null, IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null)
-        : base(network, IdentityHead.Instance, featureColumnName, history, training, options, requestedFormats)
+        TrainingState? training = null, System.Text.Json.Nodes.JsonObject? options = null, IReadOnlyDictionary<string, WeightFormat>? requestedFormats = null,
+        bool compactPrediction = false)
+        : base(network, IdentityHead.Instance, featureColumnName, history, training, options, requestedFormats, compactPrediction)
     {
     }
 
@@ -33,8 +34,13 @@ public sealed class NeuralNetworkRegressionModel : NeuralNetworkModel
     public override NeuralNetworkRegressionModel WithWeightFormats(IReadOnlyDictionary<string, WeightFormat> formats) =>
         (NeuralNetworkRegressionModel)base.WithWeightFormats(formats);
 
-    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats) =>
-        new NeuralNetworkRegressionModel(network, FeatureColumnName, TrainingHistory, training, Options, formats);
+    /// <summary>The same model, predicting through its compact form or not (see <see cref="NeuralNetworkModel.CompactPrediction"/>).</summary>
+    /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
+    public override NeuralNetworkRegressionModel WithCompactPrediction(bool compact = true) => (NeuralNetworkRegressionModel)base.WithCompactPrediction(compact);
+
+    private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
+        bool compactPrediction) =>
+        new NeuralNetworkRegressionModel(network, FeatureColumnName, TrainingHistory, training, Options, formats, compactPrediction);
 
     private protected override void Save(ModelSaveContext ctx) =>
         throw new NotSupportedException(

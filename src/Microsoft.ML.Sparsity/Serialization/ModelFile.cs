@@ -122,6 +122,7 @@ internal static class ModelFile
             Layers = [.. network.Definitions],
             Options = model.Options,
             WeightFormats = model.RequestedFormats.Count == 0 ? null : new(model.RequestedFormats),
+            CompactPrediction = model.CompactPrediction ? true : null,
         };
         var names = TensorNames(network);
         for (int i = 0; i < network.StateArrays.Count; i++)
@@ -255,11 +256,11 @@ internal static class ModelFile
         try
         {
             return new NeuralNetworkMulticlassModel(network, tm.ClassCount, labels, tm.FeatureColumnName ?? "Features", [], training, tm.Options, tm.WeightFormats,
-                tm.LabelColumnName ?? "Label");
+                tm.LabelColumnName ?? "Label", tm.CompactPrediction ?? false);
         }
         catch (ArgumentException e)
         {
-            throw new ModelFormatException(ManifestEntry, $"the requested weight formats do not fit the weights: {e.Message}", e);
+            throw new ModelFormatException(ManifestEntry, $"the requested weight formats or compact prediction do not fit the weights: {e.Message}", e);
         }
     }
 

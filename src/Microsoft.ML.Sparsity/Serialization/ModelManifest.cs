@@ -61,6 +61,9 @@ internal sealed class TransformerManifest
 
     public TrainingManifest? Training { get; set; }
 
+    /// <summary>The model predicts through its compact form (<c>NeuralNetworkModel.CompactPrediction</c>); null means false. Readers that do not know it predict through the network as saved, which gives the same predictions.</summary>
+    public bool? CompactPrediction { get; set; }
+
     /// <summary>Frequency-domain transform: the DCT block side.</summary>
     public int? BlockSize { get; set; }
 
