@@ -27,7 +27,11 @@ internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNo
             {
                 switch (network.Layers[i])
                 {
-                    case BatchNormLayer bn: norm ??= bn; break;
+                    case BatchNormLayer bn when bn.Channels == prunable[p].OutChannels: norm ??= bn; break;
+                    case BatchNormLayer bn:
+                        throw new ArgumentException(
+                            $"Batch norm '{bn.Name}' after '{prunable[p].Name}' normalises {bn.Channels} features (after a flatten), not the layer's " +
+                            $"{prunable[p].OutChannels} channels, so a channel's γ and β are not one entry each. Put the batch norm before the flatten.", option);
                     case ActivationLayer or DropoutLayer or Pool2dLayer or FlattenLayer or GlobalAveragePoolLayer: break;
                     default:
                         throw new ArgumentException(
