@@ -293,5 +293,15 @@ public sealed class ChexTests
         Assert.StartsWith("CHEX to 0.5 channel sparsity: δ₀ = 0.3, ΔT = auto", model.Options!["sparsity"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("CHEX", model.GetSparsityReport().Layers[0].Pattern, StringComparison.Ordinal);
         Assert.True(model.TrainingHistory.Sum(h => h.PruningEvents) >= 2);
+
+        // A CHEX channel owns its bias, γ and β too, so every pruned channel leaves when compacted, even before the
+        // padded second convolution, and the compact model predicts what the masked one does.
+        var compact = ml.Sparsity().Compact(model);
+        var active = layers.Take(3).Select(l => Enumerable.Range(0, l.OutChannels).Count(c => l.Weight.Value.AsSpan(c * l.Columns, l.Columns).IndexOfAnyExcept(0f) >= 0)).ToArray();
+        Assert.Equal(active, PrunableLayer.From(compact.Network).Take(3).Select(l => l.OutChannels));
+        var masked = TrainingData.Scores(model.Transform(test));
+        var small = TrainingData.Scores(compact.Transform(test));
+        for (int r = 0; r < masked.Length; r++)
+            for (int k = 0; k < masked[r].Length; k++) Assert.Equal(masked[r][k], small[r][k], 1e-5f);
     }
 }
