@@ -292,4 +292,21 @@ public sealed class SparsityCatalog
         var compact = ChannelPruning.CompactNetwork.Build(plan, Engine.WorkerPool.Inline);
         return new ChannelPruning.CompactionReport(model.Layers, compact.Layers.Select(l => new LayerSummary(l)).ToArray(), plan.KeptPruned);
     }
+
+    /// <summary>
+    /// CHEX (Hou et al., "CHEX: CHannel EXploration for CNN Model Compression", 2022): trains a channel-sparse network
+    /// from scratch, pruning channels by column subset selection and regrowing others while it trains, until the
+    /// explored layers keep a fraction 1 − S of their channels (or lose a fraction of their multiply-adds). See
+    /// <see cref="ChannelPruning.ChexOptions"/>.
+    /// </summary>
+    /// <param name="channelSparsity">S, the fraction of the explored layers' channels removed at the end; ignored when <paramref name="flopsReduction"/> is given.</param>
+    /// <param name="flopsReduction">The fraction of the multiply-adds to remove instead; null uses <paramref name="channelSparsity"/>.</param>
+    /// <param name="allocation">How pruned channels are shared among layers; default batch-norm scale (the paper's), which needs a batch norm after every explored layer.</param>
+    public ChannelPruning.ChexOptions ChannelExploration(double channelSparsity = 0.5, double? flopsReduction = null,
+        ChannelPruning.ChannelAllocation allocation = ChannelPruning.ChannelAllocation.BatchNormScale)
+    {
+        var options = new ChannelPruning.ChexOptions { ChannelSparsity = channelSparsity, FlopsReduction = flopsReduction, Allocation = allocation };
+        options.Validate();
+        return options;
+    }
 }

@@ -213,4 +213,17 @@ public static class Layers
     /// </summary>
     public static LayerDefinition[] SmallCnn() =>
         [Conv2d(32, 3, padding: 1), ReLU(), MaxPool2d(2), Conv2d(64, 3, padding: 1), ReLU(), MaxPool2d(2), Flatten(), Dense(128), ReLU()];
+
+    /// <summary>
+    /// A wider CNN for 28×28 images, where convolutions dominate the compute (about 29 million multiply-adds per
+    /// example): conv3×3-64, conv3×3-128 and conv3×3-256 (same padding, no bias), each followed by batch norm and ReLU,
+    /// max-pool 2 after the first two, then a global average pool; the trainer adds the output layer. The batch norms
+    /// are what channel exploration (<see cref="ChannelPruning.ChexOptions"/>) ranks channels by.
+    /// </summary>
+    public static LayerDefinition[] WideCnn() =>
+    [
+        Conv2d(64, 3, padding: 1, useBias: false), BatchNorm(), ReLU(), MaxPool2d(2),
+        Conv2d(128, 3, padding: 1, useBias: false), BatchNorm(), ReLU(), MaxPool2d(2),
+        Conv2d(256, 3, padding: 1, useBias: false), BatchNorm(), ReLU(), GlobalAveragePool(),
+    ];
 }

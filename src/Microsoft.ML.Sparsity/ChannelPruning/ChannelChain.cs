@@ -1,0 +1,53 @@
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+
+namespace Microsoft.ML.Sparsity.ChannelPruning;
+
+/// <summary>
+/// What one output channel of a prunable layer reaches: the batch norm that scales it (if any) and the next prunable
+/// layer, whose weight columns j with j mod <see cref="Channels"/> = c read channel c. That rule holds across every
+/// layer a channel can pass through here: activations, dropout, batch norm and pooling keep the channel axis last;
+/// a flatten of a channels-last [h, w, c] image puts channel c at every c-th column; a global average pool gives one
+/// column per channel; a convolution's weight row is [kh, kw, in], input channel fastest.
+/// </summary>
+internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNorm, PrunableLayer Next)
+{
+    public int Channels => Layer.OutChannels;
+
+    /// <summary>The chain of every prunable layer but the last, in order.</summary>
+    /// <exception cref="ArgumentException">A layer between two prunable layers mixes channels in a way the rule above does not cover.</exception>
+    public static List<ChannelChain> From(SequentialNetwork network, IReadOnlyList<PrunableLayer> prunable, string option)
+    {
+        var chains = new List<ChannelChain>();
+        for (int p = 0; p + 1 < prunable.Count; p++)
+        {
+            int start = IndexOf(network, prunable[p].Layer), end = IndexOf(network, prunable[p + 1].Layer);
+            BatchNormLayer? norm = null;
+            for (int i = start + 1; i < end; i++)
+            {
+                switch (network.Layers[i])
+                {
+                    case BatchNormLayer bn when bn.Channels == prunable[p].OutChannels: norm ??= bn; break;
+                    case BatchNormLayer bn:
+                        throw new ArgumentException(
+                            $"Batch norm '{bn.Name}' after '{prunable[p].Name}' normalises {bn.Channels} features (after a flatten), not the layer's " +
+                            $"{prunable[p].OutChannels} channels, so a channel's γ and β are not one entry each. Put the batch norm before the flatten.", option);
+                    case ActivationLayer or DropoutLayer or Pool2dLayer or FlattenLayer or GlobalAveragePoolLayer: break;
+                    default:
+                        throw new ArgumentException(
+                            $"Layer '{network.Layers[i].Name}' between '{prunable[p].Name}' and '{prunable[p + 1].Name}' is a {network.Layers[i].GetType().Name}, " +
+                            "which channel pruning cannot follow (expected batch norm, activation, dropout, pooling or flatten).", option);
+                }
+            }
+            chains.Add(new ChannelChain(prunable[p], norm, prunable[p + 1]));
+        }
+        return chains;
+    }
+
+    private static int IndexOf(SequentialNetwork network, Layer layer)
+    {
+        for (int i = 0; i < network.Layers.Count; i++)
+            if (ReferenceEquals(network.Layers[i], layer)) return i;
+        throw new InvalidOperationException($"Layer '{layer.Name}' is not in the network.");
+    }
+}

@@ -1,0 +1,86 @@
+namespace Microsoft.ML.Sparsity.ChannelPruning;
+
+/// <summary>
+/// How many channels each prunable layer loses: at a channel sparsity (a fraction of the explored layers' channels) or
+/// at a fraction of the network's multiply-adds, ranked globally by a score per channel (CHEX's batch-norm |γ|) or
+/// uniformly. No explored layer ever loses its last channel.
+/// </summary>
+/// <param name="channels">Output channels of every prunable layer, in order.</param>
+/// <param name="multiplyAdds">Every prunable layer's multiply-adds per example with all channels.</param>
+/// <param name="explored">Which prunable layers lose channels (the last never does).</param>
+internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored)
+{
+    public int Layers => channels.Length;
+
+    /// <summary>The explored layers' channels together.</summary>
+    public int ExploredChannels => Enumerable.Range(0, Layers).Where(p => explored[p]).Sum(p => channels[p]);
+
+    /// <summary>The multiply-adds per example with <paramref name="pruned"/> channels gone from each layer (a layer's inputs are the previous prunable layer's channels).</summary>
+    public double MultiplyAdds(int[] pruned)
+    {
+        double total = 0;
+        for (int p = 0; p < Layers; p++)
+        {
+            double inputs = p == 0 ? 1 : 1 - (double)pruned[p - 1] / channels[p - 1];
+            total += multiplyAdds[p] * inputs * (1 - (double)pruned[p] / channels[p]);
+        }
+        return total;
+    }
+
+    /// <summary>Pruned counts at channel sparsity <paramref name="sparsity"/>: the round(s·total) lowest-scoring channels (scores null: every layer at s).</summary>
+    public int[] AtSparsity(double sparsity, float[][]? scores)
+    {
+        if (scores is null)
+            return [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? Math.Min((int)Math.Round(sparsity * channels[p]), channels[p] - 1) : 0)];
+        int target = (int)Math.Round(sparsity * ExploredChannels);
+        var pruned = new int[Layers];
+        int done = 0;
+        foreach (var (p, _) in Ranked(scores))
+        {
+            if (done == target) break;
+            if (pruned[p] == channels[p] - 1) continue;
+            pruned[p]++;
+            done++;
+        }
+        return pruned;
+    }
+
+    /// <summary>
+    /// Pruned counts removing at least <paramref name="reduction"/> of the multiply-adds: the lowest-scoring channels
+    /// one at a time (scores null: the smallest uniform fraction that does).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not even one channel left in every explored layer removes that much.</exception>
+    public int[] AtFlopsReduction(double reduction, float[][]? scores, string option)
+    {
+        double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
+        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? channels[p] - 1 : 0)];
+        if (MultiplyAdds(most) > goal)
+            throw new ArgumentOutOfRangeException(option, reduction,
+                $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer " +
+                $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
+        if (scores is null)
+        {
+            double low = 0, high = 1;
+            for (int i = 0; i < 60; i++)
+            {
+                double mid = (low + high) / 2;
+                if (MultiplyAdds(AtSparsity(mid, null)) <= goal) high = mid; else low = mid;
+            }
+            return AtSparsity(high, null);
+        }
+
+        var pruned = new int[Layers];
+        foreach (var (p, _) in Ranked(scores))
+        {
+            if (MultiplyAdds(pruned) <= goal) break;
+            if (pruned[p] < channels[p] - 1) pruned[p]++;
+        }
+        return pruned;
+    }
+
+    /// <summary>The explored layers' channels by ascending score; ties by layer, then channel.</summary>
+    private IEnumerable<(int Layer, int Channel)> Ranked(float[][] scores) =>
+        Enumerable.Range(0, Layers).Where(p => explored[p])
+            .SelectMany(p => Enumerable.Range(0, channels[p]).Select(c => (Layer: p, Channel: c)))
+            .OrderBy(x => scores[x.Layer][x.Channel]).ThenBy(x => x.Layer).ThenBy(x => x.Channel);
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.ChannelPruning;
+
+/// <summary>How CHEX shares the pruned channels among layers at each update.</summary>
+public enum ChannelAllocation
+{
+    /// <summary>
+    /// The paper's: the batch-norm scales |γ| of all explored layers are ranked together and the smallest are counted
+    /// as pruned; each layer's count is how many of its channels fall below that global threshold. Every explored layer
+    /// needs a batch norm after it (through an activation).
+    /// </summary>
+    BatchNormScale,
+
+    /// <summary>Every explored layer keeps the same fraction of its channels (for networks without batch norm).</summary>
+    Uniform,
+}
+
+/// <summary>How CHEX picks the channels it regrows among the pruned ones.</summary>
+public enum ChannelRegrowth
+{
+    /// <summary>
+    /// The paper's importance sampling: a pruned channel's score is the distance of its most recently used filter from
+    /// the span of the kept filters, and channels are drawn without replacement with probabilities softmax(scores).
+    /// </summary>
+    Orthogonality,
+
+    /// <summary>Uniformly at random among the pruned channels (the paper's ablation).</summary>
+    Uniform,
+}
+
+/// <summary>
+/// CHEX, channel exploration ("CHEX: CHannel EXploration for CNN Model Compression", Hou, Qin, Sun, Ma et al., CVPR
+/// 2022): trains a channel-sparse network from scratch, repeatedly pruning channels and regrowing others while it
+/// trains. Give it to a trainer as <c>Options.Sparsity</c>; create it with <c>mlContext.Sparsity().ChannelExploration(...)</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A pruned channel is removed whole: its filter (the weight row), its bias, the γ and β of the batch norm after it,
+/// and its input slices in the next layer are held at exactly 0, so the trained model can be compacted into a smaller
+/// dense one. At the start each explored layer loses a fraction S − δ₀ of its channels, those of smallest filter L1
+/// norm. Then, every <see cref="UpdateEpochs"/> epochs until <see cref="ExplorationEnd"/> of the run: the regrowth
+/// budget δ_t = δ₀·(1 + cos(π·t/T_max))/2 shrinks; the layers' pruned counts are allocated at sparsity S (and at
+/// S − δ_t, for the count kept after regrowth); each layer keeps the filters its column subset selection ranks
+/// highest (leverage scores of the filter matrix's top right singular vectors; filter L1 norm when a layer has more
+/// channels than a filter has weights); and it regrows the difference among its pruned channels, which get back the
+/// values they last had (filters, next layer's slices, batch-norm parameters and running statistics) with zero
+/// optimiser state. After T_max the masks stay fixed at S.
+/// </para>
+/// <para>
+/// The output layer is never explored (its channels are the model's outputs). Layers listed in
+/// <see cref="ExcludedLayers"/> keep every channel.
+/// </para>
+/// </remarks>
+public sealed class ChexOptions : SparsityMethod
+{
+    /// <summary>
+    /// S, the fraction of the explored layers' channels removed at the end, in (0, 1). Default 0.5 (the paper sweeps
+    /// S per FLOPs budget; its code's default is 0.7). Ignored when <see cref="FlopsReduction"/> is set.
+    /// </summary>
+    public double ChannelSparsity = 0.5;
+
+    /// <summary>
+    /// The fraction of the explored layers' multiply-adds to remove, in (0, 1), instead of a channel fraction: the
+    /// allocation then lowers the batch-norm threshold (or the uniform fraction) until the channels below it remove
+    /// this much. Null (default): use <see cref="ChannelSparsity"/>.
+    /// </summary>
+    public double? FlopsReduction;
+
+    /// <summary>δ₀, the initial regrowth budget as a fraction of channels, in [0, S). Default 0.3 (the paper's).</summary>
+    public double InitialRegrowth = 0.3;
+
+    /// <summary>
+    /// ΔT, epochs between updates. Null (default): the paper's 2 epochs of 250 scaled to the run, at least 1.
+    /// </summary>
+    public int? UpdateEpochs;
+
+    /// <summary>T_max, the end of exploration as a fraction of the epochs, in (0, 1]. Default 0.72 (the paper's 180 of 250).</summary>
+    public double ExplorationEnd = 0.72;
+
+    /// <summary>How the pruned channels are shared among layers. Default <see cref="ChannelAllocation.BatchNormScale"/> (the paper's).</summary>
+    public ChannelAllocation Allocation = ChannelAllocation.BatchNormScale;
+
+    /// <summary>How regrown channels are chosen. Default <see cref="ChannelRegrowth.Orthogonality"/> (the paper's).</summary>
+    public ChannelRegrowth Regrowth = ChannelRegrowth.Orthogonality;
+
+    /// <summary>Layers that keep all their channels, by name or prunable-layer index as a string (e.g. <c>"0"</c>, the first layer).</summary>
+    public IList<string> ExcludedLayers = new List<string>();
+
+    /// <summary>The seed of the regrowth draws; null (default) uses the training seed.</summary>
+    public int? Seed;
+
+    internal override SparsityController CreateController(SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
+    {
+        Validate();
+        return new ChexController(this, network, optimizer, Seed ?? seed, log);
+    }
+
+    /// <summary>A one-line description, as recorded in model files.</summary>
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"CHEX to {(FlopsReduction is double f ? $"{f:0.###} of the multiply-adds removed" : $"{ChannelSparsity:0.###} channel sparsity")}: " +
+            $"δ₀ = {InitialRegrowth:0.###}, ΔT = {(UpdateEpochs is int t ? $"{t} epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
+            $"{(Allocation == ChannelAllocation.BatchNormScale ? "batch-norm scale" : "uniform")} allocation, {Regrowth.ToString().ToLowerInvariant()} regrowth") +
+        (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
+        (Seed is int s ? string.Create(CultureInfo.InvariantCulture, $", seed {s}") : "");
+
+    /// <summary>Checks what can be checked without the network.</summary>
+    internal void Validate()
+    {
+        if (FlopsReduction is double flops && !(flops > 0 && flops < 1))
+            throw new ArgumentOutOfRangeException(nameof(FlopsReduction), flops, "The fraction of multiply-adds removed must be in (0, 1).");
+        if (FlopsReduction is null && !(ChannelSparsity > 0 && ChannelSparsity < 1))
+            throw new ArgumentOutOfRangeException(nameof(ChannelSparsity), ChannelSparsity, "The channel sparsity S must be in (0, 1).");
+        if (!(InitialRegrowth >= 0 && InitialRegrowth < 1))
+            throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, "δ₀ must be in [0, 1) and below the channel sparsity.");
+        if (FlopsReduction is null && InitialRegrowth >= ChannelSparsity)
+            throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, $"δ₀ must be below the channel sparsity S = {ChannelSparsity}.");
+        if (UpdateEpochs is < 1) throw new ArgumentOutOfRangeException(nameof(UpdateEpochs), UpdateEpochs, "ΔT must be at least 1 epoch.");
+        if (!(ExplorationEnd > 0 && ExplorationEnd <= 1))
+            throw new ArgumentOutOfRangeException(nameof(ExplorationEnd), ExplorationEnd, "T_max must be a fraction of the run in (0, 1].");
+        if (!Enum.IsDefined(Allocation)) throw new ArgumentOutOfRangeException(nameof(Allocation), Allocation, "Unknown allocation.");
+        if (!Enum.IsDefined(Regrowth)) throw new ArgumentOutOfRangeException(nameof(Regrowth), Regrowth, "Unknown regrowth.");
+        if (ExcludedLayers is null) throw new ArgumentNullException(nameof(ExcludedLayers), "Use an empty list instead of null.");
+    }
+}
