@@ -1,6 +1,6 @@
 // Benchmarks of the engine, printed as Markdown tables with our/PyTorch ratios when the PyTorch reference numbers
 // are given (build/benchmark.sh measures both in one run).
-// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention]
+// Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention]
 // --only dst [--rounds 3]: LeNet at 90% trained with a static random mask, SET and RigL in alternating rounds (the cost of moving the mask).
 // --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
 // processes (build/bench-contention.sh runs it with PyTorch).
@@ -31,7 +31,7 @@ for (int i = 0; i < args.Length; i++)
         case "--only": only = args[++i]; break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-bench": pytorchBench = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst, --rounds N, --pytorch-bench FILE.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst, --rounds N, --pytorch-bench FILE.");
     }
 }
 
@@ -133,6 +133,12 @@ if (only == "calibration")
 if (only == "cnn")
 {
     OnnxRuntimeBench.RunDenseCnn(pool, threads, seconds);
+    return;
+}
+
+if (only == "channels")
+{
+    ChannelBench.Run(pool, threads, seconds);
     return;
 }
 
