@@ -16,19 +16,12 @@ internal sealed class BatchNormScaleCriterion : ChannelCriterion
     internal override void ScoreChannels(PrunableLayer layer, int? kept, Span<float> scores) =>
         TensorPrimitives.Abs(FollowingBatchNorm(layer).Gamma.Value, scores);
 
-    /// <summary>The batch-norm layer right after <paramref name="layer"/>, or after the activation that follows it.</summary>
-    internal static BatchNormLayer FollowingBatchNorm(PrunableLayer layer)
-    {
-        foreach (var next in layer.Following)
-        {
-            if (next is BatchNormLayer batchNorm) return batchNorm;
-            if (next is not ActivationLayer) break;
-        }
-        throw new ArgumentException(
-            $"Layer '{layer.Name}' has no batch-norm layer after it (directly or after an activation), so the batch-norm |γ| criterion cannot score " +
+    /// <summary>The batch norm that normalises <paramref name="layer"/>'s channels (<see cref="ChannelChain.BatchNormOf"/>); throws when there is none.</summary>
+    internal static BatchNormLayer FollowingBatchNorm(PrunableLayer layer) =>
+        ChannelChain.BatchNormOf(layer) ?? throw new ArgumentException(
+            $"Layer '{layer.Name}' has no batch-norm layer after it (directly or through activations, dropout or pooling), so the batch-norm |γ| criterion cannot score " +
             "its channels. Add Layers.BatchNorm() after it, exclude it (PruningOptions.ExcludedLayers, e.g. \"-1\" for the output layer), or use another criterion.",
             nameof(Pruning.PruningOptions.Criterion));
-    }
 
     public override string ToString() => "batch-norm |γ|";
 }

@@ -22,26 +22,42 @@ internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNo
         for (int p = 0; p + 1 < prunable.Count; p++)
         {
             int start = IndexOf(network, prunable[p].Layer), end = IndexOf(network, prunable[p + 1].Layer);
-            BatchNormLayer? norm = null;
             for (int i = start + 1; i < end; i++)
             {
                 switch (network.Layers[i])
                 {
-                    case BatchNormLayer bn when bn.Channels == prunable[p].OutChannels: norm ??= bn; break;
-                    case BatchNormLayer bn:
+                    case BatchNormLayer bn when bn.Channels != prunable[p].OutChannels:
                         throw new ArgumentException(
                             $"Batch norm '{bn.Name}' after '{prunable[p].Name}' normalises {bn.Channels} features (after a flatten), not the layer's " +
                             $"{prunable[p].OutChannels} channels, so a channel's γ and β are not one entry each. Put the batch norm before the flatten.", option);
-                    case ActivationLayer or DropoutLayer or Pool2dLayer or FlattenLayer or GlobalAveragePoolLayer: break;
+                    case BatchNormLayer or ActivationLayer or DropoutLayer or Pool2dLayer or FlattenLayer or GlobalAveragePoolLayer: break;
                     default:
                         throw new ArgumentException(
                             $"Layer '{network.Layers[i].Name}' between '{prunable[p].Name}' and '{prunable[p + 1].Name}' is a {network.Layers[i].GetType().Name}, " +
                             "which channel pruning cannot follow (expected batch norm, activation, dropout, pooling or flatten).", option);
                 }
             }
-            chains.Add(new ChannelChain(prunable[p], norm, prunable[p + 1]));
+            chains.Add(new ChannelChain(prunable[p], BatchNormOf(prunable[p]), prunable[p + 1]));
         }
         return chains;
+    }
+
+    /// <summary>
+    /// The batch norm that normalises <paramref name="layer"/>'s channels: the first one after it, through activations,
+    /// dropout and pooling, before a flatten or the next dense or convolution layer; null when there is none.
+    /// </summary>
+    public static BatchNormLayer? BatchNormOf(PrunableLayer layer)
+    {
+        foreach (var next in layer.Following)
+        {
+            switch (next)
+            {
+                case BatchNormLayer bn when bn.Channels == layer.OutChannels: return bn;
+                case ActivationLayer or DropoutLayer or Pool2dLayer: continue;
+                default: return null;
+            }
+        }
+        return null;
     }
 
     private static int IndexOf(SequentialNetwork network, Layer layer)

@@ -61,11 +61,16 @@ public sealed class BatchNormScaleCriterionTests
     [Fact]
     public void A_layer_without_a_following_batch_norm_is_named()
     {
-        // Pooling between the convolution and the batch norm: the criterion does not look through it.
-        var pooled = Build([6, 6, 2], 1, Layers.Conv2d(4, 3), Layers.ReLU(), Layers.MaxPool2d(2), Layers.BatchNorm(), Layers.Flatten(), Layers.Dense(3));
-        var e = Assert.Throws<ArgumentException>(() => PruneNow(pooled, Slimming(LayerAllocation.Uniform)));
-        Assert.Contains($"'{PrunableLayer.From(pooled)[0].Name}'", e.Message);
+        // A batch norm after the flatten normalises the flattened columns, not the convolution's channels.
+        var flattened = Build([6, 6, 2], 1, Layers.Conv2d(4, 3), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Flatten(), Layers.BatchNorm(), Layers.Dense(3));
+        var e = Assert.Throws<ArgumentException>(() => PruneNow(flattened, Slimming(LayerAllocation.Uniform)));
+        Assert.Contains($"'{PrunableLayer.From(flattened)[0].Name}'", e.Message);
         Assert.Equal(nameof(PruningOptions.Criterion), e.ParamName);
+
+        // Through pooling the batch norm still normalises the channels, one γ each.
+        var pooled = Build([6, 6, 2], 1, Layers.Conv2d(4, 3), Layers.ReLU(), Layers.MaxPool2d(2), Layers.BatchNorm(), Layers.Flatten(), Layers.Dense(3));
+        PruneNow(pooled, Slimming(LayerAllocation.Uniform));
+        Assert.Equal(2, KeptChannels(PrunableLayer.From(pooled)[0]).Length);
 
         // The output layer, unless excluded.
         var options = Slimming(LayerAllocation.Uniform);
