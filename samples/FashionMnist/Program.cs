@@ -27,6 +27,7 @@ if (!options.Quiet)
             Console.WriteLine($"  {e.RawMessage}");
     };
 int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+if (options.Csv is string csvPath) ResultsCsv.Existing(csvPath);
 
 IDataView train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, options.DataDirectory);
 IDataView test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, options.DataDirectory);
@@ -130,13 +131,20 @@ internal static class ResultsCsv
             : int.Parse(method[family.Length..], CultureInfo.InvariantCulture) / 100.0;
         if (Recipes.NMMethods.Contains(method)) family = method;
         string row = string.Create(CultureInfo.InvariantCulture, $"{model},{options.Allocation},{family},{sparsity},{options.Seed},{epochs},{accuracy * 100:F2}");
-        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
-        if (existing.Length == 0) existing = Header + "\n";
-        else if (!existing.StartsWith(Header + "\n", StringComparison.Ordinal))
-            throw new InvalidDataException($"--csv {path}: the file exists but does not start with the header '{Header}'.");
+        string existing = Existing(path);
         string temporary = $"{path}.{Environment.ProcessId}.tmp";
         File.WriteAllText(temporary, existing + row + "\n");
         File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>The file's rows so far (the header alone when it is new); checked before training too, so a wrong file fails at once.</summary>
+    public static string Existing(string path)
+    {
+        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
+        if (existing.Length == 0) return Header + "\n";
+        if (!existing.StartsWith(Header + "\n", StringComparison.Ordinal) || !existing.EndsWith('\n'))
+            throw new InvalidDataException($"--csv {path}: the file exists but is not this sample's CSV (expected the header '{Header}' and whole lines).");
+        return existing;
     }
 }
 
