@@ -249,8 +249,8 @@ internal static class Recipes
 
     /// <summary>
     /// gmpNN: gradual magnitude pruning of the dense/conv weights to NN% (per-layer sparsities by the allocation: uniform,
-    /// uniform with the output layer at half rate, or ERK), cubic schedule from 10% to 60% of training every 100 steps. randomNN: a random mask at initialisation with
-    /// the same per-layer sparsities.
+    /// uniform with the output layer at half rate, or ERK), cubic schedule from 10% to 60% of training every 100 steps.
+    /// randomNN: a random mask at initialisation with the same per-layer sparsities.
     /// </summary>
     /// <summary>
     /// N:M methods leave the output layer dense (as the SR-STE paper does); a layer whose input channels are not a multiple
