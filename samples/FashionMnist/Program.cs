@@ -3,7 +3,7 @@
 // prints test accuracy, sparsity, parameter counts, training time, single-image prediction time through ML.NET's
 // PredictionEngine (with the weight formats the trained model chose) and the saved model's size as a table.
 // Usage: dotnet run -c Release --project samples/FashionMnist -- [--model lenet|cnn|all] [--methods dense,gmp90,...,sdca]
-//        [--epochs N] [--seed S] [--threads T] [--data DIR] [--quiet]
+//        [--allocation erk|uniform|uniform-half] [--epochs N] [--seed S] [--threads T] [--data DIR] [--csv FILE] [--quiet]
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -28,6 +28,7 @@ if (!options.Quiet)
             Console.WriteLine($"  {e.RawMessage}");
     };
 int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+if (options.Csv is string csvPath) ResultsCsv.Existing(csvPath);
 
 IDataView train = ml.Data.LoadFashionMnist(FashionMnistSplit.Train, options.DataDirectory);
 IDataView test = ml.Data.LoadFashionMnist(FashionMnistSplit.Test, options.DataDirectory);
@@ -36,7 +37,7 @@ if (MachineLoad.Probe(TimeSpan.FromSeconds(0.5)) is string machine) Console.Writ
 var runLoad = MachineLoad.Start();
 
 var results = new List<Result>();
-foreach (var (modelName, layers, epochs) in Recipes.Models(options))
+foreach (var (modelKey, modelName, layers, epochs) in Recipes.Models(options))
 {
     Result? dense = null;
     NeuralNetworkMulticlassModel? denseModel = null;
@@ -69,6 +70,7 @@ foreach (var (modelName, layers, epochs) in Recipes.Models(options))
         double? others = load?.OtherCores();
         if (others is double o) Console.WriteLine($"while training and timing this model, {MachineLoad.Describe(o)}.");
         var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes, others);
+        if (options.Csv is string csv) ResultsCsv.Append(csv, modelKey, options, method, recipe.Epochs, metrics.MicroAccuracy);
         dense ??= method == "dense" ? result : null;
         results.Add(result with { Delta = dense is null ? null : result.Accuracy - dense.Accuracy });
     }
@@ -106,6 +108,45 @@ internal sealed record Result(string Model, string Method, double Accuracy, doub
     double PredictMicroseconds, long? Bytes, double? OtherCores)
 {
     public double? Delta { get; init; }
+}
+
+/// <summary>
+/// The --csv file, read by the plot and the docs' tables: one row per trained network as soon as it is evaluated
+/// (sdca is not written). The file is rewritten whole through a temporary file in its directory and moved over it, so
+/// a run killed mid-write leaves the previous rows intact.
+/// </summary>
+internal static class ResultsCsv
+{
+    public const string Header = "model,allocation,method,sparsity,seed,epochs,accuracy";
+
+    /// <summary>
+    /// Appends <c>lenet,erk,gmp,0.9,1,20,89.73</c>: the model (lenet or cnn), the --allocation, the method's family (dense, gmp,
+    /// random, set, rigl, cgap, pgap; N:M methods keep their full name), the target sparsity as a fraction (dense 0,
+    /// N:M 1 − N/M), the seed, the epochs and the test accuracy in percent.
+    /// </summary>
+    public static void Append(string path, string model, SampleArguments options, string method, int epochs, double accuracy)
+    {
+        string family = method.TrimEnd("0123456789".ToCharArray());
+        double sparsity = method == "dense" ? 0
+            : Recipes.NMMethods.Contains(method) ? 1 - (method[^2] - '0') / (double)(method[^1] - '0')
+            : int.Parse(method[family.Length..], CultureInfo.InvariantCulture) / 100.0;
+        if (Recipes.NMMethods.Contains(method)) family = method;
+        string row = string.Create(CultureInfo.InvariantCulture, $"{model},{options.Allocation},{family},{sparsity},{options.Seed},{epochs},{accuracy * 100:F2}");
+        string existing = Existing(path);
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllText(temporary, existing + row + "\n");
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>The file's rows so far (the header alone when it is new); checked before training too, so a wrong file fails at once.</summary>
+    public static string Existing(string path)
+    {
+        string existing = File.Exists(path) ? File.ReadAllText(path) : "";
+        if (existing.Length == 0) return Header + "\n";
+        if (!existing.StartsWith(Header + "\n", StringComparison.Ordinal) || !existing.EndsWith('\n'))
+            throw new InvalidDataException($"--csv {path}: the file exists but is not this sample's CSV (expected the header '{Header}' and whole lines).");
+        return existing;
+    }
 }
 
 /// <summary>The size of the zip ML.NET's <c>mlContext.Model.Save</c> writes for a model.</summary>
@@ -188,10 +229,10 @@ internal static class Recipes
     /// </summary>
     public static readonly string[] GrowAndPruneMethods = ["set90", "set95", "set98", "rigl90", "rigl95", "rigl98", "cgap90", "cgap95", "cgap98", "pgap90", "pgap95", "pgap98", "random98"];
 
-    public static IEnumerable<(string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
+    public static IEnumerable<(string Key, string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
     {
-        if (a.Model is "lenet" or "all") yield return ("LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
-        if (a.Model is "cnn" or "all") yield return ("Small CNN", Layers.SmallCnn(), a.Epochs ?? 12);
+        if (a.Model is "lenet" or "all") yield return ("lenet", "LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
+        if (a.Model is "cnn" or "all") yield return ("cnn", "Small CNN", Layers.SmallCnn(), a.Epochs ?? 12);
     }
 
     /// <summary>SGD with momentum 0.9, learning rate 0.05 on a cosine schedule, batch 64.</summary>
@@ -208,9 +249,9 @@ internal static class Recipes
     };
 
     /// <summary>
-    /// gmpNN: gradual magnitude pruning of the dense/conv weights to NN% (per-layer sparsities by the allocation: uniform
-    /// or ERK), cubic schedule from 10% to 60% of training every 100 steps. randomNN: a random mask at initialisation with
-    /// the same per-layer sparsities.
+    /// gmpNN: gradual magnitude pruning of the dense/conv weights to NN% (per-layer sparsities by the allocation: uniform,
+    /// uniform with the output layer at half rate, or ERK), cubic schedule from 10% to 60% of training every 100 steps.
+    /// randomNN: a random mask at initialisation with the same per-layer sparsities.
     /// </summary>
     /// <summary>
     /// N:M methods leave the output layer dense (as the SR-STE paper does); a layer whose input channels are not a multiple
@@ -236,31 +277,48 @@ internal static class Recipes
             return nm;
         }
         double target = int.Parse(method.TrimStart('g', 'm', 'p', 'r', 'a', 'n', 'd', 'o', 's', 'e', 't', 'i', 'l'), CultureInfo.InvariantCulture) / 100.0;
-        var layers = allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform;
+        var layers = Allocation(allocation);
+        bool half = allocation == "uniform-half";
         // setNN / riglNN start from randomNN's mask (same sparsities, same seed) and move it while training. RigL updates
         // every 1,000 steps (about an epoch) instead of the paper's 100: in 20 epochs, 100 left RigL no better than the
         // fixed random mask at 98% (docs/grow-and-prune.md).
-        if (method.StartsWith("set", StringComparison.Ordinal)) return ml.Sparsity().Set(target, layers);
+        if (method.StartsWith("set", StringComparison.Ordinal))
+        {
+            var set = ml.Sparsity().Set(target, layers);
+            set.OutputLayerAtHalfRate = half;
+            return set;
+        }
         if (method.StartsWith("rigl", StringComparison.Ordinal))
         {
             var rigl = ml.Sparsity().RigL(target, layers);
             rigl.UpdateFrequency = 1000;
+            rigl.OutputLayerAtHalfRate = half;
             return rigl;
         }
-        if (!method.StartsWith("gmp", StringComparison.Ordinal)) return ml.Sparsity().RandomPruning(target, layers);
-        var gmp = ml.Sparsity().GradualMagnitudePruning(target);
-        gmp.Allocation = layers;
-        return gmp;
+        var pruning = method.StartsWith("gmp", StringComparison.Ordinal) ? ml.Sparsity().GradualMagnitudePruning(target) : ml.Sparsity().RandomPruning(target);
+        pruning.Allocation = layers;
+        pruning.OutputLayerAtHalfRate = half;
+        return pruning;
     }
+
+    /// <summary>
+    /// --allocation: erk (ERK densities), uniform (every layer at s) or uniform-half (every layer at s but the output
+    /// layer at s/2, issue 17's recipe after Frankle &amp; Carbin), for gmp, random, SET, RigL and GaP alike.
+    /// </summary>
+    private static LayerAllocation Allocation(string allocation) =>
+        allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform;
 
     /// <summary>
     /// cgapNN / pgapNN: C-GaP / P-GaP to NN% with the allocation of randomNN (and so its initial mask), with GaP's
     /// defaults: κ = min(4, layers with a non-zero target), one round (P-GaP: three) whose steps fill 75% of the epochs,
     /// then fine-tuning with the mask fixed.
     /// </summary>
-    private static Microsoft.ML.Sparsity.GrowAndPrune.GapOptions Gap(MLContext ml, string method, string allocation) =>
-        ml.Sparsity().GrowAndPrune(int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,
-            allocation == "erk" ? LayerAllocation.ErdosRenyiKernel : LayerAllocation.Uniform);
+    private static Microsoft.ML.Sparsity.GrowAndPrune.GapOptions Gap(MLContext ml, string method, string allocation)
+    {
+        var gap = ml.Sparsity().GrowAndPrune(int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0, Allocation(allocation));
+        gap.OutputLayerAtHalfRate = allocation == "uniform-half";
+        return gap;
+    }
 
     /// <summary>pgapNN: P-GaP's options, training each copy with <paramref name="recipe"/>; null for other methods.</summary>
     public static Microsoft.ML.Sparsity.GrowAndPrune.ParallelGapOptions? ParallelGap(MLContext ml, string method, string allocation, NeuralNetworkMulticlassTrainer.Options recipe) =>
@@ -284,7 +342,7 @@ internal static class Recipes
     };
 }
 
-internal sealed record SampleArguments(string Model, string[] Methods, int? Epochs, int Seed, int Threads, string? DataDirectory, bool Quiet, string Allocation = "erk")
+internal sealed record SampleArguments(string Model, string[] Methods, int? Epochs, int Seed, int Threads, string? DataDirectory, bool Quiet, string Allocation = "erk", string? Csv = null)
 {
     public static SampleArguments Parse(string[] args)
     {
@@ -302,10 +360,11 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
                 "--data" => a with { DataDirectory = Value() },
                 "--quiet" => a with { Quiet = true },
                 "--allocation" => a with { Allocation = Value() },
+                "--csv" => a with { Csv = Value() },
                 _ => throw new ArgumentException($"Unknown argument '{args[i]}'. {Usage}"),
             };
         }
-        if (a.Allocation is not ("uniform" or "erk")) throw new ArgumentException($"--allocation must be uniform or erk, not '{a.Allocation}'. {Usage}");
+        if (a.Allocation is not ("uniform" or "uniform-half" or "erk")) throw new ArgumentException($"--allocation must be uniform, uniform-half or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
             if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
@@ -313,5 +372,6 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
     }
 
     private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, " +
-        "--allocation uniform|erk (per-layer sparsities of gmp, random, SET, RigL and GaP; default erk), --epochs N, --seed S (default 1), --threads T, --data DIR, --quiet.";
+        "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL and GaP: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
+        "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }
