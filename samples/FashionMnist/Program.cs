@@ -2,7 +2,7 @@
 // pruning at 90/95%) as ordinary ML.NET pipelines, with ML.NET's own SDCA maximum-entropy classifier beside them, and
 // prints test accuracy, sparsity, parameter counts, training time, single-image prediction time through ML.NET's
 // PredictionEngine (with the weight formats the trained model chose) and the saved model's size as a table.
-// Usage: dotnet run -c Release --project samples/FashionMnist -- [--model lenet|cnn|all] [--methods dense,gmp90,...,sdca]
+// Usage: dotnet run -c Release --project samples/FashionMnist -- [--model lenet|cnn|widecnn|all] [--methods dense,gmp90,...,sdca]
 //        [--allocation erk|uniform|uniform-half] [--epochs N] [--seed S] [--threads T] [--data DIR] [--csv FILE] [--quiet]
 using System.Diagnostics;
 using System.Globalization;
@@ -227,12 +227,16 @@ internal static class Recipes
     /// Grow-and-prune (not run by default): SET (the paper's schedule), RigL (every 1,000 steps), C-GaP and P-GaP at
     /// 90/95/98%, all from the randomNN mask; random98 is their control at 98%.
     /// </summary>
+    /// <summary>chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).</summary>
+    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70"];
+
     public static readonly string[] GrowAndPruneMethods = ["set90", "set95", "set98", "rigl90", "rigl95", "rigl98", "cgap90", "cgap95", "cgap98", "pgap90", "pgap95", "pgap98", "random98"];
 
     public static IEnumerable<(string Key, string Name, LayerDefinition[] Layers, int Epochs)> Models(SampleArguments a)
     {
         if (a.Model is "lenet" or "all") yield return ("lenet", "LeNet-300-100", Layers.LeNet300100(), a.Epochs ?? 20);
         if (a.Model is "cnn" or "all") yield return ("cnn", "Small CNN", Layers.SmallCnn(), a.Epochs ?? 12);
+        if (a.Model is "widecnn") yield return ("widecnn", "Wide CNN (64-128-256, batch norm)", Layers.WideCnn(), a.Epochs ?? 12);
     }
 
     /// <summary>SGD with momentum 0.9, learning rate 0.05 on a cosine schedule, batch 64.</summary>
@@ -262,6 +266,7 @@ internal static class Recipes
     {
         if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal) || method.StartsWith("pgap", StringComparison.Ordinal)) return null;
         if (method.StartsWith("cgap", StringComparison.Ordinal)) return Gap(ml, method, allocation);
+        if (ChannelMethods.Contains(method)) return ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0);
         if (NMMethods.Contains(method))
         {
             var (n, m) = method.EndsWith("24", StringComparison.Ordinal) ? (2, 4) : (1, 8);
@@ -365,13 +370,13 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
             };
         }
         if (a.Allocation is not ("uniform" or "uniform-half" or "erk")) throw new ArgumentException($"--allocation must be uniform, uniform-half or erk, not '{a.Allocation}'. {Usage}");
-        if (a.Model is not ("lenet" or "cnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn or all, not '{a.Model}'. {Usage}");
+        if (a.Model is not ("lenet" or "cnn" or "widecnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn, widecnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
-            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m) && !Recipes.ChannelMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|all (default lenet), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL and GaP: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

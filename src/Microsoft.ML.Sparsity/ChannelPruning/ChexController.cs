@@ -31,7 +31,7 @@ internal sealed class ChexController : SparsityController
     private readonly List<(Parameter Parameter, float[] Store)> _stores = [];
     private readonly Dictionary<BatchNormLayer, (float[] Mean, float[] Variance)> _statistics = [];
     private int _stepsPerEpoch, _updateEpochs, _endEpoch, _epochUpdates, _totalUpdates;
-    private double _startSparsity;
+    private double _startSparsity, _initialRegrowth;
     private long _epochChanges, _totalChanges;
 
     public ChexController(ChexOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
@@ -81,7 +81,7 @@ internal sealed class ChexController : SparsityController
     public override double Sparsity => SparsityReport.PrunableSparsity(_layers);
 
     /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget at epoch <paramref name="epoch"/>.</summary>
-    public double RegrowthBudget(int epoch) => _options.InitialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
+    public double RegrowthBudget(int epoch) => _initialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
 
     public override void Start(int stepsPerEpoch, long totalSteps)
     {
@@ -92,10 +92,11 @@ internal sealed class ChexController : SparsityController
         double target = _options.FlopsReduction is double f
             ? (double)_allocation.AtFlopsReduction(f, null, nameof(ChexOptions.FlopsReduction)).Sum() / _allocation.ExploredChannels
             : _options.ChannelSparsity;
-        if (_options.InitialRegrowth >= target)
+        _initialRegrowth = _options.InitialRegrowthAt(target);
+        if (_initialRegrowth >= target)
             throw new ArgumentOutOfRangeException(nameof(ChexOptions.InitialRegrowth), _options.InitialRegrowth,
                 $"δ₀ must be below the channel sparsity, {target:0.###} for this network{(_options.FlopsReduction is null ? "" : " at the FlopsReduction asked")}.");
-        _startSparsity = target - _options.InitialRegrowth;
+        _startSparsity = target - _initialRegrowth;
 
         // Initial pruning: every explored layer loses a fraction S − δ₀ of its channels, those of smallest filter L1 norm.
         int[] pruned = _allocation.AtSparsity(_startSparsity, null);

@@ -70,8 +70,12 @@ public sealed class ChexOptions : SparsityMethod
     /// </summary>
     public double? FlopsReduction;
 
-    /// <summary>δ₀, the initial regrowth budget as a fraction of channels, in [0, S). Default 0.3 (the paper's).</summary>
-    public double InitialRegrowth = 0.3;
+    /// <summary>
+    /// δ₀, the initial regrowth budget as a fraction of channels, in [0, S). Null (default): 3/7 of S, the paper's
+    /// ratio (δ₀ = 0.3 at its S = 0.7); a fixed 0.3 would not fit below the lower channel sparsities a FLOPs target
+    /// gives (removing half the multiply-adds of a convolution chain prunes about 30% of its channels).
+    /// </summary>
+    public double? InitialRegrowth;
 
     /// <summary>
     /// ΔT, epochs between updates. Null (default): the paper's 2 epochs of 250 scaled to the run, at least 1.
@@ -103,10 +107,13 @@ public sealed class ChexOptions : SparsityMethod
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture,
             $"CHEX to {(FlopsReduction is double f ? $"{f:0.###} of the multiply-adds removed" : $"{ChannelSparsity:0.###} channel sparsity")}: " +
-            $"δ₀ = {InitialRegrowth:0.###}, ΔT = {(UpdateEpochs is int t ? $"{t} epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
+            $"δ₀ = {(InitialRegrowth is double d ? d.ToString("0.###", CultureInfo.InvariantCulture) : "3/7 of S")}, ΔT = {(UpdateEpochs is int t ? $"{t} epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
             $"{(Allocation == ChannelAllocation.BatchNormScale ? "batch-norm scale" : "uniform")} allocation, {Regrowth.ToString().ToLowerInvariant()} regrowth") +
         (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
         (Seed is int s ? string.Create(CultureInfo.InvariantCulture, $", seed {s}") : "");
+
+    /// <summary>δ₀ for a run whose target channel sparsity is <paramref name="sparsity"/>.</summary>
+    internal double InitialRegrowthAt(double sparsity) => InitialRegrowth ?? 3.0 / 7 * sparsity;
 
     /// <summary>Checks what can be checked without the network.</summary>
     internal void Validate()
@@ -115,7 +122,7 @@ public sealed class ChexOptions : SparsityMethod
             throw new ArgumentOutOfRangeException(nameof(FlopsReduction), flops, "The fraction of multiply-adds removed must be in (0, 1).");
         if (FlopsReduction is null && !(ChannelSparsity > 0 && ChannelSparsity < 1))
             throw new ArgumentOutOfRangeException(nameof(ChannelSparsity), ChannelSparsity, "The channel sparsity S must be in (0, 1).");
-        if (!(InitialRegrowth >= 0 && InitialRegrowth < 1))
+        if (InitialRegrowth is double d && !(d >= 0 && d < 1))
             throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, "δ₀ must be in [0, 1) and below the channel sparsity.");
         if (FlopsReduction is null && InitialRegrowth >= ChannelSparsity)
             throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, $"δ₀ must be below the channel sparsity S = {ChannelSparsity}.");

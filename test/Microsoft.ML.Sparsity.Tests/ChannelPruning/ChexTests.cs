@@ -290,7 +290,7 @@ public sealed class ChexTests
         var layers = PrunableLayer.From(model.Network);
         int zeroFilters = layers.Take(3).Sum(l => Enumerable.Range(0, l.OutChannels).Count(c => l.Weight.Value.AsSpan(c * l.Columns, l.Columns).IndexOfAnyExcept(0f) < 0));
         Assert.Equal(40, zeroFilters);
-        Assert.StartsWith("CHEX to 0.5 channel sparsity: δ₀ = 0.3, ΔT = auto", model.Options!["sparsity"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.StartsWith("CHEX to 0.5 channel sparsity: δ₀ = 3/7 of S, ΔT = auto", model.Options!["sparsity"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("CHEX", model.GetSparsityReport().Layers[0].Pattern, StringComparison.Ordinal);
         Assert.True(model.TrainingHistory.Sum(h => h.PruningEvents) >= 2);
 
