@@ -61,7 +61,11 @@ public sealed class PruningOptions : SparsityMethod
     /// </summary>
     public bool PermuteChannels;
 
-    /// <summary>With <see cref="SparsityPattern.OutputChannels"/>, also prune the biases of removed channels, so they output exactly 0. Default false.</summary>
+    /// <summary>
+    /// With <see cref="SparsityPattern.OutputChannels"/>, also prune what else a removed channel owns: its bias and the γ
+    /// and β of the batch norm that normalises it (after activations, dropout or pooling), so it outputs exactly 0 and
+    /// <c>Compact</c> can remove it everywhere, even before a padded convolution. Default false.
+    /// </summary>
     public bool PruneBiases;
 
     internal override SparsityController CreateController(SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log) =>

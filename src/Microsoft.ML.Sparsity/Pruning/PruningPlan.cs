@@ -111,10 +111,16 @@ internal sealed class PruningPlan
             var mask = new float[Layers[l].Count];
             pattern.ExpandUnits(Layers[l], prunedUnits[l], mask);
             Apply(Layers[l], mask);
-            if (_options.PruneBiases && Layers[l].Bias is { } bias)
+            if (_options.PruneBiases)
             {
-                bias.Mask = prunedUnits[l].Select(p => p ? 0f : 1f).ToArray();
-                System.Numerics.Tensors.TensorPrimitives.Multiply(bias.Value, bias.Mask, bias.Value);
+                var owned = new List<Parameter>();
+                if (Layers[l].Bias is { } bias) owned.Add(bias);
+                if (ChannelPruning.ChannelChain.BatchNormOf(Layers[l]) is { } norm) owned.AddRange([norm.Gamma, norm.Beta]);
+                foreach (var parameter in owned)
+                {
+                    parameter.Mask = prunedUnits[l].Select(p => p ? 0f : 1f).ToArray();
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(parameter.Value, parameter.Mask, parameter.Value);
+                }
             }
         }
     }

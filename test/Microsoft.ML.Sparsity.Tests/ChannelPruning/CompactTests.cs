@@ -144,6 +144,30 @@ public sealed class CompactTests : IDisposable
     }
 
     [Fact]
+    public void Channels_pruned_with_their_biases_lose_their_batch_norm_scale_and_shift_and_all_go_before_a_padded_conv()
+    {
+        // conv (pad 1) → BN → ReLU → conv (pad 1) → flatten → dense: without zeroing γ and β a pruned channel's constant
+        // would reach the padded convolution and have to stay.
+        var network = Network([6, 6, 2], 63,
+            Layers.Conv2d(8, 3, padding: 1), Layers.BatchNorm(), Layers.ReLU(), Layers.Conv2d(6, 3, padding: 1), Layers.Flatten(), Layers.Dense(4));
+        var norm = network.Layers.OfType<BatchNormLayer>().Single();
+        Fill(norm.Beta.Value, new Random(64), 0.5f, 1f);
+        SparsityTestNetworks.PruneNow(network, new Pruning.PruningOptions
+        {
+            Pattern = global::Microsoft.ML.Sparsity.Masks.SparsityPattern.OutputChannels, TargetSparsity = 0.5, PruneBiases = true, ExcludedLayers = ["-1"],
+        });
+        var pruned = Enumerable.Range(0, 8).Where(c => norm.Gamma.Mask![c] == 0).ToArray();
+        Assert.Equal(4, pruned.Length);
+        Assert.All(pruned, c => Assert.Equal((0f, 0f), (norm.Gamma.Value[c], norm.Beta.Value[c])));
+
+        var plan = CompactPlan.For(network);
+        Assert.Empty(plan.KeptPruned);
+        var compact = CompactNetwork.Build(plan, SparsityTestNetworks.Pool);
+        Assert.Equal([4, 3, 3, 2], ShapeOf(compact, "conv0"));
+        Assert.True(MaxDifference(network, compact, seed: 65) <= Tolerance);
+    }
+
+    [Fact]
     public void A_non_zero_constant_into_a_padded_conv_keeps_its_channel_and_a_zero_one_goes()
     {
         var network = Network([6, 6, 2], 4,
