@@ -15,10 +15,45 @@ internal static class MaskSelection
         pruned.Clear();
         if (k <= 0) return;
         if (k >= scores.Length) { pruned.Fill(true); return; }
-        var keys = new ulong[scores.Length];
-        for (int i = 0; i < scores.Length; i++) keys[i] = ((ulong)SortableBits(scores[i]) << 32) | (uint)i;
+        ulong[] keys = Candidates(scores, (int)k) ?? Keys(scores);
         MoveLowestToFront(keys, (int)k);
         for (long j = 0; j < k; j++) pruned[(int)(uint)keys[j]] = true;
+    }
+
+    /// <summary>Every unit's (score, position) key.</summary>
+    private static ulong[] Keys(ReadOnlySpan<float> scores)
+    {
+        var keys = new ulong[scores.Length];
+        for (int i = 0; i < scores.Length; i++) keys[i] = ((ulong)SortableBits(scores[i]) << 32) | (uint)i;
+        return keys;
+    }
+
+    /// <summary>
+    /// For a small <paramref name="k"/> (under an eighth of the units, as RigL's regrowth among a layer's inactive
+    /// positions): the keys of the units scoring at most a threshold read off an evenly spaced sample, when they are at
+    /// least k, so the k lowest are among them and the quickselect runs on a few times k keys instead of all.
+    /// Null when k is not small or the threshold caught fewer than k (then every key is used).
+    /// </summary>
+    private static ulong[]? Candidates(ReadOnlySpan<float> scores, int k)
+    {
+        const int Sample = 1024;
+        if (scores.Length < 16 * Sample || k > scores.Length / 8) return null;
+        var sample = new uint[Sample];
+        int stride = scores.Length / Sample;
+        for (int i = 0; i < Sample; i++) sample[i] = SortableBits(scores[i * stride]);
+        Array.Sort(sample);
+        // The sample's quantile at twice k's share, plus a margin: a few times k units lie at or below it.
+        uint threshold = sample[Math.Min(Sample - 1, (int)(2L * k * Sample / scores.Length) + 16)];
+        int count = 0;
+        for (int i = 0; i < scores.Length; i++) if (SortableBits(scores[i]) <= threshold) count++;
+        if (count < k) return null;
+        var keys = new ulong[count];
+        for (int i = 0, n = 0; i < scores.Length; i++)
+        {
+            uint bits = SortableBits(scores[i]);
+            if (bits <= threshold) keys[n++] = ((ulong)bits << 32) | (uint)i;
+        }
+        return keys;
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace Microsoft.ML.Sparsity.Tests.Masks;
 
 public class MaskSelectionTests
 {
-    /// <summary>The quickselect picks exactly what sorting by (score, position) and taking the first k picks.</summary>
+    /// <summary>The quickselect picks exactly what sorting by (score, position) and taking the first k picks, with or without the sampled threshold.</summary>
     [Theory]
     [InlineData(1, 0)]
     [InlineData(1, 1)]
@@ -14,6 +14,8 @@ public class MaskSelectionTests
     [InlineData(1000, 250)]
     [InlineData(1000, 999)]
     [InlineData(20000, 600)]
+    [InlineData(240000, 7000)]   // a small share of many: the quickselect runs on the units under a sampled threshold
+    [InlineData(240000, 29999)]
     public void SelectLowestTakesTheKSmallestScoresWithTiesToTheEarlierPosition(int n, int k)
     {
         var random = new Random(n + k);
