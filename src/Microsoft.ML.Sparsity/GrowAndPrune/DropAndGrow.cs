@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.ML.Sparsity.Masks;
 
 namespace Microsoft.ML.Sparsity.GrowAndPrune;
@@ -27,22 +28,31 @@ internal static class DropAndGrow
         (int)Math.Min(MaskSelection.PrunedCount(fraction, active), inactive);
 
     /// <summary>The <paramref name="k"/> active positions whose weights are closest to zero (ties: the lower position).</summary>
-    public static int[] Drop(PrunableLayer layer, int[] active, int k)
-    {
-        var w = layer.Weight.Value;
-        var scores = new float[active.Length];
-        for (int j = 0; j < active.Length; j++) scores[j] = MathF.Abs(w[active[j]]);
-        return Lowest(active, scores, k);
-    }
+    public static int[] Drop(PrunableLayer layer, int[] active, int k) => Smallest(active, k, layer.Weight.Value, largest: false);
 
-    /// <summary>The <paramref name="k"/> of <paramref name="positions"/> with the lowest scores, ties to the earlier one.</summary>
-    public static int[] Lowest(int[] positions, float[] scores, int k)
+    /// <summary>
+    /// The <paramref name="k"/> of <paramref name="positions"/> whose |<paramref name="values"/>| are smallest (or
+    /// <paramref name="largest"/>), ties to the earlier position. The scratch comes from the shared pools: an update
+    /// scores every position of a layer.
+    /// </summary>
+    public static int[] Smallest(int[] positions, int k, float[] values, bool largest)
     {
-        var selected = new bool[positions.Length];
-        MaskSelection.SelectLowest(scores, k, selected);
-        var result = new int[k];
-        for (int j = 0, n = 0; j < positions.Length; j++) if (selected[j]) result[n++] = positions[j];
-        return result;
+        float[] scores = ArrayPool<float>.Shared.Rent(positions.Length);
+        bool[] selected = ArrayPool<bool>.Shared.Rent(positions.Length);
+        try
+        {
+            float sign = largest ? -1 : 1;
+            for (int j = 0; j < positions.Length; j++) scores[j] = sign * MathF.Abs(values[positions[j]]);
+            MaskSelection.SelectLowest(scores.AsSpan(0, positions.Length), k, selected.AsSpan(0, positions.Length));
+            var result = new int[k];
+            for (int j = 0, n = 0; j < positions.Length; j++) if (selected[j]) result[n++] = positions[j];
+            return result;
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scores);
+            ArrayPool<bool>.Shared.Return(selected);
+        }
     }
 
     /// <summary>

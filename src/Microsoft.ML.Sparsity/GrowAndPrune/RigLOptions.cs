@@ -31,9 +31,6 @@ public sealed class RigLOptions : DynamicSparseOptions
     /// <summary>The k inactive positions with the largest |gradient| (ties: the lower position).</summary>
     internal override int[] Grow(PrunableLayer layer, int[] inactive, int k, Random random)
     {
-        var gradient = layer.Weight.Gradient;
-        var scores = new float[inactive.Length];
-        for (int j = 0; j < inactive.Length; j++) scores[j] = -MathF.Abs(gradient[inactive[j]]);
-        return DropAndGrow.Lowest(inactive, scores, k);
+        return DropAndGrow.Smallest(inactive, k, layer.Weight.Gradient, largest: true);
     }
 }

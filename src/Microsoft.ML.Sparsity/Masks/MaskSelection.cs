@@ -15,55 +15,59 @@ internal static class MaskSelection
         pruned.Clear();
         if (k <= 0) return;
         if (k >= scores.Length) { pruned.Fill(true); return; }
-        ulong[] keys = Candidates(scores, (int)k) ?? Keys(scores);
-        MoveLowestToFront(keys, (int)k);
-        for (long j = 0; j < k; j++) pruned[(int)(uint)keys[j]] = true;
-    }
-
-    /// <summary>Every unit's (score, position) key.</summary>
-    private static ulong[] Keys(ReadOnlySpan<float> scores)
-    {
-        var keys = new ulong[scores.Length];
-        for (int i = 0; i < scores.Length; i++) keys[i] = ((ulong)SortableBits(scores[i]) << 32) | (uint)i;
-        return keys;
+        // Keys come from the shared pool: a mask update selects among hundreds of thousands of units every ΔT steps.
+        ulong[] keys = System.Buffers.ArrayPool<ulong>.Shared.Rent(scores.Length);
+        try
+        {
+            int count = Candidates(scores, (int)k, keys);
+            if (count < k)
+            {
+                count = scores.Length;
+                for (int i = 0; i < scores.Length; i++) keys[i] = ((ulong)SortableBits(scores[i]) << 32) | (uint)i;
+            }
+            MoveLowestToFront(keys, count, (int)k);
+            for (long j = 0; j < k; j++) pruned[(int)(uint)keys[j]] = true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<ulong>.Shared.Return(keys);
+        }
     }
 
     /// <summary>
     /// For a small <paramref name="k"/> (under an eighth of the units, as RigL's regrowth among a layer's inactive
-    /// positions): the keys of the units scoring at most a threshold read off an evenly spaced sample, when they are at
-    /// least k, so the k lowest are among them and the quickselect runs on a few times k keys instead of all.
-    /// Null when k is not small or the threshold caught fewer than k (then every key is used).
+    /// positions): writes into <paramref name="keys"/> the keys of the units scoring at most a threshold read off an
+    /// evenly spaced sample and returns their count. When that is at least k, the k lowest are among them and the
+    /// quickselect runs on a few times k keys instead of all. Returns 0 when k is not small, and a count below k when
+    /// the threshold caught too few (then every key is used).
     /// </summary>
-    private static ulong[]? Candidates(ReadOnlySpan<float> scores, int k)
+    private static int Candidates(ReadOnlySpan<float> scores, int k, ulong[] keys)
     {
         const int Sample = 1024;
-        if (scores.Length < 16 * Sample || k > scores.Length / 8) return null;
-        var sample = new uint[Sample];
+        if (scores.Length < 16 * Sample || k > scores.Length / 8) return 0;
+        Span<uint> sample = stackalloc uint[Sample];
         int stride = scores.Length / Sample;
         for (int i = 0; i < Sample; i++) sample[i] = SortableBits(scores[i * stride]);
-        Array.Sort(sample);
+        sample.Sort();
         // The sample's quantile at twice k's share, plus a margin: a few times k units lie at or below it.
         uint threshold = sample[Math.Min(Sample - 1, (int)(2L * k * Sample / scores.Length) + 16)];
         int count = 0;
-        for (int i = 0; i < scores.Length; i++) if (SortableBits(scores[i]) <= threshold) count++;
-        if (count < k) return null;
-        var keys = new ulong[count];
-        for (int i = 0, n = 0; i < scores.Length; i++)
+        for (int i = 0; i < scores.Length; i++)
         {
             uint bits = SortableBits(scores[i]);
-            if (bits <= threshold) keys[n++] = ((ulong)bits << 32) | (uint)i;
+            if (bits <= threshold) keys[count++] = ((ulong)bits << 32) | (uint)i;
         }
-        return keys;
+        return count;
     }
 
     /// <summary>
-    /// Quickselect (Hoare partitions, median-of-three pivots): leaves the <paramref name="k"/> smallest keys in
-    /// <c>keys[0..k)</c>, in no particular order, in linear expected time. The keys are distinct (they hold the unit's
+    /// Quickselect (Hoare partitions, median-of-three pivots): leaves the <paramref name="k"/> smallest of the first
+    /// <paramref name="count"/> keys in <c>keys[0..k)</c>, in no particular order, in linear expected time. The keys are distinct (they hold the unit's
     /// position), so which keys end up there does not depend on the pivots.
     /// </summary>
-    private static void MoveLowestToFront(ulong[] keys, int k)
+    private static void MoveLowestToFront(ulong[] keys, int count, int k)
     {
-        int target = k - 1, lo = 0, hi = keys.Length - 1;
+        int target = k - 1, lo = 0, hi = count - 1;
         while (lo < hi)
         {
             ulong a = keys[lo], b = keys[lo + (hi - lo) / 2], c = keys[hi];

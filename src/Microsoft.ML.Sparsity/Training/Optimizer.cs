@@ -60,7 +60,7 @@ internal abstract class Optimizer
     {
         for (int p = 0; p < Parameters.Count; p++)
         {
-            _masks[p] = Pack(Parameters[p].Mask);
+            _masks[p] = Pack(Parameters[p].Mask, _masks[p]);
             if (Parameters[p].Mask is not { } mask) continue;
             for (int s = 0; s < StateSlots; s++)
                 System.Numerics.Tensors.TensorPrimitives.Multiply(StateOf(p, s), mask, StateOf(p, s));
@@ -90,7 +90,14 @@ internal abstract class Optimizer
         return Vector128.ConvertToSingle(Vector128.WidenLower(Vector128.WidenLower(bytes)).AsInt32());
     }
 
-    private static byte[]? Pack(float[]? mask) => mask?.Select(m => m != 0 ? (byte)1 : (byte)0).ToArray();
+    /// <summary>The mask as bytes, written into <paramref name="reuse"/> when it has the length (mask updates repack every step they make).</summary>
+    private static byte[]? Pack(float[]? mask, byte[]? reuse = null)
+    {
+        if (mask is null) return null;
+        byte[] bytes = reuse?.Length == mask.Length ? reuse : new byte[mask.Length];
+        for (int i = 0; i < mask.Length; i++) bytes[i] = mask[i] != 0 ? (byte)1 : (byte)0;
+        return bytes;
+    }
 }
 
 internal sealed class SgdOptimizer(IReadOnlyList<Parameter> parameters, WorkerPool pool, SgdOptimizerOptions options)
