@@ -27,7 +27,7 @@ internal static class AccuracyPlot
             var plot = Draw(selection);
             foreach (string output in outputs)
             {
-                WriteAtomically(output, Image(plot, Path.GetExtension(output)));
+                AtomicWrite.Bytes(output, Image(plot, Path.GetExtension(output)));
                 Console.WriteLine($"Wrote {output}.");
             }
             return 0;
@@ -140,22 +140,6 @@ internal static class AccuracyPlot
     /// <summary>" (seed 1)" when a method was run with other seeds than the title names, else nothing.</summary>
     private static string SeedNote(int[] seeds, int[] all) =>
         seeds.SequenceEqual(all) ? "" : $" (seed{(seeds.Length == 1 ? "" : "s")} {string.Join(", ", seeds)})";
-
-    /// <summary>Writes a temporary file beside <paramref name="path"/> and renames it over it, so a reader never sees half a plot.</summary>
-    private static void WriteAtomically(string path, byte[] content)
-    {
-        string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllBytes(temporary, content);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-    }
 }
 
 /// <summary>One row of the CSV: one trained model's test accuracy; <see cref="Line"/> is its line in the file (from 1).</summary>

@@ -133,9 +133,7 @@ internal static class ResultsCsv
         if (Recipes.NMMethods.Contains(method)) family = method;
         string row = string.Create(CultureInfo.InvariantCulture, $"{model},{options.Allocation},{family},{sparsity},{options.Seed},{epochs},{accuracy * 100:F2}");
         string existing = Existing(path);
-        string temporary = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllText(temporary, existing + row + "\n");
-        File.Move(temporary, path, overwrite: true);
+        AtomicWrite.Bytes(path, System.Text.Encoding.UTF8.GetBytes(existing + row + "\n"));
     }
 
     /// <summary>The file's rows so far (the header alone when it is new); checked before training too, so a wrong file fails at once.</summary>
