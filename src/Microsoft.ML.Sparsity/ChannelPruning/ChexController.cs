@@ -31,7 +31,7 @@ internal sealed class ChexController : SparsityController
     private readonly List<(Parameter Parameter, float[] Store)> _stores = [];
     private readonly Dictionary<BatchNormLayer, (float[] Mean, float[] Variance)> _statistics = [];
     private int _stepsPerEpoch, _updateEpochs, _endEpoch, _epochUpdates, _totalUpdates;
-    private double _startSparsity, _initialRegrowth;
+    private double _initialRegrowth;
     private long _epochChanges, _totalChanges;
 
     public ChexController(ChexOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
@@ -75,13 +75,10 @@ internal sealed class ChexController : SparsityController
     /// <summary>Epochs between updates and the epoch of the last update (T_max), known at <see cref="Start"/>.</summary>
     public (int UpdateEpochs, int EndEpoch) Schedule => (_updateEpochs, _endEpoch);
 
-    /// <summary>The channel sparsity of the explored layers the initial pruning aims at, S − δ₀.</summary>
-    public double StartSparsity => _startSparsity;
-
     public override double Sparsity => SparsityReport.PrunableSparsity(_layers);
 
     /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget at epoch <paramref name="epoch"/>.</summary>
-    public double RegrowthBudget(int epoch) => _initialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
+    private double RegrowthBudget(int epoch) => _initialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
 
     public override void Start(int stepsPerEpoch, long totalSteps)
     {
@@ -96,10 +93,10 @@ internal sealed class ChexController : SparsityController
         if (_initialRegrowth >= target)
             throw new ArgumentOutOfRangeException(nameof(ChexOptions.InitialRegrowth), _options.InitialRegrowth,
                 $"δ₀ must be below the channel sparsity, {target:0.###} for this network{(_options.FlopsReduction is null ? "" : " at the FlopsReduction asked")}.");
-        _startSparsity = target - _initialRegrowth;
+        double startSparsity = target - _initialRegrowth;
 
         // Initial pruning: every explored layer loses a fraction S − δ₀ of its channels, those of smallest filter L1 norm.
-        int[] pruned = _allocation.AtSparsity(_startSparsity, null);
+        int[] pruned = _allocation.AtSparsity(startSparsity, null);
         var next = new bool[_layers.Count][];
         for (int p = 0; p < _layers.Count; p++)
         {
@@ -110,7 +107,7 @@ internal sealed class ChexController : SparsityController
                 next[p][c] = true;
         }
         Apply(next);
-        _log?.Invoke($"CHEX: {_layers.Count(l => _explored[l.Index])} layers explored, {_startSparsity:P1} of their channels pruned at the start; " +
+        _log?.Invoke($"CHEX: {_layers.Count(l => _explored[l.Index])} layers explored, {startSparsity:P1} of their channels pruned at the start; " +
             $"updates every {_updateEpochs} epochs until epoch {_endEpoch} ({_options}).");
     }
 
