@@ -16,15 +16,14 @@ internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNo
 
     /// <summary>The chain of every prunable layer but the last, in order.</summary>
     /// <exception cref="ArgumentException">A layer between two prunable layers mixes channels in a way the rule above does not cover.</exception>
-    public static List<ChannelChain> From(SequentialNetwork network, IReadOnlyList<PrunableLayer> prunable, string option)
+    public static List<ChannelChain> From(IReadOnlyList<PrunableLayer> prunable, string option)
     {
         var chains = new List<ChannelChain>();
         for (int p = 0; p + 1 < prunable.Count; p++)
         {
-            int start = IndexOf(network, prunable[p].Layer), end = IndexOf(network, prunable[p + 1].Layer);
-            for (int i = start + 1; i < end; i++)
+            foreach (var between in prunable[p].Following.TakeWhile(l => !ReferenceEquals(l, prunable[p + 1].Layer)))
             {
-                switch (network.Layers[i])
+                switch (between)
                 {
                     case BatchNormLayer bn when bn.Channels != prunable[p].OutChannels:
                         throw new ArgumentException(
@@ -33,7 +32,7 @@ internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNo
                     case BatchNormLayer or ActivationLayer or DropoutLayer or Pool2dLayer or FlattenLayer or GlobalAveragePoolLayer: break;
                     default:
                         throw new ArgumentException(
-                            $"Layer '{network.Layers[i].Name}' between '{prunable[p].Name}' and '{prunable[p + 1].Name}' is a {network.Layers[i].GetType().Name}, " +
+                            $"Layer '{between.Name}' between '{prunable[p].Name}' and '{prunable[p + 1].Name}' is a {between.GetType().Name}, " +
                             "which channel pruning cannot follow (expected batch norm, activation, dropout, pooling or flatten).", option);
                 }
             }
@@ -58,12 +57,5 @@ internal sealed record ChannelChain(PrunableLayer Layer, BatchNormLayer? BatchNo
             }
         }
         return null;
-    }
-
-    private static int IndexOf(SequentialNetwork network, Layer layer)
-    {
-        for (int i = 0; i < network.Layers.Count; i++)
-            if (ReferenceEquals(network.Layers[i], layer)) return i;
-        throw new InvalidOperationException($"Layer '{layer.Name}' is not in the network.");
     }
 }

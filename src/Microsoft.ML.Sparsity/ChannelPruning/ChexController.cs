@@ -40,7 +40,7 @@ internal sealed class ChexController : SparsityController
         _layers = PrunableLayer.From(network);
         if (_layers.Count < 2)
             throw new ArgumentException("CHEX prunes the output channels of every layer but the output layer; the network has no such layer.", nameof(options));
-        var chains = ChannelChain.From(network, _layers, nameof(ChexOptions));
+        var chains = ChannelChain.From(_layers, nameof(ChexOptions));
         var excluded = options.ExcludedLayers.Select(key => LayerSelection.Resolve(_layers, key, nameof(ChexOptions.ExcludedLayers))).ToHashSet();
         _explored = [.. _layers.Select(l => l.Index < _layers.Count - 1 && !excluded.Contains(l.Index))];
         if (!_explored.Any(e => e))
