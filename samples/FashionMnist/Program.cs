@@ -55,6 +55,15 @@ foreach (var (modelKey, modelName, layers, epochs) in Recipes.Models(options))
             denseModel ??= ml.MulticlassClassification.Trainers.NeuralNetwork(Recipes.Training(layers, epochs, options.Seed, options.Threads, null)).Fit(train);
             model = trainer.Fit(train, ml.Sparsity().Prune(denseModel, oneShot));
         }
+        else if (Recipes.ChannelPruneAndFineTune(method) is PruningOptions l1)
+        {
+            // The baseline CHEX is compared with: a dense model trained for half the epochs, one-shot filter-L1 channel
+            // pruning to the same multiply-adds, then the other half with the channels fixed (same total epochs).
+            int first = recipe.Epochs / 2;
+            var pretrained = ml.MulticlassClassification.Trainers.NeuralNetwork(Recipes.Training(layers, first, options.Seed, options.Threads, null)).Fit(train);
+            model = ml.MulticlassClassification.Trainers.NeuralNetwork(Recipes.Training(layers, recipe.Epochs - first, options.Seed, options.Threads, null))
+                .Fit(train, ml.Sparsity().Prune(pretrained, l1));
+        }
         else if (Recipes.ParallelGap(ml, method, options.Allocation, recipe) is { } pgap) model = ml.Sparsity().ParallelGrowAndPrune(pgap).Fit(train);
         else model = trainer.Fit(train);
         if (method == "dense") denseModel = model;
@@ -221,8 +230,11 @@ internal static class Recipes
     /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
     public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
 
-    /// <summary>chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).</summary>
-    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70"];
+    /// <summary>
+    /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).
+    /// l1chNN: its baseline, one-shot filter-L1 channel pruning to NN% of the multiply-adds (uniform) and fine-tuning.
+    /// </summary>
+    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "l1ch30", "l1ch50", "l1ch70"];
 
     /// <summary>
     /// Grow-and-prune (not run by default): SET (the paper's schedule), RigL (every 1,000 steps), C-GaP and P-GaP at
@@ -263,7 +275,7 @@ internal static class Recipes
     /// </summary>
     public static SparsityMethod? Sparsity(MLContext ml, string method, string allocation, LayerDefinition[] network)
     {
-        if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal) || method.StartsWith("pgap", StringComparison.Ordinal)) return null;
+        if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal) || method.StartsWith("l1ch", StringComparison.Ordinal) || method.StartsWith("pgap", StringComparison.Ordinal)) return null;
         if (method.StartsWith("cgap", StringComparison.Ordinal)) return Gap(ml, method, allocation);
         if (ChannelMethods.Contains(method)) return ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0);
         if (NMMethods.Contains(method))
@@ -347,6 +359,22 @@ internal static class Recipes
         }
         : null;
 
+    /// <summary>
+    /// l1chNN: one-shot pruning of whole output channels by filter L1 norm, every layer but the output losing the same
+    /// fraction, the smallest that removes NN% of the multiply-adds; biases and batch-norm γ and β go with their channels.
+    /// </summary>
+    public static PruningOptions? ChannelPruneAndFineTune(string method) => method.StartsWith("l1ch", StringComparison.Ordinal)
+        ? new PruningOptions
+        {
+            FlopsReduction = int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,
+            Pattern = SparsityPattern.OutputChannels,
+            Criterion = ImportanceCriterion.Magnitude,
+            Schedule = PruningSchedule.AtInitialization(),
+            PruneBiases = true,
+            ExcludedLayers = { "-1" },
+        }
+        : null;
+
     public static string Describe(OptimizerOptions o) => o switch
     {
         SgdOptimizerOptions s => $"SGD(lr {s.LearningRate}, momentum {s.Momentum})",
@@ -384,7 +412,7 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL and GaP: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

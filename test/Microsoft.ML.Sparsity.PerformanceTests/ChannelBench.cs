@@ -86,14 +86,11 @@ internal static class ChannelBench
         var network = new SequentialNetwork(layers(), [28, 28, 1], new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
         if (removed > 0)
         {
-            // The per-layer channel counts that remove that share of the multiply-adds, pruned by filter L1 norm with
+            // The uniform channel fraction that removes that share of the multiply-adds, pruned by filter L1 norm with
             // their biases and batch-norm γ and β (PruneBiases), so compaction removes them everywhere.
-            var prunable = PrunableLayer.From(network);
-            bool[] explored = [.. prunable.Select(l => l.Index < prunable.Count - 1)];
-            int[] pruned = new ChexAllocation([.. prunable.Select(l => l.OutChannels)], [.. prunable.Select(l => l.Layer.MultiplyAdds)], explored)
-                .AtFlopsReduction(removed, null, "removed");
             var options = new PruningOptions
             {
+                FlopsReduction = removed,
                 Pattern = SparsityPattern.OutputChannels,
                 Criterion = ImportanceCriterion.Magnitude,
                 Allocation = LayerAllocation.Uniform,
@@ -101,7 +98,6 @@ internal static class ChannelBench
                 PruneBiases = true,
                 ExcludedLayers = ["-1"],
             };
-            for (int p = 0; p + 1 < prunable.Count; p++) options.LayerSparsity[prunable[p].Name] = (double)pruned[p] / prunable[p].OutChannels;
             new PruningPlan(options, network, 1).Prune(0, options.Schedule, null);
         }
 

@@ -21,6 +21,15 @@ public sealed class PruningOptions : SparsityMethod
     /// <summary>The fraction of weights to remove, in [0, 1). Default 0.9. Ignored by N:M patterns, whose sparsity is 1 − N/M.</summary>
     public double TargetSparsity = 0.9;
 
+    /// <summary>
+    /// With <see cref="SparsityPattern.OutputChannels"/> and the uniform allocation: remove at least this fraction of the
+    /// network's multiply-adds instead of <see cref="TargetSparsity"/> of the channels. Every pruned layer loses the same
+    /// fraction of its channels, the smallest that reaches the reduction, counting that a removed channel also removes
+    /// the next layer's inputs from it. In (0, 1); default null (use <see cref="TargetSparsity"/>). A reduction that would
+    /// take every channel of a layer raises an <see cref="ArgumentOutOfRangeException"/> saying the most that can go.
+    /// </summary>
+    public double? FlopsReduction;
+
     /// <summary>Which weights are pruned together. Default: <see cref="SparsityPattern.Unstructured"/>.</summary>
     public SparsityPattern Pattern = SparsityPattern.Unstructured;
 
@@ -73,7 +82,7 @@ public sealed class PruningOptions : SparsityMethod
 
     /// <summary>A one-line description, as recorded in model files.</summary>
     public override string ToString() =>
-        $"pruning to {TargetSparsity:0.###} sparsity: {Pattern}, {Criterion}, {Allocation}, {Schedule}" +
+        $"pruning to {(FlopsReduction is double f ? $"{f:0.###} of the multiply-adds removed" : $"{TargetSparsity:0.###} sparsity")}: {Pattern}, {Criterion}, {Allocation}, {Schedule}" +
         (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
         (LayerSparsity.Count > 0 ? $", overrides [{string.Join(", ", LayerSparsity.Select(kv => $"{kv.Key}: {kv.Value}"))}]" : "") +
         (OutputLayerAtHalfRate ? ", output layer at half rate" : "");
@@ -93,6 +102,14 @@ public sealed class PruningOptions : SparsityMethod
                 throw new ArgumentOutOfRangeException(nameof(LayerSparsity), s, $"The sparsity of layer '{layer}' must be in [0, 1).");
         if (OutputLayerAtHalfRate && Allocation.IsGlobal)
             throw new ArgumentException("OutputLayerAtHalfRate sets a per-layer rate; it cannot be combined with a global allocation. Use LayerSparsity instead.", nameof(OutputLayerAtHalfRate));
+        if (FlopsReduction is double flops)
+        {
+            if (!(flops > 0 && flops < 1))
+                throw new ArgumentOutOfRangeException(nameof(FlopsReduction), flops, "The fraction of multiply-adds removed must be in (0, 1).");
+            if (Pattern != SparsityPattern.OutputChannels || Allocation != LayerAllocation.Uniform || LayerSparsity.Count > 0 || OutputLayerAtHalfRate)
+                throw new ArgumentException("FlopsReduction sets every pruned layer's channel fraction: it needs Pattern = SparsityPattern.OutputChannels and " +
+                    $"Allocation = LayerAllocation.Uniform, without LayerSparsity or OutputLayerAtHalfRate (here {Pattern}, {Allocation}).", nameof(FlopsReduction));
+        }
         if (PruneBiases && Pattern != SparsityPattern.OutputChannels)
             throw new ArgumentException("PruneBiases applies to the OutputChannels pattern (the bias of a removed channel); other patterns never prune biases.", nameof(PruneBiases));
         if (PermuteChannels && Pattern is not SparsityPattern.NMPattern)

@@ -30,6 +30,14 @@ internal sealed class PruningPlan
         if (options.Criterion is ChannelCriterion channels)
             foreach (var layer in pruned) channels.Check(layer);
         var fixedSparsity = pruned.Select(l => overrides.TryGetValue(l.Index, out double s) ? s : double.NaN).ToArray();
+        if (options.FlopsReduction is double flops)
+        {
+            // The smallest uniform channel fraction that removes that share of the multiply-adds (as CHEX's uniform allocation).
+            bool[] explored = [.. AllLayers.Select(l => pruned.Contains(l))];
+            int[] counts = new ChexAllocation([.. AllLayers.Select(l => l.OutChannels)], [.. AllLayers.Select(l => l.Layer.MultiplyAdds)], explored)
+                .AtFlopsReduction(flops, null, nameof(PruningOptions.FlopsReduction));
+            for (int i = 0; i < pruned.Count; i++) fixedSparsity[i] = (double)counts[pruned[i].Index] / pruned[i].OutChannels;
+        }
         if (options.OutputLayerAtHalfRate && pruned.Count > 0 && pruned[^1].Index == AllLayers.Count - 1 && double.IsNaN(fixedSparsity[^1]))
             fixedSparsity[^1] = options.TargetSparsity / 2;
         if (options.Pattern is SparsityPattern.NMPattern nm) _finalSparsity = pruned.Select(l => 1 - (double)nm.KeptCount(l) / l.Count).ToArray();

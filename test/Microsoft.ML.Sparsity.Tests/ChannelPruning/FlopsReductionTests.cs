@@ -1,0 +1,71 @@
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Xunit;
+using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
+
+namespace Microsoft.ML.Sparsity.Tests.ChannelPruning;
+
+/// <summary><see cref="PruningOptions.FlopsReduction"/>: channel pruning to a share of the multiply-adds.</summary>
+public sealed class FlopsReductionTests
+{
+    // 10 → dense 20 → dense 20 → dense 5: 200 + 400 + 100 = 700 multiply-adds. With k of 20 channels gone from each hidden
+    // layer (r = 1 − k/20 kept): 200r + 400r² + 100r. Half of 700 needs r ≤ 0.633, so k = 8 (324 ≤ 350; k = 7 gives 364).
+    private static SequentialNetwork Mlp(int seed) => Build([10], seed, Layers.Dense(20), Layers.ReLU(), Layers.Dense(20), Layers.ReLU(), Layers.Dense(5));
+
+    private static PruningOptions Options(double reduction) => new()
+    {
+        FlopsReduction = reduction,
+        Pattern = SparsityPattern.OutputChannels,
+        PruneBiases = true,
+        ExcludedLayers = { "-1" },
+    };
+
+    [Fact]
+    public void Every_pruned_layer_loses_the_smallest_uniform_share_of_channels_that_removes_the_multiply_adds()
+    {
+        var network = Mlp(seed: 3);
+        var layers = PrunableLayer.From(network);
+        var norms = layers.Select(l => Enumerable.Range(0, l.OutChannels)
+            .Select(c => Enumerable.Range(0, l.Columns).Sum(i => Math.Abs((double)l.Weight.Value[c * l.Columns + i]))).ToArray()).ToArray();
+        PruneNow(network, Options(0.5));
+        for (int l = 0; l < 2; l++)
+        {
+            var layer = layers[l];
+            var pruned = Enumerable.Range(0, layer.OutChannels).Where(c => layer.Weight.Mask![c * layer.Columns] == 0).ToArray();
+            var kept = Enumerable.Range(0, layer.OutChannels).Except(pruned).ToArray();
+            Assert.Equal(8, pruned.Length);
+            Assert.True(pruned.Max(c => norms[l][c]) < kept.Min(c => norms[l][c]), $"layer '{layer.Name}': a pruned filter has a larger L1 norm than a kept one.");
+            Assert.All(pruned, c => Assert.Equal(0f, layer.Bias!.Value[c]));
+        }
+        Assert.Null(layers[2].Weight.Mask);
+    }
+
+    [Fact]
+    public void A_reduction_that_would_take_a_whole_layer_names_the_option_and_the_most_that_can_go()
+    {
+        // One channel left in each hidden layer: 10 + 1 + 5 = 16 of 700, so at most 97.7% can go.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(seed: 3), Options(0.99)));
+        Assert.Equal(nameof(PruningOptions.FlopsReduction), e.ParamName);
+        Assert.Contains("97.7", e.Message);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    [InlineData(double.NaN)]
+    public void A_reduction_outside_0_1_is_refused(double reduction) =>
+        Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(1), Options(reduction))).ParamName);
+
+    [Fact]
+    public void A_reduction_needs_whole_channels_and_the_uniform_allocation()
+    {
+        var unstructured = Options(0.5);
+        unstructured.Pattern = SparsityPattern.Unstructured;
+        unstructured.PruneBiases = false;
+        var erk = Options(0.5);
+        erk.Allocation = LayerAllocation.ErdosRenyiKernel;
+        foreach (var options in new[] { unstructured, erk })
+            Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentException>(() => PruneNow(Mlp(1), options)).ParamName);
+    }
+}
