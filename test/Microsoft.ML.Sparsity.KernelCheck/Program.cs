@@ -35,6 +35,9 @@ check.Report("GEMM (4 transposes x 3 alpha/beta modes x 6 shapes x 1 and 2 threa
     ("odd MLP", () => Build([52], [Layers.Dense(37), Layers.ReLU(), Layers.Dense(13) with { Name = "output" }])),
     ("odd CNN", () => Build([9, 7, 4], [Layers.Conv2d(20, 3, stride: 2, padding: 1), Layers.ReLU(), Layers.Conv2d(16, 3, padding: 1), Layers.ReLU(),
         Layers.MaxPool2d(2), Layers.Flatten(), Layers.Dense(5) with { Name = "output" }])),
+    // Batch norms folded into the direct kernel; channel counts with no whole vector; a 405-value patch (two chunks of taps).
+    ("odd wide CNN", () => Build([10, 9, 3], [Layers.Conv2d(21, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
+        Layers.Conv2d(45, 3, padding: 1), Layers.BatchNorm(), Layers.ReLU(), Layers.Conv2d(70, 3, padding: 1), Layers.Flatten(), Layers.Dense(5) with { Name = "output" }])),
 ];
 (string Name, SparsityPattern? Pattern, double Sparsity)[] patterns =
 [
@@ -67,8 +70,19 @@ foreach (var (name, build) in networks)
 Console.WriteLine(check.Failures == 0 ? $"PASSED: {check.Total} checks" : $"FAILED: {check.Failures} of {check.Total} checks");
 return check.Failures == 0 ? 0 : 1;
 
-static SequentialNetwork Build(int[] inputShape, LayerDefinition[] layers) =>
-    new(layers, inputShape, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.GlorotUniform, 7));
+// Batch norms get statistics, γ and β away from their initial values, so folding them into a convolution is no identity.
+static SequentialNetwork Build(int[] inputShape, LayerDefinition[] layers)
+{
+    var network = new SequentialNetwork(layers, inputShape, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.GlorotUniform, 7));
+    var random = new Random(5);
+    foreach (BatchNormLayer norm in network.Layers.OfType<BatchNormLayer>())
+        for (int c = 0; c < norm.Channels; c++)
+        {
+            (norm.Gamma.Value[c], norm.Beta.Value[c]) = (0.5f + random.NextSingle(), random.NextSingle() - 0.5f);
+            (norm.RunningMean[c], norm.RunningVariance[c]) = (random.NextSingle() - 0.5f, 0.2f + random.NextSingle());
+        }
+    return network;
+}
 
 static void Prune(SequentialNetwork network, SparsityPattern pattern, double sparsity, bool leaveMisfitDense)
 {

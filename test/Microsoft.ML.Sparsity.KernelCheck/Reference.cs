@@ -90,6 +90,7 @@ internal static class Reference
         ActivationLayer { Activation: ActivationKind.ReLU } => ([.. x.Select(v => Math.Max(v, 0))], bound),
         Pool2dLayer { Pooling: PoolingKind.Max } p => MaxPool(p, x, bound),
         FlattenLayer => (x, bound),
+        BatchNormLayer n => BatchNorm(n, x, bound),
         _ => throw new NotSupportedException($"No reference for layer '{layer.Name}' ({layer.GetType().Name})."),
     };
 
@@ -144,6 +145,23 @@ internal static class Reference
 
             int to = (oy * ow + ox) * oc + o;
             (y[to], b[to]) = (sum, magnitude);
+        }
+
+        return (y, b);
+    }
+
+    /// <summary>Inference batch norm over the last dimension: (x − mean) / √(var + ε) · γ + β; the bound scales by |γ| / √(var + ε) plus |β| and |mean|'s share.</summary>
+    private static (double[], double[]) BatchNorm(BatchNormLayer layer, double[] x, double[] bound)
+    {
+        int c = layer.Channels;
+        var y = new double[x.Length];
+        var b = new double[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            int ch = i % c;
+            double scale = layer.Gamma.Value[ch] / Math.Sqrt(layer.RunningVariance[ch] + (double)layer.Epsilon);
+            y[i] = (x[i] - layer.RunningMean[ch]) * scale + layer.Beta.Value[ch];
+            b[i] = (bound[i] + Math.Abs(layer.RunningMean[ch])) * Math.Abs(scale) + Math.Abs(layer.Beta.Value[ch]);
         }
 
         return (y, b);

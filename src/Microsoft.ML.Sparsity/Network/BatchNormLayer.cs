@@ -36,6 +36,16 @@ internal sealed class BatchNormLayer : Layer
     public float[] RunningVariance { get; }
     public override IReadOnlyList<Parameter> Parameters { get; }
 
+    /// <summary>Inference's y = x·scale + shift per channel, from the running estimates: scale = γ / √(var + ε), shift = β − mean·scale.</summary>
+    public void InferenceAffine(Span<float> scale, Span<float> shift)
+    {
+        for (int c = 0; c < Channels; c++)
+        {
+            scale[c] = Gamma.Value[c] / MathF.Sqrt(RunningVariance[c] + Epsilon);
+            shift[c] = Beta.Value[c] - RunningMean[c] * scale[c];
+        }
+    }
+
     public override void EnsureCapacity(int batch)
     {
         if (_xHat.Length < batch * InputSize) _xHat = new float[batch * InputSize];
@@ -74,11 +84,7 @@ internal sealed class BatchNormLayer : Layer
         }
         else
         {
-            for (int c = 0; c < Channels; c++)
-            {
-                _scale[c] = Gamma.Value[c] / MathF.Sqrt(RunningVariance[c] + Epsilon);
-                _shift[c] = Beta.Value[c] - RunningMean[c] * _scale[c];
-            }
+            InferenceAffine(_scale, _shift);
             for (int r = 0; r < rows; r++)
                 TensorPrimitives.MultiplyAdd(x.AsSpan(r * Channels, Channels), _scale, _shift, y.AsSpan(r * Channels, Channels));
         }

@@ -10,16 +10,16 @@ namespace Microsoft.ML.Sparsity.Network;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Inference with a dense weight and a small patch (k·k·in ≤ 32, e.g. the first layer on a grayscale image) or
-/// exactly 64 output channels skips im2col on every vector tier (<see cref="DirectConvolution"/>): a direct kernel
+/// Inference with a dense weight skips im2col on every vector tier (<see cref="DirectConvolution"/>): a direct kernel
 /// keeps a tile of neighbouring pixels × output channels in registers and adds each input tap times a row of the
-/// packed weight. For a K = 9 product im2col + GEMM spends most of its time packing; for the CNN's 3×3×32 → 64
-/// layer the direct kernel saves the unfolding and packing passes.
+/// packed weight, for any channel count and patch. For a K = 9 product im2col + GEMM spends most of its time packing;
+/// for larger patches the direct kernel saves the unfolding and packing passes.
 /// </para>
 /// <para>
-/// On a prediction copy the direct kernel also applies the ReLU and the max pooling (window = stride) that follow the
-/// layer (<see cref="FuseFollowing"/>): it pools the rows while they are in L1 and writes only the pooled output, so
-/// the full-size activation never goes through memory. Training never fuses.
+/// On a prediction copy the direct kernel also applies the batch norm, ReLU and max pooling (window = stride) that
+/// follow the layer (<see cref="FuseFollowing"/>): the batch norm is folded into the packed weight, and the kernel
+/// pools the rows while they are in L1 and writes only the pooled output, so the full-size activation never goes
+/// through memory. Training never fuses.
 /// </para>
 /// </remarks>
 internal sealed unsafe class Conv2dLayer : Layer
@@ -27,7 +27,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
     private readonly Action<int> _unfold, _fold, _inferExamples, _inferBand, _direct, _directPooled;
-    [ThreadStatic] private static Workspace? t_rows;
+    private BatchNormLayer? _fusedNorm; // the fused batch norm (folded into the packed weight and bias), if any
     private bool _fusedReLU;
     private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
     private VectorIsa _isa = VectorIsas.Best;
@@ -37,6 +37,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
     private int _batch, _workers;
+    private int _bands;          // the direct kernel's bands of output rows an example (1: whole images)
     private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
@@ -56,7 +57,7 @@ internal sealed unsafe class Conv2dLayer : Layer
         _fold = Fold;
         _inferExamples = InferExamples;
         _inferBand = InferBand;
-        _direct = DirectRow;
+        _direct = DirectRows;
         _directPooled = DirectPooledRow;
     }
 
@@ -100,10 +101,10 @@ internal sealed unsafe class Conv2dLayer : Layer
             if (_kernel is null)
             {
                 _kernel = new DirectConvolution(_isa, _h, _w, _c, _k, _stride, _pad, _outW, OutChannels);
-                _kernel.Pack(Weight.Value);
+                PackKernel();
             }
             else if (!PredictionOnly)
-                _kernel.Pack(Weight.Value);
+                PackKernel();
             (_x, _y) = (x, y);
             if (_fusedPool > 0)
             {
@@ -113,7 +114,12 @@ internal sealed unsafe class Conv2dLayer : Layer
                 _pool.For(batch * _pooledH * _groups, _directPooled);
             }
             else
-                _pool.For(batch * _outH, _direct);
+            {
+                // Whole images when the batch gives every thread two or more (a large layer's weights are read once an
+                // image); otherwise bands of rows, about two a thread.
+                _bands = batch >= 2 * _pool.ThreadCount ? 1 : Math.Min(_outH, (2 * _pool.ThreadCount + batch - 1) / batch);
+                _pool.For(batch * _bands, _direct);
+            }
             (_x, _y) = (null, null);
             return;
         }
@@ -154,6 +160,25 @@ internal sealed unsafe class Conv2dLayer : Layer
         _x = null;
     }
 
+    /// <summary>Packs the weight and bias into the direct kernel, with the fused batch norm folded in: w·scale, bias·scale + shift per output channel.</summary>
+    private void PackKernel()
+    {
+        if (_fusedNorm is null)
+        {
+            _kernel!.Pack(Weight.Value, Bias?.Value);
+            return;
+        }
+
+        float[] scale = new float[OutChannels], shift = new float[OutChannels], weight = new float[Weight.Length];
+        _fusedNorm.InferenceAffine(scale, shift);
+        for (int o = 0; o < OutChannels; o++)
+        {
+            TensorPrimitives.Multiply(Weight.Value.AsSpan(o * _patch, _patch), scale[o], weight.AsSpan(o * _patch, _patch));
+            shift[o] += (Bias?.Value[o] ?? 0) * scale[o];
+        }
+        _kernel!.Pack(weight, shift);
+    }
+
     /// <summary>Whether inference runs the direct kernel: a dense weight and a shape <see cref="DirectConvolution.Supports"/> takes on <see cref="Isa"/>.</summary>
     private bool Direct => InferenceWeight is null && DirectConvolution.Supports(_isa, _patch, OutChannels);
 
@@ -166,17 +191,18 @@ internal sealed unsafe class Conv2dLayer : Layer
         get => _isa;
         set
         {
-            if ((_fusedReLU || _fusedPool > 0) && !DirectConvolution.Supports(value, _patch, OutChannels))
+            if ((_fusedNorm is not null || _fusedReLU || _fusedPool > 0) && !DirectConvolution.Supports(value, _patch, OutChannels))
                 throw new InvalidOperationException($"Layer '{Name}' applies the layers fused into it by the direct kernel, which {VectorIsas.Describe(value)} has not.");
             (_isa, _kernel) = (value, null);
         }
     }
 
     /// <summary>
-    /// On a prediction copy whose inference runs the direct kernel: takes over the ReLU and then the max pooling
-    /// (window = stride) among the layers that follow (<paramref name="following"/>), so the kernel applies them to
-    /// its rows while they are in cache and writes their output: the inference forward's <c>y</c> is then the last
-    /// fused layer's output. Returns how many layers it took (0–2); the network skips them at inference.
+    /// On a prediction copy whose inference runs the direct kernel: takes over a batch norm (folded into the packed
+    /// weight and bias: the prediction copy's statistics never change), then a ReLU, then a max pooling (window =
+    /// stride), in that order, among the layers that follow (<paramref name="following"/>), so the kernel applies them
+    /// to its rows while they are in cache and writes their output: the inference forward's <c>y</c> is then the last
+    /// fused layer's output. Returns how many layers it took (0–3); the network skips them at inference.
     /// </summary>
     public int FuseFollowing(IEnumerable<Layer> following)
     {
@@ -185,9 +211,16 @@ internal sealed unsafe class Conv2dLayer : Layer
         int taken = 0;
         using IEnumerator<Layer> next = following.GetEnumerator();
         Layer? layer = next.MoveNext() ? next.Current : null;
+        if (layer is BatchNormLayer norm)
+        {
+            (_fusedNorm, taken) = (norm, 1);
+            layer = next.MoveNext() ? next.Current : null;
+        }
+
         if (layer is ActivationLayer { Activation: ActivationKind.ReLU })
         {
-            (_fusedReLU, taken) = (true, 1);
+            _fusedReLU = true;
+            taken++;
             layer = next.MoveNext() ? next.Current : null;
         }
 
@@ -212,37 +245,25 @@ internal sealed unsafe class Conv2dLayer : Layer
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
-    /// <summary>The direct kernel on output row <c>item % outH</c> of example <c>item / outH</c> (rows are the parallel items, so one example uses every thread), then the fused ReLU if any.</summary>
-    private void DirectRow(int item)
+    /// <summary>The direct kernel on band <c>item % bands</c> of output rows of example <c>item / bands</c>, with the fused ReLU if any.</summary>
+    private void DirectRows(int item)
     {
-        fixed (float* xp = _x, yp = _y, bias = Bias?.Value)
-        {
-            int b = item / _outH, oy = item % _outH, length = _outW * OutChannels;
-            float* row = yp + (long)b * OutputSize + oy * length;
-            _kernel!.ConvolveRow(xp + (long)b * InputSize, oy, bias, row, 0, _kernel.Blocks);
-            if (_fusedReLU)
-                _kernel.Rectify(row, length);
-        }
+        int b = item / _bands, band = item % _bands, oy0 = band * _outH / _bands, oy1 = (band + 1) * _outH / _bands;
+        fixed (float* xp = _x, yp = _y)
+            _kernel!.ConvolveRows(xp + (long)b * InputSize, oy0, oy1, yp + (long)b * OutputSize + (long)oy0 * _outW * OutChannels, 0, _kernel.Blocks, _fusedReLU);
     }
 
     /// <summary>
     /// Channel group <c>item % groups</c> of pooled output row <c>item / groups % pooledH</c> of example
-    /// <c>item / groups / pooledH</c>: the direct kernel writes the pooling window's convolution rows into a per-thread
-    /// scratch (in L1), then the window maxima (and the fused ReLU, which commutes with the maximum) go to the output.
+    /// <c>item / groups / pooledH</c>: the direct kernel convolves the pooling window's rows into a per-thread scratch
+    /// (in L1), and only the window maxima (after the fused ReLU, which commutes with the maximum) go to the output.
     /// </summary>
     private void DirectPooledRow(int item)
     {
-        int k = _fusedPool, length = _outW * OutChannels, blocks = _kernel!.Blocks;
-        int group = item % _groups, row = item / _groups, b = row / _pooledH, py = row % _pooledH;
+        int blocks = _kernel!.Blocks, group = item % _groups, row = item / _groups, b = row / _pooledH, py = row % _pooledH;
         int block0 = group * blocks / _groups, block1 = (group + 1) * blocks / _groups;
-        float* rows = (t_rows ??= new Workspace()).Get(k * length);
-        fixed (float* xp = _x, yp = _y, bias = Bias?.Value)
-        {
-            float* x = xp + (long)b * InputSize;
-            for (int r = 0; r < k; r++)
-                _kernel.ConvolveRow(x, py * k + r, bias, rows + r * length, block0, block1);
-            _kernel.MaxPool(rows, k, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels, block0, block1);
-        }
+        fixed (float* xp = _x, yp = _y)
+            _kernel.ConvolvePooled(xp + (long)b * InputSize, py, _fusedPool, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels, block0, block1);
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>

@@ -6,43 +6,62 @@ using Microsoft.ML.Sparsity.Engine;
 namespace Microsoft.ML.Sparsity.Network;
 
 /// <summary>
-/// The direct convolution kernel of <see cref="Conv2dLayer"/>'s inference, for one vector tier: an output row of a
-/// channels-last image without im2col. The window rows the output row reads are copied into a per-thread band with zero
-/// columns for the padding (in L1), so every pixel's window is whole along x; a register tile of neighbouring pixels ×
+/// The direct convolution kernel of <see cref="Conv2dLayer"/>'s inference, for one vector tier: output rows of a
+/// channels-last image without im2col. The input lines the rows read are copied into a per-thread band with zero
+/// columns (and zero lines) for the padding, so every pixel's window is whole; a register tile of neighbouring pixels ×
 /// output channels then adds each input tap (broadcast) times a row of the packed weight.
 /// </summary>
 /// <remarks>
 /// <para>
 /// The tiles are sized for each tier's registers, as GEMM micro-kernels are (MLAS's NCHWc convolutions block the same
 /// way: a few 8- or 16-channel filter blocks × a few output pixels in accumulators, the input broadcast):
-/// AVX-512 (32 zmm): six pixels × 64 channels (24 accumulators, four weight vectors per tap), or four pixels × ≤ 32;
-/// AVX2 (16 ymm): six pixels × 16 channels (12 accumulators, two weight vectors, one broadcast: 8 loads per 12 FMAs);
-/// Vector128 (16 xmm on SSE, 32 on NEON): two pixels × 16 channels (8 accumulators, four weight vectors).
+/// AVX-512 (32 zmm): up to six pixels × 64 channels (24 accumulators, four weight vectors per tap);
+/// AVX2 (16 ymm): up to six pixels × 16 channels (12 accumulators, two weight vectors, one broadcast);
+/// Vector128 (16 xmm on SSE, 32 on NEON): up to two pixels × 16 channels (8 accumulators, four weight vectors).
+/// A row's pixels are split into tiles as even as the tier allows (7 = 4 + 3, 14 = 5 + 5 + 4): a one-pixel tile
+/// waits on the multiply-add latency.
 /// </para>
 /// <para>
-/// The weight is packed [out / block, patch, block]: one block's taps are contiguous, so a row's tiles stream one
-/// block (16 channels × a 288-value patch = 18 KB) from L1. The AVX-512 block is all the output channels.
+/// Any channel count and any patch: the output channels form groups of 64 (AVX-512) or 16, the last one padded with
+/// zero weights to whole vectors; when the channel count is not a whole number of vectors the tiles write a padded
+/// per-thread scratch that is copied out. The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
+/// every tile of the band's rows uses them (the accumulators go through the output between chunks, which keeps each
+/// value's order of additions, so results do not depend on how rows are grouped); a work item of several rows, a whole
+/// image when the batch gives each thread images of its own, reads a large layer's weights once instead of once a row.
+/// </para>
+/// <para>
+/// The weight is packed [group, patch, group width]; the bias (padded) starts the first chunk's accumulators, and the
+/// last chunk applies a fused ReLU before its store.
 /// </para>
 /// </remarks>
 internal sealed unsafe class DirectConvolution
 {
-    /// <summary>The largest patch (k·k·in values) the direct kernel takes, besides any patch with exactly 64 output channels.</summary>
-    private const int MaxPatch = 32;
+    /// <summary>Weight bytes of one chunk of taps of a channel group: with the band it stays in a 32 KB L1.</summary>
+    private const int ChunkBytes = 24 * 1024;
 
-    private readonly int _h, _w, _c, _k, _stride, _pad, _outW, _n, _block, _patch;
+    private readonly int _h, _w, _c, _k, _stride, _pad, _outW, _n, _patch;
+    private readonly int _lanes, _group, _padded, _chunk, _maxPixels;
     private readonly int[] _tapOffsets;
-    private readonly float[] _weight;
-    [ThreadStatic] private static Workspace? t_band;
+    private readonly float[] _weight, _bias;
+    [ThreadStatic] private static Workspace? t_band, t_scratch, t_pooled;
 
     public DirectConvolution(VectorIsa isa, int h, int w, int c, int k, int stride, int pad, int outW, int outChannels)
     {
         if (!Supports(isa, k * k * c, outChannels))
-            throw new ArgumentException($"The direct convolution does not take {outChannels} output channels of a {k}×{k}×{c} patch on {VectorIsas.Describe(isa)}.");
+            throw new ArgumentException($"The direct convolution does not run on {VectorIsas.Describe(isa)}.");
         Isa = isa;
         (_h, _w, _c, _k, _stride, _pad, _outW, _n) = (h, w, c, k, stride, pad, outW, outChannels);
         _patch = k * k * c;
-        _block = isa == VectorIsa.Avx512 ? outChannels : 16;
-        _weight = new float[outChannels * _patch];
+        (_lanes, _group, _maxPixels) = isa switch
+        {
+            VectorIsa.Avx512 => (16, 64, 6),
+            VectorIsa.Avx2 => (8, 16, 6),
+            _ => (4, 16, 2),
+        };
+        _padded = (outChannels + _lanes - 1) / _lanes * _lanes;
+        _chunk = Math.Max(1, ChunkBytes / (_group * sizeof(float)));
+        _weight = new float[_padded * _patch];
+        _bias = new float[_padded];
         // Tap t = (ky·k + kx)·in + ci of a window reads the padded band (w + 2·pad pixels wide) at offset
         // (ky·(w + 2·pad) + kx)·in + ci from the window's corner.
         _tapOffsets = new int[_patch];
@@ -55,87 +74,253 @@ internal sealed unsafe class DirectConvolution
     /// <summary>The tier the kernels run.</summary>
     public VectorIsa Isa { get; }
 
-    /// <summary>The output channel blocks (16 channels each; one on AVX-512): a row can be computed a range of blocks at a time.</summary>
-    public int Blocks => _n / _block;
+    /// <summary>The output channel groups (64 channels on AVX-512, 16 otherwise; the last may be narrower): a row can be computed a range of groups at a time.</summary>
+    public int Blocks => (_padded + _group - 1) / _group;
 
-    /// <summary>
-    /// Whether the direct kernel takes the layer: a vector tier, output channels a multiple of 16, and a small patch
-    /// (for a K = 9 product im2col + GEMM spends most of its time packing) or exactly 64 output channels.
-    /// </summary>
-    public static bool Supports(VectorIsa isa, int patch, int outChannels) =>
-        isa >= VectorIsa.Vector128 && outChannels % 16 == 0 && (patch <= MaxPatch || outChannels == 64);
+    /// <summary>Whether the direct kernel runs on <paramref name="isa"/>: any vector tier, any patch and channel count.</summary>
+    public static bool Supports(VectorIsa isa, int patch, int outChannels) => isa >= VectorIsa.Vector128 && patch > 0 && outChannels > 0;
 
-    /// <summary>Packs the layer's weight [out, patch] into the kernels' blocks.</summary>
-    public void Pack(float[] weight)
+    /// <summary>Packs the layer's weight [out, patch] into the kernels' groups, and its bias (null: none), zero-padded to whole vectors.</summary>
+    public void Pack(float[] weight, float[]? bias)
     {
         for (int o = 0; o < _n; o++)
         {
-            int block = o / _block, lane = o % _block;
+            int g = o / _group, width = Width(g), lane = o % _group;
             for (int p = 0; p < _patch; p++)
-                _weight[(block * _patch + p) * _block + lane] = weight[o * _patch + p];
+                _weight[g * _group * _patch + p * width + lane] = weight[o * _patch + p];
         }
+
+        if (bias is null) Array.Clear(_bias);
+        else bias.CopyTo(_bias, 0);
+    }
+
+    /// <summary>Group <paramref name="g"/>'s packed width: 64 or 16 channels, the last group its channels rounded up to whole vectors.</summary>
+    private int Width(int g) => Math.Min(_group, _padded - g * _group);
+
+    /// <summary>
+    /// Output rows [<paramref name="oy0"/>, <paramref name="oy1"/>) (outW × out channels each) of the image at
+    /// <paramref name="x"/> into <paramref name="y"/>, which holds row <paramref name="oy0"/> first: the channels of
+    /// groups [<paramref name="block0"/>, <paramref name="block1"/>), plus the bias, then the ReLU if <paramref name="relu"/>.
+    /// </summary>
+    public void ConvolveRows(float* x, int oy0, int oy1, float* y, int block0, int block1, bool relu)
+    {
+        if (_padded == _n)
+        {
+            Compute(x, oy0, oy1, y, _n, block0, block1, relu);
+            return;
+        }
+
+        int pixels = (oy1 - oy0) * _outW;
+        float* scratch = (t_scratch ??= new Workspace()).Get(pixels * _padded);
+        Compute(x, oy0, oy1, scratch, _padded, block0, block1, relu);
+        CopyOut(scratch, pixels, y, block0, block1);
     }
 
     /// <summary>
-    /// Output row <paramref name="oy"/> (outW × out channels, plus the bias if any) of the image at <paramref name="x"/>,
-    /// into <paramref name="row"/>: the channels of blocks [<paramref name="block0"/>, <paramref name="block1"/>).
+    /// Pooled output row <paramref name="py"/> of a max pooling with window = stride = <paramref name="window"/> over
+    /// this convolution (plus the bias, then the ReLU if <paramref name="relu"/>, which commutes with the maximum), into
+    /// <paramref name="y"/> (<paramref name="pooledW"/> × out channels): the channels of groups
+    /// [<paramref name="block0"/>, <paramref name="block1"/>). The window's rows stay in a per-thread scratch.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ConvolveRow(float* x, int oy, float* bias, float* row, int block0, int block1)
+    public void ConvolvePooled(float* x, int py, int window, int pooledW, bool relu, float* y, int block0, int block1)
     {
-        int bandRow = (_w + 2 * _pad) * _c;
-        int iy0 = oy * _stride - _pad, ky0 = Math.Max(0, -iy0), ky1 = Math.Min(_k, _h - iy0);
-        float* band = (t_band ??= new Workspace()).Get(_k * bandRow);
-        for (int ky = ky0; ky < ky1; ky++)
+        float* rows = (t_scratch ??= new Workspace()).Get(window * _outW * _padded);
+        Compute(x, py * window, (py + 1) * window, rows, _padded, block0, block1, relu);
+        if (_padded == _n)
         {
-            float* line = band + ky * bandRow;
-            new Span<float>(line, _pad * _c).Clear();
-            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
-            Buffer.MemoryCopy(x + (iy0 + ky) * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
+            MaxPool(rows, window, pooledW, y, block0, block1);
+            return;
         }
 
-        // The taps of window rows [ky0, ky1) are one contiguous run: one flat loop, whatever k and the channel count.
-        int t0 = ky0 * _k * _c, t1 = ky1 * _k * _c;
-        fixed (float* wt = _weight)
+        float* pooled = (t_pooled ??= new Workspace()).Get(pooledW * _padded);
+        MaxPool(rows, window, pooledW, pooled, block0, block1);
+        CopyOut(pooled, pooledW, y, block0, block1);
+    }
+
+    /// <summary>Copies <paramref name="pixels"/> pixels' channels of groups [block0, block1) from the padded layout to <paramref name="y"/> (out channels a pixel).</summary>
+    private void CopyOut(float* padded, int pixels, float* y, int block0, int block1)
+    {
+        int c0 = block0 * _group, c1 = Math.Min(block1 * _group, _n);
+        long bytes = (long)(c1 - c0) * sizeof(float);
+        for (int p = 0; p < pixels; p++)
+            Buffer.MemoryCopy(padded + (long)p * _padded + c0, y + (long)p * _n + c0, bytes, bytes);
+    }
+
+    /// <summary>
+    /// Rows [oy0, oy1) into <paramref name="output"/> (pixels <paramref name="stride"/> floats apart, channel c at offset
+    /// c): for each chunk of taps and each group, every row's tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Compute(float* x, int oy0, int oy1, float* output, int stride, int block0, int block1, bool relu)
+    {
+        int bandW = _w + 2 * _pad, lineLength = bandW * _c, lines = (oy1 - oy0 - 1) * _stride + _k, iy0 = oy0 * _stride - _pad;
+        float* band = (t_band ??= new Workspace()).Get(lines * lineLength);
+        for (int l = 0; l < lines; l++)
+        {
+            float* line = band + (long)l * lineLength;
+            int iy = iy0 + l;
+            if (iy < 0 || iy >= _h)
+            {
+                new Span<float>(line, lineLength).Clear();
+                continue;
+            }
+
+            new Span<float>(line, _pad * _c).Clear();
+            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
+            Buffer.MemoryCopy(x + (long)iy * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
+        }
+
+        int tiles = (_outW + _maxPixels - 1) / _maxPixels, step = _stride * _c, rowTaps = _k * _c;
+        fixed (float* weight = _weight, bias = _bias)
         fixed (int* offsets = _tapOffsets)
         {
-            switch (Isa)
+            for (int chunk0 = 0; chunk0 < _patch; chunk0 += _chunk)
             {
-                case VectorIsa.Avx512: Row512(band, wt, offsets, t0, t1, bias, row); break;
-                case VectorIsa.Avx2: Row256(band, wt, offsets, t0, t1, bias, row, block0 * 16, block1 * 16); break;
-                default: Row128(band, wt, offsets, t0, t1, bias, row, block0 * 16, block1 * 16); break;
+                int chunk1 = Math.Min(_patch, chunk0 + _chunk);
+                for (int g = block0; g < block1; g++)
+                {
+                    int width = Width(g), vectors = width / _lanes;
+                    float* groupWeight = weight + (long)g * _group * _patch;
+                    for (int oy = oy0; oy < oy1; oy++)
+                    {
+                        // The taps of window rows inside the image (the others read zero lines): [t0, t1), cut to this chunk.
+                        int top = oy * _stride - _pad, t0 = Math.Max(0, -top) * rowTaps, t1 = Math.Min(_k, _h - top) * rowTaps;
+                        if (t1 <= t0) (t0, t1) = (0, 0);  // every window row in the padding: the bias alone
+                        int from = Math.Max(t0, chunk0), to = Math.Min(t1, chunk1);
+                        bool first = from == t0, last = to == t1;
+                        if (from >= to && !(t0 == t1 && chunk0 == 0)) continue;
+                        float* corner = band + (long)(oy - oy0) * _stride * lineLength;
+                        float* row = output + (long)(oy - oy0) * _outW * stride + g * _group;
+                        var tile = new Tile(corner, step, groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
+                            bias + g * _group, !first, last && relu, stride);
+                        for (int i = 0, ox = 0; i < tiles; i++)
+                        {
+                            int count = (_outW - ox) / (tiles - i);  // as even as can be: larger tiles last
+                            Run(tile, ox, row + (long)ox * stride, count, vectors);
+                            ox += count;
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// <summary>max(v, 0) over <paramref name="length"/> (a multiple of 16) values, keeping NaN as the ReLU layer does.</summary>
-    public void Rectify(float* row, int length)
+    /// <summary>What every tile of one row, group and chunk shares.</summary>
+    private readonly struct Tile(float* corner, int step, float* weight, int* taps, int* end, float* bias, bool accumulate, bool rectify, int stride)
     {
-        int i = 0;
-        if (Isa == VectorIsa.Avx512)
-            for (; i < length; i += Vector512<float>.Count)
-                Vector512.Store(ReLU(Vector512.Load(row + i)), row + i);
-        else if (Isa == VectorIsa.Avx2)
-            for (; i < length; i += Vector256<float>.Count)
-                Vector256.Store(ReLU(Vector256.Load(row + i)), row + i);
-        else
-            for (; i < length; i += Vector128<float>.Count)
-                Vector128.Store(ReLU(Vector128.Load(row + i)), row + i);
+        /// <summary>The row's first window corner in the band.</summary>
+        public readonly float* Corner = corner;
+
+        /// <summary>Floats between neighbouring pixels' corners.</summary>
+        public readonly int Step = step;
+
+        /// <summary>The group's packed weight at the chunk's first tap.</summary>
+        public readonly float* Weight = weight;
+
+        /// <summary>The chunk's tap offsets, [Taps, End).</summary>
+        public readonly int* Taps = taps, End = end;
+
+        /// <summary>The group's bias to start from (first chunk; zero when the layer has none).</summary>
+        public readonly float* Bias = bias;
+
+        /// <summary>A later chunk: start from what the output holds.</summary>
+        public readonly bool Accumulate = accumulate;
+
+        /// <summary>The last chunk, with a fused ReLU.</summary>
+        public readonly bool Rectify = rectify;
+
+        /// <summary>Floats between neighbouring pixels in the output.</summary>
+        public readonly int Stride = stride;
     }
 
-    /// <summary>
-    /// Max pooling with window = stride = <paramref name="window"/> of <paramref name="window"/> output rows at
-    /// <paramref name="rows"/> (outW × out channels each) into one pooled row of <paramref name="pooledW"/> pixels at
-    /// <paramref name="y"/>, then the ReLU (which commutes with the maximum) if <paramref name="relu"/>: the channels of
-    /// blocks [<paramref name="block0"/>, <paramref name="block1"/>).
-    /// </summary>
-    public void MaxPool(float* rows, int window, int pooledW, bool relu, float* y, int block0, int block1)
+    /// <summary><paramref name="count"/> pixels from <paramref name="ox"/> × <paramref name="vectors"/> vectors of channels, on the tier's kernel.</summary>
+    private void Run(in Tile t, int ox, float* output, int count, int vectors)
     {
-        int n = _n, length = _outW * n, end = block1 * _block;
+        float* x = t.Corner + (long)ox * t.Step;
+        switch (Isa)
+        {
+            case VectorIsa.Avx512:
+                switch (count)
+                {
+                    case 1: Avx512<C1>(t, x, output, vectors); break;
+                    case 2: Avx512<C2>(t, x, output, vectors); break;
+                    case 3: Avx512<C3>(t, x, output, vectors); break;
+                    case 4: Avx512<C4>(t, x, output, vectors); break;
+                    case 5: Avx512<C5>(t, x, output, vectors); break;
+                    default: Avx512<C6>(t, x, output, vectors); break;
+                }
+                break;
+            case VectorIsa.Avx2:
+                switch (count)
+                {
+                    case 1: Avx2<C1>(t, x, output, vectors); break;
+                    case 2: Avx2<C2>(t, x, output, vectors); break;
+                    case 3: Avx2<C3>(t, x, output, vectors); break;
+                    case 4: Avx2<C4>(t, x, output, vectors); break;
+                    case 5: Avx2<C5>(t, x, output, vectors); break;
+                    default: Avx2<C6>(t, x, output, vectors); break;
+                }
+                break;
+            default:
+                if (count == 1) V128<C1>(t, x, output, vectors);
+                else V128<C2>(t, x, output, vectors);
+                break;
+        }
+    }
+
+    private void Avx512<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    {
+        switch (vectors)
+        {
+            case 1: Pixels512<TP, C1>(t, x, output); break;
+            case 2: Pixels512<TP, C2>(t, x, output); break;
+            case 3: Pixels512<TP, C3>(t, x, output); break;
+            default: Pixels512<TP, C4>(t, x, output); break;
+        }
+    }
+
+    private void Avx2<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    {
+        if (vectors == 1) Pixels256<TP, C1>(t, x, output);
+        else Pixels256<TP, C2>(t, x, output);
+    }
+
+    private void V128<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    {
+        switch (vectors)
+        {
+            case 1: Pixels128<TP, C1>(t, x, output); break;
+            case 2: Pixels128<TP, C2>(t, x, output); break;
+            case 3: Pixels128<TP, C3>(t, x, output); break;
+            default: Pixels128<TP, C4>(t, x, output); break;
+        }
+    }
+
+    /// <summary>A count the JIT folds: each (pixels, vectors) pair of a kernel is compiled on its own, its tests gone.</summary>
+    private interface ICount
+    {
+        static abstract int Value { get; }
+    }
+
+    private struct C1 : ICount { public static int Value => 1; }
+    private struct C2 : ICount { public static int Value => 2; }
+    private struct C3 : ICount { public static int Value => 3; }
+    private struct C4 : ICount { public static int Value => 4; }
+    private struct C5 : ICount { public static int Value => 5; }
+    private struct C6 : ICount { public static int Value => 6; }
+
+    /// <summary>
+    /// Max pooling with window = stride = <paramref name="window"/> of <paramref name="window"/> rows at
+    /// <paramref name="rows"/> (outW pixels of the padded channel count each) into <paramref name="pooledW"/> pixels at
+    /// <paramref name="y"/> (same layout): the channels of groups [<paramref name="block0"/>, <paramref name="block1"/>).
+    /// </summary>
+    private void MaxPool(float* rows, int window, int pooledW, float* y, int block0, int block1)
+    {
+        int n = _padded, length = _outW * n, end = Math.Min(block1 * _group, n);
         for (int px = 0; px < pooledW; px++)
         {
             float* first = rows + px * window * n;
-            int c = block0 * _block;
+            int c = block0 * _group;
             if (Isa == VectorIsa.Avx512)
                 for (; c < end; c += Vector512<float>.Count)
                 {
@@ -143,7 +328,7 @@ internal sealed unsafe class DirectConvolution
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector512.Max(best, Vector512.Load(first + r * length + dx * n + c));
-                    Vector512.Store(relu ? ReLU(best) : best, y + px * n + c);
+                    Vector512.Store(best, y + px * n + c);
                 }
             else if (Isa == VectorIsa.Avx2)
                 for (; c < end; c += Vector256<float>.Count)
@@ -152,7 +337,7 @@ internal sealed unsafe class DirectConvolution
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector256.Max(best, Vector256.Load(first + r * length + dx * n + c));
-                    Vector256.Store(relu ? ReLU(best) : best, y + px * n + c);
+                    Vector256.Store(best, y + px * n + c);
                 }
             else
                 for (; c < end; c += Vector128<float>.Count)
@@ -161,7 +346,7 @@ internal sealed unsafe class DirectConvolution
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector128.Max(best, Vector128.Load(first + r * length + dx * n + c));
-                    Vector128.Store(relu ? ReLU(best) : best, y + px * n + c);
+                    Vector128.Store(best, y + px * n + c);
                 }
         }
     }
@@ -187,315 +372,135 @@ internal sealed unsafe class DirectConvolution
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> MulAdd(Vector128<float> x, Vector128<float> y, Vector128<float> z) => Vector128.MultiplyAddEstimate(x, y, z);
 
-    // ---- AVX-512: the weight is one block [patch, out] ----
+    // ---- AVX-512: up to 6 pixels × 4 zmm (64 channels) ----
 
-    /// <summary>The row on AVX-512: six, four or two pixels × 64 channels, or four pixels × ≤ 32, then one pixel at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Row512(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row)
-    {
-        int n = _n, step = _stride * _c, ox = 0;
-        if (n == 64)
-        {
-            for (; ox + 5 < _outW; ox += 6)
-                Pixels64(band + ox * step, wt, offsets, t0, t1, bias, row + ox * n, 6);
-            for (; ox + 3 < _outW; ox += 4)
-                Pixels64(band + ox * step, wt, offsets, t0, t1, bias, row + ox * n, 4);
-            for (; ox + 1 < _outW; ox += 2)
-                Pixels64(band + ox * step, wt, offsets, t0, t1, bias, row + ox * n, 2);
-        }
-        else if (n <= 32)
-        {
-            for (; ox + 3 < _outW; ox += 4)
-                FourPixels(band + ox * step, wt, offsets, t0, t1, bias, row + ox * n);
-        }
-
-        for (; ox < _outW; ox++)
-        {
-            float* corner = band + ox * step, output = row + ox * n;
-            for (int cb = 0; cb < n; cb += 64)
-            {
-                int width = Math.Min(64, n - cb);
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int t = t0; t < t1; t++)
-                {
-                    Vector512<float> v = Vector512.Create(corner[offsets[t]]);
-                    float* ws = wt + t * n + cb;
-                    a0 = MulAdd(v, Vector512.Load(ws), a0);
-                    if (width > 16) a1 = MulAdd(v, Vector512.Load(ws + 16), a1);
-                    if (width > 32) a2 = MulAdd(v, Vector512.Load(ws + 32), a2);
-                    if (width > 48) a3 = MulAdd(v, Vector512.Load(ws + 48), a3);
-                }
-
-                if (bias is not null)
-                {
-                    a0 += Vector512.Load(bias + cb);
-                    if (width > 16) a1 += Vector512.Load(bias + cb + 16);
-                    if (width > 32) a2 += Vector512.Load(bias + cb + 32);
-                    if (width > 48) a3 += Vector512.Load(bias + cb + 48);
-                }
-
-                Vector512.Store(a0, output + cb);
-                if (width > 16) Vector512.Store(a1, output + cb + 16);
-                if (width > 32) Vector512.Store(a2, output + cb + 32);
-                if (width > 48) Vector512.Store(a3, output + cb + 48);
-            }
-        }
-    }
-
-    /// <summary>Four output pixels in a row, ≤ 32 output channels: <paramref name="x"/> is the first pixel's window corner in the band.</summary>
+    /// <summary>A pixel's accumulator j at the start of a chunk: what the output holds (later chunks), or the bias.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FourPixels(float* x, float* wt, int* offsets, int t0, int t1, float* bias, float* output)
-    {
-        int n = _n, step = _stride * _c;
-        bool two = n > 16;
-        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-        float* x1 = x + step, x2 = x + 2 * step, x3 = x + 3 * step, ws = wt + t0 * n;
-        for (int* o = offsets + t0, end = offsets + t1; o < end; o++, ws += n)
-        {
-            nint i = *o;
-            Vector512<float> w0 = Vector512.Load(ws), w1 = two ? Vector512.Load(ws + 16) : default;
-            Vector512<float> v = Vector512.Create(x[i]);
-            a0 = MulAdd(v, w0, a0);
-            a1 = MulAdd(v, w1, a1);
-            v = Vector512.Create(x1[i]);
-            b0 = MulAdd(v, w0, b0);
-            b1 = MulAdd(v, w1, b1);
-            v = Vector512.Create(x2[i]);
-            c0 = MulAdd(v, w0, c0);
-            c1 = MulAdd(v, w1, c1);
-            v = Vector512.Create(x3[i]);
-            d0 = MulAdd(v, w0, d0);
-            d1 = MulAdd(v, w1, d1);
-        }
+    private static Vector512<float> Start512(in Tile t, float* output, int j) =>
+        t.Accumulate ? Vector512.Load(output + 16 * j) : Vector512.Load(t.Bias + 16 * j);
 
-        Vector512<float> bias0 = bias is null ? default : Vector512.Load(bias), bias1 = bias is null || !two ? default : Vector512.Load(bias + 16);
-        Vector512.Store(a0 + bias0, output);
-        Vector512.Store(b0 + bias0, output + n);
-        Vector512.Store(c0 + bias0, output + 2 * n);
-        Vector512.Store(d0 + bias0, output + 3 * n);
-        if (two)
-        {
-            Vector512.Store(a1 + bias1, output + 16);
-            Vector512.Store(b1 + bias1, output + n + 16);
-            Vector512.Store(c1 + bias1, output + 2 * n + 16);
-            Vector512.Store(d1 + bias1, output + 3 * n + 16);
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void End512(in Tile t, float* output, int j, Vector512<float> a) => Vector512.Store(t.Rectify ? ReLU(a) : a, output + 16 * j);
 
     /// <summary>
-    /// As <see cref="FourPixels"/> for exactly 64 output channels and <paramref name="count"/> (2, 4 or 6) pixels:
-    /// four weight registers per tap, up to 24 accumulators. Called with a constant count, so the tests fold away.
+    /// TP pixels × TV vectors: TV weight vectors per tap, TP·TV accumulators (at most 24 of the 32 zmm). One base
+    /// pointer per pixel and a walking weight pointer: each broadcast is one instruction on a [base + index] address.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Pixels64(float* x, float* wt, int* offsets, int t0, int t1, float* bias, float* output, int count)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pixels512<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
     {
-        int step = _stride * _c;
+        int p = TP.Value, v = TV.Value, s = t.Step, os = t.Stride;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
-        float* x1 = x + step, x2 = x + 2 * step, x3 = x + 3 * step, x4 = x + 4 * step, x5 = x + 5 * step, ws = wt + t0 * 64;
-        for (int* o = offsets + t0, end = offsets + t1; o < end; o++, ws += 64)
+        float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
+        a0 = Start512(t, o0, 0); if (v > 1) a1 = Start512(t, o0, 1); if (v > 2) a2 = Start512(t, o0, 2); if (v > 3) a3 = Start512(t, o0, 3);
+        if (p > 1) { b0 = Start512(t, o1, 0); if (v > 1) b1 = Start512(t, o1, 1); if (v > 2) b2 = Start512(t, o1, 2); if (v > 3) b3 = Start512(t, o1, 3); }
+        if (p > 2) { c0 = Start512(t, o2, 0); if (v > 1) c1 = Start512(t, o2, 1); if (v > 2) c2 = Start512(t, o2, 2); if (v > 3) c3 = Start512(t, o2, 3); }
+        if (p > 3) { d0 = Start512(t, o3, 0); if (v > 1) d1 = Start512(t, o3, 1); if (v > 2) d2 = Start512(t, o3, 2); if (v > 3) d3 = Start512(t, o3, 3); }
+        if (p > 4) { e0 = Start512(t, o4, 0); if (v > 1) e1 = Start512(t, o4, 1); if (v > 2) e2 = Start512(t, o4, 2); if (v > 3) e3 = Start512(t, o4, 3); }
+        if (p > 5) { f0 = Start512(t, o5, 0); if (v > 1) f1 = Start512(t, o5, 1); if (v > 2) f2 = Start512(t, o5, 2); if (v > 3) f3 = Start512(t, o5, 3); }
+        float* x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s, ws = t.Weight;
+        for (int* o = t.Taps, end = t.End; o < end; o++, ws += 16 * v)
         {
             nint i = *o;
-            Vector512<float> w0 = Vector512.Load(ws), w1 = Vector512.Load(ws + 16), w2 = Vector512.Load(ws + 32), w3 = Vector512.Load(ws + 48);
-            Vector512<float> v = Vector512.Create(x[i]); a0 = MulAdd(v, w0, a0); a1 = MulAdd(v, w1, a1); a2 = MulAdd(v, w2, a2); a3 = MulAdd(v, w3, a3);
-            v = Vector512.Create(x1[i]); b0 = MulAdd(v, w0, b0); b1 = MulAdd(v, w1, b1); b2 = MulAdd(v, w2, b2); b3 = MulAdd(v, w3, b3);
-            if (count > 2)
-            {
-                v = Vector512.Create(x2[i]); c0 = MulAdd(v, w0, c0); c1 = MulAdd(v, w1, c1); c2 = MulAdd(v, w2, c2); c3 = MulAdd(v, w3, c3);
-                v = Vector512.Create(x3[i]); d0 = MulAdd(v, w0, d0); d1 = MulAdd(v, w1, d1); d2 = MulAdd(v, w2, d2); d3 = MulAdd(v, w3, d3);
-            }
-
-            if (count > 4)
-            {
-                v = Vector512.Create(x4[i]); e0 = MulAdd(v, w0, e0); e1 = MulAdd(v, w1, e1); e2 = MulAdd(v, w2, e2); e3 = MulAdd(v, w3, e3);
-                v = Vector512.Create(x5[i]); f0 = MulAdd(v, w0, f0); f1 = MulAdd(v, w1, f1); f2 = MulAdd(v, w2, f2); f3 = MulAdd(v, w3, f3);
-            }
+            Vector512<float> w0 = Vector512.Load(ws);
+            Vector512<float> w1 = v > 1 ? Vector512.Load(ws + 16) : default, w2 = v > 2 ? Vector512.Load(ws + 32) : default, w3 = v > 3 ? Vector512.Load(ws + 48) : default;
+            Vector512<float> r = Vector512.Create(x[i]);
+            a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1); if (v > 2) a2 = MulAdd(r, w2, a2); if (v > 3) a3 = MulAdd(r, w3, a3);
+            if (p > 1) { r = Vector512.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); if (v > 2) b2 = MulAdd(r, w2, b2); if (v > 3) b3 = MulAdd(r, w3, b3); }
+            if (p > 2) { r = Vector512.Create(x2[i]); c0 = MulAdd(r, w0, c0); if (v > 1) c1 = MulAdd(r, w1, c1); if (v > 2) c2 = MulAdd(r, w2, c2); if (v > 3) c3 = MulAdd(r, w3, c3); }
+            if (p > 3) { r = Vector512.Create(x3[i]); d0 = MulAdd(r, w0, d0); if (v > 1) d1 = MulAdd(r, w1, d1); if (v > 2) d2 = MulAdd(r, w2, d2); if (v > 3) d3 = MulAdd(r, w3, d3); }
+            if (p > 4) { r = Vector512.Create(x4[i]); e0 = MulAdd(r, w0, e0); if (v > 1) e1 = MulAdd(r, w1, e1); if (v > 2) e2 = MulAdd(r, w2, e2); if (v > 3) e3 = MulAdd(r, w3, e3); }
+            if (p > 5) { r = Vector512.Create(x5[i]); f0 = MulAdd(r, w0, f0); if (v > 1) f1 = MulAdd(r, w1, f1); if (v > 2) f2 = MulAdd(r, w2, f2); if (v > 3) f3 = MulAdd(r, w3, f3); }
         }
 
-        Store64(a0, a1, a2, a3, bias, output);
-        Store64(b0, b1, b2, b3, bias, output + 64);
-        if (count > 2)
-        {
-            Store64(c0, c1, c2, c3, bias, output + 128);
-            Store64(d0, d1, d2, d3, bias, output + 192);
-        }
-
-        if (count > 4)
-        {
-            Store64(e0, e1, e2, e3, bias, output + 256);
-            Store64(f0, f1, f2, f3, bias, output + 320);
-        }
+        End512(t, o0, 0, a0); if (v > 1) End512(t, o0, 1, a1); if (v > 2) End512(t, o0, 2, a2); if (v > 3) End512(t, o0, 3, a3);
+        if (p > 1) { End512(t, o1, 0, b0); if (v > 1) End512(t, o1, 1, b1); if (v > 2) End512(t, o1, 2, b2); if (v > 3) End512(t, o1, 3, b3); }
+        if (p > 2) { End512(t, o2, 0, c0); if (v > 1) End512(t, o2, 1, c1); if (v > 2) End512(t, o2, 2, c2); if (v > 3) End512(t, o2, 3, c3); }
+        if (p > 3) { End512(t, o3, 0, d0); if (v > 1) End512(t, o3, 1, d1); if (v > 2) End512(t, o3, 2, d2); if (v > 3) End512(t, o3, 3, d3); }
+        if (p > 4) { End512(t, o4, 0, e0); if (v > 1) End512(t, o4, 1, e1); if (v > 2) End512(t, o4, 2, e2); if (v > 3) End512(t, o4, 3, e3); }
+        if (p > 5) { End512(t, o5, 0, f0); if (v > 1) End512(t, o5, 1, f1); if (v > 2) End512(t, o5, 2, f2); if (v > 3) End512(t, o5, 3, f3); }
     }
 
+    // ---- AVX2 + FMA: up to 6 pixels × 2 ymm (16 channels) ----
 
-    /// <summary>Stores one pixel's 64 output channels, plus the bias.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store64(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3, float* bias, float* output)
-    {
-        if (bias is not null)
-        {
-            a0 += Vector512.Load(bias);
-            a1 += Vector512.Load(bias + 16);
-            a2 += Vector512.Load(bias + 32);
-            a3 += Vector512.Load(bias + 48);
-        }
+    private static Vector256<float> Start256(in Tile t, float* output, int j) =>
+        t.Accumulate ? Vector256.Load(output + 8 * j) : Vector256.Load(t.Bias + 8 * j);
 
-        Vector512.Store(a0, output);
-        Vector512.Store(a1, output + 16);
-        Vector512.Store(a2, output + 32);
-        Vector512.Store(a3, output + 48);
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void End256(in Tile t, float* output, int j, Vector256<float> a) => Vector256.Store(t.Rectify ? ReLU(a) : a, output + 8 * j);
 
-    // ---- AVX2 + FMA: blocks of 16 channels (two ymm), six pixels ----
-
-    /// <summary>The row on AVX2: for each 16-channel block (its weights stay in L1 across the row), six pixels at a time, then four, two, one.</summary>
+    /// <summary>TP pixels × TV vectors: up to 12 accumulators (16 ymm: 12 + 2 weights + the broadcast), 8 loads per 12 multiply-adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Row256(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row, int c0, int c1)
+    private static void Pixels256<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
     {
-        int n = _n, step = _stride * _c;
-        for (int cb = c0; cb < c1; cb += 16)
-        {
-            float* w = wt + cb * _patch, b = bias is null ? null : bias + cb, output = row + cb;
-            int ox = 0;
-            for (; ox + 5 < _outW; ox += 6)
-                Pixels256(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 6);
-            for (; ox + 3 < _outW; ox += 4)
-                Pixels256(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 4);
-            for (; ox + 1 < _outW; ox += 2)
-                Pixels256(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 2);
-            for (; ox < _outW; ox++)
-                Pixels256(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 1);
-        }
-    }
-
-    /// <summary>
-    /// <paramref name="count"/> (1, 2, 4 or 6, a constant at each call) pixels × one 16-channel block: two weight
-    /// vectors per tap, up to 12 accumulators (16 ymm registers: 12 + 2 + the broadcast).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Pixels256(float* x, float* w, int* offsets, int t0, int t1, float* bias, float* output, int count)
-    {
-        int step = _stride * _c;
+        int p = TP.Value, v = TV.Value, s = t.Step, os = t.Stride;
         Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default;
         Vector256<float> d0 = default, d1 = default, e0 = default, e1 = default, f0 = default, f1 = default;
-        // One base pointer per pixel and a walking weight pointer: each broadcast is one instruction on a [base + index]
-        // address, so the loop is 8 loads and 12 FMAs with little else (the decoders of a Zen 2/3 have no room to spare).
-        float* x1 = x + step, x2 = x + 2 * step, x3 = x + 3 * step, x4 = x + 4 * step, x5 = x + 5 * step, ws = w + t0 * 16;
-        for (int* o = offsets + t0, end = offsets + t1; o < end; o++, ws += 16)
+        float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
+        a0 = Start256(t, o0, 0); if (v > 1) a1 = Start256(t, o0, 1);
+        if (p > 1) { b0 = Start256(t, o1, 0); if (v > 1) b1 = Start256(t, o1, 1); }
+        if (p > 2) { c0 = Start256(t, o2, 0); if (v > 1) c1 = Start256(t, o2, 1); }
+        if (p > 3) { d0 = Start256(t, o3, 0); if (v > 1) d1 = Start256(t, o3, 1); }
+        if (p > 4) { e0 = Start256(t, o4, 0); if (v > 1) e1 = Start256(t, o4, 1); }
+        if (p > 5) { f0 = Start256(t, o5, 0); if (v > 1) f1 = Start256(t, o5, 1); }
+        float* x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s, ws = t.Weight;
+        for (int* o = t.Taps, end = t.End; o < end; o++, ws += 8 * v)
         {
             nint i = *o;
-            Vector256<float> w0 = Vector256.Load(ws), w1 = Vector256.Load(ws + 8);
-            Vector256<float> v = Vector256.Create(x[i]); a0 = MulAdd(v, w0, a0); a1 = MulAdd(v, w1, a1);
-            if (count > 1) { v = Vector256.Create(x1[i]); b0 = MulAdd(v, w0, b0); b1 = MulAdd(v, w1, b1); }
-            if (count > 2)
-            {
-                v = Vector256.Create(x2[i]); c0 = MulAdd(v, w0, c0); c1 = MulAdd(v, w1, c1);
-                v = Vector256.Create(x3[i]); d0 = MulAdd(v, w0, d0); d1 = MulAdd(v, w1, d1);
-            }
-
-            if (count > 4)
-            {
-                v = Vector256.Create(x4[i]); e0 = MulAdd(v, w0, e0); e1 = MulAdd(v, w1, e1);
-                v = Vector256.Create(x5[i]); f0 = MulAdd(v, w0, f0); f1 = MulAdd(v, w1, f1);
-            }
+            Vector256<float> w0 = Vector256.Load(ws), w1 = v > 1 ? Vector256.Load(ws + 8) : default;
+            Vector256<float> r = Vector256.Create(x[i]); a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1);
+            if (p > 1) { r = Vector256.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); }
+            if (p > 2) { r = Vector256.Create(x2[i]); c0 = MulAdd(r, w0, c0); if (v > 1) c1 = MulAdd(r, w1, c1); }
+            if (p > 3) { r = Vector256.Create(x3[i]); d0 = MulAdd(r, w0, d0); if (v > 1) d1 = MulAdd(r, w1, d1); }
+            if (p > 4) { r = Vector256.Create(x4[i]); e0 = MulAdd(r, w0, e0); if (v > 1) e1 = MulAdd(r, w1, e1); }
+            if (p > 5) { r = Vector256.Create(x5[i]); f0 = MulAdd(r, w0, f0); if (v > 1) f1 = MulAdd(r, w1, f1); }
         }
 
-        int n = _n;
-        Store16(a0, a1, bias, output);
-        if (count > 1) Store16(b0, b1, bias, output + n);
-        if (count > 2)
-        {
-            Store16(c0, c1, bias, output + 2 * n);
-            Store16(d0, d1, bias, output + 3 * n);
-        }
-
-        if (count > 4)
-        {
-            Store16(e0, e1, bias, output + 4 * n);
-            Store16(f0, f1, bias, output + 5 * n);
-        }
+        End256(t, o0, 0, a0); if (v > 1) End256(t, o0, 1, a1);
+        if (p > 1) { End256(t, o1, 0, b0); if (v > 1) End256(t, o1, 1, b1); }
+        if (p > 2) { End256(t, o2, 0, c0); if (v > 1) End256(t, o2, 1, c1); }
+        if (p > 3) { End256(t, o3, 0, d0); if (v > 1) End256(t, o3, 1, d1); }
+        if (p > 4) { End256(t, o4, 0, e0); if (v > 1) End256(t, o4, 1, e1); }
+        if (p > 5) { End256(t, o5, 0, f0); if (v > 1) End256(t, o5, 1, f1); }
     }
 
-    /// <summary>Stores one pixel's 16 channels of a block, plus the bias.</summary>
+    // ---- Vector128 (SSE, NEON): up to 2 pixels × 4 vectors (16 channels) ----
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store16(Vector256<float> a0, Vector256<float> a1, float* bias, float* output)
-    {
-        if (bias is not null)
-        {
-            a0 += Vector256.Load(bias);
-            a1 += Vector256.Load(bias + 8);
-        }
+    private static Vector128<float> Start128(in Tile t, float* output, int j) =>
+        t.Accumulate ? Vector128.Load(output + 4 * j) : Vector128.Load(t.Bias + 4 * j);
 
-        Vector256.Store(a0, output);
-        Vector256.Store(a1, output + 8);
-    }
-
-    // ---- Vector128 (SSE, NEON): blocks of 16 channels (four vectors), three pixels ----
-
-    /// <summary>The row on Vector128: for each 16-channel block, two pixels at a time, then one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Row128(float* band, float* wt, int* offsets, int t0, int t1, float* bias, float* row, int c0, int c1)
-    {
-        int n = _n, step = _stride * _c;
-        for (int cb = c0; cb < c1; cb += 16)
-        {
-            float* w = wt + cb * _patch, b = bias is null ? null : bias + cb, output = row + cb;
-            int ox = 0;
-            for (; ox + 1 < _outW; ox += 2)
-                Pixels128(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 2);
-            for (; ox < _outW; ox++)
-                Pixels128(band + ox * step, w, offsets, t0, t1, b, output + ox * n, 1);
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void End128(in Tile t, float* output, int j, Vector128<float> a) => Vector128.Store(t.Rectify ? ReLU(a) : a, output + 4 * j);
 
     /// <summary>
-    /// <paramref name="count"/> (1 or 2, a constant at each call) pixels × one 16-channel block: four weight vectors per
-    /// tap, up to 8 accumulators. Multiply-add is fused where the CPU has it (NEON, FMA), multiply then add on SSE. A
-    /// third pixel does not fit x86's 16 registers (with FMA, or with the products' temporaries without): the JIT
-    /// spilled accumulators, and the layer took 3× the AVX2 kernel's time instead of 2×.
+    /// TP (1 or 2) pixels × TV vectors: up to 8 accumulators. Multiply-add is fused where the CPU has it (NEON, FMA),
+    /// multiply then add on SSE. A third pixel does not fit x86's 16 registers (with FMA, or with the products'
+    /// temporaries without): the JIT spilled accumulators, and the layer took 3× the AVX2 kernel's time instead of 2×.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Pixels128(float* x, float* w, int* offsets, int t0, int t1, float* bias, float* output, int count)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pixels128<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
     {
-        int step = _stride * _c;
+        int p = TP.Value, v = TV.Value;
         Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        float* x1 = x + step, ws = w + t0 * 16;
-        for (int* o = offsets + t0, end = offsets + t1; o < end; o++, ws += 16)
+        float* o1 = output + t.Stride;
+        a0 = Start128(t, output, 0); if (v > 1) a1 = Start128(t, output, 1); if (v > 2) a2 = Start128(t, output, 2); if (v > 3) a3 = Start128(t, output, 3);
+        if (p > 1) { b0 = Start128(t, o1, 0); if (v > 1) b1 = Start128(t, o1, 1); if (v > 2) b2 = Start128(t, o1, 2); if (v > 3) b3 = Start128(t, o1, 3); }
+        float* x1 = x + t.Step, ws = t.Weight;
+        for (int* o = t.Taps, end = t.End; o < end; o++, ws += 4 * v)
         {
             nint i = *o;
-            Vector128<float> w0 = Vector128.Load(ws), w1 = Vector128.Load(ws + 4), w2 = Vector128.Load(ws + 8), w3 = Vector128.Load(ws + 12);
-            Vector128<float> v = Vector128.Create(x[i]);
-            a0 = MulAdd(v, w0, a0); a1 = MulAdd(v, w1, a1);
-            a2 = MulAdd(v, w2, a2); a3 = MulAdd(v, w3, a3);
-            if (count > 1)
-            {
-                v = Vector128.Create(x1[i]);
-                b0 = MulAdd(v, w0, b0); b1 = MulAdd(v, w1, b1);
-                b2 = MulAdd(v, w2, b2); b3 = MulAdd(v, w3, b3);
-            }
+            Vector128<float> w0 = Vector128.Load(ws);
+            Vector128<float> w1 = v > 1 ? Vector128.Load(ws + 4) : default, w2 = v > 2 ? Vector128.Load(ws + 8) : default, w3 = v > 3 ? Vector128.Load(ws + 12) : default;
+            Vector128<float> r = Vector128.Create(x[i]);
+            a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1); if (v > 2) a2 = MulAdd(r, w2, a2); if (v > 3) a3 = MulAdd(r, w3, a3);
+            if (p > 1) { r = Vector128.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); if (v > 2) b2 = MulAdd(r, w2, b2); if (v > 3) b3 = MulAdd(r, w3, b3); }
         }
 
-        int n = _n;
-        Store16(a0, a1, a2, a3, bias, output);
-        if (count > 1) Store16(b0, b1, b2, b3, bias, output + n);
-    }
-
-    /// <summary>Stores one pixel's 16 channels of a block, plus the bias.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store16(Vector128<float> a0, Vector128<float> a1, Vector128<float> a2, Vector128<float> a3, float* bias, float* output)
-    {
-        if (bias is not null)
-        {
-            a0 += Vector128.Load(bias);
-            a1 += Vector128.Load(bias + 4);
-            a2 += Vector128.Load(bias + 8);
-            a3 += Vector128.Load(bias + 12);
-        }
-
-        Vector128.Store(a0, output);
-        Vector128.Store(a1, output + 4);
-        Vector128.Store(a2, output + 8);
-        Vector128.Store(a3, output + 12);
+        End128(t, output, 0, a0); if (v > 1) End128(t, output, 1, a1); if (v > 2) End128(t, output, 2, a2); if (v > 3) End128(t, output, 3, a3);
+        if (p > 1) { End128(t, o1, 0, b0); if (v > 1) End128(t, o1, 1, b1); if (v > 2) End128(t, o1, 2, b2); if (v > 3) End128(t, o1, 3, b3); }
     }
 }

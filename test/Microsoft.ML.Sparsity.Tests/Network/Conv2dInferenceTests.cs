@@ -16,9 +16,9 @@ public class Conv2dInferenceTests
     {
         using var pool = new WorkerPool(2);
         int side = channels == 32 ? 14 : 11;
-        Assert.True(kernel * kernel * channels > 32); // larger patches than the direct kernel takes
-        // 48 output channels: not the direct kernel's 64, so this is the unfold-and-multiply path.
-        var layer = new Conv2dDefinition(48, kernel, stride, padding).Build("conv", [side, side, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+        // The scalar tier has no direct kernel, so a dense weight's inference is the unfold-and-multiply path.
+        var layer = (Conv2dLayer)new Conv2dDefinition(48, kernel, stride, padding).Build("conv", [side, side, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+        layer.Isa = VectorIsa.Scalar;
         var random = new Random(4);
         var x = Enumerable.Range(0, batch * layer.InputSize).Select(_ => random.NextSingle() - 0.5f).ToArray();
         var whole = new float[batch * layer.OutputSize];
@@ -87,7 +87,12 @@ public class DirectConvolutionTests
             data.Add(tier, 32, 3, 1, 1, 64, 2);  // the CNN's second layer: 288-value patches, 64 output channels
             data.Add(tier, 13, 3, 1, 0, 64, 2);  // 13 input channels, 6 pixels a row
             data.Add(tier, 7, 3, 2, 2, 64, 1);   // 5 pixels a row: stride 2 with padding 2
-            data.Add(tier, 3, 5, 1, 2, 64, 3);   // 5×5 kernel, 8 pixels a row: six, then two
+            data.Add(tier, 3, 5, 1, 2, 64, 3);   // 5×5 kernel, 8 pixels a row: 4 + 4
+            data.Add(tier, 64, 3, 1, 1, 45, 2);  // 576-value patches (several chunks of taps), 45 outputs: no whole vector
+            data.Add(tier, 128, 3, 1, 1, 90, 1); // 1,152-value patches, 90 outputs: 64 + 26 on AVX-512
+            data.Add(tier, 9, 3, 2, 1, 200, 1);  // 200 outputs: three groups of 64 and one of 8 on AVX-512
+            data.Add(tier, 16, 1, 1, 0, 7, 3);   // 1×1 kernel, 7 outputs
+            data.Add(tier, 3, 3, 1, 4, 20, 2);   // padding 4 > kernel: the first and last rows are the bias alone
         }
         return data;
     }
@@ -109,16 +114,28 @@ public class DirectConvolutionTests
             Assert.True(Math.Abs(expected[i] - direct[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}] {direct[i]} vs {expected[i]}");
     }
 
-    [Theory]
-    [MemberData(nameof(Tiers))]
-    public void DirectInferenceIsTheSameOnAnyThreadCount(string tier)
+    public static TheoryData<string, int, int> TiersAndChannels()
     {
-        // Each output row is one thread's work whatever the thread count: the results are equal, not close.
-        var x = Enumerable.Range(0, 3 * 14 * 14 * 32).Select(i => MathF.Sin(i * 0.37f)).ToArray();
+        var data = new TheoryData<string, int, int>();
+        foreach (string tier in TierNames)
+        {
+            data.Add(tier, 32, 64);   // the CNN's second layer
+            data.Add(tier, 96, 45);   // several chunks of taps, no whole vector of outputs (a padded scratch)
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TiersAndChannels))]
+    public void DirectInferenceIsTheSameOnAnyThreadCount(string tier, int channels, int outChannels)
+    {
+        // Rows are grouped by the thread count (whole images on one thread, bands of rows on two or three), but each
+        // value's additions run in the same order: the results are equal, not close.
+        var x = Enumerable.Range(0, 3 * 14 * 14 * channels).Select(i => MathF.Sin(i * 0.37f)).ToArray();
         float[] Forward(int threads)
         {
             using var pool = new WorkerPool(threads);
-            var conv = (Conv2dLayer)new Conv2dDefinition(64, 3, 1, 1).Build("conv", [14, 14, 32], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+            var conv = (Conv2dLayer)new Conv2dDefinition(outChannels, 3, 1, 1).Build("conv", [14, 14, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
             conv.Isa = Enum.Parse<VectorIsa>(tier);
             var y = new float[3 * conv.OutputSize];
             conv.Forward(x, y, 3, training: false);
@@ -223,6 +240,20 @@ public class FusedConvolutionTests
 
     [Theory]
     [MemberData(nameof(TiersAndBatches))]
+    public void BatchNormIsFoldedIntoTheConvolutionBeforeItsReLUAndPooling(string tier, int batch)
+    {
+        // conv → BN → ReLU → pool (all three fused), conv with 45 outputs (no whole vector) → BN → flatten; the batch
+        // norms' running statistics, γ and β away from their initial values, so folding them is not the identity.
+        LayerDefinition[] layers =
+            [Layers.Conv2d(24, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
+             Layers.Conv2d(45, 3, padding: 1), Layers.BatchNorm(), Layers.Flatten(), Layers.Dense(6)];
+        var (fused, plain) = Networks(layers, Image, tier);
+        Assert.Equal(Fuses ? [3, 0, 0, 0, 1] : new[] { 0, 0, 0, 0, 0 }, new[] { 0, 1, 2, 3, 4 }.Select(fused.FusedAfter));
+        AssertForwardsMatch(fused, plain, batch, againstTraining: false);
+    }
+
+    [Theory]
+    [MemberData(nameof(TiersAndBatches))]
     public void AFusedForwardIsTheSameOnAnyThreadCount(string tier, int batch)
     {
         // With few pooled rows (batch 1 here: 5 and 2 a layer) each row's channel blocks are items of their own; every
@@ -315,6 +346,12 @@ public class FusedConvolutionTests
         var random = new Random(12);
         foreach (Parameter p in network.Parameters.Where(p => p.Kind == ParameterKind.Bias))
             for (int i = 0; i < p.Length; i++) p.Value[i] = random.NextSingle() - 0.5f; // biases move some sums below zero
+        foreach (BatchNormLayer norm in network.Layers.OfType<BatchNormLayer>())
+            for (int c = 0; c < norm.Channels; c++)
+            {
+                (norm.Gamma.Value[c], norm.Beta.Value[c]) = (0.5f + random.NextSingle(), random.NextSingle() - 0.5f);
+                (norm.RunningMean[c], norm.RunningVariance[c]) = (random.NextSingle() - 0.5f, 0.2f + random.NextSingle());
+            }
         var model = new NeuralNetworkMulticlassModel(network, network.OutputSize, null, "Features", []);
         SequentialNetwork fused = model.PredictionNetwork(WorkerPool.Inline);
         foreach (Conv2dLayer conv in fused.Layers.OfType<Conv2dLayer>())
@@ -322,7 +359,7 @@ public class FusedConvolutionTests
         return (fused, network.Clone(WorkerPool.Inline));
     }
 
-    private static void AssertForwardsMatch(SequentialNetwork fused, SequentialNetwork plain, int batch)
+    private static void AssertForwardsMatch(SequentialNetwork fused, SequentialNetwork plain, int batch, bool againstTraining = true)
     {
         var x = Inputs(batch * fused.InputSize, 13);
         fused.EnsureCapacity(batch);
@@ -330,8 +367,9 @@ public class FusedConvolutionTests
         x.CopyTo(fused.Input, 0);
         x.CopyTo(plain.Input, 0);
         float[] actual = fused.Forward(batch, training: false)[..(batch * fused.OutputSize)];
-        // Against the layer-by-layer inference (direct kernel, then ReLU and pooling) and the training forward (im2col).
-        foreach (bool training in new[] { false, true })
+        // Against the layer-by-layer inference (direct kernel, then ReLU and pooling) and the training forward (im2col;
+        // not with batch norms, which train on the batch's statistics).
+        foreach (bool training in againstTraining ? new[] { false, true } : [false])
         {
             float[] expected = plain.Forward(batch, training)[..(batch * plain.OutputSize)];
             Assert.Contains(expected, v => v != 0);
