@@ -46,7 +46,7 @@ internal sealed unsafe class BatchJob
         job.Y = y;
         try
         {
-            pool.For(items, job._item);
+            pool.For(items, job._item, owner);
         }
         finally
         {

@@ -1,8 +1,9 @@
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
-/// Decides whether a <see cref="WorkerPool"/>'s caller runs its calls with the workers or alone, by timing both on
-/// the machine as it is now. Calls are timed in windows of <see cref="WindowCalls"/> (wall time per call); the pool
+/// Decides whether a <see cref="WorkerPool"/>'s caller runs one kind of call with the workers or alone, by timing
+/// both on the machine as it is now. Calls are timed in windows of <see cref="WindowCalls"/> calls, or fewer long
+/// ones taking <see cref="WindowTicks"/> (wall time per call); the pool
 /// runs the way that measured faster, and now and then times a window of the other way: after 1 window, then 2, 4,
 /// … up to <see cref="MaxProbeInterval"/> windows while the same way keeps winning, and after 1 window again once
 /// the winner changes. A window with the workers that takes more than twice the last window alone switches at once,
@@ -10,8 +11,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// save (measured beside two CPU-bound processes on 2 cores: 2 threads trained at 0.77× the speed of 1).
 /// </summary>
 /// <remarks>
-/// Windows are counted in calls rather than time, so a window covers the same work however slowly the machine runs
-/// it; a training step makes the same calls every step, so windows of many steps compare like with like. On a quiet
+/// Windows of short calls are counted in calls rather than time, so a window covers the same work however slowly the
+/// machine runs it; a training step makes the same calls every step, so windows of many steps compare like with like. On a quiet
 /// machine the probes cost about one window in <see cref="MaxProbeInterval"/> run at the speed of one thread.
 /// Not thread-safe: only the caller that holds the pool uses it.
 /// </remarks>
@@ -23,6 +24,13 @@ internal sealed class ParallelismProbe
     /// under load.
     /// </summary>
     public const int WindowCalls = 64;
+
+    /// <summary>
+    /// A window also ends once its calls have taken 20 ms: a batch of 256 images through a wide CNN takes 40 ms a
+    /// call, and a probe of 64 such calls alone ran one thread for 5 s. Training's short calls (64 in about 3 ms)
+    /// still fill their windows by count, even on a machine several times slower under load.
+    /// </summary>
+    public static readonly long WindowTicks = System.Diagnostics.Stopwatch.Frequency / 50;
 
     /// <summary>The most windows the winning way runs between two windows of the other way.</summary>
     public const int MaxProbeInterval = 64;
@@ -42,9 +50,9 @@ internal sealed class ParallelismProbe
     public void Record(long ticks)
     {
         _windowTicks += ticks;
-        if (++_windowCalls < WindowCalls)
+        if (++_windowCalls < WindowCalls && _windowTicks < WindowTicks)
             return;
-        double perCall = (double)_windowTicks / WindowCalls;
+        double perCall = (double)_windowTicks / _windowCalls;
         _windowCalls = 0;
         _windowTicks = 0;
         if (Alone)

@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
 /// A persistent pool of <c>ThreadCount - 1</c> background threads that, together with the calling thread,
-/// run the iterations of <see cref="For"/>. Built for many short parallel sections per second (GEMM calls of a
+/// run the iterations of <see cref="For(int, Action{int})"/>. Built for many short parallel sections per second (GEMM calls of a
 /// training step) on a CPU that other processes may be using too: a call allocates nothing, work items are claimed
 /// through an atomic counter (a worker that is not running when a job opens claims nothing, and the caller runs
 /// the items it would have run), idle workers poll briefly before they block, and nobody spins on a thread that
@@ -13,7 +14,7 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Protocol. <c>_jobId</c> is odd while a job is open and even otherwise. <see cref="For"/> publishes the job
+/// Protocol. <c>_jobId</c> is odd while a job is open and even otherwise. <see cref="For(int, Action{int})"/> publishes the job
 /// fields, opens the job (increment to odd), runs the claim loop itself, closes the job (increment to even) and
 /// then waits until no worker is inside the job. A worker announces itself (<c>_inside++</c>) before it
 /// re-checks that the job it saw is still open; both sides use interlocked operations (full fences), so either
@@ -74,7 +75,11 @@ internal sealed class WorkerPool : IDisposable
     private int _callerWaiting;
     private volatile bool _disposed;
 
-    private readonly ParallelismProbe _probe = new(); // touched only by the caller holding _busy
+    // One probe per kind of call: per owner (the body, or the object a call names as its owner) and item count, so a
+    // window compares like with like. One probe for every call switched a model's batch scoring to one thread for
+    // seconds after another model's or single-image calls. Weak: an owner's probes go with it. A set is touched only
+    // by the caller holding _busy.
+    private readonly ConditionalWeakTable<object, Dictionary<int, ParallelismProbe>> _probes = new();
     private List<Exception>? _errors;
 
     /// <summary>A pool without threads: every call runs on the caller. Safe to share; it holds no state.</summary>
@@ -116,7 +121,14 @@ internal sealed class WorkerPool : IDisposable
     /// share, when called from inside a body (nested), while another thread is using the pool, or during a spell in
     /// which the workers are left out (see the remarks on the class).
     /// </summary>
-    public void For(int count, Action<int> body)
+    public void For(int count, Action<int> body) => For(count, body, body);
+
+    /// <summary>
+    /// As <see cref="For(int, Action{int})"/>, for a body made afresh at each call (a lambda capturing its arguments):
+    /// <paramref name="owner"/> (the model or layer making the call) names the kind of call whose timings decide
+    /// whether the workers take part.
+    /// </summary>
+    public void For(int count, Action<int> body, object owner)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (count <= 0)
@@ -139,12 +151,13 @@ internal sealed class WorkerPool : IDisposable
 
             try
             {
+                ParallelismProbe probe = ProbeFor(owner, count);
                 long start = Stopwatch.GetTimestamp();
-                if (_probe.Alone)
+                if (probe.Alone)
                     RunInline(count, body);
                 else
                     RunJob(count, body);
-                _probe.Record(Stopwatch.GetTimestamp() - start);
+                probe.Record(Stopwatch.GetTimestamp() - start);
             }
             finally
             {
@@ -158,6 +171,15 @@ internal sealed class WorkerPool : IDisposable
         }
 
         ThrowCollectedErrors();
+    }
+
+    /// <summary>The probe of <paramref name="owner"/>'s calls with <paramref name="count"/> items (the caller holds <c>_busy</c>).</summary>
+    private ParallelismProbe ProbeFor(object owner, int count)
+    {
+        Dictionary<int, ParallelismProbe> probes = _probes.GetOrCreateValue(owner);
+        if (!probes.TryGetValue(count, out ParallelismProbe? probe))
+            probes.Add(count, probe = new ParallelismProbe());
+        return probe;
     }
 
     public void Dispose()

@@ -253,7 +253,7 @@ public sealed class FrequencyDomainTransformer : ITransformer
     private static void ForEachChunk(WorkerPool pool, int count, Action<int, int> body)
     {
         int chunks = (count + ExamplesPerTask - 1) / ExamplesPerTask;
-        pool.For(chunks, c => body(c * ExamplesPerTask, Math.Min(ExamplesPerTask, count - c * ExamplesPerTask)));
+        pool.For(chunks, c => body(c * ExamplesPerTask, Math.Min(ExamplesPerTask, count - c * ExamplesPerTask)), typeof(FrequencyDomainTransformer));
     }
 
     /// <summary>One thread's buffers for <see cref="TransformRow"/>.</summary>

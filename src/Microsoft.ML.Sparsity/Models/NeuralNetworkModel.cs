@@ -228,7 +228,7 @@ public abstract class NeuralNetworkModel : ITransformer
             {
                 _batchSessions.Add(session);
             }
-        });
+        }, this);
     }
 
     /// <summary>Scores one example: writes its scores (<see cref="OutputHead.Width"/> values) into <paramref name="scores"/> and returns the predicted label (-1: none).</summary>

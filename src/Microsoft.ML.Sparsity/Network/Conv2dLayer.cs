@@ -37,7 +37,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
     private int _batch, _workers;
-    private int _bands;          // the direct kernel's bands of output rows an example (1: whole images)
+    private int _bands, _images; // the direct kernel's items: bands of output rows of an example, or whole images (more than 1)
     private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
@@ -100,7 +100,7 @@ internal sealed unsafe class Conv2dLayer : Layer
             // A prediction copy's weights never change, so it packs them once; a network in training at every call.
             if (_kernel is null)
             {
-                _kernel = new DirectConvolution(_isa, _h, _w, _c, _k, _stride, _pad, _outW, OutChannels);
+                _kernel = new DirectConvolution(_isa, _h, _w, _c, _k, _stride, _pad, _outH, _outW, OutChannels);
                 PackKernel();
             }
             else if (!PredictionOnly)
@@ -115,10 +115,15 @@ internal sealed unsafe class Conv2dLayer : Layer
             }
             else
             {
-                // Whole images when the batch gives every thread two or more (a large layer's weights are read once an
-                // image); otherwise bands of rows, about two a thread.
-                _bands = batch >= 2 * _pool.ThreadCount ? 1 : Math.Min(_outH, (2 * _pool.ThreadCount + batch - 1) / batch);
-                _pool.For(batch * _bands, _direct);
+                // Groups of whole images when the batch gives every thread two or more (a large layer's weights are
+                // read once a group, which keeps two threads from waiting on memory); otherwise bands of rows, about
+                // two items a thread.
+                int threads = _pool.ThreadCount;
+                _batch = batch;
+                (_bands, _images) = batch >= 2 * threads
+                    ? (1, Math.Clamp(batch / (2 * threads), 1, _kernel.ImagesPerItem))
+                    : (Math.Min(_outH, (2 * threads + batch - 1) / batch), 1);
+                _pool.For(_images > 1 ? (batch + _images - 1) / _images : batch * _bands, _direct);
             }
             (_x, _y) = (null, null);
             return;
@@ -245,12 +250,24 @@ internal sealed unsafe class Conv2dLayer : Layer
         if (Bias is not null) RowOps.AddToRows(output, Bias.Value, rows);
     }
 
-    /// <summary>The direct kernel on band <c>item % bands</c> of output rows of example <c>item / bands</c>, with the fused ReLU if any.</summary>
+    /// <summary>
+    /// The direct kernel on images [item·images, …) whole, or (one image an item) on band <c>item % bands</c> of output
+    /// rows of example <c>item / bands</c>, with the fused ReLU if any.
+    /// </summary>
     private void DirectRows(int item)
     {
-        int b = item / _bands, band = item % _bands, oy0 = band * _outH / _bands, oy1 = (band + 1) * _outH / _bands;
         fixed (float* xp = _x, yp = _y)
-            _kernel!.ConvolveRows(xp + (long)b * InputSize, oy0, oy1, yp + (long)b * OutputSize + (long)oy0 * _outW * OutChannels, 0, _kernel.Blocks, _fusedReLU);
+        {
+            if (_images > 1)
+            {
+                int first = item * _images, count = Math.Min(_images, _batch - first);
+                _kernel!.ConvolveRows(xp + (long)first * InputSize, count, 0, _outH, yp + (long)first * OutputSize, 0, _kernel.Blocks, _fusedReLU);
+                return;
+            }
+
+            int b = item / _bands, band = item % _bands, oy0 = band * _outH / _bands, oy1 = (band + 1) * _outH / _bands;
+            _kernel!.ConvolveRows(xp + (long)b * InputSize, 1, oy0, oy1, yp + (long)b * OutputSize + (long)oy0 * _outW * OutChannels, 0, _kernel.Blocks, _fusedReLU);
+        }
     }
 
     /// <summary>

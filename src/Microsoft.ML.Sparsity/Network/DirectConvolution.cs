@@ -26,8 +26,9 @@ namespace Microsoft.ML.Sparsity.Network;
 /// zero weights to whole vectors; when the channel count is not a whole number of vectors the tiles write a padded
 /// per-thread scratch that is copied out. The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
 /// every tile of the band's rows uses them (the accumulators go through the output between chunks, which keeps each
-/// value's order of additions, so results do not depend on how rows are grouped); a work item of several rows, a whole
-/// image when the batch gives each thread images of its own, reads a large layer's weights once instead of once a row.
+/// value's order of additions, so results do not depend on how rows are grouped); a work item of several rows, or of
+/// several whole images when the batch gives each thread images of its own, reads a large layer's weights once for
+/// them all instead of once a row.
 /// </para>
 /// <para>
 /// The weight is packed [group, patch, group width]; the bias (padded) starts the first chunk's accumulators, and the
@@ -39,18 +40,18 @@ internal sealed unsafe class DirectConvolution
     /// <summary>Weight bytes of one chunk of taps of a channel group: with the band it stays in a 32 KB L1.</summary>
     private const int ChunkBytes = 24 * 1024;
 
-    private readonly int _h, _w, _c, _k, _stride, _pad, _outW, _n, _patch;
+    private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _n, _patch;
     private readonly int _lanes, _group, _padded, _chunk, _maxPixels;
     private readonly int[] _tapOffsets;
     private readonly float[] _weight, _bias;
     [ThreadStatic] private static Workspace? t_band, t_scratch, t_pooled;
 
-    public DirectConvolution(VectorIsa isa, int h, int w, int c, int k, int stride, int pad, int outW, int outChannels)
+    public DirectConvolution(VectorIsa isa, int h, int w, int c, int k, int stride, int pad, int outH, int outW, int outChannels)
     {
         if (!Supports(isa, k * k * c, outChannels))
             throw new ArgumentException($"The direct convolution does not run on {VectorIsas.Describe(isa)}.");
         Isa = isa;
-        (_h, _w, _c, _k, _stride, _pad, _outW, _n) = (h, w, c, k, stride, pad, outW, outChannels);
+        (_h, _w, _c, _k, _stride, _pad, _outH, _outW, _n) = (h, w, c, k, stride, pad, outH, outW, outChannels);
         _patch = k * k * c;
         (_lanes, _group, _maxPixels) = isa switch
         {
@@ -98,22 +99,36 @@ internal sealed unsafe class DirectConvolution
     private int Width(int g) => Math.Min(_group, _padded - g * _group);
 
     /// <summary>
-    /// Output rows [<paramref name="oy0"/>, <paramref name="oy1"/>) (outW × out channels each) of the image at
-    /// <paramref name="x"/> into <paramref name="y"/>, which holds row <paramref name="oy0"/> first: the channels of
-    /// groups [<paramref name="block0"/>, <paramref name="block1"/>), plus the bias, then the ReLU if <paramref name="relu"/>.
+    /// Output rows [<paramref name="oy0"/>, <paramref name="oy1"/>) (outW × out channels each) of
+    /// <paramref name="images"/> consecutive images from <paramref name="x"/> (several only with every row) into
+    /// <paramref name="y"/>, which holds the first image's row <paramref name="oy0"/> first: the channels of groups
+    /// [<paramref name="block0"/>, <paramref name="block1"/>), plus the bias, then the ReLU if <paramref name="relu"/>.
     /// </summary>
-    public void ConvolveRows(float* x, int oy0, int oy1, float* y, int block0, int block1, bool relu)
+    public void ConvolveRows(float* x, int images, int oy0, int oy1, float* y, int block0, int block1, bool relu)
     {
         if (_padded == _n)
         {
-            Compute(x, oy0, oy1, y, _n, block0, block1, relu);
+            Compute(x, images, oy0, oy1, y, _n, block0, block1, relu);
             return;
         }
 
-        int pixels = (oy1 - oy0) * _outW;
+        int pixels = images * (oy1 - oy0) * _outW;
         float* scratch = (t_scratch ??= new Workspace()).Get(pixels * _padded);
-        Compute(x, oy0, oy1, scratch, _padded, block0, block1, relu);
+        Compute(x, images, oy0, oy1, scratch, _padded, block0, block1, relu);
         CopyOut(scratch, pixels, y, block0, block1);
+    }
+
+    /// <summary>
+    /// How many whole images a work item should take so that their padded input lines and output (about 256 KB) stay
+    /// in L2 while a chunk of the weight is used on all of them: a large layer's weight is then read once for them all.
+    /// </summary>
+    public int ImagesPerItem
+    {
+        get
+        {
+            long bytes = ((long)((_outH - 1) * _stride + _k) * (_w + 2 * _pad) * _c + (long)_outH * _outW * _padded) * sizeof(float);
+            return (int)Math.Clamp(256 * 1024 / bytes, 1, 64);
+        }
     }
 
     /// <summary>
@@ -125,7 +140,7 @@ internal sealed unsafe class DirectConvolution
     public void ConvolvePooled(float* x, int py, int window, int pooledW, bool relu, float* y, int block0, int block1)
     {
         float* rows = (t_scratch ??= new Workspace()).Get(window * _outW * _padded);
-        Compute(x, py * window, (py + 1) * window, rows, _padded, block0, block1, relu);
+        Compute(x, 1, py * window, (py + 1) * window, rows, _padded, block0, block1, relu);
         if (_padded == _n)
         {
             MaxPool(rows, window, pooledW, y, block0, block1);
@@ -147,28 +162,31 @@ internal sealed unsafe class DirectConvolution
     }
 
     /// <summary>
-    /// Rows [oy0, oy1) into <paramref name="output"/> (pixels <paramref name="stride"/> floats apart, channel c at offset
-    /// c): for each chunk of taps and each group, every row's tiles.
+    /// Rows [oy0, oy1) of <paramref name="images"/> images into <paramref name="output"/> (pixels
+    /// <paramref name="stride"/> floats apart, channel c at offset c, the images' rows one after another): for each
+    /// chunk of taps and each group, every image's rows' tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Compute(float* x, int oy0, int oy1, float* output, int stride, int block0, int block1, bool relu)
+    private void Compute(float* x, int images, int oy0, int oy1, float* output, int stride, int block0, int block1, bool relu)
     {
-        int bandW = _w + 2 * _pad, lineLength = bandW * _c, lines = (oy1 - oy0 - 1) * _stride + _k, iy0 = oy0 * _stride - _pad;
-        float* band = (t_band ??= new Workspace()).Get(lines * lineLength);
-        for (int l = 0; l < lines; l++)
-        {
-            float* line = band + (long)l * lineLength;
-            int iy = iy0 + l;
-            if (iy < 0 || iy >= _h)
+        int bandW = _w + 2 * _pad, lineLength = bandW * _c, lines = (oy1 - oy0 - 1) * _stride + _k, iy0 = oy0 * _stride - _pad, rows = oy1 - oy0;
+        long bandSize = (long)lines * lineLength, imageSize = (long)_h * _w * _c;
+        float* band = (t_band ??= new Workspace()).Get((int)(images * bandSize));
+        for (int image = 0; image < images; image++)
+            for (int l = 0; l < lines; l++)
             {
-                new Span<float>(line, lineLength).Clear();
-                continue;
-            }
+                float* line = band + image * bandSize + (long)l * lineLength;
+                int iy = iy0 + l;
+                if (iy < 0 || iy >= _h)
+                {
+                    new Span<float>(line, lineLength).Clear();
+                    continue;
+                }
 
-            new Span<float>(line, _pad * _c).Clear();
-            new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
-            Buffer.MemoryCopy(x + (long)iy * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
-        }
+                new Span<float>(line, _pad * _c).Clear();
+                new Span<float>(line + (_pad + _w) * _c, _pad * _c).Clear();
+                Buffer.MemoryCopy(x + image * imageSize + (long)iy * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
+            }
 
         int tiles = (_outW + _maxPixels - 1) / _maxPixels, step = _stride * _c, rowTaps = _k * _c;
         fixed (float* weight = _weight, bias = _bias)
@@ -181,25 +199,26 @@ internal sealed unsafe class DirectConvolution
                 {
                     int width = Width(g), vectors = width / _lanes;
                     float* groupWeight = weight + (long)g * _group * _patch;
-                    for (int oy = oy0; oy < oy1; oy++)
-                    {
-                        // The taps of window rows inside the image (the others read zero lines): [t0, t1), cut to this chunk.
-                        int top = oy * _stride - _pad, t0 = Math.Max(0, -top) * rowTaps, t1 = Math.Min(_k, _h - top) * rowTaps;
-                        if (t1 <= t0) (t0, t1) = (0, 0);  // every window row in the padding: the bias alone
-                        int from = Math.Max(t0, chunk0), to = Math.Min(t1, chunk1);
-                        bool first = from == t0, last = to == t1;
-                        if (from >= to && !(t0 == t1 && chunk0 == 0)) continue;
-                        float* corner = band + (long)(oy - oy0) * _stride * lineLength;
-                        float* row = output + (long)(oy - oy0) * _outW * stride + g * _group;
-                        var tile = new Tile(corner, step, groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
-                            bias + g * _group, !first, last && relu, stride);
-                        for (int i = 0, ox = 0; i < tiles; i++)
+                    for (int image = 0; image < images; image++)
+                        for (int oy = oy0; oy < oy1; oy++)
                         {
-                            int count = (_outW - ox) / (tiles - i);  // as even as can be: larger tiles last
-                            Run(tile, ox, row + (long)ox * stride, count, vectors);
-                            ox += count;
+                            // The taps of window rows inside the image (the others read zero lines): [t0, t1), cut to this chunk.
+                            int top = oy * _stride - _pad, t0 = Math.Max(0, -top) * rowTaps, t1 = Math.Min(_k, _h - top) * rowTaps;
+                            if (t1 <= t0) (t0, t1) = (0, 0);  // every window row in the padding: the bias alone
+                            int from = Math.Max(t0, chunk0), to = Math.Min(t1, chunk1);
+                            bool first = from == t0, last = to == t1;
+                            if (from >= to && !(t0 == t1 && chunk0 == 0)) continue;
+                            float* corner = band + image * bandSize + (long)(oy - oy0) * _stride * lineLength;
+                            float* row = output + ((long)image * rows + oy - oy0) * _outW * stride + g * _group;
+                            var tile = new Tile(corner, step, groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
+                                bias + g * _group, !first, last && relu, stride);
+                            for (int i = 0, ox = 0; i < tiles; i++)
+                            {
+                                int count = (_outW - ox) / (tiles - i);  // as even as can be: larger tiles last
+                                Run(tile, ox, row + (long)ox * stride, count, vectors);
+                                ox += count;
+                            }
                         }
-                    }
                 }
             }
         }

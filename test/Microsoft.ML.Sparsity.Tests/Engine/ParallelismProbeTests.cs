@@ -36,6 +36,21 @@ public sealed class ParallelismProbeTests
     }
 
     [Fact]
+    public void CallsLongerThanAWindowsTimeAreAWindowEach()
+    {
+        // 10 ms calls: every call ends its window, so alone is probed after 1 call, then 2, 4, ... (not 64 calls).
+        var probe = new ParallelismProbe();
+        long together = 2 * ParallelismProbe.WindowTicks, alone = 4 * ParallelismProbe.WindowTicks;
+        var ways = new List<bool>();
+        for (int call = 0; call < 12; call++)
+        {
+            ways.Add(probe.Alone);
+            probe.Record(probe.Alone ? alone : together);
+        }
+        Assert.Equal([false, true, false, false, true, false, false, false, false, true, false, false], ways);
+    }
+
+    [Fact]
     public void WorkersThatCostMoreThanTwiceAloneAreDroppedAtTheNextWindowWithoutWaitingForAProbe()
     {
         var probe = new ParallelismProbe();

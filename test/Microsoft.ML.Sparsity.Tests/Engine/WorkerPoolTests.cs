@@ -138,6 +138,16 @@ public sealed class WorkerPoolTests
             pool.For(threads.Length, i => threads[i] = Environment.CurrentManagedThreadId);
             Assert.All(threads, t => Assert.Equal(caller, t));
         }
+
+        // Calls of another size are judged by a probe of their own, which starts with the workers: a call of 64 items
+        // that waits for the worker's first item shows it taking part.
+        int taken = 0;
+        pool.For(64, i =>
+        {
+            if (Environment.CurrentManagedThreadId != caller) Interlocked.Increment(ref taken);
+            else if (i == 0) SpinWait.SpinUntil(() => Volatile.Read(ref taken) > 0, 5000);
+        });
+        Assert.True(taken > 0, "a call of 64 items ran alone: the probe of the 4-item calls decided it");
     }
 
     [Fact]

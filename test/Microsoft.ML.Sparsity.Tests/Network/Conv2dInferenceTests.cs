@@ -93,6 +93,8 @@ public class DirectConvolutionTests
             data.Add(tier, 9, 3, 2, 1, 200, 1);  // 200 outputs: three groups of 64 and one of 8 on AVX-512
             data.Add(tier, 16, 1, 1, 0, 7, 3);   // 1×1 kernel, 7 outputs
             data.Add(tier, 3, 3, 1, 4, 20, 2);   // padding 4 > kernel: the first and last rows are the bias alone
+            data.Add(tier, 8, 3, 1, 1, 45, 12);  // work items of three whole images (a padded scratch)
+            data.Add(tier, 8, 3, 1, 1, 64, 12);  // work items of three whole images (straight into the output)
         }
         return data;
     }
@@ -114,31 +116,31 @@ public class DirectConvolutionTests
             Assert.True(Math.Abs(expected[i] - direct[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}] {direct[i]} vs {expected[i]}");
     }
 
-    public static TheoryData<string, int, int> TiersAndChannels()
+    public static TheoryData<string, int, int, int, int> TiersAndChannels()
     {
-        var data = new TheoryData<string, int, int>();
+        var data = new TheoryData<string, int, int, int, int>();
         foreach (string tier in TierNames)
         {
-            data.Add(tier, 32, 64);   // the CNN's second layer
-            data.Add(tier, 96, 45);   // several chunks of taps, no whole vector of outputs (a padded scratch)
+            data.Add(tier, 32, 64, 14, 3);   // the CNN's second layer: whole images on one thread, bands of rows on more
+            data.Add(tier, 96, 45, 8, 9);    // several chunks of taps, no whole vector of outputs; 4, 2 or 1 images an item
         }
         return data;
     }
 
     [Theory]
     [MemberData(nameof(TiersAndChannels))]
-    public void DirectInferenceIsTheSameOnAnyThreadCount(string tier, int channels, int outChannels)
+    public void DirectInferenceIsTheSameOnAnyThreadCount(string tier, int channels, int outChannels, int side, int batch)
     {
-        // Rows are grouped by the thread count (whole images on one thread, bands of rows on two or three), but each
-        // value's additions run in the same order: the results are equal, not close.
-        var x = Enumerable.Range(0, 3 * 14 * 14 * channels).Select(i => MathF.Sin(i * 0.37f)).ToArray();
+        // Rows are grouped by the thread count (groups of whole images, or bands of rows), but each value's additions
+        // run in the same order: the results are equal, not close.
+        var x = Enumerable.Range(0, batch * side * side * channels).Select(i => MathF.Sin(i * 0.37f)).ToArray();
         float[] Forward(int threads)
         {
             using var pool = new WorkerPool(threads);
-            var conv = (Conv2dLayer)new Conv2dDefinition(outChannels, 3, 1, 1).Build("conv", [14, 14, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
+            var conv = (Conv2dLayer)new Conv2dDefinition(outChannels, 3, 1, 1).Build("conv", [side, side, channels], new LayerBuildContext(pool, WeightInitializer.HeNormal, 3));
             conv.Isa = Enum.Parse<VectorIsa>(tier);
-            var y = new float[3 * conv.OutputSize];
-            conv.Forward(x, y, 3, training: false);
+            var y = new float[batch * conv.OutputSize];
+            conv.Forward(x, y, batch, training: false);
             return y;
         }
 
