@@ -81,7 +81,7 @@ internal static class ChannelBench
     /// The model with a fraction <paramref name="removed"/> of its multiply-adds pruned away by channels (a removed
     /// channel's filter, bias and batch-norm γ and β zero, so compaction removes it).
     /// </summary>
-    private static NeuralNetworkMulticlassModel Model(WorkerPool pool, Func<LayerDefinition[]> layers, double removed)
+    internal static NeuralNetworkMulticlassModel Model(WorkerPool pool, Func<LayerDefinition[]> layers, double removed)
     {
         var network = new SequentialNetwork(layers(), [28, 28, 1], new LayerBuildContext(pool, WeightInitializer.GlorotUniform, 42));
         if (removed > 0)

@@ -107,7 +107,7 @@ internal static class WeightFormatRule
     /// <param name="format">The format asked for.</param>
     /// <param name="convolution">A convolution multiplies many rows (pixels) even for one example: it takes the batched format only.</param>
     /// <param name="directConvolution">
-    /// A convolution whose dense form runs the direct kernel fused with its ReLU and pooling: the calibration times the
+    /// A convolution whose dense form runs the direct kernel (any convolution on a vector tier): the calibration times the
     /// dense GEMM, not that kernel, so it would compare the sparse formats with the wrong dense time (measured: it served a
     /// 50% sparse CNN from CSR at 0.67× the dense speed); the fixed rule chooses instead.
     /// </param>

@@ -37,7 +37,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private float[]? _x, _y, _dx;
     private int _chunkStart;     // the first example of the chunk being unfolded
     private int _batch, _workers;
-    private int _bands, _images; // the direct kernel's items: bands of output rows of an example, or whole images (more than 1)
+    private int _images;         // whole images a direct-kernel item (0: one output row of one channel group an item)
     private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
@@ -116,14 +116,13 @@ internal sealed unsafe class Conv2dLayer : Layer
             else
             {
                 // Groups of whole images when the batch gives every thread two or more (a large layer's weights are
-                // read once a group, which keeps two threads from waiting on memory); otherwise bands of rows, about
-                // two items a thread.
+                // read once a group, which keeps two threads from waiting on memory); otherwise one output row × one
+                // channel group an item, group by group (both threads use the group's weights while in cache), so a
+                // single image's 7 rows still balance over two threads.
                 int threads = _pool.ThreadCount;
                 _batch = batch;
-                (_bands, _images) = batch >= 2 * threads
-                    ? (1, Math.Clamp(batch / (2 * threads), 1, _kernel.ImagesPerItem))
-                    : (Math.Min(_outH, (2 * threads + batch - 1) / batch), 1);
-                _pool.For(_images > 1 ? (batch + _images - 1) / _images : batch * _bands, _direct);
+                _images = batch >= 2 * threads ? Math.Clamp(batch / (2 * threads), 1, _kernel.ImagesPerItem) : 0;
+                _pool.For(_images > 0 ? (batch + _images - 1) / _images : batch * _kernel.Blocks * _outH, _direct);
             }
             (_x, _y) = (null, null);
             return;
@@ -251,22 +250,22 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>
-    /// The direct kernel on images [item·images, …) whole, or (one image an item) on band <c>item % bands</c> of output
-    /// rows of example <c>item / bands</c>, with the fused ReLU if any.
+    /// The direct kernel on images [item·images, …) whole, or (images 0) on output row <c>item % outH</c> of channel
+    /// group <c>item / outH % groups</c> of example <c>item / outH / groups</c>, with the fused ReLU if any.
     /// </summary>
     private void DirectRows(int item)
     {
         fixed (float* xp = _x, yp = _y)
         {
-            if (_images > 1)
+            if (_images > 0)
             {
                 int first = item * _images, count = Math.Min(_images, _batch - first);
                 _kernel!.ConvolveRows(xp + (long)first * InputSize, count, 0, _outH, yp + (long)first * OutputSize, 0, _kernel.Blocks, _fusedReLU);
                 return;
             }
 
-            int b = item / _bands, band = item % _bands, oy0 = band * _outH / _bands, oy1 = (band + 1) * _outH / _bands;
-            _kernel!.ConvolveRows(xp + (long)b * InputSize, 1, oy0, oy1, yp + (long)b * OutputSize + (long)oy0 * _outW * OutChannels, 0, _kernel.Blocks, _fusedReLU);
+            int oy = item % _outH, group = item / _outH % _kernel!.Blocks, b = item / _outH / _kernel.Blocks;
+            _kernel.ConvolveRows(xp + (long)b * InputSize, 1, oy, oy + 1, yp + (long)b * OutputSize + (long)oy * _outW * OutChannels, group, group + 1, _fusedReLU);
         }
     }
 

@@ -121,7 +121,7 @@ public class DirectConvolutionTests
         var data = new TheoryData<string, int, int, int, int>();
         foreach (string tier in TierNames)
         {
-            data.Add(tier, 32, 64, 14, 3);   // the CNN's second layer: whole images on one thread, bands of rows on more
+            data.Add(tier, 32, 64, 14, 3);   // the CNN's second layer: whole images on one thread, rows of a group on more
             data.Add(tier, 96, 45, 8, 9);    // several chunks of taps, no whole vector of outputs; 4, 2 or 1 images an item
         }
         return data;
@@ -131,7 +131,7 @@ public class DirectConvolutionTests
     [MemberData(nameof(TiersAndChannels))]
     public void DirectInferenceIsTheSameOnAnyThreadCount(string tier, int channels, int outChannels, int side, int batch)
     {
-        // Rows are grouped by the thread count (groups of whole images, or bands of rows), but each value's additions
+        // Work items depend on the thread count (groups of whole images, or one row of one channel group), but each value's additions
         // run in the same order: the results are equal, not close.
         var x = Enumerable.Range(0, batch * side * side * channels).Select(i => MathF.Sin(i * 0.37f)).ToArray();
         float[] Forward(int threads)
