@@ -30,4 +30,21 @@ internal static class SparsityTestNetworks
     }
 
     public static long Zeros(float[] values) => values.LongCount(v => v == 0);
+
+    /// <summary>Each output channel's filter L1 norm Σ|w|, in double.</summary>
+    public static double[] FilterL1Norms(PrunableLayer layer) =>
+        [.. Enumerable.Range(0, layer.OutChannels).Select(c => Enumerable.Range(0, layer.Columns).Sum(i => Math.Abs((double)layer.Weight.Value[c * layer.Columns + i])))];
+
+    /// <summary>
+    /// Asserts that <paramref name="layer"/>'s mask prunes exactly <paramref name="count"/> whole channels, every one
+    /// with a smaller filter L1 norm (in <paramref name="norms"/>, taken before pruning) than every kept one; returns them.
+    /// </summary>
+    public static int[] AssertSmallestL1Pruned(PrunableLayer layer, double[] norms, int count)
+    {
+        var pruned = Enumerable.Range(0, layer.OutChannels).Where(c => layer.Weight.Mask![c * layer.Columns] == 0).ToArray();
+        var kept = Enumerable.Range(0, layer.OutChannels).Except(pruned).ToArray();
+        Xunit.Assert.Equal(count, pruned.Length);
+        Xunit.Assert.True(pruned.Max(c => norms[c]) < kept.Min(c => norms[c]), $"layer '{layer.Name}': a pruned filter has a larger L1 norm than a kept one.");
+        return pruned;
+    }
 }
