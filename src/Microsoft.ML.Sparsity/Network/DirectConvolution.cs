@@ -22,9 +22,9 @@ namespace Microsoft.ML.Sparsity.Network;
 /// waits on the multiply-add latency.
 /// </para>
 /// <para>
-/// Any channel count and any patch: the output channels form groups of 64 (AVX-512) or 16, the last one padded with
-/// zero weights to whole vectors; when the channel count is not a whole number of vectors the tiles write a padded
-/// per-thread scratch that is copied out. The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
+/// Any channel count and any patch: the output channels, padded with zero weights to whole vectors, form as few groups
+/// of at most 64 (AVX-512) or 16 channels as they can, their vectors shared out evenly; when the channel count is not
+/// a whole number of vectors the tiles write a padded per-thread scratch that is copied out. The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
 /// every tile of the band's rows uses them (the accumulators go through the output between chunks, which keeps each
 /// value's order of additions, so results do not depend on how rows are grouped); a work item of several rows, or of
 /// several whole images when the batch gives each thread images of its own, reads a large layer's weights once for
@@ -41,7 +41,8 @@ internal sealed unsafe class DirectConvolution
     private const int ChunkBytes = 24 * 1024;
 
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _n, _patch;
-    private readonly int _lanes, _group, _padded, _chunk, _maxPixels;
+    private readonly int _lanes, _padded, _chunk, _maxPixels;
+    private readonly int[] _groupStart; // group g's first channel; its packed width is _groupStart[g + 1] − _groupStart[g]
     private readonly int[] _tapOffsets;
     private readonly float[] _weight, _bias;
     [ThreadStatic] private static Workspace? t_band, t_scratch, t_pooled;
@@ -53,14 +54,21 @@ internal sealed unsafe class DirectConvolution
         Isa = isa;
         (_h, _w, _c, _k, _stride, _pad, _outH, _outW, _n) = (h, w, c, k, stride, pad, outH, outW, outChannels);
         _patch = k * k * c;
-        (_lanes, _group, _maxPixels) = isa switch
+        int group;
+        (_lanes, group, _maxPixels) = isa switch
         {
             VectorIsa.Avx512 => (16, 64, 6),
             VectorIsa.Avx2 => (8, 16, 6),
             _ => (4, 16, 2),
         };
         _padded = (outChannels + _lanes - 1) / _lanes * _lanes;
-        _chunk = Math.Max(1, ChunkBytes / (_group * sizeof(float)));
+        // As few groups as the widest allows, their vectors shared out evenly (139 channels on AVX-512: 3 + 3 + 3
+        // vectors, not 4 + 4 + 1, whose one-vector tiles would wait on loads).
+        int vectors = _padded / _lanes, most = group / _lanes, groups = (vectors + most - 1) / most;
+        _groupStart = new int[groups + 1];
+        for (int g = 0; g < groups; g++)
+            _groupStart[g + 1] = _groupStart[g] + (vectors / groups + (g < vectors % groups ? 1 : 0)) * _lanes;
+        _chunk = Math.Max(1, ChunkBytes / (group * sizeof(float)));
         _weight = new float[_padded * _patch];
         _bias = new float[_padded];
         // Tap t = (ky·k + kx)·in + ci of a window reads the padded band (w + 2·pad pixels wide) at offset
@@ -75,8 +83,8 @@ internal sealed unsafe class DirectConvolution
     /// <summary>The tier the kernels run.</summary>
     public VectorIsa Isa { get; }
 
-    /// <summary>The output channel groups (64 channels on AVX-512, 16 otherwise; the last may be narrower): a row can be computed a range of groups at a time.</summary>
-    public int Blocks => (_padded + _group - 1) / _group;
+    /// <summary>The output channel groups (up to 64 channels on AVX-512, 16 otherwise): a row can be computed a range of groups at a time.</summary>
+    public int Blocks => _groupStart.Length - 1;
 
     /// <summary>Whether the direct kernel runs on <paramref name="isa"/>: any vector tier, any patch and channel count.</summary>
     public static bool Supports(VectorIsa isa, int patch, int outChannels) => isa >= VectorIsa.Vector128 && patch > 0 && outChannels > 0;
@@ -84,19 +92,20 @@ internal sealed unsafe class DirectConvolution
     /// <summary>Packs the layer's weight [out, patch] into the kernels' groups, and its bias (null: none), zero-padded to whole vectors.</summary>
     public void Pack(float[] weight, float[]? bias)
     {
-        for (int o = 0; o < _n; o++)
+        for (int g = 0, o = 0; o < _n; o++)
         {
-            int g = o / _group, width = Width(g), lane = o % _group;
+            if (o == _groupStart[g + 1]) g++;
+            int width = Width(g), lane = o - _groupStart[g];
             for (int p = 0; p < _patch; p++)
-                _weight[g * _group * _patch + p * width + lane] = weight[o * _patch + p];
+                _weight[_groupStart[g] * _patch + p * width + lane] = weight[o * _patch + p];
         }
 
         if (bias is null) Array.Clear(_bias);
         else bias.CopyTo(_bias, 0);
     }
 
-    /// <summary>Group <paramref name="g"/>'s packed width: 64 or 16 channels, the last group its channels rounded up to whole vectors.</summary>
-    private int Width(int g) => Math.Min(_group, _padded - g * _group);
+    /// <summary>Group <paramref name="g"/>'s packed width, whole vectors (the last group's padding channels have zero weights).</summary>
+    private int Width(int g) => _groupStart[g + 1] - _groupStart[g];
 
     /// <summary>
     /// Output rows [<paramref name="oy0"/>, <paramref name="oy1"/>) (outW × out channels each) of
@@ -155,7 +164,7 @@ internal sealed unsafe class DirectConvolution
     /// <summary>Copies <paramref name="pixels"/> pixels' channels of groups [block0, block1) from the padded layout to <paramref name="y"/> (out channels a pixel).</summary>
     private void CopyOut(float* padded, int pixels, float* y, int block0, int block1)
     {
-        int c0 = block0 * _group, c1 = Math.Min(block1 * _group, _n);
+        int c0 = _groupStart[block0], c1 = Math.Min(_groupStart[block1], _n);
         long bytes = (long)(c1 - c0) * sizeof(float);
         for (int p = 0; p < pixels; p++)
             Buffer.MemoryCopy(padded + (long)p * _padded + c0, y + (long)p * _n + c0, bytes, bytes);
@@ -198,7 +207,7 @@ internal sealed unsafe class DirectConvolution
                 for (int g = block0; g < block1; g++)
                 {
                     int width = Width(g), vectors = width / _lanes;
-                    float* groupWeight = weight + (long)g * _group * _patch;
+                    float* groupWeight = weight + (long)_groupStart[g] * _patch;
                     for (int image = 0; image < images; image++)
                         for (int oy = oy0; oy < oy1; oy++)
                         {
@@ -209,9 +218,9 @@ internal sealed unsafe class DirectConvolution
                             bool first = from == t0, last = to == t1;
                             if (from >= to && !(t0 == t1 && chunk0 == 0)) continue;
                             float* corner = band + image * bandSize + (long)(oy - oy0) * _stride * lineLength;
-                            float* row = output + ((long)image * rows + oy - oy0) * _outW * stride + g * _group;
+                            float* row = output + ((long)image * rows + oy - oy0) * _outW * stride + _groupStart[g];
                             var tile = new Tile(corner, step, groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
-                                bias + g * _group, !first, last && relu, stride);
+                                bias + _groupStart[g], !first, last && relu, stride);
                             for (int i = 0, ox = 0; i < tiles; i++)
                             {
                                 int count = (_outW - ox) / (tiles - i);  // as even as can be: larger tiles last
@@ -335,11 +344,11 @@ internal sealed unsafe class DirectConvolution
     /// </summary>
     private void MaxPool(float* rows, int window, int pooledW, float* y, int block0, int block1)
     {
-        int n = _padded, length = _outW * n, end = Math.Min(block1 * _group, n);
+        int n = _padded, length = _outW * n, end = _groupStart[block1];
         for (int px = 0; px < pooledW; px++)
         {
             float* first = rows + px * window * n;
-            int c = block0 * _group;
+            int c = _groupStart[block0];
             if (Isa == VectorIsa.Avx512)
                 for (; c < end; c += Vector512<float>.Count)
                 {

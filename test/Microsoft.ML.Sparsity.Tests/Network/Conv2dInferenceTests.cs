@@ -89,8 +89,8 @@ public class DirectConvolutionTests
             data.Add(tier, 7, 3, 2, 2, 64, 1);   // 5 pixels a row: stride 2 with padding 2
             data.Add(tier, 3, 5, 1, 2, 64, 3);   // 5×5 kernel, 8 pixels a row: 4 + 4
             data.Add(tier, 64, 3, 1, 1, 45, 2);  // 576-value patches (several chunks of taps), 45 outputs: no whole vector
-            data.Add(tier, 128, 3, 1, 1, 90, 1); // 1,152-value patches, 90 outputs: 64 + 26 on AVX-512
-            data.Add(tier, 9, 3, 2, 1, 200, 1);  // 200 outputs: three groups of 64 and one of 8 on AVX-512
+            data.Add(tier, 128, 3, 1, 1, 90, 1); // 1,152-value patches, 90 outputs: two groups of 48 on AVX-512
+            data.Add(tier, 9, 3, 2, 1, 200, 1);  // 200 outputs: groups of 64, 48, 48 and 48 on AVX-512
             data.Add(tier, 16, 1, 1, 0, 7, 3);   // 1×1 kernel, 7 outputs
             data.Add(tier, 3, 3, 1, 4, 20, 2);   // padding 4 > kernel: the first and last rows are the bias alone
             data.Add(tier, 8, 3, 1, 1, 45, 12);  // work items of three whole images (a padded scratch)
