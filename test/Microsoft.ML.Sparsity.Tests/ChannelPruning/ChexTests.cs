@@ -3,6 +3,7 @@ using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Tests.Training;
 using Microsoft.ML.Sparsity.Training;
+using Microsoft.ML.Sparsity.Tests.Masks;
 using Xunit;
 using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
 
@@ -26,9 +27,7 @@ public sealed class ChexTests
     /// <summary>Drives the controller through the training loop's hooks by hand, on seeded random batches.</summary>
     private sealed class Run
     {
-        private readonly Random _data = new(4);
-        private readonly float[] _labels = new float[Batch];
-        private readonly SoftmaxCrossEntropyLoss _loss = new();
+        private readonly RandomBatches _batches = new(4, Batch);
 
         public Run(SequentialNetwork network, ChexOptions options)
         {
@@ -45,10 +44,7 @@ public sealed class ChexTests
         /// <summary>Forward, backward and the optimiser update of step <paramref name="t"/>; the test then calls the controller's AfterStep.</summary>
         public void Train(long t)
         {
-            for (int i = 0; i < Batch * Network.InputSize; i++) Network.Input[i] = _data.NextSingle() * 2 - 1;
-            for (int i = 0; i < Batch; i++) _labels[i] = _data.Next(Network.OutputSize);
-            _loss.Compute(Network.Forward(Batch, training: true), _labels, Batch, Network.OutputSize, Network.OutputGradient);
-            Network.Backward(Batch);
+            _batches.Next(Network);
             Controller.AfterBackward(t);
             Optimizer.Step(0.05f);
         }

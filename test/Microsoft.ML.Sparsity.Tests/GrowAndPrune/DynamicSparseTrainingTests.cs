@@ -3,6 +3,7 @@ using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Pruning;
 using Microsoft.ML.Sparsity.Training;
+using Microsoft.ML.Sparsity.Tests.Masks;
 using Xunit;
 using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
 
@@ -24,9 +25,7 @@ public sealed class DynamicSparseTrainingTests
     /// <summary>Drives a controller through the training loop's hooks by hand, on seeded random batches.</summary>
     private sealed class Run
     {
-        private readonly Random _data = new(21);
-        private readonly float[] _labels = new float[Batch];
-        private readonly SoftmaxCrossEntropyLoss _loss = new();
+        private readonly RandomBatches _batches = new(21, Batch);
 
         public Run(SequentialNetwork network, OptimizerOptions optimizer, DynamicSparseOptions options, int stepsPerEpoch, long totalSteps)
         {
@@ -44,10 +43,7 @@ public sealed class DynamicSparseTrainingTests
         /// <summary>Forward and backward on a new batch (step <paramref name="t"/>, 0-based).</summary>
         public void Backward(long t)
         {
-            for (int i = 0; i < Batch * Network.InputSize; i++) Network.Input[i] = _data.NextSingle() * 2 - 1;
-            for (int i = 0; i < Batch; i++) _labels[i] = _data.Next(Network.OutputSize);
-            _loss.Compute(Network.Forward(Batch, training: true), _labels, Batch, Network.OutputSize, Network.OutputGradient);
-            Network.Backward(Batch);
+            _batches.Next(Network);
             Controller.AfterBackward(t);
         }
 
@@ -58,8 +54,7 @@ public sealed class DynamicSparseTrainingTests
             foreach (var p in copy.Parameters) p.Mask = null;
             copy.EnsureCapacity(Batch);
             Network.Input.AsSpan(0, Batch * Network.InputSize).CopyTo(copy.Input);
-            _loss.Compute(copy.Forward(Batch, training: true), _labels, Batch, copy.OutputSize, copy.OutputGradient);
-            copy.Backward(Batch);
+            _batches.Backward(copy);
             return PrunableLayer.From(copy).Select(l => (float[])l.Weight.Gradient.Clone()).ToArray();
         }
 

@@ -48,3 +48,29 @@ internal static class SparsityTestNetworks
         return pruned;
     }
 }
+
+/// <summary>
+/// Seeded random training batches for tests that drive a sparsity controller by hand: inputs uniform in [−1, 1),
+/// random labels, softmax cross-entropy.
+/// </summary>
+internal sealed class RandomBatches(int seed, int batch)
+{
+    private readonly Random _data = new(seed);
+    private readonly float[] _labels = new float[batch];
+    private readonly SoftmaxCrossEntropyLoss _loss = new();
+
+    /// <summary>A new batch into <paramref name="network"/>'s input, then its forward, loss and backward.</summary>
+    public void Next(SequentialNetwork network)
+    {
+        for (int i = 0; i < batch * network.InputSize; i++) network.Input[i] = _data.NextSingle() * 2 - 1;
+        for (int i = 0; i < batch; i++) _labels[i] = _data.Next(network.OutputSize);
+        Backward(network);
+    }
+
+    /// <summary>Forward, loss and backward of <paramref name="network"/> on the input it holds and the current batch's labels.</summary>
+    public void Backward(SequentialNetwork network)
+    {
+        _loss.Compute(network.Forward(batch, training: true), _labels, batch, network.OutputSize, network.OutputGradient);
+        network.Backward(batch);
+    }
+}
