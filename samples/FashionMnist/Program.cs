@@ -68,21 +68,25 @@ foreach (var (modelKey, modelName, layers, epochs) in Recipes.Models(options))
         else model = trainer.Fit(train);
         if (method == "dense") denseModel = model;
         double seconds = clock.Elapsed.TotalSeconds;
-        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
-        var report = model.GetSparsityReport();
-        if (!options.Quiet) Console.WriteLine(method == "dense" ? model.Summary() : report.ToString());
-        Console.WriteLine($"test accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}, trained in {seconds:F1} s");
-        // A channel-pruned model predicts through its compact form (the pruned channels removed), as it would be deployed.
-        double predictMicroseconds = PredictionLatency.Measure(ml, Recipes.ChannelMethods.Contains(method) ? model.WithCompactPrediction() : model, test);
-        long? bytes = SavedSize.Of(ml, model, train.Schema);
-        Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats: " +
-            string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
-        double? others = load?.OtherCores();
-        if (others is double o) Console.WriteLine($"while training and timing this model, {MachineLoad.Describe(o)}.");
-        var result = new Result(modelName, method, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes, others);
-        if (options.Csv is string csv) ResultsCsv.Append(csv, modelKey, options, method, recipe.Epochs, metrics.MicroAccuracy);
-        dense ??= method == "dense" ? result : null;
-        results.Add(result with { Delta = dense is null ? null : result.Accuracy - dense.Accuracy });
+        // A nested model is evaluated at each of its levels (one row each, "nested90" for its 0.9 level); the others once.
+        foreach (var (name, evaluated) in Recipes.Levels(method, model))
+        {
+            var metrics = ml.MulticlassClassification.Evaluate(evaluated.Transform(test));
+            var report = evaluated.GetSparsityReport();
+            if (!options.Quiet) Console.WriteLine(method == "dense" ? model.Summary() : report.ToString());
+            Console.WriteLine($"{(name == method ? "" : name + ": ")}test accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}, trained in {seconds:F1} s");
+            // A channel-pruned model predicts through its compact form (the pruned channels removed), as it would be deployed.
+            double predictMicroseconds = PredictionLatency.Measure(ml, Recipes.ChannelMethods.Contains(method) ? evaluated.WithCompactPrediction() : evaluated, test);
+            long? bytes = SavedSize.Of(ml, model, train.Schema);
+            Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats: " +
+                string.Join(", ", evaluated.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
+            double? others = load?.OtherCores();
+            if (others is double o) Console.WriteLine($"while training and timing this model, {MachineLoad.Describe(o)}.");
+            var result = new Result(modelName, name, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes, others);
+            if (options.Csv is string csv) ResultsCsv.Append(csv, modelKey, options, name, recipe.Epochs, metrics.MicroAccuracy);
+            dense ??= method == "dense" ? result : null;
+            results.Add(result with { Delta = dense is null ? null : result.Accuracy - dense.Accuracy });
+        }
     }
 }
 
@@ -278,6 +282,13 @@ internal static class Recipes
     {
         if (method == "dense" || method.StartsWith("ft", StringComparison.Ordinal) || method.StartsWith("l1ch", StringComparison.Ordinal) || method.StartsWith("pgap", StringComparison.Ordinal)) return null;
         if (method.StartsWith("cgap", StringComparison.Ordinal)) return Gap(ml, method, allocation);
+        if (NestedMethods.Contains(method))
+        {
+            var nested = ml.Sparsity().NestedSparsity(allocation: Allocation(allocation));
+            nested.OutputLayerAtHalfRate = allocation == "uniform-half";
+            nested.Sampling = method == "nestedall" ? Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.All : Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.Sandwich;
+            return nested;
+        }
         if (ChannelMethods.Contains(method)) return ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0);
         if (NMMethods.Contains(method))
         {
@@ -346,6 +357,18 @@ internal static class Recipes
         return gap;
     }
 
+    /// <summary>
+    /// nested / nestedall: nested sparsity at levels 0.5, 0.8, 0.9, 0.95, 0.98 (the levels' allocation from --allocation),
+    /// trained with the sandwich rule (densest, sparsest and one other level each step) or with every level every step.
+    /// </summary>
+    public static readonly string[] NestedMethods = ["nested", "nestedall"];
+
+    /// <summary>The models a method's rows report: a nested model at each of its levels ("nested90" for 0.9), any other as itself.</summary>
+    public static IEnumerable<(string Name, NeuralNetworkMulticlassModel Model)> Levels(string method, NeuralNetworkMulticlassModel model) =>
+        model.SparsityLevels.Count == 0
+            ? [(method, model)]
+            : model.SparsityLevels.Select(level => (method + ((int)Math.Round(level * 100)).ToString(CultureInfo.InvariantCulture), model.AtSparsityLevel(level)));
+
     /// <summary>pgapNN: P-GaP's options, training each copy with <paramref name="recipe"/>; null for other methods.</summary>
     public static Microsoft.ML.Sparsity.GrowAndPrune.ParallelGapOptions? ParallelGap(MLContext ml, string method, string allocation, NeuralNetworkMulticlassTrainer.Options recipe) =>
         method.StartsWith("pgap", StringComparison.Ordinal) ? new() { Training = recipe, Gap = Gap(ml, method, allocation) } : null;
@@ -409,11 +432,12 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         if (a.Allocation is not ("uniform" or "uniform-half" or "erk")) throw new ArgumentException($"--allocation must be uniform, uniform-half or erk, not '{a.Allocation}'. {Usage}");
         if (a.Model is not ("lenet" or "cnn" or "widecnn" or "all")) throw new ArgumentException($"--model must be lenet, cnn, widecnn or all, not '{a.Model}'. {Usage}");
         foreach (var m in a.Methods)
-            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m) && !Recipes.ChannelMethods.Contains(m)) throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+            if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m) && !Recipes.ChannelMethods.Contains(m)
+                && !Recipes.NestedMethods.Contains(m) && m != "gmp50") throw new ArgumentException($"Unknown method '{m}'. {Usage}");
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), " +
-        "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL and GaP: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, one row per level) and gmp50 beside them, " +
+        "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL, GaP and nested levels: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

@@ -81,7 +81,7 @@ public sealed class SparsityCatalog
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        var network = model.Network.Clone(_host.Pool);
+        var network = model.Network.CloneAtActiveLevel(_host.Pool);
         if (options.PermuteChannels && options.Pattern is Masks.SparsityPattern.NMPattern nm)
             foreach (var result in NMSparsity.ChannelPermutation.PermuteAll(network, nm.N, nm.M))
                 _host.WriteLog(
@@ -174,7 +174,7 @@ public sealed class SparsityCatalog
     }
 
     private static void Export(NeuralNetworkModel network, FrequencyDomain.FrequencyDomainTransformer? frequencyDomain, Stream stream) =>
-        Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network.Network, (network as NeuralNetworkMulticlassModel)?.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain,
+        Microsoft.ML.Sparsity.Export.OnnxExporter.Export(network.LevelNetwork, (network as NeuralNetworkMulticlassModel)?.ClassNames, stream, ModelFile.PackageVersion, frequencyDomain,
             network switch
             {
                 NeuralNetworkBinaryModel => Microsoft.ML.Sparsity.Export.OnnxHead.Sigmoid,
@@ -257,6 +257,23 @@ public sealed class SparsityCatalog
     public GrowAndPrune.RigLOptions RigL(double targetSparsity = 0.9, Masks.LayerAllocation? allocation = null, int? seed = null)
     {
         var options = new GrowAndPrune.RigLOptions { TargetSparsity = targetSparsity, Seed = seed };
+        if (allocation is not null) options.Allocation = allocation;
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>
+    /// Nested sparsity: one network trained to serve several sparsity levels, each level's weights a subset of the next
+    /// denser level's, every level pruned gradually by magnitude and trained together (the densest, the sparsest and one
+    /// other level each step). The trained model predicts at any of them (<see cref="NeuralNetworkModel.AtSparsityLevel"/>).
+    /// See <see cref="NestedSparsity.NestedSparsityOptions"/>.
+    /// </summary>
+    /// <param name="levels">The sparsity levels, strictly increasing, each in [0, 1); default 0.5, 0.8, 0.9, 0.95, 0.98.</param>
+    /// <param name="allocation">How each level's sparsity is shared among layers; default <see cref="Masks.LayerAllocation.Uniform"/>.</param>
+    public NestedSparsity.NestedSparsityOptions NestedSparsity(IEnumerable<double>? levels = null, Masks.LayerAllocation? allocation = null)
+    {
+        var options = new NestedSparsity.NestedSparsityOptions();
+        if (levels is not null) options.Levels = levels.ToList();
         if (allocation is not null) options.Allocation = allocation;
         options.Validate();
         return options;

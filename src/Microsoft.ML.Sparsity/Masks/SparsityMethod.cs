@@ -24,6 +24,18 @@ internal abstract class SparsityController
     /// <summary>Called before the forward pass of step <paramref name="step"/> (0-based).</summary>
     public virtual void BeforeForward(long step) { }
 
+    /// <summary>
+    /// Forward and backward passes the step just begun makes over its batch (read after <see cref="BeforeForward"/>):
+    /// 1 but for methods that train several sub-networks at once (nested sparsity levels).
+    /// </summary>
+    public virtual int Passes => 1;
+
+    /// <summary>Called before the forward pass <paramref name="pass"/> of a step that makes more than one.</summary>
+    public virtual void BeforePass(long step, int pass) { }
+
+    /// <summary>Called after the backward pass <paramref name="pass"/> of a step that makes more than one; after the last, the gradients are the step's.</summary>
+    public virtual void AfterPass(long step, int pass) { }
+
     /// <summary>Called after the backward pass of step <paramref name="step"/> (0-based), before the optimiser update.</summary>
     public virtual void AfterBackward(long step) { }
 

@@ -41,6 +41,10 @@ public sealed class NeuralNetworkBinaryModel : NeuralNetworkModel
     /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
     public override NeuralNetworkBinaryModel WithCompactPrediction(bool compact = true) => (NeuralNetworkBinaryModel)base.WithCompactPrediction(compact);
 
+    /// <summary>The same model predicting at another of its sparsity levels (see <see cref="NeuralNetworkModel.AtSparsityLevel"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists the levels it has.</exception>
+    public override NeuralNetworkBinaryModel AtSparsityLevel(double level) => (NeuralNetworkBinaryModel)base.AtSparsityLevel(level);
+
     private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
         bool compactPrediction) =>
         new NeuralNetworkBinaryModel(network, FeatureColumnName, TrainingHistory, training, Options, formats, compactPrediction);

@@ -60,10 +60,11 @@ public abstract class NeuralNetworkModel : ITransformer
         TrainingHistory = history;
         Training = training;
         Options = options;
-        Layers = network.Layers.Select(l => new LayerSummary(l)).ToArray();
+        LevelNetwork = network.SparsityLevels is null ? network : network.CloneAtActiveLevel(network.Pool);
+        Layers = LevelNetwork.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
         CompactPrediction = compactPrediction;
-        _predictionSource = compactPrediction ? ChannelPruning.CompactNetwork.Build(ChannelPruning.CompactPlan.For(network), network.Pool) : network;
+        _predictionSource = compactPrediction ? ChannelPruning.CompactNetwork.Build(ChannelPruning.CompactPlan.For(LevelNetwork), network.Pool) : LevelNetwork;
         (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(_predictionSource, RequestedFormats);
     }
 
@@ -82,6 +83,42 @@ public abstract class NeuralNetworkModel : ITransformer
         lock (_lock)
             return With(_network.Clone(_network.Pool), Training, RequestedFormats, compact);
     }
+
+    /// <summary>
+    /// The sparsity levels the model serves, densest first, when it was trained with nested sparsity
+    /// (<see cref="NestedSparsity.NestedSparsityOptions"/>): one set of weights, each level's a subset of the next denser
+    /// level's. Empty for a model of one level.
+    /// </summary>
+    public IReadOnlyList<double> SparsityLevels => _network.SparsityLevels ?? [];
+
+    /// <summary>The level of <see cref="SparsityLevels"/> this model predicts at (the densest unless chosen with <see cref="AtSparsityLevel"/>); null for a model of one level.</summary>
+    public double? SparsityLevel => _network.SparsityLevels?[_network.ActiveLevel];
+
+    /// <summary>
+    /// The same model predicting at another of its <see cref="SparsityLevels"/>: the weights that level prunes are 0 and
+    /// its layers take the prediction formats measured fastest at its sparsity. The sparsity report, the layer summary
+    /// and ONNX export describe that level; the model file keeps every level and remembers the one chosen.
+    /// </summary>
+    /// <param name="level">One of <see cref="SparsityLevels"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists the levels it has.</exception>
+    public virtual NeuralNetworkModel AtSparsityLevel(double level)
+    {
+        double[] levels = _network.SparsityLevels ?? throw new ArgumentOutOfRangeException(nameof(level), level,
+            "The model serves one sparsity level only: it was not trained with nested sparsity (NestedSparsityOptions).");
+        int index = Array.FindIndex(levels, l => Math.Abs(l - level) < 1e-9);
+        if (index < 0)
+            throw new ArgumentOutOfRangeException(nameof(level), level,
+                $"The model has no sparsity level {level}; its levels are [{string.Join(", ", levels.Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)))}].");
+        lock (_lock)
+        {
+            var network = _network.Clone(_network.Pool);
+            network.ActiveLevel = index;
+            return With(network, Training, RequestedFormats, CompactPrediction);
+        }
+    }
+
+    /// <summary>The network at the level the model predicts at: the model's own network unless it has several levels (see <see cref="SparsityLevels"/>).</summary>
+    internal SequentialNetwork LevelNetwork { get; }
 
     /// <summary>The same model on the compact network <paramref name="compact"/> (made by <c>Compact</c>); the optimiser state no longer fits and is dropped.</summary>
     internal NeuralNetworkModel WithCompactNetwork(SequentialNetwork compact) => With(compact, null, RequestedFormats, compactPrediction: false);
@@ -284,7 +321,7 @@ public abstract class NeuralNetworkModel : ITransformer
     /// <summary>The sparsity of the weights, per layer and in total.</summary>
     public Masks.SparsityReport GetSparsityReport()
     {
-        lock (_lock) return Masks.SparsityReport.For(_network);
+        lock (_lock) return Masks.SparsityReport.For(LevelNetwork);
     }
 
     /// <summary>A fixed-width table of the layers, their shapes, parameter counts and multiply-adds.</summary>

@@ -63,6 +63,10 @@ public sealed class NeuralNetworkMulticlassModel : NeuralNetworkModel
     /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
     public override NeuralNetworkMulticlassModel WithCompactPrediction(bool compact = true) => (NeuralNetworkMulticlassModel)base.WithCompactPrediction(compact);
 
+    /// <summary>The same model predicting at another of its sparsity levels (see <see cref="NeuralNetworkModel.AtSparsityLevel"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists the levels it has.</exception>
+    public override NeuralNetworkMulticlassModel AtSparsityLevel(double level) => (NeuralNetworkMulticlassModel)base.AtSparsityLevel(level);
+
     private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
         bool compactPrediction) =>
         new NeuralNetworkMulticlassModel(network, ClassCount, ClassLabels, FeatureColumnName, TrainingHistory, training, Options, formats, LabelColumnName, compactPrediction);

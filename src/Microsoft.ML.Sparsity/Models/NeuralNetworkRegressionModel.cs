@@ -38,6 +38,10 @@ public sealed class NeuralNetworkRegressionModel : NeuralNetworkModel
     /// <exception cref="ArgumentException">The network has no pruned channel that can be removed, or a layer compaction cannot follow; the message names the layer.</exception>
     public override NeuralNetworkRegressionModel WithCompactPrediction(bool compact = true) => (NeuralNetworkRegressionModel)base.WithCompactPrediction(compact);
 
+    /// <summary>The same model predicting at another of its sparsity levels (see <see cref="NeuralNetworkModel.AtSparsityLevel"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists the levels it has.</exception>
+    public override NeuralNetworkRegressionModel AtSparsityLevel(double level) => (NeuralNetworkRegressionModel)base.AtSparsityLevel(level);
+
     private protected override NeuralNetworkModel With(SequentialNetwork network, TrainingState? training, IReadOnlyDictionary<string, WeightFormat> formats,
         bool compactPrediction) =>
         new NeuralNetworkRegressionModel(network, FeatureColumnName, TrainingHistory, training, Options, formats, compactPrediction);

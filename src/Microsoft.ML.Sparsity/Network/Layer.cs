@@ -80,6 +80,12 @@ internal sealed class Parameter
 
     /// <summary>How the mask was made (e.g. "unstructured", "2:4"), or why the weight stayed dense; shown in sparsity reports.</summary>
     public string? SparsityNote { get; set; }
+
+    /// <summary>
+    /// In a network trained at nested sparsity levels (<see cref="SequentialNetwork.SparsityLevels"/>): for each value, how
+    /// many of the levels, densest first, keep it (0: none, the value is pruned). Null for a weight every level keeps whole.
+    /// </summary>
+    public byte[]? LevelCodes { get; set; }
 }
 
 internal enum ParameterKind

@@ -55,6 +55,15 @@ internal sealed class SequentialNetwork
     public int OutputSize => Layers[^1].OutputSize;
     public IReadOnlyList<Parameter> Parameters { get; }
 
+    /// <summary>
+    /// The sparsity levels the network was trained to serve, densest first (<see cref="NestedSparsity.NestedSparsityOptions"/>);
+    /// each weight's <see cref="Parameter.LevelCodes"/> say which levels keep it. Null for a network of one level.
+    /// </summary>
+    public double[]? SparsityLevels { get; set; }
+
+    /// <summary>The index in <see cref="SparsityLevels"/> of the level the network predicts at (0, the densest, by default).</summary>
+    public int ActiveLevel { get; set; }
+
     /// <summary>Everything that defines the network's function: parameter values, then batch-norm running statistics.</summary>
     public IReadOnlyList<float[]> StateArrays { get; }
     public int Capacity { get; private set; }
@@ -76,7 +85,7 @@ internal sealed class SequentialNetwork
     /// <summary>The loss gradient with respect to the network's output: fill it, then call <see cref="Backward"/>.</summary>
     public float[] OutputGradient => _gradients[^1];
 
-    /// <summary>A copy with the same layers, parameter values, masks and normalisation statistics, and buffers of its own.</summary>
+    /// <summary>A copy with the same layers, parameter values, masks, level codes (shared: set once, when training ends) and normalisation statistics, and buffers of its own.</summary>
     /// <param name="pool">The copy's worker pool.</param>
     /// <param name="seed">Seeds the copy's dropout layers.</param>
     public SequentialNetwork Clone(Engine.WorkerPool pool, int seed = 0)
@@ -87,7 +96,31 @@ internal sealed class SequentialNetwork
         {
             copy.Parameters[i].Mask = (float[]?)Parameters[i].Mask?.Clone();
             copy.Parameters[i].SparsityNote = Parameters[i].SparsityNote;
+            copy.Parameters[i].LevelCodes = Parameters[i].LevelCodes;
         }
+        copy.SparsityLevels = SparsityLevels;
+        copy.ActiveLevel = ActiveLevel;
+        return copy;
+    }
+
+    /// <summary>
+    /// A copy of the <see cref="ActiveLevel"/> alone: the weights it prunes zeroed and masked, without levels or codes.
+    /// For a network of one level, the same as <see cref="Clone"/>.
+    /// </summary>
+    public SequentialNetwork CloneAtActiveLevel(Engine.WorkerPool pool, int seed = 0)
+    {
+        var copy = Clone(pool, seed);
+        if (SparsityLevels is null) return copy;
+        foreach (var parameter in copy.Parameters)
+        {
+            if (parameter.LevelCodes is not { } codes) continue;
+            parameter.Mask = new float[parameter.Length];
+            NestedSparsity.NestedLevelCodes.Mask(codes, ActiveLevel, parameter.Mask);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(parameter.Value, parameter.Mask, parameter.Value);
+            parameter.LevelCodes = null;
+        }
+        copy.SparsityLevels = null;
+        copy.ActiveLevel = 0;
         return copy;
     }
 

@@ -123,6 +123,8 @@ internal static class ModelFile
             Options = model.Options,
             WeightFormats = model.RequestedFormats.Count == 0 ? null : new(model.RequestedFormats),
             CompactPrediction = model.CompactPrediction ? true : null,
+            SparsityLevels = network.SparsityLevels,
+            SparsityLevel = network.SparsityLevels is null ? null : network.ActiveLevel,
         };
         var names = TensorNames(network);
         for (int i = 0; i < network.StateArrays.Count; i++)
@@ -138,6 +140,12 @@ internal static class ModelFile
                 var bits = PackBits(mask);
                 entries.Add(($"{prefix}masks/{i}.bits", bits));
                 (tensor.MaskEntry, tensor.MaskSha256, tensor.KeptOnly) = ($"{prefix}masks/{i}.bits", ZipEntries.Sha(bits), true);
+                if (parameter!.LevelCodes is { } codes && network.SparsityLevels!.Length > 1)
+                {
+                    var packed = PackLevelCodes(codes, mask, network.SparsityLevels.Length);
+                    entries.Add(($"{prefix}levels/{i}.bits", packed));
+                    (tensor.LevelsEntry, tensor.LevelsSha256) = ($"{prefix}levels/{i}.bits", ZipEntries.Sha(packed));
+                }
             }
             tensor.SparsityNote = parameter?.SparsityNote;
             tm.Tensors.Add(tensor);
@@ -230,7 +238,34 @@ internal static class ModelFile
                 if (parameter.Mask[k] == 0 && target[k] != 0)
                     throw new ModelFormatException(tensor.MaskEntry, $"the mask prunes value {k} of '{tensor.Name}', but the stored weight is {target[k]}, not 0.");
             parameter.SparsityNote = tensor.SparsityNote;
+            if (tensor.LevelsEntry is not null)
+            {
+                if (tm.SparsityLevels is not { Length: > 1 } levels)
+                    throw new ModelFormatException(tensor.LevelsEntry, $"'{tensor.Name}' has level codes, but the model lists fewer than two sparsity levels.");
+                parameter.LevelCodes = ReadLevelCodes(zip, tensor.LevelsEntry, tensor.LevelsSha256, parameter.Mask, levels.Length, tensor.Name);
+            }
         }
+        if (tm.SparsityLevels is { } sparsityLevels)
+        {
+            try
+            {
+                NestedSparsity.NestedSparsityOptions.CheckLevels(sparsityLevels, nameof(tm.SparsityLevels));
+            }
+            catch (ArgumentException e)
+            {
+                throw new ModelFormatException(ManifestEntry, $"sparsityLevels: {e.Message}", e);
+            }
+            if (tm.SparsityLevel is < 0 || tm.SparsityLevel >= sparsityLevels.Length)
+                throw new ModelFormatException(ManifestEntry, $"sparsityLevel is {tm.SparsityLevel}; the model has {sparsityLevels.Length} levels.");
+            network.SparsityLevels = sparsityLevels;
+            network.ActiveLevel = tm.SparsityLevel ?? 0;
+            // A masked weight stored without codes is kept whole by every level it keeps.
+            foreach (var parameter in network.Parameters)
+                if (parameter.LevelCodes is null && parameter.Mask is { } mask)
+                    parameter.LevelCodes = [.. mask.Select(m => m != 0 ? (byte)sparsityLevels.Length : (byte)0)];
+        }
+        else if (tm.SparsityLevel is not null)
+            throw new ModelFormatException(ManifestEntry, "sparsityLevel is set, but the model lists no sparsity levels.");
         TrainingState? training = null;
         if (tm.Training is { } t)
         {
@@ -355,6 +390,46 @@ internal static class ModelFile
     private static string[] TensorNames(SequentialNetwork network) =>
         [.. network.Parameters.Select(p => p.Name),
          .. network.Layers.OfType<BatchNormLayer>().SelectMany(b => new[] { b.Name + ".runningMean", b.Name + ".runningVariance" })];
+
+    /// <summary>Bits per kept value for the codes of <paramref name="levels"/> levels: ⌈log₂ levels⌉.</summary>
+    private static int LevelCodeBits(int levels) => 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)(levels - 1));
+
+    /// <summary>The codes (1 … levels) of the values <paramref name="mask"/> keeps, minus 1, packed in <see cref="LevelCodeBits"/> bits each.</summary>
+    private static byte[] PackLevelCodes(byte[] codes, float[] mask, int levels)
+    {
+        int bits = LevelCodeBits(levels);
+        long kept = mask.Length - mask.AsSpan().Count(0f);
+        var packed = new byte[(kept * bits + 7) / 8];
+        long at = 0;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0) continue;
+            int value = codes[i] - 1;
+            for (int b = 0; b < bits; b++, at++)
+                if ((value >> b & 1) != 0) packed[at >> 3] |= (byte)(1 << (int)(at & 7));
+        }
+        return packed;
+    }
+
+    /// <summary>Reads the codes <see cref="PackLevelCodes"/> wrote; a code beyond the model's levels is refused, naming the tensor.</summary>
+    private static byte[] ReadLevelCodes(ZipArchive zip, string entry, string? sha, float[] mask, int levels, string name)
+    {
+        int bits = LevelCodeBits(levels);
+        long kept = mask.Length - mask.AsSpan().Count(0f);
+        var packed = ZipEntries.ReadChecked(zip, entry, sha, (kept * bits + 7) / 8);
+        var codes = new byte[mask.Length];
+        long at = 0;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0) continue;
+            int value = 0;
+            for (int b = 0; b < bits; b++, at++) value |= (packed[at >> 3] >> (int)(at & 7) & 1) << b;
+            if (value >= levels)
+                throw new ModelFormatException(entry, $"value {i} of '{name}' is kept by {value + 1} levels; the model has {levels}.");
+            codes[i] = (byte)(value + 1);
+        }
+        return codes;
+    }
 
     internal static byte[] PackBits(float[] mask)
     {

@@ -64,6 +64,12 @@ internal sealed class TransformerManifest
     /// <summary>The model predicts through its compact form (<c>NeuralNetworkModel.CompactPrediction</c>); null means false. Readers that do not know it predict through the network as saved, which gives the same predictions.</summary>
     public bool? CompactPrediction { get; set; }
 
+    /// <summary>Nested sparsity: the levels the network serves, densest first (<c>NeuralNetworkModel.SparsityLevels</c>); null for a network of one level.</summary>
+    public double[]? SparsityLevels { get; set; }
+
+    /// <summary>Nested sparsity: the index in <see cref="SparsityLevels"/> of the level the model predicts at; null means 0.</summary>
+    public int? SparsityLevel { get; set; }
+
     /// <summary>Frequency-domain transform: the DCT block side.</summary>
     public int? BlockSize { get; set; }
 
@@ -84,6 +90,13 @@ internal sealed class TensorManifest
     public string? MaskEntry { get; set; }
     public string? MaskSha256 { get; set; }
     public string? SparsityNote { get; set; }
+
+    /// <summary>
+    /// Nested sparsity: an entry holding, for each kept value in order, the number of levels that keep it minus 1, in
+    /// ⌈log₂ levels⌉ bits (least significant first); null when every kept value is kept by every level.
+    /// </summary>
+    public string? LevelsEntry { get; set; }
+    public string? LevelsSha256 { get; set; }
 
     /// <summary>The entry holds only the values the mask keeps, in order (format 2).</summary>
     public bool KeptOnly { get; set; }

@@ -59,7 +59,7 @@ internal sealed class NetworkTraining(SparsityHost host, NeuralNetworkTrainerOpt
             throw new ArgumentException("EarlyStoppingPatience needs validation data: set ValidationFraction or pass a validation dataset.", nameof(input));
 
         var log = host.WriteLog;
-        var network = start?.Network.Clone(host.Pool, seed) ?? new SequentialNetwork(
+        var network = start?.Network.CloneAtActiveLevel(host.Pool, seed) ?? new SequentialNetwork(
             [.. options.Layers, new DenseDefinition(outputs) { Name = "output" }], input.FeatureShapeArray,
             new LayerBuildContext(host.Pool, options.WeightInitializer, seed));
         var optimizer = options.Optimizer.Create(network.Parameters, host.Pool);

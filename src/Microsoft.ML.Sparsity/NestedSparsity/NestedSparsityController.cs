@@ -1,0 +1,208 @@
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.NestedSparsity;
+
+/// <summary>
+/// Runs a <see cref="NestedSparsityOptions"/> during training: the levels' codes updated on the schedule, and each
+/// step's passes at several levels (weights masked to the level, gradients masked to it and averaged over the passes).
+/// </summary>
+internal sealed class NestedSparsityController : SparsityController
+{
+    private readonly NestedSparsityOptions _options;
+    private readonly SequentialNetwork _network;
+    private readonly Optimizer _optimizer;
+    private readonly int _seed;
+    private readonly double[] _levels;
+    private readonly IReadOnlyList<PrunableLayer> _allLayers;
+    private readonly IReadOnlyList<PrunableLayer> _layers;    // the pruned ones
+    private readonly double[][] _finalSparsity;               // [level][pruned layer]; NaN where a global threshold decides
+    private readonly byte[][] _codes;                         // per pruned layer: how many levels keep each weight
+    private readonly long[][] _pruned;                        // [level][pruned layer]: weights the level prunes now
+    private readonly float[][] _shared;                       // the densest level's weights while a step's passes mask them
+    private readonly float[][] _gradientSums;                 // per network parameter
+    private readonly int[] _stepLevels;
+    private PruningSchedule _schedule;
+    private int _passes = 1, _epochEvents;
+
+    public NestedSparsityController(NestedSparsityOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
+    {
+        options.Validate();
+        (_options, _network, _optimizer, _seed) = (options, network, optimizer, seed);
+        _levels = [.. options.Levels];
+        var plans = _levels.Select(level => new PruningPlan(options.PruningTo(level), network, seed)).ToArray();
+        _allLayers = plans[0].AllLayers;
+        _layers = plans[0].Layers;
+        _finalSparsity = [.. plans.Select(p => p.FinalSparsity.ToArray())];
+        _codes = [.. _layers.Select(l => Enumerable.Repeat((byte)_levels.Length, l.Count).ToArray())];
+        _pruned = [.. _levels.Select(_ => new long[_layers.Count])];
+        _shared = [.. _layers.Select(l => new float[l.Count])];
+        _gradientSums = [.. network.Parameters.Select(p => new float[p.Length])];
+        _stepLevels = new int[_levels.Length];
+        _schedule = options.Schedule;
+        foreach (var layer in _layers) layer.Weight.SparsityNote = "nested levels";
+    }
+
+    public override double Sparsity => SparsityReport.PrunableSparsity(_allLayers);
+
+    public override bool MasksFinal(long completedSteps) => completedSteps >= _schedule.LastPruningStep;
+
+    public override void Start(int stepsPerEpoch, long totalSteps)
+    {
+        _schedule = _options.Schedule.Resolve(totalSteps);
+        if (_schedule.IsPruningStep(0)) Update(0);
+    }
+
+    public override void BeforeForward(long step)
+    {
+        // The levels this step trains, densest first; levels whose masks are the same as a denser one's (all of them
+        // before pruning starts) add nothing and are skipped.
+        int k = _levels.Length, count = 0;
+        if (_options.Sampling == NestedLevelSampling.All || k <= 3)
+        {
+            for (int i = 0; i < k; i++) _stepLevels[count++] = i;
+        }
+        else
+        {
+            int middle = 1 + new Random(Seeds.Derive(_seed, step, 0x4e65)).Next(k - 2);
+            (_stepLevels[0], _stepLevels[1], _stepLevels[2], count) = (0, middle, k - 1, 3);
+        }
+        _passes = 0;
+        for (int i = 0; i < count; i++)
+            if (_passes == 0 || !SameMasks(_stepLevels[_passes - 1], _stepLevels[i]))
+                _stepLevels[_passes++] = _stepLevels[i];
+    }
+
+    public override int Passes => _passes;
+
+    public override void BeforePass(long step, int pass)
+    {
+        if (_passes == 1) return;
+        if (pass == 0)
+        {
+            for (int l = 0; l < _layers.Count; l++) _layers[l].Weight.Value.AsSpan().CopyTo(_shared[l]);
+            return;
+        }
+        for (int l = 0; l < _layers.Count; l++)
+        {
+            _shared[l].AsSpan().CopyTo(_layers[l].Weight.Value);
+            NestedLevelCodes.ApplyMask(_codes[l], _stepLevels[pass], _layers[l].Weight.Value);
+        }
+    }
+
+    public override void AfterPass(long step, int pass)
+    {
+        if (_passes == 1) return;
+        int level = _stepLevels[pass];
+        for (int l = 0; l < _layers.Count; l++) NestedLevelCodes.ApplyMask(_codes[l], level, _layers[l].Weight.Gradient);
+        var parameters = _network.Parameters;
+        for (int p = 0; p < parameters.Count; p++)
+        {
+            if (pass == 0) parameters[p].Gradient.AsSpan().CopyTo(_gradientSums[p]);
+            else System.Numerics.Tensors.TensorPrimitives.Add(_gradientSums[p], parameters[p].Gradient, _gradientSums[p]);
+        }
+        if (pass < _passes - 1) return;
+        for (int p = 0; p < parameters.Count; p++)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(_gradientSums[p], 1f / _passes, parameters[p].Gradient);
+        for (int l = 0; l < _layers.Count; l++) _shared[l].AsSpan().CopyTo(_layers[l].Weight.Value);
+    }
+
+    public override void AfterStep(long completedSteps)
+    {
+        if (completedSteps <= _schedule.LastPruningStep && _schedule.IsPruningStep(completedSteps)) Update(completedSteps);
+    }
+
+    public override EpochMaskActivity EndEpoch()
+    {
+        var activity = new EpochMaskActivity(_epochEvents, null);
+        _epochEvents = 0;
+        return activity;
+    }
+
+    /// <summary>Leaves the levels and each pruned weight's code on the network: the trained model serves every level.</summary>
+    public override void Finish()
+    {
+        _network.SparsityLevels = [.. _levels];
+        for (int l = 0; l < _layers.Count; l++) _layers[l].Weight.LevelCodes = (byte[])_codes[l].Clone();
+    }
+
+    /// <summary>True when levels <paramref name="a"/> and <paramref name="b"/> prune the same weights (nested: the same counts).</summary>
+    private bool SameMasks(int a, int b)
+    {
+        for (int l = 0; l < _layers.Count; l++)
+            if (_pruned[a][l] != _pruned[b][l]) return false;
+        return true;
+    }
+
+    /// <summary>Re-ranks every pruned layer's weights by magnitude and gives each level its count at <paramref name="step"/>.</summary>
+    private void Update(long step)
+    {
+        int n = _layers.Count;
+        int[] units = [.. _layers.Select(l => l.Count)];
+        var perLayer = Enumerable.Range(0, n).Where(l => !double.IsNaN(_finalSparsity[0][l])).ToArray();
+        var free = Enumerable.Range(0, n).Where(l => double.IsNaN(_finalSparsity[0][l])).ToArray();
+        long[] alreadyPruned = [.. _codes.Select(c => (long)c.AsSpan().Count((byte)0))];
+        for (int i = 0; i < _levels.Length; i++)
+        {
+            double[] sparsityNow = [.. perLayer.Select(l => _schedule.SparsityAt(step, _finalSparsity[i][l]))];
+            long? total = _options.Allocation.MatchesTotal && free.Length == 0
+                ? MaskSelection.PrunedCount(_schedule.SparsityAt(step, _levels[i]), units.Sum(u => (long)u))
+                : null;
+            long[] counts = LayerAllocation.PrunedCounts(sparsityNow, [.. perLayer.Select(l => units[l])], total);
+            for (int j = 0; j < perLayer.Length; j++) _pruned[i][perLayer[j]] = counts[j];
+            if (free.Length > 0)
+            {
+                // One threshold over the free layers' weights: its count is shared out below, after the ranking.
+                long k = MaskSelection.PrunedCount(_schedule.SparsityAt(step, _levels[i]), free.Sum(l => (long)units[l]));
+                foreach (int l in free) _pruned[i][l] = -1;
+                _pruned[i][free[0]] = k;
+            }
+        }
+
+        // Per layer: counts that never fall below a denser level's, nor below the weights already gone for good.
+        foreach (int l in perLayer)
+            for (int i = 0; i < _levels.Length; i++)
+                _pruned[i][l] = Math.Max(_pruned[i][l], i == 0 ? alreadyPruned[l] : _pruned[i - 1][l]);
+        foreach (int l in perLayer)
+            NestedLevelCodes.Assign(Scores(_layers[l], _codes[l]), [.. _levels.Select((_, i) => _pruned[i][l])], _codes[l]);
+
+        if (free.Length > 0)
+        {
+            float[] scores = [.. free.SelectMany(l => Scores(_layers[l], _codes[l]))];
+            long[] k = [.. _levels.Select((_, i) => _pruned[i][free[0]])];
+            k[0] = Math.Max(k[0], free.Sum(l => alreadyPruned[l]));
+            for (int i = 1; i < k.Length; i++) k[i] = Math.Max(k[i], k[i - 1]);
+            byte[] codes = new byte[scores.Length];
+            NestedLevelCodes.Assign(scores, k, codes);
+            int offset = 0;
+            foreach (int l in free)
+            {
+                codes.AsSpan(offset, units[l]).CopyTo(_codes[l]);
+                offset += units[l];
+                for (int i = 0; i < _levels.Length; i++) _pruned[i][l] = units[l] - NestedLevelCodes.Kept(_codes[l], i);
+            }
+        }
+
+        var mask = new float[_layers.Select(l => l.Count).DefaultIfEmpty(0).Max()];
+        for (int l = 0; l < n; l++)
+        {
+            NestedLevelCodes.Mask(_codes[l], 0, mask.AsSpan(0, units[l]));
+            _layers[l].ApplyMask(mask.AsSpan(0, units[l]));
+        }
+        _optimizer.ApplyMasks();
+        _epochEvents++;
+    }
+
+    /// <summary>|w|, with the weights no level keeps (gone for good) ranked first.</summary>
+    private static float[] Scores(PrunableLayer layer, byte[] codes)
+    {
+        var scores = new float[layer.Count];
+        System.Numerics.Tensors.TensorPrimitives.Abs(layer.Weight.Value, scores);
+        for (int i = 0; i < scores.Length; i++)
+            if (codes[i] == 0) scores[i] = float.NegativeInfinity;
+        return scores;
+    }
+}

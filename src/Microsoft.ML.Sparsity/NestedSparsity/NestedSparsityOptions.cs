@@ -1,0 +1,113 @@
+using System.Globalization;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Pruning;
+using Microsoft.ML.Sparsity.Training;
+
+namespace Microsoft.ML.Sparsity.NestedSparsity;
+
+/// <summary>Which sparsity levels a step of nested training computes a loss at.</summary>
+public enum NestedLevelSampling
+{
+    /// <summary>
+    /// The densest and the sparsest level and one other drawn at random each step: the "sandwich rule" of slimmable
+    /// networks (Yu &amp; Huang, "Universally Slimmable Networks and Improved Training Techniques", 2019). Three passes a step.
+    /// </summary>
+    Sandwich,
+
+    /// <summary>Every level every step: one pass per level.</summary>
+    All,
+}
+
+/// <summary>
+/// Nested sparsity: one network trained to serve several sparsity levels, each level's kept weights a subset of the next
+/// denser level's, so one set of weights and a few bits per kept weight hold every level and the level can change from
+/// one prediction to the next (after "Multi-level sparse neural networks with dynamic rerouting", Alibaba DAMO
+/// Academy, 2020; nested masks in one tensor as NestedNet, Kim et al., "NestedNet: Learning Nested Sparse Structures in
+/// Deep Neural Networks", 2018).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Masks: every level is pruned by magnitude on <see cref="Schedule"/> (gradual magnitude pruning by default, Zhu &amp;
+/// Gupta 2017), level s reaching sparsity s in each layer as <see cref="Allocation"/> shares it. All levels rank the
+/// weights of a layer (or, with a global allocation, of the network) in one order, |w| with ties broken by position, and
+/// level s prunes the lowest of them, so nesting holds exactly after every update. The densest level's pruned weights
+/// are 0 for good, as in gradual pruning; within it the sparser levels are re-ranked at every update.
+/// </para>
+/// <para>
+/// Training: each step computes the loss of several levels on the same batch (<see cref="Sampling"/>), each with the
+/// weights masked to its level, and the optimiser takes the mean of their gradients (a weight's gradient from a level
+/// that prunes it is 0). The model's weights are the densest level's; the model predicts at any level
+/// (<see cref="Models.NeuralNetworkModel.AtSparsityLevel"/>). Batch-norm running statistics are shared by the levels.
+/// Unstructured only.
+/// </para>
+/// </remarks>
+public sealed class NestedSparsityOptions : SparsityMethod
+{
+    /// <summary>The sparsity levels, strictly increasing, each in [0, 1). Default 0.5, 0.8, 0.9, 0.95, 0.98.</summary>
+    public IList<double> Levels = new List<double> { 0.5, 0.8, 0.9, 0.95, 0.98 };
+
+    /// <summary>How each level's sparsity is shared among layers. Default: <see cref="LayerAllocation.Uniform"/>.</summary>
+    public LayerAllocation Allocation = LayerAllocation.Uniform;
+
+    /// <summary>When the masks are updated: every level follows it to its own sparsity. Default: <see cref="PruningSchedule.GradualOverTraining"/> (10% to 60% of training, every 100 steps, cubic).</summary>
+    public PruningSchedule Schedule = PruningSchedule.GradualOverTraining();
+
+    /// <summary>Which levels each step trains. Default: <see cref="NestedLevelSampling.Sandwich"/>.</summary>
+    public NestedLevelSampling Sampling = NestedLevelSampling.Sandwich;
+
+    /// <summary>Layers left dense at every level, by name or by index among the dense and convolution layers as a string ("0" first, "-1" last).</summary>
+    public IList<string> ExcludedLayers = new List<string>();
+
+    /// <summary>Prune the output layer at half of each level's sparsity (uniform, ER and ERK allocations), as the lottery-ticket recipe does. Default false.</summary>
+    public bool OutputLayerAtHalfRate;
+
+    /// <summary>Seeds the draw of the sandwich's middle level; null (default) uses the training seed.</summary>
+    public int? Seed;
+
+    internal override SparsityController CreateController(SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log) =>
+        new NestedSparsityController(this, network, optimizer, Seed ?? seed, log);
+
+    /// <summary>The pruning that takes the network to level <paramref name="level"/>: its per-layer sparsities are that level's.</summary>
+    internal PruningOptions PruningTo(double level) => new()
+    {
+        TargetSparsity = level,
+        Allocation = Allocation,
+        Schedule = Schedule,
+        ExcludedLayers = ExcludedLayers,
+        OutputLayerAtHalfRate = OutputLayerAtHalfRate,
+    };
+
+    internal void Validate()
+    {
+        if (Levels is null || Levels.Count == 0)
+            throw new ArgumentException("Levels must list at least one sparsity level.", nameof(Levels));
+        CheckLevels(Levels, nameof(Levels));
+        if (Levels.Count > byte.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(Levels), Levels.Count, $"At most {byte.MaxValue} levels.");
+        if (!Enum.IsDefined(Sampling))
+            throw new ArgumentOutOfRangeException(nameof(Sampling), Sampling, "Use Sandwich or All.");
+        PruningTo(Levels[^1]).Validate();
+    }
+
+    /// <summary>Checks that <paramref name="levels"/> are strictly increasing sparsities in [0, 1), naming the first that is not.</summary>
+    internal static void CheckLevels(IList<double> levels, string argument)
+    {
+        for (int i = 0; i < levels.Count; i++)
+        {
+            if (!(levels[i] >= 0 && levels[i] < 1))
+                throw new ArgumentOutOfRangeException(argument, levels[i], $"Level {i} ({levels[i]}) is outside [0, 1): a level is the fraction of weights pruned.");
+            if (i > 0 && !(levels[i] > levels[i - 1]))
+                throw new ArgumentException($"Levels must be strictly increasing: level {i} ({levels[i]}) does not exceed level {i - 1} ({levels[i - 1]}).", argument);
+        }
+    }
+
+    /// <summary>A one-line description, as recorded in model files.</summary>
+    public override string ToString()
+    {
+        var c = CultureInfo.InvariantCulture;
+        return $"nested sparsity at [{string.Join(", ", Levels.Select(l => l.ToString("0.###", c)))}]: {Allocation}, {Schedule}, {Sampling} sampling" +
+            (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
+            (OutputLayerAtHalfRate ? ", output layer at half rate" : "");
+    }
+}
