@@ -280,6 +280,16 @@ public sealed class SparsityCatalog
     }
 
     /// <summary>
+    /// A prediction engine for a model trained at nested sparsity levels (or a pipeline ending in one): the level chosen
+    /// per call, per engine (<see cref="Inference.SparsityLevelEngineOptions.Level"/>) or automatically for a latency
+    /// budget (<see cref="Inference.SparsityLevelEngineOptions.LatencyBudget"/>), rerouting to sparser levels under load.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model has no sparsity levels.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The options' level is not one of the model's, or a count or budget is not positive.</exception>
+    public Inference.SparsityLevelPredictionEngine<TSrc, TDst> CreatePredictionEngine<TSrc, TDst>(ITransformer model, Inference.SparsityLevelEngineOptions? options = null)
+        where TSrc : class where TDst : class, new() => new(_context, model, options ?? new Inference.SparsityLevelEngineOptions());
+
+    /// <summary>
     /// Rewrites a channel-pruned model as a smaller dense one of the same kind: the output channels whose weights are
     /// all masked (<see cref="Masks.SparsityPattern.OutputChannels"/>) leave their dense or convolution layer, and the
     /// layers after it lose the matching batch-norm entries and input slices (through activations, pooling and the

@@ -1,0 +1,64 @@
+namespace Microsoft.ML.Sparsity.Inference;
+
+/// <summary>
+/// Chooses the sparsity level of a nested model's predictions for a latency budget (dynamic rerouting): at warm-up the
+/// densest level whose measured latency fits, then, after every <see cref="Window"/> predictions, one level sparser when
+/// the window's 99th percentile exceeded the budget (the load raised it: queueing or a busy CPU), or one level denser
+/// when that level would fit with <see cref="Headroom"/> to spare, its latency estimated as the window's scaled by the two
+/// levels' warm-up latencies. Latencies are in any unit (Stopwatch ticks in the engine, a fake clock's in tests).
+/// </summary>
+/// <remarks>Not thread-safe: the engine serialises <see cref="Record"/>.</remarks>
+internal sealed class SparsityLevelPicker
+{
+    /// <summary>Predictions per decision: enough for a 99th percentile (the second-highest of 100).</summary>
+    public const int Window = 100;
+
+    /// <summary>A denser level is taken back only when its estimate is below this share of the budget, so the choice does not flap.</summary>
+    public const double Headroom = 0.7;
+
+    private readonly double[] _warmUp;
+    private readonly double _budget;
+    private readonly long[] _window = new long[Window];
+    private readonly long[] _sorted = new long[Window];
+    private int _count;
+
+    /// <param name="warmUp">Each level's latency measured at warm-up, densest level first.</param>
+    /// <param name="budget">The latency every prediction should stay within.</param>
+    public SparsityLevelPicker(double[] warmUp, double budget)
+    {
+        _warmUp = warmUp;
+        _budget = budget;
+        Level = Array.FindIndex(warmUp, w => w <= budget);
+        WithinBudget = Level >= 0;
+        if (Level < 0) Level = warmUp.Length - 1;
+    }
+
+    /// <summary>The index of the level the next prediction uses (0 = densest).</summary>
+    public int Level { get; private set; }
+
+    /// <summary>
+    /// False when the level in use did not meet the budget: at warm-up no level did (the sparsest is used), or the last
+    /// window's 99th percentile at the sparsest level exceeded it.
+    /// </summary>
+    public bool WithinBudget { get; private set; }
+
+    /// <summary>Adds one prediction's latency; at a window's end, moves the level.</summary>
+    public void Record(long latency)
+    {
+        _window[_count++] = latency;
+        if (_count < Window) return;
+        _count = 0;
+        _window.CopyTo(_sorted, 0);
+        Array.Sort(_sorted);
+        long p99 = _sorted[(int)Math.Ceiling(0.99 * Window) - 1];
+        WithinBudget = p99 <= _budget;
+        if (p99 > _budget)
+        {
+            if (Level < _warmUp.Length - 1) Level++;
+        }
+        else if (Level > 0 && p99 * _warmUp[Level - 1] / _warmUp[Level] < Headroom * _budget)
+        {
+            Level--;
+        }
+    }
+}

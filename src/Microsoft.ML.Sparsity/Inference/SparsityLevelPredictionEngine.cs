@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.ML.Data;
+using Microsoft.ML.Sparsity.Models;
+
+namespace Microsoft.ML.Sparsity.Inference;
+
+/// <summary>
+/// Single predictions from a model trained at nested sparsity levels (<see cref="NestedSparsity.NestedSparsityOptions"/>),
+/// the level chosen per call, per engine or automatically for a latency budget (<see cref="SparsityLevelEngineOptions"/>).
+/// Made by <c>mlContext.Sparsity().CreatePredictionEngine</c> from the model or a pipeline ending in it. Every level
+/// holds its layers in its own sparse prediction formats, prepared when the engine is made: switching level reloads
+/// nothing and allocates nothing.
+/// </summary>
+/// <remarks>
+/// Thread-safe, unlike ML.NET's <c>PredictionEngine</c>: concurrent callers each get an ML.NET engine of the level they
+/// use (made on first need, then reused). With a budget, every prediction's latency feeds the choice of level; a
+/// server that queues requests passes the time each was received, so the queueing delay counts too.
+/// </remarks>
+public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable where TSrc : class where TDst : class, new()
+{
+    private readonly Func<int, PredictionEngine<TSrc, TDst>> _create;
+    private readonly ConcurrentBag<PredictionEngine<TSrc, TDst>>[] _engines;
+    private readonly double[] _levels;
+    private readonly int _fixedLevel;
+    private readonly SparsityLevelEngineOptions _options;
+    private readonly object _pickerLock = new();
+    private SparsityLevelPicker? _picker;
+    private TimeSpan[] _warmUp = [];
+    private bool _disposed;
+
+    internal SparsityLevelPredictionEngine(MLContext context, ITransformer model, SparsityLevelEngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.WarmUpPredictions <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.WarmUpPredictions, "WarmUpPredictions must be positive.");
+        if (options.LatencyBudget is { } budget && budget <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), budget, "LatencyBudget must be positive.");
+        var (before, nested, after) = Split(model);
+        _levels = [.. nested.SparsityLevels];
+        _fixedLevel = options.Level is double level ? IndexOf(level, nameof(options)) : 0;
+        _options = options;
+        var pipelines = _levels.Select(l => Pipeline(before, nested.AtSparsityLevel(l), after)).ToArray();
+        _create = i => context.Model.CreatePredictionEngine<TSrc, TDst>(pipelines[i]);
+        _engines = [.. _levels.Select((_, i) => new ConcurrentBag<PredictionEngine<TSrc, TDst>> { _create(i) })];
+    }
+
+    /// <summary>The model's sparsity levels, densest first.</summary>
+    public IReadOnlyList<double> Levels => _levels;
+
+    /// <summary>The level the next prediction without a level of its own uses.</summary>
+    public double Level => _levels[_picker?.Level ?? _fixedLevel];
+
+    /// <summary>Each level's single-prediction latency measured at warm-up (empty before it, and without a budget unless <see cref="WarmUp"/> was called).</summary>
+    public IReadOnlyList<TimeSpan> WarmUpLatencies => _warmUp;
+
+    /// <summary>False when the level in use does not meet the budget: at warm-up none did (the sparsest is used), or latencies under load exceed it at the sparsest level. True without a budget.</summary>
+    public bool WithinBudget => _picker?.WithinBudget ?? true;
+
+    /// <summary>Times every level on <paramref name="example"/> (<see cref="SparsityLevelEngineOptions.WarmUpPredictions"/> each, interleaved) and, with a budget, picks the starting level. The first prediction does it when no call has.</summary>
+    public void WarmUp(TSrc example)
+    {
+        ArgumentNullException.ThrowIfNull(example);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_pickerLock) WarmUpLocked(example);
+    }
+
+    private void WarmUpLocked(TSrc example)
+    {
+        const int Rounds = 10;
+        int perRound = Math.Max(1, _options.WarmUpPredictions / Rounds);
+        var times = _levels.Select(_ => new List<long>()).ToArray();
+        var prediction = new TDst();
+        for (int round = 0; round < Rounds; round++)
+            for (int i = 0; i < _levels.Length; i++)
+            {
+                var engine = Rent(i);
+                for (int k = 0; k < perRound; k++)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    engine.Predict(example, ref prediction);
+                    times[i].Add(Stopwatch.GetTimestamp() - start);
+                }
+                _engines[i].Add(engine);
+            }
+        double[] medians = [.. times.Select(t => (double)t.Order().ElementAt(t.Count / 2))];
+        _warmUp = [.. medians.Select(m => Stopwatch.GetElapsedTime(0, (long)m))];
+        if (_options.LatencyBudget is { } budget)
+            _picker = new SparsityLevelPicker(medians, budget.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>Predicts <paramref name="example"/> at the engine's level (see <see cref="Level"/>).</summary>
+    public TDst Predict(TSrc example)
+    {
+        var prediction = new TDst();
+        Predict(example, ref prediction);
+        return prediction;
+    }
+
+    /// <summary>Predicts <paramref name="example"/> into <paramref name="prediction"/> at the engine's level; with a budget, the latency feeds the choice of level.</summary>
+    /// <param name="example">The example.</param>
+    /// <param name="prediction">Receives the prediction (reused: no allocation).</param>
+    /// <param name="receivedTimestamp">When the request arrived (<see cref="Stopwatch.GetTimestamp"/>), so queueing delay counts in its latency; null: the call's start.</param>
+    public void Predict(TSrc example, ref TDst prediction, long? receivedTimestamp = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_options.LatencyBudget is not null && _picker is null)
+            lock (_pickerLock)
+                if (_picker is null) WarmUpLocked(example);
+        long start = receivedTimestamp ?? Stopwatch.GetTimestamp();
+        Run(_picker?.Level ?? _fixedLevel, example, ref prediction);
+        if (_picker is { } picker)
+        {
+            long latency = Stopwatch.GetTimestamp() - start;
+            lock (_pickerLock) picker.Record(latency);
+        }
+    }
+
+    /// <summary>Predicts <paramref name="example"/> at <paramref name="level"/>, one of <see cref="Levels"/>, whatever the engine's level (the latency does not feed its choice).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists its levels.</exception>
+    public void Predict(TSrc example, ref TDst prediction, double level)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Run(IndexOf(level, nameof(level)), example, ref prediction);
+    }
+
+    /// <summary>Disposes the ML.NET engines of every level.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var bag in _engines)
+            while (bag.TryTake(out var engine)) engine.Dispose();
+    }
+
+    private void Run(int level, TSrc example, ref TDst prediction)
+    {
+        var engine = Rent(level);
+        try
+        {
+            engine.Predict(example, ref prediction);
+        }
+        finally
+        {
+            _engines[level].Add(engine);
+        }
+    }
+
+    private PredictionEngine<TSrc, TDst> Rent(int level) => _engines[level].TryTake(out var engine) ? engine : _create(level);
+
+    private int IndexOf(double level, string argument)
+    {
+        for (int i = 0; i < _levels.Length; i++) // a loop, not a lambda: a per-call level must not allocate
+            if (Math.Abs(_levels[i] - level) < 1e-9) return i;
+        throw new ArgumentOutOfRangeException(argument, level,
+            $"The model has no sparsity level {level}; its levels are [{string.Join(", ", _levels.Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)))}].");
+    }
+
+    /// <summary>The transformers before the nested model, the model, and those after it.</summary>
+    private static (ITransformer[] Before, NeuralNetworkModel Nested, ITransformer[] After) Split(ITransformer model)
+    {
+        ITransformer[] parts = model is TransformerChain<ITransformer> chain ? [.. chain] : [model];
+        int at = Array.FindLastIndex(parts, t => t is NeuralNetworkModel { SparsityLevels.Count: > 0 });
+        if (at < 0)
+            throw new ArgumentException("The model has no sparsity levels: train it with nested sparsity (NestedSparsityOptions), or use ML.NET's CreatePredictionEngine.", nameof(model));
+        return (parts[..at], (NeuralNetworkModel)parts[at], parts[(at + 1)..]);
+    }
+
+    private static ITransformer Pipeline(ITransformer[] before, ITransformer nested, ITransformer[] after) =>
+        before.Length == 0 && after.Length == 0 ? nested : new TransformerChain<ITransformer>([.. before, nested, .. after]);
+}
