@@ -2,6 +2,8 @@
 // are given (build/benchmark.sh measures both in one run).
 // Usage: dotnet run -c Release --project test/Microsoft.ML.Sparsity.PerformanceTests -- [--threads 2] [--seconds 3] [--pytorch-json FILE] [--only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention]
 // --only dst [--rounds 3]: LeNet at 90% trained with a static random mask, SET and RigL in alternating rounds (the cost of moving the mask).
+// --only nested: each level of nested LeNet and CNN models against separately pruned ones, batch 1 and 256, and the files' bytes.
+// --only reroute [--plot FILE.png]: the nested CNN served at rising request rates, a rerouting engine against a fixed-level one.
 // --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
 // processes (build/bench-contention.sh runs it with PyTorch).
 // --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
@@ -21,6 +23,7 @@ JsonElement? torch = null;
 string only = "all";
 int rounds = 3;
 string? pytorchBench = null;
+string? plot = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -31,7 +34,8 @@ for (int i = 0; i < args.Length; i++)
         case "--only": only = args[++i]; break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-bench": pytorchBench = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst, --rounds N, --pytorch-bench FILE.");
+        case "--plot": plot = args[++i]; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst|nested|reroute, --rounds N, --pytorch-bench FILE, --plot FILE.png.");
     }
 }
 
@@ -47,6 +51,18 @@ if (only == "pipeline")
     Console.WriteLine($"LeNet-300-100 on Fashion-MNIST, 20 epochs, {Environment.ProcessorCount} threads, medians of 3 alternating rounds (/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
     Console.WriteLine($"| through the IDataView pipeline (Fit) | engine alone | ratio (target ≤ 1.05×) | the cursor pass alone |\n|---|---|---|---|");
     Console.WriteLine($"| {pipelineSeconds:F2} s | {engineSeconds:F2} s | {pipelineSeconds / engineSeconds:F3}× | {readSeconds * 1000:F0} ms |");
+    return;
+}
+
+if (only == "nested")
+{
+    NestedBench.Run(WorkerPool.Shared(threads), seconds);
+    return;
+}
+
+if (only == "reroute")
+{
+    NestedBench.RunLoad(WorkerPool.Shared(threads), seconds, plot);
     return;
 }
 

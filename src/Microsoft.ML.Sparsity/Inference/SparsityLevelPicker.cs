@@ -2,8 +2,9 @@ namespace Microsoft.ML.Sparsity.Inference;
 
 /// <summary>
 /// Chooses the sparsity level of a nested model's predictions for a latency budget (dynamic rerouting): at warm-up the
-/// densest level whose measured latency fits, then, after every <see cref="Window"/> predictions, one level sparser when
-/// the window's 99th percentile exceeded the budget (the load raised it: queueing or a busy CPU), or one level denser
+/// densest level whose measured latency fits, then, after every <see cref="Window"/> predictions, to the next sparser level
+/// that measured faster when the window's 99th percentile exceeded the budget (the load raised it: queueing or a busy
+/// CPU), or one level denser
 /// when that level would fit with <see cref="Headroom"/> to spare, its latency estimated as the window's scaled by the two
 /// levels' warm-up latencies. Latencies are in any unit (Stopwatch ticks in the engine, a fake clock's in tests).
 /// </summary>
@@ -14,7 +15,7 @@ internal sealed class SparsityLevelPicker
     public const int Window = 100;
 
     /// <summary>A denser level is taken back only when its estimate is below this share of the budget, so the choice does not flap.</summary>
-    public const double Headroom = 0.7;
+    public const double Headroom = 0.5;
 
     private readonly double[] _warmUp;
     private readonly double _budget;
@@ -54,7 +55,13 @@ internal sealed class SparsityLevelPicker
         WithinBudget = p99 <= _budget;
         if (p99 > _budget)
         {
-            if (Level < _warmUp.Length - 1) Level++;
+            // The next sparser level that is faster: a sparser level's formats can be slower than a denser one's.
+            for (int sparser = Level + 1; sparser < _warmUp.Length; sparser++)
+                if (_warmUp[sparser] < _warmUp[Level])
+                {
+                    Level = sparser;
+                    break;
+                }
         }
         else if (Level > 0 && p99 * _warmUp[Level - 1] / _warmUp[Level] < Headroom * _budget)
         {

@@ -33,8 +33,8 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.WarmUpPredictions <= 0)
-            throw new ArgumentOutOfRangeException(nameof(options), options.WarmUpPredictions, "WarmUpPredictions must be positive.");
+        if (options.WarmUpTime <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), options.WarmUpTime, "WarmUpTime must be positive.");
         if (options.LatencyBudget is { } budget && budget <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options), budget, "LatencyBudget must be positive.");
         var (before, nested, after) = Split(model);
@@ -58,7 +58,7 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     /// <summary>False when the level in use does not meet the budget: at warm-up none did (the sparsest is used), or latencies under load exceed it at the sparsest level. True without a budget.</summary>
     public bool WithinBudget => _picker?.WithinBudget ?? true;
 
-    /// <summary>Times every level on <paramref name="example"/> (<see cref="SparsityLevelEngineOptions.WarmUpPredictions"/> each, interleaved) and, with a budget, picks the starting level. The first prediction does it when no call has.</summary>
+    /// <summary>Predicts <paramref name="example"/> at every level in turn for <see cref="SparsityLevelEngineOptions.WarmUpTime"/>, keeps each level's median latency over the last quarter and, with a budget, picks the starting level. The first prediction does it when no call has.</summary>
     public void WarmUp(TSrc example)
     {
         ArgumentNullException.ThrowIfNull(example);
@@ -68,22 +68,28 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
 
     private void WarmUpLocked(TSrc example)
     {
-        const int Rounds = 10;
-        int perRound = Math.Max(1, _options.WarmUpPredictions / Rounds);
+        // The levels take turns of a few predictions for WarmUpTime; the medians come from the last quarter of it, when
+        // the JIT's optimised code has arrived (see SparsityLevelEngineOptions.WarmUpTime).
+        const int Turn = 20;
         var times = _levels.Select(_ => new List<long>()).ToArray();
         var prediction = new TDst();
-        for (int round = 0; round < Rounds; round++)
+        long start = Stopwatch.GetTimestamp(), duration = (long)(_options.WarmUpTime.TotalSeconds * Stopwatch.Frequency);
+        do
+        {
+            bool timed = Stopwatch.GetTimestamp() - start >= duration * 3 / 4;
             for (int i = 0; i < _levels.Length; i++)
             {
                 var engine = Rent(i);
-                for (int k = 0; k < perRound; k++)
+                for (int k = 0; k < Turn; k++)
                 {
-                    long start = Stopwatch.GetTimestamp();
+                    long begin = Stopwatch.GetTimestamp();
                     engine.Predict(example, ref prediction);
-                    times[i].Add(Stopwatch.GetTimestamp() - start);
+                    if (timed) times[i].Add(Stopwatch.GetTimestamp() - begin);
                 }
                 _engines[i].Add(engine);
             }
+        }
+        while (Stopwatch.GetTimestamp() - start < duration || times[0].Count == 0);
         double[] medians = [.. times.Select(t => (double)t.Order().ElementAt(t.Count / 2))];
         _warmUp = [.. medians.Select(m => Stopwatch.GetElapsedTime(0, (long)m))];
         if (_options.LatencyBudget is { } budget)
@@ -98,21 +104,23 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
         return prediction;
     }
 
-    /// <summary>Predicts <paramref name="example"/> into <paramref name="prediction"/> at the engine's level; with a budget, the latency feeds the choice of level.</summary>
-    /// <param name="example">The example.</param>
-    /// <param name="prediction">Receives the prediction (reused: no allocation).</param>
-    /// <param name="receivedTimestamp">When the request arrived (<see cref="Stopwatch.GetTimestamp"/>), so queueing delay counts in its latency; null: the call's start.</param>
-    public void Predict(TSrc example, ref TDst prediction, long? receivedTimestamp = null)
+    /// <summary>Predicts <paramref name="example"/> into <paramref name="prediction"/> (reused: no allocation) at the engine's level; with a budget, the call's latency feeds the choice of level.</summary>
+    public void Predict(TSrc example, ref TDst prediction) => PredictRequest(example, ref prediction, Stopwatch.GetTimestamp());
+
+    /// <summary>
+    /// As <see cref="Predict(TSrc, ref TDst)"/> for a request a server received at <paramref name="receivedTimestamp"/>
+    /// (<see cref="Stopwatch.GetTimestamp"/>) and may have queued: its latency, queueing included, feeds the choice of level.
+    /// </summary>
+    public void PredictRequest(TSrc example, ref TDst prediction, long receivedTimestamp)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_options.LatencyBudget is not null && _picker is null)
             lock (_pickerLock)
                 if (_picker is null) WarmUpLocked(example);
-        long start = receivedTimestamp ?? Stopwatch.GetTimestamp();
         Run(_picker?.Level ?? _fixedLevel, example, ref prediction);
         if (_picker is { } picker)
         {
-            long latency = Stopwatch.GetTimestamp() - start;
+            long latency = Stopwatch.GetTimestamp() - receivedTimestamp;
             lock (_pickerLock) picker.Record(latency);
         }
     }

@@ -93,7 +93,7 @@ public sealed class SparsityLevelEngineTests
     {
         var (pipeline, _) = Trained.Value;
         var example = Examples(1)[0];
-        using var roomy = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromSeconds(1), WarmUpPredictions = 20 });
+        using var roomy = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromSeconds(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
         Assert.Empty(roomy.WarmUpLatencies);
         roomy.Predict(example);
         Assert.Equal(Levels.Length, roomy.WarmUpLatencies.Count);
@@ -101,7 +101,7 @@ public sealed class SparsityLevelEngineTests
         Assert.Equal(0.5, roomy.Level);
         Assert.True(roomy.WithinBudget);
 
-        using var tight = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromTicks(1), WarmUpPredictions = 20 });
+        using var tight = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromTicks(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
         tight.WarmUp(example);
         Assert.Equal(0.96, tight.Level);
         Assert.False(tight.WithinBudget);
@@ -116,7 +116,7 @@ public sealed class SparsityLevelEngineTests
         var level = Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { Level = 0.8 }));
         Assert.Contains("no sparsity level 0.8; its levels are [0.5, 0.75, 0.9, 0.96]", level.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.Zero }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { WarmUpPredictions = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { WarmUpTime = TimeSpan.Zero }));
         using var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline);
         var prediction = new Prediction();
         Assert.Equal("level", Assert.Throws<ArgumentOutOfRangeException>(() => engine.Predict(Examples(1)[0], ref prediction, 0.99)).ParamName);

@@ -68,4 +68,14 @@ public sealed class SparsityLevelPickerTests
         Assert.Equal(2, picker.Level);
         Assert.False(picker.WithinBudget);
     }
+
+    [Fact]
+    public void ASparserLevelThatIsSlowerIsSkipped()
+    {
+        // Level 2 measured slower than level 1 (its formats lost): overload at level 1 goes straight to level 3.
+        var picker = new SparsityLevelPicker([80, 40, 45, 22], budget: 60);
+        Assert.Equal(1, picker.Level);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(90);
+        Assert.Equal(3, picker.Level);
+    }
 }
