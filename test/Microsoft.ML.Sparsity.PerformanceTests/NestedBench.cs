@@ -86,7 +86,7 @@ internal static class NestedBench
         Console.WriteLine("\n### Nested sparsity (issue 19): rerouting under load\n");
         var ml = new MLContext(seed: 1);
         var data = ml.Data.TakeRows(ml.Data.LoadFashionMnist(FashionMnistSplit.Train), 12_000);
-        var (name, layers, levels) = Models[0];
+        var (name, layers, levels) = ("cnn", (Func<LayerDefinition[]>)Layers.SmallCnn, new[] { 0.5, 0.8, 0.9, 0.95, 0.98 });
         // Trained on one thread, so each prediction runs on the serving thread that asks for it, as in a server.
         var nested = Train(ml, data, layers(), WorkerPool.Inline, new NestedSparsityOptions { Levels = [.. levels], Allocation = LayerAllocation.ErdosRenyiKernel });
         var images = FashionMnistArrays.Load(test: true).Pixels.Take(1000).Select(p => new Image { Features = p }).ToArray();
@@ -123,7 +123,7 @@ internal static class NestedBench
 
     public sealed class Image
     {
-        [Microsoft.ML.Data.VectorType(784)]
+        [Microsoft.ML.Data.VectorType(28, 28, 1)]
         public float[] Features { get; set; } = [];
     }
 

@@ -11,8 +11,11 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// <remarks>Not thread-safe: the engine serialises <see cref="Record"/>.</remarks>
 internal sealed class SparsityLevelPicker
 {
-    /// <summary>Predictions per decision: enough for a 99th percentile (the second-highest of 100).</summary>
-    public const int Window = 100;
+    /// <summary>
+    /// Predictions per decision. The 99th percentile of 500 is the sixth-slowest, so one preempted prediction (a
+    /// millisecond or more on a busy machine) does not move the level; with windows of 100 it did, at every load.
+    /// </summary>
+    public const int Window = 500;
 
     /// <summary>A denser level is taken back only when its estimate is below this share of the budget, so the choice does not flap.</summary>
     public const double Headroom = 0.5;

@@ -34,7 +34,7 @@ internal static class PortableNetwork
     /// <summary>The unbatched ONNX graph the portable chain runs.</summary>
     internal static ModelProto Onnx(NeuralNetworkMulticlassModel model)
     {
-        var onnx = OnnxExporter.BuildModel(model.Network, model.ClassNames, ModelFile.PackageVersion);
+        var onnx = OnnxExporter.BuildModel(model.LevelNetwork, model.ClassNames, ModelFile.PackageVersion);
         var graph = onnx.Graph;
         int inputs = model.Network.InputSize, classes = model.ClassCount;
         // One example [features] in: reshaped to the exporter's [1, features] batch.

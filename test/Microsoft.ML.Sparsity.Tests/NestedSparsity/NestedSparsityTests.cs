@@ -278,6 +278,32 @@ public sealed class NestedSparsityTests
     }
 
     [Fact]
+    public void OnnxExportOfALevelPredictsAsThatLevelInOnnxRuntime()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = MaskedTrainingTests.SyntheticData(256);
+        var model = TrainNested(ml, data, Layers.Dense(32), Layers.ReLU());
+        var rows = Microsoft.ML.Sparsity.Data.DataViewReader.Read(data, "Features", null);
+        string path = Path.Combine(Path.GetTempPath(), $"nested-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            foreach (double level in new[] { 0.5, 0.96 })
+            {
+                var atLevel = model.AtSparsityLevel(level);
+                ml.Sparsity().ConvertToOnnx(atLevel, path);
+                var onnx = Export.OnnxRuntimeRunner.Run(new Export.OnnxJob(path, rows.Features[..(64 * 16)], [64, 16]));
+                float[] scores = ScoredRows.Read(atLevel.Transform(ml.Data.TakeRows(data, 64))).Scores;
+                double[] probabilities = onnx.Outputs[Microsoft.ML.Sparsity.Export.OnnxExporter.ProbabilitiesName].Data;
+                for (int i = 0; i < scores.Length; i++) Assert.Equal(scores[i], probabilities[i], 1e-5);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void BadLevelsAreRefusedNamingTheLevel()
     {
         var ml = new MLContext(seed: 1);
