@@ -62,7 +62,7 @@ if (only == "nested")
 
 if (only == "reroute")
 {
-    NestedBench.RunLoad(WorkerPool.Shared(threads), seconds, plot);
+    NestedBench.RunLoad(seconds, plot);
     return;
 }
 
