@@ -157,13 +157,7 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
 
     private PredictionEngine<TSrc, TDst> Rent(int level) => _engines[level].TryTake(out var engine) ? engine : _create(level);
 
-    private int IndexOf(double level, string argument)
-    {
-        for (int i = 0; i < _levels.Length; i++) // a loop, not a lambda: a per-call level must not allocate
-            if (Math.Abs(_levels[i] - level) < 1e-9) return i;
-        throw new ArgumentOutOfRangeException(argument, level,
-            $"The model has no sparsity level {level}; its levels are [{string.Join(", ", _levels.Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)))}].");
-    }
+    private int IndexOf(double level, string argument) => NestedSparsity.NestedSparsityOptions.IndexOf(_levels, level, argument);
 
     /// <summary>The transformers before the nested model, the model, and those after it.</summary>
     private static (ITransformer[] Before, NeuralNetworkModel Nested, ITransformer[] After) Split(ITransformer model)

@@ -105,10 +105,7 @@ public abstract class NeuralNetworkModel : ITransformer
     {
         double[] levels = _network.SparsityLevels ?? throw new ArgumentOutOfRangeException(nameof(level), level,
             "The model serves one sparsity level only: it was not trained with nested sparsity (NestedSparsityOptions).");
-        int index = Array.FindIndex(levels, l => Math.Abs(l - level) < 1e-9);
-        if (index < 0)
-            throw new ArgumentOutOfRangeException(nameof(level), level,
-                $"The model has no sparsity level {level}; its levels are [{string.Join(", ", levels.Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)))}].");
+        int index = NestedSparsity.NestedSparsityOptions.IndexOf(levels, level, nameof(level));
         lock (_lock)
         {
             var network = _network.Clone(_network.Pool);

@@ -102,6 +102,19 @@ public sealed class NestedSparsityOptions : SparsityMethod
         }
     }
 
+    /// <summary>
+    /// The index of <paramref name="level"/> in a model's <paramref name="levels"/> (within 1e-9). A loop, not a lambda: a
+    /// prediction that names its level must not allocate.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">No such level; the message lists the levels.</exception>
+    internal static int IndexOf(double[] levels, double level, string argument)
+    {
+        for (int i = 0; i < levels.Length; i++)
+            if (Math.Abs(levels[i] - level) < 1e-9) return i;
+        throw new ArgumentOutOfRangeException(argument, level,
+            $"The model has no sparsity level {level}; its levels are [{string.Join(", ", levels.Select(l => l.ToString(CultureInfo.InvariantCulture)))}].");
+    }
+
     /// <summary>A one-line description, as recorded in model files.</summary>
     public override string ToString()
     {
