@@ -8,7 +8,8 @@ namespace Microsoft.ML.Sparsity.NestedSparsity;
 
 /// <summary>
 /// Runs a <see cref="NestedSparsityOptions"/> during training: the levels' codes updated on the schedule, and each
-/// step's passes at several levels (weights masked to the level, gradients masked to it and averaged over the passes).
+/// step's passes at several levels (weights masked to the level, gradients masked to it and averaged over the passes,
+/// the sparsest level's weighted).
 /// </summary>
 internal sealed class NestedSparsityController : SparsityController
 {
@@ -99,16 +100,22 @@ internal sealed class NestedSparsityController : SparsityController
         int level = _stepLevels[pass];
         for (int l = 0; l < _layers.Count; l++) NestedLevelCodes.ApplyMask(_codes[l], level, _layers[l].Weight.Gradient);
         var parameters = _network.Parameters;
+        float weight = Weight(level);
         for (int p = 0; p < parameters.Count; p++)
         {
-            if (pass == 0) parameters[p].Gradient.AsSpan().CopyTo(_gradientSums[p]);
-            else System.Numerics.Tensors.TensorPrimitives.Add(_gradientSums[p], parameters[p].Gradient, _gradientSums[p]);
+            if (pass == 0) System.Numerics.Tensors.TensorPrimitives.Multiply(parameters[p].Gradient, weight, _gradientSums[p]);
+            else System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(parameters[p].Gradient, weight, _gradientSums[p], _gradientSums[p]);
         }
         if (pass < _passes - 1) return;
+        float total = 0;
+        for (int i = 0; i < _passes; i++) total += Weight(_stepLevels[i]);
         for (int p = 0; p < parameters.Count; p++)
-            System.Numerics.Tensors.TensorPrimitives.Multiply(_gradientSums[p], 1f / _passes, parameters[p].Gradient);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(_gradientSums[p], 1f / total, parameters[p].Gradient);
         for (int l = 0; l < _layers.Count; l++) _shared[l].AsSpan().CopyTo(_layers[l].Weight.Value);
     }
+
+    /// <summary>How much level <paramref name="level"/>'s loss counts in a step's weighted mean.</summary>
+    private float Weight(int level) => level == _levels.Length - 1 ? _options.SparsestLevelWeight : 1f;
 
     public override void AfterStep(long completedSteps)
     {
