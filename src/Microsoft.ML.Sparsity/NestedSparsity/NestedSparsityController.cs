@@ -68,7 +68,8 @@ internal sealed class NestedSparsityController : SparsityController
         }
         else
         {
-            int middle = 1 + new Random(Seeds.Derive(_seed, step, 0x4e65)).Next(k - 2);
+            // Drawn from the seed and the step alone (no Random to allocate): a resumed run draws the same levels.
+            int middle = 1 + (int)(Seeds.SplitMix((ulong)Seeds.Derive(_seed, step, 0x4e65)) % (ulong)(k - 2));
             (_stepLevels[0], _stepLevels[1], _stepLevels[2], count) = (0, middle, k - 1, 3);
         }
         _passes = 0;
