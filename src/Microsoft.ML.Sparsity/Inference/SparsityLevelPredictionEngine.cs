@@ -117,11 +117,12 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
         if (_options.LatencyBudget is not null && _picker is null)
             lock (_pickerLock)
                 if (_picker is null) WarmUpLocked(example);
+        long start = Stopwatch.GetTimestamp();
         Run(_picker?.Level ?? _fixedLevel, example, ref prediction);
         if (_picker is { } picker)
         {
-            long latency = Stopwatch.GetTimestamp() - receivedTimestamp;
-            lock (_pickerLock) picker.Record(latency);
+            long end = Stopwatch.GetTimestamp();
+            lock (_pickerLock) picker.Record(end - receivedTimestamp, end - start);
         }
     }
 

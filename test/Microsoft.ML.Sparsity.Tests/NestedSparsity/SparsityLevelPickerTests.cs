@@ -13,7 +13,7 @@ public sealed class SparsityLevelPickerTests
     private static void Window(SparsityLevelPicker picker, double load)
     {
         for (int i = 0; i < SparsityLevelPicker.Window; i++)
-            picker.Record((long)(WarmUp[picker.Level] * load));
+            picker.Record((long)(WarmUp[picker.Level] * load), (long)WarmUp[picker.Level]);
     }
 
     [Theory]
@@ -71,10 +71,10 @@ public sealed class SparsityLevelPickerTests
     {
         // The 99th percentile of a window of 500 is its sixth-slowest prediction.
         var picker = new SparsityLevelPicker(WarmUp, budget: 60);
-        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(i % 100 == 7 ? 1000 : 40);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(i % 100 == 7 ? 1000 : 40, 40);
         Assert.Equal(1, picker.Level);
         Assert.True(picker.WithinBudget);
-        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(i % 80 == 7 ? 1000 : 40);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(i % 80 == 7 ? 1000 : 40, 40);
         Assert.Equal(2, picker.Level);
         Assert.False(picker.WithinBudget);
     }
@@ -85,7 +85,22 @@ public sealed class SparsityLevelPickerTests
         // Level 2 measured slower than level 1 (its formats lost): overload at level 1 goes straight to level 3.
         var picker = new SparsityLevelPicker([80, 40, 45, 22], budget: 60);
         Assert.Equal(1, picker.Level);
-        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(90);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(90, 40);
         Assert.Equal(3, picker.Level);
+    }
+
+    [Fact]
+    public void ServiceTimesFollowThePredictionsAndScaleTheLevelsNotUsedYet()
+    {
+        // Predictions at level 1 take 60 where warm-up measured 40 (1.5×): levels 2-4 are not used yet and scale with it.
+        var picker = new SparsityLevelPicker(WarmUp, budget: 200);
+        Assert.Equal(0, picker.Level);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(300, 100); // over budget: level 0 takes 100, not 80
+        Assert.Equal(1, picker.Level);
+        Assert.Equal([100, 50, 43.75, 27.5, 25], picker.ServiceTimes);
+        for (int i = 0; i < SparsityLevelPicker.Window; i++) picker.Record(90, 60);
+        // Level 1's own median (60); 2-4 from level 1's factor 60/40; level 0 keeps what it took. 90 · 100/60 = 150 ≥ 100: stays.
+        Assert.Equal([100, 60, 52.5, 33, 30], picker.ServiceTimes);
+        Assert.Equal(1, picker.Level);
     }
 }
