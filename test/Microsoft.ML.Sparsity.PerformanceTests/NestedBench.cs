@@ -92,7 +92,7 @@ internal static class NestedBench
         var nested = Train(ml, data, layers(), WorkerPool.Inline, new NestedSparsityOptions { Levels = [.. levels], Allocation = LayerAllocation.ErdosRenyiKernel });
         var images = FashionMnistArrays.Load(test: true).Pixels.Take(1000).Select(p => new Image { Features = p }).ToArray();
 
-        using var probe = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions());
+        var probe = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions());
         probe.WarmUp(images[0]);
         double[] warm = [.. probe.WarmUpLatencies.Select(t => t.TotalMicroseconds)];
         // The budget: 4× the densest level's latency, room for some queueing. Under Poisson arrivals the densest level's p99
@@ -109,10 +109,10 @@ internal static class NestedBench
         foreach (double load in new[] { 0.3, 0.6, 0.9, 1.2, 1.8, 2.5, 3.5 })
         {
             double rate = load * capacity;
-            using var fixedEngine = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions { Level = levels[fixedLevel] });
+            var fixedEngine = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions { Level = levels[fixedLevel] });
             fixedEngine.WarmUp(images[0]);
             var (fixedP99, _) = Serve(fixedEngine, images, rate, seconds, levels);
-            using var rerouting = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromMicroseconds(budget) });
+            var rerouting = ml.Sparsity().CreatePredictionEngine<Image, Scores>(nested, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromMicroseconds(budget) });
             rerouting.WarmUp(images[0]);
             var (rerouteP99, shares) = Serve(rerouting, images, rate, seconds, levels);
             rows.Add((rate, fixedP99, rerouteP99, shares));

@@ -14,10 +14,12 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// </summary>
 /// <remarks>
 /// Thread-safe, unlike ML.NET's <c>PredictionEngine</c>: concurrent callers each get an ML.NET engine of the level they
-/// use (made on first need, then reused). With a budget, every prediction's latency feeds the choice of level; a
+/// use (made on first need, then reused). Not disposable: an ML.NET engine disposes the transformers it was made from,
+/// which here are the caller's pipeline, so the level engines are left to the garbage collector (they hold no
+/// unmanaged resources of their own). With a budget, every prediction's latency feeds the choice of level; a
 /// server that queues requests passes the time each was received, so the queueing delay counts too.
 /// </remarks>
-public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable where TSrc : class where TDst : class, new()
+public sealed class SparsityLevelPredictionEngine<TSrc, TDst> where TSrc : class where TDst : class, new()
 {
     private readonly Func<int, PredictionEngine<TSrc, TDst>> _create;
     private readonly ConcurrentBag<PredictionEngine<TSrc, TDst>>[] _engines;
@@ -27,7 +29,6 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     private readonly object _pickerLock = new();
     private SparsityLevelPicker? _picker;
     private TimeSpan[] _warmUp = [];
-    private bool _disposed;
 
     internal SparsityLevelPredictionEngine(MLContext context, ITransformer model, SparsityLevelEngineOptions options)
     {
@@ -62,7 +63,6 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     public void WarmUp(TSrc example)
     {
         ArgumentNullException.ThrowIfNull(example);
-        ObjectDisposedException.ThrowIf(_disposed, this);
         lock (_pickerLock) WarmUpLocked(example);
     }
 
@@ -113,7 +113,6 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     /// </summary>
     public void PredictRequest(TSrc example, ref TDst prediction, long receivedTimestamp)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_options.LatencyBudget is not null && _picker is null)
             lock (_pickerLock)
                 if (_picker is null) WarmUpLocked(example);
@@ -130,17 +129,7 @@ public sealed class SparsityLevelPredictionEngine<TSrc, TDst> : IDisposable wher
     /// <exception cref="ArgumentOutOfRangeException">The model has no such level; the message lists its levels.</exception>
     public void Predict(TSrc example, ref TDst prediction, double level)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         Run(IndexOf(level, nameof(level)), example, ref prediction);
-    }
-
-    /// <summary>Disposes the ML.NET engines of every level.</summary>
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        foreach (var bag in _engines)
-            while (bag.TryTake(out var engine)) engine.Dispose();
     }
 
     private void Run(int level, TSrc example, ref TDst prediction)

@@ -55,13 +55,14 @@ public sealed class SparsityLevelEngineTests
     public void EveryLevelPredictsAsTheModelAtThatLevel()
     {
         var (pipeline, model) = Trained.Value;
-        using var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { Level = 0.9 });
+        var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { Level = 0.9 });
         Assert.Equal(Levels, engine.Levels);
         Assert.Equal(0.9, engine.Level);
         var prediction = new Prediction();
         foreach (double level in Levels)
         {
-            using var reference = Ml.Model.CreatePredictionEngine<Example, Prediction>(new TransformerChain<ITransformer>(pipeline.First(), model.AtSparsityLevel(level)));
+            // Not disposed: an ML.NET engine disposes the chain it was made from, and this one holds the shared pipeline's first transformer.
+            var reference = Ml.Model.CreatePredictionEngine<Example, Prediction>(new TransformerChain<ITransformer>(pipeline.First(), model.AtSparsityLevel(level)));
             foreach (var example in Examples(20))
             {
                 engine.Predict(example, ref prediction, level);
@@ -75,7 +76,7 @@ public sealed class SparsityLevelEngineTests
     public void SwitchingLevelAllocatesNothing()
     {
         var (pipeline, _) = Trained.Value;
-        using var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline);
+        var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline);
         var examples = Examples(8);
         var prediction = new Prediction();
         for (int round = 0; round < 3; round++)
@@ -93,7 +94,7 @@ public sealed class SparsityLevelEngineTests
     {
         var (pipeline, _) = Trained.Value;
         var example = Examples(1)[0];
-        using var roomy = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromSeconds(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
+        var roomy = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromSeconds(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
         Assert.Empty(roomy.WarmUpLatencies);
         roomy.Predict(example);
         Assert.Equal(Levels.Length, roomy.WarmUpLatencies.Count);
@@ -101,7 +102,7 @@ public sealed class SparsityLevelEngineTests
         Assert.Equal(0.5, roomy.Level);
         Assert.True(roomy.WithinBudget);
 
-        using var tight = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromTicks(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
+        var tight = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.FromTicks(1), WarmUpTime = TimeSpan.FromMilliseconds(50) });
         tight.WarmUp(example);
         Assert.Equal(0.96, tight.Level);
         Assert.False(tight.WithinBudget);
@@ -117,7 +118,7 @@ public sealed class SparsityLevelEngineTests
         Assert.Contains("no sparsity level 0.8; its levels are [0.5, 0.75, 0.9, 0.96]", level.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { LatencyBudget = TimeSpan.Zero }));
         Assert.Throws<ArgumentOutOfRangeException>(() => Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline, new SparsityLevelEngineOptions { WarmUpTime = TimeSpan.Zero }));
-        using var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline);
+        var engine = Ml.Sparsity().CreatePredictionEngine<Example, Prediction>(pipeline);
         var prediction = new Prediction();
         Assert.Equal("level", Assert.Throws<ArgumentOutOfRangeException>(() => engine.Predict(Examples(1)[0], ref prediction, 0.99)).ParamName);
     }
