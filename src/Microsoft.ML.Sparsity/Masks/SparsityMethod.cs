@@ -30,10 +30,10 @@ internal abstract class SparsityController
     /// </summary>
     public virtual int Passes => 1;
 
-    /// <summary>Called before the forward pass <paramref name="pass"/> of a step that makes more than one.</summary>
+    /// <summary>Called before the forward pass <paramref name="pass"/> (0-based) of every step, after <see cref="BeforeForward"/>.</summary>
     public virtual void BeforePass(long step, int pass) { }
 
-    /// <summary>Called after the backward pass <paramref name="pass"/> of a step that makes more than one; after the last, the gradients are the step's.</summary>
+    /// <summary>Called after the backward pass <paramref name="pass"/> of every step; after the last, the gradients must be the step's.</summary>
     public virtual void AfterPass(long step, int pass) { }
 
     /// <summary>Called after the backward pass of step <paramref name="step"/> (0-based), before the optimiser update.</summary>

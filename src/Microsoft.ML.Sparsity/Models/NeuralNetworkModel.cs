@@ -60,7 +60,8 @@ public abstract class NeuralNetworkModel : ITransformer
         TrainingHistory = history;
         Training = training;
         Options = options;
-        LevelNetwork = network.SparsityLevels is null ? network : network.CloneAtActiveLevel(network.Pool);
+        // The densest level is the network as it is (its mask is that level's); another level is a masked copy.
+        LevelNetwork = network.SparsityLevels is null || network.ActiveLevel == 0 ? network : network.CloneAtActiveLevel(network.Pool);
         Layers = LevelNetwork.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
         CompactPrediction = compactPrediction;

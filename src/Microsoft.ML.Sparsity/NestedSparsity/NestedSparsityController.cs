@@ -20,9 +20,9 @@ internal sealed class NestedSparsityController : SparsityController
     private readonly double[] _levels;
     private readonly IReadOnlyList<PrunableLayer> _allLayers;
     private readonly IReadOnlyList<PrunableLayer> _layers;    // the pruned ones
-    private readonly double[][] _finalSparsity;               // [level][pruned layer]; NaN where a global threshold decides
+    private readonly PruningPlan[] _plans;                    // per level: its per-layer targets and counts
     private readonly byte[][] _codes;                         // per pruned layer: how many levels keep each weight
-    private readonly long[][] _pruned;                        // [level][pruned layer]: weights the level prunes now
+    private readonly long[][] _pruned;                        // [level][pruned layer]: weights the level prunes now (for SameMasks)
     private readonly float[][] _shared;                       // the densest level's weights while a step's passes mask them
     private readonly float[][] _gradientSums;                 // per network parameter
     private readonly int[] _stepLevels;
@@ -34,10 +34,9 @@ internal sealed class NestedSparsityController : SparsityController
         options.Validate();
         (_options, _network, _optimizer, _seed) = (options, network, optimizer, seed);
         _levels = [.. options.Levels];
-        var plans = _levels.Select(level => new PruningPlan(options.PruningTo(level), network, seed)).ToArray();
-        _allLayers = plans[0].AllLayers;
-        _layers = plans[0].Layers;
-        _finalSparsity = [.. plans.Select(p => p.FinalSparsity.ToArray())];
+        _plans = [.. _levels.Select(level => new PruningPlan(options.PruningTo(level), network, seed))];
+        _allLayers = _plans[0].AllLayers;
+        _layers = _plans[0].Layers;
         _codes = [.. _layers.Select(l => Enumerable.Repeat((byte)_levels.Length, l.Count).ToArray())];
         _pruned = [.. _levels.Select(_ => new long[_layers.Count])];
         _shared = [.. _layers.Select(l => new float[l.Count])];
@@ -148,57 +147,40 @@ internal sealed class NestedSparsityController : SparsityController
     /// <summary>Re-ranks every pruned layer's weights by magnitude and gives each level its count at <paramref name="step"/>.</summary>
     private void Update(long step)
     {
-        int n = _layers.Count;
-        int[] units = [.. _layers.Select(l => l.Count)];
-        var perLayer = Enumerable.Range(0, n).Where(l => !double.IsNaN(_finalSparsity[0][l])).ToArray();
-        var free = Enumerable.Range(0, n).Where(l => double.IsNaN(_finalSparsity[0][l])).ToArray();
+        int n = _layers.Count, k = _levels.Length;
         long[] alreadyPruned = [.. _codes.Select(c => (long)c.AsSpan().Count((byte)0))];
-        for (int i = 0; i < _levels.Length; i++)
+        // Each level's counts as its own gradual pruning would have them, raised so that no level prunes fewer weights
+        // than a denser one, nor the densest fewer than are gone for good.
+        var counts = _plans.Select(p => p.PrunedUnitsAt(step, _schedule)).ToArray();
+        var free = Enumerable.Range(0, n).Where(l => counts[0].PerLayer[l] is null).ToArray();
+        foreach (int l in Enumerable.Range(0, n).Except(free))
         {
-            double[] sparsityNow = [.. perLayer.Select(l => _schedule.SparsityAt(step, _finalSparsity[i][l]))];
-            long? total = _options.Allocation.MatchesTotal && free.Length == 0
-                ? MaskSelection.PrunedCount(_schedule.SparsityAt(step, _levels[i]), units.Sum(u => (long)u))
-                : null;
-            long[] counts = LayerAllocation.PrunedCounts(sparsityNow, [.. perLayer.Select(l => units[l])], total);
-            for (int j = 0; j < perLayer.Length; j++) _pruned[i][perLayer[j]] = counts[j];
-            if (free.Length > 0)
-            {
-                // One threshold over the free layers' weights: its count is shared out below, after the ranking.
-                long k = MaskSelection.PrunedCount(_schedule.SparsityAt(step, _levels[i]), free.Sum(l => (long)units[l]));
-                foreach (int l in free) _pruned[i][l] = -1;
-                _pruned[i][free[0]] = k;
-            }
+            long[] pruned = new long[k];
+            for (int i = 0; i < k; i++) pruned[i] = Math.Max(counts[i].PerLayer[l]!.Value, i == 0 ? alreadyPruned[l] : pruned[i - 1]);
+            NestedLevelCodes.Assign(Scores(_layers[l], _codes[l]), pruned, _codes[l]);
         }
-
-        // Per layer: counts that never fall below a denser level's, nor below the weights already gone for good.
-        foreach (int l in perLayer)
-            for (int i = 0; i < _levels.Length; i++)
-                _pruned[i][l] = Math.Max(_pruned[i][l], i == 0 ? alreadyPruned[l] : _pruned[i - 1][l]);
-        foreach (int l in perLayer)
-            NestedLevelCodes.Assign(Scores(_layers[l], _codes[l]), [.. _levels.Select((_, i) => _pruned[i][l])], _codes[l]);
-
         if (free.Length > 0)
         {
-            float[] scores = [.. free.SelectMany(l => Scores(_layers[l], _codes[l]))];
-            long[] k = [.. _levels.Select((_, i) => _pruned[i][free[0]])];
-            k[0] = Math.Max(k[0], free.Sum(l => alreadyPruned[l]));
-            for (int i = 1; i < k.Length; i++) k[i] = Math.Max(k[i], k[i - 1]);
-            byte[] codes = new byte[scores.Length];
-            NestedLevelCodes.Assign(scores, k, codes);
+            // One ranking over the global threshold's layers together.
+            long[] pruned = new long[k];
+            for (int i = 0; i < k; i++) pruned[i] = Math.Max(counts[i].Global, i == 0 ? free.Sum(l => alreadyPruned[l]) : pruned[i - 1]);
+            byte[] codes = new byte[free.Sum(l => _layers[l].Count)];
+            NestedLevelCodes.Assign([.. free.SelectMany(l => Scores(_layers[l], _codes[l]))], pruned, codes);
             int offset = 0;
             foreach (int l in free)
             {
-                codes.AsSpan(offset, units[l]).CopyTo(_codes[l]);
-                offset += units[l];
-                for (int i = 0; i < _levels.Length; i++) _pruned[i][l] = units[l] - NestedLevelCodes.Kept(_codes[l], i);
+                codes.AsSpan(offset, _layers[l].Count).CopyTo(_codes[l]);
+                offset += _layers[l].Count;
             }
         }
+        for (int i = 0; i < k; i++)
+            for (int l = 0; l < n; l++) _pruned[i][l] = _layers[l].Count - NestedLevelCodes.Kept(_codes[l], i);
 
         var mask = new float[_layers.Select(l => l.Count).DefaultIfEmpty(0).Max()];
         for (int l = 0; l < n; l++)
         {
-            NestedLevelCodes.Mask(_codes[l], 0, mask.AsSpan(0, units[l]));
-            _layers[l].ApplyMask(mask.AsSpan(0, units[l]));
+            NestedLevelCodes.Mask(_codes[l], 0, mask.AsSpan(0, _layers[l].Count));
+            _layers[l].ApplyMask(mask.AsSpan(0, _layers[l].Count));
         }
         _optimizer.ApplyMasks();
         _epochEvents++;

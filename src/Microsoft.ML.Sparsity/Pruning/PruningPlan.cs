@@ -78,17 +78,12 @@ internal sealed class PruningPlan
 
         var prunedUnits = unitScores.Select(s => new bool[s.Length]).ToArray();
         var free = Enumerable.Range(0, n).Where(l => double.IsNaN(_finalSparsity[l])).ToArray();
-        var perLayer = Enumerable.Range(0, n).Where(l => !double.IsNaN(_finalSparsity[l])).ToArray();
         // Per-layer targets (uniform, ER, ERK, overrides), known before scoring: a channel criterion may score for the
         // count a layer keeps.
-        var units = perLayer.Select(l => unitScores[l].Length).ToArray();
-        var sparsityNow = perLayer.Select(l => schedule.SparsityAt(step, _finalSparsity[l])).ToArray();
-        long? total = _options.Allocation.MatchesTotal && free.Length == 0
-            ? MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), units.Sum(u => (long)u))
-            : null;
-        var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
+        var (counts, globalCount) = PrunedUnitsAt(step, schedule);
         var prunedCount = new long?[n];
-        for (int i = 0; i < perLayer.Length; i++) prunedCount[perLayer[i]] = Math.Max(counts[i], alreadyPruned[perLayer[i]].Count(p => p));
+        for (int l = 0; l < n; l++)
+            if (counts[l] is long count) prunedCount[l] = Math.Max(count, alreadyPruned[l].Count(p => p));
 
         for (int l = 0; l < n; l++)
         {
@@ -98,13 +93,13 @@ internal sealed class PruningPlan
                 pattern.ScoreUnits(Layers[l], WeightScores(l, step, taylorSums), unitScores[l]);
             for (int u = 0; u < unitScores[l].Length; u++) if (alreadyPruned[l][u]) unitScores[l][u] = float.NegativeInfinity;
         }
-        foreach (int l in perLayer) MaskSelection.SelectLowest(unitScores[l], prunedCount[l]!.Value, prunedUnits[l]);
+        for (int l = 0; l < n; l++)
+            if (prunedCount[l] is long count) MaskSelection.SelectLowest(unitScores[l], count, prunedUnits[l]);
         // Global threshold over the remaining layers: one selection over their concatenated units.
         if (free.Length > 0)
         {
             var all = free.SelectMany(l => unitScores[l]).ToArray();
-            long k = Math.Max(MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), all.Length),
-                free.Sum(l => (long)alreadyPruned[l].Count(p => p)));
+            long k = Math.Max(globalCount, free.Sum(l => (long)alreadyPruned[l].Count(p => p)));
             var selected = new bool[all.Length];
             MaskSelection.SelectLowest(all, k, selected);
             int offset = 0;
@@ -131,6 +126,28 @@ internal sealed class PruningPlan
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The units the schedule prunes at <paramref name="step"/>: per pruned layer with a target of its own (null for the
+    /// layers a global threshold decides), and the units that threshold prunes over those layers together (0 without
+    /// one). Units already pruned are not counted in; callers keep at least those.
+    /// </summary>
+    public (long?[] PerLayer, long Global) PrunedUnitsAt(long step, PruningSchedule schedule)
+    {
+        var pattern = _options.Pattern;
+        var free = Enumerable.Range(0, Layers.Count).Where(l => double.IsNaN(_finalSparsity[l])).ToArray();
+        var perLayer = Enumerable.Range(0, Layers.Count).Where(l => !double.IsNaN(_finalSparsity[l])).ToArray();
+        var units = perLayer.Select(l => pattern.UnitCount(Layers[l])).ToArray();
+        var sparsityNow = perLayer.Select(l => schedule.SparsityAt(step, _finalSparsity[l])).ToArray();
+        long? total = _options.Allocation.MatchesTotal && free.Length == 0
+            ? MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), units.Sum(u => (long)u))
+            : null;
+        var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
+        var result = new long?[Layers.Count];
+        for (int i = 0; i < perLayer.Length; i++) result[perLayer[i]] = counts[i];
+        long global = free.Length == 0 ? 0 : MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), free.Sum(l => (long)pattern.UnitCount(Layers[l])));
+        return (result, global);
     }
 
     private float[] WeightScores(int l, long step, float[][]? taylorSums)

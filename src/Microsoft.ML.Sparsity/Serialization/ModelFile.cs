@@ -259,10 +259,6 @@ internal static class ModelFile
                 throw new ModelFormatException(ManifestEntry, $"sparsityLevel is {tm.SparsityLevel}; the model has {sparsityLevels.Length} levels.");
             network.SparsityLevels = sparsityLevels;
             network.ActiveLevel = tm.SparsityLevel ?? 0;
-            // A masked weight stored without codes is kept whole by every level it keeps.
-            foreach (var parameter in network.Parameters)
-                if (parameter.LevelCodes is null && parameter.Mask is { } mask)
-                    parameter.LevelCodes = [.. mask.Select(m => m != 0 ? (byte)sparsityLevels.Length : (byte)0)];
         }
         else if (tm.SparsityLevel is not null)
             throw new ModelFormatException(ManifestEntry, "sparsityLevel is set, but the model lists no sparsity levels.");

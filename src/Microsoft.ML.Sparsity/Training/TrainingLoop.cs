@@ -81,13 +81,13 @@ internal sealed class TrainingLoop
                 int passes = _sparsity?.Passes ?? 1;
                 for (int pass = 0; pass < passes; pass++)
                 {
-                    if (passes > 1) _sparsity!.BeforePass(Step, pass);
+                    _sparsity?.BeforePass(Step, pass);
                     var output = _network.Forward(batch, training: true);
                     lossSum += (_loss.Compute(output, _batchLabels, batch, _network.OutputSize, _network.OutputGradient) + _network.AuxiliaryLoss
                         + (_penalty?.Loss() ?? 0)) * batch / passes;
                     _network.Backward(batch);
                     _penalty?.AddGradient();
-                    if (passes > 1) _sparsity!.AfterPass(Step, pass);
+                    _sparsity?.AfterPass(Step, pass);
                 }
                 _sparsity?.AfterBackward(Step);
                 learningRate = _baseLearningRate * _schedule.Factor(Step, stepsPerEpoch, totalSteps);
