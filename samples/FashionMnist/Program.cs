@@ -19,6 +19,7 @@ using Microsoft.ML.Sparsity.Training;
 using Microsoft.ML.Trainers;
 
 if (AccuracyPlot.IsRequested(args)) { Environment.ExitCode = AccuracyPlot.Run(args); return; }   // --plot CSV --out FILE: AccuracyPlot.cs
+if (SweepRun.IsRequested(args)) { Environment.ExitCode = SweepRun.Run(args); return; }           // --sweep FOLDER: SweepRun.cs
 var options = SampleArguments.Parse(args);
 var ml = new MLContext(seed: options.Seed);
 if (!options.Quiet)
@@ -232,8 +233,8 @@ internal static class Recipes
     /// <summary>The default methods; sdca is ML.NET's SdcaMaximumEntropy, trained once whatever the model.</summary>
     public static readonly string[] AllMethods = ["dense", "gmp80", "gmp90", "gmp95", "gmp98", "random90", "random95", "sdca"];
 
-    /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8.</summary>
-    public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18"];
+    /// <summary>N:M methods (not run by default): SR-STE, STE, prune-and-fine-tune, and the progressive schedules, at 2:4 and 1:8; SR-STE also at 4:8 and 2:8 (nestednm's levels).</summary>
+    public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18", "srste48", "srste28"];
 
     /// <summary>
     /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).
@@ -286,6 +287,12 @@ internal static class Recipes
         {
             // The CNN serves 0.5, 0.8 and 0.9 (issue 19's levels for it), LeNet all five.
             double[] levels = network.Any(l => l is Conv2dDefinition) ? [0.5, 0.8, 0.9] : [0.5, 0.8, 0.9, 0.95, 0.98];
+            if (method == "nestednm")
+            {
+                var nestedNM = ml.Sparsity().NestedSparsity([0.5, 0.75, 0.875], nmGroupSize: 8);
+                nestedNM.ExcludedLayers.Add("-1");
+                return nestedNM;
+            }
             var nested = ml.Sparsity().NestedSparsity(levels, Allocation(allocation));
             nested.OutputLayerAtHalfRate = allocation == "uniform-half";
             nested.Sampling = method == "nestedall" ? Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.All : Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.Sandwich;
@@ -294,7 +301,7 @@ internal static class Recipes
         if (ChannelMethods.Contains(method)) return ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0);
         if (NMMethods.Contains(method))
         {
-            var (n, m) = method.EndsWith("24", StringComparison.Ordinal) ? (2, 4) : (1, 8);
+            var (n, m) = (method[^2] - '0', method[^1] - '0');
             NMTrainingOptions nm = method[..^2] switch
             {
                 "srste" => new SrSteOptions(),
@@ -362,8 +369,9 @@ internal static class Recipes
     /// <summary>
     /// nested / nestedall: nested sparsity at levels 0.5, 0.8, 0.9, 0.95, 0.98 (the CNN: 0.5, 0.8, 0.9; the levels' allocation from --allocation),
     /// trained with the sandwich rule (densest, sparsest and one other level each step) or with every level every step.
+    /// nestednm: N:M levels 4:8, 2:8 and 1:8 (sandwich), the output layer dense as the N:M methods leave it.
     /// </summary>
-    public static readonly string[] NestedMethods = ["nested", "nestedall"];
+    public static readonly string[] NestedMethods = ["nested", "nestedall", "nestednm"];
 
     /// <summary>The models a method's rows report: a nested model at each of its levels ("nested90" for 0.9), any other as itself.</summary>
     public static IEnumerable<(string Name, NeuralNetworkMulticlassModel Model)> Levels(string method, NeuralNetworkMulticlassModel model) =>
@@ -439,7 +447,7 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level) and gmp50 beside them, " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL, GaP and nested levels: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

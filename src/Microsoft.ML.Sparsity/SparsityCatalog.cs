@@ -270,14 +270,24 @@ public sealed class SparsityCatalog
     /// </summary>
     /// <param name="levels">The sparsity levels, strictly increasing, each in [0, 1); default 0.5, 0.8, 0.9, 0.95, 0.98.</param>
     /// <param name="allocation">How each level's sparsity is shared among layers; default <see cref="Masks.LayerAllocation.Uniform"/>.</param>
-    public NestedSparsity.NestedSparsityOptions NestedSparsity(IEnumerable<double>? levels = null, Masks.LayerAllocation? allocation = null)
+    /// <param name="nmGroupSize">0 (default): unstructured levels; M: N:M levels, level s keeping (1 − s)·M of every group of M inputs (levels 0.5 and 0.75 with M = 4 are 2:4 and 1:4).</param>
+    public NestedSparsity.NestedSparsityOptions NestedSparsity(IEnumerable<double>? levels = null, Masks.LayerAllocation? allocation = null, int nmGroupSize = 0)
     {
-        var options = new NestedSparsity.NestedSparsityOptions();
+        var options = new NestedSparsity.NestedSparsityOptions { NMGroupSize = nmGroupSize };
         if (levels is not null) options.Levels = levels.ToList();
         if (allocation is not null) options.Allocation = allocation;
         options.Validate();
         return options;
     }
+
+    /// <summary>
+    /// A sweep over sparsity methods, sparsities, patterns and training settings that finds the Pareto front of validation
+    /// accuracy against single-prediction latency and file size, with random search or successive halving, journaled and
+    /// resumable. See <see cref="Sweeps.SparsitySweep"/>.
+    /// </summary>
+    /// <param name="options">The search space, tuner, budget and journal folder; null takes the defaults (16 trials on LeNet-300-100, successive halving).</param>
+    /// <exception cref="ArgumentException">An option is out of range or the search space is empty; the message names it.</exception>
+    public Sweeps.SparsitySweep CreateSweep(Sweeps.SparsitySweepOptions? options = null) => new(_context, options ?? new Sweeps.SparsitySweepOptions(), _host.Pool);
 
     /// <summary>
     /// A prediction engine for a model trained at nested sparsity levels (or a pipeline ending in one): the level chosen

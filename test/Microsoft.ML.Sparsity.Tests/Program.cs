@@ -26,11 +26,19 @@ internal static class Program
         Thread.Sleep(Timeout.Infinite);
     }
 
+    /// <summary>Runs <see cref="Sweeps.SweepChild"/>'s sweep journaled to the folder given, printing a line as each trial ends (the test kills it).</summary>
+    public const string Sweep = "sweep";
+
     public static int Main(string[] args)
     {
+        if (args is [Sweep, var folder])
+        {
+            Sweeps.SweepChild.Run(folder, Console.Out);
+            return 0;
+        }
         if (args is not [KillMidSave, var path])
         {
-            Console.Error.WriteLine($"usage: dotnet exec Microsoft.ML.Sparsity.Tests.dll {KillMidSave} <path>");
+            Console.Error.WriteLine($"usage: dotnet exec Microsoft.ML.Sparsity.Tests.dll {KillMidSave} <path> | {Sweep} <folder>");
             return 2;
         }
         var model = HostileFiles.PrunedModel();

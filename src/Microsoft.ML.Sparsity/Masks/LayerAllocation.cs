@@ -24,6 +24,15 @@ public abstract class LayerAllocation
     /// </summary>
     public static LayerAllocation ErdosRenyiKernel { get; } = new FixedAllocation(includeKernel: true, "ERK");
 
+    /// <summary>The allocation a name stands for, as <see cref="object.ToString"/> writes it: "uniform", "global", "ER" or "ERK" (any case).</summary>
+    /// <exception cref="ArgumentException">The name is none of these.</exception>
+    public static LayerAllocation Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return new[] { Uniform, Global, ErdosRenyi, ErdosRenyiKernel }.FirstOrDefault(a => string.Equals(a.ToString(), name.Trim(), StringComparison.OrdinalIgnoreCase))
+            ?? throw new ArgumentException($"'{name}' is not a layer allocation: use uniform, global, ER or ERK.", nameof(name));
+    }
+
     internal virtual bool IsGlobal => false;
 
     /// <summary>True when the allocation promises a total (ER, ERK): per-layer counts are then rounded so they add up exactly.</summary>

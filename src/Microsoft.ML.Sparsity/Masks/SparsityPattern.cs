@@ -46,6 +46,34 @@ public abstract class SparsityPattern
         return new BlockPattern(rows, columns);
     }
 
+    /// <summary>
+    /// The pattern a name stands for, as <see cref="object.ToString"/> writes it: "unstructured", "output channels",
+    /// "N:M" (e.g. "2:4") or "block R×C" (also "block RxC").
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is none of these; the message lists them.</exception>
+    public static SparsityPattern Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        string text = name.Trim();
+        if (text.Equals(Unstructured.ToString(), StringComparison.OrdinalIgnoreCase)) return Unstructured;
+        if (text.Equals(OutputChannels.ToString(), StringComparison.OrdinalIgnoreCase)) return OutputChannels;
+        bool block = text.StartsWith("block ", StringComparison.OrdinalIgnoreCase);
+        var parts = (block ? text[6..] : text).Split(block ? ['×', 'x'] : [':']);
+        if (parts is [var a, var b] && int.TryParse(a, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int first)
+            && int.TryParse(b, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int second))
+        {
+            try
+            {
+                return block ? Block(first, second) : NM(first, second);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentException($"'{name}' is not a valid sparsity pattern: {e.Message.Split(" (Parameter", 2)[0]}", nameof(name), e);
+            }
+        }
+        throw new ArgumentException($"'{name}' is not a sparsity pattern: use unstructured, output channels, N:M (e.g. 2:4) or block R×C (e.g. block 4x4).", nameof(name));
+    }
+
     /// <summary>The sparsity the pattern itself fixes (N:M: 1 − N/M, exact when M divides the layer's input-channel count), or null when any target can be reached.</summary>
     internal virtual double? FixedSparsity => null;
 

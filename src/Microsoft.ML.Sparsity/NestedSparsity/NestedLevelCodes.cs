@@ -26,6 +26,33 @@ internal static class NestedLevelCodes
         }
     }
 
+    /// <summary>
+    /// N:M levels: ranks each group's units by score (ties: the earlier position wins) and gives each unit the number of
+    /// levels that keep it, level i keeping the best <paramref name="keptPerGroup"/>[i] of a full group of
+    /// <paramref name="m"/> (non-increasing with i). Runs of <paramref name="run"/> units are cut into groups from their
+    /// start; a ragged last group of r keeps ⌈k·r/M⌉, as <see cref="Masks.NMSelection"/> does.
+    /// </summary>
+    public static void AssignInGroups(ReadOnlySpan<float> scores, ReadOnlySpan<int> keptPerGroup, int m, int run, Span<byte> codes)
+    {
+        for (int i = 1; i < keptPerGroup.Length; i++)
+            if (keptPerGroup[i] > keptPerGroup[i - 1])
+                throw new ArgumentException($"Level {i} keeps {keptPerGroup[i]} of {m}, more than the denser level {i - 1}'s {keptPerGroup[i - 1]}.", nameof(keptPerGroup));
+        for (int start = 0; start < scores.Length; start += run)
+            for (int g = start; g < start + run; g += m)
+            {
+                int size = Math.Min(m, start + run - g);
+                for (int a = g; a < g + size; a++)
+                {
+                    int rank = 0;
+                    for (int b = g; b < g + size; b++)
+                        if (scores[b] > scores[a] || (scores[b] == scores[a] && b < a)) rank++;
+                    int level = 0;
+                    while (level < keptPerGroup.Length && Masks.NMSelection.KeptInGroup(keptPerGroup[level], m, size) > rank) level++;
+                    codes[a] = (byte)level;
+                }
+            }
+    }
+
     /// <summary>Writes level <paramref name="level"/>'s mask (1 kept, 0 pruned).</summary>
     public static void Mask(ReadOnlySpan<byte> codes, int level, Span<float> mask)
     {

@@ -28,6 +28,7 @@ internal sealed class NestedSparsityController : SparsityController
     private readonly int[] _stepLevels;
     private PruningSchedule _schedule;
     private int _passes = 1, _epochEvents;
+    private int _keptPerGroup;                                // N:M levels: what the densest level keeps of a group now
 
     public NestedSparsityController(NestedSparsityOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
     {
@@ -43,7 +44,8 @@ internal sealed class NestedSparsityController : SparsityController
         _gradientSums = [.. network.Parameters.Select(p => new float[p.Length])];
         _stepLevels = new int[_levels.Length];
         _schedule = options.Schedule;
-        foreach (var layer in _layers) layer.Weight.SparsityNote = "nested levels";
+        _keptPerGroup = options.NMGroupSize;
+        foreach (var layer in _layers) layer.Weight.SparsityNote = options.NMGroupSize == 0 ? "nested levels" : "nested N:M levels";
     }
 
     public override double Sparsity => SparsityReport.PrunableSparsity(_allLayers);
@@ -147,6 +149,43 @@ internal sealed class NestedSparsityController : SparsityController
     /// <summary>Re-ranks every pruned layer's weights by magnitude and gives each level its count at <paramref name="step"/>.</summary>
     private void Update(long step)
     {
+        if (_options.NMGroupSize == 0) AssignUnstructured(step);
+        else AssignInGroups(step);
+        int n = _layers.Count, k = _levels.Length;
+        for (int i = 0; i < k; i++)
+            for (int l = 0; l < n; l++) _pruned[i][l] = _layers[l].Count - NestedLevelCodes.Kept(_codes[l], i);
+
+        var mask = new float[_layers.Select(l => l.Count).DefaultIfEmpty(0).Max()];
+        for (int l = 0; l < n; l++)
+        {
+            NestedLevelCodes.Mask(_codes[l], 0, mask.AsSpan(0, _layers[l].Count));
+            _layers[l].ApplyMask(mask.AsSpan(0, _layers[l].Count));
+        }
+        _optimizer.ApplyMasks();
+        _epochEvents++;
+    }
+
+    /// <summary>
+    /// N:M levels: level i keeps M − ⌊s_i(t)·M⌋ of every group at the schedule's sparsity s_i(t) toward it (progressive
+    /// N:M, reaching its N), no more than a denser level, and the densest no more than it kept before.
+    /// </summary>
+    private void AssignInGroups(long step)
+    {
+        int m = _options.NMGroupSize;
+        int[] kept = new int[_levels.Length];
+        for (int i = 0; i < kept.Length; i++)
+        {
+            int now = m - (int)Math.Floor(_schedule.SparsityAt(step, _levels[i]) * m + 1e-9);
+            kept[i] = Math.Min(Math.Max(now, _options.KeptPerGroup(_levels[i])), i == 0 ? _keptPerGroup : kept[i - 1]);
+        }
+        _keptPerGroup = kept[0];
+        for (int l = 0; l < _layers.Count; l++)
+            NestedLevelCodes.AssignInGroups(Scores(_layers[l], _codes[l]), kept, m, _layers[l].InChannels, _codes[l]);
+    }
+
+    /// <summary>Unstructured levels: each level prunes its own gradual-pruning count, by one ranking per layer (or over the global threshold's layers).</summary>
+    private void AssignUnstructured(long step)
+    {
         int n = _layers.Count, k = _levels.Length;
         long[] alreadyPruned = [.. _codes.Select(c => (long)c.AsSpan().Count((byte)0))];
         // Each level's counts as its own gradual pruning would have them, raised so that no level prunes fewer weights
@@ -173,17 +212,6 @@ internal sealed class NestedSparsityController : SparsityController
                 offset += _layers[l].Count;
             }
         }
-        for (int i = 0; i < k; i++)
-            for (int l = 0; l < n; l++) _pruned[i][l] = _layers[l].Count - NestedLevelCodes.Kept(_codes[l], i);
-
-        var mask = new float[_layers.Select(l => l.Count).DefaultIfEmpty(0).Max()];
-        for (int l = 0; l < n; l++)
-        {
-            NestedLevelCodes.Mask(_codes[l], 0, mask.AsSpan(0, _layers[l].Count));
-            _layers[l].ApplyMask(mask.AsSpan(0, _layers[l].Count));
-        }
-        _optimizer.ApplyMasks();
-        _epochEvents++;
     }
 
     /// <summary>|w|, with the weights no level keeps (gone for good) ranked first.</summary>

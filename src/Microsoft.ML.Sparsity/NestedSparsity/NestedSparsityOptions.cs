@@ -39,7 +39,12 @@ public enum NestedLevelSampling
 /// weights masked to its level, and the optimiser takes the weighted mean of their gradients, the sparsest level's
 /// counting <see cref="SparsestLevelWeight"/> times (a weight's gradient from a level that prunes it is 0). The model's weights are the densest level's; the model predicts at any level
 /// (<see cref="Models.NeuralNetworkModel.AtSparsityLevel"/>). Batch-norm running statistics are shared by the levels.
-/// Unstructured only.
+/// </para>
+/// <para>
+/// N:M levels (<see cref="NMGroupSize"/> = M): level s keeps N = (1 − s)·M weights of every group of M consecutive
+/// inputs, e.g. 2:4 and 1:4, or 4:8, 2:8 and 1:8, each level's N kept weights the largest |w| of the group, so they
+/// nest, and each level predicts through the N:M formats. On the schedule a level's group keeps fewer weights step by
+/// step, M − ⌊s(t)·M⌋ at the schedule's sparsity s(t) (progressive N:M), never fewer than its N.
 /// </para>
 /// </remarks>
 public sealed class NestedSparsityOptions : SparsityMethod
@@ -63,6 +68,14 @@ public sealed class NestedSparsityOptions : SparsityMethod
     /// </summary>
     public float SparsestLevelWeight = 2;
 
+    /// <summary>
+    /// 0 (default): unstructured levels. M ≥ 2: every level is N:M with groups of M consecutive inputs and
+    /// N = (1 − level)·M, so each level must be a multiple of 1/M (0.5 and 0.75 for 2:4 and 1:4). A layer whose input
+    /// channels M does not divide gets a ragged last group per run, as <see cref="Masks.SparsityPattern.NM"/> does.
+    /// <see cref="Allocation"/> must stay uniform (N:M fixes every layer's sparsity).
+    /// </summary>
+    public int NMGroupSize;
+
     /// <summary>Layers left dense at every level, by name or by index among the dense and convolution layers as a string ("0" first, "-1" last).</summary>
     public IList<string> ExcludedLayers = new List<string>();
 
@@ -76,14 +89,26 @@ public sealed class NestedSparsityOptions : SparsityMethod
         new NestedSparsityController(this, network, optimizer, Seed ?? seed, log);
 
     /// <summary>The pruning that takes the network to level <paramref name="level"/>: its per-layer sparsities are that level's.</summary>
-    internal PruningOptions PruningTo(double level) => new()
-    {
-        TargetSparsity = level,
-        Allocation = Allocation,
-        Schedule = Schedule,
-        ExcludedLayers = ExcludedLayers,
-        OutputLayerAtHalfRate = OutputLayerAtHalfRate,
-    };
+    /// <remarks>N:M levels: the one-shot N:M pruning to the level, which picks the layers the pattern prunes; the controller moves the groups' counts on <see cref="Schedule"/> itself.</remarks>
+    internal PruningOptions PruningTo(double level) => NMGroupSize == 0
+        ? new()
+        {
+            TargetSparsity = level,
+            Allocation = Allocation,
+            Schedule = Schedule,
+            ExcludedLayers = ExcludedLayers,
+            OutputLayerAtHalfRate = OutputLayerAtHalfRate,
+        }
+        : new()
+        {
+            TargetSparsity = level,
+            Pattern = Masks.SparsityPattern.NM(KeptPerGroup(level), NMGroupSize),
+            Schedule = PruningSchedule.AtInitialization(),
+            ExcludedLayers = ExcludedLayers,
+        };
+
+    /// <summary>N:M levels: the N of level <paramref name="level"/>, (1 − level)·M.</summary>
+    internal int KeptPerGroup(double level) => (int)Math.Round((1 - level) * NMGroupSize);
 
     internal void Validate()
     {
@@ -96,6 +121,20 @@ public sealed class NestedSparsityOptions : SparsityMethod
             throw new ArgumentOutOfRangeException(nameof(SparsestLevelWeight), SparsestLevelWeight, "SparsestLevelWeight must be a positive number.");
         if (!Enum.IsDefined(Sampling))
             throw new ArgumentOutOfRangeException(nameof(Sampling), Sampling, "Use Sandwich or All.");
+        if (NMGroupSize != 0)
+        {
+            if (NMGroupSize < 2)
+                throw new ArgumentOutOfRangeException(nameof(NMGroupSize), NMGroupSize, "NMGroupSize is 0 (unstructured levels) or the group size M ≥ 2 of N:M levels.");
+            for (int i = 0; i < Levels.Count; i++)
+            {
+                double n = (1 - Levels[i]) * NMGroupSize;
+                if (Math.Abs(n - Math.Round(n)) > 1e-9 || Math.Round(n) >= NMGroupSize)
+                    throw new ArgumentException($"Level {i} ({Levels[i]}) is not an N:{NMGroupSize} sparsity: N:M levels are 1 − N/{NMGroupSize} for N = 1 … {NMGroupSize - 1}.", nameof(Levels));
+            }
+            if (Allocation != LayerAllocation.Uniform || OutputLayerAtHalfRate)
+                throw new ArgumentException($"N:M levels fix every layer's sparsity: leave Allocation uniform (not {Allocation}) and OutputLayerAtHalfRate false.",
+                    Allocation != LayerAllocation.Uniform ? nameof(Allocation) : nameof(OutputLayerAtHalfRate));
+        }
         PruningTo(Levels[^1]).Validate();
     }
 
@@ -128,7 +167,10 @@ public sealed class NestedSparsityOptions : SparsityMethod
     public override string ToString()
     {
         var c = CultureInfo.InvariantCulture;
-        return $"nested sparsity at [{string.Join(", ", Levels.Select(l => l.ToString("0.###", c)))}]: {Allocation}, {Schedule}, {Sampling} sampling, sparsest level ×{SparsestLevelWeight.ToString("0.###", c)}" +
+        string levels = NMGroupSize == 0
+            ? string.Join(", ", Levels.Select(l => l.ToString("0.###", c)))
+            : string.Join(", ", Levels.Select(l => $"{KeptPerGroup(l)}:{NMGroupSize}"));
+        return $"nested sparsity at [{levels}]: {(NMGroupSize == 0 ? Allocation.ToString() : "N:M")}, {Schedule}, {Sampling} sampling, sparsest level ×{SparsestLevelWeight.ToString("0.###", c)}" +
             (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
             (OutputLayerAtHalfRate ? ", output layer at half rate" : "");
     }

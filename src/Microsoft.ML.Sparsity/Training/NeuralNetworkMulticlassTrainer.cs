@@ -83,6 +83,16 @@ public sealed class NeuralNetworkMulticlassTrainer : IEstimator<NeuralNetworkMul
         return Train(train, model, held, progress, cancellationToken);
     }
 
+    /// <summary>Reads the training and validation data into the engine's buffers once, for several runs (a sweep's trials).</summary>
+    internal (Dataset Train, Dataset? Validation) Read(IDataView input, IDataView? validation) => _training.Read(input, validation);
+
+    /// <summary>Trains on data <see cref="Read"/> read, reporting progress after every epoch.</summary>
+    internal NeuralNetworkMulticlassModel Fit(Dataset input, Dataset? validation, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        NetworkTraining.ValidateOptions(_options);
+        return Train(input, null, validation, progress, cancellationToken);
+    }
+
     /// <summary>Trains on examples already in the engine's buffers.</summary>
     internal NeuralNetworkMulticlassModel FitExamples(Dataset input)
     {

@@ -177,6 +177,62 @@ public sealed class NestedSparsityTests
         }
     }
 
+    [Theory]
+    [InlineData(4, new[] { 0.5, 0.75 }, "mlp")]
+    [InlineData(8, new[] { 0.5, 0.75, 0.875 }, "mlp")]
+    [InlineData(4, new[] { 0.5, 0.75 }, "ragged")]
+    [InlineData(8, new[] { 0.5, 0.75, 0.875 }, "conv")]
+    public void NMLevelsNestAndKeepTheirCountOfEveryGroupAfterEveryUpdate(int m, double[] levels, string kind)
+    {
+        // "ragged": 18 inputs (groups of 4, 4, 4, 4, 2); "conv": the first convolution's 4 input channels are one ragged group of 8.
+        var network = kind switch
+        {
+            "conv" => SmallConv(seed: 3),
+            "ragged" => Build([18], 3, Layers.Dense(12), Layers.ReLU(), Layers.Dense(4)),
+            _ => Mlp(),
+        };
+        var options = new NestedSparsityOptions { Levels = levels, NMGroupSize = m, Schedule = PruningSchedule.Gradual(beginStep: 10, endStep: 60, frequency: 10) };
+        var run = new Run(network, options, totalSteps: 80);
+        var layers = PrunableLayer.From(network);
+        var gone = layers.Select(l => new bool[l.Count]).ToArray();
+        for (long t = 0; t < 80; t++)
+        {
+            run.Step(t);
+            long step = t + 1;
+            run.Controller.Finish();
+            if (!options.Schedule.IsPruningStep(step) || step > 60) continue;
+            for (int l = 0; l < layers.Count; l++)
+            {
+                var layer = layers[l];
+                byte[] codes = layer.Weight.LevelCodes!;
+                for (int i = 0; i < levels.Length; i++)
+                {
+                    // Progressive N:M: M − ⌊s(t)·M⌋ of a group at the schedule's sparsity toward the level, never under its N.
+                    int k = Math.Max(m - (int)Math.Floor(options.Schedule.SparsityAt(step, levels[i]) * m + 1e-9), (int)Math.Round((1 - levels[i]) * m));
+                    if (step == 60) Assert.Equal((int)Math.Round((1 - levels[i]) * m), k);
+                    for (int start = 0; start < layer.Count; start += layer.InChannels)
+                        for (int g = start; g < start + layer.InChannels; g += m)
+                        {
+                            var group = Enumerable.Range(g, Math.Min(m, start + layer.InChannels - g)).ToArray();
+                            var kept = group.Where(w => codes[w] > i).ToArray();
+                            Assert.Equal((k * group.Length + m - 1) / m, kept.Length);
+                            if (i > 0) Assert.All(kept, w => Assert.True(codes[w] > i - 1));
+                            var pruned = group.Where(w => codes[w] <= i && codes[w] > 0).ToArray();
+                            if (kept.Length > 0 && pruned.Length > 0)
+                                Assert.True(kept.Min(w => Math.Abs(layer.Weight.Value[w])) >= pruned.Max(w => Math.Abs(layer.Weight.Value[w])), $"layer {layer.Name}, group at {g}, level {i}");
+                        }
+                }
+                for (int w = 0; w < layer.Count; w++)
+                {
+                    Assert.Equal(codes[w] > 0 ? 1f : 0f, layer.Weight.Mask![w]);
+                    if (codes[w] == 0) Assert.Equal(0f, layer.Weight.Value[w]);
+                    Assert.False(gone[l][w] && codes[w] > 0, $"layer {layer.Name}: weight {w} came back");
+                    gone[l][w] |= codes[w] == 0;
+                }
+            }
+        }
+    }
+
     [Fact]
     public void TheSandwichDrawsEveryMiddleLevel()
     {
@@ -203,35 +259,47 @@ public sealed class NestedSparsityTests
     }
 
     private static NeuralNetworkMulticlassModel TrainNested(MLContext ml, IDataView data, params LayerDefinition[] layers) =>
-        ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
+        TrainNested(ml, data, new NestedSparsityOptions { Levels = [.. Levels] }, layers);
+
+    private static NeuralNetworkMulticlassModel TrainNested(MLContext ml, IDataView data, NestedSparsityOptions sparsity, params LayerDefinition[] layers)
+    {
+        sparsity.Schedule = PruningSchedule.GradualOverTraining(0.1, 0.5, frequency: 5);
+        return ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkMulticlassTrainer.Options
         {
             Layers = layers,
             Epochs = 15,
             BatchSize = 32,
             Seed = 2,
             NumberOfThreads = 1,
-            Sparsity = new NestedSparsityOptions { Levels = [.. Levels], Schedule = PruningSchedule.GradualOverTraining(0.1, 0.5, frequency: 5) },
+            Sparsity = sparsity,
         }).Fit(data);
+    }
 
-    [Fact]
-    public void EachLevelPredictsAsTheMaskedDenseForward()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public void EachLevelPredictsAsTheMaskedDenseForward(int nmGroupSize)
     {
         var ml = new MLContext(seed: 1);
         var data = MaskedTrainingTests.SyntheticData(512);
-        var model = TrainNested(ml, data, Layers.Dense(32), Layers.ReLU(), Layers.Dense(16), Layers.ReLU());
-        Assert.Equal(Levels, model.SparsityLevels);
+        double[] levels = nmGroupSize == 0 ? Levels : [0.5, 0.75];
+        var model = TrainNested(ml, data, new NestedSparsityOptions { Levels = [.. levels], NMGroupSize = nmGroupSize }, Layers.Dense(32), Layers.ReLU(), Layers.Dense(16), Layers.ReLU());
+        Assert.Equal(levels, model.SparsityLevels);
         Assert.Equal(0.5, model.SparsityLevel);
         var rows = Microsoft.ML.Sparsity.Data.DataViewReader.Read(data, "Features", null);
-        foreach (double level in Levels)
+        foreach (double level in levels)
         {
             var atLevel = model.AtSparsityLevel(level);
             Assert.Equal(level, atLevel.SparsityLevel);
             var layers = PrunableLayer.From(model.Network);
+            // Every layer's inputs (16, 32, 16) are whole groups of 4: N:M levels are exactly at their sparsity too.
             Assert.Equal(1 - (double)layers.Sum(l => l.Count - MaskSelection.PrunedCount(level, l.Count)) / layers.Sum(l => l.Count), atLevel.GetSparsityReport().Sparsity, 1e-12);
+            // N:M levels are N:M to the prediction formats (2:4, then 1:4).
+            if (nmGroupSize > 0) Assert.All(atLevel.WeightFormats, f => Assert.Equal($"{(int)Math.Round((1 - level) * 4)}:4", f.Pattern));
             float[] scores = ScoredRows.Read(atLevel.Transform(data)).Scores;
             // The reference: the model's own (densest) weights with the level's pruned weights zeroed, one plain forward.
             var reference = model.Network.Clone(Pool);
-            int index = Array.IndexOf(Levels, level);
+            int index = Array.IndexOf(levels, level);
             foreach (var p in reference.Parameters)
                 if (p.LevelCodes is { } codes)
                     for (int w = 0; w < p.Length; w++) if (codes[w] <= index) p.Value[w] = 0;
@@ -315,6 +383,11 @@ public sealed class NestedSparsityTests
         Assert.Contains("Level 1 (1)", outside.Message);
         Assert.Throws<ArgumentException>(() => ml.Sparsity().NestedSparsity([]));
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Sparsity().NestedSparsity([-0.1, 0.5]));
+        var notNM = Assert.Throws<ArgumentException>(() => ml.Sparsity().NestedSparsity([0.5, 0.8], nmGroupSize: 4));
+        Assert.Equal("Levels", notNM.ParamName);
+        Assert.Contains("Level 1 (0.8) is not an N:4 sparsity", notNM.Message);
+        Assert.Equal("Allocation", Assert.Throws<ArgumentException>(() => ml.Sparsity().NestedSparsity([0.5, 0.75], LayerAllocation.ErdosRenyiKernel, nmGroupSize: 4)).ParamName);
+        Assert.Equal("NMGroupSize", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Sparsity().NestedSparsity([0.5], nmGroupSize: 1)).ParamName);
 
         var data = MaskedTrainingTests.SyntheticData(128);
         var model = TrainNested(ml, data, Layers.Dense(8), Layers.ReLU());

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using Microsoft.ML.Sparsity.Masks;
+using Microsoft.ML.Sparsity.Sweeps;
+
+namespace Microsoft.ML.Sparsity.Cli;
+
+/// <summary><c>sweep</c>: a sparsity sweep with successive halving; prints the trials and the front and saves the best model for a goal and constraints.</summary>
+internal static class SweepCommand
+{
+    public static System.CommandLine.Command Create()
+    {
+        var data = CliOptions.Data();
+        var testData = CliOptions.TestData();
+        var label = CliOptions.LabelColumn();
+        var architecture = CliOptions.Architecture();
+        var methods = new Option<string>("--methods") { Description = $"Comma-separated methods to try: {CliOptions.MethodHelp}.", DefaultValueFactory = _ => "dense,gmp,random,nm,rigl,set" };
+        var sparsities = new Option<string>("--sparsities") { Description = "Comma-separated target sparsities.", DefaultValueFactory = _ => "0.9,0.95,0.98" };
+        var epochs = new Option<string>("--epochs") { Description = "Comma-separated epoch counts.", DefaultValueFactory = _ => "20" };
+        var widths = new Option<string>("--widths") { Description = "Comma-separated width multipliers of the hidden layers.", DefaultValueFactory = _ => "1" };
+        var trials = new Option<int>("--trials") { Description = "The budget in trials.", DefaultValueFactory = _ => 16 };
+        var minutes = new Option<double?>("--minutes") { Description = "A wall-time budget: no trial starts after it." };
+        var tuner = new Option<string>("--tuner") { Description = "successive-halving or random.", DefaultValueFactory = _ => "successive-halving" }
+            .AcceptOnlyFromAmong("successive-halving", "random");
+        var journal = new Option<string?>("--journal") { Description = "A folder the trials are journaled to; run the same command again to resume a killed sweep." };
+        var parallel = new Option<int>("--parallel") { Description = "Trials at once (0: one per processor).", DefaultValueFactory = _ => 0 };
+        var seed = CliOptions.Seed();
+        var goal = new Option<string>("--goal") { Description = "What the saved model is best at: accuracy, latency or size.", DefaultValueFactory = _ => "accuracy" }
+            .AcceptOnlyFromAmong("accuracy", "latency", "size");
+        var minAccuracy = new Option<double?>("--min-accuracy") { Description = "Constraint: validation accuracy at least this (e.g. 0.89)." };
+        var maxLatency = new Option<double?>("--max-latency") { Description = "Constraint: single-prediction latency at most this many microseconds." };
+        var maxBytes = new Option<long?>("--max-bytes") { Description = "Constraint: model file at most this many bytes." };
+        var output = CliOptions.Output("Where to save the best model.");
+        var project = CliOptions.Project();
+        var command = new System.CommandLine.Command("sweep", "Sweeps sparsity methods, sparsities, epochs and widths, prints every trial and the Pareto front of accuracy, latency and bytes, and saves the best model for a goal under constraints.")
+        {
+            data, testData, label, architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project,
+        };
+        command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
+        {
+            var ml = new MLContext(parse.GetValue(seed));
+            var options = new SparsitySweepOptions
+            {
+                SearchSpace = new SweepSearchSpace
+                {
+                    Methods = [.. parse.GetValue(methods)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(CliOptions.Method)],
+                    Sparsities = CliOptions.List<double>(parse.GetValue(sparsities)!, "--sparsities", s => s is > 0 and < 1, "a sparsity in (0, 1)"),
+                    Allocations = [LayerAllocation.ErdosRenyiKernel],
+                    Epochs = CliOptions.List<int>(parse.GetValue(epochs)!, "--epochs", e => e >= 1, "an epoch count of at least 1"),
+                    Widths = CliOptions.List<double>(parse.GetValue(widths)!, "--widths", w => w > 0, "a positive width multiplier"),
+                },
+                Layers = [.. CliOptions.Layers(parse.GetValue(architecture)!)],
+                Tuner = parse.GetValue(tuner) == "random" ? SweepTuner.Random : SweepTuner.SuccessiveHalving,
+                MaxTrials = parse.GetValue(trials),
+                MaxTime = parse.GetValue(minutes) is { } m ? TimeSpan.FromMinutes(m) : null,
+                ParallelTrials = parse.GetValue(parallel),
+                JournalFolder = parse.GetValue(journal),
+                Seed = parse.GetValue(seed),
+            };
+            if (options.SearchSpace.Methods.Count == 0) throw new ArgumentException("--methods lists no method.", "--methods");
+            var sweep = ml.Sparsity().CreateSweep(options);
+            var loaded = DataSource.ForTraining(ml, parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(label)!, parse.GetValue(seed));
+            var split = ml.Data.TrainTestSplit(loaded.Train, testFraction: 1.0 / 6, seed: parse.GetValue(seed));
+            CliConsole.Line($"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
+            var result = CliConsole.WithProgress("sweep", options.MaxTrials, report =>
+                sweep.Run(split.TrainSet, split.TestSet, new Reporter<SweepProgress>(p =>
+                {
+                    if (p.Trial < 0) report(p.FinishedTrials, "measuring latency");
+                    else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {CliConsole.Percent(p.ValidationAccuracy)} ({p.Settings})");
+                }), token));
+
+            var table = CliConsole.Table("#", "settings", "status", "epochs", "validation", "sparsity", "µs", "bytes", "front");
+            foreach (var t in result.Trials)
+                CliConsole.Row(table, t.Index, t.Settings, t.Status, t.ValidationCurve.Count, $"{CliConsole.Percent(t.ValidationAccuracy)}", t.Sparsity is { } s ? $"{CliConsole.Percent(s, "0.0")}" : "",
+                    t.LatencyMicroseconds is { } l ? $"{l:0.00}" : "", t.Bytes is { } b ? $"{b:N0}" : "", result.ParetoFront.Contains(t) ? "*" : "");
+            CliConsole.Write(table);
+
+            SweepTrial best;
+            try
+            {
+                best = result.Best(parse.GetValue(goal) switch { "latency" => SweepGoal.LowestLatency, "size" => SweepGoal.SmallestFile, _ => SweepGoal.HighestAccuracy },
+                    parse.GetValue(minAccuracy), parse.GetValue(maxLatency), parse.GetValue(maxBytes));
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new NoModelException(e.Message, e);
+            }
+            CliConsole.Line($"Best for {parse.GetValue(goal)}: trial {best.Index} ({best.Settings}).");
+            var model = best.GetModel();
+            TrainCommand.Report(ml, model, loaded.Test);
+            TrainCommand.Save(ml, model, loaded.Train, parse.GetValue(output)!, parse.GetValue(project));
+            return ExitCodes.Success;
+        }, cancellation)));
+        return command;
+    }
+}

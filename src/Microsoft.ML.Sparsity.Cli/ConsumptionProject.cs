@@ -1,0 +1,75 @@
+using System.Globalization;
+
+namespace Microsoft.ML.Sparsity.Cli;
+
+/// <summary>
+/// Like Model Builder's: a small console project that loads the trained model and predicts, with ML.NET, its ONNX
+/// transformer and ONNX Runtime alone (the saved model is portable, so the project does not need this package).
+/// </summary>
+internal static class ConsumptionProject
+{
+    public const string ModelFileName = "model.zip";
+
+    /// <summary>Writes <c>Consume.csproj</c>, <c>Program.cs</c> and a copy of the model into <paramref name="folder"/>.</summary>
+    public static void Write(string folder, string modelPath, int featureCount)
+    {
+        Directory.CreateDirectory(folder);
+        File.Copy(modelPath, Path.Combine(folder, ModelFileName), overwrite: true);
+        File.WriteAllText(Path.Combine(folder, "Consume.csproj"), """
+            <Project Sdk="Microsoft.NET.Sdk">
+              <!-- Written by mlnet-sparsity: loads model.zip and predicts. Only ML.NET's packages are needed. -->
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Microsoft.ML" Version="6.0.0" />
+                <PackageReference Include="Microsoft.ML.OnnxTransformer" Version="6.0.0" />
+                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.32.0" />
+              </ItemGroup>
+              <ItemGroup>
+                <None Include="model.zip" CopyToOutputDirectory="PreserveNewest" />
+              </ItemGroup>
+            </Project>
+
+            """);
+        File.WriteAllText(Path.Combine(folder, "Program.cs"), """
+            // Written by mlnet-sparsity. Predicts the class of each row of a CSV file of FEATURE_COUNT feature values (no header,
+            // no label column), or of an all-zero example when no file is given, with the model in model.zip.
+            // Usage: dotnet run -- [rows.csv]
+            using System.Globalization;
+            using Microsoft.ML;
+            using Microsoft.ML.Data;
+
+            var mlContext = new MLContext();
+            ITransformer model = mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "model.zip"), out _);
+            var engine = mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
+
+            IEnumerable<float[]> rows = args.Length > 0
+                ? File.ReadLines(args[0]).Where(line => line.Length > 0)
+                    .Select(line => line.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray())
+                : [new float[FEATURE_COUNT]];
+            foreach (float[] features in rows)
+            {
+                ModelOutput prediction = engine.Predict(new ModelInput { Features = features });
+                Console.WriteLine($"{prediction.PredictedClass}\t{prediction.Score.Max().ToString("0.0000", CultureInfo.InvariantCulture)}");
+            }
+
+            public class ModelInput
+            {
+                [VectorType(FEATURE_COUNT)]
+                public float[] Features { get; set; } = [];
+            }
+
+            public class ModelOutput
+            {
+                public string PredictedClass { get; set; } = "";
+                public float[] Score { get; set; } = [];
+            }
+
+            """.Replace("FEATURE_COUNT", featureCount.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using Microsoft.ML.Sparsity.Data;
+using Microsoft.ML.Sparsity.Engine;
+
+namespace Microsoft.ML.Sparsity.Sweeps;
+
+/// <summary>
+/// A sweep over sparsity methods, sparsities, patterns and training settings that returns every trial and the Pareto
+/// front of accuracy against latency and bytes, as AutoML's experiment does for accuracy alone. Create it with
+/// <c>mlContext.Sparsity().CreateSweep(options)</c> and run it on training and validation data.
+/// </summary>
+/// <remarks>
+/// Trials are drawn from the search space by index (trial i's settings depend on the seed and i only) and run in index
+/// order, <see cref="SparsitySweepOptions.ParallelTrials"/> at a time, each with its share of the threads. With a
+/// journal folder each finished trial is written there at once, and a sweep started again on the folder (after a
+/// crash, kill or cancellation) runs only the trials that have no record; the stopped and completed trials, and so the
+/// front, are those an uninterrupted sweep gets (latencies are measured anew). Training does not depend on the thread
+/// count, so neither do the results.
+/// </remarks>
+public sealed class SparsitySweep
+{
+    private readonly MLContext _context;
+    private readonly SparsitySweepOptions _options;
+    private readonly WorkerPool _pool;
+
+    internal SparsitySweep(MLContext context, SparsitySweepOptions options, WorkerPool pool)
+    {
+        options.Validate();
+        (_context, _options, _pool) = (context, options, pool);
+    }
+
+    /// <summary>The settings trial <paramref name="index"/> trains: what a sweep of these options draws for it.</summary>
+    public TrialSettings TrialSettings(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        return _options.SearchSpace.Draw(_options.Seed, index);
+    }
+
+    /// <summary>Runs the sweep (or resumes it from its journal) and measures the completed models.</summary>
+    /// <param name="train">The training data: a float vector "Features" column and a key "Label" column.</param>
+    /// <param name="validation">The validation data the trials are compared on, with the same columns.</param>
+    /// <param name="progress">Receives a report after each epoch and trial (see <see cref="SweepProgress"/>).</param>
+    /// <param name="cancellationToken">Stops the sweep; finished trials stay in the journal.</param>
+    /// <exception cref="ArgumentException">The journal folder holds another sweep (the message names what differs), or a column is missing.</exception>
+    /// <exception cref="InvalidDataException">A journal record is damaged; the message names the file.</exception>
+    public SweepResult Run(IDataView train, IDataView validation, IProgress<SweepProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(validation);
+        var reader = _context.MulticlassClassification.Trainers.NeuralNetwork(new Training.NeuralNetworkMulticlassTrainer.Options { Layers = [.. _options.Layers] });
+        var (trainSet, validationSet) = reader.Read(train, validation);
+        var runner = new NetworkTrialRunner(_context, trainSet, validationSet!, [.. _options.Layers], _options.BatchSize);
+        string data = $"data: {trainSet.Count} training rows, {validationSet!.Count} validation rows, {trainSet.FeatureLength} features";
+        var result = Run(runner, data, progress, cancellationToken);
+        if (_options.Objectives.HasFlag(SweepObjectives.Latency))
+        {
+            Report(progress, new SweepProgress(-1, null, 0, null, null, result.Trials.Count, _options.MaxTrials));
+            LatencyMeasurement.Measure([.. result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)], validationSet.GetFeatures(0).ToArray(), cancellationToken);
+            result = new SweepResult(result.Trials, _options.Objectives);
+        }
+        return result;
+    }
+
+    private readonly object _reporting = new();
+
+    private void Report(IProgress<SweepProgress>? progress, SweepProgress value)
+    {
+        if (progress is null) return;
+        lock (_reporting) progress.Report(value);
+    }
+
+    /// <summary>The sweep with a given trial runner (a fake one in tests); latency is not measured here.</summary>
+    internal SweepResult Run(ITrialRunner runner, string data, IProgress<SweepProgress>? progress, CancellationToken cancellation)
+    {
+        var journal = _options.JournalFolder is { } folder ? new SweepJournal(folder, [.. _options.Definition(), data], _pool) : null;
+        var finished = journal?.ReadFinished(TrialSettings) ?? [];
+        var halving = _options.Tuner == SweepTuner.SuccessiveHalving ? new SuccessiveHalving(_options.FirstRung, _options.ReductionFactor) : null;
+        var board = new RungBoard(i => SuccessiveHalving.Bracket(TrialSettings(i)));
+        foreach (var trial in finished.Values) board.End(trial.Index, trial.ValidationCurve);
+        var trials = new SweepTrial?[_options.MaxTrials];
+        foreach (var (index, trial) in finished)
+            if (index < trials.Length) trials[index] = trial;
+        int parallel = Math.Min(_options.Parallel, _options.MaxTrials), threads = Math.Max(1, Environment.ProcessorCount / parallel);
+        long deadline = _options.MaxTime is { } time ? Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        int next = 0, done = trials.Count(t => t is not null);
+        object taking = new();
+
+        void Work()
+        {
+            while (true)
+            {
+                int index;
+                lock (taking)
+                {
+                    while (next < trials.Length && trials[next] is not null) next++;
+                    if (next >= trials.Length || Stopwatch.GetTimestamp() >= deadline || cancellation.IsCancellationRequested) return;
+                    index = next++;
+                }
+                var settings = TrialSettings(index);
+                try
+                {
+                    trials[index] = RunTrial(index, settings);
+                }
+                finally
+                {
+                    // Ended whatever happened (a cancelled or failed write too): trials waiting at a rung on this one go on.
+                    board.End(index, trials[index]?.ValidationCurve ?? board.Curve(index));
+                }
+                Report(progress, new SweepProgress(index, settings, 0, trials[index]!.ValidationCurve.Count > 0 ? trials[index]!.ValidationAccuracy : null,
+                    trials[index]!.Status, Interlocked.Increment(ref done), trials.Length));
+            }
+        }
+
+        SweepTrial RunTrial(int index, TrialSettings settings)
+        {
+            var start = Stopwatch.GetTimestamp();
+            TrialOutcome outcome;
+            SweepTrialStatus status;
+            string? error = null;
+            try
+            {
+                outcome = runner.Run(settings, threads, (epoch, accuracy) =>
+                {
+                    board.Record(index, epoch, accuracy);
+                    Report(progress, new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
+                    return halving is null || !halving.IsRung(epoch, settings.Epochs) || halving.Continues(accuracy, board.Earlier(index, epoch, cancellation));
+                }, cancellation);
+                status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                (outcome, status, error) = (new TrialOutcome(board.Curve(index), null), SweepTrialStatus.Failed, $"{e.GetType().Name}: {e.Message}");
+            }
+            var duration = Stopwatch.GetElapsedTime(start);
+            return journal?.Write(index, settings, status, outcome, duration, error) ?? InMemory(index, settings, status, outcome, duration, error);
+        }
+
+        var workers = Enumerable.Range(0, parallel).Select(_ => Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        try
+        {
+            Task.WaitAll(workers, CancellationToken.None); // the workers see the cancellation themselves, and end their trials first
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
+        {
+            throw new OperationCanceledException("The sweep was cancelled; its finished trials are in the journal.", e, cancellation);
+        }
+        cancellation.ThrowIfCancellationRequested();
+        return new SweepResult([.. trials.Where(t => t is not null).Select(t => t!)], _options.Objectives);
+    }
+
+    private SweepTrial InMemory(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error)
+    {
+        long? bytes = null;
+        if (outcome.Model is { } model)
+        {
+            using var counter = new MemoryStream();
+            Serialization.ModelFile.Save(model, counter);
+            bytes = counter.Length;
+        }
+        return new SweepTrial(index, settings, status, outcome.Curve, outcome.Model?.GetSparsityReport().Sparsity, bytes, duration, error, null, outcome.Model, _pool);
+    }
+
+    /// <summary>
+    /// The accuracies trials recorded at each epoch, and which trials have ended: a trial at a rung waits here until every
+    /// trial of lower index in its bracket has either recorded that epoch or ended.
+    /// </summary>
+    private sealed class RungBoard(Func<int, string> bracketOf)
+    {
+        private readonly object _gate = new();
+        private readonly Dictionary<int, List<double>> _curves = [];
+        private readonly HashSet<int> _ended = [];
+
+        public void Record(int trial, int epoch, double accuracy)
+        {
+            lock (_gate)
+            {
+                if (!_curves.TryGetValue(trial, out var curve)) _curves[trial] = curve = [];
+                if (curve.Count == epoch - 1) curve.Add(accuracy);
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        public void End(int trial, IReadOnlyList<double> curve)
+        {
+            lock (_gate)
+            {
+                _curves[trial] = [.. curve];
+                _ended.Add(trial);
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        public IReadOnlyList<double> Curve(int trial)
+        {
+            lock (_gate) return _curves.TryGetValue(trial, out var curve) ? [.. curve] : [];
+        }
+
+        /// <summary>The accuracies at <paramref name="epoch"/> of the trials of the same bracket before <paramref name="trial"/> that reach it, once all of them have reached it or ended.</summary>
+        public IReadOnlyCollection<double> Earlier(int trial, int epoch, CancellationToken cancellation)
+        {
+            string bracket = bracketOf(trial);
+            int[] rivals = [.. Enumerable.Range(0, trial).Where(j => bracketOf(j) == bracket)];
+            lock (_gate)
+            {
+                while (true)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    bool waiting = false;
+                    var accuracies = new List<double>();
+                    foreach (int j in rivals)
+                    {
+                        var curve = _curves.GetValueOrDefault(j);
+                        if (curve is not null && curve.Count >= epoch) accuracies.Add(curve[epoch - 1]);
+                        else if (!_ended.Contains(j)) waiting = true;
+                    }
+                    if (!waiting) return accuracies;
+                    Monitor.Wait(_gate, 100);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Serialization;
+
+namespace Microsoft.ML.Sparsity.Sweeps;
+
+/// <summary>
+/// A sweep's folder: <c>sweep.json</c> (the sweep's definition) and, per finished trial, <c>trial-NNNN.model</c> (a
+/// completed trial's model) and then <c>trial-NNNN.json</c> (its record; written last, atomically, so a trial counts as
+/// finished exactly when its record is there). A resumed sweep reads the records and runs only the trials without one.
+/// </summary>
+internal sealed class SweepJournal
+{
+    private const string DefinitionFile = "sweep.json";
+    private readonly string _folder;
+    private readonly WorkerPool _pool;
+
+    /// <summary>Opens (or starts) the journal in <paramref name="folder"/> for the sweep <paramref name="definition"/> describes.</summary>
+    /// <exception cref="ArgumentException">The folder holds another sweep's journal; the message names the first line that differs.</exception>
+    /// <exception cref="InvalidDataException">The folder's sweep.json is damaged; the message names the file.</exception>
+    public SweepJournal(string folder, IReadOnlyList<string> definition, WorkerPool pool)
+    {
+        (_folder, _pool) = (Path.GetFullPath(folder), pool);
+        Directory.CreateDirectory(_folder);
+        string path = Path.Combine(_folder, DefinitionFile);
+        if (!File.Exists(path))
+        {
+            AtomicFile.Write(path, s => JsonSerializer.Serialize(s, new JsonObject { ["definition"] = new JsonArray([.. definition.Select(d => JsonValue.Create(d))]) }, Indented));
+            return;
+        }
+        string[] existing;
+        try
+        {
+            existing = [.. JsonNode.Parse(File.ReadAllText(path))!["definition"]!.AsArray().Select(n => n!.GetValue<string>())];
+        }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"The sweep journal '{path}' is damaged ({e.Message}); delete the folder to start afresh.", e);
+        }
+        for (int i = 0; i < Math.Max(existing.Length, definition.Count); i++)
+        {
+            string? was = i < existing.Length ? existing[i] : null, now = i < definition.Count ? definition[i] : null;
+            if (was != now)
+                throw new ArgumentException($"The journal folder '{folder}' holds another sweep: it was made with \"{was ?? "(nothing)"}\", this sweep has \"{now ?? "(nothing)"}\". " +
+                    "Use another folder, or the same definition to resume.", "JournalFolder");
+        }
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private string RecordPath(int index) => Path.Combine(_folder, $"trial-{index:D4}.json");
+    private string ModelPath(int index) => Path.Combine(_folder, $"trial-{index:D4}.model");
+
+    /// <summary>The finished trials' records, checked against the settings the sweep draws for them.</summary>
+    /// <exception cref="InvalidDataException">A record is damaged or its model is missing; the message names the file.</exception>
+    public Dictionary<int, SweepTrial> ReadFinished(Func<int, TrialSettings> settingsOf)
+    {
+        var finished = new Dictionary<int, SweepTrial>();
+        foreach (string path in Directory.EnumerateFiles(_folder, "trial-*.json"))
+        {
+            if (!int.TryParse(Path.GetFileNameWithoutExtension(path)["trial-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int index)) continue;
+            var trial = Read(path, index);
+            if (trial.Settings != settingsOf(index))
+                throw new InvalidDataException($"The trial record '{path}' has settings ({trial.Settings}) other than this sweep's trial {index} ({settingsOf(index)}); the folder holds another sweep.");
+            finished[index] = trial;
+        }
+        return finished;
+    }
+
+    private SweepTrial Read(string path, int index)
+    {
+        try
+        {
+            var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var settings = json["settings"].Deserialize<TrialSettings>() ?? throw new FormatException("no settings");
+            var status = Enum.Parse<SweepTrialStatus>(json["status"]!.GetValue<string>());
+            double[] curve = [.. json["curve"]!.AsArray().Select(n => n!.GetValue<double>())];
+            string? model = status == SweepTrialStatus.Completed ? ModelPath(index) : null;
+            if (model is not null && !File.Exists(model)) throw new FormatException($"its model '{model}' is missing");
+            return new SweepTrial(index, settings, status, curve, (double?)json["sparsity"], (long?)json["bytes"],
+                TimeSpan.FromSeconds(json["seconds"]!.GetValue<double>()), (string?)json["error"], model, null, _pool);
+        }
+        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"The trial record '{path}' is damaged ({e.Message}); delete it to run trial {index} again.", e);
+        }
+    }
+
+    /// <summary>Writes a finished trial: its model first, then its record (the commit).</summary>
+    public SweepTrial Write(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error)
+    {
+        string? modelPath = null;
+        long? bytes = null;
+        double? sparsity = null;
+        if (outcome.Model is { } model)
+        {
+            modelPath = ModelPath(index);
+            AtomicFile.Write(modelPath, s => ModelFile.Save(model, s));
+            bytes = new FileInfo(modelPath).Length;
+            sparsity = model.GetSparsityReport().Sparsity;
+        }
+        var record = new JsonObject
+        {
+            ["settings"] = JsonSerializer.SerializeToNode(settings),
+            ["status"] = status.ToString(),
+            ["curve"] = new JsonArray([.. outcome.Curve.Select(a => JsonValue.Create(a))]),
+            ["sparsity"] = sparsity,
+            ["bytes"] = bytes,
+            ["seconds"] = duration.TotalSeconds,
+            ["error"] = error,
+        };
+        AtomicFile.Write(RecordPath(index), s => JsonSerializer.Serialize(s, record, Indented));
+        return new SweepTrial(index, settings, status, outcome.Curve, sparsity, bytes, duration, error, modelPath, outcome.Model, _pool);
+    }
+}

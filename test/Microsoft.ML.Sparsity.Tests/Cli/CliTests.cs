@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using Xunit;
+
+namespace Microsoft.ML.Sparsity.Tests.Cli;
+
+/// <summary>
+/// The command-line tool (src/Microsoft.ML.Sparsity.Cli), run as a process with its output redirected: exit codes,
+/// help, bad arguments and bad input as one line, every command on a model trained from a CSV file, the sweep and its
+/// constraint, and the consumption project it writes.
+/// </summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");
+
+    public CliTests()
+    {
+        Directory.CreateDirectory(_folder);
+        // Three classes: the largest of the first three features; eight features in all, the label last.
+        var random = new Random(5);
+        var lines = new List<string> { "f1,f2,f3,f4,f5,f6,f7,f8,Label" };
+        for (int r = 0; r < 600; r++)
+        {
+            float[] x = [.. Enumerable.Range(0, 8).Select(_ => random.NextSingle())];
+            int label = x[0] > x[1] ? (x[0] > x[2] ? 0 : 2) : (x[1] > x[2] ? 1 : 2);
+            lines.Add(string.Join(",", x.Select(v => v.ToString("R", CultureInfo.InvariantCulture))) + "," + "abc"[label]);
+        }
+        File.WriteAllLines(Path.Combine(_folder, "data.csv"), lines);
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static string ToolPath
+    {
+        get
+        {
+            // test/Microsoft.ML.Sparsity.Tests/bin/<configuration>/net10.0 → src/Microsoft.ML.Sparsity.Cli/bin/<configuration>/net10.0
+            var binary = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            string path = Path.GetFullPath(Path.Combine(binary.FullName, "..", "..", "..", "..", "..", "src", "Microsoft.ML.Sparsity.Cli", "bin", binary.Parent!.Name, binary.Name, "mlnet-sparsity.dll"));
+            Assert.True(File.Exists(path), $"Build src/Microsoft.ML.Sparsity.Cli first (the solution build does): {path} is missing.");
+            return path;
+        }
+    }
+
+    private (int Exit, string Out, string Error) Run(params string[] args) => Run("dotnet", ["exec", ToolPath, .. args]);
+
+    private (int Exit, string Out, string Error) Run(string program, string[] args, string? folder = null)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder ?? _folder };
+        foreach (string argument in args) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        Assert.True(process.WaitForExit(600_000), $"{program} {string.Join(' ', args)} did not end within 10 minutes");
+        return (process.ExitCode, output, error.Result);
+    }
+
+    /// <summary>Exit code 0, and no terminal control codes in the redirected output (CI logs stay readable).</summary>
+    private static string Succeeds((int Exit, string Out, string Error) run)
+    {
+        Assert.True(run.Exit == 0, $"exit {run.Exit}: {run.Error}\n{run.Out}");
+        Assert.DoesNotContain('\u001b', run.Out);
+        return run.Out;
+    }
+
+    /// <summary>Exit code <paramref name="code"/> and one line on standard error, "error: …" containing each of <paramref name="words"/>.</summary>
+    private static void FailsWith(int code, (int Exit, string Out, string Error) run, params string[] words)
+    {
+        Assert.True(run.Exit == code, $"exit {run.Exit}, expected {code}: {run.Error}\n{run.Out}");
+        string[] lines = run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1 && lines[0].StartsWith("error: ", StringComparison.Ordinal), $"expected one error line: {run.Error}");
+        foreach (string word in words) Assert.Contains(word, lines[0]);
+    }
+
+    [Fact]
+    public void HelpListsEveryCommandAndEachCommandsOptions()
+    {
+        string root = Succeeds(Run("--help"));
+        string[] commands = ["train", "prune", "sweep", "evaluate", "report", "export", "bench"];
+        Assert.All(commands, c => Assert.Contains($"  {c} ", root));
+        Assert.Contains("Exit codes: 0 success", root);
+        foreach (string command in commands)
+        {
+            string help = Succeeds(Run(command, "--help"));
+            Assert.Contains($"mlnet-sparsity {command} [options]", help);
+            Assert.Contains(command is "report" or "export" or "bench" ? "--model" : "--data", help);
+        }
+    }
+
+    [Fact]
+    public void ACommandLineThatDoesNotParseExitsWithOne()
+    {
+        foreach (string[] args in new[] { new[] { "frobnicate" }, ["train", "--data", "data.csv"], ["train", "--data", "data.csv", "--output", "m.zip", "--epochs", "many"], ["sweep", "--goal", "speed"] })
+        {
+            var run = Run(args);
+            Assert.True(run.Exit == 1, $"{string.Join(' ', args)}: exit {run.Exit}");
+            Assert.NotEmpty(run.Error);
+        }
+    }
+
+    [Fact]
+    public void BadInputExitsWithTwoAndOneLineNamingIt()
+    {
+        File.WriteAllLines(Path.Combine(_folder, "bad.csv"), ["f1,f2,Label", "1,2,a", "3,x,b"]);
+        FailsWith(2, Run("train", "--data", "bad.csv", "--output", "m.zip"), "'bad.csv', line 3, column 'f2' (2): 'x' is not a finite number");
+        File.WriteAllLines(Path.Combine(_folder, "ragged.csv"), ["f1,f2,Label", "1,2,a", "3,b"]);
+        FailsWith(2, Run("train", "--data", "ragged.csv", "--output", "m.zip"), "'ragged.csv', line 3: 2 columns where the header has 3");
+        FailsWith(2, Run("train", "--data", "missing.csv", "--output", "m.zip"), "'missing.csv'", "no such file or folder");
+        FailsWith(2, Run("train", "--data", "data.csv", "--output", "m.zip", "--label-column", "Class"), "no column 'Class'", "--label-column");
+        FailsWith(2, Run("train", "--data", "data.csv", "--output", "m.zip", "--sparsity", "1.5"), "--sparsity must be in (0, 1)");
+        FailsWith(2, Run("train", "--data", "data.csv", "--output", "m.zip", "--pattern", "2-4"), "'2-4' is not a sparsity pattern");
+        FailsWith(2, Run("train", "--data", "data.csv", "--output", Path.Combine("no", "such", "folder", "m.zip"), "--method", "dense", "--epochs", "1"), "does not exist");
+        File.WriteAllText(Path.Combine(_folder, "notamodel.zip"), "hello");
+        FailsWith(2, Run("report", "--model", "notamodel.zip"), "notamodel.zip");
+        FailsWith(2, Run("report", "--model", "absent.zip"), "'absent.zip' does not exist");
+        FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--sparsities", "0.9,2"), "--sparsities: '2' is not a sparsity in (0, 1)");
+    }
+
+    [Fact]
+    public void EveryCommandRunsOnAModelTrainedFromACsvFile()
+    {
+        string train = Succeeds(Run("train", "--data", "data.csv", "--method", "gmp", "--sparsity", "0.8", "--epochs", "8", "--output", "m.zip", "--threads", "1"));
+        Assert.Contains("[8/8] epoch 8/8", train);
+        Assert.Contains("sparsity 80.0%", train);
+        Assert.True(File.Exists(Path.Combine(_folder, "m.zip")));
+        string report = Succeeds(Run("report", "--model", "m.zip"));
+        Assert.Contains("| dense0 ", report);
+        Assert.Contains("| total ", report);
+        string evaluation = Succeeds(Run("evaluate", "--model", "m.zip", "--data", "data.csv", "--predictions", "p.txt"));
+        Assert.Contains("| rows             | 600", evaluation);
+        double accuracy = double.Parse(evaluation.Split('\n').Single(l => l.Contains("accuracy (micro)")).Split('|')[2].Trim().TrimEnd('%'), CultureInfo.InvariantCulture);
+        Assert.True(accuracy > 60, $"accuracy {accuracy}% on three classes (chance 33%)");
+        Assert.Equal(600, File.ReadAllLines(Path.Combine(_folder, "p.txt")).Length);
+        Succeeds(Run("export", "--model", "m.zip", "--output", "m.onnx"));
+        Assert.True(new FileInfo(Path.Combine(_folder, "m.onnx")).Length > 1000);
+        string bench = Succeeds(Run("bench", "--model", "m.zip", "--seconds", "0.2"));
+        Assert.Contains("| Dense     |", bench);
+        Assert.Contains("1.00×", bench);
+        string pruned = Succeeds(Run("prune", "--model", "m.zip", "--data", "data.csv", "--sparsity", "0.95", "--epochs", "1", "--output", "p.zip"));
+        Assert.Contains("sparsity 95.0%", pruned);
+        Assert.Contains("Fine-tuned:", pruned);
+    }
+
+    [Fact]
+    public void ASweepSavesItsBestModelAndExitsWithThreeWhenNoTrialMeetsTheConstraints()
+    {
+        string[] sweep = ["sweep", "--data", "data.csv", "--methods", "dense,gmp", "--sparsities", "0.5,0.9", "--epochs", "4", "--trials", "4", "--journal", "journal", "--output", "best.zip"];
+        string output = Succeeds(Run(sweep));
+        Assert.Contains("Best for accuracy: trial", output);
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(_folder, "journal"), "trial-*.json").Length);
+        Assert.True(File.Exists(Path.Combine(_folder, "best.zip")));
+        // Resumed from the journal (no trial runs again), with a constraint nobody meets.
+        FailsWith(3, Run([.. sweep, "--min-accuracy", "1"]), "No completed trial has accuracy ≥ 100.00%", "the front is: #");
+    }
+
+    [Fact]
+    public void TheConsumptionProjectBuildsAndPredictsTheToolsLabels()
+    {
+        Succeeds(Run("train", "--data", "data.csv", "--method", "dense", "--epochs", "6", "--output", "m.zip", "--project", "consume", "--threads", "1"));
+        Succeeds(Run("evaluate", "--model", "m.zip", "--data", "data.csv", "--predictions", "tool.txt"));
+        File.WriteAllLines(Path.Combine(_folder, "rows.csv"), File.ReadLines(Path.Combine(_folder, "data.csv")).Skip(1).Select(l => l[..l.LastIndexOf(',')]));
+        string project = Path.Combine(_folder, "consume");
+        Succeeds(Run("dotnet", ["build", "-c", "Release", "-nologo", "-v", "quiet"], project));
+        string predicted = Succeeds(Run("dotnet", ["run", "-c", "Release", "--no-build", "--", Path.Combine(_folder, "rows.csv")], project));
+        string[] labels = [.. predicted.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0])];
+        Assert.Equal(File.ReadAllLines(Path.Combine(_folder, "tool.txt")), labels);
+        Assert.Contains("a", labels);
+    }
+}
