@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building, training and testing need on a fresh Debian machine of this project's kind:
-# the Fashion-MNIST data set (Debian package dataset-fashion-mnist). With arguments, installs those Debian packages
-# instead (build/plot.sh passes the font its plots name). Idempotent: installs only what is missing.
+# the Fashion-MNIST data set (Debian package dataset-fashion-mnist), the font the plots name (fonts-dejavu-core: without
+# it SkiaSharp draws plots with no text) and Chromium (the tests render a sweep's HTML report headless). With
+# arguments, installs those Debian packages instead. Idempotent: installs only what is missing.
 set -euo pipefail
 packages=("$@")
-[ ${#packages[@]} -gt 0 ] || packages=(dataset-fashion-mnist)
+[ ${#packages[@]} -gt 0 ] || packages=(dataset-fashion-mnist fonts-dejavu-core chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

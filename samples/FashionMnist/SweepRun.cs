@@ -1,4 +1,4 @@
-// --sweep FOLDER [--trials N] [--minutes M] [--seed S] [--data DIR]: a sparsity sweep of LeNet-300-100 on Fashion-MNIST
+// --sweep FOLDER [--trials N] [--minutes M] [--seed S] [--data DIR] [--report DIR]: a sparsity sweep of LeNet-300-100 on Fashion-MNIST
 // with successive halving, at most N trials (default 64) and no trial started after M minutes (default 11, so that the
 // sweep ends within issue 20's 15 minutes), journaled to FOLDER (run it again to resume). Trains on 50,000 training images, compares trials on the other
 // 10,000, then prints every trial, the Pareto front with test accuracy, and the fastest front model at ≤ 10% density and
@@ -19,7 +19,7 @@ internal static class SweepRun
         string folder = "";
         int trials = 64, seed = 1;
         double minutes = 11;
-        string? data = null;
+        string? data = null, report = null;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -30,7 +30,8 @@ internal static class SweepRun
                 case "--minutes": minutes = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--seed": seed = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--data": data = Value(); break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}' for --sweep: use --sweep FOLDER [--trials N] [--minutes M] [--seed S] [--data DIR].");
+                case "--report": report = Value(); break;
+                default: throw new ArgumentException($"Unknown argument '{args[i]}' for --sweep: use --sweep FOLDER [--trials N] [--minutes M] [--seed S] [--data DIR] [--report DIR].");
             }
         }
         var ml = new MLContext(seed: seed);
@@ -68,6 +69,8 @@ internal static class SweepRun
             Console.WriteLine($"| {t.Index}{(result.ParetoFront.Contains(t) ? " (front)" : "")} | {t.Settings} | {t.Status} | {t.ValidationCurve.Count} | {t.ValidationAccuracy * 100:0.00} | " +
                 (done ? $"{tests[t.Index] * 100:0.00} | {t.Sparsity * 100:0.0}% | {t.LatencyMicroseconds:0.00} | {dense.LatencyMicroseconds / t.LatencyMicroseconds:0.00}× | {t.Bytes:N0} |" : "| | | | |"));
         }
+        if (report is not null)
+            Console.WriteLine($"Wrote the report '{Microsoft.ML.Sparsity.Plots.SweepReport.Write(result, report, $"LeNet-300-100 on Fashion-MNIST: a sweep of {result.Trials.Count} trials, seed {seed}", tests)}'.");
         var candidates = result.ParetoFront.Where(t => t.Sparsity >= 0.9 - 1e-9 && tests[t.Index] >= 0.893).OrderBy(t => t.LatencyMicroseconds).ToList();
         if (candidates.Count == 0)
         {

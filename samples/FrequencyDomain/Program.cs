@@ -2,7 +2,7 @@
 // to 32×32: LeNet-300-100 on the padded pixels (the spatial baseline), on all 64 block-DCT channels (B = 8), on the
 // low-frequency 4×4 square (16 channels) and on the 16 channels the learned gate switches on most often.
 // Usage: dotnet run -c Release --project samples/FrequencyDomain -- [--methods spatial,dct,square,gate] [--epochs N]
-//        [--gate-epochs N] [--block 8|4] [--seed S] [--threads T] [--heatmap FILE.svg] [--data DIR]
+//        [--gate-epochs N] [--block 8|4] [--seed S] [--threads T] [--heatmap FILE.svg|FILE.png] [--data DIR]
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -68,7 +68,7 @@ foreach (string method in a.Methods)
     Console.WriteLine($"  kept channels {string.Join(",", transform.SelectedChannels)}");
     if (method == "gate" && a.HeatMap is string path)
     {
-        transform.SaveHeatMap(path);
+        Microsoft.ML.Sparsity.Plots.FrequencyPlots.SaveHeatMap(transform, path);
         Console.WriteLine($"  heat map written to {path}");
     }
 }
@@ -135,5 +135,5 @@ internal sealed record Arguments(string[] Methods, int Epochs, int GateEpochs, i
     }
 
     private const string Usage = "Options: --methods spatial,dct,square,gate (the default: all four), --epochs N (default 20), --gate-epochs N (default 5), " +
-        "--block 8|4 (default 8), --seed S (default 1), --threads T, --heatmap FILE.svg, --data DIR.";
+        "--block 8|4 (default 8), --seed S (default 1), --threads T, --heatmap FILE.svg|FILE.png, --data DIR.";
 }

@@ -57,7 +57,7 @@ Console.WriteLine($"\n{LotteryTicketResult.ToMarkdown(results)}");
 string stem = Path.Combine(a.OutputDirectory, $"lottery-tickets-{a.Experiment}");
 LotteryTicketResult.SaveCsv(stem + ".csv", results);
 LotteryTicketResult.SaveJson(stem + ".json", results);
-LotteryTicketResult.SavePlot(stem + ".svg", results, $"LeNet-300-100 on Fashion-MNIST: {a.Experiment} (seeds {string.Join(", ", a.Seeds)})");
+Microsoft.ML.Sparsity.Plots.LotteryTicketPlots.Save(results, stem + ".svg", $"LeNet-300-100 on Fashion-MNIST: {a.Experiment} (seeds {string.Join(", ", a.Seeds)})");
 results[0].Ticket.Save(stem + "-ticket.zip");
 Console.WriteLine($"Wrote {stem}.csv, .json, .svg and the last level's ticket {stem}-ticket.zip.");
 

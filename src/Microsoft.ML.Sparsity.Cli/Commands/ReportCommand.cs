@@ -8,7 +8,8 @@ internal static class ReportCommand
     public static System.CommandLine.Command Create()
     {
         var model = CliOptions.Model("The model file.");
-        var command = new System.CommandLine.Command("report", "Prints a saved model's per-layer sparsity table and its layers' prediction formats on this machine.") { model };
+        var plot = new Option<string?>("--plot") { Description = "Also draw the per-layer sparsity as bars (.png or .svg)." };
+        var command = new System.CommandLine.Command("report", "Prints a saved model's per-layer sparsity table and its layers' prediction formats on this machine.") { model, plot };
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(_ =>
         {
             var network = ModelFiles.Load(new MLContext(1), parse.GetValue(model)!);
@@ -21,6 +22,11 @@ internal static class ReportCommand
                     formats.TryGetValue(layer.Name, out var f) ? $"{f.SingleExample} / {f.Batched}" : "");
             CliConsole.Row(table, "total", "", "", $"{report.Count:N0}", $"{report.NonZeros:N0}", $"{CliConsole.Percent(report.Sparsity, "0.0")}", $"{report.SparseMultiplyAdds:N0} of {report.DenseMultiplyAdds:N0}", "");
             CliConsole.Write(table);
+            if (parse.GetValue(plot) is { } path)
+            {
+                Plots.ModelPlots.SaveLayerSparsity(report, path);
+                CliConsole.Line($"Wrote '{path}'.");
+            }
             return ExitCodes.Success;
         }, cancellation)));
         return command;

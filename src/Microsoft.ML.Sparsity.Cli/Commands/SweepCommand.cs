@@ -31,9 +31,10 @@ internal static class SweepCommand
         var maxBytes = new Option<long?>("--max-bytes") { Description = "Constraint: model file at most this many bytes." };
         var output = CliOptions.Output("Where to save the best model.");
         var project = CliOptions.Project();
+        var report = new Option<string?>("--report") { Description = "Also write an HTML report there (index.html with the Pareto plots, learning curves and the trials' table)." };
         var command = new System.CommandLine.Command("sweep", "Sweeps sparsity methods, sparsities, epochs and widths, prints every trial and the Pareto front of accuracy, latency and bytes, and saves the best model for a goal under constraints.")
         {
-            data, testData, label, architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project,
+            data, testData, label, architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
         };
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
         {
@@ -73,6 +74,13 @@ internal static class SweepCommand
                 CliConsole.Row(table, t.Index, t.Settings, t.Status, t.ValidationCurve.Count, $"{CliConsole.Percent(t.ValidationAccuracy)}", t.Sparsity is { } s ? $"{CliConsole.Percent(s, "0.0")}" : "",
                     t.LatencyMicroseconds is { } l ? $"{l:0.00}" : "", t.Bytes is { } b ? $"{b:N0}" : "", result.ParetoFront.Contains(t) ? "*" : "");
             CliConsole.Write(table);
+            if (parse.GetValue(report) is { } folder)
+            {
+                var tests = result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)
+                    .ToDictionary(t => t.Index, t => ml.MulticlassClassification.Evaluate(t.GetModel().Transform(loaded.Test)).MicroAccuracy);
+                string page = Plots.SweepReport.Write(result, folder, $"Sparsity sweep on {loaded.Description}", tests);
+                CliConsole.Line($"Wrote the report '{page}'.");
+            }
 
             SweepTrial best;
             try

@@ -24,9 +24,10 @@ internal static class TrainCommand
         var threads = CliOptions.Threads();
         var output = CliOptions.Output("Where to save the model (a zip any ML.NET application loads).");
         var project = CliOptions.Project();
+        var plot = new Option<string?>("--plot") { Description = "Also draw the training curves (loss, test accuracy, sparsity per epoch; .png or .svg)." };
         var command = new System.CommandLine.Command("train", "Trains a model on the data, dense or sparse, evaluates it on the test data and saves it.")
         {
-            data, testData, label, architecture, method, sparsity, pattern, allocation, epochs, rate, seed, threads, output, project,
+            data, testData, label, architecture, method, sparsity, pattern, allocation, epochs, rate, seed, threads, output, project, plot,
         };
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
         {
@@ -46,6 +47,11 @@ internal static class TrainCommand
             var model = Train(ml, options, loaded, token);
             Report(ml, model, loaded.Test);
             Save(ml, model, loaded.Train, parse.GetValue(output)!, parse.GetValue(project));
+            if (parse.GetValue(plot) is { } path)
+            {
+                Plots.ModelPlots.SaveTrainingCurves(model, path);
+                CliConsole.Line($"Wrote '{path}'.");
+            }
             return ExitCodes.Success;
         }, cancellation)));
         return command;

@@ -218,23 +218,6 @@ public sealed class FrequencyDomainTransformer : ITransformer
         return planar;
     }
 
-    /// <summary>
-    /// Writes the heat map of <see cref="SelectionFrequencies"/> as an SVG file (atomically): one B×B grid per component,
-    /// cell (u, v) shaded by how often the gate kept that channel, selected channels outlined.
-    /// </summary>
-    /// <exception cref="InvalidOperationException">The channels were not selected by the gate (no frequencies).</exception>
-    public void SaveHeatMap(string filePath)
-    {
-        if (_frequencies is null)
-            throw new InvalidOperationException("This transform's channels were not selected by the gate, so it has no selection frequencies to draw.");
-        string svg = FrequencyHeatMap.ToSvg(_frequencies, _channels, _dct.B, _dct.Components);
-        Serialization.AtomicFile.Write(filePath, stream =>
-        {
-            using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
-            writer.Write(svg);
-        });
-    }
-
     /// <summary>All channels of every image, unnormalised: [count, CoefficientLength].</summary>
     internal static float[] AllCoefficients(ImageDct dct, float[] images, int count, WorkerPool pool)
     {

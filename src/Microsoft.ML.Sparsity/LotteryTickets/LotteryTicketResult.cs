@@ -100,44 +100,6 @@ public sealed class LotteryTicketResult
         AtomicFile.Write(filePath, s => JsonSerializer.Serialize(s, list, ModelManifest.Json));
     }
 
-    /// <summary>Writes an SVG plot of test accuracy at the early-stop point against weights remaining (atomically).</summary>
-    public void SavePlot(string filePath) => SavePlot(filePath, [this]);
-
-    /// <summary>
-    /// Writes an SVG plot of test accuracy at the early-stop point against the fraction of weights remaining (log
-    /// scale, 100% on the left), one line per (reset target, variant) through the mean over the runs, with the range
-    /// over runs as error bars (atomically).
-    /// </summary>
-    /// <param name="filePath">The SVG file.</param>
-    /// <param name="runs">The runs, e.g. seeds and reset targets of one recipe.</param>
-    /// <param name="title">The plot's title; null: a default.</param>
-    public static void SavePlot(string filePath, IEnumerable<LotteryTicketResult> runs, string? title = null)
-    {
-        var list = Check(runs);
-        if (list.Any(r => r.Levels.Any(l => l.EarlyStopTestAccuracy is null)))
-            throw new ArgumentException("A plot shows test accuracy, and a run has none: run it with test data.", nameof(runs));
-        var series = Groups(list)
-            .GroupBy(g => (g.Reset, g.Variant))
-            .Select(s => new SvgPlot.Series(
-                list.Select(r => r.ResetName).Distinct().Count() > 1 ? $"{s.Key.Reset}, {Label(s.Key.Variant)}" : Label(s.Key.Variant),
-                s.Select(g => new SvgPlot.Point(
-                    g.Rows.Average(r => r.WeightsRemaining) * 100,
-                    g.Rows.Average(r => r.EarlyStopTestAccuracy!.Value) * 100,
-                    g.Rows.Min(r => r.EarlyStopTestAccuracy!.Value) * 100,
-                    g.Rows.Max(r => r.EarlyStopTestAccuracy!.Value) * 100)).ToList()))
-            .ToList();
-        string svg = SvgPlot.Render(title ?? $"Iterative magnitude pruning (seeds {string.Join(", ", list.Select(r => r.Seed).Distinct())})",
-            "weights remaining (%)", "test accuracy at early stop (%)", series);
-        AtomicFile.Write(filePath, s => s.Write(Encoding.UTF8.GetBytes(svg)));
-    }
-
-    private static string Label(LotteryTicketVariant variant) => variant switch
-    {
-        LotteryTicketVariant.Ticket => "ticket",
-        LotteryTicketVariant.RandomReinitialization => "random reinit",
-        _ => "random mask",
-    };
-
     private static List<LotteryTicketResult> Check(IEnumerable<LotteryTicketResult> runs)
     {
         ArgumentNullException.ThrowIfNull(runs);

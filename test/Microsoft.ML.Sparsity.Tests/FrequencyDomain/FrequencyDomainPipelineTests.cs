@@ -174,8 +174,9 @@ public sealed class FrequencyDomainPipelineTests(ITestOutputHelper log) : IDispo
         var loaded = (FrequencyDomainTransformer)((TransformerChain<ITransformer>)_context.Sparsity().LoadModel(file, out _)).First();
         Assert.Equal(f.Select(v => (float)v), loaded.SelectionFrequencies!.Select(v => (float)v));
         string svg = Path.Combine(_folder.FullName, "heat.svg");
-        loaded.SaveHeatMap(svg);
-        Assert.Equal(64, File.ReadAllText(svg).Split("<title>").Length - 1);
+        Microsoft.ML.Sparsity.Plots.FrequencyPlots.SaveHeatMap(loaded, svg);
+        Assert.Equal(64, File.ReadAllText(svg).Split("font-size=\"10\"").Length - 1);     // a percentage in each channel's cell
+        Assert.Equal(loaded.SelectedChannels.Count, File.ReadAllText(svg).Split("stroke=\"#D62728\"").Length - 1);
     }
 
     [DebianFashionMnistFact]
