@@ -5,26 +5,51 @@ using Microsoft.ML.Sparsity.Sweeps;
 
 namespace Microsoft.ML.Sparsity.Cli;
 
+/// <summary>The data options (--data, --test-data, --label-column, --image-size, --color), made afresh for each command.</summary>
+internal sealed class DataArguments
+{
+    private readonly Option<string> _data = new("--data") { Description = $"The data: {DataSource.Help}.", Required = true };
+    private readonly Option<string?> _testData = new("--test-data") { Description = "Test data for a CSV file or image folder, in the same form (default: a seeded 20% of --data)." };
+    private readonly Option<string> _label = new("--label-column") { Description = "The CSV label column.", DefaultValueFactory = _ => "Label" };
+    private readonly Option<string> _imageSize = new("--image-size") { Description = "Image folders: the size images are resized to, HEIGHTxWIDTH.", DefaultValueFactory = _ => "28x28" };
+    private readonly Option<bool> _color = new("--color") { Description = "Image folders: read RGB (three channels) instead of grey." };
+    private readonly bool _withTestData;
+
+    /// <param name="withTestData">Whether the command takes --test-data (evaluate scores --data alone).</param>
+    public DataArguments(bool withTestData = true) => _withTestData = withTestData;
+
+    public void AddTo(System.CommandLine.Command command)
+    {
+        command.Options.Add(_data);
+        if (_withTestData) command.Options.Add(_testData);
+        command.Options.Add(_label);
+        command.Options.Add(_imageSize);
+        command.Options.Add(_color);
+    }
+
+    public DataOptions Read(ParseResult parse) =>
+        new(parse.GetValue(_data)!, _withTestData ? parse.GetValue(_testData) : null, parse.GetValue(_label)!, ImageSpec.Parse(parse.GetValue(_imageSize)!, parse.GetValue(_color)));
+}
+
 /// <summary>The options several commands share, made afresh for each command.</summary>
 internal static class CliOptions
 {
-    public static Option<string> Data(bool required = true) => new("--data")
-    {
-        Description = $"The data: {DataSource.Help}.",
-        Required = required,
-    };
-
-    public static Option<string?> TestData() => new("--test-data") { Description = "A CSV file of test data (CSV --data only; default: a seeded 20% of --data)." };
-
-    public static Option<string> LabelColumn() => new("--label-column") { Description = "The CSV label column.", DefaultValueFactory = _ => "Label" };
 
     public static Option<string> Model(string description) => new("--model") { Description = description, Required = true };
 
     public static Option<string> Output(string description) => new("--output") { Description = description, Required = true };
 
+    /// <summary>The output's folder must exist: checked before a command trains for minutes only to fail at the save.</summary>
+    public static string CheckedOutput(string path)
+    {
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Cannot save '{path}': its folder '{folder}' does not exist.");
+        return path;
+    }
+
     public static Option<string> Architecture() => new Option<string>("--architecture")
     {
-        Description = "The hidden layers: lenet (LeNet-300-100) or cnn (conv 32 → conv 64 → dense 128; needs image data: Fashion-MNIST or IDX).",
+        Description = "The hidden layers: lenet (LeNet-300-100) or cnn (conv 32 → conv 64 → dense 128; needs image data: Fashion-MNIST, IDX or an image folder).",
         DefaultValueFactory = _ => "lenet",
     }.AcceptOnlyFromAmong("lenet", "cnn");
 

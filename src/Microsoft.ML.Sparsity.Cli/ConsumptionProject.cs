@@ -10,8 +10,12 @@ internal static class ConsumptionProject
 {
     public const string ModelFileName = "model.zip";
 
-    /// <summary>Writes <c>Consume.csproj</c>, <c>Program.cs</c> and a copy of the model into <paramref name="folder"/>.</summary>
-    public static void Write(string folder, string modelPath, int featureCount)
+    /// <summary>
+    /// Writes <c>Consume.csproj</c>, <c>Program.cs</c> and a copy of the model into <paramref name="folder"/>: a program
+    /// that predicts rows of feature values, or, for a model trained on an image folder (<paramref name="images"/>),
+    /// image files read as the tool read them.
+    /// </summary>
+    public static void Write(string folder, string modelPath, int featureCount, ImageSpec? images)
     {
         Directory.CreateDirectory(folder);
         File.Copy(modelPath, Path.Combine(folder, ModelFileName), overwrite: true);
@@ -28,15 +32,18 @@ internal static class ConsumptionProject
               <ItemGroup>
                 <PackageReference Include="Microsoft.ML" Version="6.0.0" />
                 <PackageReference Include="Microsoft.ML.OnnxTransformer" Version="6.0.0" />
-                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.32.0" />
+                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.32.0" />IMAGE_PACKAGE
               </ItemGroup>
               <ItemGroup>
                 <None Include="model.zip" CopyToOutputDirectory="PreserveNewest" />
               </ItemGroup>
             </Project>
 
-            """);
-        File.WriteAllText(Path.Combine(folder, "Program.cs"), """
+            """.Replace("IMAGE_PACKAGE", images is null ? "" : "\n    <PackageReference Include=\"Microsoft.ML.ImageAnalytics\" Version=\"6.0.0\" />", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(folder, "Program.cs"), images is null ? RowsProgram(featureCount) : ImagesProgram(images));
+    }
+
+    private static string RowsProgram(int featureCount) => """
             // Written by mlnet-sparsity. Predicts the class of each row of a CSV file of FEATURE_COUNT feature values (no header,
             // no label column), or of an all-zero example when no file is given, with the model in model.zip.
             // Usage: dotnet run -- [rows.csv]
@@ -70,6 +77,42 @@ internal static class ConsumptionProject
                 public float[] Score { get; set; } = [];
             }
 
-            """.Replace("FEATURE_COUNT", featureCount.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
-    }
+            """.Replace("FEATURE_COUNT", featureCount.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+    private static string ImagesProgram(ImageSpec images) => """
+        // Written by mlnet-sparsity. Predicts the class of each image file given, with the model in model.zip: the
+        // images are read as the tool read them to train it (resized to HEIGHT×WIDTH, COLOUR, pixels / 255).
+        // Usage: dotnet run -- image.png [image.jpg ...]
+        using System.Globalization;
+        using Microsoft.ML;
+        using Microsoft.ML.Transforms.Image;
+
+        var mlContext = new MLContext();
+        ITransformer model = mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "model.zip"), out _);
+        var files = mlContext.Data.LoadFromEnumerable(args.Select(path => new ModelInput { ImagePath = Path.GetFullPath(path) }));
+        IEstimator<ITransformer> pixels = mlContext.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(mlContext.Transforms.ResizeImages("Image", WIDTH, HEIGHT));
+        GRAYSCALE
+        pixels = pixels.Append(mlContext.Transforms.ExtractPixels("Features", "Image", ImagePixelExtractingEstimator.ColorBits.CHANNELS,
+            interleavePixelColors: true, scaleImage: 1f / 255));
+        var scored = model.Transform(pixels.Fit(files).Transform(files));
+        foreach (ModelOutput prediction in mlContext.Data.CreateEnumerable<ModelOutput>(scored, reuseRowObject: false))
+            Console.WriteLine($"{prediction.PredictedClass}\t{prediction.Score.Max().ToString("0.0000", CultureInfo.InvariantCulture)}");
+
+        public class ModelInput
+        {
+            public string ImagePath { get; set; } = "";
+        }
+
+        public class ModelOutput
+        {
+            public string PredictedClass { get; set; } = "";
+            public float[] Score { get; set; } = [];
+        }
+
+        """.Replace("HEIGHT", images.Height.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+        .Replace("WIDTH", images.Width.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+        .Replace("COLOUR", images.Color ? "RGB" : "grey", StringComparison.Ordinal)
+        .Replace("GRAYSCALE", images.Color ? "" : "pixels = pixels.Append(mlContext.Transforms.ConvertToGrayscale(\"Image\"));", StringComparison.Ordinal)
+        .Replace("CHANNELS", images.Color ? "Rgb" : "Red", StringComparison.Ordinal);
 }

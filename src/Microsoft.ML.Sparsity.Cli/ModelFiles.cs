@@ -27,18 +27,6 @@ internal static class ModelFiles
     public static void Save(MLContext ml, NeuralNetworkMulticlassModel network, IDataView data, string path)
     {
         var chain = network.Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel").Fit(network.Transform(data)));
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Cannot save '{path}': its folder '{folder}' does not exist.");
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            ml.Model.Save(chain, data.Schema, temporary);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        Serialization.AtomicFile.Write(path, stream => ml.Model.Save(chain, data.Schema, stream));
     }
 }

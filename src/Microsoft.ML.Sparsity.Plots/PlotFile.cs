@@ -20,7 +20,7 @@ internal static class PlotFile
         return plot;
     }
 
-    /// <summary>Saves <paramref name="plot"/> to <paramref name="path"/> (.png or .svg) through a temporary file renamed over it.</summary>
+    /// <summary>Saves <paramref name="plot"/> to <paramref name="path"/> (.png or .svg) atomically (the package's writer).</summary>
     /// <exception cref="ArgumentException">The extension is neither .png nor .svg.</exception>
     public static void Save(Plot plot, string path, int width = 900, int height = 520)
     {
@@ -32,16 +32,6 @@ internal static class PlotFile
             ".svg" => Encoding.UTF8.GetBytes(plot.GetSvgXml(width, height)),
             _ => throw new ArgumentException($"'{path}': a plot is written as .png or .svg.", nameof(path)),
         };
-        string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllBytes(temporary, bytes);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        Serialization.AtomicFile.Write(path, stream => stream.Write(bytes));
     }
 }

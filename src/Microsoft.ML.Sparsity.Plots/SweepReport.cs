@@ -86,16 +86,7 @@ public static class SweepReport
         }
         html.Append("</table>\n</body>\n</html>\n");
         string page = Path.Combine(folder, PageName);
-        string temporary = Path.Combine(folder, $".{PageName}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temporary, html.ToString(), new UTF8Encoding(false));
-            File.Move(temporary, page, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        Serialization.AtomicFile.Write(page, stream => stream.Write(new UTF8Encoding(false).GetBytes(html.ToString())));
         return page;
     }
 

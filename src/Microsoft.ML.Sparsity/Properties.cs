@@ -4,3 +4,8 @@ using System.Runtime.CompilerServices;
 [assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.Tests")]
 [assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.PerformanceTests")]
 [assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.KernelCheck")]
+
+// The plots and the command-line tool, built from this repository with the package, share its atomic file writer
+// (AtomicFile) rather than keep copies of it.
+[assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.Plots")]
+[assembly: InternalsVisibleTo("mlnet-sparsity")]

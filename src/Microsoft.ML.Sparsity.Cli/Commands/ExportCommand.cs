@@ -13,8 +13,9 @@ internal static class ExportCommand
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(_ =>
         {
             var ml = new MLContext(1);
-            ml.Sparsity().ConvertToOnnx(ModelFiles.Load(ml, parse.GetValue(model)!), parse.GetValue(output)!);
-            CliConsole.Line($"Wrote '{parse.GetValue(output)}' ({new FileInfo(parse.GetValue(output)!).Length:N0} bytes).");
+            string saveTo = CliOptions.CheckedOutput(parse.GetValue(output)!);
+            ml.Sparsity().ConvertToOnnx(ModelFiles.Load(ml, parse.GetValue(model)!), saveTo);
+            CliConsole.Line($"Wrote '{saveTo}' ({new FileInfo(saveTo).Length:N0} bytes).");
             return ExitCodes.Success;
         }, cancellation)));
         return command;

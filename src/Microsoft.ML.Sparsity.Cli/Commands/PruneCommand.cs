@@ -11,9 +11,7 @@ internal static class PruneCommand
     public static System.CommandLine.Command Create()
     {
         var model = CliOptions.Model("The trained model file.");
-        var data = CliOptions.Data();
-        var testData = CliOptions.TestData();
-        var label = CliOptions.LabelColumn();
+        var data = new DataArguments();
         var sparsity = new Option<double>("--sparsity") { Description = "The target sparsity, in [0, 1) (an N:M pattern fixes its own).", DefaultValueFactory = _ => 0.9 };
         var pattern = new Option<string>("--pattern") { Description = "unstructured, N:M (e.g. 2:4), block RxC or output channels.", DefaultValueFactory = _ => "unstructured" };
         var allocation = new Option<string>("--allocation") { Description = "uniform, global, ER or ERK.", DefaultValueFactory = _ => "uniform" };
@@ -26,11 +24,13 @@ internal static class PruneCommand
         var output = CliOptions.Output("Where to save the pruned model.");
         var command = new System.CommandLine.Command("prune", "Prunes a trained model once by weight magnitude, optionally fine-tunes it, evaluates it on the test data and saves it.")
         {
-            model, data, testData, label, sparsity, pattern, allocation, epochs, rate, seed, threads, output,
+            model, sparsity, pattern, allocation, epochs, rate, seed, threads, output,
         };
+        data.AddTo(command);
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
         {
             var ml = new MLContext(parse.GetValue(seed));
+            string saveTo = CliOptions.CheckedOutput(parse.GetValue(output)!);
             var network = ModelFiles.Load(ml, parse.GetValue(model)!);
             var options = new PruningOptions
             {
@@ -39,7 +39,7 @@ internal static class PruneCommand
                 Allocation = LayerAllocation.Parse(parse.GetValue(allocation)!),
                 Schedule = PruningSchedule.AtInitialization(),
             };
-            var loaded = DataSource.ForTraining(ml, parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(label)!, parse.GetValue(seed));
+            var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
             CliConsole.Line("Before pruning:");
             TrainCommand.Report(ml, network, loaded.Test);
             var pruned = ml.Sparsity().Prune(network, options);
@@ -59,7 +59,7 @@ internal static class PruneCommand
                 CliConsole.Line("Fine-tuned:");
                 TrainCommand.Report(ml, pruned, loaded.Test);
             }
-            TrainCommand.Save(ml, pruned, loaded.Train, parse.GetValue(output)!, null);
+            TrainCommand.Save(ml, pruned, loaded, saveTo, null);
             return ExitCodes.Success;
         }, cancellation)));
         return command;

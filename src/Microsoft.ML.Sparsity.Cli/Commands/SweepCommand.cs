@@ -9,9 +9,7 @@ internal static class SweepCommand
 {
     public static System.CommandLine.Command Create()
     {
-        var data = CliOptions.Data();
-        var testData = CliOptions.TestData();
-        var label = CliOptions.LabelColumn();
+        var data = new DataArguments();
         var architecture = CliOptions.Architecture();
         var methods = new Option<string>("--methods") { Description = $"Comma-separated methods to try: {CliOptions.MethodHelp}.", DefaultValueFactory = _ => "dense,gmp,random,nm,rigl,set" };
         var sparsities = new Option<string>("--sparsities") { Description = "Comma-separated target sparsities.", DefaultValueFactory = _ => "0.9,0.95,0.98" };
@@ -34,11 +32,13 @@ internal static class SweepCommand
         var report = new Option<string?>("--report") { Description = "Also write an HTML report there (index.html with the Pareto plots, learning curves and the trials' table)." };
         var command = new System.CommandLine.Command("sweep", "Sweeps sparsity methods, sparsities, epochs and widths, prints every trial and the Pareto front of accuracy, latency and bytes, and saves the best model for a goal under constraints.")
         {
-            data, testData, label, architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
+            architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
         };
+        data.AddTo(command);
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
         {
             var ml = new MLContext(parse.GetValue(seed));
+            string saveTo = CliOptions.CheckedOutput(parse.GetValue(output)!);
             var options = new SparsitySweepOptions
             {
                 SearchSpace = new SweepSearchSpace
@@ -59,7 +59,7 @@ internal static class SweepCommand
             };
             if (options.SearchSpace.Methods.Count == 0) throw new ArgumentException("--methods lists no method.", "--methods");
             var sweep = ml.Sparsity().CreateSweep(options);
-            var loaded = DataSource.ForTraining(ml, parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(label)!, parse.GetValue(seed));
+            var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
             var split = ml.Data.TrainTestSplit(loaded.Train, testFraction: 1.0 / 6, seed: parse.GetValue(seed));
             CliConsole.Line($"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
             var result = CliConsole.WithProgress("sweep", options.MaxTrials, report =>
@@ -95,7 +95,7 @@ internal static class SweepCommand
             CliConsole.Line($"Best for {parse.GetValue(goal)}: trial {best.Index} ({best.Settings}).");
             var model = best.GetModel();
             TrainCommand.Report(ml, model, loaded.Test);
-            TrainCommand.Save(ml, model, loaded.Train, parse.GetValue(output)!, parse.GetValue(project));
+            TrainCommand.Save(ml, model, loaded, saveTo, parse.GetValue(project));
             return ExitCodes.Success;
         }, cancellation)));
         return command;

@@ -10,9 +10,7 @@ internal static class TrainCommand
 {
     public static System.CommandLine.Command Create()
     {
-        var data = CliOptions.Data();
-        var testData = CliOptions.TestData();
-        var label = CliOptions.LabelColumn();
+        var data = new DataArguments();
         var architecture = CliOptions.Architecture();
         var method = new Option<string>("--method") { Description = $"The sparsity method: {CliOptions.MethodHelp}.", DefaultValueFactory = _ => "gmp" };
         var sparsity = new Option<double>("--sparsity") { Description = "The target sparsity, in (0, 1) (not for dense or nm).", DefaultValueFactory = _ => 0.9 };
@@ -27,11 +25,13 @@ internal static class TrainCommand
         var plot = new Option<string?>("--plot") { Description = "Also draw the training curves (loss, test accuracy, sparsity per epoch; .png or .svg)." };
         var command = new System.CommandLine.Command("train", "Trains a model on the data, dense or sparse, evaluates it on the test data and saves it.")
         {
-            data, testData, label, architecture, method, sparsity, pattern, allocation, epochs, rate, seed, threads, output, project, plot,
+            architecture, method, sparsity, pattern, allocation, epochs, rate, seed, threads, output, project, plot,
         };
+        data.AddTo(command);
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
         {
             var ml = new MLContext(parse.GetValue(seed));
+            string saveTo = CliOptions.CheckedOutput(parse.GetValue(output)!);
             var chosen = CliOptions.Method(parse.GetValue(method)!);
             if (chosen is not (SweepMethod.Dense or SweepMethod.NMFromScratch) && !(parse.GetValue(sparsity) is > 0 and < 1))
                 throw new ArgumentException($"--sparsity must be in (0, 1), not {parse.GetValue(sparsity)}.", "--sparsity");
@@ -42,11 +42,11 @@ internal static class TrainCommand
                 chosen is SweepMethod.Dense or SweepMethod.NMFromScratch ? null : parse.GetValue(allocation),
                 parse.GetValue(epochs), parse.GetValue(rate), 1, parse.GetValue(seed));
             var options = settings.ToTrainerOptions(ml, CliOptions.Layers(parse.GetValue(architecture)!), parse.GetValue(threads));
-            var loaded = DataSource.ForTraining(ml, parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(label)!, parse.GetValue(seed));
+            var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
             CliConsole.Line($"Training on {loaded.Description}: {settings}.");
             var model = Train(ml, options, loaded, token);
             Report(ml, model, loaded.Test);
-            Save(ml, model, loaded.Train, parse.GetValue(output)!, parse.GetValue(project));
+            Save(ml, model, loaded, saveTo, parse.GetValue(project));
             if (parse.GetValue(plot) is { } path)
             {
                 Plots.ModelPlots.SaveTrainingCurves(model, path);
@@ -82,13 +82,13 @@ internal static class TrainCommand
     }
 
     /// <summary>Saves the model and, when asked, the consumption project beside it.</summary>
-    public static void Save(MLContext ml, NeuralNetworkMulticlassModel model, IDataView train, string output, string? project)
+    public static void Save(MLContext ml, NeuralNetworkMulticlassModel model, TrainingData data, string output, string? project)
     {
-        ModelFiles.Save(ml, model, train, output);
+        ModelFiles.Save(ml, model, data.Train, output);
         CliConsole.Line($"Saved '{output}' ({new FileInfo(output).Length:N0} bytes).");
         if (project is null) return;
-        ConsumptionProject.Write(project, output, InputSize(train));
-        CliConsole.Line($"Wrote the consumption project '{project}': cd {project} && dotnet run -- rows.csv");
+        ConsumptionProject.Write(project, output, InputSize(data.Train), data.Images);
+        CliConsole.Line($"Wrote the consumption project '{project}': cd {project} && dotnet run -- {(data.Images is null ? "rows.csv" : "image.png ...")}");
     }
 
     private static int InputSize(IDataView data) => (data.Schema["Features"].Type as Microsoft.ML.Data.VectorDataViewType)?.Size ?? 1;

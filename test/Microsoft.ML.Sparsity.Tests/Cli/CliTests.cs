@@ -153,6 +153,52 @@ public sealed class CliTests : IDisposable
         FailsWith(3, Run([.. sweep, "--min-accuracy", "1"]), "No completed trial has accuracy ≥ 100.00%", "the front is: #");
     }
 
+    /// <summary>Two classes of 20×20 grey PNGs: a bright horizontal or vertical line at a random place on dark noise.</summary>
+    private string ImageFolder()
+    {
+        string root = Path.Combine(_folder, "images");
+        var random = new Random(3);
+        foreach (string label in new[] { "horizontal", "vertical" })
+        {
+            Directory.CreateDirectory(Path.Combine(root, label));
+            for (int i = 0; i < 40; i++)
+            {
+                using var bitmap = new SkiaSharp.SKBitmap(20, 20, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque);
+                int line = random.Next(3, 17);
+                for (int y = 0; y < 20; y++)
+                for (int x = 0; x < 20; x++)
+                {
+                    bool on = label == "horizontal" ? y == line : x == line;
+                    byte grey = on ? (byte)255 : (byte)random.Next(0, 60);
+                    bitmap.SetPixel(x, y, new SkiaSharp.SKColor(grey, grey, grey));
+                }
+                using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                File.WriteAllBytes(Path.Combine(root, label, $"{i:D3}.png"), png.ToArray());
+            }
+        }
+        return root;
+    }
+
+    [Fact]
+    public void AnImageFolderTrainsAndItsConsumptionProjectPredictsImageFilesAsTheToolDoes()
+    {
+        string images = ImageFolder();
+        string train = Succeeds(Run("train", "--data", images, "--image-size", "16x16", "--method", "dense", "--epochs", "10", "--output", "m.zip", "--project", "consume", "--threads", "1"));
+        Assert.Contains("80% training, 20% test", train);
+        string evaluation = Succeeds(Run("evaluate", "--model", "m.zip", "--data", images, "--image-size", "16x16", "--predictions", "tool.txt"));
+        Assert.Contains("| rows             | 80", evaluation);
+        double accuracy = double.Parse(evaluation.Split('\n').Single(l => l.Contains("accuracy (micro)")).Split('|')[2].Trim().TrimEnd('%'), CultureInfo.InvariantCulture);
+        Assert.True(accuracy > 65, $"accuracy {accuracy}% on two classes");
+        FailsWith(2, Run("train", "--data", images, "--image-size", "16", "--output", "m2.zip"), "--image-size '16' is not HEIGHTxWIDTH");
+
+        // The project reads image files itself (resized and grey as the tool read them) and predicts the tool's labels.
+        string project = Path.Combine(_folder, "consume");
+        Succeeds(Run("dotnet", ["build", "-c", "Release", "-nologo", "-v", "quiet"], project));
+        string[] files = [.. new[] { "horizontal", "vertical" }.SelectMany(label => Directory.GetFiles(Path.Combine(images, label)).Order(StringComparer.Ordinal))];
+        string predicted = Succeeds(Run("dotnet", ["run", "-c", "Release", "--no-build", "--", .. files], project));
+        Assert.Equal(File.ReadAllLines(Path.Combine(_folder, "tool.txt")), predicted.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]));
+    }
+
     [Fact]
     public void TheConsumptionProjectBuildsAndPredictsTheToolsLabels()
     {
