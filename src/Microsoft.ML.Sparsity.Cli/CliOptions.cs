@@ -78,9 +78,11 @@ internal static class CliOptions
         ["rigl"] = SweepMethod.RigL,
         ["set"] = SweepMethod.Set,
         ["gap"] = SweepMethod.GrowAndPrune,
+        ["lottery"] = SweepMethod.LotteryTicket,
+        ["chex"] = SweepMethod.ChannelExploration,
     };
 
-    public const string MethodHelp = "dense, gmp (gradual magnitude pruning), random, nm (N:M from scratch, SR-STE), rigl, set or gap (C-GaP)";
+    public const string MethodHelp = "dense, gmp (gradual magnitude pruning), random, nm (N:M from scratch, SR-STE), rigl, set, gap (C-GaP), lottery (lottery ticket: three levels of iterative magnitude pruning) or chex (channel exploration: --sparsity is the fraction of channels removed; the model is compacted)";
 
     public static SweepMethod Method(string name) => Methods.TryGetValue(name, out var method)
         ? method

@@ -19,6 +19,7 @@ internal static class SweepCommand
         var minutes = new Option<double?>("--minutes") { Description = "A wall-time budget: no trial starts after it." };
         var tuner = new Option<string>("--tuner") { Description = "successive-halving or random.", DefaultValueFactory = _ => "successive-halving" }
             .AcceptOnlyFromAmong("successive-halving", "random");
+        var folds = new Option<int?>("--folds") { Description = "Cross-validate each trial on this many folds of the training data (2 to 20) instead of holding out a sixth of it." };
         var journal = new Option<string?>("--journal") { Description = "A folder the trials are journaled to; run the same command again to resume a killed sweep." };
         var parallel = new Option<int>("--parallel") { Description = "Trials at once (0: one per processor).", DefaultValueFactory = _ => 0 };
         var seed = CliOptions.Seed();
@@ -32,7 +33,7 @@ internal static class SweepCommand
         var report = new Option<string?>("--report") { Description = "Also write an HTML report there (index.html with the Pareto plots, learning curves and the trials' table)." };
         var command = new System.CommandLine.Command("sweep", "Sweeps sparsity methods, sparsities, epochs and widths, prints every trial and the Pareto front of accuracy, latency and bytes, and saves the best model for a goal under constraints.")
         {
-            architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
+            architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, folds, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
         };
         data.AddTo(command);
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
@@ -60,14 +61,19 @@ internal static class SweepCommand
             if (options.SearchSpace.Methods.Count == 0) throw new ArgumentException("--methods lists no method.", "--methods");
             var sweep = ml.Sparsity().CreateSweep(options);
             var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
+            int? foldCount = parse.GetValue(folds);
             var split = ml.Data.TrainTestSplit(loaded.Train, testFraction: 1.0 / 6, seed: parse.GetValue(seed));
-            CliConsole.Line($"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
-            var result = CliConsole.WithProgress("sweep", options.MaxTrials, report =>
-                sweep.Run(split.TrainSet, split.TestSet, new Reporter<SweepProgress>(p =>
-                {
-                    if (p.Trial < 0) report(p.FinishedTrials, "measuring latency");
-                    else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {CliConsole.Percent(p.ValidationAccuracy)} ({p.Settings})");
-                }), token));
+            CliConsole.Line(foldCount is { } k
+                ? $"Sweeping on {loaded.Description}: each trial is cross-validated on {k} folds of the training data; the test data judges the saved model."
+                : $"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
+            var reporter = (Action<int, string> report) => new Reporter<SweepProgress>(p =>
+            {
+                if (p.Trial < 0) report(p.FinishedTrials, "measuring latency");
+                else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {CliConsole.Percent(p.ValidationAccuracy)} ({p.Settings})");
+            });
+            var result = CliConsole.WithProgress("sweep", options.MaxTrials, report => foldCount is { } k
+                ? sweep.Run(loaded.Train, k, reporter(report), token)
+                : sweep.Run(split.TrainSet, split.TestSet, reporter(report), token));
 
             var table = CliConsole.Table("#", "settings", "status", "epochs", "validation", "sparsity", "µs", "bytes", "front");
             foreach (var t in result.Trials)

@@ -49,6 +49,10 @@ public sealed class IterativeMagnitudePruning : IEstimator<NeuralNetworkMulticla
         CancellationToken cancellationToken = default) =>
         new ImpRun(_host, _options, Read(train)!, Read(validation), Read(test)).Run(progress, cancellationToken);
 
+    /// <summary>As the public <c>Run</c>, on data already read (a sweep's lottery-ticket trials).</summary>
+    internal LotteryTicketResult RunOnDatasets(Dataset train, Dataset? test, Dataset? validation, IProgress<LotteryTicketLevelResult>? progress, CancellationToken cancellationToken) =>
+        new ImpRun(_host, _options, train, validation, test).Run(progress, cancellationToken);
+
     private Dataset? Read(IDataView? data) =>
         data is null ? null : DataViewReader.Read(data, _options.Training.FeatureColumnName, _options.Training.LabelColumnName, _options.Training.InputShape);
 }

@@ -47,18 +47,45 @@ public sealed class SparsitySweep
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(validation);
-        var reader = _context.MulticlassClassification.Trainers.NeuralNetwork(new Training.NeuralNetworkMulticlassTrainer.Options { Layers = [.. _options.Layers] });
-        var (trainSet, validationSet) = reader.Read(train, validation);
+        var (trainSet, validationSet) = Reader().Read(train, validation);
         var runner = new NetworkTrialRunner(_context, trainSet, validationSet!, [.. _options.Layers], _options.BatchSize);
         string data = $"data: {trainSet.Count} training rows, {validationSet!.Count} validation rows, {trainSet.FeatureLength} features";
-        var result = Run(runner, data, progress, cancellationToken);
-        if (_options.Objectives.HasFlag(SweepObjectives.Latency))
-        {
-            Report(progress, new SweepProgress(-1, null, 0, null, null, result.Trials.Count, _options.MaxTrials));
-            LatencyMeasurement.Measure([.. result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)], validationSet.GetFeatures(0).ToArray(), cancellationToken);
-            result = new SweepResult(result.Trials, _options.Objectives);
-        }
-        return result;
+        return Measured(Run(runner, data, progress, cancellationToken), validationSet.GetFeatures(0).ToArray(), progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the sweep with <paramref name="folds"/>-fold cross-validation: every trial trains one model per fold (the
+    /// folds in parallel, splitting the trial's threads), its learning curve is the mean over the folds of each epoch's
+    /// accuracy on the fold held out (successive halving decides on that mean), and its model, measured for latency and
+    /// bytes, is the first fold's.
+    /// </summary>
+    /// <param name="data">All the data (float vector "Features", key "Label"), split into folds by ML.NET's <c>CrossValidationSplit</c> with the sweep's seed.</param>
+    /// <param name="folds">The number of folds, 2 to 20.</param>
+    /// <param name="progress">Receives a report after each epoch and trial.</param>
+    /// <param name="cancellationToken">Stops the sweep; finished trials stay in the journal.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="folds"/> is outside 2 to 20.</exception>
+    public SweepResult Run(IDataView data, int folds, IProgress<SweepProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (folds is < 2 or > 20) throw new ArgumentOutOfRangeException(nameof(folds), folds, "Cross-validation takes 2 to 20 folds.");
+        var reader = Reader();
+        var splits = _context.Data.CrossValidationSplit(data, folds, seed: _options.Seed).Select(fold => reader.Read(fold.TrainSet, fold.TestSet)).ToList();
+        var runner = new CrossValidationTrialRunner([.. splits.Select(s => new NetworkTrialRunner(_context, s.Train, s.Validation!, [.. _options.Layers], _options.BatchSize))]);
+        string description = $"data: {splits.Sum(s => s.Validation!.Count)} rows in {folds} folds, {splits[0].Train.FeatureLength} features";
+        return Measured(Run(runner, description, progress, cancellationToken), splits[0].Validation!.GetFeatures(0).ToArray(), progress, cancellationToken);
+    }
+
+    /// <summary>A trainer that only reads data (the trials make their own).</summary>
+    private Training.NeuralNetworkMulticlassTrainer Reader() =>
+        _context.MulticlassClassification.Trainers.NeuralNetwork(new Training.NeuralNetworkMulticlassTrainer.Options { Layers = [.. _options.Layers] });
+
+    /// <summary>The result with the completed models' latency measured on <paramref name="example"/>, when latency is an objective.</summary>
+    private SweepResult Measured(SweepResult result, float[] example, IProgress<SweepProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (!_options.Objectives.HasFlag(SweepObjectives.Latency)) return result;
+        Report(progress, new SweepProgress(-1, null, 0, null, null, result.Trials.Count, _options.MaxTrials));
+        LatencyMeasurement.Measure([.. result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)], example, cancellationToken);
+        return new SweepResult(result.Trials, _options.Objectives);
     }
 
     private readonly object _reporting = new();
@@ -123,7 +150,9 @@ public sealed class SparsitySweep
                 {
                     board.Record(index, epoch, accuracy);
                     Report(progress, new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
-                    return halving is null || !halving.IsRung(epoch, settings.Epochs) || halving.Continues(accuracy, board.Earlier(index, epoch, cancellation));
+                    // A lottery ticket's curve counts levels, not epochs: its trials run to the end.
+                    return halving is null || settings.Method == SweepMethod.LotteryTicket || !halving.IsRung(epoch, settings.Epochs)
+                        || halving.Continues(accuracy, board.Earlier(index, epoch, cancellation));
                 }, cancellation);
                 status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
             }
@@ -157,7 +186,7 @@ public sealed class SparsitySweep
             Serialization.ModelFile.Save(model, counter);
             bytes = counter.Length;
         }
-        return new SweepTrial(index, settings, status, outcome.Curve, outcome.Model?.GetSparsityReport().Sparsity, bytes, duration, error, null, outcome.Model, _pool);
+        return new SweepTrial(index, settings, status, outcome.Curve, outcome.Model is { } trained ? outcome.Sparsity ?? trained.GetSparsityReport().Sparsity : null, bytes, duration, error, null, outcome.Model, _pool);
     }
 
     /// <summary>

@@ -15,9 +15,14 @@ internal sealed class SuccessiveHalving(int firstRung, int reduction)
     public int FirstRung { get; } = firstRung;
     public int Reduction { get; } = reduction;
 
-    /// <summary>The trials a trial competes with at its rungs: the dense ones, or those of the same pattern and target sparsity.</summary>
+    /// <summary>
+    /// The trials a trial competes with at its rungs: the dense ones, or those of the same pattern and target sparsity.
+    /// Lottery tickets, whose curves count levels, not epochs, are never at a rung, and a bracket of their own keeps
+    /// their levels out of other trials' rungs.
+    /// </summary>
     public static string Bracket(TrialSettings settings) =>
-        settings.Method == SweepMethod.Dense ? "dense" : $"{settings.Pattern} {settings.Sparsity?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
+        settings.Method == SweepMethod.Dense ? "dense"
+        : (settings.Method == SweepMethod.LotteryTicket ? "lottery ticket " : "") + $"{settings.Pattern} {settings.Sparsity?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
 
     /// <summary>True when <paramref name="epoch"/> is a rung of a trial of <paramref name="epochs"/> epochs (its last epoch never is).</summary>
     public bool IsRung(int epoch, int epochs)

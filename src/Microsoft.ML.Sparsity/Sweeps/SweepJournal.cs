@@ -100,7 +100,7 @@ internal sealed class SweepJournal
             modelPath = ModelPath(index);
             AtomicFile.Write(modelPath, s => ModelFile.Save(model, s));
             bytes = new FileInfo(modelPath).Length;
-            sparsity = model.GetSparsityReport().Sparsity;
+            sparsity = outcome.Sparsity ?? model.GetSparsityReport().Sparsity;
         }
         var record = new JsonObject
         {

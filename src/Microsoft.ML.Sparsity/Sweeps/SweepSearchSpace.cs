@@ -26,6 +26,21 @@ public enum SweepMethod
 
     /// <summary>Cyclic scheduled grow-and-prune, C-GaP (Ma et al. 2022), <see cref="SparsityCatalog.GrowAndPrune"/>.</summary>
     GrowAndPrune,
+
+    /// <summary>
+    /// Lottery tickets (Frankle &amp; Carbin 2019) by iterative magnitude pruning with learning-rate rewinding (Renda et al.
+    /// 2020), <see cref="SparsityCatalog.LotteryTicket(LotteryTickets.IterativeMagnitudePruningOptions)"/>: three levels
+    /// of global pruning at the rate that reaches the target, each level trained for the trial's epochs (four trainings
+    /// in all). The trial's curve has one point per level, so successive halving never stops it.
+    /// </summary>
+    LotteryTicket,
+
+    /// <summary>
+    /// CHEX channel exploration (Hou et al. 2022), <see cref="SparsityCatalog.ChannelExploration"/>: the target is the
+    /// fraction of channels removed (batch-norm allocation when the layers have batch norm, else uniform); the trained
+    /// model is compacted into a smaller dense one before it is measured.
+    /// </summary>
+    ChannelExploration,
 }
 
 /// <summary>
@@ -35,7 +50,10 @@ public enum SweepMethod
 /// </summary>
 public sealed class SweepSearchSpace
 {
-    /// <summary>The methods. Default: dense, gradual magnitude pruning, random, N:M from scratch, RigL, SET and C-GaP.</summary>
+    /// <summary>
+    /// The methods. Default: dense, gradual magnitude pruning, random, N:M from scratch, RigL, SET and C-GaP (lottery
+    /// tickets, four trainings a trial, and channel exploration, whose target is a channel fraction, are listed by choice).
+    /// </summary>
     public IList<SweepMethod> Methods = new List<SweepMethod>
     {
         SweepMethod.Dense, SweepMethod.GradualMagnitude, SweepMethod.Random, SweepMethod.NMFromScratch, SweepMethod.RigL, SweepMethod.Set, SweepMethod.GrowAndPrune,
@@ -118,6 +136,10 @@ public sealed class SweepSearchSpace
             case SweepMethod.GradualMagnitude or SweepMethod.Random:
                 var pattern = Pick(Patterns.Where(p => p is not SparsityPattern.NMPattern).ToList());
                 return new TrialSettings(method, Pick(Sparsities), pattern.ToString(), Pick(Allocations).ToString(), epochs, rate, width, trialSeed);
+            case SweepMethod.LotteryTicket:
+                return new TrialSettings(method, Pick(Sparsities), SparsityPattern.Unstructured.ToString(), LayerAllocation.Global.ToString(), epochs, rate, width, trialSeed);
+            case SweepMethod.ChannelExploration:
+                return new TrialSettings(method, Pick(Sparsities), SparsityPattern.OutputChannels.ToString(), null, epochs, rate, width, trialSeed);
             default:
                 return new TrialSettings(method, Pick(Sparsities), SparsityPattern.Unstructured.ToString(), Pick(Allocations).ToString(), epochs, rate, width, trialSeed);
         }

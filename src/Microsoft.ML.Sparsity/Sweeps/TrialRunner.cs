@@ -5,8 +5,11 @@ using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.Sweeps;
 
-/// <summary>What running a trial gave: the validation accuracy after each epoch, and the model unless it was stopped.</summary>
-internal sealed record TrialOutcome(IReadOnlyList<double> Curve, NeuralNetworkMulticlassModel? Model);
+/// <summary>
+/// What running a trial gave: the validation accuracy after each epoch (a lottery ticket: after each level), and the
+/// model unless it was stopped, with the sparsity it was trained to (a compacted model's own is 0).
+/// </summary>
+internal sealed record TrialOutcome(IReadOnlyList<double> Curve, NeuralNetworkMulticlassModel? Model, double? Sparsity = null);
 
 /// <summary>
 /// Runs one trial from its settings alone: the unit of work a sweep hands out (to its own threads now, to other machines
@@ -24,15 +27,19 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
     {
         var curve = new List<double>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var progress = new EpochCallback(p =>
+        var progress = new EpochCallback<TrainingProgress>(p =>
         {
             curve.Add(p.ValidationAccuracy ?? double.NaN);
             if (!keepGoing(p.Epoch, curve[^1])) stop.Cancel();
         });
-        var trainer = context.MulticlassClassification.Trainers.NeuralNetwork(settings.ToTrainerOptions(context, layers, threads, batchSize));
         try
         {
-            return new TrialOutcome(curve, trainer.Fit(train, validation, progress, stop.Token));
+            if (settings.Method == SweepMethod.LotteryTicket) return LotteryTicket(settings, threads, curve, keepGoing, stop);
+            var model = context.MulticlassClassification.Trainers.NeuralNetwork(settings.ToTrainerOptions(context, layers, threads, batchSize))
+                .Fit(train, validation, progress, stop.Token);
+            double sparsity = model.GetSparsityReport().Sparsity;
+            // Channel exploration's point is a smaller dense network: the trial measures it compacted.
+            return new TrialOutcome(curve, settings.Method == SweepMethod.ChannelExploration ? context.Sparsity().Compact(model) : model, sparsity);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
@@ -40,9 +47,81 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
         }
     }
 
-    /// <summary>Called on the training thread at the end of each epoch (<see cref="Progress{T}"/> would post it elsewhere, too late to stop).</summary>
-    private sealed class EpochCallback(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    /// <summary>Iterative magnitude pruning, each level's ticket accuracy on the validation data one point of the curve.</summary>
+    private TrialOutcome LotteryTicket(TrialSettings settings, int threads, List<double> curve, Func<int, double, bool> keepGoing, CancellationTokenSource stop)
     {
-        public void Report(TrainingProgress value) => report(value);
+        var imp = context.Sparsity().LotteryTicket(settings.LotteryTicketOptions(context, layers, threads, batchSize));
+        var levels = new EpochCallback<LotteryTickets.LotteryTicketLevelResult>(level =>
+        {
+            if (level.Variant != LotteryTickets.LotteryTicketVariant.Ticket) return;
+            curve.Add(level.FinalTestAccuracy ?? double.NaN);
+            if (!keepGoing(curve.Count, curve[^1])) stop.Cancel();
+        });
+        var result = imp.RunOnDatasets(train, validation, validation, levels, stop.Token);
+        return new TrialOutcome(curve, result.Model, result.Model.GetSparsityReport().Sparsity);
+    }
+
+    /// <summary>Called on the training thread as each epoch (or level) ends (<see cref="Progress{T}"/> would post it elsewhere, too late to stop).</summary>
+    private sealed class EpochCallback<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
+
+/// <summary>
+/// One trial on k folds at once: each fold trains on its own thread(s), the folds wait for each other at the end of
+/// every epoch, and the trial reports the mean of their accuracies (so a rung decides on the mean and stops every fold).
+/// The outcome's model is the first fold's.
+/// </summary>
+internal sealed class CrossValidationTrialRunner(IReadOnlyList<NetworkTrialRunner> folds) : ITrialRunner
+{
+    public TrialOutcome Run(TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
+    {
+        int k = folds.Count;
+        var curves = folds.Select(_ => new List<double>()).ToArray();
+        var mean = new List<double>();
+        bool goOn = true;
+        Exception? failure = null;
+        using var barrier = new Barrier(k, _ =>
+        {
+            // Every fold still training has reported the epoch; a failed fold has left, and the trial stops.
+            int epoch = mean.Count + 1;
+            var reached = curves.Where(c => c.Count >= epoch).ToList();
+            if (reached.Count == 0 || Volatile.Read(ref failure) is not null || cancellation.IsCancellationRequested)
+            {
+                goOn = false;
+                return;
+            }
+            mean.Add(reached.Average(c => c[epoch - 1]));
+            goOn = keepGoing(epoch, mean[^1]);
+        });
+        var outcomes = new TrialOutcome?[k];
+        var tasks = Enumerable.Range(0, k).Select(f => Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                outcomes[f] = folds[f].Run(settings, Math.Max(1, threads / k), (_, accuracy) =>
+                {
+                    curves[f].Add(accuracy);
+                    barrier.SignalAndWait(CancellationToken.None);
+                    return goOn;
+                }, cancellation);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+            }
+            finally
+            {
+                barrier.RemoveParticipant();
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        Task.WaitAll(tasks, CancellationToken.None);
+        if (failure is not null)
+        {
+            if (failure is BarrierPostPhaseException { InnerException: { } inner }) failure = inner;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+        return outcomes.All(o => o?.Model is not null) ? new TrialOutcome(mean, outcomes[0]!.Model, outcomes[0]!.Sparsity) : new TrialOutcome(mean, null);
     }
 }

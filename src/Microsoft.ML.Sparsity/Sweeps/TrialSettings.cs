@@ -12,7 +12,7 @@ namespace Microsoft.ML.Sparsity.Sweeps;
 /// <param name="Method">The sparsity method.</param>
 /// <param name="Sparsity">The target sparsity; null for the dense model and N:M (whose pattern fixes it).</param>
 /// <param name="Pattern">The pattern's name ("unstructured", "2:4", "block 4×4", "output channels"); null for the dense model.</param>
-/// <param name="Allocation">The allocation's name ("ERK", "ER", "uniform", "global"); null for the dense model and N:M.</param>
+/// <param name="Allocation">The allocation's name ("ERK", "ER", "uniform", "global"); null for the dense model, N:M and channel exploration (chosen by the layers).</param>
 /// <param name="Epochs">Epochs of training.</param>
 /// <param name="LearningRate">SGD's learning rate (momentum 0.9, cosine schedule).</param>
 /// <param name="Width">The hidden layers' width multiplier.</param>
@@ -27,6 +27,7 @@ public sealed record TrialSettings(SweepMethod Method, double? Sparsity, string?
         {
             SweepMethod.Dense => "Dense",
             SweepMethod.NMFromScratch => $"NMFromScratch {Pattern}",
+            SweepMethod.ChannelExploration => $"ChannelExploration {(Sparsity!.Value * 100).ToString("0.##", c)}% of channels",
             _ => $"{Method} {(Sparsity!.Value * 100).ToString("0.##", c)}% {Pattern} {Allocation}",
         };
         return $"{what}, {Epochs} epochs, lr {LearningRate.ToString("0.###", c)}, width {Width.ToString("0.##", c)}";
@@ -41,16 +42,38 @@ public sealed record TrialSettings(SweepMethod Method, double? Sparsity, string?
     /// <param name="threads">The engine's thread count; null uses every processor.</param>
     /// <param name="batchSize">Examples per step.</param>
     /// <exception cref="ArgumentException">The pattern or allocation name is not one the package knows, or the method lacks a sparsity it needs.</exception>
-    public NeuralNetworkMulticlassTrainer.Options ToTrainerOptions(MLContext context, IEnumerable<LayerDefinition> layers, int? threads = null, int batchSize = 64) => new()
+    public NeuralNetworkMulticlassTrainer.Options ToTrainerOptions(MLContext context, IEnumerable<LayerDefinition> layers, int? threads = null, int batchSize = 64)
     {
-        Layers = [.. (layers ?? throw new ArgumentNullException(nameof(layers))).Select(Widen)],
-        Epochs = Epochs,
-        BatchSize = batchSize,
-        Optimizer = new SgdOptimizerOptions { LearningRate = (float)LearningRate, Momentum = 0.9f },
-        LearningRateSchedule = LearningRateSchedule.Cosine(),
-        Seed = Seed,
-        NumberOfThreads = threads,
-        Sparsity = SparsityMethod(context ?? throw new ArgumentNullException(nameof(context))),
+        LayerDefinition[] widened = [.. (layers ?? throw new ArgumentNullException(nameof(layers))).Select(Widen)];
+        return new()
+        {
+            Layers = widened,
+            Epochs = Epochs,
+            BatchSize = batchSize,
+            Optimizer = new SgdOptimizerOptions { LearningRate = (float)LearningRate, Momentum = 0.9f },
+            LearningRateSchedule = LearningRateSchedule.Cosine(),
+            Seed = Seed,
+            NumberOfThreads = threads,
+            Sparsity = SparsityMethod(context ?? throw new ArgumentNullException(nameof(context)), widened),
+        };
+    }
+
+    /// <summary>Levels of a lottery-ticket trial after the dense one.</summary>
+    internal const int LotteryTicketLevels = 3;
+
+    /// <summary>
+    /// A lottery-ticket trial's iterative magnitude pruning: each level trains as <see cref="ToTrainerOptions"/> says
+    /// (without a sparsity method), <see cref="LotteryTicketLevels"/> levels of global pruning at the rate p with
+    /// (1 − p)^levels = 1 − sparsity, learning-rate rewinding.
+    /// </summary>
+    internal LotteryTickets.IterativeMagnitudePruningOptions LotteryTicketOptions(MLContext context, IEnumerable<LayerDefinition> layers, int? threads, int batchSize) => new()
+    {
+        Training = ToTrainerOptions(context, layers, threads, batchSize),
+        Levels = LotteryTicketLevels,
+        PruningRate = 1 - Math.Pow(1 - Target, 1.0 / LotteryTicketLevels),
+        Global = true,
+        OutputLayerAtHalfRate = false,
+        Reset = LotteryTickets.LotteryTicketReset.LearningRateRewinding,
     };
 
     private LayerDefinition Widen(LayerDefinition layer) => layer switch
@@ -60,13 +83,16 @@ public sealed record TrialSettings(SweepMethod Method, double? Sparsity, string?
         _ => layer,
     };
 
-    private Masks.SparsityMethod? SparsityMethod(MLContext ml)
+    private Masks.SparsityMethod? SparsityMethod(MLContext ml, IReadOnlyList<LayerDefinition> layers)
     {
         var sparsity = ml.Sparsity();
         switch (Method)
         {
-            case SweepMethod.Dense:
+            case SweepMethod.Dense or SweepMethod.LotteryTicket: // a lottery ticket's levels train dense and are pruned between them
                 return null;
+            case SweepMethod.ChannelExploration:
+                return sparsity.ChannelExploration(Target, allocation: layers.Any(l => l is BatchNormDefinition)
+                    ? ChannelPruning.ChannelAllocation.BatchNormScale : ChannelPruning.ChannelAllocation.Uniform);
             case SweepMethod.NMFromScratch:
                 var nm = ParsePattern(Pattern) as SparsityPattern.NMPattern ?? throw new ArgumentException($"NMFromScratch needs an N:M pattern, not '{Pattern}'.", nameof(Pattern));
                 var srste = sparsity.NMFromScratch(nm.N, nm.M);

@@ -282,6 +282,92 @@ public sealed class SparsitySweepTests
         Assert.Contains("the front is: #", none.Message);
     }
 
+    [Fact]
+    public void LotteryTicketAndChannelExplorationTrialsRunAsTheirMethodsDo()
+    {
+        var ml = new MLContext(seed: 1);
+        var split = ml.Data.TrainTestSplit(MaskedTrainingTests.SyntheticData(600), 0.25, seed: 1);
+        var options = new SparsitySweepOptions
+        {
+            SearchSpace = new SweepSearchSpace { Methods = [SweepMethod.Dense, SweepMethod.LotteryTicket, SweepMethod.ChannelExploration], Sparsities = [0.5], Epochs = [3] },
+            Layers = [Layers.Dense(32), Layers.ReLU(), Layers.Dense(32), Layers.ReLU()],
+            Tuner = SweepTuner.SuccessiveHalving,
+            FirstRungEpochs = 1,
+            MaxTrials = 6,
+            Objectives = SweepObjectives.Bytes,
+        };
+        // The first seed whose draws hold both methods (trial 0 is the dense reference).
+        options.Seed = Enumerable.Range(1, 100).First(seed =>
+        {
+            options.Seed = seed;
+            var draws = Enumerable.Range(1, 5).Select(i => ml.Sparsity().CreateSweep(options).TrialSettings(i).Method).ToList();
+            return draws.Contains(SweepMethod.LotteryTicket) && draws.Contains(SweepMethod.ChannelExploration);
+        });
+        var result = ml.Sparsity().CreateSweep(options).Run(split.TrainSet, split.TestSet);
+        var dense = result.Trials[0];
+        var tickets = result.Trials.Where(t => t.Settings.Method == SweepMethod.LotteryTicket).ToList();
+        var channels = result.Trials.Where(t => t.Settings.Method == SweepMethod.ChannelExploration).ToList();
+        Assert.NotEmpty(tickets);
+        Assert.NotEmpty(channels);
+        foreach (var ticket in tickets)
+        {
+            // The dense level and three pruned ones, a curve point each; never stopped (a level is not an epoch); global
+            // pruning at 1 − 0.5^(1/3) a level leaves exactly half the weights (up to rounding at each level).
+            Assert.Equal((SweepTrialStatus.Completed, 4), (ticket.Status, ticket.ValidationCurve.Count));
+            Assert.Equal(0.5, ticket.Sparsity!.Value, 0.01);
+            Assert.Equal(ticket.Sparsity!.Value, ticket.GetModel().GetSparsityReport().Sparsity, 12);
+        }
+        foreach (var trial in channels.Where(t => t.Status == SweepTrialStatus.Completed))
+        {
+            // Trained channel-sparse, measured compacted: half the hidden channels gone, the network a smaller dense one.
+            var model = trial.GetModel();
+            Assert.Equal(0, model.GetSparsityReport().Sparsity);
+            Assert.True(trial.Sparsity > 0.3, $"sparsity {trial.Sparsity}");
+            Assert.True(model.GetSparsityReport().Count < dense.GetModel().GetSparsityReport().Count * 0.6);
+            Assert.True(trial.Bytes < dense.Bytes);
+        }
+    }
+
+    [Fact]
+    public void ACrossValidatedTrialsCurveIsTheMeanOfItsFoldsCurves()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = MaskedTrainingTests.SyntheticData(600);
+        var options = new SparsitySweepOptions
+        {
+            SearchSpace = new SweepSearchSpace { Methods = [SweepMethod.Dense, SweepMethod.GradualMagnitude], Sparsities = [0.8], Epochs = [3] },
+            Layers = [Layers.Dense(32), Layers.ReLU()],
+            Tuner = SweepTuner.Random,
+            MaxTrials = 3,
+            Objectives = SweepObjectives.Bytes,
+            Seed = 6,
+        };
+        var sweep = ml.Sparsity().CreateSweep(options);
+        var result = sweep.Run(data, folds: 3);
+        Assert.Equal(3, result.Trials.Count);
+        var folds = ml.Data.CrossValidationSplit(data, 3, seed: 6);
+        foreach (var trial in result.Trials)
+        {
+            // Each fold trained on its own, as the trial's settings say: the trial's curve is their mean, epoch by epoch.
+            var curves = folds.Select(fold =>
+            {
+                var curve = new List<double>();
+                ml.MulticlassClassification.Trainers.NeuralNetwork(trial.Settings.ToTrainerOptions(ml, options.Layers, threads: 1))
+                    .Fit(fold.TrainSet, fold.TestSet, new TrainingProgressReporter(p => curve.Add(p.ValidationAccuracy!.Value)));
+                return curve;
+            }).ToList();
+            Assert.Equal(SweepTrialStatus.Completed, trial.Status);
+            for (int epoch = 0; epoch < 3; epoch++)
+                Assert.Equal(curves.Average(c => c[epoch]), trial.ValidationCurve[epoch], 1e-12);
+        }
+        Assert.Equal("folds", Assert.Throws<ArgumentOutOfRangeException>(() => sweep.Run(data, folds: 1)).ParamName);
+    }
+
+    private sealed class TrainingProgressReporter(Action<Microsoft.ML.Sparsity.Training.TrainingProgress> report) : IProgress<Microsoft.ML.Sparsity.Training.TrainingProgress>
+    {
+        public void Report(Microsoft.ML.Sparsity.Training.TrainingProgress value) => report(value);
+    }
+
     private sealed class Progress(Action<SweepProgress> report) : IProgress<SweepProgress>
     {
         public void Report(SweepProgress value) => report(value);
