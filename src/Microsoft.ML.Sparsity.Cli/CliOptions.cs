@@ -39,6 +39,26 @@ internal static class CliOptions
 
     public static Option<string> Output(string description) => new("--output") { Description = description, Required = true };
 
+    /// <summary>
+    /// A folder the command will write into (created if missing), checked writable before it trains: a temporary file
+    /// is created and deleted there.
+    /// </summary>
+    public static string CheckedFolder(string folder, string option)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            string probe = Path.Combine(folder, $".write-check-{Guid.NewGuid():N}.tmp");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return folder;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new IOException($"{option} '{folder}' cannot be written: {e.Message}", e);
+        }
+    }
+
     /// <summary>The output's folder must exist: checked before a command trains for minutes only to fail at the save.</summary>
     public static string CheckedOutput(string path)
     {

@@ -18,8 +18,8 @@ internal static class ConsumptionProject
     public static void Write(string folder, string modelPath, int featureCount, ImageSpec? images)
     {
         Directory.CreateDirectory(folder);
-        File.Copy(modelPath, Path.Combine(folder, ModelFileName), overwrite: true);
-        File.WriteAllText(Path.Combine(folder, "Consume.csproj"), """
+        Write(Path.Combine(folder, ModelFileName), File.ReadAllBytes(modelPath));
+        Write(Path.Combine(folder, "Consume.csproj"), """
             <Project Sdk="Microsoft.NET.Sdk">
               <!-- Written by mlnet-sparsity: loads model.zip and predicts. Only ML.NET's packages are needed. -->
               <PropertyGroup>
@@ -40,8 +40,12 @@ internal static class ConsumptionProject
             </Project>
 
             """.Replace("IMAGE_PACKAGE", images is null ? "" : "\n    <PackageReference Include=\"Microsoft.ML.ImageAnalytics\" Version=\"6.0.0\" />", StringComparison.Ordinal));
-        File.WriteAllText(Path.Combine(folder, "Program.cs"), images is null ? RowsProgram(featureCount) : ImagesProgram(images));
+        Write(Path.Combine(folder, "Program.cs"), images is null ? RowsProgram(featureCount) : ImagesProgram(images));
     }
+
+    private static void Write(string path, string text) => Write(path, new System.Text.UTF8Encoding(false).GetBytes(text));
+
+    private static void Write(string path, byte[] content) => Serialization.AtomicFile.Write(path, stream => stream.Write(content));
 
     private static string RowsProgram(int featureCount) => """
             // Written by mlnet-sparsity. Predicts the class of each row of a CSV file of FEATURE_COUNT feature values (no header,

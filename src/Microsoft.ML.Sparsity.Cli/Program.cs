@@ -16,6 +16,9 @@ internal static class ExitCodes
     /// <summary>A sweep ended, but no trial meets the constraints asked for.</summary>
     public const int NoModelMeetsConstraints = 3;
 
+    /// <summary>An internal error (a bug: please report it with the message printed).</summary>
+    public const int InternalError = 70;
+
     /// <summary>Cancelled (Ctrl+C); a sweep's finished trials stay in its journal.</summary>
     public const int Cancelled = 130;
 }
@@ -28,7 +31,7 @@ internal static class Program
         System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
         var root = new RootCommand(
             "Train, prune, sweep, evaluate, report, export and benchmark sparse neural networks for ML.NET.\n" +
-            "Exit codes: 0 success, 1 bad command line, 2 bad input (file, data, option value), 3 no sweep trial meets the constraints, 130 cancelled.")
+            "Exit codes: 0 success, 1 bad command line, 2 bad input (file, data, option value), 3 no sweep trial meets the constraints, 70 internal error, 130 cancelled.")
         {
             TrainCommand.Create(),
             PruneCommand.Create(),
@@ -66,6 +69,12 @@ internal static class Program
             string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
             Console.Error.WriteLine($"error: {OneLine(message)}");
             return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"error: internal error, please report it: {e.GetType().Name}: {OneLine(e.Message)}");
+            Console.Error.WriteLine(e.StackTrace);
+            return ExitCodes.InternalError;
         }
     }
 

@@ -44,7 +44,7 @@ public static class SweepPlots
             label.LabelOffsetY = -6;
             label.LabelFontName = PlotFile.Font;
         }
-        LogTicks(plot.Axes.Bottom, completed.Select(X), axis == SweepObjectives.Latency ? v => $"{v:G3} µs" : Bytes);
+        LogTicks(plot.Axes.Bottom, completed.Select(X), axis == SweepObjectives.Latency ? v => v.ToString("G3", CultureInfo.InvariantCulture) + " µs" : Bytes);
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => y.ToString("0.0", CultureInfo.InvariantCulture) };
         plot.XLabel(axis == SweepObjectives.Latency ? "Single-prediction latency on this machine (log scale)" : "Model file size (log scale)");
         plot.YLabel("Validation accuracy (%)");
@@ -77,7 +77,7 @@ public static class SweepPlots
                 curve.LineWidth = 1;
             }
         }
-        plot.XLabel("Epoch");
+        plot.XLabel(result.Trials.Any(t => t.Settings.Method == SweepMethod.LotteryTicket) ? "Epoch (a lottery ticket's points are its pruning levels)" : "Epoch");
         plot.YLabel("Validation accuracy (%)");
         plot.Title("Learning curves: completed trials in colour (the front's thicker), stopped ones grey");
         plot.ShowLegend(Edge.Right);
@@ -85,15 +85,21 @@ public static class SweepPlots
     }
 
     /// <summary>"GMP 90% ×1.5": a trial's settings in a few characters.</summary>
-    internal static string Short(TrialSettings s) => (s.Method switch
+    internal static string Short(TrialSettings s)
     {
-        SweepMethod.Dense => "dense",
-        SweepMethod.NMFromScratch => $"N:M {s.Pattern}",
-        SweepMethod.GradualMagnitude => $"GMP {s.Sparsity * 100:0.#}%",
-        _ => $"{s.Method} {s.Sparsity * 100:0.#}%",
-    }) + (s.Width != 1 ? $" ×{s.Width:0.##}" : "");
+        var c = CultureInfo.InvariantCulture;
+        string what = s.Method switch
+        {
+            SweepMethod.Dense => "dense",
+            SweepMethod.NMFromScratch => $"N:M {s.Pattern}",
+            SweepMethod.GradualMagnitude => "GMP " + (s.Sparsity!.Value * 100).ToString("0.#", c) + "%",
+            _ => $"{s.Method} " + (s.Sparsity!.Value * 100).ToString("0.#", c) + "%",
+        };
+        return s.Width != 1 ? what + " ×" + s.Width.ToString("0.##", c) : what;
+    }
 
-    private static string Bytes(double b) => b >= 1e6 ? $"{b / 1e6:G3} MB" : $"{b / 1e3:G3} kB";
+    private static string Bytes(double b) =>
+        b >= 1e6 ? (b / 1e6).ToString("G3", CultureInfo.InvariantCulture) + " MB" : (b / 1e3).ToString("G3", CultureInfo.InvariantCulture) + " kB";
 
     /// <summary>Ticks at 1, 2 and 5 × 10^k over the log10 range of <paramref name="values"/>, labelled with the values.</summary>
     internal static void LogTicks(IAxis axis, IEnumerable<double> values, Func<double, string> label)

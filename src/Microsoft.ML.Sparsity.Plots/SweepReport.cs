@@ -63,6 +63,7 @@ public static class SweepReport
             td.text {"{"} text-align: left; {"}"}
             tr.front {"{"} background: #fde8e8; font-weight: bold; {"}"}
             tr.stopped {"{"} color: #888; {"}"}
+            tr.failed {"{"} color: #b00; {"}"}
             figure {"{"} display: inline-block; margin: 0 1em 1em 0; {"}"}
             img {"{"} max-width: 100%; border: 1px solid #eee; {"}"}
             </style>
@@ -79,7 +80,7 @@ public static class SweepReport
         html.Append("<th>sparsity</th><th>latency (µs)</th><th>bytes</th><th>error</th></tr>\n");
         foreach (var t in result.Trials)
         {
-            string row = result.ParetoFront.Contains(t) ? "front" : t.Status == SweepTrialStatus.Completed ? "" : "stopped";
+            string row = result.ParetoFront.Contains(t) ? "front" : t.Status switch { SweepTrialStatus.Completed => "", SweepTrialStatus.Stopped => "stopped", _ => "failed" };
             html.Append(c, $"<tr class=\"{row}\"><td>{t.Index}</td><td class=\"text\">{E(t.Settings)}</td><td class=\"text\">{t.Status}</td><td>{t.ValidationCurve.Count}</td><td>{Percent(t.ValidationAccuracy)}</td>");
             if (testAccuracy is not null) html.Append(c, $"<td>{(testAccuracy.TryGetValue(t.Index, out double test) ? Percent(test) : "")}</td>");
             html.Append(c, $"<td>{(t.Sparsity is { } s ? Percent(s, "0.0") : "")}</td><td>{t.LatencyMicroseconds?.ToString("0.00", c)}</td><td>{t.Bytes?.ToString("N0", c)}</td><td class=\"text\">{E(t.Error)}</td></tr>\n");

@@ -45,10 +45,11 @@ internal static class BenchCommand
             for (int i = 0; i < input.Features.Length; i++) input.Features[i] = random.NextSingle();
             var output = new Output();
             double[][] rounds = CliConsole.WithProgress("timing", Rounds, report => Time(engines.Select(e => e.Engine).ToArray(), input, output, parse.GetValue(seconds), report, token));
-            double dense = Median(rounds[engines.FindIndex(e => e.Format == WeightFormat.Dense)]);
+            int denseIndex = engines.FindIndex(e => e.Format == WeightFormat.Dense);
             var table = CliConsole.Table("format", "µs per prediction", "speed-up vs dense");
             for (int i = 0; i < engines.Count; i++)
-                CliConsole.Row(table, engines[i].Format, $"{Median(rounds[i]):0.00}", $"{dense / Median(rounds[i]):0.00}×");
+                CliConsole.Row(table, engines[i].Format, $"{Median(rounds[i]):0.00}", denseIndex < 0 ? "" : $"{Median(rounds[denseIndex]) / Median(rounds[i]):0.00}×");
+            foreach (var (_, engine) in engines) engine.Dispose(); // the package's models are not IDisposable: this frees the engine's own buffers only
             foreach (var (format, why) in skipped) CliConsole.Row(table, format, "n/a", why);
             CliConsole.Write(table);
             return ExitCodes.Success;

@@ -53,12 +53,15 @@ internal static class SweepCommand
                 Layers = [.. CliOptions.Layers(parse.GetValue(architecture)!)],
                 Tuner = parse.GetValue(tuner) == "random" ? SweepTuner.Random : SweepTuner.SuccessiveHalving,
                 MaxTrials = parse.GetValue(trials),
-                MaxTime = parse.GetValue(minutes) is { } m ? TimeSpan.FromMinutes(m) : null,
+                MaxTime = parse.GetValue(minutes) is { } m ? (m is > 0 and <= 525_600 ? TimeSpan.FromMinutes(m) : throw new ArgumentException($"--minutes must be in (0, 525600] (a year), not {m}.", "--minutes")) : null,
                 ParallelTrials = parse.GetValue(parallel),
                 JournalFolder = parse.GetValue(journal),
                 Seed = parse.GetValue(seed),
             };
             if (options.SearchSpace.Methods.Count == 0) throw new ArgumentException("--methods lists no method.", "--methods");
+            // Where the results go is checked before hours of training.
+            string? reportFolder = parse.GetValue(report) is { } r ? CliOptions.CheckedFolder(r, "--report") : null;
+            string? projectFolder = parse.GetValue(project) is { } pr ? CliOptions.CheckedFolder(pr, "--project") : null;
             var sweep = ml.Sparsity().CreateSweep(options);
             var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
             int? foldCount = parse.GetValue(folds);
@@ -80,13 +83,10 @@ internal static class SweepCommand
                 CliConsole.Row(table, t.Index, t.Settings, t.Status, t.ValidationCurve.Count, $"{CliConsole.Percent(t.ValidationAccuracy)}", t.Sparsity is { } s ? $"{CliConsole.Percent(s, "0.0")}" : "",
                     t.LatencyMicroseconds is { } l ? $"{l:0.00}" : "", t.Bytes is { } b ? $"{b:N0}" : "", result.ParetoFront.Contains(t) ? "*" : "");
             CliConsole.Write(table);
-            if (parse.GetValue(report) is { } folder)
-            {
-                var tests = result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)
-                    .ToDictionary(t => t.Index, t => ml.MulticlassClassification.Evaluate(t.GetModel().Transform(loaded.Test)).MicroAccuracy);
-                string page = Plots.SweepReport.Write(result, folder, $"Sparsity sweep on {loaded.Description}", tests);
-                CliConsole.Line($"Wrote the report '{page}'.");
-            }
+            foreach (var failed in result.Trials.Where(t => t.Status == SweepTrialStatus.Failed))
+                CliConsole.Line($"trial {failed.Index} failed: {failed.Error}");
+            if (!result.Trials.Any(t => t.Status == SweepTrialStatus.Completed))
+                throw new InvalidOperationException($"No trial completed ({result.Trials.Count} ran), so there is no model to save.");
 
             SweepTrial best;
             try
@@ -101,7 +101,15 @@ internal static class SweepCommand
             CliConsole.Line($"Best for {parse.GetValue(goal)}: trial {best.Index} ({best.Settings}).");
             var model = best.GetModel();
             TrainCommand.Report(ml, model, loaded.Test);
-            TrainCommand.Save(ml, model, loaded, saveTo, parse.GetValue(project));
+            TrainCommand.Save(ml, model, loaded, saveTo, projectFolder);
+            // The report last: the best model is saved whatever happens to it.
+            if (reportFolder is not null)
+            {
+                var tests = result.Trials.Where(t => t.Status == SweepTrialStatus.Completed)
+                    .ToDictionary(t => t.Index, t => ml.MulticlassClassification.Evaluate(t.GetModel().Transform(loaded.Test)).MicroAccuracy);
+                string page = Plots.SweepReport.Write(result, reportFolder, $"Sparsity sweep on {loaded.Description}", tests);
+                CliConsole.Line($"Wrote the report '{page}'.");
+            }
             return ExitCodes.Success;
         }, cancellation)));
         return command;

@@ -32,6 +32,7 @@ internal static class TrainCommand
         {
             var ml = new MLContext(parse.GetValue(seed));
             string saveTo = CliOptions.CheckedOutput(parse.GetValue(output)!);
+            string? projectFolder = parse.GetValue(project) is { } pr ? CliOptions.CheckedFolder(pr, "--project") : null;
             var chosen = CliOptions.Method(parse.GetValue(method)!);
             if (chosen is not (SweepMethod.Dense or SweepMethod.NMFromScratch) && !(parse.GetValue(sparsity) is > 0 and < 1))
                 throw new ArgumentException($"--sparsity must be in (0, 1), not {parse.GetValue(sparsity)}.", "--sparsity");
@@ -46,7 +47,7 @@ internal static class TrainCommand
             CliConsole.Line($"Training on {loaded.Description}: {settings}.");
             var model = Train(ml, options, loaded, token);
             Report(ml, model, loaded.Test);
-            Save(ml, model, loaded, saveTo, parse.GetValue(project));
+            Save(ml, model, loaded, saveTo, projectFolder);
             if (parse.GetValue(plot) is { } path)
             {
                 Plots.ModelPlots.SaveTrainingCurves(model, path);

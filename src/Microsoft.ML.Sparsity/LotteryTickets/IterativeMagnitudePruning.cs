@@ -50,7 +50,7 @@ public sealed class IterativeMagnitudePruning : IEstimator<NeuralNetworkMulticla
         new ImpRun(_host, _options, Read(train)!, Read(validation), Read(test)).Run(progress, cancellationToken);
 
     /// <summary>As the public <c>Run</c>, on data already read (a sweep's lottery-ticket trials).</summary>
-    internal LotteryTicketResult RunOnDatasets(Dataset train, Dataset? test, Dataset? validation, IProgress<LotteryTicketLevelResult>? progress, CancellationToken cancellationToken) =>
+    internal LotteryTicketResult RunOnDatasets(Dataset train, Dataset? validation, Dataset? test, IProgress<LotteryTicketLevelResult>? progress, CancellationToken cancellationToken) =>
         new ImpRun(_host, _options, train, validation, test).Run(progress, cancellationToken);
 
     private Dataset? Read(IDataView? data) =>

@@ -49,7 +49,7 @@ public sealed class SparsitySweep
         ArgumentNullException.ThrowIfNull(validation);
         var (trainSet, validationSet) = Reader().Read(train, validation);
         var runner = new NetworkTrialRunner(_context, trainSet, validationSet!, [.. _options.Layers], _options.BatchSize);
-        string data = $"data: {trainSet.Count} training rows, {validationSet!.Count} validation rows, {trainSet.FeatureLength} features";
+        string data = $"data: {trainSet.Count} training rows, {validationSet!.Count} validation rows, {trainSet.FeatureLength} features, SHA-256 {Fingerprint(trainSet, validationSet)}";
         return Measured(Run(runner, data, progress, cancellationToken), validationSet.GetFeatures(0).ToArray(), progress, cancellationToken);
     }
 
@@ -71,8 +71,20 @@ public sealed class SparsitySweep
         var reader = Reader();
         var splits = _context.Data.CrossValidationSplit(data, folds, seed: _options.Seed).Select(fold => reader.Read(fold.TrainSet, fold.TestSet)).ToList();
         var runner = new CrossValidationTrialRunner([.. splits.Select(s => new NetworkTrialRunner(_context, s.Train, s.Validation!, [.. _options.Layers], _options.BatchSize))]);
-        string description = $"data: {splits.Sum(s => s.Validation!.Count)} rows in {folds} folds, {splits[0].Train.FeatureLength} features";
+        string description = $"data: {splits.Sum(s => s.Validation!.Count)} rows in {folds} folds, {splits[0].Train.FeatureLength} features, SHA-256 {Fingerprint([.. splits.Select(s => s.Validation!)])}";
         return Measured(Run(runner, description, progress, cancellationToken), splits[0].Validation!.GetFeatures(0).ToArray(), progress, cancellationToken);
+    }
+
+    /// <summary>The SHA-256 of the examples' features and labels, in order: a journal resumes only on the same data.</summary>
+    private static string Fingerprint(params Dataset[] sets)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var set in sets)
+        {
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Features.AsSpan(0, set.Count * set.FeatureLength)));
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Labels.AsSpan(0, set.Count)));
+        }
+        return Convert.ToHexString(hash.GetHashAndReset());
     }
 
     /// <summary>A trainer that only reads data (the trials make their own).</summary>
@@ -111,8 +123,45 @@ public sealed class SparsitySweep
         long deadline = _options.MaxTime is { } time ? Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         int next = 0, done = trials.Count(t => t is not null);
         object taking = new();
+        // The first failure that is not a trial's own (a journal that cannot be written, a progress handler that throws)
+        // halts the sweep: no worker takes another trial, the running ones are cancelled, and it is rethrown as itself.
+        using var halt = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        Exception? failure = null;
+        void Halt(Exception e)
+        {
+            Interlocked.CompareExchange(ref failure, e, null);
+            halt.Cancel();
+        }
+        void Tell(SweepProgress value)
+        {
+            try
+            {
+                Report(progress, value);
+            }
+            catch (Exception e)
+            {
+                Halt(e);
+                halt.Token.ThrowIfCancellationRequested();
+            }
+        }
 
         void Work()
+        {
+            try
+            {
+                WorkOn();
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !halt.IsCancellationRequested)
+            {
+                Halt(e);
+            }
+            catch (OperationCanceledException)
+            {
+                // Halted or cancelled: the sweep's end says which.
+            }
+        }
+
+        void WorkOn()
         {
             while (true)
             {
@@ -120,7 +169,7 @@ public sealed class SparsitySweep
                 lock (taking)
                 {
                     while (next < trials.Length && trials[next] is not null) next++;
-                    if (next >= trials.Length || Stopwatch.GetTimestamp() >= deadline || cancellation.IsCancellationRequested) return;
+                    if (next >= trials.Length || Stopwatch.GetTimestamp() >= deadline || halt.IsCancellationRequested) return;
                     index = next++;
                 }
                 var settings = TrialSettings(index);
@@ -133,7 +182,7 @@ public sealed class SparsitySweep
                     // Ended whatever happened (a cancelled or failed write too): trials waiting at a rung on this one go on.
                     board.End(index, trials[index]?.ValidationCurve ?? board.Curve(index));
                 }
-                Report(progress, new SweepProgress(index, settings, 0, trials[index]!.ValidationCurve.Count > 0 ? trials[index]!.ValidationAccuracy : null,
+                Tell(new SweepProgress(index, settings, 0, trials[index]!.ValidationCurve.Count > 0 ? trials[index]!.ValidationAccuracy : null,
                     trials[index]!.Status, Interlocked.Increment(ref done), trials.Length));
             }
         }
@@ -149,14 +198,14 @@ public sealed class SparsitySweep
                 outcome = runner.Run(settings, threads, (epoch, accuracy) =>
                 {
                     board.Record(index, epoch, accuracy);
-                    Report(progress, new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
+                    Tell(new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
                     // A lottery ticket's curve counts levels, not epochs: its trials run to the end.
                     return halving is null || settings.Method == SweepMethod.LotteryTicket || !halving.IsRung(epoch, settings.Epochs)
-                        || halving.Continues(accuracy, board.Earlier(index, epoch, cancellation));
-                }, cancellation);
+                        || halving.Continues(accuracy, board.Earlier(index, epoch, halt.Token));
+                }, halt.Token);
                 status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            catch (Exception e) when (e is not OperationCanceledException || !halt.IsCancellationRequested)
             {
                 (outcome, status, error) = (new TrialOutcome(board.Curve(index), null), SweepTrialStatus.Failed, $"{e.GetType().Name}: {e.Message}");
             }
@@ -165,15 +214,9 @@ public sealed class SparsitySweep
         }
 
         var workers = Enumerable.Range(0, parallel).Select(_ => Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-        try
-        {
-            Task.WaitAll(workers, CancellationToken.None); // the workers see the cancellation themselves, and end their trials first
-        }
-        catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
-        {
-            throw new OperationCanceledException("The sweep was cancelled; its finished trials are in the journal.", e, cancellation);
-        }
-        cancellation.ThrowIfCancellationRequested();
+        Task.WaitAll(workers, CancellationToken.None); // the workers catch everything and end their trials first
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        if (cancellation.IsCancellationRequested) throw new OperationCanceledException("The sweep was cancelled; its finished trials are in the journal.", cancellation);
         return new SweepResult([.. trials.Where(t => t is not null).Select(t => t!)], _options.Objectives);
     }
 

@@ -86,7 +86,8 @@ public sealed class SparsitySweepOptions
         if (ReductionFactor < 2) throw new ArgumentOutOfRangeException(nameof(ReductionFactor), ReductionFactor, "η must be at least 2.");
         if (FirstRungEpochs < 0) throw new ArgumentOutOfRangeException(nameof(FirstRungEpochs), FirstRungEpochs, "Use 0 (a quarter of the epochs) or a positive epoch count.");
         if (MaxTrials < 1) throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, "The budget must allow at least one trial.");
-        if (MaxTime is { } time && time <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxTime), time, "The time budget must be positive (or null for none).");
+        if (MaxTime is { } time && !(time > TimeSpan.Zero && time <= TimeSpan.FromDays(366)))
+            throw new ArgumentOutOfRangeException(nameof(MaxTime), time, "The time budget must be positive and at most a year (or null for none).");
         if (ParallelTrials < 0) throw new ArgumentOutOfRangeException(nameof(ParallelTrials), ParallelTrials, "Use 0 (one per processor) or a positive count.");
         if ((Objectives & ~(SweepObjectives.Latency | SweepObjectives.Bytes)) != 0) throw new ArgumentOutOfRangeException(nameof(Objectives), Objectives, "Combine Latency and Bytes.");
     }
@@ -96,7 +97,8 @@ public sealed class SparsitySweepOptions
     [
         "sparsity sweep, journal version 1",
         $"seed: {Seed}",
-        $"layers: {string.Join(", ", Layers)}",
+        // JSON, not the records' ToString: numbers in any culture's journal read the same.
+        $"layers: {string.Join(", ", Layers.Select(l => l.GetType().Name + System.Text.Json.JsonSerializer.Serialize(l, l.GetType())))}",
         $"batch size: {BatchSize}",
         Tuner == SweepTuner.Random ? "tuner: random" : $"tuner: successive halving within brackets of pattern and sparsity, η {ReductionFactor}, first rung {FirstRung.ToString(CultureInfo.InvariantCulture)} epochs",
         .. SearchSpace.Describe(),

@@ -79,8 +79,11 @@ internal sealed class SweepJournal
             var status = Enum.Parse<SweepTrialStatus>(json["status"]!.GetValue<string>());
             double[] curve = [.. json["curve"]!.AsArray().Select(n => n!.GetValue<double>())];
             string? model = status == SweepTrialStatus.Completed ? ModelPath(index) : null;
-            if (model is not null && !File.Exists(model)) throw new FormatException($"its model '{model}' is missing");
-            return new SweepTrial(index, settings, status, curve, (double?)json["sparsity"], (long?)json["bytes"],
+            long? bytes = (long?)json["bytes"];
+            // The model is written before its record, so a record's model is whole unless something damaged it since.
+            if (model is not null && (!File.Exists(model) || new FileInfo(model).Length != bytes))
+                throw new FormatException($"its model '{model}' is {(File.Exists(model) ? $"{new FileInfo(model).Length:N0} bytes where the record says {bytes:N0}" : "missing")}");
+            return new SweepTrial(index, settings, status, curve, (double?)json["sparsity"], bytes,
                 TimeSpan.FromSeconds(json["seconds"]!.GetValue<double>()), (string?)json["error"], model, null, _pool);
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException or ArgumentException)

@@ -53,8 +53,14 @@ public sealed class SweepResult
         if ((goal == SweepGoal.SmallestFile || maxBytes is not null) && !bytes)
             throw new ArgumentException("The sweep did not measure bytes (SparsitySweepOptions.Objectives).", goal == SweepGoal.SmallestFile ? nameof(goal) : nameof(maxBytes));
         if (minAccuracy is { } a && !(a >= 0 && a <= 1)) throw new ArgumentOutOfRangeException(nameof(minAccuracy), a, "An accuracy is in [0, 1].");
+        if (maxLatencyMicroseconds is { } l0 && !(l0 >= 0)) throw new ArgumentOutOfRangeException(nameof(maxLatencyMicroseconds), l0, "A latency is at least 0 µs.");
+        if (maxBytes is { } b0 && b0 < 0) throw new ArgumentOutOfRangeException(nameof(maxBytes), b0, "A size is at least 0 bytes.");
         if (!Enum.IsDefined(goal)) throw new ArgumentOutOfRangeException(nameof(goal), goal, "Not a SweepGoal.");
         var completed = Trials.Where(t => t.Status == SweepTrialStatus.Completed).ToList();
+        if (completed.Count == 0)
+            throw new InvalidOperationException(Trials.FirstOrDefault(t => t.Status == SweepTrialStatus.Failed) is { } failed
+                ? $"No trial completed, so there is no model to choose; trial {failed.Index} ({failed.Settings}) failed: {failed.Error}"
+                : "No trial completed, so there is no model to choose.");
         var meeting = completed.Where(t =>
             (minAccuracy is not { } min || t.ValidationAccuracy >= min) &&
             (maxLatencyMicroseconds is not { } most || t.LatencyMicroseconds <= most) &&
@@ -68,8 +74,7 @@ public sealed class SweepResult
                 maxLatencyMicroseconds is { } l ? $"latency ≤ {l.ToString("0.##", c)} µs" : null,
                 maxBytes is { } b ? $"≤ {b.ToString(c)} bytes" : null,
             }.Where(s => s is not null));
-            string closest = completed.Count == 0 ? "no trial completed" : "the front is: " + string.Join("; ", ParetoFront.Select(Describe));
-            throw new InvalidOperationException($"No completed trial has {wanted}; {closest}.");
+            throw new InvalidOperationException($"No completed trial has {wanted}; the front is: {string.Join("; ", ParetoFront.Select(Describe))}.");
         }
         return goal switch
         {

@@ -81,7 +81,7 @@ public sealed class SweepSearchSpace
     /// <summary>The largest learning rate. Default 0.1.</summary>
     public double MaxLearningRate = 0.1;
 
-    /// <summary>Width multipliers of the hidden layers (units and filters scaled, at least 1). Default 1.</summary>
+    /// <summary>Width multipliers of the hidden layers (units and filters scaled, at least 1), each in (0, 64]. Default 1.</summary>
     public IList<double> Widths = new List<double> { 1.0 };
 
     /// <summary>Checks every list, naming the first bad one.</summary>
@@ -108,7 +108,7 @@ public sealed class SweepSearchSpace
             throw new ArgumentOutOfRangeException(nameof(MinLearningRate), $"The learning rates must satisfy 0 < MinLearningRate ≤ MaxLearningRate (here {MinLearningRate} and {MaxLearningRate}).");
         if (Widths is null || Widths.Count == 0) throw new ArgumentException("List at least one width multiplier in Widths.", nameof(Widths));
         foreach (double w in Widths)
-            if (!(w > 0 && double.IsFinite(w))) throw new ArgumentOutOfRangeException(nameof(Widths), w, "A width multiplier must be positive.");
+            if (!(w > 0 && w <= 64)) throw new ArgumentOutOfRangeException(nameof(Widths), w, "A width multiplier must be in (0, 64].");
     }
 
     /// <summary>

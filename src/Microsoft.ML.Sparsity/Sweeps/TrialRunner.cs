@@ -113,7 +113,14 @@ internal sealed class CrossValidationTrialRunner(IReadOnlyList<NetworkTrialRunne
             }
             finally
             {
-                barrier.RemoveParticipant();
+                try
+                {
+                    barrier.RemoveParticipant(); // may end the phase and run its action, whose failure is the trial's too
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                }
             }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         Task.WaitAll(tasks, CancellationToken.None);

@@ -221,6 +221,51 @@ public sealed class SparsitySweepTests
         }
     }
 
+    /// <summary>A runner whose every trial throws.</summary>
+    private sealed class FailingRunner : ITrialRunner
+    {
+        public TrialOutcome Run(TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation) =>
+            throw new InvalidDataException($"no data for seed {settings.Seed}");
+    }
+
+    [Fact]
+    public void FailuresOfTheSweepItselfHaltItAndFailuresOfTrialsAreRecorded()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sweep-{Guid.NewGuid():N}");
+        try
+        {
+            // A progress handler that throws halts the sweep with its own exception; the trial it interrupted is not
+            // journaled as failed (a resume runs it again).
+            var halted = Assert.Throws<TimeZoneNotFoundException>(() => Sweep(Options(2, folder)).Run(new FakeRunner(), "data",
+                new Progress(p => { if (p.Trial == 3 && p.Status is null) throw new TimeZoneNotFoundException("the handler's bug"); }), CancellationToken.None));
+            Assert.Equal("the handler's bug", halted.Message);
+            Assert.False(File.Exists(Path.Combine(folder, "trial-0003.json")));
+            var resumed = Sweep(Options(2, folder)).Run(new FakeRunner(), "data", null, CancellationToken.None);
+            Assert.Equal(Levels.Length, resumed.Trials.Count);
+            Assert.DoesNotContain(resumed.Trials, t => t.Status == SweepTrialStatus.Failed);
+
+            // A damaged model is found when the journal is read, naming the record to delete.
+            string model = Path.Combine(folder, $"trial-{resumed.Trials.First(t => t.Status == SweepTrialStatus.Completed).Index:D4}.model");
+            File.WriteAllBytes(model, File.ReadAllBytes(model)[..100]);
+            var damaged = Assert.Throws<InvalidDataException>(() => Sweep(Options(2, folder)).Run(new FakeRunner(), "data", null, CancellationToken.None));
+            Assert.Contains(Path.ChangeExtension(model, ".json"), damaged.Message);
+            Assert.Contains("100 bytes where the record says", damaged.Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        // Trials that throw are recorded as failed with their error; with none completed, Best says why.
+        var failed = Sweep(Options(2)).Run(new FailingRunner(), "data", null, CancellationToken.None);
+        Assert.All(failed.Trials, t => Assert.Equal(SweepTrialStatus.Failed, t.Status));
+        Assert.StartsWith("InvalidDataException: no data for seed", failed.Trials[0].Error);
+        var none = Assert.Throws<InvalidOperationException>(() => failed.Best(SweepGoal.HighestAccuracy));
+        Assert.Contains("No trial completed", none.Message);
+        Assert.Contains("no data for seed", none.Message);
+        Assert.Equal("maxBytes", Assert.Throws<ArgumentOutOfRangeException>(() => failed.Best(SweepGoal.SmallestFile, maxBytes: -1)).ParamName);
+    }
+
     [Fact]
     public void BadOptionsAreRefusedNamingTheOption()
     {
