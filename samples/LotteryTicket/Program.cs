@@ -3,12 +3,20 @@
 // Usage: dotnet run -c Release --project samples/LotteryTicket -- [--experiment controls|rewinding|timed]
 //        [--levels L] [--epochs E] [--seeds 1,2] [--rewind-step K] [--eval-interval N] [--threads T] [--out DIR]
 //        [--checkpoints DIR] [--data DIR] [--quiet]
+//        or: --replot RESULTS.json FILE.svg|FILE.png (the plot of saved results)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.LotteryTickets;
 
+if (args is ["--replot", var json, var output])
+{
+    // Draws the plot of results a run saved (lottery-tickets-<experiment>.json), e.g. to refresh the docs' pictures.
+    Microsoft.ML.Sparsity.Plots.LotteryTicketPlots.SaveFromJson(json, output, $"LeNet-300-100 on Fashion-MNIST: {Path.GetFileNameWithoutExtension(json).Replace("lottery-tickets-", "", StringComparison.Ordinal)}");
+    Console.WriteLine($"Wrote {output}.");
+    return;
+}
 var a = Arguments.Parse(args);
 var ml = new MLContext(seed: a.Seeds[0]);
 // The context's informational messages and above (ML.NET also logs trace messages: channels opening and closing).

@@ -19,10 +19,39 @@ public static class LotteryTicketPlots
     public static void Save(IEnumerable<LotteryTicketResult> runs, string path, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(runs);
-        var list = runs.ToList();
-        if (list.Count == 0) throw new ArgumentException("No runs to plot.", nameof(runs));
+        Save([.. runs.Select(r => new Run(r.Seed, r.ResetName, r.Levels))], path, title);
+    }
+
+    /// <summary>
+    /// The plot of <see cref="Save(IEnumerable{LotteryTicketResult}, string, string?)"/> from the runs that
+    /// <see cref="LotteryTicketResult.SaveJson(string, IEnumerable{LotteryTicketResult})"/> wrote to <paramref name="json"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is not such a JSON array; the message names it.</exception>
+    public static void SaveFromJson(string json, string path, string? title = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(json);
+        List<JsonRun>? runs;
+        try
+        {
+            runs = System.Text.Json.JsonSerializer.Deserialize<List<JsonRun>>(File.ReadAllText(json), Serialization.ModelManifest.Json);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"'{json}' is not a lottery-ticket results file (LotteryTicketResult.SaveJson's): {e.Message}", e);
+        }
+        if (runs is null || runs.Any(r => r.Levels is null)) throw new InvalidDataException($"'{json}' holds no runs with levels.");
+        Save([.. runs.Select(r => new Run(r.Seed, LotteryTicketResult.NameOf(r.Reset, r.RewindStep), r.Levels!))], path, title);
+    }
+
+    private sealed record JsonRun(int Seed, LotteryTicketReset Reset, long RewindStep, List<LotteryTicketLevelResult>? Levels);
+
+    private sealed record Run(int Seed, string ResetName, IReadOnlyList<LotteryTicketLevelResult> Levels);
+
+    private static void Save(List<Run> list, string path, string? title)
+    {
+        if (list.Count == 0) throw new ArgumentException("No runs to plot.", "runs");
         if (list.Any(r => r.Levels.Any(l => l.EarlyStopTestAccuracy is null)))
-            throw new ArgumentException("A plot shows test accuracy, and a run has none: run it with test data.", nameof(runs));
+            throw new ArgumentException("A plot shows test accuracy, and a run has none: run it with test data.", "runs");
         bool severalResets = list.Select(r => r.ResetName).Distinct().Count() > 1;
         var plot = PlotFile.New();
         var palette = new ScottPlot.Palettes.Category10();

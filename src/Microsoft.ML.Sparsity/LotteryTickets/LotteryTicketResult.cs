@@ -43,10 +43,13 @@ public sealed class LotteryTicketResult
     public NeuralNetworkMulticlassModel Model { get; }
 
     /// <summary>A short name of the reset target, as tables and plots show it.</summary>
-    public string ResetName => Reset switch
+    public string ResetName => NameOf(Reset, RewindStep);
+
+    /// <summary>The short name of a reset target (<see cref="ResetName"/>), e.g. for results read back from <see cref="SaveJson(string)"/>'s file.</summary>
+    public static string NameOf(LotteryTicketReset reset, long rewindStep) => reset switch
     {
         LotteryTicketReset.InitialWeights => "reset to θ0",
-        LotteryTicketReset.WeightRewinding => $"rewind to step {RewindStep}",
+        LotteryTicketReset.WeightRewinding => $"rewind to step {rewindStep}",
         LotteryTicketReset.LearningRateRewinding => "LR rewinding",
         _ => "fine-tuning",
     };
