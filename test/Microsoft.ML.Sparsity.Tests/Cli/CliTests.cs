@@ -9,6 +9,7 @@ namespace Microsoft.ML.Sparsity.Tests.Cli;
 /// help, bad arguments and bad input as one line, every command on a model trained from a CSV file, the sweep and its
 /// constraint, and the consumption project it writes.
 /// </summary>
+[Trait("Tier", "NativeOnly")]
 public sealed class CliTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}");

@@ -10,6 +10,7 @@ using Xunit;
 namespace Microsoft.ML.Sparsity.Tests.Plots;
 
 /// <summary>The plots (ScottPlot) and the sweep's HTML report, rendered by headless Chromium.</summary>
+[Trait("Tier", "NativeOnly")]
 public sealed class PlotTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("plots").FullName;
