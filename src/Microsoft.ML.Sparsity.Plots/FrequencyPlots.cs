@@ -64,7 +64,8 @@ public static class FrequencyPlots
         plot.Axes.Frameless();
         plot.HideGrid();
         plot.Axes.SetLimits(-0.5, components * (b + 1.5) - 1, -b - 1, 1.2);
-        plot.Title("% of training examples with the channel switched on; red outline: selected");
-        PlotFile.Save(plot, path, 320 * components, 380);
+        plot.Axes.SquareUnits();
+        plot.Title("% of examples with the channel on\n(red outline: selected)", 13);
+        PlotFile.Save(plot, path, 380 * components + 40, 460);
     }
 }
