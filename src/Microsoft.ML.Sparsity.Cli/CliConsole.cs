@@ -32,9 +32,6 @@ internal static class CliConsole
         else Console.Out.WriteLine(text);
     }
 
-    /// <summary>A fraction as a percentage with two decimals, "89.31%", whatever the culture.</summary>
-    public static string Percent(double? fraction, string format = "0.00") =>
-        fraction is { } f ? (f * 100).ToString(format, System.Globalization.CultureInfo.InvariantCulture) + "%" : "";
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar of <paramref name="total"/> steps; the work reports (steps done,
@@ -75,10 +72,4 @@ internal static class CliConsole
     public static void Row(Table table, params object?[] cells) => table.AddRow([.. cells.Select(c => Markup.Escape(c?.ToString() ?? ""))]);
 
     public static void Write(Table table) => Out.Write(table);
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that reports on the caller's thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
-internal sealed class Reporter<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

@@ -81,16 +81,13 @@ public static class SweepReport
         foreach (var t in result.Trials)
         {
             string row = result.ParetoFront.Contains(t) ? "front" : t.Status switch { SweepTrialStatus.Completed => "", SweepTrialStatus.Stopped => "stopped", _ => "failed" };
-            html.Append(c, $"<tr class=\"{row}\"><td>{t.Index}</td><td class=\"text\">{E(t.Settings)}</td><td class=\"text\">{t.Status}</td><td>{t.ValidationCurve.Count}</td><td>{Percent(t.ValidationAccuracy)}</td>");
-            if (testAccuracy is not null) html.Append(c, $"<td>{(testAccuracy.TryGetValue(t.Index, out double test) ? Percent(test) : "")}</td>");
-            html.Append(c, $"<td>{(t.Sparsity is { } s ? Percent(s, "0.0") : "")}</td><td>{t.LatencyMicroseconds?.ToString("0.00", c)}</td><td>{t.Bytes?.ToString("N0", c)}</td><td class=\"text\">{E(t.Error)}</td></tr>\n");
+            html.Append(c, $"<tr class=\"{row}\"><td>{t.Index}</td><td class=\"text\">{E(t.Settings)}</td><td class=\"text\">{t.Status}</td><td>{t.ValidationCurve.Count}</td><td>{Sweeps.Percentages.Format(t.ValidationAccuracy)}</td>");
+            if (testAccuracy is not null) html.Append(c, $"<td>{(testAccuracy.TryGetValue(t.Index, out double test) ? Sweeps.Percentages.Format(test) : "")}</td>");
+            html.Append(c, $"<td>{(t.Sparsity is { } s ? Sweeps.Percentages.Format(s, "0.0") : "")}</td><td>{t.LatencyMicroseconds?.ToString("0.00", c)}</td><td>{t.Bytes?.ToString("N0", c)}</td><td class=\"text\">{E(t.Error)}</td></tr>\n");
         }
         html.Append("</table>\n</body>\n</html>\n");
         string page = Path.Combine(folder, PageName);
         Serialization.AtomicFile.Write(page, stream => stream.Write(new UTF8Encoding(false).GetBytes(html.ToString())));
         return page;
     }
-
-    private static string Percent(double fraction, string format = "0.00") =>
-        double.IsNaN(fraction) ? "" : (fraction * 100).ToString(format, CultureInfo.InvariantCulture) + "%";
 }

@@ -24,8 +24,8 @@ internal static class EvaluateCommand
             var scored = network.Transform(rows);
             var metrics = ml.MulticlassClassification.Evaluate(scored);
             var table = CliConsole.Table("metric", "value");
-            CliConsole.Row(table, "accuracy (micro)", $"{CliConsole.Percent(metrics.MicroAccuracy)}");
-            CliConsole.Row(table, "accuracy (macro)", $"{CliConsole.Percent(metrics.MacroAccuracy)}");
+            CliConsole.Row(table, "accuracy (micro)", $"{Sweeps.Percentages.Format(metrics.MicroAccuracy)}");
+            CliConsole.Row(table, "accuracy (macro)", $"{Sweeps.Percentages.Format(metrics.MacroAccuracy)}");
             CliConsole.Row(table, "log-loss", $"{metrics.LogLoss:0.0000}");
             CliConsole.Row(table, "rows", $"{metrics.ConfusionMatrix.Counts.Sum(r => r.Sum()):N0}");
             CliConsole.Write(table);

@@ -17,10 +17,10 @@ internal static class ReportCommand
             var formats = network.WeightFormats.ToDictionary(f => f.LayerName);
             var table = CliConsole.Table("layer", "shape", "pattern", "weights", "non-zeros", "sparsity", "multiply-adds", "format (1 / batch)");
             foreach (var layer in report.Layers)
-                CliConsole.Row(table, layer.Name, string.Join("×", layer.Shape), layer.Pattern, $"{layer.Count:N0}", $"{layer.NonZeros:N0}", $"{CliConsole.Percent(layer.Sparsity, "0.0")}",
+                CliConsole.Row(table, layer.Name, string.Join("×", layer.Shape), layer.Pattern, $"{layer.Count:N0}", $"{layer.NonZeros:N0}", $"{Sweeps.Percentages.Format(layer.Sparsity, "0.0")}",
                     $"{layer.SparseMultiplyAdds:N0} of {layer.DenseMultiplyAdds:N0}",
                     formats.TryGetValue(layer.Name, out var f) ? $"{f.SingleExample} / {f.Batched}" : "");
-            CliConsole.Row(table, "total", "", "", $"{report.Count:N0}", $"{report.NonZeros:N0}", $"{CliConsole.Percent(report.Sparsity, "0.0")}", $"{report.SparseMultiplyAdds:N0} of {report.DenseMultiplyAdds:N0}", "");
+            CliConsole.Row(table, "total", "", "", $"{report.Count:N0}", $"{report.NonZeros:N0}", $"{Sweeps.Percentages.Format(report.Sparsity, "0.0")}", $"{report.SparseMultiplyAdds:N0} of {report.DenseMultiplyAdds:N0}", "");
             CliConsole.Write(table);
             if (parse.GetValue(plot) is { } path)
             {

@@ -69,10 +69,10 @@ internal static class SweepCommand
             CliConsole.Line(foldCount is { } k
                 ? $"Sweeping on {loaded.Description}: each trial is cross-validated on {k} folds of the training data; the test data judges the saved model."
                 : $"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
-            var reporter = (Action<int, string> report) => new Reporter<SweepProgress>(p =>
+            var reporter = (Action<int, string> report) => new Training.SynchronousProgress<SweepProgress>(p =>
             {
                 if (p.Trial < 0) report(p.FinishedTrials, "measuring latency");
-                else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {CliConsole.Percent(p.ValidationAccuracy)} ({p.Settings})");
+                else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {Sweeps.Percentages.Format(p.ValidationAccuracy)} ({p.Settings})");
             });
             var result = CliConsole.WithProgress("sweep", options.MaxTrials, report => foldCount is { } k
                 ? sweep.Run(loaded.Train, k, reporter(report), token)
@@ -80,7 +80,7 @@ internal static class SweepCommand
 
             var table = CliConsole.Table("#", "settings", "status", "epochs", "validation", "sparsity", "µs", "bytes", "front");
             foreach (var t in result.Trials)
-                CliConsole.Row(table, t.Index, t.Settings, t.Status, t.ValidationCurve.Count, $"{CliConsole.Percent(t.ValidationAccuracy)}", t.Sparsity is { } s ? $"{CliConsole.Percent(s, "0.0")}" : "",
+                CliConsole.Row(table, t.Index, t.Settings, t.Status, t.ValidationCurve.Count, $"{Sweeps.Percentages.Format(t.ValidationAccuracy)}", t.Sparsity is { } s ? $"{Sweeps.Percentages.Format(s, "0.0")}" : "",
                     t.LatencyMicroseconds is { } l ? $"{l:0.00}" : "", t.Bytes is { } b ? $"{b:N0}" : "", result.ParetoFront.Contains(t) ? "*" : "");
             CliConsole.Write(table);
             foreach (var failed in result.Trials.Where(t => t.Status == SweepTrialStatus.Failed))

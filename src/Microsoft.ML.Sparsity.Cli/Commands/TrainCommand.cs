@@ -65,8 +65,8 @@ internal static class TrainCommand
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);
         return CliConsole.WithProgress("training", options.Epochs, report =>
         {
-            var progress = new Reporter<TrainingProgress>(p => report(p.Epoch,
-                $"epoch {p.Epoch}/{p.Epochs}, loss {p.TrainingLoss:0.0000}, test accuracy {CliConsole.Percent(p.ValidationAccuracy)}" + (p.Sparsity is { } s ? $", sparsity {CliConsole.Percent(s, "0.0")}" : "")));
+            var progress = new Training.SynchronousProgress<TrainingProgress>(p => report(p.Epoch,
+                $"epoch {p.Epoch}/{p.Epochs}, loss {p.TrainingLoss:0.0000}, test accuracy {Sweeps.Percentages.Format(p.ValidationAccuracy)}" + (p.Sparsity is { } s ? $", sparsity {Sweeps.Percentages.Format(s, "0.0")}" : "")));
             return start is null
                 ? trainer.Fit(data.Train, data.Test, progress, cancellation)
                 : trainer.Fit(data.Train, start, data.Test, progress, cancellation);
@@ -78,8 +78,8 @@ internal static class TrainCommand
     {
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
         var report = model.GetSparsityReport();
-        CliConsole.Line($"Test accuracy {CliConsole.Percent(metrics.MicroAccuracy)} (macro {CliConsole.Percent(metrics.MacroAccuracy)}), log-loss {metrics.LogLoss:0.0000}; " +
-            $"sparsity {CliConsole.Percent(report.Sparsity, "0.0")} ({report.NonZeros:N0} of {report.Count:N0} weights), multiply-adds {report.SparseMultiplyAdds:N0} of {report.DenseMultiplyAdds:N0}.");
+        CliConsole.Line($"Test accuracy {Sweeps.Percentages.Format(metrics.MicroAccuracy)} (macro {Sweeps.Percentages.Format(metrics.MacroAccuracy)}), log-loss {metrics.LogLoss:0.0000}; " +
+            $"sparsity {Sweeps.Percentages.Format(report.Sparsity, "0.0")} ({report.NonZeros:N0} of {report.Count:N0} weights), multiply-adds {report.SparseMultiplyAdds:N0} of {report.DenseMultiplyAdds:N0}.");
     }
 
     /// <summary>Saves the model and, when asked, the consumption project beside it.</summary>

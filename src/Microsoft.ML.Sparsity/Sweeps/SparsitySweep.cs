@@ -199,9 +199,7 @@ public sealed class SparsitySweep
                 {
                     board.Record(index, epoch, accuracy);
                     Tell(new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
-                    // A lottery ticket's curve counts levels, not epochs: its trials run to the end.
-                    return halving is null || settings.Method == SweepMethod.LotteryTicket || !halving.IsRung(epoch, settings.Epochs)
-                        || halving.Continues(accuracy, board.Earlier(index, epoch, halt.Token));
+                    return halving is null || !halving.IsRung(settings, epoch) || halving.Continues(accuracy, board.Earlier(index, epoch, halt.Token));
                 }, halt.Token);
                 status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
             }

@@ -24,10 +24,13 @@ internal sealed class SuccessiveHalving(int firstRung, int reduction)
         settings.Method == SweepMethod.Dense ? "dense"
         : (settings.Method == SweepMethod.LotteryTicket ? "lottery ticket " : "") + $"{settings.Pattern} {settings.Sparsity?.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
 
-    /// <summary>True when <paramref name="epoch"/> is a rung of a trial of <paramref name="epochs"/> epochs (its last epoch never is).</summary>
-    public bool IsRung(int epoch, int epochs)
+    /// <summary>
+    /// True when <paramref name="epoch"/> is a rung of a trial of <paramref name="settings"/> (its last epoch never is;
+    /// a lottery ticket's curve counts levels, not epochs, so it never is at a rung and runs to the end).
+    /// </summary>
+    public bool IsRung(TrialSettings settings, int epoch)
     {
-        if (epoch >= epochs) return false;
+        if (settings.Method == SweepMethod.LotteryTicket || epoch >= settings.Epochs) return false;
         for (long rung = FirstRung; rung <= epoch; rung *= Reduction)
             if (rung == epoch) return true;
         return false;

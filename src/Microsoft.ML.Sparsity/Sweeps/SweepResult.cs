@@ -70,7 +70,7 @@ public sealed class SweepResult
             var c = CultureInfo.InvariantCulture;
             string wanted = string.Join(" and ", new[]
             {
-                minAccuracy is { } m ? $"accuracy ≥ {Percent(m)}" : null,
+                minAccuracy is { } m ? $"accuracy ≥ {Percentages.Format(m)}" : null,
                 maxLatencyMicroseconds is { } l ? $"latency ≤ {l.ToString("0.##", c)} µs" : null,
                 maxBytes is { } b ? $"≤ {b.ToString(c)} bytes" : null,
             }.Where(s => s is not null));
@@ -88,12 +88,10 @@ public sealed class SweepResult
     internal string Describe(SweepTrial t)
     {
         var c = CultureInfo.InvariantCulture;
-        return $"#{t.Index} {Percent(t.ValidationAccuracy)}" +
+        return $"#{t.Index} {Percentages.Format(t.ValidationAccuracy)}" +
             (Objectives.HasFlag(SweepObjectives.Latency) ? $", {t.LatencyMicroseconds?.ToString("0.##", c)} µs" : "") +
             (Objectives.HasFlag(SweepObjectives.Bytes) ? $", {t.Bytes?.ToString("N0", c)} bytes" : "");
     }
-
-    private static string Percent(double fraction) => (fraction * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 
     private bool Dominates(SweepTrial a, SweepTrial b)
     {

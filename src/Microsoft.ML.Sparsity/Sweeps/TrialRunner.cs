@@ -27,7 +27,7 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
     {
         var curve = new List<double>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var progress = new EpochCallback<TrainingProgress>(p =>
+        var progress = new SynchronousProgress<TrainingProgress>(p =>
         {
             curve.Add(p.ValidationAccuracy ?? double.NaN);
             if (!keepGoing(p.Epoch, curve[^1])) stop.Cancel();
@@ -51,7 +51,7 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
     private TrialOutcome LotteryTicket(TrialSettings settings, int threads, List<double> curve, Func<int, double, bool> keepGoing, CancellationTokenSource stop)
     {
         var imp = context.Sparsity().LotteryTicket(settings.LotteryTicketOptions(context, layers, threads, batchSize));
-        var levels = new EpochCallback<LotteryTickets.LotteryTicketLevelResult>(level =>
+        var levels = new SynchronousProgress<LotteryTickets.LotteryTicketLevelResult>(level =>
         {
             if (level.Variant != LotteryTickets.LotteryTicketVariant.Ticket) return;
             curve.Add(level.FinalTestAccuracy ?? double.NaN);
@@ -59,12 +59,6 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
         });
         var result = imp.RunOnDatasets(train, validation, validation, levels, stop.Token);
         return new TrialOutcome(curve, result.Model, result.Model.GetSparsityReport().Sparsity);
-    }
-
-    /// <summary>Called on the training thread as each epoch (or level) ends (<see cref="Progress{T}"/> would post it elsewhere, too late to stop).</summary>
-    private sealed class EpochCallback<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }
 

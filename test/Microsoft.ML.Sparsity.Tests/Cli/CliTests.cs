@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Xunit;
 
@@ -31,30 +30,10 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static string ToolPath
-    {
-        get
-        {
-            // test/Microsoft.ML.Sparsity.Tests/bin/<configuration>/net10.0 → src/Microsoft.ML.Sparsity.Cli/bin/<configuration>/net10.0
-            var binary = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            string path = Path.GetFullPath(Path.Combine(binary.FullName, "..", "..", "..", "..", "..", "src", "Microsoft.ML.Sparsity.Cli", "bin", binary.Parent!.Name, binary.Name, "mlnet-sparsity.dll"));
-            Assert.True(File.Exists(path), $"Build src/Microsoft.ML.Sparsity.Cli first (the solution build does): {path} is missing.");
-            return path;
-        }
-    }
+    private (int Exit, string Out, string Error) Run(params string[] args) =>
+        Run("dotnet", ["exec", ChildProcesses.BuiltOutput("src/Microsoft.ML.Sparsity.Cli", "mlnet-sparsity.dll"), .. args]);
 
-    private (int Exit, string Out, string Error) Run(params string[] args) => Run("dotnet", ["exec", ToolPath, .. args]);
-
-    private (int Exit, string Out, string Error) Run(string program, string[] args, string? folder = null)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder ?? _folder };
-        foreach (string argument in args) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(600_000), $"{program} {string.Join(' ', args)} did not end within 10 minutes");
-        return (process.ExitCode, output, error.Result);
-    }
+    private (int Exit, string Out, string Error) Run(string program, string[] args, string? folder = null) => ChildProcesses.Run(program, args, folder ?? _folder);
 
     /// <summary>Exit code 0, and no terminal control codes in the redirected output (CI logs stay readable).</summary>
     private static string Succeeds((int Exit, string Out, string Error) run)

@@ -237,7 +237,7 @@ public sealed class DynamicSparseTrainingTests
         var progress = new List<TrainingProgress>();
         var set = new SetOptions { Allocation = LayerAllocation.Uniform };
         var model = ml.MulticlassClassification.Trainers.NeuralNetwork(Training(set, threads: 1, epochs: 6))
-            .Fit(data, null, new SynchronousProgress(progress.Add));
+            .Fit(data, null, new SynchronousProgress<TrainingProgress>(progress.Add));
         // 32 steps an epoch; updates at the ends of epochs 1–5 (not at the run's last step); epoch 1 also drew the initial mask.
         Assert.Equal([2, 1, 1, 1, 1, 0], progress.Select(p => p.PruningEvents));
         var layers = PrunableLayer.From(model.Network);
@@ -276,10 +276,5 @@ public sealed class DynamicSparseTrainingTests
         Fails<ArgumentException>(new SetOptions { ExcludedLayers = { "nope" } }, nameof(DynamicSparseOptions.ExcludedLayers));
         // EndStep = the run's last step is allowed.
         ml.MulticlassClassification.Trainers.NeuralNetwork(Training(new RigLOptions { EndStep = 8, UpdateFrequency = 2 }, threads: 1, epochs: 1)).Fit(data);
-    }
-
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -80,7 +80,7 @@ public class MaskedTrainingTests
             NumberOfThreads = 1,
             Sparsity = new PruningOptions { TargetSparsity = 0.9, Schedule = PruningSchedule.Gradual(10, 130, 20) },
         });
-        var model = trainer.Fit(data, null, new SynchronousProgress(p => { sparsities.Add(p.Sparsity!.Value); events.Add(p.PruningEvents); }));
+        var model = trainer.Fit(data, null, new SynchronousProgress<TrainingProgress>(p => { sparsities.Add(p.Sparsity!.Value); events.Add(p.PruningEvents); }));
         Assert.Equal(6, sparsities.Count);
         // 32 steps an epoch; events after steps 10, 30, ..., 130: each epoch reports the events its steps completed.
         var schedule = PruningSchedule.Gradual(10, 130, 20);
@@ -167,10 +167,5 @@ public class MaskedTrainingTests
             labels[r] = (features[r * 16] > 0 ? 1 : 0) + (features[r * 16 + 1] > 0 ? 2 : 0);
         }
         return new DatasetDataView(new Dataset(features, [16], labels, classCount: 4));
-    }
-
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

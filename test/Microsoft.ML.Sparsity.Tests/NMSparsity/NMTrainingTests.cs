@@ -60,7 +60,7 @@ public class NMTrainingTests
             BatchSize = 32,
             NumberOfThreads = 2,
             Sparsity = new SrSteOptions { N = 1, M = 4, ExcludedLayers = { "-1" } },
-        }).Fit(data, null, new Progress(p => sads.Add(p.MaskChanges)));
+        }).Fit(data, null, new SynchronousProgress<TrainingProgress>(p => sads.Add(p.MaskChanges)));
         Assert.Null(sads[0]);
         Assert.All(sads.Skip(1), s => Assert.True(s is >= 0));
         var report = model.GetSparsityReport();
@@ -204,10 +204,5 @@ public class NMTrainingTests
         var output = network.Forward(4, training: true);
         new SoftmaxCrossEntropyLoss().Compute(output, Labels, 4, 3, network.OutputGradient);
         network.Backward(4);
-    }
-
-    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Xml.Linq;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Plots;
@@ -65,7 +64,7 @@ public sealed class PlotTests : IDisposable
     }
 
     [Fact]
-    public async Task TheSweepReportRendersInAHeadlessBrowser()
+    public void TheSweepReportRendersInAHeadlessBrowser()
     {
         var result = Sweep.Value;
         string page = SweepReport.Write(result, _folder, "A <small> sweep", result.Trials.Where(t => t.Status == SweepTrialStatus.Completed).ToDictionary(t => t.Index, _ => 0.5));
@@ -82,16 +81,9 @@ public sealed class PlotTests : IDisposable
         // Chromium (build/setup.sh installs Debian's) draws the page; the screenshot shows the plots: the front's pure red.
         Assert.True(File.Exists("/usr/bin/chromium"), "Chromium is missing: run build/setup.sh, which installs Debian's chromium.");
         string shot = Path.Combine(_folder, "shot.png");
-        var start = new ProcessStartInfo("/usr/bin/chromium") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string argument in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", $"--screenshot={shot}", "--window-size=1280,1800", new Uri(page).AbsoluteUri })
-            start.ArgumentList.Add(argument);
-        using (var chromium = Process.Start(start)!)
-        {
-            var errors = chromium.StandardError.ReadToEndAsync();
-            await chromium.StandardOutput.ReadToEndAsync();
-            Assert.True(chromium.WaitForExit(120_000), "Chromium did not finish within 2 minutes");
-            Assert.True(File.Exists(shot), $"no screenshot (exit {chromium.ExitCode}): {await errors}");
-        }
+        var chromium = ChildProcesses.Run("/usr/bin/chromium",
+            ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", $"--screenshot={shot}", "--window-size=1280,1800", new Uri(page).AbsoluteUri], timeoutMilliseconds: 120_000);
+        Assert.True(File.Exists(shot), $"no screenshot (exit {chromium.Exit}): {chromium.Error}");
         using var bitmap = SKBitmap.Decode(shot);
         Assert.Equal((1280, 1800), (bitmap.Width, bitmap.Height));
         int red = 0, ink = 0;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using Google.Protobuf;
@@ -48,24 +47,10 @@ public sealed class PortableModelTests : IDisposable
         return path;
     }
 
-    private static string ConsumerPath()
-    {
-        // test/Microsoft.ML.Sparsity.Tests/bin/<configuration>/net10.0 → test/PortableModelConsumer/bin/<configuration>/net10.0
-        var binary = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string configuration = binary.Parent!.Name;
-        string path = Path.GetFullPath(Path.Combine(binary.FullName, "..", "..", "..", "..", "PortableModelConsumer", "bin", configuration, binary.Name, "PortableModelConsumer.dll"));
-        Assert.True(File.Exists(path), $"Build test/PortableModelConsumer first (the solution build does): {path} is missing.");
-        return path;
-    }
-
     private static string[] RunConsumer(string model, string csv, string output)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { ConsumerPath(), model, csv, output }) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        string errors = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(120_000), "The consumer did not finish within 2 minutes.");
-        Assert.True(process.ExitCode == 0, $"The consumer failed ({process.ExitCode}): {errors}");
+        var run = ChildProcesses.Run("dotnet", [ChildProcesses.BuiltOutput("test/PortableModelConsumer", "PortableModelConsumer.dll"), model, csv, output], timeoutMilliseconds: 120_000);
+        Assert.True(run.Exit == 0, $"The consumer failed ({run.Exit}): {run.Error}{run.Out}");
         return File.ReadAllLines(output);
     }
 

@@ -2,6 +2,7 @@ using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 using Microsoft.ML.Sparsity.Sweeps;
+using Microsoft.ML.Sparsity.Training;
 using Microsoft.ML.Sparsity.Tests.Masks;
 using Xunit;
 using static Microsoft.ML.Sparsity.Tests.Masks.SparsityTestNetworks;
@@ -173,7 +174,7 @@ public sealed class SparsitySweepTests
             var ml = new MLContext(seed: 1);
             var (train, validation) = SweepChild.Data(ml);
             var rerun = new System.Collections.Concurrent.ConcurrentBag<int>();
-            var resumed = ml.Sparsity().CreateSweep(SweepChild.Options(killed)).Run(train, validation, new SweepChild.Reporter(p => rerun.Add(p.Trial)));
+            var resumed = ml.Sparsity().CreateSweep(SweepChild.Options(killed)).Run(train, validation, new SynchronousProgress<SweepProgress>(p => rerun.Add(p.Trial)));
             var journaled = records.Keys.Select(f => int.Parse(Path.GetFileNameWithoutExtension(f)["trial-".Length..], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
             Assert.DoesNotContain(rerun, journaled.Contains);
             Assert.Equal(Enumerable.Range(0, 10).Except(journaled).Order(), rerun.Distinct().Order());
@@ -237,7 +238,7 @@ public sealed class SparsitySweepTests
             // A progress handler that throws halts the sweep with its own exception; the trial it interrupted is not
             // journaled as failed (a resume runs it again).
             var halted = Assert.Throws<TimeZoneNotFoundException>(() => Sweep(Options(2, folder)).Run(new FakeRunner(), "data",
-                new Progress(p => { if (p.Trial == 3 && p.Status is null) throw new TimeZoneNotFoundException("the handler's bug"); }), CancellationToken.None));
+                new SynchronousProgress<SweepProgress>(p => { if (p.Trial == 3 && p.Status is null) throw new TimeZoneNotFoundException("the handler's bug"); }), CancellationToken.None));
             Assert.Equal("the handler's bug", halted.Message);
             Assert.False(File.Exists(Path.Combine(folder, "trial-0003.json")));
             var resumed = Sweep(Options(2, folder)).Run(new FakeRunner(), "data", null, CancellationToken.None);
@@ -297,7 +298,7 @@ public sealed class SparsitySweepTests
         };
         var sweep = ml.Sparsity().CreateSweep(options);
         var reports = new List<SweepProgress>();
-        var result = sweep.Run(split.TrainSet, split.TestSet, new Progress(reports.Add));
+        var result = sweep.Run(split.TrainSet, split.TestSet, new SynchronousProgress<SweepProgress>(reports.Add));
         Assert.Equal(6, result.Trials.Count);
         Assert.Equal(SweepMethod.Dense, result.Trials[0].Settings.Method);
         foreach (var trial in result.Trials)
@@ -398,7 +399,7 @@ public sealed class SparsitySweepTests
             {
                 var curve = new List<double>();
                 ml.MulticlassClassification.Trainers.NeuralNetwork(trial.Settings.ToTrainerOptions(ml, options.Layers, threads: 1))
-                    .Fit(fold.TrainSet, fold.TestSet, new TrainingProgressReporter(p => curve.Add(p.ValidationAccuracy!.Value)));
+                    .Fit(fold.TrainSet, fold.TestSet, new SynchronousProgress<Microsoft.ML.Sparsity.Training.TrainingProgress>(p => curve.Add(p.ValidationAccuracy!.Value)));
                 return curve;
             }).ToList();
             Assert.Equal(SweepTrialStatus.Completed, trial.Status);
@@ -406,15 +407,5 @@ public sealed class SparsitySweepTests
                 Assert.Equal(curves.Average(c => c[epoch]), trial.ValidationCurve[epoch], 1e-12);
         }
         Assert.Equal("folds", Assert.Throws<ArgumentOutOfRangeException>(() => sweep.Run(data, folds: 1)).ParamName);
-    }
-
-    private sealed class TrainingProgressReporter(Action<Microsoft.ML.Sparsity.Training.TrainingProgress> report) : IProgress<Microsoft.ML.Sparsity.Training.TrainingProgress>
-    {
-        public void Report(Microsoft.ML.Sparsity.Training.TrainingProgress value) => report(value);
-    }
-
-    private sealed class Progress(Action<SweepProgress> report) : IProgress<SweepProgress>
-    {
-        public void Report(SweepProgress value) => report(value);
     }
 }

@@ -39,7 +39,7 @@ internal static class SweepChild
     {
         var ml = new MLContext(seed: 1);
         var (train, validation) = Data(ml);
-        ml.Sparsity().CreateSweep(Options(folder)).Run(train, validation, new Reporter(p =>
+        ml.Sparsity().CreateSweep(Options(folder)).Run(train, validation, new Microsoft.ML.Sparsity.Training.SynchronousProgress<SweepProgress>(p =>
         {
             if (p.Status is null) Thread.Sleep(50);
             else
@@ -48,10 +48,5 @@ internal static class SweepChild
                 output.Flush();
             }
         }));
-    }
-
-    internal sealed class Reporter(Action<SweepProgress> report) : IProgress<SweepProgress>
-    {
-        public void Report(SweepProgress value) => report(value);
     }
 }

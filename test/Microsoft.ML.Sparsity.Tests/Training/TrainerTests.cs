@@ -427,7 +427,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         options.ValidationFraction = 0.2f;
         options.Epochs = 3;
         var progress = new List<TrainingProgress>();
-        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(TrainingData.Blobs(100).AsDataView(), null, new SyncProgress(progress.Add));
+        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(TrainingData.Blobs(100).AsDataView(), null, new SynchronousProgress<TrainingProgress>(progress.Add));
         // 80 training examples / batch 16 = 5 steps per epoch.
         Assert.Equal(new long[] { 5, 10, 15 }, progress.Select(p => p.Step));
         Assert.All(progress, p => Assert.InRange(p.ValidationAccuracy!.Value, 0, 1));
@@ -435,11 +435,6 @@ public sealed class TrainerTests(ITestOutputHelper output)
     }
 
     // ------------------------------------------------------------------ (e) cancellation, (f) progress
-
-    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 
     [Fact]
     public void Cancellation_stops_training_with_OperationCanceledException()
@@ -449,7 +444,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         options.Epochs = 50;
         using var cts = new CancellationTokenSource();
         int reports = 0;
-        var progress = new SyncProgress(_ => { reports++; cts.Cancel(); });
+        var progress = new SynchronousProgress<TrainingProgress>(_ => { reports++; cts.Cancel(); });
         var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);
         Assert.ThrowsAny<OperationCanceledException>(() => trainer.Fit(TrainingData.Blobs(64).AsDataView(), null, progress, cts.Token));
         Assert.Equal(1, reports);
@@ -469,7 +464,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         options.BatchSize = 10;
         options.LearningRateSchedule = LearningRateSchedule.Step(epochs: 2, gamma: 0.5f);
         var reports = new List<TrainingProgress>();
-        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(TrainingData.Blobs(95).AsDataView(), null, new SyncProgress(reports.Add));
+        var model = ml.MulticlassClassification.Trainers.NeuralNetwork(options).Fit(TrainingData.Blobs(95).AsDataView(), null, new SynchronousProgress<TrainingProgress>(reports.Add));
         // ⌈95 / 10⌉ = 10 steps per epoch.
         Assert.Equal(new[] { 1, 2, 3, 4 }, reports.Select(r => r.Epoch));
         Assert.All(reports, r => Assert.Equal(4, r.Epochs));
