@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building, training and testing need on a fresh Debian machine of this project's kind:
 # the Fashion-MNIST data set (Debian package dataset-fashion-mnist), the font the plots name (fonts-dejavu-core: without
-# it SkiaSharp draws plots with no text) and Chromium (the tests render a sweep's HTML report headless). With
+# it SkiaSharp draws plots with no text), Chromium (the tests render a sweep's HTML report headless) and redis-server
+# (the cluster script test runs a Redis-clustered sweep on loopback; the tests start their own server). With
 # arguments, installs those Debian packages instead. Idempotent: installs only what is missing.
 set -euo pipefail
 packages=("$@")
-[ ${#packages[@]} -gt 0 ] || packages=(dataset-fashion-mnist fonts-dejavu-core chromium)
+[ ${#packages[@]} -gt 0 ] || packages=(dataset-fashion-mnist fonts-dejavu-core chromium redis-server)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -2,8 +2,8 @@
 # Runs the whole test suite (installing what it needs first) once per vector tier this CPU has: as it is, with AVX-512
 # switched off (the AVX2 kernels: most laptops and cloud VMs) and with AVX2 switched off (the Vector128 kernels, as on
 # ARM64). Ends with one line "N passed, N failed, N skipped" summed over the runs. Extra arguments go to dotnet test
-# (e.g. --filter); without any, build/arm64-check.sh then checks the ARM64 (NEON) kernels under emulation, and its
-# result counts as one test.
+# (e.g. --filter); without any, build/arm64-check.sh then checks the ARM64 (NEON) kernels under emulation and
+# build/cluster-test.sh runs a sweep on a Redis-clustered cluster of real processes, each result counting as one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build/setup.sh
@@ -30,6 +30,13 @@ if [ $# -eq 0 ]; then
     echo "Failed: 0, Passed: 1, Skipped: 0 (ARM64 kernel check)" >> "$log"
   else
     echo "Failed: 1, Passed: 0, Skipped: 0 (ARM64 kernel check)" >> "$log"; status=1
+  fi
+  echo "=== Cluster script test (redis-server, two workers, a coordinator; kill -9) ===" >&2
+  cluster=0; build/cluster-test.sh 2>&1 | tail -n 40 | tee -a "$log" || cluster=$?
+  if [ "$cluster" -eq 0 ]; then
+    echo "Failed: 0, Passed: 1, Skipped: 0 (cluster script test)" >> "$log"
+  else
+    echo "Failed: 1, Passed: 0, Skipped: 0 (cluster script test)" >> "$log"; status=1
   fi
 fi
 # dotnet test prints "Failed: F, Passed: P, Skipped: S, Total: T" per test assembly and run; add them up.

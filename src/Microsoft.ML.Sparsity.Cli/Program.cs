@@ -16,6 +16,9 @@ internal static class ExitCodes
     /// <summary>A sweep ended, but no trial meets the constraints asked for.</summary>
     public const int NoModelMeetsConstraints = 3;
 
+    /// <summary>The cluster (its workers or redis-server) could not be reached in time.</summary>
+    public const int Unavailable = 69;
+
     /// <summary>An internal error (a bug: please report it with the message printed).</summary>
     public const int InternalError = 70;
 
@@ -31,7 +34,7 @@ internal static class Program
         System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
         var root = new RootCommand(
             "Train, prune, sweep, evaluate, report, export and benchmark sparse neural networks for ML.NET.\n" +
-            "Exit codes: 0 success, 1 bad command line, 2 bad input (file, data, option value), 3 no sweep trial meets the constraints, 70 internal error, 130 cancelled.")
+            "Exit codes: 0 success, 1 bad command line, 2 bad input (file, data, option value), 3 no sweep trial meets the constraints, 69 cluster unreachable, 70 internal error, 130 cancelled.")
         {
             TrainCommand.Create(),
             PruneCommand.Create(),
@@ -40,6 +43,7 @@ internal static class Program
             ReportCommand.Create(),
             ExportCommand.Create(),
             BenchCommand.Create(),
+            WorkerCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }
@@ -58,6 +62,11 @@ internal static class Program
         {
             Console.Error.WriteLine("error: cancelled.");
             return ExitCodes.Cancelled;
+        }
+        catch (TimeoutException e)
+        {
+            Console.Error.WriteLine($"error: {OneLine(e.Message)}");
+            return ExitCodes.Unavailable;
         }
         catch (NoModelException e)
         {

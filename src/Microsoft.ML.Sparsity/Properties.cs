@@ -9,3 +9,5 @@ using System.Runtime.CompilerServices;
 // (AtomicFile) rather than keep copies of it.
 [assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.Plots")]
 [assembly: InternalsVisibleTo("mlnet-sparsity")]
+[assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.Distributed")]
+[assembly: InternalsVisibleTo("Microsoft.ML.Sparsity.Distributed.Tests")]

@@ -31,9 +31,16 @@ internal static class SweepCommand
         var output = CliOptions.Output("Where to save the best model.");
         var project = CliOptions.Project();
         var report = new Option<string?>("--report") { Description = "Also write an HTML report there (index.html with the Pareto plots, learning curves and the trials' table)." };
+        var cluster = WorkerCommand.Cluster(required: false);
+        cluster.Description = "Run the trials on this cluster's workers (mlnet-sparsity worker) instead of here: localhost or redis://HOST:PORT. --data must then be fashion-mnist or a folder of IDX files every worker can read.";
+        var sweepName = new Option<string?>("--sweep-name") { Description = "With --cluster: the sweep's name in the cluster, under which its journal is kept; run the same command again to resume." };
+        var trialsPerWorker = new Option<int>("--trials-per-worker") { Description = "With --cluster: trials a worker runs at once.", DefaultValueFactory = _ => 1 };
+        var connectTimeout = new Option<double>("--connect-timeout") { Description = "With --cluster: seconds to try reaching the cluster.", DefaultValueFactory = _ => 30 };
+        var examples = new Option<int?>("--examples") { Description = "Only the first this many training examples (a quick sweep)." };
         var command = new System.CommandLine.Command("sweep", "Sweeps sparsity methods, sparsities, epochs and widths, prints every trial and the Pareto front of accuracy, latency and bytes, and saves the best model for a goal under constraints.")
         {
             architecture, methods, sparsities, epochs, widths, trials, minutes, tuner, folds, journal, parallel, seed, goal, minAccuracy, maxLatency, maxBytes, output, project, report,
+            cluster, sweepName, trialsPerWorker, connectTimeout, examples,
         };
         data.AddTo(command);
         command.SetAction((parse, cancellation) => Task.FromResult(Program.Run(token =>
@@ -63,10 +70,18 @@ internal static class SweepCommand
             string? reportFolder = parse.GetValue(report) is { } r ? CliOptions.CheckedFolder(r, "--report") : null;
             string? projectFolder = parse.GetValue(project) is { } pr ? CliOptions.CheckedFolder(pr, "--project") : null;
             var sweep = ml.Sparsity().CreateSweep(options);
-            var loaded = DataSource.ForTraining(ml, data.Read(parse), parse.GetValue(seed));
+            var dataOptions = data.Read(parse);
+            var loaded = DataSource.ForTraining(ml, dataOptions, parse.GetValue(seed));
             int? foldCount = parse.GetValue(folds);
+            if (parse.GetValue(examples) is { } count)
+                loaded = loaded with { Train = ml.Data.TakeRows(loaded.Train, count >= 2 ? count : throw new ArgumentOutOfRangeException("--examples", count, "--examples must be at least 2.")) };
             var split = ml.Data.TrainTestSplit(loaded.Train, testFraction: 1.0 / 6, seed: parse.GetValue(seed));
-            CliConsole.Line(foldCount is { } k
+            var onCluster = parse.GetValue(cluster) is { } address
+                ? new ClusterRun(address, ClusterSweep(parse.GetValue(sweepName), dataOptions, foldCount, options.JournalFolder, parse.GetValue(trialsPerWorker), parse.GetValue(examples)), parse.GetValue(connectTimeout))
+                : null;
+            CliConsole.Line(onCluster is not null
+                ? $"Sweeping on {loaded.Description} on the cluster {onCluster.Address}: 5/6 of the training data trains, 1/6 compares the trials (each worker loads and checks it), the test data judges the saved model."
+                : foldCount is { } k
                 ? $"Sweeping on {loaded.Description}: each trial is cross-validated on {k} folds of the training data; the test data judges the saved model."
                 : $"Sweeping on {loaded.Description}: 5/6 of the training data trains, 1/6 compares the trials, the test data judges the saved model.");
             var reporter = (Action<int, string> report) => new Training.SynchronousProgress<SweepProgress>(p =>
@@ -74,7 +89,10 @@ internal static class SweepCommand
                 if (p.Trial < 0) report(p.FinishedTrials, "measuring latency");
                 else if (p.Status is { } status) report(p.FinishedTrials, $"trial {p.Trial} {status}: {Sweeps.Percentages.Format(p.ValidationAccuracy)} ({p.Settings})");
             });
-            var result = CliConsole.WithProgress("sweep", options.MaxTrials, report => foldCount is { } k
+            using var client = onCluster is not null ? Distributed.SparsityCluster.ConnectAsync(onCluster.Address, TimeSpan.FromSeconds(onCluster.ConnectSeconds), token).GetAwaiter().GetResult() : null;
+            var result = CliConsole.WithProgress("sweep", options.MaxTrials, report => client is not null
+                ? Distributed.ClusterSweepExtensions.RunOnCluster(sweep, Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<IClusterClient>(client.Services), onCluster!.Options, reporter(report), token)
+                : foldCount is { } k
                 ? sweep.Run(loaded.Train, k, reporter(report), token)
                 : sweep.Run(split.TrainSet, split.TestSet, reporter(report), token));
 
@@ -113,5 +131,25 @@ internal static class SweepCommand
             return ExitCodes.Success;
         }, cancellation)));
         return command;
+    }
+
+    /// <summary>A sweep on a cluster: where, and its cluster options.</summary>
+    private sealed record ClusterRun(string Address, Distributed.ClusterSweepOptions Options, double ConnectSeconds);
+
+    /// <summary>The cluster options of <c>--cluster</c>, after checking the options that go with it.</summary>
+    private static Distributed.ClusterSweepOptions ClusterSweep(string? name, DataOptions data, int? folds, string? journal, int trialsPerWorker, int? examples)
+    {
+        if (name is null) throw new ArgumentException("--cluster needs --sweep-name: the name the cluster keeps the sweep's journal under.", "--sweep-name");
+        if (folds is not null) throw new ArgumentException("--folds does not run on a cluster; leave out --folds or --cluster.", "--folds");
+        if (journal is not null) throw new ArgumentException("A sweep on a cluster keeps its journal in the cluster (--sweep-name); leave out --journal.", "--journal");
+        if (data.Data != DataSource.FashionMnist && !Directory.Exists(data.Data))
+            throw new ArgumentException($"--cluster takes --data fashion-mnist or a folder of IDX files every worker can read, not \"{data.Data}\".", "--data");
+        var options = new Distributed.ClusterSweepOptions
+        {
+            SweepName = name,
+            Data = new Distributed.SweepDataReference(data.Data == DataSource.FashionMnist ? data.Data : Path.GetFullPath(data.Data), Examples: examples),
+            TrialsPerWorker = trialsPerWorker,
+        };
+        return options;
     }
 }

@@ -23,6 +23,15 @@ public sealed class SparsitySweep
     private readonly SparsitySweepOptions _options;
     private readonly WorkerPool _pool;
 
+    /// <summary>The context the sweep was made in.</summary>
+    internal MLContext Context => _context;
+
+    /// <summary>The pool the trials' models predict on.</summary>
+    internal WorkerPool Pool => _pool;
+
+    /// <summary>The sweep's options.</summary>
+    internal SparsitySweepOptions Options => _options;
+
     internal SparsitySweep(MLContext context, SparsitySweepOptions options, WorkerPool pool)
     {
         options.Validate();
@@ -49,8 +58,8 @@ public sealed class SparsitySweep
         ArgumentNullException.ThrowIfNull(validation);
         var (trainSet, validationSet) = Reader().Read(train, validation);
         var runner = new NetworkTrialRunner(_context, trainSet, validationSet!, [.. _options.Layers], _options.BatchSize);
-        string data = $"data: {trainSet.Count} training rows, {validationSet!.Count} validation rows, {trainSet.FeatureLength} features, SHA-256 {Fingerprint(trainSet, validationSet)}";
-        return Measured(Run(runner, data, progress, cancellationToken), validationSet.GetFeatures(0).ToArray(), progress, cancellationToken);
+        string data = DescribeData(trainSet, validationSet!, Fingerprint(trainSet, validationSet!));
+        return Measured(Run(runner, data, progress, cancellationToken), validationSet!.GetFeatures(0).ToArray(), progress, cancellationToken);
     }
 
     /// <summary>
@@ -75,8 +84,12 @@ public sealed class SparsitySweep
         return Measured(Run(runner, description, progress, cancellationToken), splits[0].Validation!.GetFeatures(0).ToArray(), progress, cancellationToken);
     }
 
+    /// <summary>The journal definition's line for training and validation data with SHA-256 <paramref name="hash"/>.</summary>
+    internal static string DescribeData(Dataset train, Dataset validation, string hash) =>
+        $"data: {train.Count} training rows, {validation.Count} validation rows, {train.FeatureLength} features, SHA-256 {hash}";
+
     /// <summary>The SHA-256 of the examples' features and labels, in order: a journal resumes only on the same data.</summary>
-    private static string Fingerprint(params Dataset[] sets)
+    internal static string Fingerprint(params Dataset[] sets)
     {
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         foreach (var set in sets)
@@ -92,7 +105,7 @@ public sealed class SparsitySweep
         _context.MulticlassClassification.Trainers.NeuralNetwork(new Training.NeuralNetworkMulticlassTrainer.Options { Layers = [.. _options.Layers] });
 
     /// <summary>The result with the completed models' latency measured on <paramref name="example"/>, when latency is an objective.</summary>
-    private SweepResult Measured(SweepResult result, float[] example, IProgress<SweepProgress>? progress, CancellationToken cancellationToken)
+    internal SweepResult Measured(SweepResult result, float[] example, IProgress<SweepProgress>? progress, CancellationToken cancellationToken)
     {
         if (!_options.Objectives.HasFlag(SweepObjectives.Latency)) return result;
         Report(progress, new SweepProgress(-1, null, 0, null, null, result.Trials.Count, _options.MaxTrials));
@@ -108,10 +121,20 @@ public sealed class SparsitySweep
         lock (_reporting) progress.Report(value);
     }
 
-    /// <summary>The sweep with a given trial runner (a fake one in tests); latency is not measured here.</summary>
-    internal SweepResult Run(ITrialRunner runner, string data, IProgress<SweepProgress>? progress, CancellationToken cancellation)
+    /// <summary>The sweep with a given trial runner (a fake one in tests), journaled to the options' folder; latency is not measured here.</summary>
+    internal SweepResult Run(ITrialRunner runner, string data, IProgress<SweepProgress>? progress, CancellationToken cancellation) =>
+        Run(runner, _options.JournalFolder is { } folder ? new SweepJournal(folder, Definition(data), _pool) : null, _options.Parallel, progress, cancellation);
+
+    /// <summary>What makes two sweeps the same, with a line describing the data: what a journal checks before resuming.</summary>
+    internal IReadOnlyList<string> Definition(string data) => [.. _options.Definition(), data];
+
+    /// <summary>
+    /// The sweep with a given trial runner and journal, <paramref name="parallel"/> trials at a time; latency is not
+    /// measured here. A runner's <see cref="SweepHaltException"/> halts the sweep and its inner exception is rethrown;
+    /// any other exception of a runner fails that trial only.
+    /// </summary>
+    internal SweepResult Run(ITrialRunner runner, ISweepJournal? journal, int parallel, IProgress<SweepProgress>? progress, CancellationToken cancellation)
     {
-        var journal = _options.JournalFolder is { } folder ? new SweepJournal(folder, [.. _options.Definition(), data], _pool) : null;
         var finished = journal?.ReadFinished(TrialSettings) ?? [];
         var halving = _options.Tuner == SweepTuner.SuccessiveHalving ? new SuccessiveHalving(_options.FirstRung, _options.ReductionFactor) : null;
         var board = new RungBoard(i => SuccessiveHalving.Bracket(TrialSettings(i)));
@@ -119,7 +142,8 @@ public sealed class SparsitySweep
         var trials = new SweepTrial?[_options.MaxTrials];
         foreach (var (index, trial) in finished)
             if (index < trials.Length) trials[index] = trial;
-        int parallel = Math.Min(_options.Parallel, _options.MaxTrials), threads = Math.Max(1, Environment.ProcessorCount / parallel);
+        parallel = Math.Min(parallel, _options.MaxTrials);
+        int threads = Math.Max(1, Environment.ProcessorCount / parallel);
         long deadline = _options.MaxTime is { } time ? Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         int next = 0, done = trials.Count(t => t is not null);
         object taking = new();
@@ -129,7 +153,7 @@ public sealed class SparsitySweep
         Exception? failure = null;
         void Halt(Exception e)
         {
-            Interlocked.CompareExchange(ref failure, e, null);
+            Interlocked.CompareExchange(ref failure, e is SweepHaltException { InnerException: { } cause } ? cause : e, null);
             halt.Cancel();
         }
         void Tell(SweepProgress value)
@@ -195,7 +219,7 @@ public sealed class SparsitySweep
             string? error = null;
             try
             {
-                outcome = runner.Run(settings, threads, (epoch, accuracy) =>
+                outcome = runner.Run(index, settings, threads, (epoch, accuracy) =>
                 {
                     board.Record(index, epoch, accuracy);
                     Tell(new SweepProgress(index, settings, epoch, accuracy, null, Volatile.Read(ref done), trials.Length));
@@ -203,7 +227,7 @@ public sealed class SparsitySweep
                 }, halt.Token);
                 status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
             }
-            catch (Exception e) when (e is not OperationCanceledException || !halt.IsCancellationRequested)
+            catch (Exception e) when (e is not SweepHaltException && (e is not OperationCanceledException || !halt.IsCancellationRequested))
             {
                 (outcome, status, error) = (new TrialOutcome(board.Curve(index), null), SweepTrialStatus.Failed, $"{e.GetType().Name}: {e.Message}");
             }

@@ -7,12 +7,29 @@ using Microsoft.ML.Sparsity.Serialization;
 
 namespace Microsoft.ML.Sparsity.Sweeps;
 
+/// <summary>Where a sweep's finished trials are kept, so that a sweep started again runs only the others.</summary>
+internal interface ISweepJournal
+{
+    /// <summary>The finished trials, each checked against the settings the sweep draws for it.</summary>
+    /// <exception cref="InvalidDataException">A record is damaged; the message names it.</exception>
+    Dictionary<int, SweepTrial> ReadFinished(Func<int, TrialSettings> settingsOf);
+
+    /// <summary>Keeps a finished trial (its model first, then its record) and returns it as the journal holds it.</summary>
+    SweepTrial Write(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error);
+}
+
+/// <summary>
+/// Thrown by a trial runner when no trial can run (e.g. no worker of a cluster can take them): it halts the sweep, as a
+/// journal that cannot be written does, and the sweep rethrows its inner exception.
+/// </summary>
+internal sealed class SweepHaltException(Exception cause) : Exception(cause.Message, cause);
+
 /// <summary>
 /// A sweep's folder: <c>sweep.json</c> (the sweep's definition) and, per finished trial, <c>trial-NNNN.model</c> (a
 /// completed trial's model) and then <c>trial-NNNN.json</c> (its record; written last, atomically, so a trial counts as
 /// finished exactly when its record is there). A resumed sweep reads the records and runs only the trials without one.
 /// </summary>
-internal sealed class SweepJournal
+internal sealed class SweepJournal : ISweepJournal
 {
     private const string DefinitionFile = "sweep.json";
     private readonly string _folder;

@@ -12,18 +12,19 @@ namespace Microsoft.ML.Sparsity.Sweeps;
 internal sealed record TrialOutcome(IReadOnlyList<double> Curve, NeuralNetworkMulticlassModel? Model, double? Sparsity = null);
 
 /// <summary>
-/// Runs one trial from its settings alone: the unit of work a sweep hands out (to its own threads now, to other machines
-/// later). After each epoch it calls <c>keepGoing(epoch, validation accuracy)</c>; false stops the trial there.
+/// Runs one trial from its settings alone: the unit of work a sweep hands out (to its own threads, or to a cluster's workers
+/// with Microsoft.ML.Sparsity.Distributed). After each epoch it calls <c>keepGoing(epoch, validation accuracy)</c>; false
+/// stops the trial there. <c>index</c> is the trial's number in the sweep (a cluster serves lower numbers first).
 /// </summary>
 internal interface ITrialRunner
 {
-    TrialOutcome Run(TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation);
+    TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation);
 }
 
 /// <summary>Trains the package's network on data read once.</summary>
 internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Dataset validation, IReadOnlyList<LayerDefinition> layers, int batchSize) : ITrialRunner
 {
-    public TrialOutcome Run(TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
+    public TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
         var curve = new List<double>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -69,7 +70,7 @@ internal sealed class NetworkTrialRunner(MLContext context, Dataset train, Datas
 /// </summary>
 internal sealed class CrossValidationTrialRunner(IReadOnlyList<NetworkTrialRunner> folds) : ITrialRunner
 {
-    public TrialOutcome Run(TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
+    public TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
         int k = folds.Count;
         var curves = folds.Select(_ => new List<double>()).ToArray();
@@ -94,7 +95,7 @@ internal sealed class CrossValidationTrialRunner(IReadOnlyList<NetworkTrialRunne
         {
             try
             {
-                outcomes[f] = folds[f].Run(settings, Math.Max(1, threads / k), (_, accuracy) =>
+                outcomes[f] = folds[f].Run(index, settings, Math.Max(1, threads / k), (_, accuracy) =>
                 {
                     curves[f].Add(accuracy);
                     barrier.SignalAndWait(CancellationToken.None);

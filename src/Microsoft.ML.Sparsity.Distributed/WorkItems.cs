@@ -1,0 +1,59 @@
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Sweeps;
+
+namespace Microsoft.ML.Sparsity.Distributed;
+
+/// <summary>
+/// One sweep trial as a worker receives it: everything it needs to train the trial as the coordinator's machine would
+/// (the settings and the network as JSON, which the journal and the model files use too), the data by reference with
+/// the hash the worker's copy must have, and the package version the coordinator runs.
+/// </summary>
+[GenerateSerializer, Immutable]
+internal sealed record TrialWorkItem(
+    [property: Id(0)] string PackageVersion,
+    [property: Id(1)] SweepDataReference Data,
+    [property: Id(2)] int SplitSeed,
+    [property: Id(3)] string DataHash,
+    [property: Id(4)] string[] LayerTypes,
+    [property: Id(5)] string[] LayerJson,
+    [property: Id(6)] int BatchSize,
+    [property: Id(7)] string Settings,
+    [property: Id(8)] int TrialsPerWorker,
+    [property: Id(9)] int Index)
+{
+    /// <summary>Trial <paramref name="index"/> of a sweep whose trials train <paramref name="layers"/> on <paramref name="data"/> (split with <paramref name="splitSeed"/>, SHA-256 <paramref name="dataHash"/>).</summary>
+    public static TrialWorkItem Create(int index, TrialSettings settings, SweepDataReference data, int splitSeed, string dataHash, IEnumerable<LayerDefinition> layers, int batchSize, int trialsPerWorker) =>
+        new(PackageVersions.Current, data, splitSeed, dataHash, [.. layers.Select(LayerDefinitionJson.TypeName)], [.. layers.Select(LayerDefinitionJson.Write)], batchSize,
+            JsonSerializer.Serialize(settings), trialsPerWorker, index);
+
+    public TrialSettings TrialSettings() => JsonSerializer.Deserialize<TrialSettings>(Settings) ?? throw new ArgumentException("The work item has no trial settings.", nameof(Settings));
+
+    public LayerDefinition[] Layers() => [.. LayerTypes.Zip(LayerJson, LayerDefinitionJson.Read)];
+}
+
+/// <summary>Layer definitions as their type's name and JSON: how work items carry networks.</summary>
+internal static class LayerDefinitionJson
+{
+    public static string TypeName(LayerDefinition layer) => layer.GetType().FullName!;
+
+    public static string Write(LayerDefinition layer) => JsonSerializer.Serialize(layer, layer.GetType());
+
+    /// <exception cref="ArgumentException">The type is not a layer definition of this package version.</exception>
+    public static LayerDefinition Read(string type, string json) =>
+        (LayerDefinition)JsonSerializer.Deserialize(json, typeof(LayerDefinition).Assembly.GetType(type) is { } t && t.IsSubclassOf(typeof(LayerDefinition))
+            ? t : throw new ArgumentException($"'{type}' is not a layer definition of this package version.", nameof(type)))!;
+}
+
+/// <summary>What a worker sends back for a trial: the validation accuracy after each epoch, and the model file's bytes unless it was stopped.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record TrialWorkResult([property: Id(0)] double[] Curve, [property: Id(1)] byte[]? Model, [property: Id(2)] double? Sparsity);
+
+/// <summary>The version of the package a machine runs: a worker refuses work from a coordinator that runs another.</summary>
+internal static class PackageVersions
+{
+    public static string Current { get; } =
+        typeof(SparsitySweep).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(SparsitySweep).Assembly.GetName().Version!.ToString();
+}

@@ -1,0 +1,58 @@
+using Microsoft.ML.Sparsity.Serialization;
+using Microsoft.ML.Sparsity.Sweeps;
+
+namespace Microsoft.ML.Sparsity.Distributed;
+
+/// <summary>
+/// A worker's unit of work. The training runs on a thread of its own (not Orleans' scheduler), with the worker's
+/// processors split among <see cref="TrialWorkItem.TrialsPerWorker"/> trials; the activation ends with its call.
+/// </summary>
+internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Grain, IWorkerGrain
+{
+    public Task<SiloAddress> Silo() => Task.FromResult(silo.SiloAddress);
+
+    public Task<TrialWorkResult> RunTrial(TrialWorkItem item, IEpochObserver epochs) => OffScheduler(() => Trial(item, epochs));
+
+    public Task<GapCopyWorkResult> RunGapCopy(GapCopyWorkItem item) => OffScheduler(() => GapCopyWork.Run(item, data, silo.SiloAddress.ToString()));
+
+    private async Task<T> OffScheduler<T>(Func<T> work)
+    {
+        try
+        {
+            return await Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        finally
+        {
+            DeactivateOnIdle();
+        }
+    }
+
+    private TrialWorkResult Trial(TrialWorkItem item, IEpochObserver epochs)
+    {
+        data.Started();
+        string worker = silo.SiloAddress.ToString();
+        WorkerData.CheckVersion(item.PackageVersion, worker);
+        var settings = item.TrialSettings();
+        var (train, validation) = data.Get(item.Data, item.SplitSeed, item.DataHash, worker);
+        data.Log($"trial {item.Index} started: {settings}");
+        var context = new MLContext(item.SplitSeed);
+        var runner = new NetworkTrialRunner(context, train, validation, item.Layers(), item.BatchSize);
+        int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.TrialsPerWorker));
+        var outcome = runner.Run(item.Index, settings, threads, (epoch, accuracy) =>
+        {
+            bool? goOn;
+            do goOn = epochs.Epoch(epoch, accuracy).GetAwaiter().GetResult();
+            while (goOn is null);
+            return goOn.Value;
+        }, CancellationToken.None);
+        byte[]? model = null;
+        if (outcome.Model is { } trained)
+        {
+            using var bytes = new MemoryStream();
+            ModelFile.Save(trained, bytes);
+            model = bytes.ToArray();
+        }
+        data.Log($"trial {item.Index} {(model is null ? "stopped" : "completed")} after {outcome.Curve.Count} epochs");
+        return new TrialWorkResult([.. outcome.Curve], model, outcome.Sparsity);
+    }
+}
