@@ -3,10 +3,9 @@ using Microsoft.ML.Sparsity.Sweeps;
 namespace Microsoft.ML.Sparsity.Distributed;
 
 /// <summary>
-/// Runs a sweep's trials on the cluster's workers, at least once each: a trial whose worker leaves the cluster (or whose
-/// call fails in the cluster's messaging) runs again on another worker from its start; only the attempt that returns
-/// counts. A worker that refuses the work (another package version or data) gets no more of it. Errors of the trial's
-/// own (options a worker rejects, training that fails) come back as the trial's failure.
+/// Runs a sweep's trials on the cluster's workers (<see cref="ClusterWork"/>: at least once each, again elsewhere when a
+/// worker is lost), answering each trial's worker after every epoch. Errors of the trial's own (options a worker
+/// rejects, training that fails) come back as the trial's failure.
 /// </summary>
 internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher dispatcher, Func<int, TrialSettings, TrialWorkItem> workItem, Engine.WorkerPool pool) : ITrialRunner
 {
@@ -19,59 +18,26 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
     public TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
         var item = workItem(index, settings);
-        DateTime? failingSince = null; // since when the attempts have been failing in the messaging
-        while (true)
+        var result = ClusterWork.Run(dispatcher, index, $"Trial {index}", worker =>
         {
-            var worker = dispatcher.Acquire(index, cancellation);
             var observer = new EpochObserver(worker, dispatcher, keepGoing, cancellation);
             var reference = grains.CreateObjectReference<IEpochObserver>(observer);
-            try
-            {
-                var call = OnWorker(worker, grain => grain.RunTrial(item, reference));
-                while (!call.Wait(WorkerDispatcher.Interval, CancellationToken.None))
-                {
-                    if (cancellation.IsCancellationRequested)
-                    {
-                        observer.Abandon();
-                        throw new OperationCanceledException(cancellation);
-                    }
-                    if (!dispatcher.IsAlive(worker)) break; // lost with its worker: run it again elsewhere
-                }
-                if (!call.IsCompleted)
-                {
-                    observer.Abandon();
-                    failingSince = null;
-                    continue;
-                }
-                // A trial told to stop because the sweep was cancelled or halted did not stop at a rung: nothing is journaled.
-                cancellation.ThrowIfCancellationRequested();
-                var result = call.Result;
-                return new TrialOutcome(result.Curve, result.Model is { } bytes ? Load(bytes) : null, result.Sparsity);
-            }
-            catch (AggregateException e) when (e.InnerException is WorkerMismatchException refused)
-            {
-                dispatcher.Refuse(worker, refused.Message);
-            }
-            catch (AggregateException e) when (e.InnerException is { } failure && ClusterRetry.IsMessaging(failure))
-            {
-                // A messaging failure (a worker dying but not yet declared dead, a dropped connection): try again, on
-                // whichever worker is free, for a while.
-                failingSince ??= DateTime.UtcNow;
-                if (DateTime.UtcNow - failingSince > ClusterRetry.Patience)
-                    throw new SweepHaltException(new TimeoutException($"Trial {index} kept failing in the cluster's messaging for {ClusterRetry.Patience.TotalSeconds:0} s; the last failure: {failure.Message}", failure));
-                Thread.Sleep(500);
-            }
-            catch (AggregateException e) when (e.InnerException is not null)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-                throw;
-            }
-            finally
-            {
-                observer.Done();
-                grains.DeleteObjectReference<IEpochObserver>(reference);
-                GC.KeepAlive(observer);
-            }
+            return new Attempt(ClusterWork.OnWorker(grains, worker, grain => grain.RunTrial(item, reference)), observer, () => grains.DeleteObjectReference<IEpochObserver>(reference));
+        }, cancellation);
+        return new TrialOutcome(result.Curve, result.Model is { } bytes ? Load(bytes) : null, result.Sparsity);
+    }
+
+    /// <summary>A trial's attempt: its observer holds the worker's slot (and lends it while a rung decision waits).</summary>
+    private sealed class Attempt(Task<TrialWorkResult> call, EpochObserver observer, Action deleteReference) : IWorkerAttempt<TrialWorkResult>
+    {
+        public Task<TrialWorkResult> Call => call;
+
+        public void Abandon() => observer.Abandon();
+
+        public void Done()
+        {
+            observer.Done();
+            deleteReference();
         }
     }
 
@@ -79,20 +45,6 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
     {
         using var stream = new MemoryStream(bytes, writable: false);
         return (Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel)Serialization.ModelFile.Load(stream, pool);
-    }
-
-    /// <summary>Calls a new activation of the worker grain, placed on <paramref name="worker"/> by Orleans' placement hint (which the call's request context carries).</summary>
-    internal Task<T> OnWorker<T>(SiloAddress worker, Func<IWorkerGrain, Task<T>> call)
-    {
-        RequestContext.Set(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey, worker);
-        try
-        {
-            return call(grains.GetGrain<IWorkerGrain>(Guid.NewGuid()));
-        }
-        finally
-        {
-            RequestContext.Remove(Orleans.Runtime.Placement.IPlacementDirector.PlacementHintKey);
-        }
     }
 
     /// <summary>

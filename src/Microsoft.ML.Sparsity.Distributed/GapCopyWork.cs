@@ -1,14 +1,63 @@
+using Microsoft.ML.Sparsity.Engine;
+using Microsoft.ML.Sparsity.GrowAndPrune;
+
 namespace Microsoft.ML.Sparsity.Distributed;
 
-/// <summary>One copy's round of P-GaP as a worker receives it.</summary>
+/// <summary>
+/// One copy's round of P-GaP as a worker receives it: the round's starting model (state arrays and masks), the partition
+/// the copy grows, the round and seeds, P-GaP's options as JSON, and the data by reference with its hash.
+/// </summary>
 [GenerateSerializer, Immutable]
-internal sealed record GapCopyWorkItem([property: Id(0)] string PackageVersion);
-
-/// <summary>What a worker sends back for a copy's round.</summary>
-[GenerateSerializer, Immutable]
-internal sealed record GapCopyWorkResult([property: Id(0)] int Partition);
-
-internal static class GapCopyWork
+internal sealed record GapCopyWorkItem(
+    [property: Id(0)] string PackageVersion,
+    [property: Id(1)] SweepDataReference Data,
+    [property: Id(2)] int SplitSeed,
+    [property: Id(3)] string DataHash,
+    [property: Id(4)] string Options,
+    [property: Id(5)] float[][] State,
+    [property: Id(6)] float[]?[] Masks,
+    [property: Id(7)] int Partition,
+    [property: Id(8)] int Round,
+    [property: Id(9)] int Seed,
+    [property: Id(10)] int ClassCount,
+    [property: Id(11)] int[] InputShape,
+    [property: Id(12)] int CopiesPerWorker)
 {
-    public static GapCopyWorkResult Run(GapCopyWorkItem item, WorkerData data, string worker) => throw new NotImplementedException();
+    public static GapCopyWorkItem Create(GapCopyWork work, string options, SweepDataReference data, int splitSeed, string dataHash, int copiesPerWorker) =>
+        new(PackageVersions.Current, data, splitSeed, dataHash, options, work.Start.State, work.Start.Masks, work.Partition, work.Round, work.Seed, work.ClassCount, work.InputShape, copiesPerWorker);
+
+    public GapCopyWork Work() => new(new GapModelState(State, Masks), Partition, Round, Seed, ClassCount, InputShape);
+}
+
+/// <summary>What a worker sends back for a copy's round: the arrays of its partition, by index.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record GapCopyWorkResult(
+    [property: Id(0)] int Partition,
+    [property: Id(1)] int[] StateIndices,
+    [property: Id(2)] float[][] States,
+    [property: Id(3)] int[] MaskIndices,
+    [property: Id(4)] float[]?[] Masks)
+{
+    public static GapCopyWorkResult From(GapCopyResult result) => new(result.Partition,
+        [.. result.State.Keys], [.. result.State.Values], [.. result.Masks.Keys], [.. result.Masks.Values]);
+
+    public GapCopyResult ToResult() => new(Partition,
+        StateIndices.Zip(States).ToDictionary(p => p.First, p => p.Second), MaskIndices.Zip(Masks).ToDictionary(p => p.First, p => p.Second));
+}
+
+/// <summary>A worker's side of a copy: the same <see cref="GapCopy.Train"/> a machine alone runs.</summary>
+internal static class GapCopyWorker
+{
+    public static GapCopyWorkResult Run(GapCopyWorkItem item, WorkerData data, string worker)
+    {
+        data.Started();
+        WorkerData.CheckVersion(item.PackageVersion, worker);
+        var options = GapOptionsJson.Read(item.Options);
+        var (train, _) = data.Get(item.Data, item.SplitSeed, item.DataHash, worker);
+        data.Log($"P-GaP round {item.Round}, copy {item.Partition} started");
+        int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.CopiesPerWorker));
+        var result = GapCopy.Train(item.Work(), options, train, WorkerPool.Shared(threads), CancellationToken.None);
+        data.Log($"P-GaP round {item.Round}, copy {item.Partition} done");
+        return GapCopyWorkResult.From(result);
+    }
 }

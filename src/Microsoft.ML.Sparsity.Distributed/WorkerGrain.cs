@@ -13,7 +13,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
 
     public Task<TrialWorkResult> RunTrial(TrialWorkItem item, IEpochObserver epochs) => OffScheduler(() => Trial(item, epochs));
 
-    public Task<GapCopyWorkResult> RunGapCopy(GapCopyWorkItem item) => OffScheduler(() => GapCopyWork.Run(item, data, silo.SiloAddress.ToString()));
+    public Task<GapCopyWorkResult> RunGapCopy(GapCopyWorkItem item) => OffScheduler(() => GapCopyWorker.Run(item, data, silo.SiloAddress.ToString()));
 
     private async Task<T> OffScheduler<T>(Func<T> work)
     {

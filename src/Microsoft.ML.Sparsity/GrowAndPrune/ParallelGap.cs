@@ -52,9 +52,26 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
     {
         ArgumentNullException.ThrowIfNull(train);
         _options.Validate();
+        return Run(Read(train), validation is null ? null : Read(validation), RunHere, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a round's copies: each <see cref="GapCopyWork"/> is self-contained, so they may run anywhere (here, one after
+    /// the other; or on a cluster's workers, Microsoft.ML.Sparsity.Distributed); the results come back in the copies' order.
+    /// </summary>
+    internal delegate IReadOnlyList<GapCopyResult> CopyRunner(IReadOnlyList<GapCopyWork> copies, Dataset train, CancellationToken cancellation);
+
+    private IReadOnlyList<GapCopyResult> RunHere(IReadOnlyList<GapCopyWork> copies, Dataset train, CancellationToken cancellation) =>
+        [.. copies.Select(copy => GapCopy.Train(copy, _options, train, _host.Pool, cancellation))];
+
+    /// <summary>The options (checked).</summary>
+    internal ParallelGapOptions Options => _options;
+
+    /// <summary>Every round (its copies run by <paramref name="copies"/>) and the fine-tuning, on data already read.</summary>
+    internal ParallelGapResult Run(Dataset trainData, Dataset? validationData, CopyRunner copies, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        _options.Validate();
         var training = _options.Training;
-        var trainData = Read(train);
-        var validationData = validation is null ? null : Read(validation);
         int seed = training.Seed ?? _host.NextSeed();
         int classCount = NeuralNetworkMulticlassTrainer.CountClasses(trainData);
         var classLabels = trainData.ClassLabels;
@@ -62,20 +79,20 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         if (validationData is not null)
         {
             if (validationData.FeatureLength != trainData.FeatureLength)
-                throw new ArgumentException($"Validation examples have {validationData.FeatureLength} features; training examples have {trainData.FeatureLength}.", nameof(validation));
-            NeuralNetworkMulticlassTrainer.CheckLabels(validationData, classCount, nameof(validation));
+                throw new ArgumentException($"Validation examples have {validationData.FeatureLength} features; training examples have {trainData.FeatureLength}.", "validation");
+            NeuralNetworkMulticlassTrainer.CheckLabels(validationData, classCount, "validation");
         }
         if (training.EarlyStoppingPatience > 0 && validationData is null)
-            throw new ArgumentException("EarlyStoppingPatience needs validation data: set Training.ValidationFraction or pass a validation dataset.", nameof(validation));
-        var result = Run(trainData, validationData, seed, classCount, progress, cancellationToken);
+            throw new ArgumentException("EarlyStoppingPatience needs validation data: set Training.ValidationFraction or pass a validation dataset.", "validation");
+        var result = Run(trainData, validationData, seed, classCount, copies, progress, cancellationToken);
         var model = new NeuralNetworkMulticlassModel(result.Network, classCount, classLabels, training.FeatureColumnName, result.History,
             result.Training, Describe(seed), labelColumnName: training.LabelColumnName);
         return new ParallelGapResult(seed, result.Rounds, model);
     }
 
     /// <summary>The rounds and the fine-tuning on data already read.</summary>
-    internal (SequentialNetwork Network, IReadOnlyList<TrainingProgress> History, TrainingState Training, IReadOnlyList<ParallelGapRound> Rounds) Run(
-        Dataset train, Dataset? validation, int seed, int classCount, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+    private (SequentialNetwork Network, IReadOnlyList<TrainingProgress> History, TrainingState Training, IReadOnlyList<ParallelGapRound> Rounds) Run(
+        Dataset train, Dataset? validation, int seed, int classCount, CopyRunner copyRunner, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
         var training = _options.Training;
         var pool = _host.Pool;
@@ -98,9 +115,7 @@ public sealed class ParallelGap : IEstimator<NeuralNetworkMulticlassModel>
         for (int round = 0; round < rounds; round++)
         {
             var clock = Stopwatch.StartNew();
-            var copies = Enumerable.Range(0, partitions)
-                .Select(p => GapCopy.Train(new GapCopyWork(state, p, round, seed, classCount, train.FeatureShapeArray), _options, train, pool, cancellation))
-                .ToList();
+            var copies = copyRunner([.. Enumerable.Range(0, partitions).Select(p => new GapCopyWork(state, p, round, seed, classCount, train.FeatureShapeArray))], train, cancellation);
             var merged = GapCopy.Merge(state, copies);
             long changes = 0;
             for (int p = 0; p < merged.Masks.Length; p++)

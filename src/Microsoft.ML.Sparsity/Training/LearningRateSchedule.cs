@@ -46,6 +46,28 @@ public abstract class LearningRateSchedule
         };
     }
 
+    /// <summary>
+    /// The schedule as plain values (its kind, step length in epochs, γ or minimum factor, and warm-up), so that it can
+    /// travel to another machine; <see cref="FromValues"/> makes the same schedule again.
+    /// </summary>
+    internal (string Kind, int Epochs, float Value, int WarmupSteps) Values => this switch
+    {
+        ConstantSchedule => ("constant", 0, 0f, WarmupSteps),
+        StepSchedule x => ("step", x.Epochs, x.Gamma, WarmupSteps),
+        CosineSchedule x => ("cosine", 0, x.MinimumFactor, WarmupSteps),
+        _ => throw new InvalidOperationException($"The schedule {this} has no plain values."),
+    };
+
+    /// <summary>The schedule <see cref="Values"/> describes.</summary>
+    /// <exception cref="ArgumentException">The kind is not constant, step or cosine.</exception>
+    internal static LearningRateSchedule FromValues(string kind, int epochs, float value, int warmupSteps) => (kind switch
+    {
+        "constant" => Constant(),
+        "step" => Step(epochs, value),
+        "cosine" => Cosine(value),
+        _ => throw new ArgumentException($"'{kind}' is not a learning-rate schedule (constant, step or cosine).", nameof(kind)),
+    }).WithWarmup(warmupSteps);
+
     /// <summary>The factor applied to the base rate at <paramref name="step"/> (0-based).</summary>
     /// <param name="step">The step number.</param>
     /// <param name="stepsPerEpoch">Optimiser steps in one epoch.</param>
