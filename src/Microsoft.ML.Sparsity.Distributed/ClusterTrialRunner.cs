@@ -17,14 +17,20 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
 
     public TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
+        var result = RunOnWorker(index, settings, keepGoing, cancellation);
+        return new TrialOutcome(result.Curve, result.Model is { } bytes ? Load(bytes) : null, result.Sparsity);
+    }
+
+    /// <summary>The trial's result as its worker sent it.</summary>
+    internal TrialWorkResult RunOnWorker(int index, TrialSettings settings, Func<int, double, bool> keepGoing, CancellationToken cancellation)
+    {
         var item = workItem(index, settings);
-        var result = ClusterWork.Run(dispatcher, index, $"Trial {index}", worker =>
+        return ClusterWork.Run(dispatcher, index, $"Trial {index}", worker =>
         {
             var observer = new EpochObserver(worker, dispatcher, keepGoing, cancellation);
             var reference = grains.CreateObjectReference<IEpochObserver>(observer);
             return new Attempt(ClusterWork.OnWorker(grains, worker, grain => grain.RunTrial(item, reference)), observer, () => grains.DeleteObjectReference<IEpochObserver>(reference));
         }, cancellation);
-        return new TrialOutcome(result.Curve, result.Model is { } bytes ? Load(bytes) : null, result.Sparsity);
     }
 
     /// <summary>A trial's attempt: its observer holds the worker's slot (and lends it while a rung decision waits).</summary>
@@ -41,7 +47,7 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
         }
     }
 
-    private Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel Load(byte[] bytes)
+    internal Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel Load(byte[] bytes)
     {
         using var stream = new MemoryStream(bytes, writable: false);
         return (Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel)Serialization.ModelFile.Load(stream, pool);

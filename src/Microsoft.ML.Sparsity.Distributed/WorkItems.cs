@@ -46,9 +46,12 @@ internal static class LayerDefinitionJson
             ? t : throw new ArgumentException($"'{type}' is not a layer definition of this package version.", nameof(type)))!;
 }
 
-/// <summary>What a worker sends back for a trial: the validation accuracy after each epoch, and the model file's bytes unless it was stopped.</summary>
+/// <summary>
+/// What a worker sends back for a trial: the validation accuracy after each epoch, the model file's bytes unless it was
+/// stopped, and the seconds its training took on the worker (what the cluster adds is the coordinator's wall time less these).
+/// </summary>
 [GenerateSerializer, Immutable]
-internal sealed record TrialWorkResult([property: Id(0)] double[] Curve, [property: Id(1)] byte[]? Model, [property: Id(2)] double? Sparsity);
+internal sealed record TrialWorkResult([property: Id(0)] double[] Curve, [property: Id(1)] byte[]? Model, [property: Id(2)] double? Sparsity, [property: Id(3)] double Seconds);
 
 /// <summary>The version of the package a machine runs: a worker refuses work from a coordinator that runs another.</summary>
 internal static class PackageVersions

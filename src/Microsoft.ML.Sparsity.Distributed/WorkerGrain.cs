@@ -38,6 +38,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
         var context = new MLContext(item.SplitSeed);
         var runner = new NetworkTrialRunner(context, train, validation, item.Layers(), item.BatchSize);
         int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.TrialsPerWorker));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var outcome = runner.Run(item.Index, settings, threads, (epoch, accuracy) =>
         {
             bool? goOn;
@@ -45,6 +46,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
             while (goOn is null);
             return goOn.Value;
         }, CancellationToken.None);
+        double seconds = clock.Elapsed.TotalSeconds;
         byte[]? model = null;
         if (outcome.Model is { } trained)
         {
@@ -53,6 +55,6 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
             model = bytes.ToArray();
         }
         data.Log($"trial {item.Index} {(model is null ? "stopped" : "completed")} after {outcome.Curve.Count} epochs");
-        return new TrialWorkResult([.. outcome.Curve], model, outcome.Sparsity);
+        return new TrialWorkResult([.. outcome.Curve], model, outcome.Sparsity, seconds);
     }
 }

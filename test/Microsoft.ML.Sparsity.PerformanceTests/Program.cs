@@ -4,6 +4,8 @@
 // --only dst [--rounds 3]: LeNet at 90% trained with a static random mask, SET and RigL in alternating rounds (the cost of moving the mask).
 // --only nested: each level of nested LeNet and CNN models against separately pruned ones, batch 1 and 256, and the files' bytes.
 // --only reroute [--plot FILE.png]: the nested CNN served at rising request rates, a rerouting engine against a fixed-level one.
+// --only cluster [--rounds 3] [--cluster localhost|redis://HOST:PORT]: a trial trained here and on a cluster's worker (a silo in
+// this process), the overhead per trial, the model's transfer and the journal's write (build/cluster-bench.sh: localhost and Redis).
 // --only contention [--rounds 3] [--pytorch-bench build/bench_pytorch.py]: LeNet training beside 0, 1 and 2 CPU-bound
 // processes (build/bench-contention.sh runs it with PyTorch).
 // --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
@@ -24,6 +26,7 @@ string only = "all";
 int rounds = 3;
 string? pytorchBench = null;
 string? plot = null;
+string cluster = "localhost";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -35,7 +38,8 @@ for (int i = 0; i < args.Length; i++)
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--pytorch-bench": pytorchBench = args[++i]; break;
         case "--plot": plot = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst|nested|reroute, --rounds N, --pytorch-bench FILE, --plot FILE.png.");
+        case "--cluster": cluster = args[++i]; break;
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst|nested|reroute|cluster, --rounds N, --pytorch-bench FILE, --plot FILE.png, --cluster localhost|redis://HOST:PORT.");
     }
 }
 
@@ -63,6 +67,12 @@ if (only == "nested")
 if (only == "reroute")
 {
     NestedBench.RunLoad(seconds, plot);
+    return;
+}
+
+if (only == "cluster")
+{
+    ClusterBench.Run(rounds, cluster);
     return;
 }
 
