@@ -47,7 +47,10 @@ for _ in $(seq 3000); do [ "$(grep -c "started" "$work/b.log" || true)" -gt "$st
 victim=$(grep "started" "$work/b.log" | tail -n 1 | sed -E 's/.*trial ([0-9]+) started.*/\1/')
 [ -n "$victim" ] || fail "worker b started no trial"
 kill -9 "$b_pid"
+killed_at=$(date +%s.%N)
 echo "killed worker b mid-trial $victim" >&2
+for _ in $(seq 1200); do grep -q "trial $victim started" "$work/a.log" && break; sleep 0.05; done
+echo "worker a started trial $victim $(python3 -c "import sys,time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$killed_at") s after the kill (if it had not run it before)" >&2
 
 wait "$coordinator" || fail "the coordinator exited with $?"
 grep -q "Saved '" "$work/coordinator2.log" || fail "the coordinator saved no model"

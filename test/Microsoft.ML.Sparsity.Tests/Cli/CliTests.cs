@@ -59,6 +59,8 @@ public sealed class CliTests : IDisposable
         string[] commands = ["train", "prune", "sweep", "evaluate", "report", "export", "bench"];
         Assert.All(commands, c => Assert.Contains($"  {c} ", root));
         Assert.Contains("Exit codes: 0 success", root);
+        Assert.Contains("  worker ", root);
+        Assert.Contains("--cluster", Succeeds(Run("worker", "--help")));
         foreach (string command in commands)
         {
             string help = Succeeds(Run(command, "--help"));
@@ -94,6 +96,17 @@ public sealed class CliTests : IDisposable
         FailsWith(2, Run("report", "--model", "notamodel.zip"), "notamodel.zip");
         FailsWith(2, Run("report", "--model", "absent.zip"), "'absent.zip' does not exist");
         FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--sparsities", "0.9,2"), "--sparsities: '2' is not a sparsity in (0, 1)");
+    }
+
+    [Fact]
+    public void ClusterOptionsAreCheckedAndAnUnreachableClusterExitsWith69NamingIt()
+    {
+        FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--cluster", "localhost"), "--sweep-name");
+        FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--cluster", "localhost", "--sweep-name", "s"), "--cluster takes --data fashion-mnist or a folder of IDX files");
+        FailsWith(2, Run("sweep", "--data", "fashion-mnist", "--examples", "600", "--output", "m.zip", "--cluster", "localhost", "--sweep-name", "s", "--journal", "j"), "--journal");
+        FailsWith(2, Run("worker", "--cluster", "http://example"), "neither \"localhost\" nor \"redis://HOST:PORT\"");
+        FailsWith(69, Run("sweep", "--data", "fashion-mnist", "--examples", "600", "--output", "m.zip", "--cluster", "redis://127.0.0.1:1", "--sweep-name", "s", "--connect-timeout", "2"),
+            "Could not reach the Orleans cluster at redis://127.0.0.1:1");
     }
 
     [Fact]
