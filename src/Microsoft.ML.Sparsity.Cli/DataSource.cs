@@ -62,7 +62,7 @@ internal static class DataSource
     }
 
     /// <summary>True for Fashion-MNIST by name (<paramref name="folder"/> null) or a folder of IDX files.</summary>
-    private static bool IsIdx(string data, out string? folder)
+    public static bool IsIdx(string data, out string? folder)
     {
         folder = null;
         if (string.Equals(data, FashionMnist, StringComparison.OrdinalIgnoreCase)) return true;

@@ -14,7 +14,9 @@ public static class ClusterGapExtensions
     /// </summary>
     /// <remarks>
     /// A copy whose worker leaves the cluster runs again on another; a worker refusing the work (another package version
-    /// or data) gets no more of it. Each worker loads the data itself and checks its SHA-256.
+    /// or data) gets no more of it. Each worker loads the data itself and checks its SHA-256 (the reference's data, in
+    /// <c>Training.InputShape</c> when set; the options' column names do not apply). Cancelling stops this machine: a
+    /// copy already running on a worker runs to its end unused.
     /// </remarks>
     /// <param name="gap">The P-GaP estimator (<c>mlContext.Sparsity().ParallelGrowAndPrune(options)</c>).</param>
     /// <param name="cluster">A client connected to the cluster (<see cref="SparsityCluster.ConnectAsync"/>).</param>
@@ -26,6 +28,7 @@ public static class ClusterGapExtensions
     /// <param name="cancellationToken">Stops the run.</param>
     /// <exception cref="ArgumentException">Bad options or data; the message names the option.</exception>
     /// <exception cref="InvalidOperationException">No worker could run the copies (the message says why).</exception>
+    /// <exception cref="TimeoutException">The cluster's messaging kept failing for a minute; the message says what.</exception>
     public static ParallelGapResult RunOnCluster(this ParallelGap gap, IClusterClient cluster, SweepDataReference data, int splitSeed = 1, int copiesPerWorker = 1,
         TimeSpan? workerWaitTimeout = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -40,14 +43,15 @@ public static class ClusterGapExtensions
         string options = GapOptionsJson.Write(gap.Options);
         var (train, validation) = data.Load(splitSeed);
         string hash = SparsitySweep.Fingerprint(train, validation);
+        if (gap.Options.Training.InputShape is { } shape) (train, validation) = (train.Reshape(shape), validation.Reshape(shape));
         using var dispatcher = new WorkerDispatcher(cluster, copiesPerWorker, patience);
         try
         {
             return gap.Run(train, validation, (copies, _, cancellation) =>
             {
-                var runs = copies.Select(copy => Task.Factory.StartNew(() => ClusterWork.Run(dispatcher, copy.Round * copies.Count + copy.Partition,
-                    $"P-GaP round {copy.Round}, copy {copy.Partition}", worker => new Attempt(dispatcher, worker,
-                        ClusterWork.OnWorker(cluster, worker, grain => grain.RunGapCopy(GapCopyWorkItem.Create(copy, options, data, splitSeed, hash, copiesPerWorker)))), cancellation),
+                var runs = copies.Select(copy => Task.Factory.StartNew(() => ClusterWork.Run(dispatcher, cluster, copy.Round * copies.Count + copy.Partition,
+                    $"P-GaP round {copy.Round}, copy {copy.Partition}", (worker, grain) => new Attempt(dispatcher, worker,
+                        grain.RunGapCopy(GapCopyWorkItem.Create(copy, options, data, splitSeed, hash, copiesPerWorker))), null, cancellation),
                     CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
                 Task.WaitAll(runs, CancellationToken.None);
                 return [.. runs.Select(r => r.Result.ToResult())];
@@ -55,7 +59,8 @@ public static class ClusterGapExtensions
         }
         catch (AggregateException e) when (e.InnerException is { } inner)
         {
-            throw inner is SweepHaltException { InnerException: { } cause } ? cause : inner;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner is SweepHaltException { InnerException: { } cause } ? cause : inner).Throw();
+            throw;
         }
     }
 

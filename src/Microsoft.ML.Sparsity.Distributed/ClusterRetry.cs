@@ -37,7 +37,7 @@ internal static class ClusterRetry
     /// <summary>The call, retried on messaging failures for <see cref="Patience"/>.</summary>
     public static void Run(Func<Task> call, string what) => Run(async () =>
     {
-        await call();
+        await call().ConfigureAwait(false);
         return true;
     }, what);
 }

@@ -13,8 +13,9 @@ public static class ClusterSweepExtensions
     /// </summary>
     /// <remarks>
     /// This process is the coordinator: it hands the trials out (the lowest unfinished first, at most
-    /// <see cref="ClusterSweepOptions.TrialsPerWorker"/> on a worker), answers each trial's rungs, and journals each
-    /// finished trial in the cluster's grain storage, model first. A trial whose worker leaves the cluster runs again on
+    /// <see cref="ClusterSweepOptions.TrialsPerWorker"/> of its trials on a worker, more only while some wait at a rung
+    /// for lower ones), answers each trial's rungs, and journals each finished trial in the cluster's grain storage,
+    /// model first. No trial starts after <see cref="SparsitySweepOptions.MaxTime"/>. A trial whose worker leaves the cluster runs again on
     /// another; a worker that joins takes trials at once; a coordinator killed and started again resumes the journal.
     /// The sweep's <see cref="SparsitySweepOptions.ParallelTrials"/> caps the trials running at once (0: as many as the
     /// workers' slots), and its <see cref="SparsitySweepOptions.JournalFolder"/> must be null: the cluster keeps the journal.
@@ -26,6 +27,7 @@ public static class ClusterSweepExtensions
     /// <param name="cancellationToken">Stops the sweep; finished trials stay in the journal, and running ones are told to stop.</param>
     /// <exception cref="ArgumentException">Bad options, or the cluster's journal of that name holds another sweep (the message names what differs).</exception>
     /// <exception cref="InvalidOperationException">No worker could run the trials for <see cref="ClusterSweepOptions.WorkerWaitTimeout"/> (the message says why, e.g. each worker's version or data hash against the coordinator's).</exception>
+    /// <exception cref="TimeoutException">The cluster's messaging or journal kept failing for a minute; the message says what.</exception>
     public static SweepResult RunOnCluster(this SparsitySweep sweep, IClusterClient cluster, ClusterSweepOptions options,
         IProgress<SweepProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -41,8 +43,11 @@ public static class ClusterSweepExtensions
         string hash = SparsitySweep.Fingerprint(train, validation);
         var journal = new ClusterSweepJournal(cluster, options.SweepName, sweep.Definition(SparsitySweep.DescribeData(train, validation, hash)), sweep.Pool);
         using var dispatcher = new WorkerDispatcher(cluster, options.TrialsPerWorker, options.WorkerWaitTimeout);
+        // Every trial waits for a worker from the start, so the time budget is checked when a worker is free.
+        var deadline = sweepOptions.MaxTime is { } budget ? DateTime.UtcNow + budget : DateTime.MaxValue;
         var runner = new ClusterTrialRunner(cluster, dispatcher,
-            (index, settings) => TrialWorkItem.Create(index, settings, data, sweepOptions.Seed, hash, sweepOptions.Layers, sweepOptions.BatchSize, options.TrialsPerWorker), sweep.Pool);
+            (index, settings) => TrialWorkItem.Create(index, settings, data, sweepOptions.Seed, hash, sweepOptions.Layers, sweepOptions.BatchSize, options.TrialsPerWorker), sweep.Pool,
+            () => DateTime.UtcNow < deadline);
         int parallel = sweepOptions.ParallelTrials > 0 ? sweepOptions.ParallelTrials : sweepOptions.MaxTrials;
         var result = sweep.Run(runner, journal, parallel, progress, cancellationToken);
         return sweep.Measured(result, validation.GetFeatures(0).ToArray(), progress, cancellationToken);

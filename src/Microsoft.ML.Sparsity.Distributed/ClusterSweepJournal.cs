@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
-using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sweeps;
 
 namespace Microsoft.ML.Sparsity.Distributed;
@@ -52,7 +51,7 @@ internal sealed class ClusterSweepJournal : ISweepJournal
                 var bytes = ClusterRetry.Run(() => Model(record.Index).Get(), $"Reading trial {record.Index}'s model from the journal '{_name}'");
                 if (bytes is null || bytes.Length != record.Bytes)
                     throw new InvalidDataException($"{what} says its model has {record.Bytes:N0} bytes, but the journal holds {(bytes is null ? "no model" : $"{bytes.Length:N0} bytes")}.");
-                model = Load(bytes);
+                model = ModelBytes.Load(bytes, _pool);
             }
             finished[record.Index] = new SweepTrial(record.Index, settings, status, record.Curve, record.Sparsity, record.Bytes,
                 TimeSpan.FromSeconds(record.Seconds), record.Error, null, model, _pool);
@@ -66,7 +65,7 @@ internal sealed class ClusterSweepJournal : ISweepJournal
         double? sparsity = null;
         if (outcome.Model is { } model)
         {
-            byte[] file = Save(model);
+            byte[] file = ModelBytes.Save(model);
             ClusterRetry.Run(() => Model(index).Put(file), $"Writing trial {index}'s model to the journal '{_name}'");
             bytes = file.Length;
             sparsity = outcome.Sparsity ?? model.GetSparsityReport().Sparsity;
@@ -74,18 +73,5 @@ internal sealed class ClusterSweepJournal : ISweepJournal
         var record = new JournalRecord(index, JsonSerializer.Serialize(settings), status.ToString(), [.. outcome.Curve], sparsity, bytes, duration.TotalSeconds, error);
         ClusterRetry.Run(() => Journal.Commit(record), $"Writing trial {index}'s record to the journal '{_name}'");
         return new SweepTrial(index, settings, status, outcome.Curve, sparsity, bytes, duration, error, null, outcome.Model, _pool);
-    }
-
-    internal static byte[] Save(NeuralNetworkMulticlassModel model)
-    {
-        using var stream = new MemoryStream();
-        ModelFile.Save(model, stream);
-        return stream.ToArray();
-    }
-
-    internal NeuralNetworkMulticlassModel Load(byte[] bytes)
-    {
-        using var stream = new MemoryStream(bytes, writable: false);
-        return (NeuralNetworkMulticlassModel)ModelFile.Load(stream, _pool);
     }
 }

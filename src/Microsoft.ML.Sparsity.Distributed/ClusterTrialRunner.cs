@@ -7,7 +7,13 @@ namespace Microsoft.ML.Sparsity.Distributed;
 /// worker is lost), answering each trial's worker after every epoch. Errors of the trial's own (options a worker
 /// rejects, training that fails) come back as the trial's failure.
 /// </summary>
-internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher dispatcher, Func<int, TrialSettings, TrialWorkItem> workItem, Engine.WorkerPool pool) : ITrialRunner
+/// <param name="grains">The cluster.</param>
+/// <param name="dispatcher">Hands out the workers.</param>
+/// <param name="workItem">Trial i's work item.</param>
+/// <param name="pool">The pool the returned models predict on.</param>
+/// <param name="mayStart">Checked when a worker is free for a trial (the sweep's time budget); null: always.</param>
+internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher dispatcher, Func<int, TrialSettings, TrialWorkItem> workItem, Engine.WorkerPool pool,
+    Func<bool>? mayStart = null) : ITrialRunner
 {
     /// <summary>How long a worker's question at the end of an epoch waits for an answer before it asks again.</summary>
     internal static readonly TimeSpan AnswerWithin = TimeSpan.FromSeconds(10);
@@ -25,12 +31,20 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
     internal TrialWorkResult RunOnWorker(int index, TrialSettings settings, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
         var item = workItem(index, settings);
-        return ClusterWork.Run(dispatcher, index, $"Trial {index}", worker =>
+        return ClusterWork.Run(dispatcher, grains, index, $"Trial {index}", (worker, grain) =>
         {
-            var observer = new EpochObserver(worker, dispatcher, keepGoing, cancellation);
+            var observer = new EpochObserver(index, worker, dispatcher, keepGoing, cancellation);
             var reference = grains.CreateObjectReference<IEpochObserver>(observer);
-            return new Attempt(ClusterWork.OnWorker(grains, worker, grain => grain.RunTrial(item, reference)), observer, () => grains.DeleteObjectReference<IEpochObserver>(reference));
-        }, cancellation);
+            try
+            {
+                return new Attempt(grain.RunTrial(item, reference), observer, () => grains.DeleteObjectReference<IEpochObserver>(reference));
+            }
+            catch
+            {
+                grains.DeleteObjectReference<IEpochObserver>(reference);
+                throw;
+            }
+        }, mayStart, cancellation);
     }
 
     /// <summary>A trial's attempt: its observer holds the worker's slot (and lends it while a rung decision waits).</summary>
@@ -47,23 +61,21 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
         }
     }
 
-    internal Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel Load(byte[] bytes)
-    {
-        using var stream = new MemoryStream(bytes, writable: false);
-        return (Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel)Serialization.ModelFile.Load(stream, pool);
-    }
+    /// <summary>A model the worker sent.</summary>
+    internal Models.NeuralNetworkMulticlassModel Load(byte[] bytes) => ModelBytes.Load(bytes, pool);
 
     /// <summary>
     /// Answers a trial's worker after each epoch. The decision (which may wait at a rung for other trials) runs once per
     /// epoch; the worker asks until it has it. While the decision waits, the trial's slot is lent to other trials (a
-    /// trial waiting for a lower one that lost its worker must not hold the slot that trial needs).
+    /// trial waiting for a lower one that lost its worker must not hold the slot that trial needs), but only to a lower
+    /// trial waiting for one, so a worker runs more trials than its slots only while they wait for lower ones.
     /// </summary>
-    private sealed class EpochObserver(SiloAddress worker, WorkerDispatcher dispatcher, Func<int, double, bool> keepGoing, CancellationToken cancellation) : IEpochObserver
+    private sealed class EpochObserver(int index, SiloAddress worker, WorkerDispatcher dispatcher, Func<int, double, bool> keepGoing, CancellationToken cancellation) : IEpochObserver
     {
         private readonly object _gate = new();
         private int _epoch;
         private Task<bool>? _decision;
-        private bool _abandoned, _holdsSlot = true;
+        private bool _abandoned, _deciding, _holdsSlot = true;
 
         public async Task<bool?> Epoch(int epoch, double accuracy)
         {
@@ -74,30 +86,32 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
                 if (_decision is null || _epoch != epoch)
                 {
                     _epoch = epoch;
+                    _deciding = true;
                     _decision = Task.Factory.StartNew(() => Decide(epoch, accuracy), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 }
                 decision = _decision;
             }
-            if (await Task.WhenAny(decision, Task.Delay(AnswerWithin)) != decision) return null;
-            return await decision;
+            if (await Task.WhenAny(decision, Task.Delay(AnswerWithin)).ConfigureAwait(false) != decision) return null;
+            return await decision.ConfigureAwait(false);
         }
 
         private bool Decide(int epoch, double accuracy)
         {
-            using var lend = new Timer(_ => Lend(), null, SlotHeldWhileWaiting, Timeout.InfiniteTimeSpan);
+            // While the decision waits (at a rung, for lower trials), a lower trial waiting for a slot gets this one.
+            using var lend = new Timer(_ => Lend(), null, SlotHeldWhileWaiting, SlotHeldWhileWaiting);
             try
             {
                 return keepGoing(epoch, accuracy) && !cancellation.IsCancellationRequested;
             }
-            catch (OperationCanceledException)
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
-                return false; // the sweep halted or was cancelled; it says which
+                return false; // the sweep halted, was cancelled or has ended; it says which
             }
             finally
             {
-                lend.Dispose();
                 lock (_gate)
                 {
+                    _deciding = false; // a lend callback still queued does nothing now
                     if (!_holdsSlot && !_abandoned)
                     {
                         dispatcher.Resume(worker);
@@ -111,7 +125,7 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
         {
             lock (_gate)
             {
-                if (!_holdsSlot || _abandoned) return;
+                if (!_deciding || !_holdsSlot || _abandoned || !dispatcher.LowerWaiting(index)) return;
                 dispatcher.Release(worker);
                 _holdsSlot = false;
             }

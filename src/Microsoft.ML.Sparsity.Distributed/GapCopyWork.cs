@@ -54,6 +54,7 @@ internal static class GapCopyWorker
         WorkerData.CheckVersion(item.PackageVersion, worker);
         var options = GapOptionsJson.Read(item.Options);
         var (train, _) = data.Get(item.Data, item.SplitSeed, item.DataHash, worker);
+        if (!train.FeatureShapeArray.SequenceEqual(item.InputShape)) train = train.Reshape(item.InputShape); // the options' InputShape
         data.Log($"P-GaP round {item.Round}, copy {item.Partition} started");
         int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.CopiesPerWorker));
         var result = GapCopy.Train(item.Work(), options, train, WorkerPool.Shared(threads), CancellationToken.None);

@@ -28,7 +28,7 @@ internal sealed class SweepJournalGrain([PersistentState("journal", JournalStora
         if (state.State.Definition is not { } existing)
         {
             state.State.Definition = definition;
-            await state.WriteStateAsync();
+            await Written(() => state.State.Definition = null);
             return;
         }
         for (int i = 0; i < Math.Max(existing.Length, definition.Length); i++)
@@ -45,7 +45,21 @@ internal sealed class SweepJournalGrain([PersistentState("journal", JournalStora
     public async Task Commit(JournalRecord record)
     {
         if (!state.State.Records.TryAdd(record.Index, record)) return;
-        await state.WriteStateAsync();
+        await Written(() => state.State.Records.Remove(record.Index));
+    }
+
+    /// <summary>Writes the state; if the storage fails, <paramref name="undo"/> takes the change back, so a retried call writes it again.</summary>
+    private async Task Written(Action undo)
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            undo();
+            throw;
+        }
     }
 }
 
@@ -55,7 +69,15 @@ internal sealed class TrialModelGrain([PersistentState("model", JournalStorage.N
     {
         if (state.State.Model is not null) return;
         state.State.Model = model;
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State.Model = null; // a retried call writes it again
+            throw;
+        }
     }
 
     public Task<byte[]?> Get() => Task.FromResult(state.State.Model);

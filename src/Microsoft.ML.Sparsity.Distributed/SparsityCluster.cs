@@ -44,7 +44,7 @@ public static class SparsityCluster
     /// <param name="cluster"><c>localhost</c> or <c>redis://HOST:PORT</c>.</param>
     /// <param name="siloPort">The port workers talk to each other on (on localhost, the first worker must use <see cref="LocalhostPrimaryPort"/>).</param>
     /// <param name="gatewayPort">The port coordinators connect to (on localhost, the first worker's is <see cref="LocalhostGatewayPort"/>).</param>
-    /// <param name="address">The address other machines reach this worker at (Redis clustering; default: this machine's first address).</param>
+    /// <param name="address">The address other machines reach this worker at (Redis clustering; default: this machine's first IPv4 address that is not a loopback one).</param>
     /// <param name="log">Receives a line when a unit of work starts and ends; null: none.</param>
     /// <exception cref="ArgumentException">The cluster string is neither form; the message shows both.</exception>
     public static IHost CreateWorker(string cluster, int siloPort = LocalhostPrimaryPort, int gatewayPort = LocalhostGatewayPort, IPAddress? address = null, Action<string>? log = null)
@@ -60,7 +60,7 @@ public static class SparsityCluster
                 silo.Configure<ClusterMembershipOptions>(o => (o.ProbeTimeout, o.NumMissedProbesLimit) = (TimeSpan.FromSeconds(2), 2));
                 if (endpoint.Redis is { } redis)
                 {
-                    silo.ConfigureEndpoints(address ?? Dns.GetHostAddresses(Dns.GetHostName()).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), siloPort, gatewayPort, listenOnAnyHostAddress: true);
+                    silo.ConfigureEndpoints(address ?? ThisMachine(), siloPort, gatewayPort, listenOnAnyHostAddress: true);
                     silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                     silo.AddRedisGrainStorage(JournalStorage.Name, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 }
@@ -73,6 +73,11 @@ public static class SparsityCluster
             })
             .Build();
     }
+
+    /// <summary>This machine's first IPv4 address that is not a loopback one (Debian names the host 127.0.1.1, which no other machine reaches).</summary>
+    private static IPAddress ThisMachine() =>
+        Dns.GetHostAddresses(Dns.GetHostName()).FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+        ?? throw new ArgumentException("This machine has no IPv4 address other machines can reach; pass the worker's address.", "address");
 
     /// <summary>
     /// Connects a coordinator to <paramref name="cluster"/> and returns the started client host (its services hold the
@@ -103,9 +108,10 @@ public static class SparsityCluster
             await host.StartAsync(limit.Token).WaitAsync(limit.Token);
             return host;
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e)
         {
             host.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
             throw new TimeoutException($"Could not reach the Orleans cluster at {endpoint} within {timeout.TotalSeconds:0.#} s" +
                 (e is OperationCanceledException ? "." : $": {e.Message}") + " Is a worker (or redis-server) running there?", e);
         }

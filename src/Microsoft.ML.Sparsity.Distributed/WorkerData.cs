@@ -22,8 +22,28 @@ internal sealed class WorkerData(WorkerLog log)
     /// <summary>Counts a unit of work.</summary>
     public void Started() => Interlocked.Increment(ref _workStarted);
 
+    /// <summary>Data sets kept at once; the least recently used goes when another comes (each Fashion-MNIST split holds about 380 MB).</summary>
+    internal const int Kept = 2;
+
+    private readonly List<(SweepDataReference Data, int Seed)> _recent = [];
+
+    /// <summary>Marks a data set as just used and lets the least recently used go beyond <see cref="Kept"/>.</summary>
+    private void Touch(SweepDataReference reference, int seed)
+    {
+        lock (_recent)
+        {
+            _recent.Remove((reference, seed));
+            _recent.Add((reference, seed));
+            while (_recent.Count > Kept)
+            {
+                _loaded.TryRemove(_recent[0], out _);
+                _recent.RemoveAt(0);
+            }
+        }
+    }
+
     /// <summary>The data of <paramref name="reference"/> split with <paramref name="seed"/>, checked against <paramref name="expectedHash"/>.</summary>
-    /// <exception cref="WorkerMismatchException">This worker's copy of the data has another SHA-256; the message names both.</exception>
+    /// <exception cref="WorkerMismatchException">This worker cannot load the data, or its copy has another SHA-256; the message names both hashes.</exception>
     public (Dataset Train, Dataset Validation) Get(SweepDataReference reference, int seed, string expectedHash, string worker)
     {
         var lazy = _loaded.GetOrAdd((reference, seed), key => new(() =>
@@ -36,11 +56,15 @@ internal sealed class WorkerData(WorkerLog log)
         {
             loaded = lazy.Value;
         }
-        catch
+        catch (Exception e)
         {
             _loaded.TryRemove(new((reference, seed), lazy)); // a failed load is tried again next time (the files may appear)
+            // Not the trial's fault: the worker refuses the work, and the others run it.
+            if (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException or System.Net.Http.HttpRequestException)
+                throw new WorkerMismatchException($"Worker {worker} cannot load the data '{reference}': {e.Message}", e);
             throw;
         }
+        Touch(reference, seed);
         if (loaded.Hash != expectedHash)
             throw new WorkerMismatchException($"Worker {worker} has other data for '{reference}': its SHA-256 is {loaded.Hash}, the coordinator's is {expectedHash}.");
         return (loaded.Train, loaded.Validation);

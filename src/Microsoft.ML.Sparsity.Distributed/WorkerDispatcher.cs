@@ -21,6 +21,7 @@ internal sealed class WorkerDispatcher : IDisposable
     private readonly Task _watching;
     private HashSet<SiloAddress> _active = [];
     private Exception? _membershipFailure;
+    private DateTime? _membershipFailingSince;
 
     public WorkerDispatcher(IGrainFactory grains, int slotsPerWorker, TimeSpan patience)
     {
@@ -50,6 +51,7 @@ internal sealed class WorkerDispatcher : IDisposable
                 lock (_gate)
                 {
                     _membershipFailure = e;
+                    _membershipFailingSince ??= DateTime.UtcNow;
                     Monitor.PulseAll(_gate);
                 }
             }
@@ -58,19 +60,42 @@ internal sealed class WorkerDispatcher : IDisposable
 
     private async Task Refresh()
     {
-        var hosts = await _management.GetHosts(onlyActive: true);
+        var hosts = await _management.GetHosts(onlyActive: true).ConfigureAwait(false);
         lock (_gate)
         {
             _active = [.. hosts.Keys];
-            _membershipFailure = null;
+            (_membershipFailure, _membershipFailingSince) = (null, null);
             Monitor.PulseAll(_gate);
         }
     }
 
-    /// <summary>True while <paramref name="worker"/> is an active member of the cluster.</summary>
+    /// <summary>
+    /// True while <paramref name="worker"/> is an active member of the cluster. When the membership cannot be read for
+    /// <see cref="ClusterRetry.Patience"/>, no worker counts as alive: the running work is given up rather than awaited
+    /// without end, and no more is handed out.
+    /// </summary>
     public bool IsAlive(SiloAddress worker)
     {
-        lock (_gate) return _active.Contains(worker);
+        lock (_gate) return !MembershipLost && _active.Contains(worker);
+    }
+
+    private bool MembershipLost => DateTime.UtcNow - _membershipFailingSince > ClusterRetry.Patience;
+
+    /// <summary>True when a unit of lower index than <paramref name="index"/> waits for a slot.</summary>
+    public bool LowerWaiting(int index)
+    {
+        lock (_gate) return _waiting.Count > 0 && _waiting.Min < index;
+    }
+
+    /// <summary>Charges the slot taken on <paramref name="from"/> to <paramref name="to"/>, where the work was placed instead.</summary>
+    public void Move(SiloAddress from, SiloAddress to)
+    {
+        lock (_gate)
+        {
+            _busy[from] = Math.Max(0, _busy.GetValueOrDefault(from) - 1);
+            _busy[to] = _busy.GetValueOrDefault(to) + 1;
+            Monitor.PulseAll(_gate);
+        }
     }
 
     /// <summary>
@@ -88,7 +113,7 @@ internal sealed class WorkerDispatcher : IDisposable
                 while (true)
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    var eligible = _active.Where(s => !_refused.ContainsKey(s)).ToList();
+                    var eligible = MembershipLost ? [] : _active.Where(s => !_refused.ContainsKey(s)).ToList();
                     if (eligible.Count > 0) since = DateTime.UtcNow;
                     else if (DateTime.UtcNow - since > _patience) throw new SweepHaltException(NoWorker());
                     if (_waiting.Min == index)

@@ -1,4 +1,3 @@
-using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sweeps;
 
 namespace Microsoft.ML.Sparsity.Distributed;
@@ -47,13 +46,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
             return goOn.Value;
         }, CancellationToken.None);
         double seconds = clock.Elapsed.TotalSeconds;
-        byte[]? model = null;
-        if (outcome.Model is { } trained)
-        {
-            using var bytes = new MemoryStream();
-            ModelFile.Save(trained, bytes);
-            model = bytes.ToArray();
-        }
+        byte[]? model = outcome.Model is { } trained ? ModelBytes.Save(trained) : null;
         data.Log($"trial {item.Index} {(model is null ? "stopped" : "completed")} after {outcome.Curve.Count} epochs");
         return new TrialWorkResult([.. outcome.Curve], model, outcome.Sparsity, seconds);
     }

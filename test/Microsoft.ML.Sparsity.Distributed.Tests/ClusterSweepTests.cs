@@ -83,7 +83,7 @@ public sealed class ClusterSweepTests
         AssertSame(result, resumed);
         Assert.Equal(6, cluster.Silos.Sum(silo => TestClusters.WorkStarted(cluster, silo)));
         foreach (var (a, b) in result.Trials.Zip(resumed.Trials).Where(p => p.First.Status == SweepTrialStatus.Completed))
-            Assert.Equal(ClusterSweepJournal.Save(a.GetModel()), ClusterSweepJournal.Save(b.GetModel()));
+            Assert.Equal(ModelBytes.Save(a.GetModel()), ModelBytes.Save(b.GetModel()));
     }
 
     [Fact]
@@ -141,6 +141,39 @@ public sealed class ClusterSweepTests
     }
 
     [Fact]
+    public async Task A_journal_write_the_storage_failed_is_written_again_on_retry()
+    {
+        await using var cluster = await TestClusters.Start(1);
+        var sweep = Sweep();
+        var journal = new ClusterSweepJournal(cluster.Client, "storage-down", ["definition"], sweep.Pool);
+        var settings = sweep.TrialSettings(0);
+        var model = new MLContext(1).MulticlassClassification.Trainers.NeuralNetwork(layers: [Layers.Dense(4), Layers.ReLU()], epochs: 1)
+            .Fit(new DatasetDataView(Data.Load(3).Train));
+        TestClusters.FailingWrites = 1; // the model's first write fails
+        journal.Write(0, settings, SweepTrialStatus.Completed, new TrialOutcome([0.5], model, 0.0), TimeSpan.FromSeconds(1), null);
+        TestClusters.FailingWrites = 1; // the record's first write fails
+        journal.Write(1, settings, SweepTrialStatus.Stopped, new TrialOutcome([0.4], null), TimeSpan.FromSeconds(1), null);
+        // Fresh activations read what the storage holds: both records, and the model.
+        await cluster.DeactivateAsync(cluster.Client.GetGrain<ISweepJournalGrain>("storage-down"));
+        await cluster.DeactivateAsync(cluster.Client.GetGrain<ITrialModelGrain>("storage-down/0000"));
+        var finished = new ClusterSweepJournal(cluster.Client, "storage-down", ["definition"], sweep.Pool).ReadFinished(_ => settings);
+        Assert.Equal([0, 1], finished.Keys.Order());
+        Assert.Equal(ModelBytes.Save(model), ModelBytes.Save(finished[0].GetModel()));
+    }
+
+    [Fact]
+    public async Task A_sweep_on_a_cluster_starts_no_trial_after_its_time_budget()
+    {
+        await using var cluster = await TestClusters.Start(1);
+        var options = Options();
+        options.MaxTime = TimeSpan.FromTicks(1);
+        var result = Sweep(options).RunOnCluster(cluster.Client, OnCluster("late"));
+        Assert.Empty(result.Trials);
+        Assert.Empty(await Journal(cluster, "late"));
+        Assert.Equal(0, TestClusters.WorkStarted(cluster, cluster.Silos[0]));
+    }
+
+    [Fact]
     public async Task A_journal_of_another_sweep_is_refused_by_name()
     {
         await using var cluster = await TestClusters.Start(1);
@@ -173,6 +206,11 @@ public sealed class ClusterSweepTests
         var data = await Assert.ThrowsAsync<WorkerMismatchException>(() => cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid()).RunTrial(item with { DataHash = "ABC123" }, observer));
         Assert.Contains("ABC123", data.Message);
         Assert.Contains(hash, data.Message);
+
+        // A worker that cannot load the data refuses the work too (the others may have it), naming the reference.
+        var missing = await Assert.ThrowsAsync<WorkerMismatchException>(() => cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid())
+            .RunTrial(item with { Data = new SweepDataReference("/no/such/folder") }, observer));
+        Assert.Contains("cannot load the data '/no/such/folder", missing.Message);
     }
 
     [Fact]

@@ -37,6 +37,9 @@ internal static class TestClusters
         cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<WorkerData>().WorkStarted;
 
     /// <summary>Grain state kept by the process (serialised, so a grain's later changes do not leak into it): it survives killed silos.</summary>
+    /// <summary>The storage's next this-many writes fail (as a Redis outage would); 0 by default.</summary>
+    public static int FailingWrites;
+
     private sealed class ProcessGrainStorage(Serializer serializer) : IGrainStorage
     {
         private static readonly ConcurrentDictionary<string, (string ETag, byte[] State)> Stored = new();
@@ -52,6 +55,8 @@ internal static class TestClusters
 
         public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
         {
+            if (Interlocked.Decrement(ref FailingWrites) >= 0) throw new OrleansException("The storage is down (a test's failure).");
+            Interlocked.Exchange(ref FailingWrites, 0);
             string etag = Guid.NewGuid().ToString("N");
             Stored[Key(stateName, grainId)] = (etag, serializer.SerializeToArray(grainState.State));
             (grainState.ETag, grainState.RecordExists) = (etag, true);

@@ -142,12 +142,12 @@ internal static class SweepCommand
         if (name is null) throw new ArgumentException("--cluster needs --sweep-name: the name the cluster keeps the sweep's journal under.", "--sweep-name");
         if (folds is not null) throw new ArgumentException("--folds does not run on a cluster; leave out --folds or --cluster.", "--folds");
         if (journal is not null) throw new ArgumentException("A sweep on a cluster keeps its journal in the cluster (--sweep-name); leave out --journal.", "--journal");
-        if (data.Data != DataSource.FashionMnist && !Directory.Exists(data.Data))
+        if (!DataSource.IsIdx(data.Data, out string? folder))
             throw new ArgumentException($"--cluster takes --data fashion-mnist or a folder of IDX files every worker can read, not \"{data.Data}\".", "--data");
         var options = new Distributed.ClusterSweepOptions
         {
             SweepName = name,
-            Data = new Distributed.SweepDataReference(data.Data == DataSource.FashionMnist ? data.Data : Path.GetFullPath(data.Data), Examples: examples),
+            Data = new Distributed.SweepDataReference(folder is null ? Distributed.SweepDataReference.FashionMnist : Path.GetFullPath(folder), Examples: examples),
             TrialsPerWorker = trialsPerWorker,
         };
         return options;

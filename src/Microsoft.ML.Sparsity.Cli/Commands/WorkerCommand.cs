@@ -13,7 +13,7 @@ internal static class WorkerCommand
         var cluster = Cluster();
         var port = new Option<int>("--port") { Description = $"The port workers talk to each other on (localhost: the first worker uses {SparsityCluster.LocalhostPrimaryPort}).", DefaultValueFactory = _ => SparsityCluster.LocalhostPrimaryPort };
         var gateway = new Option<int>("--gateway-port") { Description = $"The port coordinators connect to (localhost: the first worker's is {SparsityCluster.LocalhostGatewayPort}).", DefaultValueFactory = _ => SparsityCluster.LocalhostGatewayPort };
-        var address = new Option<string?>("--address") { Description = "The address other machines reach this worker at (Redis clusters; default: this machine's first IPv4 address)." };
+        var address = new Option<string?>("--address") { Description = "The address other machines reach this worker at (Redis clusters; default: this machine's first IPv4 address that is not a loopback one)." };
         var command = new System.CommandLine.Command("worker", "Joins a cluster and runs the trials of sweeps started with --cluster (and P-GaP copies) until stopped.")
         {
             cluster, port, gateway, address,

@@ -131,7 +131,7 @@ public sealed class SparsitySweep
     /// <summary>
     /// The sweep with a given trial runner and journal, <paramref name="parallel"/> trials at a time; latency is not
     /// measured here. A runner's <see cref="SweepHaltException"/> halts the sweep and its inner exception is rethrown;
-    /// any other exception of a runner fails that trial only.
+    /// its <see cref="TrialNotStartedException"/> leaves the trial unrun; any other exception fails that trial only.
     /// </summary>
     internal SweepResult Run(ITrialRunner runner, ISweepJournal? journal, int parallel, IProgress<SweepProgress>? progress, CancellationToken cancellation)
     {
@@ -201,6 +201,10 @@ public sealed class SparsitySweep
                 {
                     trials[index] = RunTrial(index, settings);
                 }
+                catch (TrialNotStartedException)
+                {
+                    return; // the time budget ran out while the trial waited for a worker: this worker takes no more
+                }
                 finally
                 {
                     // Ended whatever happened (a cancelled or failed write too): trials waiting at a rung on this one go on.
@@ -227,7 +231,7 @@ public sealed class SparsitySweep
                 }, halt.Token);
                 status = outcome.Model is null ? SweepTrialStatus.Stopped : SweepTrialStatus.Completed;
             }
-            catch (Exception e) when (e is not SweepHaltException && (e is not OperationCanceledException || !halt.IsCancellationRequested))
+            catch (Exception e) when (e is not SweepHaltException and not TrialNotStartedException && (e is not OperationCanceledException || !halt.IsCancellationRequested))
             {
                 (outcome, status, error) = (new TrialOutcome(board.Curve(index), null), SweepTrialStatus.Failed, $"{e.GetType().Name}: {e.Message}");
             }

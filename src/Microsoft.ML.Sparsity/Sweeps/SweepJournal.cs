@@ -25,6 +25,12 @@ internal interface ISweepJournal
 internal sealed class SweepHaltException(Exception cause) : Exception(cause.Message, cause);
 
 /// <summary>
+/// Thrown by a trial runner whose trial could not start before the sweep's time budget ran out (a cluster's runner
+/// waits for a free worker first): the trial is not run and not journaled, as a trial a sweep never reached.
+/// </summary>
+internal sealed class TrialNotStartedException() : Exception("The sweep's time budget ran out before a worker was free for the trial.");
+
+/// <summary>
 /// A sweep's folder: <c>sweep.json</c> (the sweep's definition) and, per finished trial, <c>trial-NNNN.model</c> (a
 /// completed trial's model) and then <c>trial-NNNN.json</c> (its record; written last, atomically, so a trial counts as
 /// finished exactly when its record is there). A resumed sweep reads the records and runs only the trials without one.
