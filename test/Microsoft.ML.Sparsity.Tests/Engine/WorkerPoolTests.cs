@@ -110,8 +110,9 @@ public sealed class WorkerPoolTests
         // A worker that sleeps 5 ms in each item it takes stands in for one the kernel keeps preempting mid-item; the
         // caller's items take 0.5 ms each, so a call alone takes 2 ms and one the worker joins at least 5 ms. The probe
         // (its policy is ParallelismProbeTests') must run most calls alone: after the first 100 calls the worker may
-        // join only the probes' windows with it (measured: 3-4 calls in 100; without the probe, 39-54). The bodies are
-        // lambdas made afresh at each call, so the calls name one owner, as the engine's do.
+        // join only the probes' windows with it (measured: 3-4 calls in 100 on a quiet machine, 13 once while other
+        // test classes ran beside it; without the probe, 39-54). The bodies are lambdas made afresh at each call, so the
+        // calls name one owner, as the engine's do.
         using var pool = new WorkerPool(2);
         object owner = new();
         int caller = Environment.CurrentManagedThreadId;
@@ -141,7 +142,7 @@ public sealed class WorkerPoolTests
         }
 
         JoinedCalls(100);
-        Assert.InRange(JoinedCalls(100), 0, 12);
+        Assert.InRange(JoinedCalls(100), 0, 24);
 
         // Calls of another size are judged by a probe of their own, which starts with the workers: a call of 64 items
         // that waits for the worker's first item shows it taking part.
