@@ -51,8 +51,10 @@ public static class SparsityCluster
     {
         var endpoint = ClusterEndpoint.Parse(cluster);
         return Host.CreateDefaultBuilder()
-            // Orleans' advice on server GC and its watchdog's notes on a busy CPU (a worker trains on every core) are noise here.
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error).AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error))
+            // Orleans' advice on server GC, its watchdog's notes on a busy CPU (a worker trains on every core) and the
+            // stack traces of connections a dead peer reset are noise here; membership changes are not.
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error)
+                .AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error).AddFilter("Orleans.Runtime.Messaging", LogLevel.Error))
             .UseOrleans(silo =>
             {
                 silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));

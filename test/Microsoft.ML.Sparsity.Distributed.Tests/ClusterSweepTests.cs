@@ -92,23 +92,26 @@ public sealed class ClusterSweepTests
         await using var cluster = await TestClusters.Start();
         var victim = cluster.SecondarySilos[0];
         int killed = 0, victimStarted = 0;
-        Task? joined = null;
         // The first epoch's report: every worker has a trial running (three trials, one per worker) and none has ended.
+        // The report holds the sweep's decisions (and so every trial at its first epoch) while a worker joins and the
+        // victim is killed, so the newcomer joins while trials wait for workers.
         var progress = new Training.SynchronousProgress<SweepProgress>(p =>
         {
-            if (p.Epoch == 1 && Interlocked.Exchange(ref killed, 1) == 0)
+            if (p.Epoch != 1 || Interlocked.Exchange(ref killed, 1) != 0) return;
+            Assert.True(SpinWait.SpinUntil(() => TestClusters.WorkStarted(cluster, victim) > 0, TimeSpan.FromSeconds(30)));
+            victimStarted = TestClusters.WorkStarted(cluster, victim);
+            Task.Run(async () =>
             {
-                Assert.True(SpinWait.SpinUntil(() => TestClusters.WorkStarted(cluster, victim) > 0, TimeSpan.FromSeconds(30)));
-                victimStarted = TestClusters.WorkStarted(cluster, victim);
-                joined = Task.Run(async () =>
-                {
-                    await cluster.KillSiloAsync(victim);
-                    await cluster.StartAdditionalSiloAsync();
-                });
-            }
+                var newcomer = await cluster.StartAdditionalSiloAsync();
+                await cluster.KillSiloAsync(victim);
+                // Until the membership shows both (the dispatcher reads it every 250 ms), and the lost trial has a worker.
+                var management = cluster.Client.GetGrain<IManagementGrain>(0);
+                for (var hosts = await management.GetHosts(true); !hosts.ContainsKey(newcomer.SiloAddress) || hosts.ContainsKey(victim.SiloAddress); hosts = await management.GetHosts(true))
+                    await Task.Delay(100);
+                for (int i = 0; i < 100 && TestClusters.WorkStarted(cluster, newcomer) == 0; i++) await Task.Delay(100);
+            }).Wait();
         });
         var result = Sweep().RunOnCluster(cluster.Client, OnCluster("kill"), progress);
-        await joined!;
         AssertSame(OnOneMachine.Value, result);
         var records = await Journal(cluster, "kill");
         Assert.Equal(Enumerable.Range(0, 6), records.Select(r => r.Index));
