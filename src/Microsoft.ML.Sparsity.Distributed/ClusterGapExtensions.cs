@@ -44,6 +44,7 @@ public static class ClusterGapExtensions
         var (train, validation) = data.Load(splitSeed);
         string hash = SparsitySweep.Fingerprint(train, validation);
         if (gap.Options.Training.InputShape is { } shape) (train, validation) = (train.Reshape(shape), validation.Reshape(shape));
+        var context = WorkContext.Create(data, splitSeed, hash, copiesPerWorker);
         using var dispatcher = new WorkerDispatcher(cluster, copiesPerWorker, patience);
         try
         {
@@ -51,7 +52,7 @@ public static class ClusterGapExtensions
             {
                 var runs = copies.Select(copy => Task.Factory.StartNew(() => ClusterWork.Run(dispatcher, cluster, copy.Round * copies.Count + copy.Partition,
                     $"P-GaP round {copy.Round}, copy {copy.Partition}", (worker, grain) => new Attempt(dispatcher, worker,
-                        grain.RunGapCopy(GapCopyWorkItem.Create(copy, options, data, splitSeed, hash, copiesPerWorker))), null, cancellation),
+                        grain.RunGapCopy(GapCopyWorkItem.Create(copy, options, context))), null, cancellation),
                     CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
                 Task.WaitAll(runs, CancellationToken.None);
                 return [.. runs.Select(r => r.Result.ToResult())];

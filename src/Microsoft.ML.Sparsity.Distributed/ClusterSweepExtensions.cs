@@ -42,11 +42,12 @@ public static class ClusterSweepExtensions
         var (train, validation) = data.Load(sweepOptions.Seed);
         string hash = SparsitySweep.Fingerprint(train, validation);
         var journal = new ClusterSweepJournal(cluster, options.SweepName, sweep.Definition(SparsitySweep.DescribeData(train, validation, hash)), sweep.Pool);
+        var context = WorkContext.Create(data, sweepOptions.Seed, hash, options.TrialsPerWorker);
         using var dispatcher = new WorkerDispatcher(cluster, options.TrialsPerWorker, options.WorkerWaitTimeout);
         // Every trial waits for a worker from the start, so the time budget is checked when a worker is free.
         var deadline = sweepOptions.MaxTime is { } budget ? DateTime.UtcNow + budget : DateTime.MaxValue;
         var runner = new ClusterTrialRunner(cluster, dispatcher,
-            (index, settings) => TrialWorkItem.Create(index, settings, data, sweepOptions.Seed, hash, sweepOptions.Layers, sweepOptions.BatchSize, options.TrialsPerWorker), sweep.Pool,
+            (index, settings) => TrialWorkItem.Create(index, settings, context, sweepOptions.Layers, sweepOptions.BatchSize), sweep.Pool,
             () => DateTime.UtcNow < deadline);
         int parallel = sweepOptions.ParallelTrials > 0 ? sweepOptions.ParallelTrials : sweepOptions.MaxTrials;
         var result = sweep.Run(runner, journal, parallel, progress, cancellationToken);

@@ -5,26 +5,22 @@ namespace Microsoft.ML.Sparsity.Distributed;
 
 /// <summary>
 /// One copy's round of P-GaP as a worker receives it: the round's starting model (state arrays and masks), the partition
-/// the copy grows, the round and seeds, P-GaP's options as JSON, and the data by reference with its hash.
+/// the copy grows, the round and seeds, P-GaP's options as JSON, and its context.
 /// </summary>
 [GenerateSerializer, Immutable]
 internal sealed record GapCopyWorkItem(
-    [property: Id(0)] string PackageVersion,
-    [property: Id(1)] SweepDataReference Data,
-    [property: Id(2)] int SplitSeed,
-    [property: Id(3)] string DataHash,
-    [property: Id(4)] string Options,
-    [property: Id(5)] float[][] State,
-    [property: Id(6)] float[]?[] Masks,
-    [property: Id(7)] int Partition,
-    [property: Id(8)] int Round,
-    [property: Id(9)] int Seed,
-    [property: Id(10)] int ClassCount,
-    [property: Id(11)] int[] InputShape,
-    [property: Id(12)] int CopiesPerWorker)
+    [property: Id(0)] WorkContext Context,
+    [property: Id(1)] string Options,
+    [property: Id(2)] float[][] State,
+    [property: Id(3)] float[]?[] Masks,
+    [property: Id(4)] int Partition,
+    [property: Id(5)] int Round,
+    [property: Id(6)] int Seed,
+    [property: Id(7)] int ClassCount,
+    [property: Id(8)] int[] InputShape)
 {
-    public static GapCopyWorkItem Create(GapCopyWork work, string options, SweepDataReference data, int splitSeed, string dataHash, int copiesPerWorker) =>
-        new(PackageVersions.Current, data, splitSeed, dataHash, options, work.Start.State, work.Start.Masks, work.Partition, work.Round, work.Seed, work.ClassCount, work.InputShape, copiesPerWorker);
+    public static GapCopyWorkItem Create(GapCopyWork work, string options, WorkContext context) =>
+        new(context, options, work.Start.State, work.Start.Masks, work.Partition, work.Round, work.Seed, work.ClassCount, work.InputShape);
 
     public GapCopyWork Work() => new(new GapModelState(State, Masks), Partition, Round, Seed, ClassCount, InputShape);
 }
@@ -50,14 +46,11 @@ internal static class GapCopyWorker
 {
     public static GapCopyWorkResult Run(GapCopyWorkItem item, WorkerData data, string worker)
     {
-        data.Started();
-        WorkerData.CheckVersion(item.PackageVersion, worker);
+        var (train, _) = item.Context.Load(data, worker);
         var options = GapOptionsJson.Read(item.Options);
-        var (train, _) = data.Get(item.Data, item.SplitSeed, item.DataHash, worker);
         if (!train.FeatureShapeArray.SequenceEqual(item.InputShape)) train = train.Reshape(item.InputShape); // the options' InputShape
         data.Log($"P-GaP round {item.Round}, copy {item.Partition} started");
-        int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.CopiesPerWorker));
-        var result = GapCopy.Train(item.Work(), options, train, WorkerPool.Shared(threads), CancellationToken.None);
+        var result = GapCopy.Train(item.Work(), options, train, WorkerPool.Shared(item.Context.Threads), CancellationToken.None);
         data.Log($"P-GaP round {item.Round}, copy {item.Partition} done");
         return GapCopyWorkResult.From(result);
     }

@@ -6,27 +6,50 @@ using Microsoft.ML.Sparsity.Sweeps;
 namespace Microsoft.ML.Sparsity.Distributed;
 
 /// <summary>
-/// One sweep trial as a worker receives it: everything it needs to train the trial as the coordinator's machine would
-/// (the settings and the network as JSON, which the journal and the model files use too), the data by reference with
-/// the hash the worker's copy must have, and the package version the coordinator runs.
+/// What every unit of work carries besides its own settings: the coordinator's package version, the data by reference
+/// (split with <see cref="SplitSeed"/>) with the SHA-256 the worker's copy must have, and how many units a worker runs
+/// at once.
 /// </summary>
 [GenerateSerializer, Immutable]
-internal sealed record TrialWorkItem(
+internal sealed record WorkContext(
     [property: Id(0)] string PackageVersion,
     [property: Id(1)] SweepDataReference Data,
     [property: Id(2)] int SplitSeed,
     [property: Id(3)] string DataHash,
-    [property: Id(4)] string[] LayerTypes,
-    [property: Id(5)] string[] LayerJson,
-    [property: Id(6)] int BatchSize,
-    [property: Id(7)] string Settings,
-    [property: Id(8)] int TrialsPerWorker,
-    [property: Id(9)] int Index)
+    [property: Id(4)] int UnitsPerWorker)
 {
-    /// <summary>Trial <paramref name="index"/> of a sweep whose trials train <paramref name="layers"/> on <paramref name="data"/> (split with <paramref name="splitSeed"/>, SHA-256 <paramref name="dataHash"/>).</summary>
-    public static TrialWorkItem Create(int index, TrialSettings settings, SweepDataReference data, int splitSeed, string dataHash, IEnumerable<LayerDefinition> layers, int batchSize, int trialsPerWorker) =>
-        new(PackageVersions.Current, data, splitSeed, dataHash, [.. layers.Select(LayerDefinitionJson.TypeName)], [.. layers.Select(LayerDefinitionJson.Write)], batchSize,
-            JsonSerializer.Serialize(settings), trialsPerWorker, index);
+    public static WorkContext Create(SweepDataReference data, int splitSeed, string dataHash, int unitsPerWorker) =>
+        new(PackageVersions.Current, data, splitSeed, dataHash, unitsPerWorker);
+
+    /// <summary>The data, on a worker that runs the coordinator's package version and has the same data (counting the unit as started).</summary>
+    /// <exception cref="WorkerMismatchException">Another package version, or data this worker cannot load or has with another hash.</exception>
+    public (Data.Dataset Train, Data.Dataset Validation) Load(WorkerData data, string worker)
+    {
+        data.Started();
+        WorkerData.CheckVersion(PackageVersion, worker);
+        return data.Get(Data, SplitSeed, DataHash, worker);
+    }
+
+    /// <summary>A unit's share of the worker's processors.</summary>
+    public int Threads => Math.Max(1, Environment.ProcessorCount / Math.Max(1, UnitsPerWorker));
+}
+
+/// <summary>
+/// One sweep trial as a worker receives it: everything it needs to train the trial as the coordinator's machine would
+/// (the settings and the network as JSON, which the journal and the model files use too), and its context.
+/// </summary>
+[GenerateSerializer, Immutable]
+internal sealed record TrialWorkItem(
+    [property: Id(0)] WorkContext Context,
+    [property: Id(1)] string[] LayerTypes,
+    [property: Id(2)] string[] LayerJson,
+    [property: Id(3)] int BatchSize,
+    [property: Id(4)] string Settings,
+    [property: Id(5)] int Index)
+{
+    /// <summary>Trial <paramref name="index"/> of a sweep whose trials train <paramref name="layers"/>.</summary>
+    public static TrialWorkItem Create(int index, TrialSettings settings, WorkContext context, IEnumerable<LayerDefinition> layers, int batchSize) =>
+        new(context, [.. layers.Select(LayerDefinitionJson.TypeName)], [.. layers.Select(LayerDefinitionJson.Write)], batchSize, JsonSerializer.Serialize(settings), index);
 
     public TrialSettings TrialSettings() => JsonSerializer.Deserialize<TrialSettings>(Settings) ?? throw new ArgumentException("The work item has no trial settings.", nameof(Settings));
 

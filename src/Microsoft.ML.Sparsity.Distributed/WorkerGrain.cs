@@ -4,7 +4,7 @@ namespace Microsoft.ML.Sparsity.Distributed;
 
 /// <summary>
 /// A worker's unit of work. The training runs on a thread of its own (not Orleans' scheduler), with the worker's
-/// processors split among <see cref="TrialWorkItem.TrialsPerWorker"/> trials; the activation ends with its call.
+/// processors split among <see cref="WorkContext.UnitsPerWorker"/> units; the activation ends with its call.
 /// </summary>
 internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Grain, IWorkerGrain
 {
@@ -28,17 +28,13 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
 
     private TrialWorkResult Trial(TrialWorkItem item, IEpochObserver epochs)
     {
-        data.Started();
-        string worker = silo.SiloAddress.ToString();
-        WorkerData.CheckVersion(item.PackageVersion, worker);
+        var (train, validation) = item.Context.Load(data, silo.SiloAddress.ToString());
         var settings = item.TrialSettings();
-        var (train, validation) = data.Get(item.Data, item.SplitSeed, item.DataHash, worker);
         data.Log($"trial {item.Index} started: {settings}");
-        var context = new MLContext(item.SplitSeed);
+        var context = new MLContext(item.Context.SplitSeed);
         var runner = new NetworkTrialRunner(context, train, validation, item.Layers(), item.BatchSize);
-        int threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, item.TrialsPerWorker));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var outcome = runner.Run(item.Index, settings, threads, (epoch, accuracy) =>
+        var outcome = runner.Run(item.Index, settings, item.Context.Threads, (epoch, accuracy) =>
         {
             bool? goOn;
             do goOn = epochs.Epoch(epoch, accuracy).GetAwaiter().GetResult();

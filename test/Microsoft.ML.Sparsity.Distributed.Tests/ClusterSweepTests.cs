@@ -191,28 +191,39 @@ public sealed class ClusterSweepTests
         Assert.Contains("seed: 4", e.Message);
     }
 
+    /// <summary>The context of this class's sweeps' work (the data split with seed 3, one trial per worker).</summary>
+    private static WorkContext Context()
+    {
+        var (train, validation) = Data.Load(3);
+        return WorkContext.Create(Data, 3, SparsitySweep.Fingerprint(train, validation), 1);
+    }
+
+    /// <summary>Trial i's work item, as <paramref name="changed"/> makes it.</summary>
+    private static ClusterTrialRunner Runner(TestCluster cluster, WorkerDispatcher dispatcher, Func<int, TrialWorkItem, TrialWorkItem> changed)
+    {
+        var context = Context();
+        return new ClusterTrialRunner(cluster.Client, dispatcher, (index, settings) => changed(index, TrialWorkItem.Create(index, settings, context, Options().Layers, 64)), Sweep().Pool);
+    }
+
     [Fact]
     public async Task A_worker_refuses_another_package_version_or_other_data_naming_both()
     {
         await using var cluster = await TestClusters.Start(1);
-        var sweep = Sweep();
-        var (train, validation) = Data.Load(3);
-        string hash = SparsitySweep.Fingerprint(train, validation);
-        var item = TrialWorkItem.Create(0, sweep.TrialSettings(0), Data, 3, hash, Options().Layers, 64, 1);
+        var context = Context();
+        var item = TrialWorkItem.Create(0, Sweep().TrialSettings(0), context, Options().Layers, 64);
         var observer = cluster.Client.CreateObjectReference<IEpochObserver>(new Always());
-        var grain = cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid());
+        Task<TrialWorkResult> Run(WorkContext changed) => cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid()).RunTrial(item with { Context = changed }, observer);
 
-        var version = await Assert.ThrowsAsync<WorkerMismatchException>(() => grain.RunTrial(item with { PackageVersion = "0.0.1-other" }, observer));
+        var version = await Assert.ThrowsAsync<WorkerMismatchException>(() => Run(context with { PackageVersion = "0.0.1-other" }));
         Assert.Contains("0.0.1-other", version.Message);
         Assert.Contains(PackageVersions.Current, version.Message);
 
-        var data = await Assert.ThrowsAsync<WorkerMismatchException>(() => cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid()).RunTrial(item with { DataHash = "ABC123" }, observer));
+        var data = await Assert.ThrowsAsync<WorkerMismatchException>(() => Run(context with { DataHash = "ABC123" }));
         Assert.Contains("ABC123", data.Message);
-        Assert.Contains(hash, data.Message);
+        Assert.Contains(context.DataHash, data.Message);
 
         // A worker that cannot load the data refuses the work too (the others may have it), naming the reference.
-        var missing = await Assert.ThrowsAsync<WorkerMismatchException>(() => cluster.Client.GetGrain<IWorkerGrain>(Guid.NewGuid())
-            .RunTrial(item with { Data = new SweepDataReference("/no/such/folder") }, observer));
+        var missing = await Assert.ThrowsAsync<WorkerMismatchException>(() => Run(context with { Data = new SweepDataReference("/no/such/folder") }));
         Assert.Contains("cannot load the data '/no/such/folder", missing.Message);
     }
 
@@ -220,13 +231,9 @@ public sealed class ClusterSweepTests
     public async Task A_sweep_no_worker_will_run_stops_with_the_workers_reasons()
     {
         await using var cluster = await TestClusters.Start(2);
-        var sweep = Sweep();
-        var (train, validation) = Data.Load(3);
-        string hash = SparsitySweep.Fingerprint(train, validation);
         using var dispatcher = new WorkerDispatcher(cluster.Client, 1, TimeSpan.FromSeconds(1));
-        var runner = new ClusterTrialRunner(cluster.Client, dispatcher,
-            (index, settings) => TrialWorkItem.Create(index, settings, Data, 3, hash, Options().Layers, 64, 1) with { PackageVersion = "9.9.9" }, sweep.Pool);
-        var e = Assert.Throws<InvalidOperationException>(() => sweep.Run(runner, null, 2, null, CancellationToken.None));
+        var runner = Runner(cluster, dispatcher, (_, item) => item with { Context = item.Context with { PackageVersion = "9.9.9" } });
+        var e = Assert.Throws<InvalidOperationException>(() => Sweep().Run(runner, null, 2, null, CancellationToken.None));
         Assert.Contains("9.9.9", e.Message);
         foreach (var silo in cluster.Silos) Assert.Contains(silo.SiloAddress.ToString(), e.Message);
     }
@@ -235,13 +242,10 @@ public sealed class ClusterSweepTests
     public async Task A_trial_whose_options_a_worker_rejects_fails_and_the_sweep_goes_on()
     {
         await using var cluster = await TestClusters.Start(2);
-        var sweep = Sweep();
-        var (train, validation) = Data.Load(3);
-        string hash = SparsitySweep.Fingerprint(train, validation);
         using var dispatcher = new WorkerDispatcher(cluster.Client, 1, TimeSpan.FromSeconds(30));
-        var runner = new ClusterTrialRunner(cluster.Client, dispatcher,
-            (index, settings) => TrialWorkItem.Create(index, index == 1 ? settings with { Pattern = "7:3" } : settings, Data, 3, hash, Options().Layers, 64, 1), sweep.Pool);
-        var result = sweep.Run(runner, null, 3, null, CancellationToken.None);
+        var runner = Runner(cluster, dispatcher, (index, item) =>
+            index == 1 ? item with { Settings = System.Text.Json.JsonSerializer.Serialize(item.TrialSettings() with { Pattern = "7:3" }) } : item);
+        var result = Sweep().Run(runner, null, 3, null, CancellationToken.None);
         Assert.Equal(6, result.Trials.Count);
         var failed = Assert.Single(result.Trials, t => t.Status == SweepTrialStatus.Failed);
         Assert.Equal(1, failed.Index);

@@ -39,7 +39,8 @@ internal static class ClusterBench
             string hash = SparsitySweep.Fingerprint(train, validation);
             var settings = new TrialSettings(SweepMethod.GradualMagnitude, 0.9, "unstructured", "ERK", epochs, 0.05, 1, 7);
             using var dispatcher = new WorkerDispatcher(grains, 1, TimeSpan.FromSeconds(30));
-            var remote = new ClusterTrialRunner(grains, dispatcher, (i, s) => TrialWorkItem.Create(i, s, data, 1, hash, layers, 64, 1), sweep.Pool);
+            var context = WorkContext.Create(data, 1, hash, 1);
+            var remote = new ClusterTrialRunner(grains, dispatcher, (i, s) => TrialWorkItem.Create(i, s, context, layers, 64), sweep.Pool);
             var journal = new ClusterSweepJournal(grains, $"bench-{Guid.NewGuid():N}", ["bench"], sweep.Pool);
             remote.RunOnWorker(0, settings, (_, _) => true, CancellationToken.None); // the worker loads the data once
             var worked = new List<double>();
