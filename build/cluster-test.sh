@@ -32,7 +32,9 @@ worker a; worker b
 wait_for "$work/a.log" "Worker joined" 60; wait_for "$work/b.log" "Worker joined" 60
 
 trials=10
-sweep=("$tool" sweep --data fashion-mnist --examples 6000 --methods dense,gmp,set --sparsities 0.9 --epochs 6
+# Random search: every trial trains all its epochs (seconds), so the worker is killed well inside one (successive
+# halving's stops after one epoch could end before the kill; the in-process tests cover rungs on a cluster).
+sweep=("$tool" sweep --data fashion-mnist --examples 6000 --methods dense,gmp,set --sparsities 0.9 --epochs 6 --tuner random
   --trials "$trials" --seed 5 --cluster "$cluster" --sweep-name script --output "$work/best.zip")
 
 # 1. The coordinator is killed once two trials are finished, and started again.
@@ -66,11 +68,11 @@ state = json.load(open(sys.argv[1]))
 records = {k: v for k, v in state["Records"].items() if not k.startswith("$")}
 indices = sorted(int(k) for k in records)
 assert indices == list(range(int(sys.argv[2]))), f"journal indices {indices}"
-assert all(records[k].get("Index", 0) == int(k) for k in records), "a record under another trial's index"  # the JSON leaves out default values
+records = {k: json.loads(v) for k, v in records.items()}  # each a trial record as a folder journal's file holds it
 print(f"journal: {len(indices)} trials, each once; "
-      f"{sum(r['Status'] == 'Completed' for r in records.values())} completed, {sum(r['Status'] == 'Stopped' for r in records.values())} stopped", file=sys.stderr)
+      f"{sum(r['status'] == 'Completed' for r in records.values())} completed, {sum(r['status'] == 'Stopped' for r in records.values())} stopped", file=sys.stderr)
 PY
-completed=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sum(1 for k,v in s["Records"].items() if not k.startswith("$") and v["Status"]=="Completed"))' "$work/journal.json")
+completed=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sum(1 for k,v in s["Records"].items() if not k.startswith("$") and json.loads(v)["status"]=="Completed"))' "$work/journal.json")
 models=$(redis-cli -p "$redis_port" --scan --pattern "ml-sparsity/state/trialmodel/script/*" | wc -l)
 [ "$models" -eq "$completed" ] || fail "$models models in the journal for $completed completed trials"
 

@@ -11,6 +11,9 @@ internal static class ClusterRetry
 
     private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How long one attempt may take: a call to a grain on a worker that just died waits otherwise for Orleans' 30 s response timeout.</summary>
+    private static readonly TimeSpan Attempt = TimeSpan.FromSeconds(10);
+
     /// <summary>A failure of the cluster's messaging (a lost connection, a dead silo, a timeout), not of the call's own work.</summary>
     public static bool IsMessaging(Exception e) => e is OrleansException or TimeoutException;
 
@@ -23,7 +26,7 @@ internal static class ClusterRetry
         {
             try
             {
-                return call().GetAwaiter().GetResult();
+                return call().WaitAsync(Attempt).GetAwaiter().GetResult();
             }
             catch (Exception e) when (IsMessaging(e))
             {

@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
 using Microsoft.ML.Sparsity.Models;
+using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sweeps;
 
 namespace Microsoft.ML.Sparsity.Distributed;
@@ -29,49 +29,29 @@ internal sealed class ClusterSweepJournal : ISweepJournal
     public Dictionary<int, SweepTrial> ReadFinished(Func<int, TrialSettings> settingsOf)
     {
         var finished = new Dictionary<int, SweepTrial>();
-        foreach (var record in ClusterRetry.Run(() => Journal.Records(), $"Reading the journal '{_name}'"))
+        foreach (var (index, json) in ClusterRetry.Run(() => Journal.Records(), $"Reading the journal '{_name}'"))
         {
-            string what = $"The trial record {record.Index} of the cluster's journal '{_name}'";
-            TrialSettings settings;
-            SweepTrialStatus status;
-            try
-            {
-                settings = JsonSerializer.Deserialize<TrialSettings>(record.Settings) ?? throw new FormatException("no settings");
-                status = Enum.Parse<SweepTrialStatus>(record.Status);
-            }
-            catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
-            {
-                throw new InvalidDataException($"{what} is damaged ({e.Message}).", e);
-            }
-            if (settings != settingsOf(record.Index))
-                throw new InvalidDataException($"{what} has settings ({settings}) other than this sweep's trial {record.Index} ({settingsOf(record.Index)}); the journal holds another sweep.");
+            string what = $"The trial record {index} of the cluster's journal '{_name}'", remedy = "start the sweep under another name";
+            var record = TrialRecord.Parse(json, index, settingsOf(index), what, remedy);
             NeuralNetworkMulticlassModel? model = null;
-            if (status == SweepTrialStatus.Completed)
+            if (record.Status == SweepTrialStatus.Completed)
             {
-                var bytes = ClusterRetry.Run(() => Model(record.Index).Get(), $"Reading trial {record.Index}'s model from the journal '{_name}'");
+                var bytes = ClusterRetry.Run(() => Model(index).Get(), $"Reading trial {index}'s model from the journal '{_name}'");
                 if (bytes is null || bytes.Length != record.Bytes)
-                    throw new InvalidDataException($"{what} says its model has {record.Bytes:N0} bytes, but the journal holds {(bytes is null ? "no model" : $"{bytes.Length:N0} bytes")}.");
-                model = ModelBytes.Load(bytes, _pool);
+                    throw new InvalidDataException($"{what} says its model has {record.Bytes:N0} bytes, but the journal holds {(bytes is null ? "no model" : $"{bytes.Length:N0} bytes")}; {remedy}.");
+                model = (NeuralNetworkMulticlassModel)ModelFile.FromBytes(bytes, _pool);
             }
-            finished[record.Index] = new SweepTrial(record.Index, settings, status, record.Curve, record.Sparsity, record.Bytes,
-                TimeSpan.FromSeconds(record.Seconds), record.Error, null, model, _pool);
+            finished[index] = record.ToTrial(index, null, model, _pool);
         }
         return finished;
     }
 
     public SweepTrial Write(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error)
     {
-        long? bytes = null;
-        double? sparsity = null;
-        if (outcome.Model is { } model)
-        {
-            byte[] file = ModelBytes.Save(model);
-            ClusterRetry.Run(() => Model(index).Put(file), $"Writing trial {index}'s model to the journal '{_name}'");
-            bytes = file.Length;
-            sparsity = outcome.Sparsity ?? model.GetSparsityReport().Sparsity;
-        }
-        var record = new JournalRecord(index, JsonSerializer.Serialize(settings), status.ToString(), [.. outcome.Curve], sparsity, bytes, duration.TotalSeconds, error);
-        ClusterRetry.Run(() => Journal.Commit(record), $"Writing trial {index}'s record to the journal '{_name}'");
-        return new SweepTrial(index, settings, status, outcome.Curve, sparsity, bytes, duration, error, null, outcome.Model, _pool);
+        var file = outcome.ModelFileBytes(); // as the worker sent it
+        if (file is not null) ClusterRetry.Run(() => Model(index).Put(file), $"Writing trial {index}'s model to the journal '{_name}'");
+        var record = TrialRecord.Of(settings, status, outcome, file?.Length, duration, error);
+        ClusterRetry.Run(() => Journal.Commit(index, record.ToJson()), $"Writing trial {index}'s record to the journal '{_name}'");
+        return record.ToTrial(index, null, outcome.Model, _pool);
     }
 }

@@ -24,7 +24,7 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
     public TrialOutcome Run(int index, TrialSettings settings, int threads, Func<int, double, bool> keepGoing, CancellationToken cancellation)
     {
         var result = RunOnWorker(index, settings, keepGoing, cancellation);
-        return new TrialOutcome(result.Curve, result.Model is { } bytes ? Load(bytes) : null, result.Sparsity);
+        return new TrialOutcome(result.Curve, result.Model is { } bytes ? (Models.NeuralNetworkMulticlassModel)Serialization.ModelFile.FromBytes(bytes, pool) : null, result.Sparsity, result.Model);
     }
 
     /// <summary>The trial's result as its worker sent it.</summary>
@@ -61,8 +61,6 @@ internal sealed class ClusterTrialRunner(IGrainFactory grains, WorkerDispatcher 
         }
     }
 
-    /// <summary>A model the worker sent.</summary>
-    internal Models.NeuralNetworkMulticlassModel Load(byte[] bytes) => ModelBytes.Load(bytes, pool);
 
     /// <summary>
     /// Answers a trial's worker after each epoch. The decision (which may wait at a rung for other trials) runs once per

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML.Sparsity.GrowAndPrune;
 using Microsoft.ML.Sparsity.Masks;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Training;
 
 namespace Microsoft.ML.Sparsity.Distributed;
@@ -15,8 +16,6 @@ namespace Microsoft.ML.Sparsity.Distributed;
 /// </summary>
 internal static class GapOptionsJson
 {
-    private static readonly JsonSerializerOptions Fields = new() { IncludeFields = true };
-
     public static string Write(ParallelGapOptions options)
     {
         var t = options.Training;
@@ -29,12 +28,11 @@ internal static class GapOptionsJson
                 ["labelColumnName"] = t.LabelColumnName,
                 ["featureColumnName"] = t.FeatureColumnName,
                 ["inputShape"] = t.InputShape is null ? null : new JsonArray([.. t.InputShape.Select(d => JsonValue.Create(d))]),
-                ["layerTypes"] = new JsonArray([.. t.Layers.Select(l => JsonValue.Create(LayerDefinitionJson.TypeName(l)))]),
-                ["layers"] = new JsonArray([.. t.Layers.Select(l => JsonValue.Create(LayerDefinitionJson.Write(l)))]),
+                ["layers"] = JsonSerializer.SerializeToNode<LayerDefinition[]>([.. t.Layers], ModelManifest.Json),
                 ["epochs"] = t.Epochs,
                 ["batchSize"] = t.BatchSize,
                 ["optimizerType"] = t.Optimizer.GetType().FullName,
-                ["optimizer"] = JsonSerializer.SerializeToNode(t.Optimizer, t.Optimizer.GetType(), Fields),
+                ["optimizer"] = JsonSerializer.SerializeToNode(t.Optimizer, t.Optimizer.GetType(), ModelManifest.Json),
                 ["schedule"] = new JsonObject { ["kind"] = kind, ["epochs"] = epochs, ["value"] = value, ["warmupSteps"] = warmup },
                 ["weightInitializer"] = t.WeightInitializer.ToString(),
                 ["validationFraction"] = t.ValidationFraction,
@@ -81,10 +79,10 @@ internal static class GapOptionsJson
                     LabelColumnName = t["labelColumnName"]!.GetValue<string>(),
                     FeatureColumnName = t["featureColumnName"]!.GetValue<string>(),
                     InputShape = t["inputShape"]?.AsArray().Select(d => d!.GetValue<int>()).ToArray(),
-                    Layers = [.. t["layerTypes"]!.AsArray().Zip(t["layers"]!.AsArray(), (type, layer) => LayerDefinitionJson.Read(type!.GetValue<string>(), layer!.GetValue<string>()))],
+                    Layers = t["layers"].Deserialize<LayerDefinition[]>(ModelManifest.Json)!,
                     Epochs = t["epochs"]!.GetValue<int>(),
                     BatchSize = t["batchSize"]!.GetValue<int>(),
-                    Optimizer = (OptimizerOptions)t["optimizer"].Deserialize(optimizerType, Fields)!,
+                    Optimizer = (OptimizerOptions)t["optimizer"].Deserialize(optimizerType, ModelManifest.Json)!,
                     LearningRateSchedule = LearningRateSchedule.FromValues(s["kind"]!.GetValue<string>(), s["epochs"]!.GetValue<int>(), s["value"]!.GetValue<float>(), s["warmupSteps"]!.GetValue<int>()),
                     WeightInitializer = Enum.Parse<WeightInitializer>(t["weightInitializer"]!.GetValue<string>()),
                     ValidationFraction = t["validationFraction"]!.GetValue<float>(),

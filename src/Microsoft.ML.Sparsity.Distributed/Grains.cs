@@ -37,11 +37,11 @@ internal interface ISweepJournalGrain : IGrainWithStringKey
     /// <exception cref="ArgumentException">The journal holds another sweep; the message names the first line that differs.</exception>
     Task Open(string[] definition);
 
-    /// <summary>The finished trials' records.</summary>
-    Task<JournalRecord[]> Records();
+    /// <summary>The finished trials' records (<c>TrialRecord</c> JSON, as a folder journal's files hold them), by trial.</summary>
+    Task<Dictionary<int, string>> Records();
 
-    /// <summary>Adds a finished trial's record, unless the trial has one (a trial's result counts once).</summary>
-    Task Commit(JournalRecord record);
+    /// <summary>Adds trial <paramref name="index"/>'s record, unless the trial has one (a trial's result counts once).</summary>
+    Task Commit(int index, string record);
 }
 
 /// <summary>A completed trial's model file, kept in the cluster's grain storage (key: the sweep's name and the trial's index).</summary>
@@ -53,15 +53,3 @@ internal interface ITrialModelGrain : IGrainWithStringKey
     /// <summary>The model's bytes, or null.</summary>
     Task<byte[]?> Get();
 }
-
-/// <summary>A finished trial as the cluster's journal keeps it: the folder journal's record, without the model.</summary>
-[GenerateSerializer, Immutable]
-internal sealed record JournalRecord(
-    [property: Id(0)] int Index,
-    [property: Id(1)] string Settings,
-    [property: Id(2)] string Status,
-    [property: Id(3)] double[] Curve,
-    [property: Id(4)] double? Sparsity,
-    [property: Id(5)] long? Bytes,
-    [property: Id(6)] double Seconds,
-    [property: Id(7)] string? Error);

@@ -11,7 +11,7 @@ internal static class JournalStorage
 internal sealed class SweepJournalState
 {
     [Id(0)] public string[]? Definition { get; set; }
-    [Id(1)] public Dictionary<int, JournalRecord> Records { get; set; } = [];
+    [Id(1)] public Dictionary<int, string> Records { get; set; } = [];
 }
 
 /// <summary>A trial model's state.</summary>
@@ -40,12 +40,12 @@ internal sealed class SweepJournalGrain([PersistentState("journal", JournalStora
         }
     }
 
-    public Task<JournalRecord[]> Records() => Task.FromResult(state.State.Records.Values.OrderBy(r => r.Index).ToArray());
+    public Task<Dictionary<int, string>> Records() => Task.FromResult(new Dictionary<int, string>(state.State.Records));
 
-    public async Task Commit(JournalRecord record)
+    public async Task Commit(int index, string record)
     {
-        if (!state.State.Records.TryAdd(record.Index, record)) return;
-        await Written(() => state.State.Records.Remove(record.Index));
+        if (!state.State.Records.TryAdd(index, record)) return;
+        await Written(() => state.State.Records.Remove(index));
     }
 
     /// <summary>Writes the state; if the storage fails, <paramref name="undo"/> takes the change back, so a retried call writes it again.</summary>

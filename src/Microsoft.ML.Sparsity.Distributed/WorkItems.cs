@@ -1,6 +1,6 @@
-using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Network;
+using Microsoft.ML.Sparsity.Serialization;
 using Microsoft.ML.Sparsity.Sweeps;
 
 namespace Microsoft.ML.Sparsity.Distributed;
@@ -19,7 +19,7 @@ internal sealed record WorkContext(
     [property: Id(4)] int UnitsPerWorker)
 {
     public static WorkContext Create(SweepDataReference data, int splitSeed, string dataHash, int unitsPerWorker) =>
-        new(PackageVersions.Current, data, splitSeed, dataHash, unitsPerWorker);
+        new(ModelFile.PackageVersion, data, splitSeed, dataHash, unitsPerWorker);
 
     /// <summary>The data, on a worker that runs the coordinator's package version and has the same data (counting the unit as started).</summary>
     /// <exception cref="WorkerMismatchException">Another package version, or data this worker cannot load or has with another hash.</exception>
@@ -41,32 +41,20 @@ internal sealed record WorkContext(
 [GenerateSerializer, Immutable]
 internal sealed record TrialWorkItem(
     [property: Id(0)] WorkContext Context,
-    [property: Id(1)] string[] LayerTypes,
-    [property: Id(2)] string[] LayerJson,
-    [property: Id(3)] int BatchSize,
-    [property: Id(4)] string Settings,
-    [property: Id(5)] int Index)
+    [property: Id(1)] string Layers,
+    [property: Id(2)] int BatchSize,
+    [property: Id(3)] string Settings,
+    [property: Id(4)] int Index)
 {
     /// <summary>Trial <paramref name="index"/> of a sweep whose trials train <paramref name="layers"/>.</summary>
     public static TrialWorkItem Create(int index, TrialSettings settings, WorkContext context, IEnumerable<LayerDefinition> layers, int batchSize) =>
-        new(context, [.. layers.Select(LayerDefinitionJson.TypeName)], [.. layers.Select(LayerDefinitionJson.Write)], batchSize, JsonSerializer.Serialize(settings), index);
+        new(context, JsonSerializer.Serialize<LayerDefinition[]>([.. layers], ModelManifest.Json), batchSize, JsonSerializer.Serialize(settings), index);
 
     public TrialSettings TrialSettings() => JsonSerializer.Deserialize<TrialSettings>(Settings) ?? throw new ArgumentException("The work item has no trial settings.", nameof(Settings));
 
-    public LayerDefinition[] Layers() => [.. LayerTypes.Zip(LayerJson, LayerDefinitionJson.Read)];
-}
-
-/// <summary>Layer definitions as their type's name and JSON: how work items carry networks.</summary>
-internal static class LayerDefinitionJson
-{
-    public static string TypeName(LayerDefinition layer) => layer.GetType().FullName!;
-
-    public static string Write(LayerDefinition layer) => JsonSerializer.Serialize(layer, layer.GetType());
-
-    /// <exception cref="ArgumentException">The type is not a layer definition of this package version.</exception>
-    public static LayerDefinition Read(string type, string json) =>
-        (LayerDefinition)JsonSerializer.Deserialize(json, typeof(LayerDefinition).Assembly.GetType(type) is { } t && t.IsSubclassOf(typeof(LayerDefinition))
-            ? t : throw new ArgumentException($"'{type}' is not a layer definition of this package version.", nameof(type)))!;
+    /// <summary>The network's hidden layers (as model files write them: JSON with a type discriminator).</summary>
+    public LayerDefinition[] LayerDefinitions() => JsonSerializer.Deserialize<LayerDefinition[]>(Layers, ModelManifest.Json)
+        ?? throw new ArgumentException("The work item has no layers.", nameof(Layers));
 }
 
 /// <summary>
@@ -75,11 +63,3 @@ internal static class LayerDefinitionJson
 /// </summary>
 [GenerateSerializer, Immutable]
 internal sealed record TrialWorkResult([property: Id(0)] double[] Curve, [property: Id(1)] byte[]? Model, [property: Id(2)] double? Sparsity, [property: Id(3)] double Seconds);
-
-/// <summary>The version of the package a machine runs: a worker refuses work from a coordinator that runs another.</summary>
-internal static class PackageVersions
-{
-    public static string Current { get; } =
-        typeof(SparsitySweep).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-        ?? typeof(SparsitySweep).Assembly.GetName().Version!.ToString();
-}

@@ -74,8 +74,8 @@ internal sealed class WorkerData(WorkerLog log)
     /// <exception cref="WorkerMismatchException">The versions differ; the message names both.</exception>
     public static void CheckVersion(string coordinator, string worker)
     {
-        if (coordinator != PackageVersions.Current)
-            throw new WorkerMismatchException($"Worker {worker} runs Microsoft.ML.Sparsity {PackageVersions.Current}; the coordinator runs {coordinator}. Run the same version on every machine.");
+        if (coordinator != Serialization.ModelFile.PackageVersion)
+            throw new WorkerMismatchException($"Worker {worker} runs Microsoft.ML.Sparsity {Serialization.ModelFile.PackageVersion}; the coordinator runs {coordinator}. Run the same version on every machine.");
     }
 }
 

@@ -60,7 +60,10 @@ internal sealed class WorkerDispatcher : IDisposable
 
     private async Task Refresh()
     {
-        var hosts = await _management.GetHosts(onlyActive: true).ConfigureAwait(false);
+        // The management grain may be on a worker that just died: a call to it would wait out Orleans' 30 s response
+        // timeout, and meanwhile the dead worker would still count as alive. A short wait, then the next poll, reaches
+        // it again once the cluster has declared that worker dead.
+        var hosts = await _management.GetHosts(onlyActive: true).WaitAsync(4 * Interval).ConfigureAwait(false);
         lock (_gate)
         {
             _active = [.. hosts.Keys];

@@ -32,7 +32,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
         var settings = item.TrialSettings();
         data.Log($"trial {item.Index} started: {settings}");
         var context = new MLContext(item.Context.SplitSeed);
-        var runner = new NetworkTrialRunner(context, train, validation, item.Layers(), item.BatchSize);
+        var runner = new NetworkTrialRunner(context, train, validation, item.LayerDefinitions(), item.BatchSize);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var outcome = runner.Run(item.Index, settings, item.Context.Threads, (epoch, accuracy) =>
         {
@@ -42,7 +42,7 @@ internal sealed class WorkerGrain(ILocalSiloDetails silo, WorkerData data) : Gra
             return goOn.Value;
         }, CancellationToken.None);
         double seconds = clock.Elapsed.TotalSeconds;
-        byte[]? model = outcome.Model is { } trained ? ModelBytes.Save(trained) : null;
+        byte[]? model = outcome.ModelFileBytes();
         data.Log($"trial {item.Index} {(model is null ? "stopped" : "completed")} after {outcome.Curve.Count} epochs");
         return new TrialWorkResult([.. outcome.Curve], model, outcome.Sparsity, seconds);
     }

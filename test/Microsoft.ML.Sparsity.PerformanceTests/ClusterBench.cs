@@ -55,10 +55,10 @@ internal static class ClusterBench
                 var result = remote.RunOnWorker(0, settings, (_, _) => true, CancellationToken.None);
                 double total = clock.Elapsed.TotalMilliseconds;
                 clock.Restart();
-                var model = remote.Load(result.Model!);
+                var model = (Microsoft.ML.Sparsity.Models.NeuralNetworkMulticlassModel)Microsoft.ML.Sparsity.Serialization.ModelFile.FromBytes(result.Model!, sweep.Pool);
                 double load = clock.Elapsed.TotalMilliseconds;
                 clock.Restart();
-                var trial = journal.Write(round, settings, SweepTrialStatus.Completed, new TrialOutcome(result.Curve, model, result.Sparsity), TimeSpan.Zero, null);
+                var trial = journal.Write(round, settings, SweepTrialStatus.Completed, new TrialOutcome(result.Curve, model, result.Sparsity, result.Model), TimeSpan.Zero, null);
                 writes.Add(clock.Elapsed.TotalMilliseconds);
                 bytes = trial.Bytes ?? 0;
                 worked.Add(result.Seconds * 1000);
@@ -85,10 +85,10 @@ internal static class ClusterBench
         var commits = new List<double>();
         for (int i = 0; i < 200; i++)
         {
-            var record = new JournalRecord(i, System.Text.Json.JsonSerializer.Serialize(new TrialSettings(SweepMethod.RigL, 0.9, "unstructured", "ERK", 20, 0.05, 1, i)),
-                "Completed", [.. Enumerable.Range(0, 20).Select(e => 0.8 + e * 0.001)], 0.9, 300_000, 12.5, null);
+            string record = TrialRecord.Of(new TrialSettings(SweepMethod.RigL, 0.9, "unstructured", "ERK", 20, 0.05, 1, i), SweepTrialStatus.Completed,
+                new TrialOutcome([.. Enumerable.Range(0, 20).Select(e => 0.8 + e * 0.001)], null, 0.9), 300_000, TimeSpan.FromSeconds(12.5), null).ToJson();
             var clock = Stopwatch.StartNew();
-            records.Commit(record).GetAwaiter().GetResult();
+            records.Commit(i, record).GetAwaiter().GetResult();
             commits.Add(clock.Elapsed.TotalMilliseconds);
         }
         var loading = Stopwatch.StartNew();

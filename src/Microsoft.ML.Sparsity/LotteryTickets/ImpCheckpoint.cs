@@ -32,9 +32,9 @@ internal static class ImpCheckpoint
             Tracking = current is null ? null : state.Tracking,
             Results = state.Results,
         };
-        manifest.Source = Add(entries, "source.zip", ModelBytes(state.Source));
-        if (state.Rewind is { } rewind) manifest.Rewind = Add(entries, "rewind.zip", ModelBytes(rewind));
-        if (current is not null) manifest.Current = Add(entries, "current.zip", ModelBytes(current));
+        manifest.Source = Add(entries, "source.zip", ModelFile.ToBytes(state.Source));
+        if (state.Rewind is { } rewind) manifest.Rewind = Add(entries, "rewind.zip", ModelFile.ToBytes(rewind));
+        if (current is not null) manifest.Current = Add(entries, "current.zip", ModelFile.ToBytes(current));
         if (state.Masks is { } masks)
             manifest.Masks = masks.Select((m, l) => Add(entries, $"masks/{l}.bits", ModelFile.PackBits(m), m.Length)).ToList();
         AtomicFile.Write(path, stream =>
@@ -113,8 +113,7 @@ internal static class ImpCheckpoint
         var bytes = ZipEntries.ReadChecked(zip, entry.Name, entry.Sha256, entry.Bytes);
         try
         {
-            using var stream = new MemoryStream(bytes);
-            return ModelFile.Load(stream, pool) as NeuralNetworkMulticlassModel
+            return ModelFile.FromBytes(bytes, pool) as NeuralNetworkMulticlassModel
                 ?? throw new ModelFormatException(null, "it is not a neural-network model.");
         }
         catch (ModelFormatException e)
@@ -130,13 +129,6 @@ internal static class ImpCheckpoint
         if (entry.Length < 0 || entry.Length > parameters)
             throw new ModelFormatException(entry.Name, $"the mask length {entry.Length} is not between 0 and the network's {parameters} parameters.");
         return ModelFile.ReadMask(zip, entry.Name, entry.Sha256, entry.Length);
-    }
-
-    private static byte[] ModelBytes(NeuralNetworkMulticlassModel model)
-    {
-        using var stream = new MemoryStream();
-        ModelFile.Save(model, stream);
-        return stream.ToArray();
     }
 
     private static EntryRef Add(List<(string, byte[])> entries, string name, byte[] bytes, int length = 0)

@@ -28,6 +28,22 @@ internal static class ModelFile
     public static string PackageVersion { get; } =
         typeof(ModelFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 
+    /// <summary>A model's file as bytes: a checkpoint's entry, the portable form's ride-along, a cluster's transfers.</summary>
+    public static byte[] ToBytes(ITransformer model)
+    {
+        using var stream = new MemoryStream();
+        Save(model, stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>The model a model file's bytes hold.</summary>
+    /// <exception cref="ModelFormatException">The bytes are not a whole model file.</exception>
+    public static ITransformer FromBytes(byte[] bytes, WorkerPool pool)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Load(stream, pool);
+    }
+
     public static void Save(ITransformer model, Stream stream)
     {
         var entries = new List<(string Name, byte[] Bytes)>();

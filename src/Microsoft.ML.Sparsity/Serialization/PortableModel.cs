@@ -38,11 +38,7 @@ internal static class PortableModel
         Func<MLContext, string, IEstimator<ITransformer>> chain, ModelSaveContext ctx)
     {
         ArgumentNullException.ThrowIfNull(ctx);
-        using (var file = new MemoryStream())
-        {
-            ModelFile.Save(transformer, file);
-            onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(file.ToArray()) });
-        }
+        onnx.MetadataProps.Add(new StringStringEntryProto { Key = RideAlongKey, Value = Convert.ToBase64String(ModelFile.ToBytes(transformer)) });
         // OnnxTransformer re-reads its file while saving: keep it until the chain is disposed. A save killed meanwhile
         // leaves it behind; as with AtomicFile's temporaries, the next save removes the copies nobody holds open. This
         // one is held open read-only (a shared lock; ML.NET opens it read-only too) from its creation to its deletion.
@@ -131,8 +127,7 @@ internal static class PortableModel
         if (value is null) return null;
         try
         {
-            using var file = new MemoryStream(Convert.FromBase64String(value));
-            return ModelFile.Load(file, pool);
+            return ModelFile.FromBytes(Convert.FromBase64String(value), pool);
         }
         catch (Exception e) when (e is FormatException or ModelFormatException)
         {

@@ -23,9 +23,6 @@ public sealed class SparsitySweep
     private readonly SparsitySweepOptions _options;
     private readonly WorkerPool _pool;
 
-    /// <summary>The context the sweep was made in.</summary>
-    internal MLContext Context => _context;
-
     /// <summary>The pool the trials' models predict on.</summary>
     internal WorkerPool Pool => _pool;
 
@@ -137,7 +134,8 @@ public sealed class SparsitySweep
     {
         var finished = journal?.ReadFinished(TrialSettings) ?? [];
         var halving = _options.Tuner == SweepTuner.SuccessiveHalving ? new SuccessiveHalving(_options.FirstRung, _options.ReductionFactor) : null;
-        var board = new RungBoard(i => SuccessiveHalving.Bracket(TrialSettings(i)));
+        string[] brackets = [.. Enumerable.Range(0, _options.MaxTrials).Select(i => SuccessiveHalving.Bracket(TrialSettings(i)))];
+        var board = new RungBoard(i => brackets[i]);
         foreach (var trial in finished.Values) board.End(trial.Index, trial.ValidationCurve);
         var trials = new SweepTrial?[_options.MaxTrials];
         foreach (var (index, trial) in finished)
@@ -246,17 +244,8 @@ public sealed class SparsitySweep
         return new SweepResult([.. trials.Where(t => t is not null).Select(t => t!)], _options.Objectives);
     }
 
-    private SweepTrial InMemory(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error)
-    {
-        long? bytes = null;
-        if (outcome.Model is { } model)
-        {
-            using var counter = new MemoryStream();
-            Serialization.ModelFile.Save(model, counter);
-            bytes = counter.Length;
-        }
-        return new SweepTrial(index, settings, status, outcome.Curve, outcome.Model is { } trained ? outcome.Sparsity ?? trained.GetSparsityReport().Sparsity : null, bytes, duration, error, null, outcome.Model, _pool);
-    }
+    private SweepTrial InMemory(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error) =>
+        new(index, settings, status, outcome.Curve, outcome.ModelSparsity, outcome.ModelFileBytes()?.Length, duration, error, null, outcome.Model, _pool);
 
     /// <summary>
     /// The accuracies trials recorded at each epoch, and which trials have ended: a trial at a rung waits here until every

@@ -85,60 +85,70 @@ internal sealed class SweepJournal : ISweepJournal
         foreach (string path in Directory.EnumerateFiles(_folder, "trial-*.json"))
         {
             if (!int.TryParse(Path.GetFileNameWithoutExtension(path)["trial-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int index)) continue;
-            var trial = Read(path, index);
-            if (trial.Settings != settingsOf(index))
-                throw new InvalidDataException($"The trial record '{path}' has settings ({trial.Settings}) other than this sweep's trial {index} ({settingsOf(index)}); the folder holds another sweep.");
-            finished[index] = trial;
+            string what = $"The trial record '{path}'", remedy = $"delete it to run trial {index} again";
+            var record = TrialRecord.Parse(File.ReadAllText(path), index, settingsOf(index), what, remedy);
+            string? model = record.Status == SweepTrialStatus.Completed ? ModelPath(index) : null;
+            // The model is written before its record, so a record's model is whole unless something damaged it since.
+            if (model is not null && (!File.Exists(model) || new FileInfo(model).Length != record.Bytes))
+                throw new InvalidDataException($"{what} is damaged (its model '{model}' is {(File.Exists(model) ? $"{new FileInfo(model).Length:N0} bytes where the record says {record.Bytes:N0}" : "missing")}); {remedy}.");
+            finished[index] = record.ToTrial(index, model, null, _pool);
         }
         return finished;
-    }
-
-    private SweepTrial Read(string path, int index)
-    {
-        try
-        {
-            var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            var settings = json["settings"].Deserialize<TrialSettings>() ?? throw new FormatException("no settings");
-            var status = Enum.Parse<SweepTrialStatus>(json["status"]!.GetValue<string>());
-            double[] curve = [.. json["curve"]!.AsArray().Select(n => n!.GetValue<double>())];
-            string? model = status == SweepTrialStatus.Completed ? ModelPath(index) : null;
-            long? bytes = (long?)json["bytes"];
-            // The model is written before its record, so a record's model is whole unless something damaged it since.
-            if (model is not null && (!File.Exists(model) || new FileInfo(model).Length != bytes))
-                throw new FormatException($"its model '{model}' is {(File.Exists(model) ? $"{new FileInfo(model).Length:N0} bytes where the record says {bytes:N0}" : "missing")}");
-            return new SweepTrial(index, settings, status, curve, (double?)json["sparsity"], bytes,
-                TimeSpan.FromSeconds(json["seconds"]!.GetValue<double>()), (string?)json["error"], model, null, _pool);
-        }
-        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException or ArgumentException)
-        {
-            throw new InvalidDataException($"The trial record '{path}' is damaged ({e.Message}); delete it to run trial {index} again.", e);
-        }
     }
 
     /// <summary>Writes a finished trial: its model first, then its record (the commit).</summary>
     public SweepTrial Write(int index, TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, TimeSpan duration, string? error)
     {
         string? modelPath = null;
-        long? bytes = null;
-        double? sparsity = null;
-        if (outcome.Model is { } model)
+        var file = outcome.ModelFileBytes();
+        if (file is not null)
         {
             modelPath = ModelPath(index);
-            AtomicFile.Write(modelPath, s => ModelFile.Save(model, s));
-            bytes = new FileInfo(modelPath).Length;
-            sparsity = outcome.Sparsity ?? model.GetSparsityReport().Sparsity;
+            AtomicFile.Write(modelPath, s => s.Write(file));
         }
-        var record = new JsonObject
-        {
-            ["settings"] = JsonSerializer.SerializeToNode(settings),
-            ["status"] = status.ToString(),
-            ["curve"] = new JsonArray([.. outcome.Curve.Select(a => JsonValue.Create(a))]),
-            ["sparsity"] = sparsity,
-            ["bytes"] = bytes,
-            ["seconds"] = duration.TotalSeconds,
-            ["error"] = error,
-        };
-        AtomicFile.Write(RecordPath(index), s => JsonSerializer.Serialize(s, record, Indented));
-        return new SweepTrial(index, settings, status, outcome.Curve, sparsity, bytes, duration, error, modelPath, outcome.Model, _pool);
+        var record = TrialRecord.Of(settings, status, outcome, file?.Length, duration, error);
+        AtomicFile.Write(RecordPath(index), s => s.Write(System.Text.Encoding.UTF8.GetBytes(record.ToJson())));
+        return record.ToTrial(index, modelPath, outcome.Model, _pool);
     }
+}
+
+/// <summary>
+/// A finished trial's record as a journal keeps it, in JSON (a folder's <c>trial-NNNN.json</c>, a cluster's journal
+/// grain); the model is kept apart, and the record says its size.
+/// </summary>
+internal sealed record TrialRecord(TrialSettings Settings, SweepTrialStatus Status, double[] Curve, double? Sparsity, long? Bytes, double Seconds, string? Error)
+{
+    private static readonly JsonSerializerOptions Format = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    public static TrialRecord Of(TrialSettings settings, SweepTrialStatus status, TrialOutcome outcome, long? bytes, TimeSpan duration, string? error) =>
+        new(settings, status, [.. outcome.Curve], outcome.ModelSparsity, bytes, duration.TotalSeconds, error);
+
+    public string ToJson() => JsonSerializer.Serialize(this, Format);
+
+    /// <summary>Reads trial <paramref name="index"/>'s record and checks it has the settings the sweep draws for it.</summary>
+    /// <exception cref="InvalidDataException">The record is damaged, or has other settings; the message begins with <paramref name="what"/>.</exception>
+    public static TrialRecord Parse(string json, int index, TrialSettings expected, string what, string remedy)
+    {
+        TrialRecord record;
+        try
+        {
+            record = JsonSerializer.Deserialize<TrialRecord>(json, Format) ?? throw new FormatException("no record");
+            if (record.Settings is null || record.Curve is null) throw new FormatException("no settings or curve");
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"{what} is damaged ({e.Message}); {remedy}.", e);
+        }
+        if (record.Settings != expected)
+            throw new InvalidDataException($"{what} has settings ({record.Settings}) other than this sweep's trial {index} ({expected}); the journal holds another sweep.");
+        return record;
+    }
+
+    public SweepTrial ToTrial(int index, string? modelPath, NeuralNetworkMulticlassModel? model, WorkerPool pool) =>
+        new(index, Settings, Status, Curve, Sparsity, Bytes, TimeSpan.FromSeconds(Seconds), Error, modelPath, model, pool);
 }

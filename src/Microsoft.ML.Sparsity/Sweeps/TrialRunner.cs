@@ -7,9 +7,17 @@ namespace Microsoft.ML.Sparsity.Sweeps;
 
 /// <summary>
 /// What running a trial gave: the validation accuracy after each epoch (a lottery ticket: after each level), and the
-/// model unless it was stopped, with the sparsity it was trained to (a compacted model's own is 0).
+/// model unless it was stopped, with the sparsity it was trained to (a compacted model's own is 0) and, when it came
+/// as a file (from a cluster's worker), the file's bytes.
 /// </summary>
-internal sealed record TrialOutcome(IReadOnlyList<double> Curve, NeuralNetworkMulticlassModel? Model, double? Sparsity = null);
+internal sealed record TrialOutcome(IReadOnlyList<double> Curve, NeuralNetworkMulticlassModel? Model, double? Sparsity = null, byte[]? File = null)
+{
+    /// <summary>The completed model's sparsity: the one it was trained to, else its own.</summary>
+    public double? ModelSparsity => Model is null ? null : Sparsity ?? Model.GetSparsityReport().Sparsity;
+
+    /// <summary>The completed model's file: the bytes it came as, or the model saved now.</summary>
+    public byte[]? ModelFileBytes() => Model is null ? null : File ?? Serialization.ModelFile.ToBytes(Model);
+}
 
 /// <summary>
 /// Runs one trial from its settings alone: the unit of work a sweep hands out (to its own threads, or to a cluster's workers
