@@ -16,7 +16,7 @@ namespace Microsoft.ML.Sparsity.PerformanceTests;
 /// </summary>
 internal static class ChannelBench
 {
-    private static readonly (string Name, Func<LayerDefinition[]> Layers)[] Models =
+    internal static readonly (string Name, Func<LayerDefinition[]> Layers)[] Models =
     [
         ("small cnn", () => [.. Layers.SmallCnn(), Layers.Dense(10)]),
         ("wide cnn", () => [.. Layers.WideCnn(), Layers.Dense(10)]),

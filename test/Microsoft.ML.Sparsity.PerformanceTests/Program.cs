@@ -134,16 +134,18 @@ if (only == "layers")
             $"; total {us.Sum():F1} µs; formats {string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}"))}");
     }
 
-    // The wide CNN dense and with half its multiply-adds removed by channels, compacted (issue 18's case).
+    // The CNNs dense and with half their multiply-adds removed by channels, compacted (issue 18's case).
+    foreach (var (name, layers) in ChannelBench.Models)
     foreach (double removed in new[] { 0.0, 0.5 })
     foreach (int batch in new[] { 1, 16 })
     {
-        var model = ChannelBench.Model(WorkerPool.Inline, () => [.. Microsoft.ML.Sparsity.Network.Layers.WideCnn(), Microsoft.ML.Sparsity.Network.Layers.Dense(10)], removed);
+        var model = ChannelBench.Model(WorkerPool.Inline, layers, removed);
         if (removed > 0) model = Microsoft.ML.SparsityCatalogExtensions.Sparsity(new Microsoft.ML.MLContext(1)).Compact(model);
         var predicting = model.PredictionNetwork(WorkerPool.Inline);
         double[] us = ModelBench.LayerMicroseconds(predicting, batch, 2000 / batch);
-        Console.WriteLine($"wide cnn, {removed:P0} of multiply-adds removed{(removed > 0 ? " (compact)" : "")}, batch {batch}: " +
-            string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) + $"; total {us.Sum():F1} µs");
+        Console.WriteLine($"{name}, {removed:P0} of multiply-adds removed{(removed > 0 ? " (compact)" : "")}, batch {batch}: " +
+            string.Join(", ", predicting.Layers.Select((l, i) => $"{l.Name} {us[i]:F1}")) + $"; total {us.Sum():F1} µs; formats " +
+            string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}")));
     }
 
     return;

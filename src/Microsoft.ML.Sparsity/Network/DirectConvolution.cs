@@ -24,7 +24,8 @@ namespace Microsoft.ML.Sparsity.Network;
 /// <para>
 /// Any channel count and any patch: the output channels, padded with zero weights to whole vectors, form as few groups
 /// of at most 64 (AVX-512) or 16 channels as they can, their vectors shared out evenly; when the channel count is not
-/// a whole number of vectors the tiles write a padded per-thread scratch that is copied out. The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
+/// a whole number of vectors the tiles write a padded per-thread scratch that is copied out (a fused max pooling
+/// reads the window's rows from its scratch anyway and ends each pooled pixel in a masked store instead). The taps are taken in chunks whose weights (about 24 KB) stay in L1 while
 /// every tile of the band's rows uses them (the accumulators go through the output between chunks, which keeps each
 /// value's order of additions, so results do not depend on how rows are grouped); a work item of several rows, or of
 /// several whole images when the batch gives each thread images of its own, reads a large layer's weights once for
@@ -45,7 +46,7 @@ internal sealed unsafe class DirectConvolution
     private readonly int[] _groupStart; // group g's first channel; its packed width is _groupStart[g + 1] − _groupStart[g]
     private readonly int[] _tapOffsets;
     private readonly float[] _weight, _bias;
-    [ThreadStatic] private static Workspace? t_band, t_scratch, t_pooled;
+    [ThreadStatic] private static Workspace? t_band, t_scratch;
 
     public DirectConvolution(VectorIsa isa, int h, int w, int c, int k, int stride, int pad, int outH, int outW, int outChannels)
     {
@@ -150,15 +151,7 @@ internal sealed unsafe class DirectConvolution
     {
         float* rows = (t_scratch ??= new Workspace()).Get(window * _outW * _padded);
         Compute(x, 1, py * window, (py + 1) * window, rows, _padded, block0, block1, relu);
-        if (_padded == _n)
-        {
-            MaxPool(rows, window, pooledW, y, block0, block1);
-            return;
-        }
-
-        float* pooled = (t_pooled ??= new Workspace()).Get(pooledW * _padded);
-        MaxPool(rows, window, pooledW, pooled, block0, block1);
-        CopyOut(pooled, pooledW, y, block0, block1);
+        MaxPool(rows, window, pooledW, y, block0, block1);
     }
 
     /// <summary>Copies <paramref name="pixels"/> pixels' channels of groups [block0, block1) from the padded layout to <paramref name="y"/> (out channels a pixel).</summary>
@@ -340,42 +333,60 @@ internal sealed unsafe class DirectConvolution
     /// <summary>
     /// Max pooling with window = stride = <paramref name="window"/> of <paramref name="window"/> rows at
     /// <paramref name="rows"/> (outW pixels of the padded channel count each) into <paramref name="pooledW"/> pixels at
-    /// <paramref name="y"/> (same layout): the channels of groups [<paramref name="block0"/>, <paramref name="block1"/>).
+    /// <paramref name="y"/> (out channels a pixel): the channels of groups [<paramref name="block0"/>,
+    /// <paramref name="block1"/>). A channel count that is not a whole number of vectors ends each pixel in a masked
+    /// store (AVX-512, AVX), or in single values on the 128-bit tier, so the padding never reaches the output.
     /// </summary>
     private void MaxPool(float* rows, int window, int pooledW, float* y, int block0, int block1)
     {
-        int n = _padded, length = _outW * n, end = _groupStart[block1];
+        int n = _padded, length = _outW * n, start = _groupStart[block0], end = Math.Min(_groupStart[block1], _n);
         for (int px = 0; px < pooledW; px++)
         {
-            float* first = rows + px * window * n;
-            int c = _groupStart[block0];
+            float* first = rows + px * window * n, output = y + px * _n;
+            int c = start;
             if (Isa == VectorIsa.Avx512)
+            {
                 for (; c < end; c += Vector512<float>.Count)
                 {
                     Vector512<float> best = Vector512.Load(first + c);
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector512.Max(best, Vector512.Load(first + r * length + dx * n + c));
-                    Vector512.Store(best, y + px * n + c);
+                    if (end - c >= Vector512<float>.Count)
+                        Vector512.Store(best, output + c);
+                    else
+                        Avx512F.MaskStore(output + c, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(end - c)).AsSingle(), best);
                 }
+            }
             else if (Isa == VectorIsa.Avx2)
+            {
                 for (; c < end; c += Vector256<float>.Count)
                 {
                     Vector256<float> best = Vector256.Load(first + c);
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector256.Max(best, Vector256.Load(first + r * length + dx * n + c));
-                    Vector256.Store(best, y + px * n + c);
+                    if (end - c >= Vector256<float>.Count)
+                        Vector256.Store(best, output + c);
+                    else
+                        Avx.MaskStore(output + c, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(end - c)).AsSingle(), best);
                 }
+            }
             else
+            {
                 for (; c < end; c += Vector128<float>.Count)
                 {
                     Vector128<float> best = Vector128.Load(first + c);
                     for (int r = 0; r < window; r++)
                         for (int dx = 0; dx < window; dx++)
                             best = Vector128.Max(best, Vector128.Load(first + r * length + dx * n + c));
-                    Vector128.Store(best, y + px * n + c);
+                    if (end - c >= Vector128<float>.Count)
+                        Vector128.Store(best, output + c);
+                    else
+                        for (int lane = 0; lane < end - c; lane++)
+                            output[c + lane] = best[lane];
                 }
+            }
         }
     }
 

@@ -213,7 +213,9 @@ public sealed class NMMatrixTests : IDisposable
             {
                 using var pool = new WorkerPool(threads);
                 float[] y = new float[batch * 300];
+                Array.Fill(y, float.NaN);  // every output written, whichever thread has its tile
                 sparse.MultiplyTransposed(pool, x, batch, y);
+                Assert.False(y.Any(float.IsNaN), $"batch {batch}, {threads} threads" + ": an output was not written");
                 first ??= y;
                 Assert.True(first.AsSpan().SequenceEqual(y), $"batch {batch}, {threads} threads");
             }

@@ -150,6 +150,32 @@ public class DirectConvolutionTests
         Assert.Equal(one, Forward(3));
     }
 
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public unsafe void OutputRowsEndAtTheirLastChannel(string tier)
+    {
+        // 22 output channels make no whole vector on any tier. The last pooled row and the last plain row go into buffers
+        // that end at their last channel, followed by NaN sentinels: the padding channels (zero weights) never reach them.
+        const int h = 4, w = 6, c = 3, n = 22, tail = 32;
+        var conv = new DirectConvolution(Enum.Parse<VectorIsa>(tier), h, w, c, 3, 1, 1, h, w, n);
+        var random = new Random(2);
+        conv.Pack([.. Enumerable.Range(0, n * 9 * c).Select(_ => random.NextSingle() - 0.5f)], [.. Enumerable.Range(0, n).Select(_ => random.NextSingle())]);
+        float[] x = [.. Enumerable.Range(0, h * w * c).Select(_ => random.NextSingle() - 0.5f)];
+        float[] pooled = new float[w / 2 * n + tail], row = new float[w * n + tail];
+        Array.Fill(pooled, float.NaN);
+        Array.Fill(row, float.NaN);
+        fixed (float* px = x, pp = pooled, pr = row)
+        {
+            conv.ConvolvePooled(px, h / 2 - 1, 2, w / 2, false, pp, 0, conv.Blocks);
+            conv.ConvolveRows(px, 1, h - 1, h, pr, 0, conv.Blocks, false);
+        }
+
+        Assert.DoesNotContain(pooled[..(w / 2 * n)], float.IsNaN);
+        Assert.All(pooled[(w / 2 * n)..], v => Assert.True(float.IsNaN(v), "a pooled row wrote past its last channel"));
+        Assert.DoesNotContain(row[..(w * n)], float.IsNaN);
+        Assert.All(row[(w * n)..], v => Assert.True(float.IsNaN(v), "a row wrote past its last channel"));
+    }
+
     /// <summary>The convolution in double precision, from the layer's weight and bias: y[b, oy, ox, o] = bias[o] + Σ x[b, iy, ix, ci]·W[o, ky, kx, ci].</summary>
     private static double[] Reference(Conv2dLayer conv, float[] x, int batch)
     {
@@ -244,10 +270,11 @@ public class FusedConvolutionTests
     [MemberData(nameof(TiersAndBatches))]
     public void BatchNormIsFoldedIntoTheConvolutionBeforeItsReLUAndPooling(string tier, int batch)
     {
-        // conv → BN → ReLU → pool (all three fused), conv with 45 outputs (no whole vector) → BN → flatten; the batch
-        // norms' running statistics, γ and β away from their initial values, so folding them is not the identity.
+        // conv with 22 outputs (no whole vector on any tier: the pooled pixels end in a masked store) → BN → ReLU → pool
+        // (all three fused), conv with 45 outputs → BN → flatten; the batch norms' running statistics, γ and β away from
+        // their initial values, so folding them is not the identity.
         LayerDefinition[] layers =
-            [Layers.Conv2d(24, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
+            [Layers.Conv2d(22, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
              Layers.Conv2d(45, 3, padding: 1), Layers.BatchNorm(), Layers.Flatten(), Layers.Dense(6)];
         var (fused, plain) = Networks(layers, Image, tier);
         Assert.Equal(Fuses ? [3, 0, 0, 0, 1] : new[] { 0, 0, 0, 0, 0 }, new[] { 0, 1, 2, 3, 4 }.Select(fused.FusedAfter));
