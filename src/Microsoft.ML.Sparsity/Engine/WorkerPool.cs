@@ -8,9 +8,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// A persistent pool of <c>ThreadCount - 1</c> background threads that, together with the calling thread,
 /// run the iterations of <see cref="For(int, Action{int})"/>. Built for many short parallel sections per second (GEMM calls of a
 /// training step) on a CPU that other processes may be using too: a call allocates nothing, work items are claimed
-/// through an atomic counter (a worker that is not running when a job opens claims nothing, and the caller runs
-/// the items it would have run), idle workers poll briefly before they block, and nobody spins on a thread that
-/// the operating system has descheduled.
+/// through an atomic counter, the caller's from the front and the workers' from the back (a worker that is not
+/// running when a job opens claims nothing, and the caller runs the items it would have run), idle workers poll
+/// briefly before they block, and nobody spins on a thread that the operating system has descheduled.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -66,7 +66,9 @@ internal sealed class WorkerPool : IDisposable
 
     private Action<int>? _body;
     private int _count;
-    private int _next;
+    // The job's claims: the caller takes items from the front (low 32 bits: how many), workers from the back (high 32
+    // bits). One atomic add per claim; a claim that takes the total past the count finds nothing (see Claim).
+    private long _claims;
     private long _jobId;
     private int _inside;
     private int _sleepers;
@@ -221,7 +223,7 @@ internal sealed class WorkerPool : IDisposable
     {
         _body = body;
         _count = count;
-        _next = 0;
+        _claims = 0;
         Interlocked.Increment(ref _jobId); // open (odd); full fence publishes the fields above
         if (Volatile.Read(ref _sleepers) > 0)
         {
@@ -266,8 +268,8 @@ internal sealed class WorkerPool : IDisposable
         // A worker stops taking items while another caller runs its own work inline (see the class remarks).
         while (!worker || Volatile.Read(ref _callers) + Volatile.Read(ref _inside) <= ThreadCount)
         {
-            int i = Interlocked.Increment(ref _next) - 1;
-            if (i >= count)
+            int i = Claim(count, worker);
+            if (i < 0)
                 break;
             ran++;
             try
@@ -286,6 +288,25 @@ internal sealed class WorkerPool : IDisposable
         t_inBody = false;
         return ran;
     }
+
+    /// <summary>
+    /// Claims the next item of the open job: the caller from the front (0, 1, …), a worker from the back (count − 1,
+    /// count − 2, …); -1 once every item is claimed. Each claim adds one to its end's count; the claims that leave the
+    /// two counts' total at most <paramref name="count"/> are exactly count, with distinct items. Taking the ends keeps a
+    /// thread on the same part of every call: at one image, the caller convolves the top rows of each layer from the
+    /// rows it wrote itself, the worker the bottom ones (claimed alternately, both threads read every layer's input
+    /// from the other's cache; the wide CNN lost about 13 µs of 190 a prediction to it).
+    /// </summary>
+    private int Claim(int count, bool worker)
+    {
+        long claims = Interlocked.Add(ref _claims, worker ? 1L << 32 : 1);
+        if (Claimed(claims) > count)
+            return -1;
+        return worker ? count - (int)(claims >> 32) : (int)claims - 1;
+    }
+
+    /// <summary>The claims made so far, both ends.</summary>
+    private static long Claimed(long claims) => (claims & uint.MaxValue) + (claims >>> 32);
 
     private void ThrowCollectedErrors()
     {
@@ -319,7 +340,7 @@ internal sealed class WorkerPool : IDisposable
             seen = id;
             // Skip jobs that are already fully claimed (typical for a worker that woke late) rather than making
             // the caller wait for this thread to pass through them.
-            if (Volatile.Read(ref _next) >= Volatile.Read(ref _count))
+            if (Claimed(Volatile.Read(ref _claims)) >= Volatile.Read(ref _count))
                 continue;
             Interlocked.Increment(ref _inside);
             if (Volatile.Read(ref _jobId) == id)

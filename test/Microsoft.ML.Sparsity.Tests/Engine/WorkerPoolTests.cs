@@ -28,6 +28,33 @@ public sealed class WorkerPoolTests
     [Theory]
     [InlineData(2)]
     [InlineData(3)]
+    public void TheCallerTakesItemsFromTheFrontAndWorkersFromTheBack(int threads)
+    {
+        // Consecutive calls then keep each thread on the same part of the work (the rows it wrote the call before).
+        using var pool = new WorkerPool(threads);
+        int caller = Environment.CurrentManagedThreadId, shared = 0;
+        int[] ranBy = new int[64];
+        Action<int> body = i =>
+        {
+            ranBy[i] = Environment.CurrentManagedThreadId;
+            Thread.SpinWait(2000); // long enough for a polling worker to join
+        };
+        for (int call = 0; call < 200; call++)
+        {
+            pool.For(ranBy.Length, body);
+            int front = Array.FindIndex(ranBy, t => t != caller);
+            if (front < 0)
+                continue; // the workers took no part in this call
+            shared++;
+            Assert.All(ranBy[front..], t => Assert.NotEqual(caller, t));
+        }
+
+        Assert.True(shared > 0, "the workers never took part: nothing was checked");
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
     public void SleepingWorkersChangeNeitherWhichItemsRunNorTheirResults(int threads)
     {
         // A worker that sleeps in the middle of items stands in for one the kernel has descheduled. Each item sums
