@@ -60,7 +60,7 @@ internal static class SweepCommand
                 Layers = [.. CliOptions.Layers(parse.GetValue(architecture)!)],
                 Tuner = parse.GetValue(tuner) == "random" ? SweepTuner.Random : SweepTuner.SuccessiveHalving,
                 MaxTrials = parse.GetValue(trials),
-                MaxTime = parse.GetValue(minutes) is { } m ? (m is > 0 and <= 525_600 ? TimeSpan.FromMinutes(m) : throw new ArgumentException($"--minutes must be in (0, 525600] (a year), not {m}.", "--minutes")) : null,
+                MaxTime = parse.GetValue(minutes) is { } m ? (m > 0 && m <= SparsitySweepOptions.LongestMaxTime.TotalMinutes ? TimeSpan.FromMinutes(m) : throw new ArgumentException($"--minutes must be in (0, {SparsitySweepOptions.LongestMaxTime.TotalMinutes}] (a year), not {m}.", "--minutes")) : null,
                 ParallelTrials = parse.GetValue(parallel),
                 JournalFolder = parse.GetValue(journal),
                 Seed = parse.GetValue(seed),

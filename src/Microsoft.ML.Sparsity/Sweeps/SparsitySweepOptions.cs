@@ -36,6 +36,9 @@ public enum SweepObjectives
 /// </summary>
 public sealed class SparsitySweepOptions
 {
+    /// <summary>The longest <see cref="MaxTime"/> accepted: a year (a leap one).</summary>
+    internal static readonly TimeSpan LongestMaxTime = TimeSpan.FromDays(366);
+
     /// <summary>What trials are drawn from. Default: <see cref="SweepSearchSpace"/>'s defaults.</summary>
     public SweepSearchSpace SearchSpace = new();
 
@@ -86,7 +89,7 @@ public sealed class SparsitySweepOptions
         if (ReductionFactor < 2) throw new ArgumentOutOfRangeException(nameof(ReductionFactor), ReductionFactor, "η must be at least 2.");
         if (FirstRungEpochs < 0) throw new ArgumentOutOfRangeException(nameof(FirstRungEpochs), FirstRungEpochs, "Use 0 (a quarter of the epochs) or a positive epoch count.");
         if (MaxTrials < 1) throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, "The budget must allow at least one trial.");
-        if (MaxTime is { } time && !(time > TimeSpan.Zero && time <= TimeSpan.FromDays(366)))
+        if (MaxTime is { } time && !(time > TimeSpan.Zero && time <= LongestMaxTime))
             throw new ArgumentOutOfRangeException(nameof(MaxTime), time, "The time budget must be positive and at most a year (or null for none).");
         if (ParallelTrials < 0) throw new ArgumentOutOfRangeException(nameof(ParallelTrials), ParallelTrials, "Use 0 (one per processor) or a positive count.");
         if ((Objectives & ~(SweepObjectives.Latency | SweepObjectives.Bytes)) != 0) throw new ArgumentOutOfRangeException(nameof(Objectives), Objectives, "Combine Latency and Bytes.");

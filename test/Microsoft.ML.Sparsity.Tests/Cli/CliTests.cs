@@ -96,6 +96,8 @@ public sealed class CliTests : IDisposable
         FailsWith(2, Run("report", "--model", "notamodel.zip"), "notamodel.zip");
         FailsWith(2, Run("report", "--model", "absent.zip"), "'absent.zip' does not exist");
         FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--sparsities", "0.9,2"), "--sparsities: '2' is not a sparsity in (0, 1)");
+        // The tool's bound is the library's: a leap year of minutes (527,040).
+        FailsWith(2, Run("sweep", "--data", "data.csv", "--output", "m.zip", "--minutes", "527041"), "--minutes must be in (0, 527040]");
     }
 
     [Fact]
