@@ -30,10 +30,10 @@ public static class LotteryTicketPlots
     public static void SaveFromJson(string json, string path, string? title = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(json);
-        List<JsonRun>? runs;
+        List<LotteryTicketResult.JsonRun>? runs;
         try
         {
-            runs = System.Text.Json.JsonSerializer.Deserialize<List<JsonRun>>(File.ReadAllText(json), Serialization.ModelManifest.Json);
+            runs = System.Text.Json.JsonSerializer.Deserialize<List<LotteryTicketResult.JsonRun>>(File.ReadAllText(json), Serialization.ModelManifest.Json);
         }
         catch (System.Text.Json.JsonException e)
         {
@@ -42,8 +42,6 @@ public static class LotteryTicketPlots
         if (runs is null || runs.Any(r => r.Levels is null)) throw new InvalidDataException($"'{json}' holds no runs with levels.");
         Save([.. runs.Select(r => new Run(r.Seed, LotteryTicketResult.NameOf(r.Reset, r.RewindStep), r.Levels!))], path, title);
     }
-
-    private sealed record JsonRun(int Seed, LotteryTicketReset Reset, long RewindStep, List<LotteryTicketLevelResult>? Levels);
 
     private sealed record Run(int Seed, string ResetName, IReadOnlyList<LotteryTicketLevelResult> Levels);
 

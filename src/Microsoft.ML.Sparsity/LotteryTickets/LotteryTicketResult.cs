@@ -99,9 +99,12 @@ public sealed class LotteryTicketResult
     /// <summary>Writes the results of several runs as one JSON array (atomically).</summary>
     public static void SaveJson(string filePath, IEnumerable<LotteryTicketResult> runs)
     {
-        var list = Check(runs).Select(r => new { r.Seed, r.Reset, r.RewindStep, r.Levels }).ToList();
+        var list = Check(runs).Select(r => new JsonRun(r.Seed, r.Reset, r.RewindStep, [.. r.Levels])).ToList();
         AtomicFile.Write(filePath, s => JsonSerializer.Serialize(s, list, ModelManifest.Json));
     }
+
+    /// <summary>One run as <see cref="SaveJson(string, IEnumerable{LotteryTicketResult})"/> writes it (and the plots read it back).</summary>
+    internal sealed record JsonRun(int Seed, LotteryTicketReset Reset, long RewindStep, List<LotteryTicketLevelResult>? Levels);
 
     private static List<LotteryTicketResult> Check(IEnumerable<LotteryTicketResult> runs)
     {
