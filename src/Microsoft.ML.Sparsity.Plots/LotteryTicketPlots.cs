@@ -39,7 +39,7 @@ public static class LotteryTicketPlots
         {
             throw new InvalidDataException($"'{json}' is not a lottery-ticket results file (LotteryTicketResult.SaveJson's): {e.Message}", e);
         }
-        if (runs is null || runs.Any(r => r.Levels is null)) throw new InvalidDataException($"'{json}' holds no runs with levels.");
+        if (runs is null || runs.Any(r => r?.Levels is null)) throw new InvalidDataException($"'{json}' holds no runs with levels.");
         Save([.. runs.Select(r => new Run(r.Seed, LotteryTicketResult.NameOf(r.Reset, r.RewindStep), r.Levels!))], path, title);
     }
 

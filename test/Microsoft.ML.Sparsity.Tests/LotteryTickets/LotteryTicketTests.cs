@@ -244,9 +244,12 @@ public sealed class LotteryTicketTests
             Microsoft.ML.Sparsity.Plots.LotteryTicketPlots.SaveFromJson(Path.Combine(folder, "r.json"), Path.Combine(folder, "again.svg"));
             static string WithoutClipIds(string svg) => System.Text.RegularExpressions.Regex.Replace(svg, "cl_[0-9a-f]+", "cl_"); // SkiaSharp numbers clip paths per process
             Assert.Equal(WithoutClipIds(File.ReadAllText(Path.Combine(folder, "r.svg"))), WithoutClipIds(File.ReadAllText(Path.Combine(folder, "again.svg"))));
-            File.WriteAllText(Path.Combine(folder, "bad.json"), "{\"seed\": 1}");
-            Assert.Contains("bad.json", Assert.Throws<InvalidDataException>(() =>
-                Microsoft.ML.Sparsity.Plots.LotteryTicketPlots.SaveFromJson(Path.Combine(folder, "bad.json"), Path.Combine(folder, "bad.svg"))).Message);
+            foreach (string bad in new[] { "{\"seed\": 1}", "[null]", "[{\"seed\": 1}]" })
+            {
+                File.WriteAllText(Path.Combine(folder, "bad.json"), bad);
+                Assert.Contains("bad.json", Assert.Throws<InvalidDataException>(() =>
+                    Microsoft.ML.Sparsity.Plots.LotteryTicketPlots.SaveFromJson(Path.Combine(folder, "bad.json"), Path.Combine(folder, "bad.svg"))).Message);
+            }
             var table = result.ToMarkdown().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(3 + result.Levels.Count, table.Length);
         }
