@@ -9,8 +9,9 @@ public static class ClusterGapExtensions
 {
     /// <summary>
     /// Runs every round of P-GaP with its κ copies on the cluster's workers at once, merging each round here, then the
-    /// fine-tuning here. The weights equal those of <c>Run(train, validation)</c> on one machine, bit for bit, on the
-    /// reference's training and validation parts: each copy is the same computation wherever it runs.
+    /// fine-tuning here. The weights equal those of <c>Run(split.TrainSet, split.TestSet)</c> on one machine, bit for bit,
+    /// where <c>split</c> is <c>mlContext.Data.TrainTestSplit(data, data.ValidationFraction, splitSeed)</c> (the
+    /// reference's parts): each copy is the same computation wherever it runs.
     /// </summary>
     /// <remarks>
     /// A copy whose worker leaves the cluster runs again on another; a worker refusing the work (another package version

@@ -8,7 +8,8 @@ public static class ClusterSweepExtensions
     /// <summary>
     /// Runs the sweep (or resumes it from the cluster's journal) with its trials on the cluster's workers, and measures the
     /// completed models on this machine. It gives the trials, curves and front the sweep gives on one machine with the
-    /// same seed and data (<c>Run(train, validation)</c> on the reference's training and validation parts): a trial is
+    /// same seed and data (<c>Run(split.TrainSet, split.TestSet)</c> where <c>split</c> is
+    /// <c>mlContext.Data.TrainTestSplit(data, ValidationFraction, seed)</c>, the reference's parts): a trial is
     /// the same computation wherever it runs, and successive halving decides in trial order.
     /// </summary>
     /// <remarks>

@@ -5,7 +5,9 @@ namespace Microsoft.ML.Sparsity.Distributed;
 /// <summary>
 /// Where every machine of a cluster finds a sweep's data: each worker loads it itself (once, then keeps it) and checks it
 /// by its SHA-256 against the coordinator's, so no trial ships data. The training split of Fashion-MNIST or of a folder
-/// of IDX files (a shared path), shuffled with the sweep's seed and split into training and validation parts.
+/// of IDX files (a shared path), split into training and validation parts by ML.NET's <c>TrainTestSplit</c> with the
+/// sweep's seed: the parts a one-machine sweep gets from <c>mlContext.Data.TrainTestSplit(data, ValidationFraction, seed)</c>
+/// (as the command-line tool's does), so a sweep compares its trials on the same images on one machine and on a cluster.
 /// </summary>
 /// <param name="Source"><see cref="FashionMnist"/> (found as the package's Fashion-MNIST loader finds it: <c>FASHION_MNIST_DIR</c>, the Debian package dataset-fashion-mnist, the download cache), or a folder every worker can read with train-images-idx3-ubyte and train-labels-idx1-ubyte (plain or .gz).</param>
 /// <param name="ValidationFraction">The part held out to compare the trials, in (0, 1). Default 1/6, as the command-line tool's sweep.</param>
@@ -28,13 +30,16 @@ public sealed record SweepDataReference([property: Id(0)] string Source, [proper
         if (Examples is < 2) throw new ArgumentOutOfRangeException(nameof(Examples), Examples, "Use at least 2 examples, or null for all.");
     }
 
-    /// <summary>Reads the data and splits it with <paramref name="seed"/>: the same parts on every machine.</summary>
+    /// <summary>Reads the data and splits it with <paramref name="seed"/> as ML.NET's <c>TrainTestSplit</c> does: the same parts on every machine.</summary>
     /// <exception cref="FileNotFoundException">The data is not where the reference says; the message names the folder.</exception>
     internal (Dataset Train, Dataset Validation) Load(int seed)
     {
         Validate();
         var all = new FashionMnistLoader(_ => { }).Load(FashionMnistSplit.Train, Source == FashionMnist ? null : Source);
         if (Examples is { } n && n < all.Count) all = all.Take(n);
-        return all.Split(ValidationFraction, seed);
+        var split = new MLContext(seed).Data.TrainTestSplit(new DatasetDataView(all), ValidationFraction, seed: seed);
+        return (Read(split.TrainSet), Read(split.TestSet));
     }
+
+    private static Dataset Read(IDataView part) => DataViewReader.Read(part, DatasetDataView.FeaturesColumn, DatasetDataView.LabelColumn);
 }

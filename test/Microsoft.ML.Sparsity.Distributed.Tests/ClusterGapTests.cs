@@ -32,9 +32,9 @@ public sealed class ClusterGapTests
     public async Task P_GaP_on_three_workers_gives_the_weights_of_P_GaP_on_one_machine_bit_for_bit()
     {
         var data = ClusterSweepTests.Data;
-        var (train, validation) = data.Load(1);
         var ml = new MLContext(seed: 1);
-        var here = ml.Sparsity().ParallelGrowAndPrune(Options()).Run(new DatasetDataView(train), new DatasetDataView(validation));
+        var split = ml.Data.TrainTestSplit(ml.Data.TakeRows(ml.Data.LoadFashionMnist(FashionMnistSplit.Train), 1500), 1.0 / 6, seed: 1);
+        var here = ml.Sparsity().ParallelGrowAndPrune(Options()).Run(split.TrainSet, split.TestSet);
 
         await using var cluster = await TestClusters.Start();
         var there = ml.Sparsity().ParallelGrowAndPrune(Options()).RunOnCluster(cluster.Client, data, splitSeed: 1);
