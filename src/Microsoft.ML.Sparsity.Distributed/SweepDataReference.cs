@@ -32,14 +32,29 @@ public sealed record SweepDataReference([property: Id(0)] string Source, [proper
 
     /// <summary>Reads the data and splits it with <paramref name="seed"/> as ML.NET's <c>TrainTestSplit</c> does: the same parts on every machine.</summary>
     /// <exception cref="FileNotFoundException">The data is not where the reference says; the message names the folder.</exception>
+    /// <exception cref="ArgumentException">So few examples that a part came out empty.</exception>
     internal (Dataset Train, Dataset Validation) Load(int seed)
     {
         Validate();
         var all = new FashionMnistLoader(_ => { }).Load(FashionMnistSplit.Train, Source == FashionMnist ? null : Source);
         if (Examples is { } n && n < all.Count) all = all.Take(n);
-        var split = new MLContext(seed).Data.TrainTestSplit(new DatasetDataView(all), ValidationFraction, seed: seed);
-        return (Read(split.TrainSet), Read(split.TestSet));
+        // TrainTestSplit draws each row's part from the seed and the row's position alone, so splitting the row
+        // numbers gives the parts without reading the features through a cursor (half the time, half the peak memory).
+        var ml = new MLContext(seed);
+        var split = ml.Data.TrainTestSplit(ml.Data.LoadFromEnumerable(Enumerable.Range(0, all.Count).Select(i => new RowNumber { Row = i })), ValidationFraction, seed: seed);
+        return (Part(all, ml, split.TrainSet, "training"), Part(all, ml, split.TestSet, "validation"));
     }
 
-    private static Dataset Read(IDataView part) => DataViewReader.Read(part, DatasetDataView.FeaturesColumn, DatasetDataView.LabelColumn);
+    /// <summary>The examples of one part of the split; a part of a few examples can come out empty.</summary>
+    private Dataset Part(Dataset all, MLContext ml, IDataView part, string name)
+    {
+        int[] rows = [.. ml.Data.CreateEnumerable<RowNumber>(part, reuseRowObject: true).Select(r => r.Row)];
+        return rows.Length > 0 ? all.Select(rows)
+            : throw new ArgumentException($"Holding out {ValidationFraction:0.###} of {all.Count} examples with this seed leaves the {name} part empty; use more examples.", nameof(Examples));
+    }
+
+    private sealed class RowNumber
+    {
+        public int Row { get; set; }
+    }
 }

@@ -283,6 +283,31 @@ public sealed class ClusterSweepTests
         Assert.Contains("JournalFolder", Assert.Throws<ArgumentException>(() => Sweep(withFolder).RunOnCluster(client, OnCluster("a"))).Message);
     }
 
+    [Fact]
+    public void A_split_that_leaves_a_part_empty_names_the_examples()
+    {
+        // TrainTestSplit draws each row's part: of 12 examples with 1/6 held out, about one seed in nine holds out none.
+        // Every seed either gives two non-empty parts or says so, naming Examples.
+        var tiny = Data with { Examples = 12 };
+        int refused = 0;
+        for (int seed = 1; seed <= 40; seed++)
+        {
+            try
+            {
+                var (train, validation) = tiny.Load(seed);
+                Assert.Equal(12, train.Count + validation.Count);
+                Assert.True(train.Count > 0 && validation.Count > 0);
+            }
+            catch (ArgumentException e)
+            {
+                Assert.Equal("Examples", e.ParamName);
+                Assert.Contains("empty", e.Message);
+                refused++;
+            }
+        }
+        Assert.InRange(refused, 1, 39); // both outcomes occur among these seeds
+    }
+
     private sealed class Always : IEpochObserver
     {
         public Task<bool?> Epoch(int epoch, double accuracy) => Task.FromResult<bool?>(true);
