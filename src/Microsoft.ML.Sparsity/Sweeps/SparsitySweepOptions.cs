@@ -99,6 +99,8 @@ public sealed class SparsitySweepOptions
     internal IReadOnlyList<string> Definition() =>
     [
         "sparsity sweep, journal version 1",
+        // Trials trained by another version of the package (whose methods may have changed) are not compared with this one's.
+        $"package: {Serialization.ModelFile.PackageVersion}",
         $"seed: {Seed}",
         // JSON, not the records' ToString: numbers in any culture's journal read the same.
         $"layers: {string.Join(", ", Layers.Select(l => l.GetType().Name + System.Text.Json.JsonSerializer.Serialize(l, l.GetType())))}",

@@ -202,6 +202,20 @@ public sealed class SparsitySweepTests
             Assert.Contains("\"seed: 4\"", error.Message);
             Assert.Contains("\"seed: 5\"", error.Message);
 
+            // A journal written by another version of the package is refused, naming both versions.
+            string definition = Path.Combine(folder, "sweep.json");
+            string current = $"package: {Microsoft.ML.Sparsity.Serialization.ModelFile.PackageVersion}";
+            string written = File.ReadAllText(definition);
+            var lines = System.Text.Json.Nodes.JsonNode.Parse(written)!["definition"]!.AsArray();
+            int line = lines.Select(n => n!.GetValue<string>()).ToList().IndexOf(current);
+            Assert.True(line >= 0, "the definition does not record the package version");
+            lines[line] = "package: 0.0.1";
+            File.WriteAllText(definition, lines.Root.ToJsonString());
+            var version = Assert.Throws<ArgumentException>(() => Sweep(options).Run(new FakeRunner(), "data", null, CancellationToken.None));
+            Assert.Contains("\"package: 0.0.1\"", version.Message);
+            Assert.Contains($"\"{current}\"", version.Message);
+            File.WriteAllText(definition, written);
+
             string record = Path.Combine(folder, "trial-0001.json");
             File.WriteAllText(record, "{\"settings\": ");
             var damaged = Assert.Throws<InvalidDataException>(() => Sweep(options).Run(new FakeRunner(), "data", null, CancellationToken.None));
