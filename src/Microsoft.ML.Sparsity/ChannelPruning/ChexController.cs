@@ -7,8 +7,7 @@ namespace Microsoft.ML.Sparsity.ChannelPruning;
 
 /// <summary>
 /// Runs CHEX in the training loop (<see cref="ChexOptions"/>): the initial L1 pruning at <see cref="Start"/>, then an
-/// update after every ΔT steps before T_max and one at T_max that fixes the masks at the target (both counted in steps,
-/// so a short run explores as often as the paper's 250 epochs do).
+/// update at the end of every ΔT-th epoch before T_max and one at T_max that fixes the masks at the target.
 /// </summary>
 /// <remarks>
 /// Every parameter a channel owns carries a mask: its weight row, its bias, its batch norm's γ and β, and its columns
@@ -31,8 +30,7 @@ internal sealed class ChexController : SparsityController
     private readonly ChexAllocation _allocation;
     private readonly List<(Parameter Parameter, float[] Store)> _stores = [];
     private readonly Dictionary<BatchNormLayer, (float[] Mean, float[] Variance)> _statistics = [];
-    private long _updateSteps, _endStep;
-    private int _epochUpdates, _totalUpdates;
+    private int _stepsPerEpoch, _updateEpochs, _endEpoch, _epochUpdates, _totalUpdates;
     private double _initialRegrowth;
     private long _epochChanges, _totalChanges;
 
@@ -74,18 +72,20 @@ internal sealed class ChexController : SparsityController
     /// <summary>Which output channels of each prunable layer are active now.</summary>
     public IReadOnlyList<bool[]> Active => _active;
 
-    /// <summary>Steps between updates and the step of the last update (T_max), known at <see cref="Start"/>.</summary>
-    public (long UpdateSteps, long EndStep) Schedule => (_updateSteps, _endStep);
+    /// <summary>Epochs between updates and the epoch of the last update (T_max), known at <see cref="Start"/>.</summary>
+    public (int UpdateEpochs, int EndEpoch) Schedule => (_updateEpochs, _endEpoch);
 
     public override double Sparsity => SparsityReport.PrunableSparsity(_layers);
 
-    /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget after step <paramref name="step"/>.</summary>
-    private double RegrowthBudget(long step) => _initialRegrowth * (1 + Math.Cos(Math.PI * step / _endStep)) / 2;
+    /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget at epoch <paramref name="epoch"/>.</summary>
+    private double RegrowthBudget(int epoch) => _initialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
 
     public override void Start(int stepsPerEpoch, long totalSteps)
     {
-        _updateSteps = Math.Max(1, (long)Math.Round(_options.UpdateEpochs is double epochs ? epochs * stepsPerEpoch : totalSteps * 2.0 / 250));
-        _endStep = Math.Clamp((long)Math.Round(_options.ExplorationEnd * totalSteps), 1, Math.Max(1, totalSteps));
+        int epochs = (int)(totalSteps / stepsPerEpoch);
+        _stepsPerEpoch = stepsPerEpoch;
+        _updateEpochs = _options.UpdateEpochs ?? Math.Max(1, (int)Math.Round(epochs * 2.0 / 250));
+        _endEpoch = Math.Clamp((int)Math.Round(_options.ExplorationEnd * epochs), 1, epochs);
         double target = _options.FlopsReduction is double f
             ? (double)_allocation.AtFlopsReduction(f, null, nameof(ChexOptions.FlopsReduction)).Sum() / _allocation.ExploredChannels
             : _options.ChannelSparsity;
@@ -108,15 +108,17 @@ internal sealed class ChexController : SparsityController
         }
         Apply(next);
         _log?.Invoke($"CHEX: {_layers.Count(l => _explored[l.Index])} layers explored, {startSparsity:P1} of their channels pruned at the start; " +
-            $"updates every {_updateSteps} steps until step {_endStep} ({_options}).");
+            $"updates every {_updateEpochs} epochs until epoch {_endEpoch} ({_options}).");
     }
 
     public override void AfterStep(long completedSteps)
     {
-        if (completedSteps == _endStep || (completedSteps < _endStep && completedSteps % _updateSteps == 0)) Update(completedSteps);
+        if (completedSteps % _stepsPerEpoch != 0) return;
+        int epoch = (int)(completedSteps / _stepsPerEpoch);
+        if (epoch == _endEpoch || (epoch < _endEpoch && epoch % _updateEpochs == 0)) Update(epoch);
     }
 
-    public override bool MasksFinal(long completedSteps) => completedSteps >= _endStep;
+    public override bool MasksFinal(long completedSteps) => completedSteps >= (long)_endEpoch * _stepsPerEpoch;
 
     public override EpochMaskActivity EndEpoch()
     {
@@ -134,8 +136,8 @@ internal sealed class ChexController : SparsityController
             $"{1 - _allocation.MultiplyAdds(PrunedCounts()) / _allocation.MultiplyAdds(new int[_layers.Count]):P1} of the multiply-adds.");
     }
 
-    /// <summary>An update after step <paramref name="step"/>: allocate, select by CSS, regrow.</summary>
-    internal void Update(long step)
+    /// <summary>An update at the end of epoch <paramref name="epoch"/>: allocate, select by CSS, regrow.</summary>
+    internal void Update(int epoch)
     {
         float[][]? scores = _options.Allocation == ChannelAllocation.BatchNormScale
             ? [.. _norms.Select((n, p) => _explored[p] ? n!.Gamma.Value.Select(MathF.Abs).ToArray() : [])]
@@ -143,10 +145,10 @@ internal sealed class ChexController : SparsityController
         int[] down = _options.FlopsReduction is double f
             ? _allocation.AtFlopsReduction(f, scores, nameof(ChexOptions.FlopsReduction))
             : _allocation.AtSparsity(_options.ChannelSparsity, scores);
-        double delta = step >= _endStep ? 0 : RegrowthBudget(step);
+        double delta = epoch >= _endEpoch ? 0 : RegrowthBudget(epoch);
         int[] up = delta > 0 ? _allocation.AtSparsity((double)down.Sum() / _allocation.ExploredChannels - delta, scores) : down;
         SaveMostRecentlyUsed();
-        var random = new Random(Seeds.Derive(_seed, 0xC4E, step));
+        var random = new Random(Seeds.Derive(_seed, 0xC4E, epoch));
         var next = new bool[_layers.Count][];
         for (int p = 0; p < _layers.Count; p++)
         {

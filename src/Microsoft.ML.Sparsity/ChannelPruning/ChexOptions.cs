@@ -78,14 +78,11 @@ public sealed class ChexOptions : SparsityMethod
     public double? InitialRegrowth;
 
     /// <summary>
-    /// ΔT, epochs between updates, above 0; a fraction of an epoch is taken as the nearest number of steps (at least
-    /// one). Null (default): the paper's 2 epochs of 250 scaled to the run's steps, which keeps its 90 updates before
-    /// T_max on runs of a few thousand steps or more (a 12-epoch run on Fashion-MNIST updates every 90 steps, about 0.1
-    /// epoch); a short run's rounding to whole steps gives it somewhat more or fewer.
+    /// ΔT, epochs between updates. Null (default): the paper's 2 epochs of 250 scaled to the run, at least 1.
     /// </summary>
-    public double? UpdateEpochs;
+    public int? UpdateEpochs;
 
-    /// <summary>T_max, the end of exploration as a fraction of the run's steps, in (0, 1]. Default 0.72 (the paper's 180 of 250 epochs).</summary>
+    /// <summary>T_max, the end of exploration as a fraction of the epochs, in (0, 1]. Default 0.72 (the paper's 180 of 250).</summary>
     public double ExplorationEnd = 0.72;
 
     /// <summary>How the pruned channels are shared among layers. Default <see cref="ChannelAllocation.BatchNormScale"/> (the paper's).</summary>
@@ -110,12 +107,13 @@ public sealed class ChexOptions : SparsityMethod
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture,
             $"CHEX to {(FlopsReduction is double f ? Number(f) + " of the multiply-adds removed" : Number(ChannelSparsity) + " channel sparsity")}: " +
-            $"δ₀ = {(InitialRegrowth is double d ? Number(d) : "3/7 of S")}, ΔT = {(UpdateEpochs is double t ? Number(t) + " epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
+            $"δ₀ = {(InitialRegrowth is double d ? Number(d) : "3/7 of S")}, ΔT = {(UpdateEpochs is int t ? $"{t} epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
             $"{(Allocation == ChannelAllocation.BatchNormScale ? "batch-norm scale" : "uniform")} allocation, {Regrowth.ToString().ToLowerInvariant()} regrowth") +
         (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
         (Seed is int s ? string.Create(CultureInfo.InvariantCulture, $", seed {s}") : "");
 
-    private static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+    /// <summary>A fraction as model files record it, in any culture.</summary>
+    private static string Number(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
 
     /// <summary>δ₀ for a run whose target channel sparsity is <paramref name="sparsity"/>.</summary>
     internal double InitialRegrowthAt(double sparsity) => InitialRegrowth ?? 3.0 / 7 * sparsity;
@@ -131,8 +129,7 @@ public sealed class ChexOptions : SparsityMethod
             throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, "δ₀ must be in [0, 1) and below the channel sparsity.");
         if (FlopsReduction is null && InitialRegrowth >= ChannelSparsity)
             throw new ArgumentOutOfRangeException(nameof(InitialRegrowth), InitialRegrowth, $"δ₀ must be below the channel sparsity S = {ChannelSparsity}.");
-        if (UpdateEpochs is double dt && !(dt > 0 && double.IsFinite(dt)))
-            throw new ArgumentOutOfRangeException(nameof(UpdateEpochs), UpdateEpochs, "ΔT must be a finite number of epochs above 0.");
+        if (UpdateEpochs is < 1) throw new ArgumentOutOfRangeException(nameof(UpdateEpochs), UpdateEpochs, "ΔT must be at least 1 epoch.");
         if (!(ExplorationEnd > 0 && ExplorationEnd <= 1))
             throw new ArgumentOutOfRangeException(nameof(ExplorationEnd), ExplorationEnd, "T_max must be a fraction of the run in (0, 1].");
         if (!Enum.IsDefined(Allocation)) throw new ArgumentOutOfRangeException(nameof(Allocation), Allocation, "Unknown allocation.");
