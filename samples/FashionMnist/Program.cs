@@ -77,10 +77,11 @@ foreach (var (modelKey, modelName, layers, epochs) in Recipes.Models(options))
             if (!options.Quiet) Console.WriteLine(method == "dense" ? model.Summary() : report.ToString());
             Console.WriteLine($"{(name == method ? "" : name + ": ")}test accuracy {metrics.MicroAccuracy:P2}, macro accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}, trained in {seconds:F1} s");
             // A channel-pruned model predicts through its compact form (the pruned channels removed), as it would be deployed.
-            double predictMicroseconds = PredictionLatency.Measure(ml, Recipes.ChannelMethods.Contains(method) ? evaluated.WithCompactPrediction() : evaluated, test);
+            var served = Recipes.ChannelMethods.Contains(method) ? evaluated.WithCompactPrediction() : evaluated;
+            double predictMicroseconds = PredictionLatency.Measure(ml, served, test);
             long? bytes = SavedSize.Of(ml, model, train.Schema);
-            Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats: " +
-                string.Join(", ", evaluated.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
+            Console.WriteLine($"prediction, one image at a time: {predictMicroseconds:F1} µs; weight formats{(served.CompactPrediction ? " (compact)" : "")}: " +
+                string.Join(", ", served.WeightFormats.Select(f => $"{f.LayerName} {f.Pattern} → {f.SingleExample}" + (f.Batched == f.SingleExample ? "" : $" (batches {f.Batched})"))));
             double? others = load?.OtherCores();
             if (others is double o) Console.WriteLine($"while training and timing this model, {MachineLoad.Describe(o)}.");
             var result = new Result(modelName, name, metrics.MicroAccuracy, report.Sparsity, report.NonZeros, model.ParameterCount, seconds, predictMicroseconds, bytes, others);
@@ -443,6 +444,9 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         foreach (var m in a.Methods)
             if (!Recipes.AllMethods.Contains(m) && !Recipes.NMMethods.Contains(m) && !Recipes.GrowAndPruneMethods.Contains(m) && !Recipes.ChannelMethods.Contains(m)
                 && !Recipes.NestedMethods.Contains(m) && m != "gmp50") throw new ArgumentException($"Unknown method '{m}'. {Usage}");
+        if (a.Epochs is < 1) throw new ArgumentException($"--epochs must be at least 1, not {a.Epochs}.");
+        if (a.Epochs is 1 && a.Methods.FirstOrDefault(m => m.StartsWith("l1ch", StringComparison.Ordinal)) is { } halves)
+            throw new ArgumentException($"{halves} trains half its epochs dense and half after pruning: it needs --epochs 2 or more.");
         return a;
     }
 
