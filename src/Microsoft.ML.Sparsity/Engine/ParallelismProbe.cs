@@ -4,7 +4,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// Decides whether a <see cref="WorkerPool"/>'s caller runs one kind of call with the workers or alone, by timing
 /// both on the machine as it is now. Calls are timed in windows of <see cref="WindowCalls"/> calls, or fewer long
 /// ones taking <see cref="WindowTicks"/> (wall time per call); the pool
-/// runs the way that measured faster, and now and then times a window of the other way: after 1 window, then 2, 4,
+/// runs the way that measured faster (the workers only when they save at least <see cref="RequiredGain"/>), and now
+/// and then times a window of the other way: after 1 window, then 2, 4,
 /// … up to <see cref="MaxProbeInterval"/> windows while the same way keeps winning, and after 1 window again once
 /// the winner changes. A window with the workers that takes more than twice the last window alone switches at once,
 /// without waiting for a probe: a competing process that takes a core can make the workers cost far more than they
@@ -35,6 +36,13 @@ internal sealed class ParallelismProbe
     /// <summary>The most windows the winning way runs between two windows of the other way.</summary>
     public const int MaxProbeInterval = 64;
 
+    /// <summary>
+    /// How much faster the workers must make a call to be used: 5%. Beside one competing process the two ways measure
+    /// within a few percent of each other, and a window of noise then decided; a second thread that barely pays takes a
+    /// core from the competitor for nothing.
+    /// </summary>
+    public const double RequiredGain = 0.05;
+
     private double _togetherTicks, _aloneTicks = double.PositiveInfinity;
     private long _windowTicks;
     private int _windowCalls, _windowsSinceProbe, _probeInterval = 1;
@@ -62,7 +70,7 @@ internal sealed class ParallelismProbe
 
         if (_probing)
         {
-            bool aloneWins = _aloneTicks < _togetherTicks;
+            bool aloneWins = _aloneTicks <= _togetherTicks * (1 + RequiredGain);
             _probeInterval = aloneWins == _aloneWins ? Math.Min(2 * _probeInterval, MaxProbeInterval) : 1;
             _aloneWins = aloneWins;
             _probing = false;

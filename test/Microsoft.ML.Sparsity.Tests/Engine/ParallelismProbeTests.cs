@@ -80,4 +80,19 @@ public sealed class ParallelismProbeTests
         Assert.False(probe.Alone);
         Assert.Equal(1, probe.ProbeInterval);
     }
+
+    [Fact]
+    public void WorkersThatSaveLessThanTheRequiredGainLoseToAlone()
+    {
+        var probe = new ParallelismProbe();
+        for (int i = 0; i < 300; i++) Window(probe, 100, 180);
+        // Together now saves 4% against alone (173 against 180): below the 5% required, so alone wins at the next probe.
+        int windows = 0;
+        while (!Window(probe, 173, 180)) Assert.InRange(++windows, 1, ParallelismProbe.MaxProbeInterval);
+        Assert.True(probe.Alone);
+        // Saving 6% (169 against 180) is enough: the next probe of the workers wins them back.
+        Assert.True(Window(probe, 169, 180));
+        Assert.False(Window(probe, 169, 180)); // the probe
+        Assert.False(probe.Alone);
+    }
 }
