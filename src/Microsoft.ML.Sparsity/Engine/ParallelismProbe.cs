@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Microsoft.ML.Sparsity.Engine;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// ones taking <see cref="WindowTicks"/> (wall time per call); the pool
 /// runs the way that measured faster (the workers only when they save at least <see cref="RequiredGain"/>), and now
 /// and then times a window of the other way: after 1 window, then 2, 4,
-/// … up to <see cref="MaxProbeInterval"/> windows while the same way keeps winning, and after 1 window again once
+/// … up to <see cref="MaxProbeInterval"/> windows (or <see cref="MaxProbeSpacing"/>) while the same way keeps winning, and after 1 window again once
 /// the winner changes. A window with the workers that takes more than twice the last window alone switches at once,
 /// without waiting for a probe: a competing process that takes a core can make the workers cost far more than they
 /// save (measured beside two CPU-bound processes on 2 cores: 2 threads trained at 0.77× the speed of 1).
@@ -31,7 +33,7 @@ internal sealed class ParallelismProbe
     /// call, and a probe of 64 such calls alone ran one thread for 5 s. Training's short calls (64 in about 3 ms)
     /// still fill their windows by count, even on a machine several times slower under load.
     /// </summary>
-    public static readonly long WindowTicks = System.Diagnostics.Stopwatch.Frequency / 50;
+    public static readonly long WindowTicks = Stopwatch.Frequency / 50;
 
     /// <summary>The most windows the winning way runs between two windows of the other way.</summary>
     public const int MaxProbeInterval = 64;
@@ -43,10 +45,26 @@ internal sealed class ParallelismProbe
     /// </summary>
     public const double RequiredGain = 0.05;
 
+    /// <summary>
+    /// The longest the winning way runs without a window of the other way: 1 s of wall time. Each kind of call has a
+    /// probe of its own and a training step makes each kind about once, so 64 windows of 64 calls took several seconds
+    /// (minutes for a kind made a few times a second): a training that ran alone through a spell of competition went
+    /// on alone for seconds after it ended. A probe window a second costs about 2% of a kind's time.
+    /// </summary>
+    public static readonly long MaxProbeSpacing = Stopwatch.Frequency;
+
+    private readonly Func<long> _clock;
     private double _togetherTicks, _aloneTicks = double.PositiveInfinity;
-    private long _windowTicks;
+    private long _windowTicks, _lastProbe;
     private int _windowCalls, _windowsSinceProbe, _probeInterval = 1;
     private bool _aloneWins, _probing;
+
+    /// <summary>A probe on the wall clock, or on <paramref name="clock"/> (ticks of <see cref="Stopwatch.Frequency"/>; tests).</summary>
+    public ParallelismProbe(Func<long>? clock = null)
+    {
+        _clock = clock ?? Stopwatch.GetTimestamp;
+        _lastProbe = _clock();
+    }
 
     /// <summary>How the next call runs: true on the caller alone, false with the workers.</summary>
     public bool Alone { get; private set; }
@@ -75,6 +93,7 @@ internal sealed class ParallelismProbe
             _aloneWins = aloneWins;
             _probing = false;
             _windowsSinceProbe = 0;
+            _lastProbe = _clock();
         }
         else if (!Alone && perCall > 2 * _aloneTicks)
         {
@@ -82,7 +101,7 @@ internal sealed class ParallelismProbe
             _probeInterval = 1;
             _windowsSinceProbe = 0;
         }
-        else if (++_windowsSinceProbe >= _probeInterval)
+        else if (++_windowsSinceProbe >= _probeInterval || _clock() - _lastProbe > MaxProbeSpacing)
         {
             _probing = true;
         }

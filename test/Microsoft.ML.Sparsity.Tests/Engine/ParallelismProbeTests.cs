@@ -95,4 +95,27 @@ public sealed class ParallelismProbeTests
         Assert.False(Window(probe, 169, 180)); // the probe
         Assert.False(probe.Alone);
     }
+
+    [Fact]
+    public void TheOtherWayIsProbedAtLeastOnceASecondHoweverFewTheWindows()
+    {
+        long now = 0;
+        var probe = new ParallelismProbe(() => now);
+        // Quiet, 1 ms a window: the workers win and the probes of alone thin out to one in 64 windows.
+        for (int i = 0; i < 300; i++)
+        {
+            Window(probe, 100, 180);
+            now += System.Diagnostics.Stopwatch.Frequency / 1000;
+        }
+        Assert.Equal(ParallelismProbe.MaxProbeInterval, probe.ProbeInterval);
+        // Alone becomes faster, but not twice: calls this rare take 0.6 s a window, so alone is probed after two windows
+        // (1.2 s since the last probe), not after up to 64.
+        int windows = 0;
+        while (!Window(probe, 200, 180))
+        {
+            now += 6 * System.Diagnostics.Stopwatch.Frequency / 10;
+            Assert.InRange(++windows, 1, 3);
+        }
+        Assert.True(probe.Alone);
+    }
 }
