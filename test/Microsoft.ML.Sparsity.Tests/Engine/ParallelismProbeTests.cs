@@ -19,6 +19,17 @@ public sealed class ParallelismProbeTests
         return ranAlone;
     }
 
+    /// <summary>Runs windows at these costs until one runs alone (<paramref name="afterWindow"/> after each window with the workers); fails after <paramref name="most"/> such windows.</summary>
+    private static void RunUntilAlone(ParallelismProbe probe, long together, long alone, int most, Action? afterWindow = null)
+    {
+        int windows = 0;
+        while (!Window(probe, together, alone))
+        {
+            afterWindow?.Invoke();
+            Assert.InRange(++windows, 1, most);
+        }
+    }
+
     [Fact]
     public void OnAQuietMachineTheWorkersRunAndAloneIsProbedAfter1Then2Then4UpTo64Windows()
     {
@@ -70,8 +81,7 @@ public sealed class ParallelismProbeTests
         var probe = new ParallelismProbe();
         for (int i = 0; i < 300; i++) Window(probe, 100, 180);
         // Together now costs 200 a call, alone 180: not twice, so no switch until alone is probed (within 65 windows).
-        int windows = 0;
-        while (!Window(probe, 200, 180)) Assert.InRange(++windows, 1, ParallelismProbe.MaxProbeInterval);
+        RunUntilAlone(probe, 200, 180, ParallelismProbe.MaxProbeInterval);
         Assert.True(probe.Alone);
         Assert.Equal(1, probe.ProbeInterval);
         // Quiet again: the next probe of the workers wins, and they run from then on.
@@ -87,8 +97,7 @@ public sealed class ParallelismProbeTests
         var probe = new ParallelismProbe();
         for (int i = 0; i < 300; i++) Window(probe, 100, 180);
         // Together now saves 4% against alone (173 against 180): below the 5% required, so alone wins at the next probe.
-        int windows = 0;
-        while (!Window(probe, 173, 180)) Assert.InRange(++windows, 1, ParallelismProbe.MaxProbeInterval);
+        RunUntilAlone(probe, 173, 180, ParallelismProbe.MaxProbeInterval);
         Assert.True(probe.Alone);
         // Saving 6% (169 against 180) is enough: the next probe of the workers wins them back.
         Assert.True(Window(probe, 169, 180));
@@ -110,12 +119,7 @@ public sealed class ParallelismProbeTests
         Assert.Equal(ParallelismProbe.MaxProbeInterval, probe.ProbeInterval);
         // Alone becomes faster, but not twice: calls this rare take 0.6 s a window, so alone is probed after two windows
         // (1.2 s since the last probe), not after up to 64.
-        int windows = 0;
-        while (!Window(probe, 200, 180))
-        {
-            now += 6 * System.Diagnostics.Stopwatch.Frequency / 10;
-            Assert.InRange(++windows, 1, 3);
-        }
+        RunUntilAlone(probe, 200, 180, 3, () => now += 6 * System.Diagnostics.Stopwatch.Frequency / 10);
         Assert.True(probe.Alone);
     }
 }
