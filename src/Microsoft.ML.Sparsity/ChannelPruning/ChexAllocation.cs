@@ -8,7 +8,11 @@ namespace Microsoft.ML.Sparsity.ChannelPruning;
 /// <param name="channels">Output channels of every prunable layer, in order.</param>
 /// <param name="multiplyAdds">Every prunable layer's multiply-adds per example with all channels.</param>
 /// <param name="explored">Which prunable layers lose channels (the last never does).</param>
-internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored)
+/// <param name="multiple">
+/// The uniform allocation (no scores) keeps a multiple of this many channels in each explored layer, or all of them
+/// (<see cref="Pruning.PruningOptions.ChannelMultiple"/>); 1 for CHEX, whose ranked allocation moves one channel at a time.
+/// </param>
+internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored, int multiple = 1)
 {
     public int Layers => channels.Length;
 
@@ -31,7 +35,7 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     public int[] AtSparsity(double sparsity, float[][]? scores)
     {
         if (scores is null)
-            return [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? Math.Min((int)Math.Round(sparsity * channels[p]), channels[p] - 1) : 0)];
+            return [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], Math.Min((int)Math.Round(sparsity * channels[p]), channels[p] - 1), multiple) : 0)];
         int target = (int)Math.Round(sparsity * ExploredChannels);
         var pruned = new int[Layers];
         int done = 0;
@@ -53,10 +57,10 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     public int[] AtFlopsReduction(double reduction, float[][]? scores, string option)
     {
         double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
-        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? channels[p] - 1 : 0)];
+        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], channels[p] - 1, multiple) : 0)];
         if (MultiplyAdds(most) > goal)
             throw new ArgumentOutOfRangeException(option, reduction,
-                $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer " +
+                $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with {(multiple > 1 ? $"{multiple} channels (ChannelMultiple)" : "one channel")} left in each explored layer " +
                 $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
         if (scores is null)
         {
@@ -77,6 +81,13 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         }
         return pruned;
     }
+
+    /// <summary>
+    /// How many of a layer's <paramref name="channels"/> to prune instead of <paramref name="pruned"/> so that it keeps a
+    /// multiple of <paramref name="multiple"/> (or all of them): the kept count rounded up.
+    /// </summary>
+    public static int KeepMultiple(int channels, int pruned, int multiple) =>
+        channels - Math.Min(channels, (channels - pruned + multiple - 1) / multiple * multiple);
 
     /// <summary>The explored layers' channels by ascending score; ties by layer, then channel.</summary>
     private IEnumerable<(int Layer, int Channel)> Ranked(float[][] scores) =>

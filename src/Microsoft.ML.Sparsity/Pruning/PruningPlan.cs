@@ -34,7 +34,7 @@ internal sealed class PruningPlan
         {
             // The smallest uniform channel fraction that removes that share of the multiply-adds (as CHEX's uniform allocation).
             bool[] explored = [.. AllLayers.Select(l => pruned.Contains(l))];
-            int[] counts = new ChexAllocation([.. AllLayers.Select(l => l.OutChannels)], [.. AllLayers.Select(l => l.Layer.MultiplyAdds)], explored)
+            int[] counts = new ChexAllocation([.. AllLayers.Select(l => l.OutChannels)], [.. AllLayers.Select(l => l.Layer.MultiplyAdds)], explored, options.ChannelMultiple)
                 .AtFlopsReduction(flops, null, nameof(PruningOptions.FlopsReduction));
             for (int i = 0; i < pruned.Count; i++) fixedSparsity[i] = (double)counts[pruned[i].Index] / pruned[i].OutChannels;
         }
@@ -145,7 +145,8 @@ internal sealed class PruningPlan
             : null;
         var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
         var result = new long?[Layers.Count];
-        for (int i = 0; i < perLayer.Length; i++) result[perLayer[i]] = counts[i];
+        for (int i = 0; i < perLayer.Length; i++)
+            result[perLayer[i]] = ChexAllocation.KeepMultiple(units[i], (int)counts[i], _options.ChannelMultiple);
         long global = free.Length == 0 ? 0 : MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), free.Sum(l => (long)pattern.UnitCount(Layers[l])));
         return (result, global);
     }
