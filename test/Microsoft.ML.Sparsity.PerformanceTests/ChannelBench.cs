@@ -10,7 +10,7 @@ namespace Microsoft.ML.Sparsity.PerformanceTests;
 
 /// <summary>
 /// Channel pruning made physical (issue 18): the small CNN and the wide CNN with 30, 50 and 70% of their multiply-adds
-/// removed by channel pruning (the same fraction of channels in every layer, those of smallest filter L1 norm, with
+/// (and 50% with kept channels in multiples of 16, which may remove more) removed by channel pruning (the same fraction of channels in every layer, those of smallest filter L1 norm, with
 /// their biases and batch-norm γ and β; the output layer whole), compacted into smaller dense networks. Ours compact against ours dense and against ONNX Runtime
 /// on the dense and the compact export, batch 1 and 256; ours dense and compact alternate (medians of 3 rounds).
 /// </summary>

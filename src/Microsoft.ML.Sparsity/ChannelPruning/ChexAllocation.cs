@@ -60,7 +60,9 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], channels[p] - 1, multiple) : 0)];
         if (MultiplyAdds(most) > goal)
             throw new ArgumentOutOfRangeException(option, reduction,
-                $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with {(multiple > 1 ? $"{multiple} channels (ChannelMultiple)" : "one channel")} left in each explored layer " +
+                (multiple > 1
+                    ? $"Removing {reduction:P0} of the multiply-adds is more than ChannelMultiple = {multiple} allows: with the fewest channels it lets each explored layer keep, "
+                    : $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer ") +
                 $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
         if (scores is null)
         {
@@ -86,8 +88,11 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     /// How many of a layer's <paramref name="channels"/> to prune instead of <paramref name="pruned"/> so that it keeps a
     /// multiple of <paramref name="multiple"/> (or all of them): the kept count rounded up.
     /// </summary>
-    public static int KeepMultiple(int channels, int pruned, int multiple) =>
-        channels - Math.Min(channels, (channels - pruned + multiple - 1) / multiple * multiple);
+    public static int KeepMultiple(int channels, int pruned, int multiple)
+    {
+        int over = (channels - pruned) % multiple; // kept channels past the last multiple (no overflow for any multiple)
+        return over == 0 ? pruned : Math.Max(0, pruned - (multiple - over));
+    }
 
     /// <summary>The explored layers' channels by ascending score; ties by layer, then channel.</summary>
     private IEnumerable<(int Layer, int Channel)> Ranked(float[][] scores) =>

@@ -82,8 +82,10 @@ public sealed class PruningOptions : SparsityMethod
     /// of this many channels (all of them when it has no more), by pruning fewer: its kept count is rounded up. A
     /// compacted layer whose channel count is a whole number of vector registers leaves no lane idle (an AVX-512 register
     /// holds 16 channels, an AVX2 one 8), so 8 or 16 give compact models more speed per multiply-add removed.
-    /// Torch-Pruning's <c>round_to</c> does the same. With <see cref="FlopsReduction"/> the channel fraction rises until
-    /// the rounded counts reach the reduction, which they may pass. At least 1; default 1 (no rounding).
+    /// Torch-Pruning's <c>round_to</c> does the same. The sparsity reached is therefore below the target (ER and ERK
+    /// included); with <see cref="FlopsReduction"/> the channel fraction rises until the rounded counts reach the
+    /// reduction, which they may pass. Channels a layer has already lost stay pruned, even where that leaves it a count
+    /// that is not a multiple (pruning again a model pruned without the option). At least 1; default 1 (no rounding).
     /// </summary>
     public int ChannelMultiple = 1;
 

@@ -77,6 +77,30 @@ public sealed class ChannelMultipleTests
     }
 
     [Fact]
+    public void Every_step_of_a_gradual_schedule_and_an_ERK_allocation_keep_multiples()
+    {
+        var gradual = Options(8);
+        gradual.TargetSparsity = 0.7;
+        gradual.Schedule = PruningSchedule.Gradual(0, 1000, 100);
+        var erk = Options(8);
+        erk.Allocation = LayerAllocation.ErdosRenyiKernel;
+        erk.Schedule = PruningSchedule.Gradual(0, 1000, 100);
+        foreach (var options in new[] { gradual, erk })
+        {
+            var plan = new PruningPlan(options, Mlp(seed: 3), 7);
+            var kept = new List<long>();
+            for (long step = 0; step <= 1000; step += 100)
+                kept.AddRange(plan.PrunedUnitsAt(step, options.Schedule).PerLayer.Take(2).Select(c => 20 - c!.Value));
+            Assert.All(kept, k => Assert.True(k % 8 == 0 || k == 20, $"{k} channels kept"));
+            Assert.Contains(kept, k => k < 20); // the rounding did not simply keep every channel
+        }
+    }
+
+    [Fact]
+    public void A_multiple_larger_than_any_count_keeps_every_channel_without_overflow() =>
+        Assert.Equal(0, ChexAllocation.KeepMultiple(20, 6, int.MaxValue));
+
+    [Fact]
     public void The_multiple_is_recorded_in_the_description() =>
         Assert.EndsWith(", channels kept in multiples of 16", Options(16).ToString());
 
