@@ -10,17 +10,13 @@ namespace Microsoft.ML.Sparsity.Tests.ChannelPruning;
 /// <summary><see cref="PruningOptions.ChannelMultiple"/>: kept channel counts rounded up to a multiple.</summary>
 public sealed class ChannelMultipleTests
 {
-    // 10 → dense 20 → dense 20 → dense 5: 200 + 400 + 100 = 700 multiply-adds (as in FlopsReductionTests).
-    private static SequentialNetwork Mlp(int seed) => Build([10], seed, Layers.Dense(20), Layers.ReLU(), Layers.Dense(20), Layers.ReLU(), Layers.Dense(5));
-
-    private static PruningOptions Options(int multiple) => new()
+    private static PruningOptions Options(int multiple)
     {
-        TargetSparsity = 0.3,
-        Pattern = SparsityPattern.OutputChannels,
-        PruneBiases = true,
-        ExcludedLayers = { "-1" },
-        ChannelMultiple = multiple,
-    };
+        var options = WholeChannels();
+        options.TargetSparsity = 0.3;
+        options.ChannelMultiple = multiple;
+        return options;
+    }
 
     [Theory]
     [InlineData(1, 6)]  // 30% of 20: 6 pruned, 14 kept
@@ -29,7 +25,7 @@ public sealed class ChannelMultipleTests
     [InlineData(7, 6)]  // 14 is already a multiple of 7
     public void Each_layer_keeps_its_count_rounded_up_to_the_multiple_and_prunes_the_smallest_filters(int multiple, int pruned)
     {
-        var network = Mlp(seed: 3);
+        var network = ChannelMlp(seed: 3);
         var layers = PrunableLayer.From(network);
         var norms = layers.Select(FilterL1Norms).ToArray();
         PruneNow(network, Options(multiple));
@@ -40,7 +36,7 @@ public sealed class ChannelMultipleTests
     [Fact]
     public void A_layer_with_no_more_channels_than_the_multiple_keeps_them_all()
     {
-        var network = Mlp(seed: 3);
+        var network = ChannelMlp(seed: 3);
         PruneNow(network, Options(32));
         foreach (var layer in PrunableLayer.From(network).Take(2))
             Assert.True(layer.Weight.Mask is null || layer.Weight.Mask.All(m => m == 1f), $"layer '{layer.Name}' lost channels.");
@@ -51,7 +47,7 @@ public sealed class ChannelMultipleTests
     {
         // Kept r = k/20 in both hidden layers costs 200r + 400r² + 100r. Half of 700 without rounding keeps 12 (324);
         // in multiples of 8 the choices are 16 (496 > 350) and 8 (184): 12 channels go from each layer, 73.7% in all.
-        var network = Mlp(seed: 3);
+        var network = ChannelMlp(seed: 3);
         var layers = PrunableLayer.From(network);
         var norms = layers.Select(FilterL1Norms).ToArray();
         var options = Options(8);
@@ -70,7 +66,7 @@ public sealed class ChannelMultipleTests
         // 8 channels left in each hidden layer: 80 + 64 + 40 = 184 of 700, so at most 73.7% can go.
         var options = Options(8);
         options.FlopsReduction = 0.8;
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(seed: 3), options));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(seed: 3), options));
         Assert.Equal(nameof(PruningOptions.FlopsReduction), e.ParamName);
         Assert.Contains("73.7", e.Message);
         Assert.Contains("ChannelMultiple", e.Message);
@@ -87,7 +83,7 @@ public sealed class ChannelMultipleTests
         erk.Schedule = PruningSchedule.Gradual(0, 1000, 100);
         foreach (var options in new[] { gradual, erk })
         {
-            var plan = new PruningPlan(options, Mlp(seed: 3), 7);
+            var plan = new PruningPlan(options, ChannelMlp(seed: 3), 7);
             var kept = new List<long>();
             for (long step = 0; step <= 1000; step += 100)
                 kept.AddRange(plan.PrunedUnitsAt(step, options.Schedule).PerLayer.Take(2).Select(c => 20 - c!.Value));
@@ -107,13 +103,13 @@ public sealed class ChannelMultipleTests
     [Fact]
     public void A_multiple_below_1_or_without_whole_channels_or_with_a_global_threshold_is_refused()
     {
-        Assert.Equal(nameof(PruningOptions.ChannelMultiple), Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(1), Options(0))).ParamName);
+        Assert.Equal(nameof(PruningOptions.ChannelMultiple), Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(1), Options(0))).ParamName);
         var unstructured = Options(8);
         unstructured.Pattern = SparsityPattern.Unstructured;
         unstructured.PruneBiases = false;
         var global = Options(8);
         global.Allocation = LayerAllocation.Global;
         foreach (var options in new[] { unstructured, global })
-            Assert.Equal(nameof(PruningOptions.ChannelMultiple), Assert.Throws<ArgumentException>(() => PruneNow(Mlp(1), options)).ParamName);
+            Assert.Equal(nameof(PruningOptions.ChannelMultiple), Assert.Throws<ArgumentException>(() => PruneNow(ChannelMlp(1), options)).ParamName);
     }
 }

@@ -9,22 +9,19 @@ namespace Microsoft.ML.Sparsity.Tests.ChannelPruning;
 /// <summary><see cref="PruningOptions.FlopsReduction"/>: channel pruning to a share of the multiply-adds.</summary>
 public sealed class FlopsReductionTests
 {
-    // 10 → dense 20 → dense 20 → dense 5: 200 + 400 + 100 = 700 multiply-adds. With k of 20 channels gone from each hidden
-    // layer (r = 1 − k/20 kept): 200r + 400r² + 100r. Half of 700 needs r ≤ 0.633, so k = 8 (324 ≤ 350; k = 7 gives 364).
-    private static SequentialNetwork Mlp(int seed) => Build([10], seed, Layers.Dense(20), Layers.ReLU(), Layers.Dense(20), Layers.ReLU(), Layers.Dense(5));
-
-    private static PruningOptions Options(double reduction) => new()
+    // ChannelMlp with k of 20 channels gone from each hidden layer (r = 1 − k/20 kept): 200r + 400r² + 100r multiply-adds.
+    // Half of 700 needs r ≤ 0.633, so k = 8 (324 ≤ 350; k = 7 gives 364).
+    private static PruningOptions Options(double reduction)
     {
-        FlopsReduction = reduction,
-        Pattern = SparsityPattern.OutputChannels,
-        PruneBiases = true,
-        ExcludedLayers = { "-1" },
-    };
+        var options = WholeChannels();
+        options.FlopsReduction = reduction;
+        return options;
+    }
 
     [Fact]
     public void Every_pruned_layer_loses_the_smallest_uniform_share_of_channels_that_removes_the_multiply_adds()
     {
-        var network = Mlp(seed: 3);
+        var network = ChannelMlp(seed: 3);
         var layers = PrunableLayer.From(network);
         var norms = layers.Select(FilterL1Norms).ToArray();
         PruneNow(network, Options(0.5));
@@ -37,7 +34,7 @@ public sealed class FlopsReductionTests
     public void A_reduction_that_would_take_a_whole_layer_names_the_option_and_the_most_that_can_go()
     {
         // One channel left in each hidden layer: 10 + 1 + 5 = 16 of 700, so at most 97.7% can go.
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(seed: 3), Options(0.99)));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(seed: 3), Options(0.99)));
         Assert.Equal(nameof(PruningOptions.FlopsReduction), e.ParamName);
         Assert.Contains("97.7", e.Message);
     }
@@ -47,7 +44,7 @@ public sealed class FlopsReductionTests
     [InlineData(1.0)]
     [InlineData(double.NaN)]
     public void A_reduction_outside_0_1_is_refused(double reduction) =>
-        Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Mlp(1), Options(reduction))).ParamName);
+        Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(1), Options(reduction))).ParamName);
 
     [Fact]
     public void A_reduction_needs_whole_channels_and_the_uniform_allocation()
@@ -58,6 +55,6 @@ public sealed class FlopsReductionTests
         var erk = Options(0.5);
         erk.Allocation = LayerAllocation.ErdosRenyiKernel;
         foreach (var options in new[] { unstructured, erk })
-            Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentException>(() => PruneNow(Mlp(1), options)).ParamName);
+            Assert.Equal(nameof(PruningOptions.FlopsReduction), Assert.Throws<ArgumentException>(() => PruneNow(ChannelMlp(1), options)).ParamName);
     }
 }

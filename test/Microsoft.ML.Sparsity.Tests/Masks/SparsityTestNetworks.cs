@@ -17,6 +17,20 @@ internal static class SparsityTestNetworks
     public static SequentialNetwork LeNet(int seed = 1) => Build([784], seed, [.. Layers.LeNet300100(), Layers.Dense(10) with { Name = "output" }]);
 
     /// <summary>conv3×3-8 (pad 1) → ReLU → maxpool 2 → conv3×3-16 → flatten → dense 10, on 8×8×4 inputs.</summary>
+    /// <summary>
+    /// 10 → dense 20 → dense 20 → dense 5: 200 + 400 + 100 = 700 multiply-adds, small enough to work channel allocations
+    /// out by hand (with r of each hidden layer's channels kept: 200r + 400r² + 100r).
+    /// </summary>
+    public static SequentialNetwork ChannelMlp(int seed) => Build([10], seed, Layers.Dense(20), Layers.ReLU(), Layers.Dense(20), Layers.ReLU(), Layers.Dense(5));
+
+    /// <summary>Whole output channels of every layer but the output one, by filter L1 norm, with their biases (and batch-norm γ, β).</summary>
+    public static PruningOptions WholeChannels() => new()
+    {
+        Pattern = SparsityPattern.OutputChannels,
+        PruneBiases = true,
+        ExcludedLayers = { "-1" },
+    };
+
     public static SequentialNetwork SmallConv(int seed = 1) =>
         Build([8, 8, 4], seed, Layers.Conv2d(8, 3, padding: 1), Layers.ReLU(), Layers.MaxPool2d(2), Layers.Conv2d(16, 3), Layers.Flatten(), Layers.Dense(10));
 
