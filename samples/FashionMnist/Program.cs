@@ -239,9 +239,10 @@ internal static class Recipes
 
     /// <summary>
     /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).
-    /// l1chNN: its baseline, one-shot filter-L1 channel pruning to NN% of the multiply-adds (uniform) and fine-tuning.
+    /// l1chNN: its baseline, one-shot filter-L1 channel pruning to NN% of the multiply-adds (uniform) and fine-tuning;
+    /// l1ch50x16 the same with kept channels in multiples of 16 (PruningOptions.ChannelMultiple), which removes more.
     /// </summary>
-    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "l1ch30", "l1ch50", "l1ch70"];
+    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "l1ch30", "l1ch50", "l1ch70", "l1ch50x16"];
 
     /// <summary>
     /// Grow-and-prune (not run by default): SET (the paper's schedule), RigL (every 1,000 steps), C-GaP and P-GaP at
@@ -396,11 +397,13 @@ internal static class Recipes
     /// <summary>
     /// l1chNN: one-shot pruning of whole output channels by filter L1 norm, every layer but the output losing the same
     /// fraction, the smallest that removes NN% of the multiply-adds; biases and batch-norm γ and β go with their channels.
+    /// A suffix xM keeps each layer's channels in multiples of M.
     /// </summary>
     public static PruningOptions? ChannelPruneAndFineTune(string method) => method.StartsWith("l1ch", StringComparison.Ordinal)
         ? new PruningOptions
         {
-            FlopsReduction = int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0,
+            FlopsReduction = int.Parse(method[4..6], CultureInfo.InvariantCulture) / 100.0,
+            ChannelMultiple = method.Length > 6 ? int.Parse(method[7..], CultureInfo.InvariantCulture) : 1,
             Pattern = SparsityPattern.OutputChannels,
             Criterion = ImportanceCriterion.Magnitude,
             Schedule = PruningSchedule.AtInitialization(),
@@ -450,7 +453,7 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), l1ch50x16 (the same with kept channels in multiples of 16), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL, GaP and nested levels: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }
