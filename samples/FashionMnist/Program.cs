@@ -137,16 +137,19 @@ internal static class ResultsCsv
 
     /// <summary>
     /// Appends <c>lenet,erk,gmp,0.9,1,20,89.73</c>: the model (lenet or cnn), the --allocation, the method's family (dense, gmp,
-    /// random, set, rigl, cgap, pgap; N:M methods keep their full name), the target sparsity as a fraction (dense 0,
-    /// N:M 1 − N/M), the seed, the epochs and the test accuracy in percent.
+    /// random, set, rigl, cgap, pgap; N:M methods and those with a channel multiple keep their full name), the target
+    /// sparsity as a fraction (dense 0, N:M 1 − N/M; l1ch50x16 the 0.5 of the multiply-adds asked), the seed, the
+    /// epochs and the test accuracy in percent.
     /// </summary>
     public static void Append(string path, string model, SampleArguments options, string method, int epochs, double accuracy)
     {
-        string family = method.TrimEnd("0123456789".ToCharArray());
+        int multiple = method.LastIndexOf('x'); // l1ch50x16's "x16", not chex30's x
+        if (multiple < 1 || !char.IsAsciiDigit(method[multiple - 1])) multiple = -1;
+        string name = multiple > 0 ? method[..multiple] : method, family = name.TrimEnd("0123456789".ToCharArray());
         double sparsity = method == "dense" ? 0
             : Recipes.NMMethods.Contains(method) ? 1 - (method[^2] - '0') / (double)(method[^1] - '0')
-            : int.Parse(method[family.Length..], CultureInfo.InvariantCulture) / 100.0;
-        if (Recipes.NMMethods.Contains(method)) family = method;
+            : int.Parse(name[family.Length..], CultureInfo.InvariantCulture) / 100.0;
+        if (Recipes.NMMethods.Contains(method) || multiple > 0) family = method;
         string row = string.Create(CultureInfo.InvariantCulture, $"{model},{options.Allocation},{family},{sparsity},{options.Seed},{epochs},{accuracy * 100:F2}");
         string existing = Existing(path);
         AtomicWrite.Bytes(path, System.Text.Encoding.UTF8.GetBytes(existing + row + "\n"));
