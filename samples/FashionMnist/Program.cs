@@ -143,13 +143,11 @@ internal static class ResultsCsv
     /// </summary>
     public static void Append(string path, string model, SampleArguments options, string method, int epochs, double accuracy)
     {
-        int multiple = method.LastIndexOf('x'); // l1ch50x16's "x16", not chex30's x
-        if (multiple < 1 || !char.IsAsciiDigit(method[multiple - 1])) multiple = -1;
-        string name = multiple > 0 ? method[..multiple] : method, family = name.TrimEnd("0123456789".ToCharArray());
+        string name = Recipes.WithoutChannelMultiple(method).Name, family = name.TrimEnd("0123456789".ToCharArray());
         double sparsity = method == "dense" ? 0
             : Recipes.NMMethods.Contains(method) ? 1 - (method[^2] - '0') / (double)(method[^1] - '0')
             : int.Parse(name[family.Length..], CultureInfo.InvariantCulture) / 100.0;
-        if (Recipes.NMMethods.Contains(method) || multiple > 0) family = method;
+        if (Recipes.NMMethods.Contains(method) || name != method) family = method;
         string row = string.Create(CultureInfo.InvariantCulture, $"{model},{options.Allocation},{family},{sparsity},{options.Seed},{epochs},{accuracy * 100:F2}");
         string existing = Existing(path);
         AtomicWrite.Bytes(path, System.Text.Encoding.UTF8.GetBytes(existing + row + "\n"));
@@ -405,8 +403,8 @@ internal static class Recipes
     public static PruningOptions? ChannelPruneAndFineTune(string method) => method.StartsWith("l1ch", StringComparison.Ordinal)
         ? new PruningOptions
         {
-            FlopsReduction = int.Parse(method[4..6], CultureInfo.InvariantCulture) / 100.0,
-            ChannelMultiple = method.Length > 6 ? int.Parse(method[7..], CultureInfo.InvariantCulture) : 1,
+            FlopsReduction = int.Parse(WithoutChannelMultiple(method).Name["l1ch".Length..], CultureInfo.InvariantCulture) / 100.0,
+            ChannelMultiple = WithoutChannelMultiple(method).Multiple,
             Pattern = SparsityPattern.OutputChannels,
             Criterion = ImportanceCriterion.Magnitude,
             Schedule = PruningSchedule.AtInitialization(),
@@ -414,6 +412,18 @@ internal static class Recipes
             ExcludedLayers = { "-1" },
         }
         : null;
+
+    /// <summary>
+    /// A method's name without its "xM" channel-multiple suffix, and M: l1ch50x16 is l1ch50 and 16; a method without
+    /// one is itself and 1. The x must follow a digit, so chex30 has none.
+    /// </summary>
+    public static (string Name, int Multiple) WithoutChannelMultiple(string method)
+    {
+        int x = method.LastIndexOf('x');
+        return x >= 1 && char.IsAsciiDigit(method[x - 1])
+            ? (method[..x], int.Parse(method[(x + 1)..], CultureInfo.InvariantCulture))
+            : (method, 1);
+    }
 
     public static string Describe(OptimizerOptions o) => o switch
     {
