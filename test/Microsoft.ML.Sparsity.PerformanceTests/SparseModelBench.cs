@@ -79,7 +79,7 @@ internal static class SparseModelBench
                     }
 
                     string formats = string.Join(", ", model.WeightFormats.Select(f => f.SingleExample == f.Batched
-                        ? $"{f.SingleExample}" : $"{f.SingleExample}/{f.Batched}").Distinct());
+                        ? $"{f.SingleExample}" : $"{f.SingleExample}/{f.Batched}"));
                     // ML.NET's PredictionEngine against the engine's own single-example path, and Transform read with a
                     // cursor against the engine's batched scoring, each pair in alternating rounds.
                     var (predictionEngineUs, engineUs) = MLNetBench.SingleExample(ml, model, seconds);
