@@ -57,7 +57,7 @@ internal static class ChannelBench
                             d.Add(bench.Infer(dense, batch).MicrosecondsPerCall);
                             c.Add(bench.Infer(compact, batch).MicrosecondsPerCall);
                         }
-                        rows.Add((name, removed, multiple, actual, batch, Median(d), Median(c), Median([.. d.Select((x, i) => x / c[i])]), shape));
+                        rows.Add((name, removed, multiple, actual, batch, Statistics.Median(d), Statistics.Median(c), Statistics.Median([.. d.Select((x, i) => x / c[i])]), shape));
                     }
                 }
             }
@@ -83,7 +83,6 @@ internal static class ChannelBench
         }
     }
 
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     /// <summary>
     /// The model with a fraction <paramref name="removed"/> of its multiply-adds pruned away by channels (a removed

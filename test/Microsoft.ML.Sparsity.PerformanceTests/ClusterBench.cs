@@ -66,8 +66,8 @@ internal static class ClusterBench
                 loads.Add(load);
                 overheads.Add(total + load - result.Seconds * 1000);
             }
-            double w = Median(worked), overhead = Median(overheads);
-            Console.WriteLine($"| {name} | {epochs} | {w:F0} ms | {Median(wall):F0} ms | {overhead:F1} ms | {overhead / w:P1} | {bytes:N0} | {Median(loads):F1} ms | {Median(writes):F1} ms |");
+            double w = Statistics.Median(worked), overhead = Statistics.Median(overheads);
+            Console.WriteLine($"| {name} | {epochs} | {w:F0} ms | {Statistics.Median(wall):F0} ms | {overhead:F1} ms | {overhead / w:P1} | {bytes:N0} | {Statistics.Median(loads):F1} ms | {Statistics.Median(writes):F1} ms |");
         }
 
         // The raw costs: a round trip to a grain, and a journal record's commit.
@@ -97,14 +97,9 @@ internal static class ClusterBench
         SparsitySweep.Fingerprint(all, held);
         Console.WriteLine();
         Console.WriteLine($"A worker's first trial of a sweep loads its data: all of Fashion-MNIST's training split ({all.Count + held.Count:N0} examples) read and split in {loaded:F0} ms, hashed in {loading.Elapsed.TotalMilliseconds - loaded:F0} ms.");
-        Console.WriteLine($"A grain call's round trip: median {Median(calls):F3} ms. A journal record's commit (the journal holding up to 200 records, its whole state written each time): median {Median(commits):F2} ms, last {commits[^1]:F2} ms.");
+        Console.WriteLine($"A grain call's round trip: median {Statistics.Median(calls):F3} ms. A journal record's commit (the journal holding up to 200 records, its whole state written each time): median {Statistics.Median(commits):F2} ms, last {commits[^1]:F2} ms.");
         client.StopAsync().GetAwaiter().GetResult();
         worker.StopAsync().GetAwaiter().GetResult();
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
 }

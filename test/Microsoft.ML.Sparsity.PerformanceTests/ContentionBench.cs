@@ -70,12 +70,11 @@ internal static class ContentionBench
         Console.WriteLine("| trainer | alone | +1 competitor | ratio | +2 competitors | ratio |\n|---|---|---|---|---|---|");
         for (int t = 0; t < trainers.Count; t++)
         {
-            double alone = Median(samples[t, 0]), one = Median(samples[t, 1]), two = Median(samples[t, 2]);
+            double alone = Statistics.Median(samples[t, 0]), one = Statistics.Median(samples[t, 1]), two = Statistics.Median(samples[t, 2]);
             Console.WriteLine($"| {trainers[t].Name} | {alone:F0} | {one:F0} | {one / alone:F2}× | {two:F0} | {two / alone:F2}× |");
         }
     }
 
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     private static Process StartBusyLoop()
     {

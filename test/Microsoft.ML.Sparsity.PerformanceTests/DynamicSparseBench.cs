@@ -45,14 +45,13 @@ internal static class DynamicSparseBench
             trainer.FitExamples(train);
             if (round > 0) seconds[m].Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
-        double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-        double baseline = Median(seconds[0]);
+        double baseline = Statistics.Median(seconds[0]);
         Console.WriteLine($"LeNet-300-100, Fashion-MNIST, 90% sparsity (ERK), {epochs} epochs, batch 64, {threads} threads; medians of {rounds} alternating rounds " +
             $"(/proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):");
         Console.WriteLine("| method | training time (s), median | rounds (s) | median time / static random | median of the rounds' ratios |\n|---|---|---|---|---|");
         for (int m = 0; m < methods.Length; m++)
-            Console.WriteLine($"| {methods[m].Name} | {Median(seconds[m]):F2} | {string.Join(", ", seconds[m].Select(s => s.ToString("F2")))} | " +
-                $"{Median(seconds[m]) / baseline:F3}× | {Median(seconds[m].Zip(seconds[0], (a, b) => a / b).ToList()):F3}× |");
+            Console.WriteLine($"| {methods[m].Name} | {Statistics.Median(seconds[m]):F2} | {string.Join(", ", seconds[m].Select(s => s.ToString("F2")))} | " +
+                $"{Statistics.Median(seconds[m]) / baseline:F3}× | {Statistics.Median(seconds[m].Zip(seconds[0], (a, b) => a / b).ToList()):F3}× |");
 
         // The same cost measured directly, less exposed to a busy machine: one mask update's time × the run's updates.
         int stepsPerEpoch = (train.Count + 63) / 64;
@@ -86,6 +85,6 @@ internal static class DynamicSparseBench
             if (call > 0) times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         long end = options.EndStepFor(totalSteps);
-        return (times.Order().ElementAt(times.Count / 2), Enumerable.Range(1, (int)totalSteps).LongCount(t => t % interval == 0 && t < end));
+        return (Statistics.Median(times), Enumerable.Range(1, (int)totalSteps).LongCount(t => t % interval == 0 && t < end));
     }
 }

@@ -135,7 +135,7 @@ internal static class GemmBench
         }
 
         Console.WriteLine("\nLeNet dense vs ONNX Runtime, median ratio (ours/ORT speed): " +
-            string.Join(", ", batches.Select(b => $"batch {b} {ratios[b].Order().ElementAt(ratios[b].Count / 2):F2}×")));
+            string.Join(", ", batches.Select(b => $"batch {b} {Statistics.Median(ratios[b]):F2}×")));
         RunLeNetCpuTime(network.InputSize, layers, shape);
     }
 

@@ -132,7 +132,7 @@ internal static class KernelBench
         }
 
         for (int c = 0; c < calls.Count; c++)
-            perCall[c] = Enumerable.Range(0, Rounds).Select(r => samples[c, r]).Order().ElementAt(Rounds / 2);
+            perCall[c] = Statistics.Median(Enumerable.Range(0, Rounds).Select(r => samples[c, r]));
         return perCall;
     }
 

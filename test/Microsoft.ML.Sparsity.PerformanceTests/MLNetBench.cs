@@ -55,7 +55,7 @@ internal static class MLNetBench
             own[r] = Microseconds(ThroughEngine, calls) / calls;
         }
 
-        return (Median(mlnet), Median(own));
+        return (Statistics.Median(mlnet), Statistics.Median(own));
     }
 
     /// <summary>Medians over alternating rounds of rows per second: Transform over 10,000 rows read with a cursor, and the engine's batched Score on the same rows.</summary>
@@ -98,7 +98,7 @@ internal static class MLNetBench
             engine[r] = TransformRows / (Microseconds(ThroughEngine, 1) / 1e6);
         }
 
-        return (Median(transform), Median(engine));
+        return (Statistics.Median(transform), Statistics.Median(engine));
     }
 
     /// <summary>
@@ -131,7 +131,7 @@ internal static class MLNetBench
             read[r] = Microseconds(() => DataViewReader.Read(train, "Features", "Label"), 1) / 1e6;
         }
 
-        return (Median(pipeline), Median(engine), Median(read));
+        return (Statistics.Median(pipeline), Statistics.Median(engine), Statistics.Median(read));
     }
 
     private static long Calls(Action call, double seconds)
@@ -149,5 +149,4 @@ internal static class MLNetBench
         return Stopwatch.GetElapsedTime(start).TotalMicroseconds;
     }
 
-    private static double Median(double[] values) => values.Order().ElementAt(values.Length / 2);
 }

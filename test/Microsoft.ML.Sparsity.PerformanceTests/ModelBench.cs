@@ -105,7 +105,7 @@ internal sealed class ModelBench(WorkerPool pool, double seconds)
         }
 
         return Enumerable.Range(0, network.Layers.Count)
-            .Select(l => Enumerable.Range(0, calls).Select(c => samples[l, c]).Order().ElementAt(calls / 2)).ToArray();
+            .Select(l => Statistics.Median(Enumerable.Range(0, calls).Select(c => samples[l, c]))).ToArray();
     }
 
     private (SequentialNetwork, float[][], float[][]) Setup(LayerDefinition[] layers, int[] shape, int batch)

@@ -93,9 +93,8 @@ internal static class OnnxRuntimeBench
         {
             var r = rounds.Where(x => x.Batch == batch).ToArray();
             if (r.Length == 0) continue;
-            static double Median(IEnumerable<double> v) => v.Order().ElementAt(v.Count() / 2);
             Console.WriteLine($"| {batch} | {string.Join(", ", r.Select(x => x.Ours.ToString("F1")))} | {string.Join(", ", r.Select(x => x.Ort.ToString("F1")))} | " +
-                $"{string.Join(", ", r.Select(x => (x.Ort / x.Ours).ToString("F2")))} | {Median(r.Select(x => x.Ours)):F1} | {Median(r.Select(x => x.Ort)):F1} | {Median(r.Select(x => x.Ort / x.Ours)):F2}× | " +
+                $"{string.Join(", ", r.Select(x => (x.Ort / x.Ours).ToString("F2")))} | {Statistics.Median(r.Select(x => x.Ours)):F1} | {Statistics.Median(r.Select(x => x.Ort)):F1} | {Statistics.Median(r.Select(x => x.Ort / x.Ours)):F2}× | " +
                 $"{r.Min(x => x.Ours):F1} | {r.Min(x => x.Ort):F1} | {r.Min(x => x.Ort) / r.Min(x => x.Ours):F2}× |");
         }
 
@@ -142,7 +141,7 @@ internal static class OnnxRuntimeBench
         Console.WriteLine($"\nThe direct convolution per vector tier, one thread, batch {batch}, µs per example (medians of {Rounds - 1} alternating rounds; /proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):\n");
         Console.WriteLine($"| layer | {string.Join(" | ", tiers.Select(VectorIsas.Describe))} |\n|---|{string.Concat(tiers.Select(_ => "---|"))}");
         for (int c = 0; c < convs.Length; c++)
-            Console.WriteLine($"| {predicting.Layers[convs[c]].Name} | {string.Join(" | ", Enumerable.Range(0, tiers.Length).Select(t => samples[c, t].Order().ElementAt(samples[c, t].Count / 2).ToString("F1")))} |");
+            Console.WriteLine($"| {predicting.Layers[convs[c]].Name} | {string.Join(" | ", Enumerable.Range(0, tiers.Length).Select(t => Statistics.Median(samples[c, t]).ToString("F1")))} |");
     }
 
     /// <summary>One exported model to time: its table label, file, features per example and batch size.</summary>
