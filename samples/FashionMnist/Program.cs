@@ -400,18 +400,21 @@ internal static class Recipes
     /// fraction, the smallest that removes NN% of the multiply-adds; biases and batch-norm γ and β go with their channels.
     /// A suffix xM keeps each layer's channels in multiples of M.
     /// </summary>
-    public static PruningOptions? ChannelPruneAndFineTune(string method) => method.StartsWith("l1ch", StringComparison.Ordinal)
-        ? new PruningOptions
+    public static PruningOptions? ChannelPruneAndFineTune(string method)
+    {
+        if (!method.StartsWith("l1ch", StringComparison.Ordinal)) return null;
+        var (name, multiple) = WithoutChannelMultiple(method);
+        return new PruningOptions
         {
-            FlopsReduction = int.Parse(WithoutChannelMultiple(method).Name["l1ch".Length..], CultureInfo.InvariantCulture) / 100.0,
-            ChannelMultiple = WithoutChannelMultiple(method).Multiple,
+            FlopsReduction = int.Parse(name["l1ch".Length..], CultureInfo.InvariantCulture) / 100.0,
+            ChannelMultiple = multiple,
             Pattern = SparsityPattern.OutputChannels,
             Criterion = ImportanceCriterion.Magnitude,
             Schedule = PruningSchedule.AtInitialization(),
             PruneBiases = true,
             ExcludedLayers = { "-1" },
-        }
-        : null;
+        };
+    }
 
     /// <summary>
     /// A method's name without its "xM" channel-multiple suffix, and M: l1ch50x16 is l1ch50 and 16; a method without

@@ -51,7 +51,7 @@ internal static class DynamicSparseBench
         Console.WriteLine("| method | training time (s), median | rounds (s) | median time / static random | median of the rounds' ratios |\n|---|---|---|---|---|");
         for (int m = 0; m < methods.Length; m++)
             Console.WriteLine($"| {methods[m].Name} | {Statistics.Median(seconds[m]):F2} | {string.Join(", ", seconds[m].Select(s => s.ToString("F2")))} | " +
-                $"{Statistics.Median(seconds[m]) / baseline:F3}× | {Statistics.Median(seconds[m].Zip(seconds[0], (a, b) => a / b).ToList()):F3}× |");
+                $"{Statistics.Median(seconds[m]) / baseline:F3}× | {Statistics.Median(seconds[m].Zip(seconds[0], (a, b) => a / b)):F3}× |");
 
         // The same cost measured directly, less exposed to a busy machine: one mask update's time × the run's updates.
         int stepsPerEpoch = (train.Count + 63) / 64;
