@@ -137,17 +137,23 @@ internal sealed class ChexController : SparsityController
     }
 
     /// <summary>An update at the end of epoch <paramref name="epoch"/>: allocate, select by CSS, regrow.</summary>
+    /// <remarks>
+    /// Every decision reads the most recently used values (the stores), as in the paper, where a pruned channel keeps its
+    /// parameters, only masked: the allocation ranks a pruned channel by the |γ| it last had, not by its masked 0, and
+    /// column subset selection and the regrowth scores see its last filter. A pruned channel can so win its place back
+    /// through the allocation, in any layer.
+    /// </remarks>
     internal void Update(int epoch)
     {
+        SaveMostRecentlyUsed();
         float[][]? scores = _options.Allocation == ChannelAllocation.BatchNormScale
-            ? [.. _norms.Select((n, p) => _explored[p] ? n!.Gamma.Value.Select(MathF.Abs).ToArray() : [])]
+            ? [.. _norms.Select((n, p) => _explored[p] ? StoreOf(n!.Gamma).Select(MathF.Abs).ToArray() : [])]
             : null;
         int[] down = _options.FlopsReduction is double f
             ? _allocation.AtFlopsReduction(f, scores, nameof(ChexOptions.FlopsReduction))
             : _allocation.AtSparsity(_options.ChannelSparsity, scores);
         double delta = epoch >= _endEpoch ? 0 : RegrowthBudget(epoch);
         int[] up = delta > 0 ? _allocation.AtSparsity((double)down.Sum() / _allocation.ExploredChannels - delta, scores) : down;
-        SaveMostRecentlyUsed();
         var random = new Random(Seeds.Derive(_seed, 0xC4E, epoch));
         var next = new bool[_layers.Count][];
         for (int p = 0; p < _layers.Count; p++)
@@ -156,10 +162,11 @@ internal sealed class ChexController : SparsityController
             next[p] = Enumerable.Repeat(true, layer.OutChannels).ToArray();
             if (!_explored[p]) continue;
             int keep = layer.OutChannels - down[p], grow = Math.Max(0, down[p] - up[p]);
-            var kept = ColumnSubsetSelection(layer, keep);
+            float[] filters = StoreOf(layer.Weight);
+            var kept = ColumnSubsetSelection(filters, layer.OutChannels, keep);
             int[] candidates = [.. Enumerable.Range(0, layer.OutChannels).Except(kept)];
             double[]? orthogonality = _options.Regrowth == ChannelRegrowth.Orthogonality
-                ? ChexRegrowth.Orthogonality([.. kept.Select(c => Row(layer.Weight.Value, layer, c))], [.. candidates.Select(c => Row(StoreOf(layer.Weight), layer, c))])
+                ? ChexRegrowth.Orthogonality([.. kept.Select(c => Row(filters, layer, c))], [.. candidates.Select(c => Row(filters, layer, c))])
                 : null;
             var grown = ChexRegrowth.Draw(orthogonality, candidates.Length, Math.Min(grow, candidates.Length), random).Select(i => candidates[i]);
             Array.Fill(next[p], false);
@@ -244,11 +251,14 @@ internal sealed class ChexController : SparsityController
     private static int[] KeepLargest(double[] scores, int count) =>
         [.. Enumerable.Range(0, scores.Length).OrderByDescending(c => scores[c]).ThenBy(c => c).Take(count).Order()];
 
-    /// <summary>The <paramref name="keep"/> filters CHEX's column subset selection keeps (<see cref="ChannelPruning.ColumnSubsetSelection"/>), ascending.</summary>
-    internal static int[] ColumnSubsetSelection(PrunableLayer layer, int keep)
+    /// <summary>
+    /// The <paramref name="keep"/> of <paramref name="channels"/> filters (the rows of <paramref name="filters"/>) CHEX's
+    /// column subset selection keeps (<see cref="ChannelPruning.ColumnSubsetSelection"/>), ascending.
+    /// </summary>
+    internal static int[] ColumnSubsetSelection(float[] filters, int channels, int keep)
     {
-        var scores = new float[layer.OutChannels];
-        ChannelPruning.ColumnSubsetSelection.Scores(layer.Weight.Value, layer.OutChannels, keep, scores);
+        var scores = new float[channels];
+        ChannelPruning.ColumnSubsetSelection.Scores(filters, channels, keep, scores);
         return KeepLargest([.. scores.Select(x => (double)x)], keep);
     }
 }

@@ -151,7 +151,15 @@ public sealed class ChexTests
                 if (allocation == ChannelAllocation.Uniform)
                     for (int p = 0; p + 1 < layers.Count; p++) Assert.Equal((int)Math.Round((s - delta) * channels[p]), active[p].Count(a => !a));
                 else
+                {
                     Assert.Equal((int)Math.Round((s - delta) * explored), pruned);
+                    // Each layer's share ranks every channel by the |γ| it last had, a pruned channel's too (not its masked 0).
+                    var ranking = new ChexAllocation(channels, [.. layers.Select(l => l.Layer.MultiplyAdds)], [.. layers.Select(l => l.Index + 1 < layers.Count)]);
+                    float[][] gammas = [.. norms.Select((n, p) => p + 1 < layers.Count ? lastUsed[n!.Gamma].Select(MathF.Abs).ToArray() : [])];
+                    int[] down = ranking.AtSparsity(s, gammas);
+                    int[] up = delta > 0 ? ranking.AtSparsity((double)down.Sum() / explored - delta, gammas) : down;
+                    for (int p = 0; p + 1 < layers.Count; p++) Assert.Equal(up[p], active[p].Count(a => !a));
+                }
 
                 // A regrown channel gets back every value it last had (and zero optimiser state).
                 for (int p = 0; p + 1 < layers.Count; p++)
@@ -203,15 +211,15 @@ public sealed class ChexTests
         var layer = PrunableLayer.From(tall)[0];
         float[] filters = [1, 0, 0, /**/ 1, 0, 0, /**/ 0, 1, 0];
         filters.CopyTo(layer.Weight.Value, 0);
-        Assert.Equal([0, 2], ChexController.ColumnSubsetSelection(layer, 2));
-        Assert.Equal([0], ChexController.ColumnSubsetSelection(layer, 1));   // the top singular direction is the duplicates'
+        Assert.Equal([0, 2], ChexController.ColumnSubsetSelection(layer.Weight.Value, 3, 2));
+        Assert.Equal([0], ChexController.ColumnSubsetSelection(layer.Weight.Value, 3, 1));   // the top singular direction is the duplicates'
 
         // More channels (4) than a filter has weights (2): the filters of largest L1 norm.
         var wide = Build([2], 1, Layers.Dense(4), Layers.Dense(2));
         var w = PrunableLayer.From(wide)[0];
         float[] rows = [0.1f, 0.1f, /**/ -2, 0, /**/ 0.5f, 0.6f, /**/ 0, 0.3f];
         rows.CopyTo(w.Weight.Value, 0);
-        Assert.Equal([1, 2], ChexController.ColumnSubsetSelection(w, 2));
+        Assert.Equal([1, 2], ChexController.ColumnSubsetSelection(w.Weight.Value, 4, 2));
     }
 
     [Fact]
