@@ -10,8 +10,9 @@ public enum ChannelAllocation
 {
     /// <summary>
     /// The paper's: the batch-norm scales |γ| of all explored layers are ranked together and the smallest are counted
-    /// as pruned; each layer's count is how many of its channels fall below that global threshold. Every explored layer
-    /// needs a batch norm after it (through an activation).
+    /// as pruned; each layer's count is how many of its channels fall below that global threshold. A pruned channel
+    /// ranks by the |γ| it last had (its initial γ if it was never active), so it can win its place back. Every
+    /// explored layer needs a batch norm after it (through an activation).
     /// </summary>
     BatchNormScale,
 
@@ -48,7 +49,8 @@ public enum ChannelRegrowth
 /// highest (leverage scores of the filter matrix's top right singular vectors; filter L1 norm when a layer has more
 /// channels than a filter has weights); and it regrows the difference among its pruned channels, which get back the
 /// values they last had (filters, next layer's slices, batch-norm parameters and running statistics) with zero
-/// optimiser state. After T_max the masks stay fixed at S.
+/// optimiser state. Every one of these decisions reads the values each channel last had while active, as the paper's
+/// masked but kept parameters would be. After T_max the masks stay fixed at S.
 /// </para>
 /// <para>
 /// The output layer is never explored (its channels are the model's outputs). Layers listed in
