@@ -56,7 +56,7 @@ internal static class CalibrationBench
             tb.Add(bench.Infer(b, batch).MicrosecondsPerCall);
         }
 
-        double ma = ta.Order().ElementAt(1), mb = tb.Order().ElementAt(1);
+        double ma = Statistics.Median(ta), mb = Statistics.Median(tb);
         return $"{ma:F1} / {mb:F1} = {ma / mb:F2}";
     }
 }

@@ -101,5 +101,4 @@ internal static class ClusterBench
         client.StopAsync().GetAwaiter().GetResult();
         worker.StopAsync().GetAwaiter().GetResult();
     }
-
 }

@@ -75,7 +75,6 @@ internal static class ContentionBench
         }
     }
 
-
     private static Process StartBusyLoop()
     {
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };

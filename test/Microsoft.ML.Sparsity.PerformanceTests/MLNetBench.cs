@@ -148,5 +148,4 @@ internal static class MLNetBench
         for (int c = 0; c < calls; c++) call();
         return Stopwatch.GetElapsedTime(start).TotalMicroseconds;
     }
-
 }

@@ -61,7 +61,7 @@ internal static class NestedBench
                         n.Add(bench.Infer(atLevel, batch).MicrosecondsPerCall);
                         s.Add(bench.Infer(separate, batch).MicrosecondsPerCall);
                     }
-                    double nested1 = n.Order().ElementAt(1), separate1 = s.Order().ElementAt(1);
+                    double nested1 = Statistics.Median(n), separate1 = Statistics.Median(s);
                     string target = batch == 1 ? $"≤ 1.1× separate | {(nested1 <= 1.1 * separate1 ? "met" : "missed")}" : " | ";
                     Console.WriteLine($"| {name} | {level} | {batch} | {nested1:F1} | {separate1:F1} | {nested1 / separate1:F2}× | {target} |");
                 }

@@ -181,7 +181,7 @@ internal static class SparseModelBench
                 us[m, r] = Round(models[m], calls);
         }
 
-        return [.. Enumerable.Range(0, models.Length).Select(m => Enumerable.Range(0, Rounds).Select(r => us[m, r]).Order().ElementAt(Rounds / 2))];
+        return [.. Enumerable.Range(0, models.Length).Select(m => Statistics.Median(Enumerable.Range(0, Rounds).Select(r => us[m, r])))];
     }
 
     private static string Target(double vsOurs, double target, double? vsTorch, double? vsOrt)
