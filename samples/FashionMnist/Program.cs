@@ -9,6 +9,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Sparsity.ChannelPruning;
 using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
@@ -239,11 +240,12 @@ internal static class Recipes
     public static readonly string[] NMMethods = ["srste24", "ste24", "ft24", "srste18", "ste18", "ft18", "mdgf18", "sdgf18", "srste48", "srste28"];
 
     /// <summary>
-    /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN).
+    /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN);
+    /// chexuNN the same with every explored layer losing the same fraction (ChannelAllocation.Uniform).
     /// l1chNN: its baseline, one-shot filter-L1 channel pruning to NN% of the multiply-adds (uniform) and fine-tuning;
     /// l1ch50x16 the same with kept channels in multiples of 16 (PruningOptions.ChannelMultiple), which removes more.
     /// </summary>
-    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "l1ch30", "l1ch50", "l1ch70", "l1ch50x16"];
+    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "chexu30", "chexu50", "chexu70", "l1ch30", "l1ch50", "l1ch70", "l1ch50x16"];
 
     /// <summary>
     /// Grow-and-prune (not run by default): SET (the paper's schedule), RigL (every 1,000 steps), C-GaP and P-GaP at
@@ -301,7 +303,13 @@ internal static class Recipes
             nested.Sampling = method == "nestedall" ? Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.All : Microsoft.ML.Sparsity.NestedSparsity.NestedLevelSampling.Sandwich;
             return nested;
         }
-        if (ChannelMethods.Contains(method)) return ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[4..], CultureInfo.InvariantCulture) / 100.0);
+        if (ChannelMethods.Contains(method))
+        {
+            bool uniform = method.StartsWith("chexu", StringComparison.Ordinal);
+            var chex = ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[(uniform ? 5 : 4)..], CultureInfo.InvariantCulture) / 100.0);
+            if (uniform) chex.Allocation = ChannelAllocation.Uniform;
+            return chex;
+        }
         if (NMMethods.Contains(method))
         {
             var (n, m) = (method[^2] - '0', method[^1] - '0');
@@ -469,7 +477,7 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), l1ch50x16 (the same with kept channels in multiples of 16), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), chexu30,chexu50,chexu70 (the same with every layer losing the same share of channels), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), l1ch50x16 (the same with kept channels in multiples of 16), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL, GaP and nested levels: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

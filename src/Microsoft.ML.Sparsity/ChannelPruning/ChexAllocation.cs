@@ -41,7 +41,7 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         int done = 0;
         foreach (var (p, _) in Ranked(scores))
         {
-            if (done == target) break;
+            if (done >= target) break;
             if (pruned[p] == channels[p] - 1) continue;
             pruned[p]++;
             done++;
@@ -56,24 +56,9 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     /// <exception cref="ArgumentOutOfRangeException">Not even one channel left in every explored layer removes that much.</exception>
     public int[] AtFlopsReduction(double reduction, float[][]? scores, string option)
     {
-        double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
-        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], channels[p] - 1, multiple) : 0)];
-        if (MultiplyAdds(most) > goal)
-            throw new ArgumentOutOfRangeException(option, reduction,
-                (multiple > 1
-                    ? $"Removing {reduction:P0} of the multiply-adds is more than ChannelMultiple = {multiple} allows: with the fewest channels it lets each explored layer keep, "
-                    : $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer ") +
-                $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
+        double goal = Goal(reduction, option);
         if (scores is null)
-        {
-            double low = 0, high = 1;
-            for (int i = 0; i < 60; i++)
-            {
-                double mid = (low + high) / 2;
-                if (MultiplyAdds(AtSparsity(mid, null)) <= goal) high = mid; else low = mid;
-            }
-            return AtSparsity(high, null);
-        }
+            return AtSparsity(UniformSparsity(goal), null);
 
         var pruned = new int[Layers];
         foreach (var (p, _) in Ranked(scores))
@@ -82,6 +67,36 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
             if (pruned[p] < channels[p] - 1) pruned[p]++;
         }
         return pruned;
+    }
+
+    /// <summary>The channel sparsity at which the uniform allocation (no scores) removes at least <paramref name="reduction"/> of the multiply-adds.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not even one channel left in every explored layer removes that much.</exception>
+    public double UniformSparsityAt(double reduction, string option) => UniformSparsity(Goal(reduction, option));
+
+    /// <summary>The multiply-adds left after removing <paramref name="reduction"/>, checked to be reachable.</summary>
+    private double Goal(double reduction, string option)
+    {
+        double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
+        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], channels[p] - 1, multiple) : 0)];
+        if (MultiplyAdds(most) > goal)
+            throw new ArgumentOutOfRangeException(option, reduction,
+                (multiple > 1
+                    ? $"Removing {reduction:P0} of the multiply-adds is more than ChannelMultiple = {multiple} allows: with the fewest channels it lets each explored layer keep, "
+                    : $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer ") +
+                $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
+        return goal;
+    }
+
+    /// <summary>The smallest uniform channel sparsity whose multiply-adds are at most <paramref name="goal"/> (bisection).</summary>
+    private double UniformSparsity(double goal)
+    {
+        double low = 0, high = 1;
+        for (int i = 0; i < 60; i++)
+        {
+            double mid = (low + high) / 2;
+            if (MultiplyAdds(AtSparsity(mid, null)) <= goal) high = mid; else low = mid;
+        }
+        return high;
     }
 
     /// <summary>

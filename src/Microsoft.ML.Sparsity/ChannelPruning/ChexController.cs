@@ -31,7 +31,7 @@ internal sealed class ChexController : SparsityController
     private readonly List<(Parameter Parameter, float[] Store)> _stores = [];
     private readonly Dictionary<BatchNormLayer, (float[] Mean, float[] Variance)> _statistics = [];
     private int _stepsPerEpoch, _updateEpochs, _endEpoch, _epochUpdates, _totalUpdates;
-    private double _initialRegrowth;
+    private double _sparsity, _initialRegrowth;
     private long _epochChanges, _totalChanges;
 
     public ChexController(ChexOptions options, SequentialNetwork network, Optimizer optimizer, int seed, Action<string>? log)
@@ -58,6 +58,10 @@ internal sealed class ChexController : SparsityController
         _allocation = new ChexAllocation([.. _layers.Select(l => l.OutChannels)], [.. _layers.Select(l => l.Layer.MultiplyAdds)], _explored);
         for (int p = 0; p < _layers.Count; p++)
         {
+            if (_layers[p].Weight.Mask is { } mask && Array.IndexOf(mask, 0f) >= 0)
+                throw new ArgumentException(
+                    $"Layer '{_layers[p].Name}' already has masked weights: CHEX explores the channels of a network without masks, and would bring a masked " +
+                    "channel back with zeros. Train from scratch, or continue the model without a sparsity method.", nameof(network));
             Track(_layers[p].Weight);
             if (_layers[p].Bias is { } bias) Track(bias);
             if (_norms[p] is { } norm)
@@ -77,7 +81,7 @@ internal sealed class ChexController : SparsityController
 
     public override double Sparsity => SparsityReport.PrunableSparsity(_layers);
 
-    /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget at epoch <paramref name="epoch"/>.</summary>
+    /// <summary>δ_t = δ₀·(1 + cos(π·t/T_max))/2, the regrowth budget at epoch <paramref name="epoch"/> (a fraction of channels, below S).</summary>
     private double RegrowthBudget(int epoch) => _initialRegrowth * (1 + Math.Cos(Math.PI * epoch / _endEpoch)) / 2;
 
     public override void Start(int stepsPerEpoch, long totalSteps)
@@ -86,14 +90,15 @@ internal sealed class ChexController : SparsityController
         _stepsPerEpoch = stepsPerEpoch;
         _updateEpochs = _options.UpdateEpochs ?? Math.Max(1, (int)Math.Round(epochs * 2.0 / 250));
         _endEpoch = Math.Clamp((int)Math.Round(_options.ExplorationEnd * epochs), 1, epochs);
-        double target = _options.FlopsReduction is double f
-            ? (double)_allocation.AtFlopsReduction(f, null, nameof(ChexOptions.FlopsReduction)).Sum() / _allocation.ExploredChannels
+        // S: the channel sparsity asked, or the uniform fraction of every explored layer's channels that meets the FLOPs target.
+        _sparsity = _options.FlopsReduction is double f
+            ? _allocation.UniformSparsityAt(f, nameof(ChexOptions.FlopsReduction))
             : _options.ChannelSparsity;
-        _initialRegrowth = _options.InitialRegrowthAt(target);
-        if (_initialRegrowth >= target)
+        _initialRegrowth = _options.InitialRegrowthAt(_sparsity);
+        if (_initialRegrowth >= _sparsity)
             throw new ArgumentOutOfRangeException(nameof(ChexOptions.InitialRegrowth), _options.InitialRegrowth,
-                $"δ₀ must be below the channel sparsity, {target:0.###} for this network{(_options.FlopsReduction is null ? "" : " at the FlopsReduction asked")}.");
-        double startSparsity = target - _initialRegrowth;
+                $"δ₀ must be below the channel sparsity, {_sparsity:0.###} for this network{(_options.FlopsReduction is null ? "" : " at the FlopsReduction asked")}.");
+        double startSparsity = _sparsity - _initialRegrowth;
 
         // Initial pruning: every explored layer loses a fraction S − δ₀ of its channels, those of smallest filter L1 norm.
         int[] pruned = _allocation.AtSparsity(startSparsity, null);
@@ -138,10 +143,17 @@ internal sealed class ChexController : SparsityController
 
     /// <summary>An update at the end of epoch <paramref name="epoch"/>: allocate, select by CSS, regrow.</summary>
     /// <remarks>
-    /// Every decision reads the most recently used values (the stores), as in the paper, where a pruned channel keeps its
-    /// parameters, only masked: the allocation ranks a pruned channel by the |γ| it last had, not by its masked 0, and
-    /// column subset selection and the regrowth scores see its last filter. A pruned channel can so win its place back
-    /// through the allocation, in any layer.
+    /// <para>
+    /// A pruned channel's filter, γ and β are ranked by the values it last had while active (the stores), not by its
+    /// masked zeros, as mmrazor's CHEX ranks its masked parameters (the authors' code ranks them at 0, so a layer's pruned
+    /// count can only grow: docs/channel-pruning.md). A pruned channel can so win its place back through the
+    /// allocation, in any layer. A filter's columns that read a channel pruned after this update are 0, as they will compute.
+    /// </para>
+    /// <para>
+    /// r_up is taken at S′·(1 − δ_t/S), where S′ is r_down's share of the explored channels: S′ = S at a channel sparsity
+    /// (up to rounding), and at a FLOPs target, where the global ranking meets the target at a sparsity of its own, the
+    /// regrowth keeps the share of the pruned channels it has in the paper (δ₀/S = 3/7 by default).
+    /// </para>
     /// </remarks>
     internal void Update(int epoch)
     {
@@ -149,11 +161,14 @@ internal sealed class ChexController : SparsityController
         float[][]? scores = _options.Allocation == ChannelAllocation.BatchNormScale
             ? [.. _norms.Select((n, p) => _explored[p] ? StoreOf(n!.Gamma).Select(MathF.Abs).ToArray() : [])]
             : null;
-        int[] down = _options.FlopsReduction is double f
-            ? _allocation.AtFlopsReduction(f, scores, nameof(ChexOptions.FlopsReduction))
-            : _allocation.AtSparsity(_options.ChannelSparsity, scores);
-        double delta = epoch >= _endEpoch ? 0 : RegrowthBudget(epoch);
-        int[] up = delta > 0 ? _allocation.AtSparsity((double)down.Sum() / _allocation.ExploredChannels - delta, scores) : down;
+        int[] down = scores is null
+            ? _allocation.AtSparsity(_sparsity, null)
+            : _options.FlopsReduction is double f
+                ? _allocation.AtFlopsReduction(f, scores, nameof(ChexOptions.FlopsReduction))
+                : _allocation.AtSparsity(_sparsity, scores);
+        double share = epoch >= _endEpoch ? 0 : RegrowthBudget(epoch) / _sparsity;
+        double reached = scores is null ? _sparsity : (double)down.Sum() / _allocation.ExploredChannels;
+        int[] up = share > 0 ? _allocation.AtSparsity(reached * (1 - share), scores) : down;
         var random = new Random(Seeds.Derive(_seed, 0xC4E, epoch));
         var next = new bool[_layers.Count][];
         for (int p = 0; p < _layers.Count; p++)
@@ -162,7 +177,7 @@ internal sealed class ChexController : SparsityController
             next[p] = Enumerable.Repeat(true, layer.OutChannels).ToArray();
             if (!_explored[p]) continue;
             int keep = layer.OutChannels - down[p], grow = Math.Max(0, down[p] - up[p]);
-            float[] filters = StoreOf(layer.Weight);
+            float[] filters = Filters(p, next);
             var kept = ColumnSubsetSelection(filters, layer.OutChannels, keep);
             int[] candidates = [.. Enumerable.Range(0, layer.OutChannels).Except(kept)];
             double[]? orthogonality = _options.Regrowth == ChannelRegrowth.Orthogonality
@@ -241,6 +256,21 @@ internal sealed class ChexController : SparsityController
     private float[] StoreOf(Parameter parameter) => _stores.First(s => ReferenceEquals(s.Parameter, parameter)).Store;
 
     private int[] PrunedCounts() => [.. _active.Select((a, p) => _explored[p] ? a.Count(x => !x) : 0)];
+
+    /// <summary>
+    /// Layer <paramref name="p"/>'s most recently used filters with the columns of input channels that the update
+    /// prunes (<paramref name="next"/>, decided for the layers before) at 0.
+    /// </summary>
+    private float[] Filters(int p, bool[][] next)
+    {
+        var layer = _layers[p];
+        float[] filters = (float[])StoreOf(layer.Weight).Clone();
+        if (p == 0) return filters;
+        bool[] inputs = next[p - 1];
+        for (int e = 0; e < filters.Length; e++)
+            if (!inputs[e % layer.Columns % inputs.Length]) filters[e] = 0;
+        return filters;
+    }
 
     private static float[] Row(float[] values, PrunableLayer layer, int channel) => values.AsSpan(channel * layer.Columns, layer.Columns).ToArray();
 

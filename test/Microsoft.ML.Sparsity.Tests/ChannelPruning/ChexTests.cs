@@ -148,17 +148,33 @@ public sealed class ChexTests
                 double delta = epoch == 18 ? 0 : delta0 * (1 + Math.Cos(Math.PI * epoch / 18)) / 2;
                 int pruned = Enumerable.Range(0, layers.Count - 1).Sum(p => active[p].Count(a => !a));
                 // (S·C is whole for every layer here, so S itself is the allocated sparsity.)
+                int[] down;
                 if (allocation == ChannelAllocation.Uniform)
+                {
+                    down = [.. channels.Select((c, p) => p + 1 < layers.Count ? (int)Math.Round(s * c) : 0)];
                     for (int p = 0; p + 1 < layers.Count; p++) Assert.Equal((int)Math.Round((s - delta) * channels[p]), active[p].Count(a => !a));
+                }
                 else
                 {
                     Assert.Equal((int)Math.Round((s - delta) * explored), pruned);
                     // Each layer's share ranks every channel by the |γ| it last had, a pruned channel's too (not its masked 0).
                     var ranking = new ChexAllocation(channels, [.. layers.Select(l => l.Layer.MultiplyAdds)], [.. layers.Select(l => l.Index + 1 < layers.Count)]);
                     float[][] gammas = [.. norms.Select((n, p) => p + 1 < layers.Count ? lastUsed[n!.Gamma].Select(MathF.Abs).ToArray() : [])];
-                    int[] down = ranking.AtSparsity(s, gammas);
-                    int[] up = delta > 0 ? ranking.AtSparsity((double)down.Sum() / explored - delta, gammas) : down;
+                    down = ranking.AtSparsity(s, gammas);
+                    int[] up = delta > 0 ? ranking.AtSparsity((double)down.Sum() / explored * (1 - delta / s), gammas) : down;
                     for (int p = 0; p + 1 < layers.Count; p++) Assert.Equal(up[p], active[p].Count(a => !a));
+                }
+
+                // Column subset selection reads each filter as it will compute: its last used values, with the columns of
+                // input channels pruned by this update at 0. The filters it keeps are all active (regrowth adds the rest).
+                for (int p = 0; p + 1 < layers.Count; p++)
+                {
+                    var layer = layers[p];
+                    float[] filters = (float[])lastUsed[layer.Weight].Clone();
+                    for (int e = 0; p > 0 && e < filters.Length; e++)
+                        if (!active[p - 1][e % layer.Columns % channels[p - 1]]) filters[e] = 0;
+                    foreach (int c in ChexController.ColumnSubsetSelection(filters, channels[p], channels[p] - down[p]))
+                        Assert.True(active[p][c], $"update at epoch {epoch}: layer {p} lost channel {c}, which column subset selection keeps");
                 }
 
                 // A regrown channel gets back every value it last had (and zero optimiser state).
@@ -240,6 +256,47 @@ public sealed class ChexTests
     }
 
     [Fact]
+    public void AtAFlopsTargetRegrowthKeepsThePapersShareOfThePrunedChannels()
+    {
+        // Half the multiply-adds with the default δ₀ = 3/7 of S. The global ranking meets the target at a channel
+        // sparsity S′ of its own, and each update regrows the paper's share of its pruned channels: r_up = r_down·(1 − δ_t/S),
+        // with δ_t/S = 3/7·(1 + cos(π·t/T_max))/2 whatever S is.
+        var network = Net();
+        var layers = PrunableLayer.From(network);
+        var norms = NormsOf(network, layers);
+        int[] channels = [.. layers.Select(l => l.OutChannels)];
+        var ranking = new ChexAllocation(channels, [.. layers.Select(l => l.Layer.MultiplyAdds)], [.. layers.Select(l => l.Index + 1 < layers.Count)]);
+        double full = ranking.MultiplyAdds(new int[layers.Count]);
+        var run = new Run(network, new ChexOptions { FlopsReduction = 0.5, UpdateEpochs = 2, ExplorationEnd = 0.75 });
+        // Each channel's |γ| when it was last active (a channel pruned at the start: its initial γ).
+        float[][] lastGamma = [.. norms.Select((n, p) => p + 1 < layers.Count ? n!.Gamma.Value.Select(MathF.Abs).ToArray() : [])];
+        run.Controller.Start(StepsPerEpoch, (long)StepsPerEpoch * Epochs);
+
+        int updates = 0, regrown = 0;
+        for (long t = 0; t < StepsPerEpoch * Epochs; t++)
+        {
+            run.Train(t);
+            for (int p = 0; p + 1 < layers.Count; p++)
+                for (int c = 0; c < channels[p]; c++)
+                    if (run.Controller.Active[p][c]) lastGamma[p][c] = MathF.Abs(norms[p]!.Gamma.Value[c]);
+            run.Controller.AfterStep(t + 1);
+            int epoch = (int)((t + 1) / StepsPerEpoch);
+            if ((t + 1) % StepsPerEpoch != 0 || !(epoch == 18 || (epoch < 18 && epoch % 2 == 0))) continue;
+            updates++;
+            int[] pruned = [.. run.Controller.Active.Select((a, p) => p + 1 < layers.Count ? a.Count(x => !x) : 0)];
+            int[] down = ranking.AtFlopsReduction(0.5, lastGamma, "FlopsReduction");
+            double share = epoch == 18 ? 0 : 3.0 / 7 * (1 + Math.Cos(Math.PI * epoch / 18)) / 2;
+            Assert.Equal((int)Math.Round(down.Sum() * (1 - share)), pruned.Sum());
+            regrown += down.Sum() - pruned.Sum();
+        }
+        Assert.Equal(9, updates);
+        Assert.True(regrown > 0, "no channel was ever regrown");
+        // After T_max the masks meet the target.
+        int[] final = [.. run.Controller.Active.Select((a, p) => p + 1 < layers.Count ? a.Count(x => !x) : 0)];
+        Assert.True(ranking.MultiplyAdds(final) <= 0.5 * full, $"the final masks keep {ranking.MultiplyAdds(final) / full:P1} of the multiply-adds");
+    }
+
+    [Fact]
     public void AllocationsMeetTheirTargetsExactly()
     {
         // Three layers of 4, 4, 2 channels; the last is the output and never loses channels.
@@ -282,6 +339,18 @@ public sealed class ChexTests
 
         var unknown = Assert.Throws<ArgumentException>(() => new ChexOptions { ExcludedLayers = { "nope" } }.CreateController(Net(), optimizer, 1, null));
         Assert.Equal("ExcludedLayers", unknown.ParamName);
+
+        // A network that already has masked weights (a model trained with a sparsity method, continued): a masked
+        // channel would come back with zeros.
+        var masked = Net();
+        var second = PrunableLayer.From(masked)[1];
+        second.Weight.Mask = Enumerable.Repeat(1f, second.Weight.Length).ToArray();
+        second.Weight.Mask[7] = 0;
+        var premasked = Assert.Throws<ArgumentException>(() => new ChexOptions().CreateController(masked, new SgdOptimizerOptions().Create(masked.Parameters, Pool), 1, null));
+        Assert.Equal("network", premasked.ParamName);
+        Assert.Contains($"'{second.Name}'", premasked.Message);
+        second.Weight.Mask[7] = 1;   // a mask of ones masks nothing
+        Assert.NotNull(new ChexOptions().CreateController(masked, new SgdOptimizerOptions().Create(masked.Parameters, Pool), 1, null));
 
         var flops = new ChexOptions { FlopsReduction = 0.999 }.CreateController(Net(), optimizer, 1, null);
         Assert.Equal("FlopsReduction", Assert.Throws<ArgumentOutOfRangeException>(() => flops.Start(5, 100)).ParamName);
