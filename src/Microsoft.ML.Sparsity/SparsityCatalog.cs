@@ -306,8 +306,9 @@ public sealed class SparsityCatalog
     /// flatten into a dense layer). A removed channel's constant output (its bias through batch norm and activation) is
     /// added to the next layer's bias, so predictions equal the pruned model's within float rounding. A pruned channel
     /// whose non-zero constant feeds a padded convolution is kept (its effect there depends on the position), as are the
-    /// network's outputs; <see cref="GetCompactionReport"/> lists them. Returns a new model without optimiser state;
-    /// <paramref name="model"/> is unchanged. To keep the pruned model and only predict through its compact form, use
+    /// network's outputs; <see cref="GetCompactionReport"/> lists them. A model with nested sparsity levels is compacted
+    /// at the level it predicts at (<see cref="NeuralNetworkModel.AtSparsityLevel"/>), and the result has that level
+    /// alone. Returns a new model without optimiser state; <paramref name="model"/> is unchanged. To keep the pruned model and only predict through its compact form, use
     /// <see cref="NeuralNetworkModel.WithCompactPrediction"/>.
     /// </summary>
     /// <param name="model">A trained model with pruned output channels.</param>
@@ -316,7 +317,7 @@ public sealed class SparsityCatalog
     public TModel Compact<TModel>(TModel model) where TModel : NeuralNetworkModel
     {
         ArgumentNullException.ThrowIfNull(model);
-        var plan = ChannelPruning.CompactPlan.For(model.Network);
+        var plan = ChannelPruning.CompactPlan.For(model.LevelNetwork);
         return (TModel)model.WithCompactNetwork(ChannelPruning.CompactNetwork.Build(plan, _host.Pool));
     }
 
@@ -325,7 +326,7 @@ public sealed class SparsityCatalog
     public ChannelPruning.CompactionReport GetCompactionReport(NeuralNetworkModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var plan = ChannelPruning.CompactPlan.For(model.Network);
+        var plan = ChannelPruning.CompactPlan.For(model.LevelNetwork);
         var compact = ChannelPruning.CompactNetwork.Build(plan, Engine.WorkerPool.Inline);
         return new ChannelPruning.CompactionReport(model.Layers, compact.Layers.Select(l => new LayerSummary(l)).ToArray(), plan.KeptPruned);
     }

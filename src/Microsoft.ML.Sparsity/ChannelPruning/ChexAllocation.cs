@@ -12,7 +12,8 @@ namespace Microsoft.ML.Sparsity.ChannelPruning;
 /// The uniform allocation (no scores) keeps a multiple of this many channels in each explored layer, or all of them
 /// (<see cref="Pruning.PruningOptions.ChannelMultiple"/>); 1 for CHEX, whose ranked allocation moves one channel at a time.
 /// </param>
-internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored, int multiple = 1)
+/// <param name="names">The prunable layers' names, for messages (null: layers by index).</param>
+internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored, int multiple = 1, string[]? names = null)
 {
     public int Layers => channels.Length;
 
@@ -81,11 +82,14 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         if (MultiplyAdds(most) > goal)
             throw new ArgumentOutOfRangeException(option, reduction,
                 (multiple > 1
-                    ? $"Removing {reduction:P0} of the multiply-adds is more than ChannelMultiple = {multiple} allows: with the fewest channels it lets each explored layer keep, "
-                    : $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer ") +
+                    ? $"Removing {reduction:P0} of the multiply-adds is more than ChannelMultiple = {multiple} allows: with the fewest channels it lets each explored layer ({Explored()}) keep, "
+                    : $"Removing {reduction:P0} of the multiply-adds would take every channel of some layer: with one channel left in each explored layer ({Explored()}), ") +
                 $"{1 - MultiplyAdds(most) / full:P1} is the most that can go.");
         return goal;
     }
+
+    /// <summary>The explored layers, by name, for messages.</summary>
+    private string Explored() => string.Join(", ", Enumerable.Range(0, Layers).Where(p => explored[p]).Select(p => names is null ? $"#{p}" : $"'{names[p]}'"));
 
     /// <summary>The smallest uniform channel sparsity whose multiply-adds are at most <paramref name="goal"/> (bisection).</summary>
     private double UniformSparsity(double goal)

@@ -49,8 +49,9 @@ public enum ChannelRegrowth
 /// highest (leverage scores of the filter matrix's top right singular vectors; filter L1 norm when a layer has more
 /// channels than a filter has weights); and it regrows the difference among its pruned channels, which get back the
 /// values they last had (filters, next layer's slices, batch-norm parameters and running statistics) with zero
-/// optimiser state. Every one of these decisions reads the values each channel last had while active, as the paper's
-/// masked but kept parameters would be. After T_max the masks stay fixed at S.
+/// optimiser state. The allocation ranks a pruned channel by the |γ| it last had while active (as mmrazor's CHEX, which
+/// keeps masked parameters, ranks it; the authors' code ranks it at its zeroed γ), and column subset selection and the
+/// regrowth scores read each filter as it will compute after the update. After T_max the masks stay fixed at S.
 /// </para>
 /// <para>
 /// The output layer is never explored (its channels are the model's outputs). Layers listed in
@@ -66,9 +67,11 @@ public sealed class ChexOptions : SparsityMethod
     public double ChannelSparsity = 0.5;
 
     /// <summary>
-    /// The fraction of the explored layers' multiply-adds to remove, in (0, 1), instead of a channel fraction: the
-    /// allocation then lowers the batch-norm threshold (or the uniform fraction) until the channels below it remove
-    /// this much. Null (default): use <see cref="ChannelSparsity"/>.
+    /// The fraction of the prunable layers' multiply-adds (every dense and convolution layer's, the output layer's too)
+    /// to remove, in (0, 1), instead of a channel fraction: the allocation then lowers the batch-norm threshold (or the
+    /// uniform fraction) until the channels below it remove this much. S is then the uniform fraction that would: δ₀
+    /// is a share of it, and each update regrows that share of the channels the allocation prunes. Null (default): use
+    /// <see cref="ChannelSparsity"/>.
     /// </summary>
     public double? FlopsReduction;
 

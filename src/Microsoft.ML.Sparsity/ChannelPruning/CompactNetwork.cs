@@ -40,6 +40,8 @@ internal static class CompactNetwork
                     int[]? kept = plan.KeptInputs(i);
                     Gather(norm.Gamma.Value, kept, target.Gamma.Value);
                     Gather(norm.Beta.Value, kept, target.Beta.Value);
+                    GatherMask(norm.Gamma, kept, target.Gamma);
+                    GatherMask(norm.Beta, kept, target.Beta);
                     Gather(norm.RunningMean, kept, target.RunningMean);
                     Gather(norm.RunningVariance, kept, target.RunningVariance);
                     break;
@@ -94,12 +96,7 @@ internal static class CompactNetwork
                     sum += (double)weight.Value[(r * positions + p) * inputs + c] * value;
             newBias.Value[n] = (float)sum;
         }
-        if (bias?.Mask is { } biasMask)
-        {
-            var kept = new float[keptRows.Length];
-            Gather(biasMask, keptRows, kept);
-            if (kept.AsSpan().ContainsAnyExcept(1f)) newBias.Mask = kept;
-        }
+        if (bias is not null) GatherMask(bias, keptRows, newBias);
     }
 
     private static (Parameter Weight, Parameter? Bias) Weights(Layer layer) => layer switch
@@ -114,6 +111,15 @@ internal static class CompactNetwork
         from.Value.CopyTo(to.Value, 0);
         to.Mask = (float[]?)from.Mask?.Clone();
         to.SparsityNote = from.SparsityNote;
+    }
+
+    /// <summary>The kept entries of <paramref name="from"/>'s mask, as <paramref name="to"/>'s mask unless they keep everything (a pruned channel kept before a padded convolution stays masked).</summary>
+    private static void GatherMask(Parameter from, int[]? kept, Parameter to)
+    {
+        if (from.Mask is null) return;
+        var mask = new float[to.Length];
+        Gather(from.Mask, kept, mask);
+        if (mask.AsSpan().ContainsAnyExcept(1f)) to.Mask = mask;
     }
 
     private static void Gather(float[] source, int[]? kept, float[] target)

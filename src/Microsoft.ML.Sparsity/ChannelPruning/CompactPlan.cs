@@ -130,7 +130,7 @@ internal sealed class CompactPlan
         if (constant.Count > 0)
             _keptPruned.Add($"'{source.Name}': pruned channel(s) {string.Join(", ", constant.Order())} kept: their constant output is not 0 and " +
                             $"'{next.Name}' pads its input, so its effect there depends on the position " +
-                            "(PruningOptions.PruneBiases, or a zero batch-norm γ and β, makes a pruned channel's output 0).");
+                            "(PruningOptions.PruneBiases, or a zero batch-norm γ and β, makes a pruned channel's output 0 through ReLU, leaky ReLU or tanh; not through a sigmoid, σ(0) = 0.5).");
         int channels = source.OutputShape[^1];
         if (removed.Count == channels)
         {

@@ -25,8 +25,10 @@ public sealed class PruningOptions : SparsityMethod
     /// With <see cref="SparsityPattern.OutputChannels"/> and the uniform allocation: remove at least this fraction of the
     /// network's multiply-adds instead of <see cref="TargetSparsity"/> of the channels. Every pruned layer loses the same
     /// fraction of its channels, the smallest that reaches the reduction, counting that a removed channel also removes
-    /// the next layer's inputs from it. In (0, 1); default null (use <see cref="TargetSparsity"/>). A reduction that would
-    /// take every channel of a layer raises an <see cref="ArgumentOutOfRangeException"/> saying the most that can go.
+    /// the next layer's inputs from it. That count holds once the channels are gone (<c>Compact</c>), so it needs
+    /// <see cref="PruneBiases"/>: a channel that still outputs its bias cannot leave before a padded convolution. In (0, 1);
+    /// default null (use <see cref="TargetSparsity"/>). A reduction that would take every channel of a layer raises an
+    /// <see cref="ArgumentOutOfRangeException"/> saying the most that can go.
     /// </summary>
     public double? FlopsReduction;
 
@@ -73,7 +75,8 @@ public sealed class PruningOptions : SparsityMethod
     /// <summary>
     /// With <see cref="SparsityPattern.OutputChannels"/>, also prune what else a removed channel owns: its bias and the γ
     /// and β of the batch norm that normalises it (after activations, dropout or pooling), so it outputs exactly 0 and
-    /// <c>Compact</c> can remove it everywhere, even before a padded convolution. Default false.
+    /// <c>Compact</c> can remove it everywhere, even before a padded convolution (through ReLU, leaky ReLU or tanh; a
+    /// sigmoid turns the 0 into 0.5, a constant such a channel keeps there). Default false.
     /// </summary>
     public bool PruneBiases;
 
@@ -122,6 +125,9 @@ public sealed class PruningOptions : SparsityMethod
             if (Pattern != SparsityPattern.OutputChannels || Allocation != LayerAllocation.Uniform || LayerSparsity.Count > 0 || OutputLayerAtHalfRate)
                 throw new ArgumentException("FlopsReduction sets every pruned layer's channel fraction: it needs Pattern = SparsityPattern.OutputChannels and " +
                     $"Allocation = LayerAllocation.Uniform, without LayerSparsity or OutputLayerAtHalfRate (here {Pattern}, {Allocation}).", nameof(FlopsReduction));
+            if (!PruneBiases)
+                throw new ArgumentException("FlopsReduction counts a pruned channel's multiply-adds as removed, which holds only when its bias and batch-norm " +
+                    "γ and β go with it (a channel that still outputs a constant stays before a padded convolution): set PruneBiases = true.", nameof(PruneBiases));
         }
         if (PruneBiases && Pattern != SparsityPattern.OutputChannels)
             throw new ArgumentException("PruneBiases applies to the OutputChannels pattern (the bias of a removed channel); other patterns never prune biases.", nameof(PruneBiases));

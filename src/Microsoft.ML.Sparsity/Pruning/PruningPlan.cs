@@ -34,7 +34,7 @@ internal sealed class PruningPlan
         {
             // The smallest uniform channel fraction that removes that share of the multiply-adds (as CHEX's uniform allocation).
             bool[] explored = [.. AllLayers.Select(l => pruned.Contains(l))];
-            int[] counts = new ChexAllocation([.. AllLayers.Select(l => l.OutChannels)], [.. AllLayers.Select(l => l.Layer.MultiplyAdds)], explored, options.ChannelMultiple)
+            int[] counts = new ChexAllocation([.. AllLayers.Select(l => l.OutChannels)], [.. AllLayers.Select(l => l.Layer.MultiplyAdds)], explored, options.ChannelMultiple, [.. AllLayers.Select(l => l.Name)])
                 .AtFlopsReduction(flops, null, nameof(PruningOptions.FlopsReduction));
             for (int i = 0; i < pruned.Count; i++) fixedSparsity[i] = (double)counts[pruned[i].Index] / pruned[i].OutChannels;
         }
@@ -43,6 +43,12 @@ internal sealed class PruningPlan
         if (options.Pattern is SparsityPattern.NMPattern nm) _finalSparsity = pruned.Select(l => 1 - (double)nm.KeptCount(l) / l.Count).ToArray();
         else if (options.Allocation.IsGlobal) _finalSparsity = fixedSparsity;
         else _finalSparsity = options.Allocation.Allocate(pruned, options.TargetSparsity, fixedSparsity);
+        if (options.Pattern == SparsityPattern.OutputChannels)
+            for (int i = 0; i < pruned.Count; i++)
+                if (!double.IsNaN(_finalSparsity[i]) && MaskSelection.PrunedCount(_finalSparsity[i], pruned[i].OutChannels) >= pruned[i].OutChannels)
+                    throw new ArgumentOutOfRangeException(overrides.ContainsKey(pruned[i].Index) ? nameof(PruningOptions.LayerSparsity) : nameof(PruningOptions.TargetSparsity), _finalSparsity[i],
+                        $"Layer '{pruned[i].Name}' has {pruned[i].OutChannels} output channels: a sparsity of {_finalSparsity[i]:0.###} would remove all of them. " +
+                        "At least one must stay; lower the sparsity or exclude the layer.");
     }
 
     public IReadOnlyList<PrunableLayer> AllLayers { get; }
@@ -95,11 +101,15 @@ internal sealed class PruningPlan
         }
         for (int l = 0; l < n; l++)
             if (prunedCount[l] is long count) MaskSelection.SelectLowest(unitScores[l], count, prunedUnits[l]);
-        // Global threshold over the remaining layers: one selection over their concatenated units.
+        // Global threshold over the remaining layers: one selection over their concatenated units. Whole channels: each
+        // layer keeps its best one, so the threshold never empties a layer.
         if (free.Length > 0)
         {
+            if (pattern == SparsityPattern.OutputChannels)
+                foreach (int l in free) unitScores[l][System.Numerics.Tensors.TensorPrimitives.IndexOfMax(unitScores[l])] = float.PositiveInfinity;
             var all = free.SelectMany(l => unitScores[l]).ToArray();
             long k = Math.Max(globalCount, free.Sum(l => (long)alreadyPruned[l].Count(p => p)));
+            if (pattern == SparsityPattern.OutputChannels) k = Math.Min(k, all.Length - free.Length);
             var selected = new bool[all.Length];
             MaskSelection.SelectLowest(all, k, selected);
             int offset = 0;

@@ -188,6 +188,28 @@ public sealed class CompactTests : IDisposable
     }
 
     [Fact]
+    public void A_channel_pruned_with_its_bias_before_a_sigmoid_and_a_padded_conv_stays_masked_everywhere()
+    {
+        // σ(0) = 0.5: even with its bias, γ and β pruned, a channel outputs a constant, so before a padded convolution it stays,
+        // its filter, bias, γ and β still masked in the compact network.
+        var network = Network([6, 6, 2], 8,
+            Layers.Conv2d(6, 3, padding: 1), Layers.BatchNorm(), Layers.Activation(ActivationKind.Sigmoid), Layers.Conv2d(3, 3, padding: 1), Layers.Flatten(), Layers.Dense(4));
+        SparsityTestNetworks.PruneNow(network, new Pruning.PruningOptions
+        {
+            Pattern = global::Microsoft.ML.Sparsity.Masks.SparsityPattern.OutputChannels, TargetSparsity = 0.5, PruneBiases = true, ExcludedLayers = ["-1"],
+        });
+        var norm = (BatchNormLayer)network.Layers[1];
+        int[] pruned = [.. Enumerable.Range(0, 6).Where(c => norm.Gamma.Mask![c] == 0)];
+        var plan = CompactPlan.For(network);
+        Assert.Equal(6, plan.KeptOutputs(0)?.Length ?? 6);
+        var compact = CompactNetwork.Build(plan, SparsityTestNetworks.Pool);
+        Assert.True(MaxDifference(network, compact, seed: 9) <= Tolerance);
+        var compactNorm = (BatchNormLayer)compact.Layers[1];
+        foreach (var parameter in new[] { compact.Layers[0].Parameters[1], compactNorm.Gamma, compactNorm.Beta })
+            Assert.Equal(pruned, Enumerable.Range(0, 6).Where(c => parameter.Mask![c] == 0));
+    }
+
+    [Fact]
     public void Conv_flatten_dense_and_conv_global_pool_dense_equal_the_masked_forward()
     {
         // Channels-last flatten: a removed channel is every 5th column of dense0; its bias is folded into dense0's.
@@ -316,6 +338,29 @@ public sealed class CompactTests : IDisposable
             float[] x = Inputs(10, 6, seed: 22);
             AssertClose(Predictions(other, x, other.Head.Width), Predictions(compacted, x, other.Head.Width), Tolerance);
         }
+    }
+
+    [Fact]
+    public void A_model_with_nested_levels_compacts_at_the_level_it_predicts_at()
+    {
+        // dense0's channel 1 is pruned at both levels, channels 4 and 7 only at the sparser one (level codes: the
+        // first level that prunes a weight; 2 = none).
+        var network = Network([10], 24, Layers.Dense(9), Layers.BatchNorm(), Layers.ReLU(), Layers.Dense(3));
+        var weight = network.Layers[0].Parameters[0];
+        weight.LevelCodes = [.. Enumerable.Range(0, weight.Length).Select(e => (e / 10) switch { 1 => (byte)0, 4 or 7 => (byte)1, _ => (byte)2 })];
+        network.SparsityLevels = [0.2, 0.6];
+        PruneChannels(network, "dense0", 1);   // a trained network's own mask is its densest level's
+        var ml = new MLContext(seed: 1);
+        var model = new NeuralNetworkMulticlassModel(network, 3, null, "Features", []);
+        var sparser = (NeuralNetworkMulticlassModel)model.AtSparsityLevel(0.6);
+        float[] inputs = Inputs(10, 8, seed: 25);
+
+        NeuralNetworkMulticlassModel compact = ml.Sparsity().Compact(sparser);
+        Assert.Equal([6, 10], compact.Network.Layers[0].Parameters[0].Shape);
+        Assert.Null(compact.Network.SparsityLevels);
+        AssertClose(Predictions(sparser, inputs, 3), Predictions(compact, inputs, 3), Tolerance);
+        Assert.Equal(6 * 10 + 6, ml.Sparsity().GetCompactionReport(sparser).After[0].ParameterCount);
+        Assert.Equal([8, 10], ml.Sparsity().Compact(model).Network.Layers[0].Parameters[0].Shape);   // the densest level
     }
 
     private static SequentialNetwork DenseNetwork(int outputs)

@@ -37,6 +37,46 @@ public sealed class FlopsReductionTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(seed: 3), Options(0.99)));
         Assert.Equal(nameof(PruningOptions.FlopsReduction), e.ParamName);
         Assert.Contains("97.7", e.Message);
+        Assert.Contains("'dense0', 'dense1'", e.Message);   // the explored layers
+    }
+
+    [Fact]
+    public void A_reduction_needs_the_biases_pruned_too()
+    {
+        // Without PruneBiases a pruned channel still outputs its bias, and before a padded convolution it cannot go.
+        var options = Options(0.5);
+        options.PruneBiases = false;
+        Assert.Equal(nameof(PruningOptions.PruneBiases), Assert.Throws<ArgumentException>(() => PruneNow(ChannelMlp(1), options)).ParamName);
+    }
+
+    [Fact]
+    public void A_channel_sparsity_that_would_empty_a_layer_names_it_and_a_global_threshold_keeps_one_channel()
+    {
+        // 20 channels at 0.98: round(19.6) = 20, every channel.
+        var uniform = WholeChannels();
+        uniform.TargetSparsity = 0.98;
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(1), uniform));
+        Assert.Equal(nameof(PruningOptions.TargetSparsity), e.ParamName);
+        Assert.Contains("'dense0'", e.Message);
+        var overridden = WholeChannels();
+        overridden.TargetSparsity = 0.5;
+        overridden.LayerSparsity["dense1"] = 0.99;
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(1), overridden));
+        Assert.Equal(nameof(PruningOptions.LayerSparsity), e.ParamName);
+        Assert.Contains("'dense1'", e.Message);
+
+        // One global threshold over both hidden layers' 40 channels: 0.98 takes 39 of them by score, but each layer keeps its best.
+        var network = ChannelMlp(seed: 3);
+        var layers = PrunableLayer.From(network);
+        var global = WholeChannels();
+        global.TargetSparsity = 0.98;
+        global.Allocation = LayerAllocation.Global;
+        PruneNow(network, global);
+        for (int l = 0; l < 2; l++)
+        {
+            int kept = Enumerable.Range(0, 20).Count(c => layers[l].Weight.Mask![c * layers[l].Columns] != 0);
+            Assert.Equal(1, kept);
+        }
     }
 
     [Theory]
