@@ -87,7 +87,11 @@ public sealed class ChexOptions : SparsityMethod
     /// </summary>
     public int? UpdateEpochs;
 
-    /// <summary>T_max, the end of exploration as a fraction of the epochs, in (0, 1]. Default 0.72 (the paper's 180 of 250).</summary>
+    /// <summary>
+    /// T_max, the end of exploration as a fraction of the epochs, in (0, 1]. Default 0.72 (the paper's 180 of 250). At 1
+    /// the final update (which may bring channels back with their last used values) comes after the last step, with no
+    /// training left to adjust the network to it.
+    /// </summary>
     public double ExplorationEnd = 0.72;
 
     /// <summary>How the pruned channels are shared among layers. Default <see cref="ChannelAllocation.BatchNormScale"/> (the paper's).</summary>
