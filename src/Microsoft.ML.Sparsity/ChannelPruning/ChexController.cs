@@ -144,10 +144,11 @@ internal sealed class ChexController : SparsityController
     /// <summary>An update at the end of epoch <paramref name="epoch"/>: allocate, select by CSS, regrow.</summary>
     /// <remarks>
     /// <para>
-    /// A pruned channel's filter, γ and β are ranked by the values it last had while active (the stores), not by its
-    /// masked zeros, as mmrazor's CHEX ranks its masked parameters (the authors' code ranks them at 0, so a layer's pruned
-    /// count can only grow: docs/channel-pruning.md). A pruned channel can so win its place back through the
-    /// allocation, in any layer. A filter's columns that read a channel pruned after this update are 0, as they will compute.
+    /// A pruned channel ranks by the |γ| it last had while active (the stores), not by its masked 0, as mmrazor's CHEX
+    /// ranks its masked parameters (the authors' code ranks it at 0, so a layer's pruned count can only grow:
+    /// docs/channel-pruning.md), and can so win its place back through the allocation, in any layer. Column subset
+    /// selection and the regrowth scores read the filters' last used values, with the columns that read a channel
+    /// pruned after this update at 0, as they will compute.
     /// </para>
     /// <para>
     /// r_up is taken at S′·(1 − δ_t/S), where S′ is r_down's share of the explored channels: S′ = S at a channel sparsity
