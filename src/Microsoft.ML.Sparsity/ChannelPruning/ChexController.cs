@@ -200,7 +200,7 @@ internal sealed class ChexController : SparsityController
             var layer = _layers[p];
             bool[] rows = next[p], columns = p > 0 ? next[p - 1] : [];
             int inChannels = p > 0 ? _layers[p - 1].OutChannels : 1;
-            changes += SetMask(layer.Weight, e => rows[e / layer.Columns] && (p == 0 || columns[e % layer.Columns % inChannels]));
+            changes += SetMask(layer.Weight, e => rows[e / layer.Columns] && (p == 0 || columns[InputChannel(layer, e, inChannels)]));
             if (layer.Bias is { } bias) changes += SetMask(bias, c => rows[c]);
             if (_norms[p] is { } norm)
             {
@@ -269,9 +269,12 @@ internal sealed class ChexController : SparsityController
         if (p == 0) return filters;
         bool[] inputs = next[p - 1];
         for (int e = 0; e < filters.Length; e++)
-            if (!inputs[e % layer.Columns % inputs.Length]) filters[e] = 0;
+            if (!inputs[InputChannel(layer, e, inputs.Length)]) filters[e] = 0;
         return filters;
     }
+
+    /// <summary>The input channel weight entry <paramref name="e"/> of <paramref name="layer"/> reads, of <paramref name="channels"/> (channels last, through a flatten too).</summary>
+    private static int InputChannel(PrunableLayer layer, int e, int channels) => e % layer.Columns % channels;
 
     private static float[] Row(float[] values, PrunableLayer layer, int channel) => values.AsSpan(channel * layer.Columns, layer.Columns).ToArray();
 

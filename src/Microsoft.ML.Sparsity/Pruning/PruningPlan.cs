@@ -44,11 +44,15 @@ internal sealed class PruningPlan
         else if (options.Allocation.IsGlobal) _finalSparsity = fixedSparsity;
         else _finalSparsity = options.Allocation.Allocate(pruned, options.TargetSparsity, fixedSparsity);
         if (options.Pattern == SparsityPattern.OutputChannels)
+        {
+            // The counts the last step prunes, rounded as the plan rounds them (a total matched over the layers included).
+            var (final, _) = PrunedUnitsAt(s => s);
             for (int i = 0; i < pruned.Count; i++)
-                if (!double.IsNaN(_finalSparsity[i]) && MaskSelection.PrunedCount(_finalSparsity[i], pruned[i].OutChannels) >= pruned[i].OutChannels)
+                if (final[i] >= pruned[i].OutChannels)
                     throw new ArgumentOutOfRangeException(overrides.ContainsKey(pruned[i].Index) ? nameof(PruningOptions.LayerSparsity) : nameof(PruningOptions.TargetSparsity), _finalSparsity[i],
                         $"Layer '{pruned[i].Name}' has {pruned[i].OutChannels} output channels: a sparsity of {_finalSparsity[i]:0.###} would remove all of them. " +
                         "At least one must stay; lower the sparsity or exclude the layer.");
+        }
     }
 
     public IReadOnlyList<PrunableLayer> AllLayers { get; }
@@ -143,21 +147,24 @@ internal sealed class PruningPlan
     /// layers a global threshold decides), and the units that threshold prunes over those layers together (0 without
     /// one). Units already pruned are not counted in; callers keep at least those.
     /// </summary>
-    public (long?[] PerLayer, long Global) PrunedUnitsAt(long step, PruningSchedule schedule)
+    public (long?[] PerLayer, long Global) PrunedUnitsAt(long step, PruningSchedule schedule) => PrunedUnitsAt(s => schedule.SparsityAt(step, s));
+
+    /// <summary>As <see cref="PrunedUnitsAt(long, PruningSchedule)"/>, with <paramref name="now"/> mapping a final sparsity to the one to prune to.</summary>
+    private (long?[] PerLayer, long Global) PrunedUnitsAt(Func<double, double> now)
     {
         var pattern = _options.Pattern;
         var free = Enumerable.Range(0, Layers.Count).Where(l => double.IsNaN(_finalSparsity[l])).ToArray();
         var perLayer = Enumerable.Range(0, Layers.Count).Where(l => !double.IsNaN(_finalSparsity[l])).ToArray();
         var units = perLayer.Select(l => pattern.UnitCount(Layers[l])).ToArray();
-        var sparsityNow = perLayer.Select(l => schedule.SparsityAt(step, _finalSparsity[l])).ToArray();
+        var sparsityNow = perLayer.Select(l => now(_finalSparsity[l])).ToArray();
         long? total = _options.Allocation.MatchesTotal && free.Length == 0
-            ? MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), units.Sum(u => (long)u))
+            ? MaskSelection.PrunedCount(now(_options.TargetSparsity), units.Sum(u => (long)u))
             : null;
         var counts = LayerAllocation.PrunedCounts(sparsityNow, units, total);
         var result = new long?[Layers.Count];
         for (int i = 0; i < perLayer.Length; i++)
             result[perLayer[i]] = ChexAllocation.KeepMultiple(units[i], (int)counts[i], _options.ChannelMultiple);
-        long global = free.Length == 0 ? 0 : MaskSelection.PrunedCount(schedule.SparsityAt(step, _options.TargetSparsity), free.Sum(l => (long)pattern.UnitCount(Layers[l])));
+        long global = free.Length == 0 ? 0 : MaskSelection.PrunedCount(now(_options.TargetSparsity), free.Sum(l => (long)pattern.UnitCount(Layers[l])));
         return (result, global);
     }
 

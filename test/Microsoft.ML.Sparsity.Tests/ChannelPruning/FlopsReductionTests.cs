@@ -64,6 +64,14 @@ public sealed class FlopsReductionTests
         e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(ChannelMlp(1), overridden));
         Assert.Equal(nameof(PruningOptions.LayerSparsity), e.ParamName);
         Assert.Contains("'dense1'", e.Message);
+        // Two layers of 3 under ER at 0.75: dense0 at 0.778 rounds to 2 of 3 alone, but ER matches the total, round(4.5) = 5
+        // channels of 6, and the largest remainder gives dense0 all 3.
+        var three = WholeChannels();
+        three.TargetSparsity = 0.75;
+        three.Allocation = LayerAllocation.ErdosRenyi;
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => PruneNow(Build([10], 1, Layers.Dense(3), Layers.ReLU(), Layers.Dense(3), Layers.ReLU(), Layers.Dense(5)), three));
+        Assert.Equal(nameof(PruningOptions.TargetSparsity), e.ParamName);
+        Assert.Contains("'dense0'", e.Message);
 
         // One global threshold over both hidden layers' 40 channels: 0.98 takes 39 of them by score, but each layer keeps its best.
         var network = ChannelMlp(seed: 3);
