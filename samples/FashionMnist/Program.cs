@@ -243,9 +243,10 @@ internal static class Recipes
     /// chexNN: CHEX channel exploration removing NN% of the multiply-adds (batch-norm allocation: the wide CNN);
     /// chexuNN the same with every explored layer losing the same fraction (ChannelAllocation.Uniform).
     /// l1chNN: its baseline, one-shot filter-L1 channel pruning to NN% of the multiply-adds (uniform) and fine-tuning;
-    /// l1ch50x16 the same with kept channels in multiples of 16 (PruningOptions.ChannelMultiple), which removes more.
+    /// chex50x16 and l1ch50x16 the same with kept channels in multiples of 16 (ChexOptions and PruningOptions.ChannelMultiple),
+    /// which may remove more.
     /// </summary>
-    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "chexu30", "chexu50", "chexu70", "l1ch30", "l1ch50", "l1ch70", "l1ch50x16"];
+    public static readonly string[] ChannelMethods = ["chex30", "chex50", "chex70", "chexu30", "chexu50", "chexu70", "chex50x16", "l1ch30", "l1ch50", "l1ch70", "l1ch50x16"];
 
     /// <summary>
     /// Grow-and-prune (not run by default): SET (the paper's schedule), RigL (every 1,000 steps), C-GaP and P-GaP at
@@ -305,9 +306,11 @@ internal static class Recipes
         }
         if (ChannelMethods.Contains(method))
         {
-            bool uniform = method.StartsWith("chexu", StringComparison.Ordinal);
-            var chex = ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(method[(uniform ? 5 : 4)..], CultureInfo.InvariantCulture) / 100.0);
+            var (name, multiple) = WithoutChannelMultiple(method);
+            bool uniform = name.StartsWith("chexu", StringComparison.Ordinal);
+            var chex = ml.Sparsity().ChannelExploration(flopsReduction: int.Parse(name[(uniform ? 5 : 4)..], CultureInfo.InvariantCulture) / 100.0);
             if (uniform) chex.Allocation = ChannelAllocation.Uniform;
+            chex.ChannelMultiple = multiple;
             return chex;
         }
         if (NMMethods.Contains(method))
@@ -477,7 +480,7 @@ internal sealed record SampleArguments(string Model, string[] Methods, int? Epoc
         return a;
     }
 
-    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), chexu30,chexu50,chexu70 (the same with every layer losing the same share of channels), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), l1ch50x16 (the same with kept channels in multiples of 16), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
+    private const string Usage = "Options: --model lenet|cnn|widecnn|all (default lenet; all is lenet and cnn), --methods dense,gmp80,gmp90,gmp95,gmp98,random90,random95,sdca (the default; sdca is ML.NET's SdcaMaximumEntropy) and srste24,ste24,ft24,srste18,ste18,ft18,mdgf18,sdgf18,srste48,srste28, set90,set95,set98,rigl90,rigl95,rigl98,cgap90,cgap95,cgap98,pgap90,pgap95,pgap98,random98, chex30,chex50,chex70 (CHEX removing that share of the multiply-adds; needs --model widecnn), chexu30,chexu50,chexu70 (the same with every layer losing the same share of channels), chex50x16 (CHEX with kept channels in multiples of 16), l1ch30,l1ch50,l1ch70 (one-shot filter-L1 channel pruning to that share after half the epochs, fine-tuned for the other half), l1ch50x16 (the same with kept channels in multiples of 16), nested,nestedall (nested sparsity at 0.5/0.8/0.9/0.95/0.98, the CNN at 0.5/0.8/0.9, one row per level), nestednm (nested 4:8/2:8/1:8) and gmp50 beside them, " +
         "--allocation uniform|uniform-half|erk (per-layer sparsities of gmp, random, SET, RigL, GaP and nested levels: every layer at s, every layer at s but the output layer at s/2, or ERK; default erk), " +
         "--epochs N, --seed S (default 1), --threads T, --data DIR, --csv FILE (append one row per trained network: " + ResultsCsv.Header + "), --quiet.";
 }

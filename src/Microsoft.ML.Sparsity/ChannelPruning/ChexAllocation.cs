@@ -9,8 +9,9 @@ namespace Microsoft.ML.Sparsity.ChannelPruning;
 /// <param name="multiplyAdds">Every prunable layer's multiply-adds per example with all channels.</param>
 /// <param name="explored">Which prunable layers lose channels (the last never does).</param>
 /// <param name="multiple">
-/// The uniform allocation (no scores) keeps a multiple of this many channels in each explored layer, or all of them
-/// (<see cref="Pruning.PruningOptions.ChannelMultiple"/>); 1 for CHEX, whose ranked allocation moves one channel at a time.
+/// Every explored layer keeps a multiple of this many channels, or all of them (<see cref="Pruning.PruningOptions.ChannelMultiple"/>,
+/// <see cref="ChexOptions.ChannelMultiple"/>): each count is rounded to keep more, and a ranked allocation goes on down
+/// the ranking until the rounded counts meet its target.
 /// </param>
 /// <param name="names">The prunable layers' names, for messages (null: layers by index).</param>
 internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[] explored, int multiple = 1, string[]? names = null)
@@ -32,22 +33,22 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         return total;
     }
 
-    /// <summary>Pruned counts at channel sparsity <paramref name="sparsity"/>: the round(s·total) lowest-scoring channels (scores null: every layer at s).</summary>
+    /// <summary>
+    /// Pruned counts at channel sparsity <paramref name="sparsity"/>: the round(s·total) lowest-scoring channels (scores
+    /// null: every layer at s); with a multiple, the lowest-scoring channels whose rounded counts reach that total.
+    /// </summary>
     public int[] AtSparsity(double sparsity, float[][]? scores)
     {
         if (scores is null)
-            return [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], Math.Min((int)Math.Round(sparsity * channels[p]), channels[p] - 1), multiple) : 0)];
+            return Rounded([.. Enumerable.Range(0, Layers).Select(p => explored[p] ? Math.Min((int)Math.Round(sparsity * channels[p]), channels[p] - 1) : 0)]);
         int target = (int)Math.Round(sparsity * ExploredChannels);
         var pruned = new int[Layers];
-        int done = 0;
         foreach (var (p, _) in Ranked(scores))
         {
-            if (done >= target) break;
-            if (pruned[p] == channels[p] - 1) continue;
-            pruned[p]++;
-            done++;
+            if (Rounded(pruned).Sum() >= target) break;
+            if (pruned[p] < channels[p] - 1) pruned[p]++;
         }
-        return pruned;
+        return Rounded(pruned);
     }
 
     /// <summary>
@@ -64,10 +65,10 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         var pruned = new int[Layers];
         foreach (var (p, _) in Ranked(scores))
         {
-            if (MultiplyAdds(pruned) <= goal) break;
+            if (MultiplyAdds(Rounded(pruned)) <= goal) break;
             if (pruned[p] < channels[p] - 1) pruned[p]++;
         }
-        return pruned;
+        return Rounded(pruned);
     }
 
     /// <summary>The channel sparsity at which the uniform allocation (no scores) removes at least <paramref name="reduction"/> of the multiply-adds.</summary>
@@ -78,7 +79,7 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     private double Goal(double reduction, string option)
     {
         double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
-        int[] most = [.. Enumerable.Range(0, Layers).Select(p => explored[p] ? KeepMultiple(channels[p], channels[p] - 1, multiple) : 0)];
+        int[] most = Rounded([.. Enumerable.Range(0, Layers).Select(p => explored[p] ? channels[p] - 1 : 0)]);
         if (MultiplyAdds(most) > goal)
             throw new ArgumentOutOfRangeException(option, reduction,
                 (multiple > 1
@@ -102,6 +103,9 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
         }
         return high;
     }
+
+    /// <summary>Each layer's pruned count lowered so that it keeps a multiple of <c>multiple</c> channels (<see cref="KeepMultiple"/>).</summary>
+    private int[] Rounded(int[] pruned) => [.. pruned.Select((n, p) => KeepMultiple(channels[p], n, multiple))];
 
     /// <summary>
     /// How many of a layer's <paramref name="channels"/> to prune instead of <paramref name="pruned"/> so that it keeps a

@@ -55,7 +55,7 @@ internal sealed class ChexController : SparsityController
                         "Add a batch norm, exclude the layer, or use ChannelAllocation.Uniform.", nameof(ChexOptions.Allocation));
         }
         _active = [.. _layers.Select(l => Enumerable.Repeat(true, l.OutChannels).ToArray())];
-        _allocation = new ChexAllocation([.. _layers.Select(l => l.OutChannels)], [.. _layers.Select(l => l.Layer.MultiplyAdds)], _explored, names: [.. _layers.Select(l => l.Name)]);
+        _allocation = new ChexAllocation([.. _layers.Select(l => l.OutChannels)], [.. _layers.Select(l => l.Layer.MultiplyAdds)], _explored, options.ChannelMultiple, [.. _layers.Select(l => l.Name)]);
         for (int p = 0; p < _layers.Count; p++)
         {
             if (_layers[p].Weight.Mask is { } mask && Array.IndexOf(mask, 0f) >= 0)

@@ -100,6 +100,16 @@ public sealed class ChexOptions : SparsityMethod
     /// <summary>How regrown channels are chosen. Default <see cref="ChannelRegrowth.Orthogonality"/> (the paper's).</summary>
     public ChannelRegrowth Regrowth = ChannelRegrowth.Orthogonality;
 
+    /// <summary>
+    /// Every explored layer keeps a multiple of this many channels (or all of them), at every update and at the end. Each
+    /// allocation goes on down its ranking (or raises its uniform fraction) until the counts, each rounded to keep more,
+    /// meet its target, which they may pass. A compacted layer whose channel count is a whole number of vector registers
+    /// leaves no lane idle (an AVX-512 register holds 16 channels, an AVX2 one 8), so 8 or 16 give more speed per
+    /// multiply-add removed. Not in the paper (Torch-Pruning's <c>round_to</c> does the same for its pruners). At least
+    /// 1; default 1 (no rounding, the paper's allocation).
+    /// </summary>
+    public int ChannelMultiple = 1;
+
     /// <summary>Layers that keep all their channels, by name or prunable-layer index as a string (e.g. <c>"0"</c>, the first layer).</summary>
     public IList<string> ExcludedLayers = new List<string>();
 
@@ -118,6 +128,7 @@ public sealed class ChexOptions : SparsityMethod
             $"CHEX to {(FlopsReduction is double f ? Number(f) + " of the multiply-adds removed" : Number(ChannelSparsity) + " channel sparsity")}: " +
             $"δ₀ = {(InitialRegrowth is double d ? Number(d) : "3/7 of S")}, ΔT = {(UpdateEpochs is int t ? $"{t} epochs" : "auto")}, T_max = {ExplorationEnd:0.###} of training, " +
             $"{(Allocation == ChannelAllocation.BatchNormScale ? "batch-norm scale" : "uniform")} allocation, {Regrowth.ToString().ToLowerInvariant()} regrowth") +
+        (ChannelMultiple > 1 ? string.Create(CultureInfo.InvariantCulture, $", channels kept in multiples of {ChannelMultiple}") : "") +
         (ExcludedLayers.Count > 0 ? $", excluding [{string.Join(", ", ExcludedLayers)}]" : "") +
         (Seed is int s ? string.Create(CultureInfo.InvariantCulture, $", seed {s}") : "");
 
@@ -141,6 +152,8 @@ public sealed class ChexOptions : SparsityMethod
         if (UpdateEpochs is < 1) throw new ArgumentOutOfRangeException(nameof(UpdateEpochs), UpdateEpochs, "ΔT must be at least 1 epoch.");
         if (!(ExplorationEnd > 0 && ExplorationEnd <= 1))
             throw new ArgumentOutOfRangeException(nameof(ExplorationEnd), ExplorationEnd, "T_max must be a fraction of the run in (0, 1].");
+        if (ChannelMultiple < 1)
+            throw new ArgumentOutOfRangeException(nameof(ChannelMultiple), ChannelMultiple, "Each explored layer keeps a multiple of ChannelMultiple channels: it must be at least 1.");
         if (!Enum.IsDefined(Allocation)) throw new ArgumentOutOfRangeException(nameof(Allocation), Allocation, "Unknown allocation.");
         if (!Enum.IsDefined(Regrowth)) throw new ArgumentOutOfRangeException(nameof(Regrowth), Regrowth, "Unknown regrowth.");
         if (ExcludedLayers is null) throw new ArgumentNullException(nameof(ExcludedLayers), "Use an empty list instead of null.");

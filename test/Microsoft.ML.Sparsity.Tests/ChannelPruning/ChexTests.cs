@@ -255,19 +255,23 @@ public sealed class ChexTests
         }
     }
 
-    [Fact]
-    public void AtAFlopsTargetRegrowthKeepsThePapersShareOfThePrunedChannels()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    public void AtAFlopsTargetRegrowthKeepsThePapersShareOfThePrunedChannels(int multiple)
     {
         // Half the multiply-adds with the default δ₀ = 3/7 of S. The global ranking meets the target at a channel
         // sparsity S′ of its own, and each update regrows the paper's share of its pruned channels: r_up = r_down·(1 − δ_t/S),
-        // with δ_t/S = 3/7·(1 + cos(π·t/T_max))/2 whatever S is.
+        // with δ_t/S = 3/7·(1 + cos(π·t/T_max))/2 whatever S is. With a channel multiple (5: the layers have 8, 16 and 12
+        // channels, so "or all of them" is reached too), every count the allocation gives keeps whole multiples.
         var network = Net();
         var layers = PrunableLayer.From(network);
         var norms = NormsOf(network, layers);
         int[] channels = [.. layers.Select(l => l.OutChannels)];
-        var ranking = new ChexAllocation(channels, [.. layers.Select(l => l.Layer.MultiplyAdds)], [.. layers.Select(l => l.Index + 1 < layers.Count)]);
+        var ranking = new ChexAllocation(channels, [.. layers.Select(l => l.Layer.MultiplyAdds)], [.. layers.Select(l => l.Index + 1 < layers.Count)], multiple);
         double full = ranking.MultiplyAdds(new int[layers.Count]);
-        var run = new Run(network, new ChexOptions { FlopsReduction = 0.5, UpdateEpochs = 2, ExplorationEnd = 0.75 });
+        int explored = channels[..^1].Sum();
+        var run = new Run(network, new ChexOptions { FlopsReduction = 0.5, UpdateEpochs = 2, ExplorationEnd = 0.75, ChannelMultiple = multiple });
         // Each channel's |γ| when it was last active (a channel pruned at the start: its initial γ).
         float[][] lastGamma = [.. norms.Select((n, p) => p + 1 < layers.Count ? n!.Gamma.Value.Select(MathF.Abs).ToArray() : [])];
         run.Controller.Start(StepsPerEpoch, (long)StepsPerEpoch * Epochs);
@@ -286,7 +290,14 @@ public sealed class ChexTests
             int[] pruned = [.. run.Controller.Active.Select((a, p) => p + 1 < layers.Count ? a.Count(x => !x) : 0)];
             int[] down = ranking.AtFlopsReduction(0.5, lastGamma, "FlopsReduction");
             double share = epoch == 18 ? 0 : 3.0 / 7 * (1 + Math.Cos(Math.PI * epoch / 18)) / 2;
-            Assert.Equal((int)Math.Round(down.Sum() * (1 - share)), pruned.Sum());
+            int[] up = share > 0 ? ranking.AtSparsity((double)down.Sum() / explored * (1 - share), lastGamma) : down;
+            Assert.Equal(up, pruned);
+            if (multiple == 1) Assert.Equal((int)Math.Round(down.Sum() * (1 - share)), pruned.Sum());
+            for (int p = 0; p + 1 < layers.Count; p++)
+            {
+                int kept = channels[p] - pruned[p];
+                Assert.True(kept % multiple == 0 || kept == channels[p], $"update at epoch {epoch}: layer {p} keeps {kept} of {channels[p]} channels");
+            }
             regrown += down.Sum() - pruned.Sum();
         }
         Assert.Equal(9, updates);
@@ -316,6 +327,21 @@ public sealed class ChexTests
             Assert.True(allocation.MultiplyAdds(pruned) <= 0.5 * full);
             Assert.All(pruned.Take(2), x => Assert.InRange(x, 0, 3));
         }
+        // In multiples of 2 the ranking goes on until the rounded counts meet the target. At S = 0.5 (4 channels): the
+        // 0.01, 0.02, 0.03 channels of layer 1 round to 2 pruned, 0.05 leaves layer 0 at 1 (rounded 0), and 0.1 makes it 2.
+        var inTwos = new ChexAllocation([4, 4, 2], [400, 1600, 80], [true, true, false], multiple: 2);
+        Assert.Equal([2, 2, 0], inTwos.AtSparsity(0.5, gamma));
+        // Half of 2080 multiply-adds: one channel at a time [0, 3] would do (820), but rounded it is [0, 2] (1240) until
+        // layer 0 loses two channels: [2, 2] costs 200 + 400 + 40 = 640.
+        Assert.Equal([0, 3, 0], allocation.AtFlopsReduction(0.5, gamma, "FlopsReduction"));
+        Assert.Equal([2, 2, 0], inTwos.AtFlopsReduction(0.5, gamma, "FlopsReduction"));
+        Assert.Equal([0, 0, 0], inTwos.AtSparsity(0.25, null));   // one channel of 4 rounds to none
+        Assert.Equal([2, 2, 0], inTwos.AtSparsity(0.5, null));
+        // At least 2 channels each: 640 of 2080, so 69.2% is the most that can go.
+        var pastTwos = Assert.Throws<ArgumentOutOfRangeException>(() => inTwos.AtFlopsReduction(0.7, gamma, "FlopsReduction"));
+        Assert.Contains("ChannelMultiple = 2", pastTwos.Message);
+        Assert.Contains((1 - 640.0 / 2080).ToString("P1", CultureInfo.CurrentCulture), pastTwos.Message);
+
         var tooMuch = Assert.Throws<ArgumentOutOfRangeException>(() => allocation.AtFlopsReduction(0.99, gamma, "FlopsReduction"));
         Assert.Equal("FlopsReduction", tooMuch.ParamName);
         Assert.Contains("every channel", tooMuch.Message);
@@ -329,6 +355,7 @@ public sealed class ChexTests
         Assert.Equal("InitialRegrowth", Assert.Throws<ArgumentOutOfRangeException>(() => new ChexOptions { ChannelSparsity = 0.3, InitialRegrowth = 0.3 }.Validate()).ParamName);
         Assert.Equal("UpdateEpochs", Assert.Throws<ArgumentOutOfRangeException>(() => new ChexOptions { UpdateEpochs = 0 }.Validate()).ParamName);
         Assert.Equal("ExplorationEnd", Assert.Throws<ArgumentOutOfRangeException>(() => new ChexOptions { ExplorationEnd = 1.5 }.Validate()).ParamName);
+        Assert.Equal("ChannelMultiple", Assert.Throws<ArgumentOutOfRangeException>(() => new ChexOptions { ChannelMultiple = 0 }.Validate()).ParamName);
 
         var net = Net(batchNorm: false);
         var optimizer = new SgdOptimizerOptions().Create(net.Parameters, Pool);
