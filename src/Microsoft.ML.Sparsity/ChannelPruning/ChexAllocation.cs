@@ -75,11 +75,29 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     /// <exception cref="ArgumentOutOfRangeException">Not even one channel left in every explored layer removes that much.</exception>
     public double UniformSparsityAt(double reduction, string option) => UniformSparsity(Goal(reduction, option));
 
+    /// <summary>
+    /// Checks that the ranked allocation can prune round(<paramref name="sparsity"/>·total) channels while every explored
+    /// layer keeps at least one channel, or one multiple.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">It cannot; <paramref name="option"/> names the sparsity's option.</exception>
+    public void CheckReachable(double sparsity, string option)
+    {
+        int target = (int)Math.Round(sparsity * ExploredChannels), most = MostPruned().Sum();
+        if (target > most)
+            throw new ArgumentOutOfRangeException(option, sparsity,
+                $"A channel sparsity of {sparsity:0.###} prunes {target} of the explored layers' {ExploredChannels} channels ({Explored()}), but with " +
+                (multiple > 1 ? $"a multiple of ChannelMultiple = {multiple} channels (or all of them)" : "one channel") +
+                $" left in each, at most {most} can go.");
+    }
+
+    /// <summary>The most channels each explored layer can lose: all but one, rounded to keep a multiple.</summary>
+    private int[] MostPruned() => Rounded([.. Enumerable.Range(0, Layers).Select(p => explored[p] ? channels[p] - 1 : 0)]);
+
     /// <summary>The multiply-adds left after removing <paramref name="reduction"/>, checked to be reachable.</summary>
     private double Goal(double reduction, string option)
     {
         double full = MultiplyAdds(new int[Layers]), goal = (1 - reduction) * full;
-        int[] most = Rounded([.. Enumerable.Range(0, Layers).Select(p => explored[p] ? channels[p] - 1 : 0)]);
+        int[] most = MostPruned();
         if (MultiplyAdds(most) > goal)
             throw new ArgumentOutOfRangeException(option, reduction,
                 (multiple > 1

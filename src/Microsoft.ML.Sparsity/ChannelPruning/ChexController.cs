@@ -98,6 +98,7 @@ internal sealed class ChexController : SparsityController
         if (_initialRegrowth >= _sparsity)
             throw new ArgumentOutOfRangeException(nameof(ChexOptions.InitialRegrowth), _options.InitialRegrowth,
                 $"δ₀ must be below the channel sparsity, {_sparsity:0.###} for this network{(_options.FlopsReduction is null ? "" : " at the FlopsReduction asked")}.");
+        if (_options.FlopsReduction is null) _allocation.CheckReachable(_sparsity, nameof(ChexOptions.ChannelSparsity));
         double startSparsity = _sparsity - _initialRegrowth;
 
         // Initial pruning: every explored layer loses a fraction S − δ₀ of its channels, those of smallest filter L1 norm.
@@ -112,7 +113,7 @@ internal sealed class ChexController : SparsityController
                 next[p][c] = true;
         }
         Apply(next);
-        _log?.Invoke($"CHEX: {_layers.Count(l => _explored[l.Index])} layers explored, {startSparsity:P1} of their channels pruned at the start; " +
+        _log?.Invoke($"CHEX: {_layers.Count(l => _explored[l.Index])} layers explored, {(double)pruned.Sum() / _allocation.ExploredChannels:P1} of their channels pruned at the start; " +
             $"updates every {_updateEpochs} epochs until epoch {_endEpoch} ({_options}).");
     }
 

@@ -101,9 +101,11 @@ public sealed class ChexOptions : SparsityMethod
     public ChannelRegrowth Regrowth = ChannelRegrowth.Orthogonality;
 
     /// <summary>
-    /// Every explored layer keeps a multiple of this many channels (or all of them), at every update and at the end. Each
-    /// allocation goes on down its ranking (or raises its uniform fraction) until the counts, each rounded to keep more,
-    /// meet its target, which they may pass. A compacted layer whose channel count is a whole number of vector registers
+    /// Every explored layer keeps a multiple of this many channels (or all of them), at every update and at the end: each
+    /// count is rounded to keep more. The batch-norm allocation goes on down its ranking until the rounded counts meet
+    /// its target, which they may pass; the uniform one rounds each layer at S, so it stays below a channel sparsity,
+    /// and at a FLOPs target S is the uniform fraction whose rounded counts meet it. Regrowth comes in whole multiples
+    /// too, so late updates, whose budget is smaller, may regrow nothing. A compacted layer whose channel count is a whole number of vector registers
     /// leaves no lane idle (an AVX-512 register holds 16 channels, an AVX2 one 8), so 8 or 16 give more speed per
     /// multiply-add removed. Not in the paper (Torch-Pruning's <c>round_to</c> does the same for its pruners). At least
     /// 1; default 1 (no rounding, the paper's allocation).

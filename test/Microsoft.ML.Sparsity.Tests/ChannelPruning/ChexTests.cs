@@ -64,6 +64,7 @@ public sealed class ChexTests
             Assert.StartsWith("CHEX to 0.5 of the multiply-adds removed: δ₀ = 0.25, ΔT = 2 epochs, T_max = 0.72 of training",
                 new ChexOptions { FlopsReduction = 0.5, InitialRegrowth = 0.25, UpdateEpochs = 2 }.ToString());
             Assert.StartsWith("CHEX to 0.4 channel sparsity:", new ChexOptions { ChannelSparsity = 0.4 }.ToString());
+            Assert.EndsWith("orthogonality regrowth, channels kept in multiples of 16", new ChexOptions { ChannelMultiple = 16 }.ToString());
         }
         finally
         {
@@ -262,8 +263,8 @@ public sealed class ChexTests
     {
         // Half the multiply-adds with the default δ₀ = 3/7 of S. The global ranking meets the target at a channel
         // sparsity S′ of its own, and each update regrows the paper's share of its pruned channels: r_up = r_down·(1 − δ_t/S),
-        // with δ_t/S = 3/7·(1 + cos(π·t/T_max))/2 whatever S is. With a channel multiple (5: the layers have 8, 16 and 12
-        // channels, so "or all of them" is reached too), every count the allocation gives keeps whole multiples.
+        // with δ_t/S = 3/7·(1 + cos(π·t/T_max))/2 whatever S is. With a channel multiple (5, which none of the layers' 8, 16
+        // and 12 channels is), every count the allocation gives keeps whole multiples or all of a layer's channels.
         var network = Net();
         var layers = PrunableLayer.From(network);
         var norms = NormsOf(network, layers);
@@ -296,7 +297,7 @@ public sealed class ChexTests
             for (int p = 0; p + 1 < layers.Count; p++)
             {
                 int kept = channels[p] - pruned[p];
-                Assert.True(kept % multiple == 0 || kept == channels[p], $"update at epoch {epoch}: layer {p} keeps {kept} of {channels[p]} channels");
+                Assert.True(kept > 0 && (kept % multiple == 0 || kept == channels[p]), $"update at epoch {epoch}: layer {p} keeps {kept} of {channels[p]} channels");
             }
             regrown += down.Sum() - pruned.Sum();
         }
@@ -381,6 +382,13 @@ public sealed class ChexTests
 
         var flops = new ChexOptions { FlopsReduction = 0.999 }.CreateController(Net(), optimizer, 1, null);
         Assert.Equal("FlopsReduction", Assert.Throws<ArgumentOutOfRangeException>(() => flops.Start(5, 100)).ParamName);
+        // In multiples of 8, the 8-, 16- and 12-channel layers can lose at most 0, 8 and 4 channels: 12 of 36, where
+        // S = 0.9 asks for 32.
+        var coarse = new ChexOptions { ChannelSparsity = 0.9, InitialRegrowth = 0.1, ChannelMultiple = 8 }.CreateController(Net(), optimizer, 1, null);
+        var unreachable = Assert.Throws<ArgumentOutOfRangeException>(() => coarse.Start(5, 100));
+        Assert.Equal("ChannelSparsity", unreachable.ParamName);
+        Assert.Contains("ChannelMultiple = 8", unreachable.Message);
+        Assert.Contains("at most 12 can go", unreachable.Message);
     }
 
     [FashionMnistFact]
