@@ -76,8 +76,8 @@ internal sealed class ChexAllocation(int[] channels, long[] multiplyAdds, bool[]
     public double UniformSparsityAt(double reduction, string option) => UniformSparsity(Goal(reduction, option));
 
     /// <summary>
-    /// Checks that the ranked allocation can prune round(<paramref name="sparsity"/>·total) channels while every explored
-    /// layer keeps at least one channel, or one multiple.
+    /// Checks that round(<paramref name="sparsity"/>·total) channels can be pruned while every explored layer keeps at
+    /// least one channel, or one multiple.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">It cannot; <paramref name="option"/> names the sparsity's option.</exception>
     public void CheckReachable(double sparsity, string option)

@@ -105,10 +105,10 @@ public sealed class ChexOptions : SparsityMethod
     /// count is rounded to keep more. The batch-norm allocation goes on down its ranking until the rounded counts meet
     /// its target, which they may pass; the uniform one rounds each layer at S, so it stays below a channel sparsity,
     /// and at a FLOPs target S is the uniform fraction whose rounded counts meet it. Regrowth comes in whole multiples
-    /// too, so late updates, whose budget is smaller, may regrow nothing. A compacted layer whose channel count is a whole number of vector registers
-    /// leaves no lane idle (an AVX-512 register holds 16 channels, an AVX2 one 8), so 8 or 16 give more speed per
-    /// multiply-add removed. Not in the paper (Torch-Pruning's <c>round_to</c> does the same for its pruners). At least
-    /// 1; default 1 (no rounding, the paper's allocation).
+    /// too, so late updates, whose budget is smaller, may regrow nothing. A compacted layer whose channel count is a
+    /// whole number of vector registers leaves no lane idle (an AVX-512 register holds 16 channels, an AVX2 one 8), so
+    /// 8 or 16 give more speed per multiply-add removed. Not in the paper (Torch-Pruning's <c>round_to</c> does the same
+    /// for its pruners). At least 1; default 1 (no rounding, the paper's allocation).
     /// </summary>
     public int ChannelMultiple = 1;
 
