@@ -308,8 +308,8 @@ public sealed class SparsityCatalog
     /// whose non-zero constant feeds a padded convolution is kept (its effect there depends on the position), as are the
     /// network's outputs; <see cref="GetCompactionReport"/> lists them. A model with nested sparsity levels is compacted
     /// at the level it predicts at (<see cref="NeuralNetworkModel.AtSparsityLevel"/>), and the result has that level
-    /// alone. Returns a new model without optimiser state; <paramref name="model"/> is unchanged. To keep the pruned model and only predict through its compact form, use
-    /// <see cref="NeuralNetworkModel.WithCompactPrediction"/>.
+    /// alone. Returns a new model without optimiser state; <paramref name="model"/> is unchanged. To keep the pruned
+    /// model and only predict through its compact form, use <see cref="NeuralNetworkModel.WithCompactPrediction"/>.
     /// </summary>
     /// <param name="model">A trained model with pruned output channels.</param>
     /// <exception cref="ArgumentException">No layer but the output layer has a pruned channel; no pruned channel can be
