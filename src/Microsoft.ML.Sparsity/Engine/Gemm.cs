@@ -28,6 +28,9 @@ internal static unsafe partial class Gemm
     /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 1L << 17;
 
+    /// <summary>About how many of a micro-kernel's multiply-adds packing one float costs (a load and a store against FMAs at 16-32 a cycle).</summary>
+    private const double PackedFloatMultiplyAdds = 8;
+
     /// <summary>Largest micro-tile of any kernel (AVX-512: 8 x 32); sizes the edge-tile scratch.</summary>
     private const int MaxTile = 8 * 32;
 
@@ -152,6 +155,32 @@ internal static unsafe partial class Gemm
         }
     }
 
+    /// <summary>
+    /// Whether a product of m x n on <paramref name="threads"/> threads splits C's columns (N) rather than its rows (M).
+    /// Every thread packs the whole operand along the dimension it does not split (all of A when N is split), and the
+    /// call waits for its busiest thread: the split that costs that thread less, in its tiles' multiply-adds and its
+    /// packing, wins (a tie splits M). On 2 AVX2 threads 256 x 784 x 300 splits M (22 of 43 tiles
+    /// for the busiest thread rather than 10 of 19), 16 x 784 x 300 splits N (each thread packs half of B, not all of
+    /// it). A packed B is never repacked, so it always splits N.
+    /// </summary>
+    internal static bool SplitsN(Blocking blocking, int m, int n, int threads, bool packedB)
+    {
+        int mr = blocking.MR, nr = blocking.NR, mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
+        double costN = BusiestCost(nTiles, nr, mTiles * mr, threads), costM = BusiestCost(mTiles, mr, nTiles * nr, threads);
+        return packedB || costN < costM;
+    }
+
+    /// <summary>
+    /// The busiest thread's cost per unit of k when <paramref name="tiles"/> tiles of <paramref name="tile"/> are split
+    /// over the threads (as <c>Job.RunGemmItem</c> splits them) and each spans <paramref name="across"/> of the other
+    /// dimension: its multiply-adds, and the floats it packs at <see cref="PackedFloatMultiplyAdds"/> each.
+    /// </summary>
+    private static double BusiestCost(int tiles, int tile, int across, int threads)
+    {
+        int items = Math.Min(threads, tiles), busiest = (tiles + items - 1) / items * tile;
+        return (double)busiest * across / PackedFloatMultiplyAdds + busiest + across;
+    }
+
     private static Job RentJob()
     {
         Job? job = t_job;
@@ -225,9 +254,7 @@ internal static unsafe partial class Gemm
             int mr = _blocking.MR, nr = _blocking.NR;
             int threads = (long)_m * _n * _k < ParallelThreshold ? 1 : pool.ThreadCount;
             int mTiles = (_m + mr - 1) / mr, nTiles = (_n + nr - 1) / nr;
-            // Every thread packs the whole operand along the dimension it does not split, so split the dimension
-            // whose other operand is cheaper to duplicate: N when A (m x k) is the smaller one (or B is packed).
-            if (_m < _n || _packedB != null)
+            if (SplitsN(_blocking, _m, _n, threads, _packedB != null))
             {
                 _gridN = Math.Min(threads, nTiles);
                 _gridM = Math.Min(threads / _gridN, mTiles);

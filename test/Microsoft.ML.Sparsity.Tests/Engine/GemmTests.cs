@@ -109,12 +109,24 @@ public sealed class GemmTests : IDisposable
         foreach (VectorIsa isa in VectorIsas.Available)
         {
             data.Add(isa.ToString(), 200, 300, 260);
+            data.Add(isa.ToString(), 24, 200, 500);
             data.Add(isa.ToString(), 1, 2000, 1000);
             data.Add(isa.ToString(), 1000, 2000, 1);
         }
 
         return data;
     }
+
+    /// <summary>The split's costs worked by hand (per unit of k: the busiest thread's multiply-adds / 8 + the floats it packs).</summary>
+    [Theory]
+    [InlineData("Avx2", 256, 300, 2, false, false)] // 6 x 16 tiles; N: 160·258/8 + 160 + 258 = 5578; M: 132·304/8 + 132 + 304 = 5452
+    [InlineData("Avx2", 16, 300, 2, false, true)] // 4 x 24 tiles; N: 168·16/8 + 168 + 16 = 520; M: 8·312/8 + 8 + 312 = 632
+    [InlineData("Avx2", 256, 300, 2, true, true)] // a packed B always splits N
+    [InlineData("Avx512", 256, 300, 2, false, true)] // 8 x 32 tiles; N: 160·256/8 + 160 + 256 = 5536; M: 128·320/8 + 128 + 320 = 5568
+    [InlineData("Avx512", 128, 256, 2, false, true)] // N: 128·128/8 + 128 + 128 = 2304; M: 64·256/8 + 64 + 256 = 2368
+    [InlineData("Avx512", 256, 256, 2, false, false)] // a tie (4480) splits M
+    public void SplitsTheDimensionCheaperForTheBusiestThread(string tier, int m, int n, int threads, bool packedB, bool splitsN) =>
+        Assert.Equal(splitsN, Gemm.SplitsN(Gemm.Blocking.For(Enum.Parse<VectorIsa>(tier), m), m, n, threads, packedB));
 
     [Theory]
     [MemberData(nameof(ThreadCases))]
