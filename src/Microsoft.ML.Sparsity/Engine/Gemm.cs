@@ -204,6 +204,7 @@ internal static unsafe partial class Gemm
     private sealed class Job
     {
         private readonly Action<int> _gemmItem;
+        private readonly Action _gemmWhole;
         private readonly Action<int> _gemvItem;
 
         private VectorIsa _isa;
@@ -225,6 +226,7 @@ internal static unsafe partial class Gemm
         public Job()
         {
             _gemmItem = RunGemmItem;
+            _gemmWhole = () => GemmBlock(0, _m, 0, _n);
             _gemvItem = RunGemvItem;
         }
 
@@ -265,7 +267,8 @@ internal static unsafe partial class Gemm
                 _gridN = Math.Min(threads / _gridM, nTiles);
             }
 
-            pool.For(_gridM * _gridN, _gemmItem);
+            // On the caller alone, one block: the items would each pack the whole of the operand they share.
+            pool.For(_gridM * _gridN, _gemmItem, _gemmWhole);
         }
 
         private void RunGemmItem(int item)

@@ -32,8 +32,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// middle of an item still holds the caller until it finishes that item, and beside busy threads that can cost
 /// more than the worker saves: measured beside two CPU-bound processes, 2 threads trained at 0.77× the speed of 1.
 /// So the pool measures which is faster on the machine as it is now and runs its calls that way
-/// (<see cref="ParallelismProbe"/>). Which thread runs an item never changes a result: items are the unit of
-/// determinism (see docs/engine.md).
+/// (<see cref="ParallelismProbe"/>). A call that runs alone and has a whole alternative runs that instead of its
+/// items (a GEMM computes one block rather than two that each pack the operand they share). Which thread runs an item
+/// never changes a result: items are the unit of determinism (see docs/engine.md).
 /// </para>
 /// <para>
 /// Concurrent callers (for example two trainings in one process sharing the pool): a caller that finds the pool
@@ -130,7 +131,16 @@ internal sealed class WorkerPool : IDisposable
     /// <paramref name="owner"/> (the model or layer making the call) names the kind of call whose timings decide
     /// whether the workers take part.
     /// </summary>
-    public void For(int count, Action<int> body, object owner)
+    public void For(int count, Action<int> body, object owner) => For(count, body, owner, null);
+
+    /// <summary>
+    /// As <see cref="For(int, Action{int})"/>, for items that each repeat work one pass over them all would do once (a
+    /// GEMM's items each pack the whole of one operand): whenever the call runs on the caller alone (see the remarks
+    /// on the class), <paramref name="whole"/> runs instead of the items. It must leave what the items would.
+    /// </summary>
+    public void For(int count, Action<int> body, Action whole) => For(count, body, body, whole);
+
+    private void For(int count, Action<int> body, object owner, Action? whole)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (count <= 0)
@@ -138,7 +148,7 @@ internal sealed class WorkerPool : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (count == 1 || _threads.Length == 0 || t_inBody)
         {
-            RunInline(count, body);
+            RunInline(count, body, whole);
             return;
         }
 
@@ -147,7 +157,7 @@ internal sealed class WorkerPool : IDisposable
         {
             if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
             {
-                RunInline(count, body);
+                RunInline(count, body, whole);
                 return;
             }
 
@@ -156,7 +166,7 @@ internal sealed class WorkerPool : IDisposable
                 ParallelismProbe probe = ProbeFor(owner, count);
                 long start = Stopwatch.GetTimestamp();
                 if (probe.Alone)
-                    RunInline(count, body);
+                    RunInline(count, body, whole);
                 else
                     RunJob(count, body);
                 probe.Record(Stopwatch.GetTimestamp() - start);
@@ -195,16 +205,21 @@ internal sealed class WorkerPool : IDisposable
             thread.Join();
     }
 
-    private static void RunInline(int count, Action<int> body)
+    /// <summary>Runs the items on the calling thread, or <paramref name="whole"/> in their place when there is one (and more than one item).</summary>
+    private static void RunInline(int count, Action<int> body, Action? whole)
     {
         bool outer = !t_inBody;
         t_inBody = true;
         List<Exception>? errors = null;
-        for (int i = 0; i < count; i++)
+        int runs = whole is not null && count > 1 ? 1 : count;
+        for (int i = 0; i < runs; i++)
         {
             try
             {
-                body(i);
+                if (runs < count)
+                    whole!();
+                else
+                    body(i);
             }
 #pragma warning disable CA1031 // Rethrown below, as a parallel call rethrows.
             catch (Exception e)

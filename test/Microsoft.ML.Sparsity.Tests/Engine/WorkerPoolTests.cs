@@ -267,6 +267,65 @@ public sealed class WorkerPoolTests
     }
 
     [Fact]
+    public void WholeRunsInPlaceOfTheItemsWheneverTheCallerRunsAlone()
+    {
+        int items = 0, wholes = 0;
+        Action<int> body = _ => Interlocked.Increment(ref items);
+        Action whole = () => Interlocked.Increment(ref wholes);
+
+        // No workers: the whole, once.
+        WorkerPool.Inline.For(3, body, whole);
+        Assert.Equal((0, 1), (items, wholes));
+
+        // One item is the item.
+        using var pool = new WorkerPool(2);
+        pool.For(1, body, whole);
+        Assert.Equal((1, 1), (items, wholes));
+
+        // A call from inside a body runs inline: the whole.
+        pool.For(2, _ => pool.For(4, body, whole));
+        Assert.Equal((1, 3), (items, wholes));
+
+        // A whole that throws throws as an item would.
+        var error = Assert.Throws<InvalidOperationException>(() => WorkerPool.Inline.For(2, body, () => throw new InvalidOperationException("boom")));
+        Assert.Equal("boom", error.Message);
+    }
+
+    [Fact]
+    public void WholeRunsWhenTheProbeLeavesTheWorkersOut()
+    {
+        // As WorkerThatKeepsTheCallerWaitingIsLeftOut: a worker's item takes 5 ms, the caller's 0.5 ms, and the whole
+        // (the caller's share alone) 1 ms, so the probe runs most calls alone, and those run the whole, not the items.
+        using var pool = new WorkerPool(2);
+        int caller = Environment.CurrentManagedThreadId, wholes = 0;
+        long itemTicks = System.Diagnostics.Stopwatch.Frequency / 2000;
+        void Spin(long ticks)
+        {
+            long end = System.Diagnostics.Stopwatch.GetTimestamp() + ticks;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < end) { }
+        }
+
+        Action<int> body = _ =>
+        {
+            if (Environment.CurrentManagedThreadId != caller)
+                Thread.Sleep(5);
+            else
+                Spin(itemTicks);
+        };
+        Action whole = () =>
+        {
+            wholes++;
+            Spin(2 * itemTicks);
+        };
+        for (int call = 0; call < 100; call++)
+            pool.For(4, body, whole);
+        wholes = 0;
+        for (int call = 0; call < 100; call++)
+            pool.For(4, body, whole);
+        Assert.InRange(wholes, 76, 100);
+    }
+
+    [Fact]
     public void SingleIterationRunsInlineOnCaller()
     {
         using var pool = new WorkerPool(2);
