@@ -29,7 +29,7 @@ internal static unsafe partial class Gemm
     private const long ParallelThreshold = 1L << 17;
 
     /// <summary>About how many of a micro-kernel's multiply-adds packing one float costs (a load and a store against FMAs at 16-32 a cycle).</summary>
-    private const double PackedFloatMultiplyAdds = 8;
+    private const int PackedFloatMultiplyAdds = 8;
 
     /// <summary>Largest micro-tile of any kernel (AVX-512: 8 x 32); sizes the edge-tile scratch.</summary>
     private const int MaxTile = 8 * 32;
@@ -156,29 +156,27 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Whether a product of m x n on <paramref name="threads"/> threads splits C's columns (N) rather than its rows (M).
-    /// Every thread packs the whole operand along the dimension it does not split (all of A when N is split), and the
-    /// call waits for its busiest thread: the split that costs that thread less, in its tiles' multiply-adds and its
-    /// packing, wins (a tie splits M). On 2 AVX2 threads 256 x 784 x 300 splits M (22 of 43 tiles
-    /// for the busiest thread rather than 10 of 19), 16 x 784 x 300 splits N (each thread packs half of B, not all of
-    /// it). A packed B is never repacked, so it always splits N.
+    /// Whether a product of m x n on <paramref name="threads"/> threads splits C's columns (N) rather than its rows (M):
+    /// the split whose busiest thread costs less, counting its tiles' multiply-adds and the floats it packs (each thread
+    /// packs all of the operand along the dimension it does not split) at <see cref="PackedFloatMultiplyAdds"/> each;
+    /// a tie splits M. A packed B is never repacked, so it always splits N. See docs/engine.md.
     /// </summary>
     internal static bool SplitsN(Blocking blocking, int m, int n, int threads, bool packedB)
     {
         int mr = blocking.MR, nr = blocking.NR, mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
-        double costN = BusiestCost(nTiles, nr, mTiles * mr, threads), costM = BusiestCost(mTiles, mr, nTiles * nr, threads);
-        return packedB || costN < costM;
+        return packedB || BusiestCost(nTiles, nr, mTiles * mr, threads) < BusiestCost(mTiles, mr, nTiles * nr, threads);
     }
 
     /// <summary>
-    /// The busiest thread's cost per unit of k when <paramref name="tiles"/> tiles of <paramref name="tile"/> are split
-    /// over the threads (as <c>Job.RunGemmItem</c> splits them) and each spans <paramref name="across"/> of the other
-    /// dimension: its multiply-adds, and the floats it packs at <see cref="PackedFloatMultiplyAdds"/> each.
+    /// The busiest thread's cost per unit of k, in multiply-adds, when <paramref name="tiles"/> tiles of
+    /// <paramref name="tile"/> are split over the threads in one dimension (as <c>Job.RunGemmItem</c> splits them) and
+    /// each thread spans <paramref name="across"/> of the other: its tiles' multiply-adds plus the floats it packs.
     /// </summary>
-    private static double BusiestCost(int tiles, int tile, int across, int threads)
+    private static long BusiestCost(int tiles, int tile, int across, int threads)
     {
-        int items = Math.Min(threads, tiles), busiest = (tiles + items - 1) / items * tile;
-        return (double)busiest * across / PackedFloatMultiplyAdds + busiest + across;
+        int items = Math.Min(threads, tiles);
+        long busiest = (long)(tiles + items - 1) / items * tile;
+        return busiest * across + PackedFloatMultiplyAdds * (busiest + across);
     }
 
     private static Job RentJob()
@@ -267,7 +265,7 @@ internal static unsafe partial class Gemm
                 _gridN = Math.Min(threads / _gridM, nTiles);
             }
 
-            // On the caller alone, one block: the items would each pack the whole of the operand they share.
+            // On the caller alone, one block: each item would pack the whole of the operand along the dimension it does not split.
             pool.For(_gridM * _gridN, _gemmItem, _gemmWhole);
         }
 

@@ -138,7 +138,11 @@ internal sealed class WorkerPool : IDisposable
     /// GEMM's items each pack the whole of one operand): whenever the call runs on the caller alone (see the remarks
     /// on the class), <paramref name="whole"/> runs instead of the items. It must leave what the items would.
     /// </summary>
-    public void For(int count, Action<int> body, Action whole) => For(count, body, body, whole);
+    public void For(int count, Action<int> body, Action whole)
+    {
+        ArgumentNullException.ThrowIfNull(whole);
+        For(count, body, body, whole);
+    }
 
     private void For(int count, Action<int> body, object owner, Action? whole)
     {
@@ -211,21 +215,33 @@ internal sealed class WorkerPool : IDisposable
         bool outer = !t_inBody;
         t_inBody = true;
         List<Exception>? errors = null;
-        int runs = whole is not null && count > 1 ? 1 : count;
-        for (int i = 0; i < runs; i++)
+        if (whole is not null && count > 1)
         {
             try
             {
-                if (runs < count)
-                    whole!();
-                else
-                    body(i);
+                whole();
             }
 #pragma warning disable CA1031 // Rethrown below, as a parallel call rethrows.
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                (errors ??= []).Add(e);
+                errors = [e];
+            }
+        }
+        else
+        {
+            for (int i = 0; i < count; i++)
+            {
+                try
+                {
+                    body(i);
+                }
+#pragma warning disable CA1031 // Rethrown below, as a parallel call rethrows.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    (errors ??= []).Add(e);
+                }
             }
         }
 

@@ -109,7 +109,7 @@ public sealed class GemmTests : IDisposable
         foreach (VectorIsa isa in VectorIsas.Available)
         {
             data.Add(isa.ToString(), 200, 300, 260);
-            data.Add(isa.ToString(), 24, 200, 500);
+            data.Add(isa.ToString(), 24, 200, 500); // splits N on every tier (200 x 300 x 260 splits M)
             data.Add(isa.ToString(), 1, 2000, 1000);
             data.Add(isa.ToString(), 1000, 2000, 1);
         }
@@ -117,14 +117,14 @@ public sealed class GemmTests : IDisposable
         return data;
     }
 
-    /// <summary>The split's costs worked by hand (per unit of k: the busiest thread's multiply-adds / 8 + the floats it packs).</summary>
+    /// <summary>The split's costs worked by hand (per unit of k: the busiest thread's multiply-adds + 8 × the floats it packs).</summary>
     [Theory]
-    [InlineData("Avx2", 256, 300, 2, false, false)] // 6 x 16 tiles; N: 160·258/8 + 160 + 258 = 5578; M: 132·304/8 + 132 + 304 = 5452
-    [InlineData("Avx2", 16, 300, 2, false, true)] // 4 x 24 tiles; N: 168·16/8 + 168 + 16 = 520; M: 8·312/8 + 8 + 312 = 632
+    [InlineData("Avx2", 256, 300, 2, false, false)] // 6 x 16 tiles; N: 160·258 + 8·(160 + 258) = 44624; M: 132·304 + 8·(132 + 304) = 43616
+    [InlineData("Avx2", 16, 300, 2, false, true)] // 4 x 24 tiles; N: 168·16 + 8·(168 + 16) = 4160; M: 8·312 + 8·(8 + 312) = 5056
     [InlineData("Avx2", 256, 300, 2, true, true)] // a packed B always splits N
-    [InlineData("Avx512", 256, 300, 2, false, true)] // 8 x 32 tiles; N: 160·256/8 + 160 + 256 = 5536; M: 128·320/8 + 128 + 320 = 5568
-    [InlineData("Avx512", 128, 256, 2, false, true)] // N: 128·128/8 + 128 + 128 = 2304; M: 64·256/8 + 64 + 256 = 2368
-    [InlineData("Avx512", 256, 256, 2, false, false)] // a tie (4480) splits M
+    [InlineData("Avx512", 256, 300, 2, false, true)] // 8 x 32 tiles; N: 160·256 + 8·(160 + 256) = 44288; M: 128·320 + 8·(128 + 320) = 44544
+    [InlineData("Avx512", 128, 256, 2, false, true)] // N: 128·128 + 8·(128 + 128) = 18432; M: 64·256 + 8·(64 + 256) = 18944
+    [InlineData("Avx512", 256, 256, 2, false, false)] // a tie (128·256 + 8·384 = 35840 each) splits M
     public void SplitsTheDimensionCheaperForTheBusiestThread(string tier, int m, int n, int threads, bool packedB, bool splitsN) =>
         Assert.Equal(splitsN, Gemm.SplitsN(Gemm.Blocking.For(Enum.Parse<VectorIsa>(tier), m), m, n, threads, packedB));
 
@@ -151,6 +151,15 @@ public sealed class GemmTests : IDisposable
                         first = c;
                     else
                         Assert.True(first.AsSpan().SequenceEqual(c), $"threads={threads} tA={transA} tB={transB}");
+
+                    // Called from inside a body, a call runs on the caller alone: its items' one-block whole.
+                    float[] nested = (float[])c0.Clone();
+                    pool.For(2, i =>
+                    {
+                        if (i == 0)
+                            Gemm.Multiply(isa, pool, transA, transB, m, n, k, 1.5f, a, lda, b, ldb, 0.25f, nested, n);
+                    });
+                    Assert.True(first.AsSpan().SequenceEqual(nested), $"nested, threads={threads} tA={transA} tB={transB}");
                 }
             }
         }
@@ -206,6 +215,15 @@ public sealed class GemmTests : IDisposable
                         float[] c = (float[])c0.Clone();
                         Gemm.Multiply(pool, transA, m, 1.5f, a, lda, packed, 0.25f, c, n);
                         Assert.True(expected.AsSpan().SequenceEqual(c), $"m={m} k={k} n={n} tA={transA} tB={transB} threads={threads}");
+
+                        // From inside a body: the one-block whole.
+                        float[] nested = (float[])c0.Clone();
+                        pool.For(2, i =>
+                        {
+                            if (i == 0)
+                                Gemm.Multiply(pool, transA, m, 1.5f, a, lda, packed, 0.25f, nested, n);
+                        });
+                        Assert.True(expected.AsSpan().SequenceEqual(nested), $"nested: m={m} k={k} n={n} tA={transA} tB={transB} threads={threads}");
                     }
                 }
             }

@@ -286,16 +286,26 @@ public sealed class WorkerPoolTests
         pool.For(2, _ => pool.For(4, body, whole));
         Assert.Equal((1, 3), (items, wholes));
 
-        // A whole that throws throws as an item would.
-        var error = Assert.Throws<InvalidOperationException>(() => WorkerPool.Inline.For(2, body, () => throw new InvalidOperationException("boom")));
+        // A whole that throws throws as an item would, and leaves the caller outside any body: a 2-thread pool's next
+        // call (a new kind, so its probe starts with the workers) runs items, not the whole.
+        var error = Assert.Throws<InvalidOperationException>(() => pool.For(2, i =>
+        {
+            if (i == 0)
+                pool.For(2, body, () => throw new InvalidOperationException("boom"));
+        }));
         Assert.Equal("boom", error.Message);
+        Assert.Throws<ArgumentNullException>(() => pool.For(2, body, (Action)null!));
+        Action<int> fresh = _ => Interlocked.Increment(ref items);
+        pool.For(3, fresh, whole);
+        Assert.Equal((4, 3), (items, wholes));
     }
 
     [Fact]
     public void WholeRunsWhenTheProbeLeavesTheWorkersOut()
     {
-        // As WorkerThatKeepsTheCallerWaitingIsLeftOut: a worker's item takes 5 ms, the caller's 0.5 ms, and the whole
-        // (the caller's share alone) 1 ms, so the probe runs most calls alone, and those run the whole, not the items.
+        // As WorkerThatKeepsTheCallerWaitingIsLeftOut: a worker's item takes 5 ms and the caller's 0.5 ms; the whole
+        // spins 1 ms (half of the four items on the caller), so the probe runs most calls alone, and those run the whole.
+        // The first call runs with the workers (a new probe starts with them), so its items run, not the whole.
         using var pool = new WorkerPool(2);
         int caller = Environment.CurrentManagedThreadId, wholes = 0;
         long itemTicks = System.Diagnostics.Stopwatch.Frequency / 2000;
@@ -317,7 +327,9 @@ public sealed class WorkerPoolTests
             wholes++;
             Spin(2 * itemTicks);
         };
-        for (int call = 0; call < 100; call++)
+        pool.For(4, body, whole);
+        Assert.Equal(0, wholes);
+        for (int call = 1; call < 100; call++)
             pool.For(4, body, whole);
         wholes = 0;
         for (int call = 0; call < 100; call++)
