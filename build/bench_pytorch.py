@@ -117,6 +117,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--gemm-only", action="store_true",
+                    help="measure the sgemm shapes only (build/bench-gemm-alternating.sh)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -137,6 +139,10 @@ def main():
         key = f"{m}x{k}x{n}"
         res["gemm"][key] = round(bench_gemm(m, k, n, s), 2)
         log(f"gemm  {key:16s} {res['gemm'][key]:10.2f} GFLOPS")
+
+    if args.gemm_only:
+        print(json.dumps(res), flush=True)
+        return
 
     for name in MODELS:
         for b in (64, 256):

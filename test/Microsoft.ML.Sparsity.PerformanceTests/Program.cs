@@ -11,7 +11,8 @@
 // --only runs one part (calibration: the format calibration's cost and choices): the sparse weight formats' kernels, the sparse-model table, or the frequency-domain
 // transform's throughput (one thread), or the dense CNN against ONNX Runtime with its layers' times (cnn), or ML.NET's
 // own multiclass trainers trained and measured on Fashion-MNIST (mlnet: a few minutes; not part of the full run), or the GEMM
-// shapes' GFLOPS with dense LeNet against ONNX Runtime at batch 1, 16 and 256 (gemm).
+// shapes' GFLOPS with dense LeNet against ONNX Runtime at batch 1, 16 and 256 (gemm), or the GEMM shapes PyTorch measures, one
+// line (gemm-shapes: build/bench-gemm-alternating.sh alternates it with PyTorch).
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.Sparsity.Engine;
@@ -39,7 +40,7 @@ for (int i = 0; i < args.Length; i++)
         case "--pytorch-bench": pytorchBench = args[++i]; break;
         case "--plot": plot = args[++i]; break;
         case "--cluster": cluster = args[++i]; break;
-        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|calibration|mlnet|pipeline|contention|dst|nested|reroute|cluster, --rounds N, --pytorch-bench FILE, --plot FILE.png, --cluster localhost|redis://HOST:PORT.");
+        default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --threads N, --seconds S, --pytorch-json FILE, --only kernels|sparse|channels|dct|layers|cnn|gemm|gemm-shapes|calibration|mlnet|pipeline|contention|dst|nested|reroute|cluster, --rounds N, --pytorch-bench FILE, --plot FILE.png, --cluster localhost|redis://HOST:PORT.");
     }
 }
 
@@ -148,6 +149,14 @@ if (only == "layers")
             string.Join(", ", model.WeightFormats.Select(f => $"{f.LayerName} {f.Density:P0} {f.SingleExample}/{f.Batched}")));
     }
 
+    return;
+}
+
+if (only == "gemm-shapes")
+{
+    // One line for build/bench-gemm-alternating.sh: GFLOPS (wall clock, the pool's threads) of the shapes PyTorch measures.
+    string[] torchShapes = ["256x784x300", "64x784x300", "1024x1024x1024"];
+    Console.WriteLine("ours " + string.Join(" ", GemmBench.Measure(threads, seconds).Where(r => torchShapes.Contains(r.Shape)).Select(r => $"{r.Shape}={r.Gflops:F2}")));
     return;
 }
 
