@@ -286,9 +286,11 @@ internal static unsafe partial class Gemm
             int mr = _blocking.MR, nr = _blocking.NR;
             int kcMax = _kc;
             int mcMax = _blocking.Mc, ncMax = _blocking.Nc;
-            float* packA = (t_packA ??= new Workspace()).Get(RoundUp(Math.Min(mcMax, i1 - i0), mr) * kcMax);
+            // Sized for the call, not this block, so that a call run as one block (the whole, when the caller runs
+            // alone) needs no more than its items did: switching between the two never grows a buffer.
+            float* packA = (t_packA ??= new Workspace()).Get(RoundUp(Math.Min(mcMax, _m), mr) * kcMax);
             float* packB = _packedB != null ? null
-                : (t_packB ??= new Workspace()).Get(RoundUp(Math.Min(ncMax, j1 - j0), nr) * kcMax);
+                : (t_packB ??= new Workspace()).Get(RoundUp(Math.Min(ncMax, _n), nr) * kcMax);
             int nPadded = RoundUp(_n, nr);
 
             for (int jc = j0; jc < j1; jc += ncMax)

@@ -316,6 +316,37 @@ public sealed class GemmAllocationTests
 
         Assert.True(quiet, "GEMM calls allocated on pool threads.");
     }
+
+    [Fact]
+    public void ACallRunAsOneBlockNeedsNoMoreBufferThanItsItems()
+    {
+        // On a fresh thread (its packing buffers empty): calls split over the pool size the caller's buffers; the same
+        // call run as one block (nested in a body, so on the caller alone) must not grow them. It did when the buffers
+        // were sized for the block: 64 x 784 x 300 splits N, and a block spans all 300 columns where an item spans half.
+        using var pool = new WorkerPool(2);
+        var random = new Random(5);
+        float[] a = GemmTests.Matrix.Random(64, 784, 0, random).Data, w = GemmTests.Matrix.Random(300, 784, 0, random).Data;
+        float[] c = new float[64 * 300];
+        void Call() => Gemm.Multiply(pool, false, true, 64, 300, 784, 1f, a, 784, w, 784, 0f, c, 300);
+        long grown = -1;
+        var thread = new Thread(() =>
+        {
+            for (int i = 0; i < 20; i++)
+                Call();
+            pool.For(2, i =>
+            {
+                if (i != 0)
+                    return;
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                Call();
+                grown = GC.GetAllocatedBytesForCurrentThread() - before;
+            });
+        });
+        thread.Start();
+        thread.Join();
+        Assert.True(Gemm.SplitsN(Gemm.Blocking.For(VectorIsas.Best, 64), 64, 300, 2, packedB: false));
+        Assert.Equal(0, grown);
+    }
 }
 
 [CollectionDefinition(nameof(GemmAllocationTests), DisableParallelization = true)]
