@@ -7,6 +7,7 @@
 # (tiers as in build/benchmark.sh: PyTorch restricted to the same instructions as ours).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source build/tier-env.sh
 tier=avx2; rounds=7; threads=2; seconds=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -17,12 +18,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1 (use --tier native|avx2|vector128 --rounds N --threads N --seconds S)" >&2; exit 2 ;;
   esac
 done
-case "$tier" in
-  native) ours=(); theirs=() ;;
-  avx2) ours=(DOTNET_EnableAVX512=0); theirs=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2) ;;
-  vector128) ours=(DOTNET_EnableAVX2=0); theirs=(OPENBLAS_CORETYPE=Nehalem ATEN_CPU_CAPABILITY=default) ;;
-  *) echo "unknown tier $tier (use native, avx2, vector128)" >&2; exit 2 ;;
-esac
+tier_env "$tier"
 build/setup.sh
 dotnet build test/Microsoft.ML.Sparsity.PerformanceTests -c Release -v quiet -nologo >&2
 results="$(mktemp)"

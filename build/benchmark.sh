@@ -9,6 +9,7 @@
 # (parts: the harness's --only modes, e.g. gemm,sparse,cnn,calibration; PyTorch is measured once per tier for all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source build/tier-env.sh
 threads=2; seconds=3; tiers="native,avx2,vector128"; parts="all"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,12 +26,7 @@ trap 'rm -f "$torch_json"' EXIT
 dotnet build test/Microsoft.ML.Sparsity.PerformanceTests -c Release -v quiet -nologo >&2
 IFS=',' read -r -a tier_list <<< "$tiers"
 for tier in "${tier_list[@]}"; do
-  case "$tier" in
-    native) ours=(); theirs=() ;;
-    avx2) ours=(DOTNET_EnableAVX512=0); theirs=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2) ;;
-    vector128) ours=(DOTNET_EnableAVX2=0); theirs=(OPENBLAS_CORETYPE=Nehalem ATEN_CPU_CAPABILITY=default) ;;
-    *) echo "unknown tier $tier (use native, avx2, vector128)" >&2; exit 2 ;;
-  esac
+  tier_env "$tier"
   echo -e "\n## Tier: $tier ${ours[*]:+(${ours[*]}; PyTorch: ${theirs[*]})}\n"
   echo "Measuring PyTorch ($threads threads, $tier)..." >&2
   env "${theirs[@]}" bash build/bench-pytorch.sh --threads "$threads" --seconds "$seconds" | tail -n 1 > "$torch_json"
