@@ -35,6 +35,12 @@ internal sealed class ParallelismProbe
     /// </summary>
     public static readonly long WindowTicks = Stopwatch.Frequency / 50;
 
+    /// <summary>Calls a probe window runs before it may end early (<see cref="ClearlyLosing"/>): a quarter of a window, about two training steps.</summary>
+    public const int EarlyCalls = WindowCalls / 4;
+
+    /// <summary>How much slower per call a probe window must be, after <see cref="EarlyCalls"/> calls, to end early.</summary>
+    public const double EarlyLossRatio = 1.5;
+
     /// <summary>The most windows the winning way runs between two windows of the other way.</summary>
     public const int MaxProbeInterval = 64;
 
@@ -66,6 +72,15 @@ internal sealed class ParallelismProbe
         _lastProbe = _clock();
     }
 
+    /// <summary>
+    /// Whether the probe window under way has already lost: after <see cref="EarlyCalls"/> calls it takes more than
+    /// <see cref="EarlyLossRatio"/> times as long per call as the winner's last window. It then ends at once, so a
+    /// way that plainly loses (the workers beside busy processes; the caller alone on a quiet machine) costs a quarter
+    /// of a window rather than a whole one.
+    /// </summary>
+    private bool ClearlyLosing() =>
+        _probing && _windowCalls >= EarlyCalls && _windowTicks > EarlyLossRatio * _windowCalls * (Alone ? _togetherTicks : _aloneTicks);
+
     /// <summary>How the next call runs: true on the caller alone, false with the workers.</summary>
     public bool Alone { get; private set; }
 
@@ -76,7 +91,7 @@ internal sealed class ParallelismProbe
     public void Record(long ticks)
     {
         _windowTicks += ticks;
-        if (++_windowCalls < WindowCalls && _windowTicks < WindowTicks)
+        if (++_windowCalls < WindowCalls && _windowTicks < WindowTicks && !ClearlyLosing())
             return;
         double perCall = (double)_windowTicks / _windowCalls;
         _windowCalls = 0;

@@ -7,15 +7,24 @@ public sealed class ParallelismProbeTests
 {
     private const int W = ParallelismProbe.WindowCalls;
 
-    /// <summary>Runs one window of calls, each costing what the way it runs costs now; returns whether it ran alone.</summary>
+    /// <summary>
+    /// Runs one window of calls, each costing what the way it runs costs now, and returns whether it ran alone. A window
+    /// is <see cref="W"/> calls, or <see cref="ParallelismProbe.EarlyCalls"/> for a probe that loses by more than
+    /// <see cref="ParallelismProbe.EarlyLossRatio"/>: the way changes only between windows.
+    /// </summary>
     private static bool Window(ParallelismProbe probe, long together, long alone)
     {
         bool ranAlone = probe.Alone;
-        for (int i = 0; i < W; i++)
+        int calls = 0;
+        do
         {
-            Assert.Equal(ranAlone, probe.Alone); // the way changes only between windows
             probe.Record(probe.Alone ? alone : together);
+            calls++;
         }
+        while (calls < W && probe.Alone == ranAlone);
+        long cost = ranAlone ? alone : together, other = ranAlone ? together : alone;
+        Assert.True(calls == W || (calls == ParallelismProbe.EarlyCalls && cost > ParallelismProbe.EarlyLossRatio * other),
+            $"a window of {calls} calls at {cost} against {other}");
         return ranAlone;
     }
 
@@ -44,6 +53,28 @@ public sealed class ParallelismProbeTests
         }
         Assert.Equal(expected.Take(ways.Length), ways);
         Assert.Equal(ParallelismProbe.MaxProbeInterval, probe.ProbeInterval);
+    }
+
+    [Fact]
+    public void AProbeThatPlainlyLosesEndsAfterAQuarterOfAWindow()
+    {
+        // Quiet: alone costs 1.8 times together, so each probe of alone ends after EarlyCalls calls.
+        var probe = new ParallelismProbe();
+        Assert.False(Window(probe, together: 100, alone: 180));
+        Assert.True(probe.Alone);
+        for (int i = 0; i < ParallelismProbe.EarlyCalls; i++)
+            probe.Record(180);
+        Assert.False(probe.Alone);
+        // Alone at 1.4 times together is not plain enough: its probe runs the whole window (and loses it).
+        while (!probe.Alone)
+            probe.Record(100);
+        for (int i = 0; i < W - 1; i++)
+        {
+            probe.Record(140);
+            Assert.True(probe.Alone);
+        }
+        probe.Record(140);
+        Assert.False(probe.Alone);
     }
 
     [Fact]
