@@ -18,25 +18,22 @@ internal static class GemmBench
     ];
 
     /// <summary>
-    /// Measures each shape for about <paramref name="secondsPerShape"/> seconds with a pool of
-    /// <paramref name="threads"/> threads and returns the median GFLOPS over ten timed batches.
+    /// Measures each shape (or, with <paramref name="pyTorchShapesOnly"/>, the untransposed ones build/bench_pytorch.py
+    /// measures too) for about <paramref name="secondsPerShape"/> seconds with a pool of <paramref name="threads"/>
+    /// threads and returns the median GFLOPS over ten timed batches.
     /// </summary>
-    public static IReadOnlyList<(string Shape, double Gflops)> Measure(int threads, double secondsPerShape) =>
-        Measure(VectorIsas.Best, threads, secondsPerShape);
-
-    /// <summary><see cref="Measure(int, double)"/> with the kernels of <paramref name="isa"/>.</summary>
-    public static IReadOnlyList<(string Shape, double Gflops)> Measure(VectorIsa isa, int threads, double secondsPerShape)
+    public static IReadOnlyList<(string Shape, double Gflops)> Measure(int threads, double secondsPerShape, bool pyTorchShapesOnly = false)
     {
         var results = new List<(string, double)>();
         using var pool = new WorkerPool(threads);
         var random = new Random(42);
-        foreach ((string name, int m, int k, int n, bool transB) in Shapes)
+        foreach ((string name, int m, int k, int n, bool transB) in Shapes.Where(s => !(pyTorchShapesOnly && s.TransB)))
         {
             float[] a = Fill(new float[m * k], random);
             float[] b = Fill(new float[k * n], random);
             float[] c = new float[m * n];
             int ldb = transB ? k : n;
-            void Run() => Gemm.Multiply(isa, pool, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
+            void Run() => Gemm.Multiply(pool, false, transB, m, n, k, 1f, a, k, b, ldb, 0f, c, n);
 
             // Warm up (JIT tiers, packing buffers, caches) and size a batch to about a tenth of the budget.
             long start = Stopwatch.GetTimestamp();
