@@ -10,3 +10,18 @@ tier_env() {
     *) echo "unknown tier $1 (use native, avx2, vector128)" >&2; exit 2 ;;
   esac
 }
+
+# harness_for TIER: sets harness to the built benchmark harness (the .dll) to run TIER with. For avx2 and vector128 it is
+# a copy in $harness_copies (which the caller creates and removes) whose ONNX Runtime runs the same tier's MLAS kernels
+# (build/ort_tier.py): ONNX Runtime has no switch of its own and would otherwise run AVX-512 in every tier.
+harness_for() {
+  local built=test/Microsoft.ML.Sparsity.PerformanceTests/bin/Release/net10.0
+  harness="$built/Microsoft.ML.Sparsity.PerformanceTests.dll"
+  [ "$1" = native ] && return
+  local copy="$harness_copies/$1" ort=runtimes/linux-x64/native/libonnxruntime.so
+  if [ ! -d "$copy" ]; then
+    cp -r "$built" "$copy"
+    python3 build/ort_tier.py "$built/$ort" "$copy/$ort" "$1"
+  fi
+  harness="$copy/Microsoft.ML.Sparsity.PerformanceTests.dll"
+}

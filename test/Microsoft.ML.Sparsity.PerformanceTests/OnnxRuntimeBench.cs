@@ -59,8 +59,8 @@ internal static class OnnxRuntimeBench
     /// 16 and 256, alternating five times (each round's times, then the medians and the best of each: on a shared machine
     /// the best rounds are the undisturbed ones), then the layers' µs per example on one thread at the batched
     /// scoring's chunk size (a layer fused into the one before shows 0): a quick loop for kernel work. ONNX Runtime
-    /// (MLAS) picks its kernels from CPUID, not from the .NET switches: with <c>DOTNET_EnableAVX512=0</c> on an AVX-512
-    /// CPU ours runs AVX2 against its AVX-512, which an AVX2-only CPU would not give it.
+    /// (MLAS) picks its kernels from CPUID, not from the .NET switches: <c>build/benchmark.sh</c> runs the avx2 and
+    /// vector128 tiers against a copy of its library that stops at the same tier (<c>build/ort_tier.py</c>).
     /// </summary>
     public static void RunDenseCnn(WorkerPool pool, int threads, double seconds)
     {
