@@ -39,6 +39,7 @@ internal sealed unsafe class Conv2dLayer : Layer
     private int _batch, _workers;
     private int _images;         // whole images a direct-kernel item (0: one output row of one channel group an item)
     private int _groups;         // the fused pooled rows' channel groups: 1, or each block of the direct kernel (few rows)
+    private int _spans;          // the fused pooled rows' spans an example: items of several pooled rows
 
     public Conv2dLayer(string name, int[] inputShape, int outChannels, int kernel, int stride, int padding, bool useBias, LayerBuildContext context)
         : base(name, inputShape, OutputShapeOf(name, inputShape, outChannels, kernel, stride, padding))
@@ -111,7 +112,11 @@ internal sealed unsafe class Conv2dLayer : Layer
                 // Fewer pooled rows than about four a thread (the CNN's second layer has 7 an image) balance badly:
                 // each row's channel blocks are then items of their own (each output value is computed alike).
                 _groups = batch * _pooledH < 4 * _pool.ThreadCount ? _kernel.Blocks : 1;
-                _pool.For(batch * _pooledH * _groups, _directPooled);
+                // Items of several pooled rows when the batch leaves four items a thread: the rows of a run that take
+                // the same taps are tiled across rows (fuller tiles), and a group's weights serve them all.
+                int span = Math.Clamp(batch * _pooledH / (4 * _pool.ThreadCount), 1, _kernel.PooledRowsPerItem(_fusedPool));
+                _spans = (_pooledH + span - 1) / span;
+                _pool.For(batch * _spans * _groups, _directPooled);
             }
             else
             {
@@ -276,10 +281,11 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// </summary>
     private void DirectPooledRow(int item)
     {
-        int blocks = _kernel!.Blocks, group = item % _groups, row = item / _groups, b = row / _pooledH, py = row % _pooledH;
+        int blocks = _kernel!.Blocks, group = item % _groups, span = item / _groups % _spans, b = item / _groups / _spans;
         int block0 = group * blocks / _groups, block1 = (group + 1) * blocks / _groups;
+        int py0 = span * _pooledH / _spans, py1 = (span + 1) * _pooledH / _spans;
         fixed (float* xp = _x, yp = _y)
-            _kernel.ConvolvePooled(xp + (long)b * InputSize, py, _fusedPool, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py) * _pooledW * OutChannels, block0, block1);
+            _kernel.ConvolvePooled(xp + (long)b * InputSize, py0, py1, _fusedPool, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py0) * _pooledW * OutChannels, block0, block1);
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>

@@ -142,17 +142,27 @@ internal sealed unsafe class DirectConvolution
     }
 
     /// <summary>
-    /// Pooled output row <paramref name="py"/> of a max pooling with window = stride = <paramref name="window"/> over
-    /// this convolution (plus the bias, then the ReLU if <paramref name="relu"/>, which commutes with the maximum), into
-    /// <paramref name="y"/> (<paramref name="pooledW"/> × out channels): the channels of groups
-    /// [<paramref name="block0"/>, <paramref name="block1"/>). The window's rows stay in a per-thread scratch.
+    /// Pooled output rows [<paramref name="py0"/>, <paramref name="py1"/>) of a max pooling with window = stride =
+    /// <paramref name="window"/> over this convolution (plus the bias, then the ReLU if <paramref name="relu"/>, which
+    /// commutes with the maximum), into <paramref name="y"/> (<paramref name="pooledW"/> × out channels a row): the
+    /// channels of groups [<paramref name="block0"/>, <paramref name="block1"/>). The windows' rows stay in a
+    /// per-thread scratch.
     /// </summary>
-    public void ConvolvePooled(float* x, int py, int window, int pooledW, bool relu, float* y, int block0, int block1)
+    public void ConvolvePooled(float* x, int py0, int py1, int window, int pooledW, bool relu, float* y, int block0, int block1)
     {
-        float* rows = (t_scratch ??= new Workspace()).Get(window * _outW * _padded);
-        Compute(x, 1, py * window, (py + 1) * window, rows, _padded, block0, block1, relu);
-        MaxPool(rows, window, pooledW, y, block0, block1);
+        int rowFloats = window * _outW * _padded;
+        float* rows = (t_scratch ??= new Workspace()).Get((py1 - py0) * rowFloats);
+        Compute(x, 1, py0 * window, py1 * window, rows, _padded, block0, block1, relu);
+        for (int py = py0; py < py1; py++)
+            MaxPool(rows + (long)(py - py0) * rowFloats, window, pooledW, y + (long)(py - py0) * pooledW * _n, block0, block1);
     }
+
+    /// <summary>
+    /// How many pooled rows of <paramref name="window"/> a work item may take: their convolution rows (up to 64 KB)
+    /// stay in L2 for the pooling. The small CNN's second layer (7 KB a pooled row) then takes whole images, which its
+    /// rows' interior tiles fill best: one pooled row an item took 1.03–1.04× the time (AVX2, batch 32, one thread).
+    /// </summary>
+    public int PooledRowsPerItem(int window) => Math.Max(1, 64 * 1024 / (window * _outW * _padded * sizeof(float)));
 
     /// <summary>Copies <paramref name="pixels"/> pixels' channels of groups [block0, block1) from the padded layout to <paramref name="y"/> (out channels a pixel).</summary>
     private void CopyOut(float* padded, int pixels, float* y, int block0, int block1)
@@ -190,7 +200,8 @@ internal sealed unsafe class DirectConvolution
                 Buffer.MemoryCopy(x + image * imageSize + (long)iy * _w * _c, line + _pad * _c, (long)_w * _c * sizeof(float), (long)_w * _c * sizeof(float));
             }
 
-        int tiles = (_outW + _maxPixels - 1) / _maxPixels, step = _stride * _c, rowTaps = _k * _c;
+        int step = _stride * _c, rowTaps = _k * _c, allRows = images * rows;
+        float* RowCorner(int r) => band + r / rows * bandSize + (long)(r % rows) * _stride * lineLength;
         fixed (float* weight = _weight, bias = _bias)
         fixed (int* offsets = _tapOffsets)
         {
@@ -201,40 +212,60 @@ internal sealed unsafe class DirectConvolution
                 {
                     int width = Width(g), vectors = width / _lanes;
                     float* groupWeight = weight + (long)_groupStart[g] * _patch;
-                    for (int image = 0; image < images; image++)
-                        for (int oy = oy0; oy < oy1; oy++)
+                    // Consecutive rows (row r: image r / rows, output row oy0 + r % rows) that take the same taps of this
+                    // chunk form a run, whose pixels are cut into tiles as even as can be (larger tiles last) across
+                    // its rows: a 14-pixel row alone gives tiles of 5, 5 and 4 pixels, two give 6, 6, 6, 5 and 5. A
+                    // tile then spans at most two rows, so rows narrower than a tile are runs of their own.
+                    for (int r0 = 0, r1; r0 < allRows; r0 = r1)
+                    {
+                        var (from, to, first, last) = RowTaps(oy0 + r0 % rows, rowTaps, chunk0, chunk1);
+                        for (r1 = r0 + 1; r1 < allRows && _outW >= _maxPixels && RowTaps(oy0 + r1 % rows, rowTaps, chunk0, chunk1) == (from, to, first, last); r1++)
                         {
-                            // The taps of window rows inside the image (the others read zero lines): [t0, t1), cut to this chunk.
-                            int top = oy * _stride - _pad, t0 = Math.Max(0, -top) * rowTaps, t1 = Math.Min(_k, _h - top) * rowTaps;
-                            if (t1 <= t0) (t0, t1) = (0, 0);  // every window row in the padding: the bias alone
-                            int from = Math.Max(t0, chunk0), to = Math.Min(t1, chunk1);
-                            bool first = from == t0, last = to == t1;
-                            if (from >= to && !(t0 == t1 && chunk0 == 0)) continue;
-                            float* corner = band + image * bandSize + (long)(oy - oy0) * _stride * lineLength;
-                            float* row = output + ((long)image * rows + oy - oy0) * _outW * stride + _groupStart[g];
-                            var tile = new Tile(corner, step, groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
-                                bias + _groupStart[g], !first, last && relu, stride);
-                            for (int i = 0, ox = 0; i < tiles; i++)
+                        }
+
+                        if (from >= to && !(first && last && chunk0 == 0))
+                            continue;  // nothing of this chunk (a row in the padding takes only the bias, in the first chunk)
+                        var tile = new Tile(groupWeight + (long)from * width, offsets + from, offsets + Math.Max(from, to),
+                            bias + _groupStart[g], !first, last && relu, step, stride);
+                        int pixels = (r1 - r0) * _outW, tiles = (pixels + _maxPixels - 1) / _maxPixels;
+                        float* pixel = output + (long)r0 * _outW * stride + _groupStart[g];
+                        float* corner = RowCorner(r0);
+                        for (int i = 0, done = 0, ox = 0, r = r0; i < tiles; i++)
+                        {
+                            int count = (pixels - done) / (tiles - i), left = _outW - ox;
+                            float* next = count > left ? RowCorner(r + 1) : null;
+                            Run(tile, corner + (long)ox * step, next, left, pixel, count, vectors);
+                            done += count;
+                            pixel += (long)count * stride;
+                            if ((ox += count) >= _outW)
                             {
-                                int count = (_outW - ox) / (tiles - i);  // as even as can be: larger tiles last
-                                Run(tile, ox, row + (long)ox * stride, count, vectors);
-                                ox += count;
+                                ox -= _outW;
+                                r++;
+                                corner = next != null ? next : r < r1 ? RowCorner(r) : null;
                             }
                         }
+                    }
                 }
             }
         }
     }
 
-    /// <summary>What every tile of one row, group and chunk shares.</summary>
-    private readonly struct Tile(float* corner, int step, float* weight, int* taps, int* end, float* bias, bool accumulate, bool rectify, int stride)
+    /// <summary>
+    /// The taps [from, to) of chunk [<paramref name="chunk0"/>, <paramref name="chunk1"/>) that output row
+    /// <paramref name="oy"/> takes (window rows in the padding read zero lines, so they are left out), and whether they
+    /// start the row's taps (the accumulators start from the bias) and end them (the fused ReLU applies).
+    /// </summary>
+    private (int From, int To, bool First, bool Last) RowTaps(int oy, int rowTaps, int chunk0, int chunk1)
     {
-        /// <summary>The row's first window corner in the band.</summary>
-        public readonly float* Corner = corner;
+        int top = oy * _stride - _pad, t0 = Math.Max(0, -top) * rowTaps, t1 = Math.Min(_k, _h - top) * rowTaps;
+        if (t1 <= t0) (t0, t1) = (0, 0);  // every window row in the padding: the bias alone
+        int from = Math.Max(t0, chunk0), to = Math.Min(t1, chunk1);
+        return (from, to, from == t0, to == t1);
+    }
 
-        /// <summary>Floats between neighbouring pixels' corners.</summary>
-        public readonly int Step = step;
-
+    /// <summary>What every tile of one run of rows, group and chunk shares.</summary>
+    private readonly struct Tile(float* weight, int* taps, int* end, float* bias, bool accumulate, bool rectify, int step, int stride)
+    {
         /// <summary>The group's packed weight at the chunk's first tap.</summary>
         public readonly float* Weight = weight;
 
@@ -250,70 +281,84 @@ internal sealed unsafe class DirectConvolution
         /// <summary>The last chunk, with a fused ReLU.</summary>
         public readonly bool Rectify = rectify;
 
-        /// <summary>Floats between neighbouring pixels in the output.</summary>
+        /// <summary>Floats between neighbouring pixels' window corners in a band row.</summary>
+        public readonly int Step = step;
+
+        /// <summary>Floats between neighbouring pixels in the output (a run's rows follow one another there).</summary>
         public readonly int Stride = stride;
+
+        /// <summary>
+        /// The window corner of a tile's pixel <paramref name="k"/>: the first <paramref name="split"/> pixels lie in
+        /// the row of <paramref name="x"/>, the rest at the start of the next (<paramref name="next"/>).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* Corner(float* x, float* next, int split, int k) => k < split ? x + k * Step : next + (k - split) * Step;
     }
 
-    /// <summary><paramref name="count"/> pixels from <paramref name="ox"/> × <paramref name="vectors"/> vectors of channels, on the tier's kernel.</summary>
-    private void Run(in Tile t, int ox, float* output, int count, int vectors)
+    /// <summary>
+    /// <paramref name="count"/> pixels × <paramref name="vectors"/> vectors of channels, on the tier's kernel: the
+    /// first pixel's window corner in the band at <paramref name="x"/>, the first <paramref name="split"/> pixels in its
+    /// row and the rest from <paramref name="next"/> on (<see cref="Tile.Corner"/>); their outputs from
+    /// <paramref name="output"/> on.
+    /// </summary>
+    private void Run(in Tile t, float* x, float* next, int split, float* output, int count, int vectors)
     {
-        float* x = t.Corner + (long)ox * t.Step;
         switch (Isa)
         {
             case VectorIsa.Avx512:
                 switch (count)
                 {
-                    case 1: Avx512<C1>(t, x, output, vectors); break;
-                    case 2: Avx512<C2>(t, x, output, vectors); break;
-                    case 3: Avx512<C3>(t, x, output, vectors); break;
-                    case 4: Avx512<C4>(t, x, output, vectors); break;
-                    case 5: Avx512<C5>(t, x, output, vectors); break;
-                    default: Avx512<C6>(t, x, output, vectors); break;
+                    case 1: Avx512<C1>(t, x, next, split, output, vectors); break;
+                    case 2: Avx512<C2>(t, x, next, split, output, vectors); break;
+                    case 3: Avx512<C3>(t, x, next, split, output, vectors); break;
+                    case 4: Avx512<C4>(t, x, next, split, output, vectors); break;
+                    case 5: Avx512<C5>(t, x, next, split, output, vectors); break;
+                    default: Avx512<C6>(t, x, next, split, output, vectors); break;
                 }
                 break;
             case VectorIsa.Avx2:
                 switch (count)
                 {
-                    case 1: Avx2<C1>(t, x, output, vectors); break;
-                    case 2: Avx2<C2>(t, x, output, vectors); break;
-                    case 3: Avx2<C3>(t, x, output, vectors); break;
-                    case 4: Avx2<C4>(t, x, output, vectors); break;
-                    case 5: Avx2<C5>(t, x, output, vectors); break;
-                    default: Avx2<C6>(t, x, output, vectors); break;
+                    case 1: Avx2<C1>(t, x, next, split, output, vectors); break;
+                    case 2: Avx2<C2>(t, x, next, split, output, vectors); break;
+                    case 3: Avx2<C3>(t, x, next, split, output, vectors); break;
+                    case 4: Avx2<C4>(t, x, next, split, output, vectors); break;
+                    case 5: Avx2<C5>(t, x, next, split, output, vectors); break;
+                    default: Avx2<C6>(t, x, next, split, output, vectors); break;
                 }
                 break;
             default:
-                if (count == 1) V128<C1>(t, x, output, vectors);
-                else V128<C2>(t, x, output, vectors);
+                if (count == 1) V128<C1>(t, x, next, split, output, vectors);
+                else V128<C2>(t, x, next, split, output, vectors);
                 break;
         }
     }
 
-    private void Avx512<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    private void Avx512<TP>(in Tile t, float* x, float* next, int split, float* output, int vectors) where TP : struct, ICount
     {
         switch (vectors)
         {
-            case 1: Pixels512<TP, C1>(t, x, output); break;
-            case 2: Pixels512<TP, C2>(t, x, output); break;
-            case 3: Pixels512<TP, C3>(t, x, output); break;
-            default: Pixels512<TP, C4>(t, x, output); break;
+            case 1: Pixels512<TP, C1>(t, x, next, split, output); break;
+            case 2: Pixels512<TP, C2>(t, x, next, split, output); break;
+            case 3: Pixels512<TP, C3>(t, x, next, split, output); break;
+            default: Pixels512<TP, C4>(t, x, next, split, output); break;
         }
     }
 
-    private void Avx2<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    private void Avx2<TP>(in Tile t, float* x, float* next, int split, float* output, int vectors) where TP : struct, ICount
     {
-        if (vectors == 1) Pixels256<TP, C1>(t, x, output);
-        else Pixels256<TP, C2>(t, x, output);
+        if (vectors == 1) Pixels256<TP, C1>(t, x, next, split, output);
+        else Pixels256<TP, C2>(t, x, next, split, output);
     }
 
-    private void V128<TP>(in Tile t, float* x, float* output, int vectors) where TP : struct, ICount
+    private void V128<TP>(in Tile t, float* x, float* next, int split, float* output, int vectors) where TP : struct, ICount
     {
         switch (vectors)
         {
-            case 1: Pixels128<TP, C1>(t, x, output); break;
-            case 2: Pixels128<TP, C2>(t, x, output); break;
-            case 3: Pixels128<TP, C3>(t, x, output); break;
-            default: Pixels128<TP, C4>(t, x, output); break;
+            case 1: Pixels128<TP, C1>(t, x, next, split, output); break;
+            case 2: Pixels128<TP, C2>(t, x, next, split, output); break;
+            case 3: Pixels128<TP, C3>(t, x, next, split, output); break;
+            default: Pixels128<TP, C4>(t, x, next, split, output); break;
         }
     }
 
@@ -426,12 +471,13 @@ internal sealed unsafe class DirectConvolution
     /// pointer per pixel and a walking weight pointer: each broadcast is one instruction on a [base + index] address.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pixels512<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
+    private static void Pixels512<TP, TV>(in Tile t, float* x, float* next, int split, float* output) where TP : struct, ICount where TV : struct, ICount
     {
-        int p = TP.Value, v = TV.Value, s = t.Step, os = t.Stride;
+        int p = TP.Value, v = TV.Value;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
+        int os = t.Stride;
         float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
         a0 = Start512(t, o0, 0); if (v > 1) a1 = Start512(t, o0, 1); if (v > 2) a2 = Start512(t, o0, 2); if (v > 3) a3 = Start512(t, o0, 3);
         if (p > 1) { b0 = Start512(t, o1, 0); if (v > 1) b1 = Start512(t, o1, 1); if (v > 2) b2 = Start512(t, o1, 2); if (v > 3) b3 = Start512(t, o1, 3); }
@@ -439,13 +485,14 @@ internal sealed unsafe class DirectConvolution
         if (p > 3) { d0 = Start512(t, o3, 0); if (v > 1) d1 = Start512(t, o3, 1); if (v > 2) d2 = Start512(t, o3, 2); if (v > 3) d3 = Start512(t, o3, 3); }
         if (p > 4) { e0 = Start512(t, o4, 0); if (v > 1) e1 = Start512(t, o4, 1); if (v > 2) e2 = Start512(t, o4, 2); if (v > 3) e3 = Start512(t, o4, 3); }
         if (p > 5) { f0 = Start512(t, o5, 0); if (v > 1) f1 = Start512(t, o5, 1); if (v > 2) f2 = Start512(t, o5, 2); if (v > 3) f3 = Start512(t, o5, 3); }
-        float* x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s, ws = t.Weight;
+        float* x0 = x, x1 = p > 1 ? t.Corner(x, next, split, 1) : null, x2 = p > 2 ? t.Corner(x, next, split, 2) : null, x3 = p > 3 ? t.Corner(x, next, split, 3) : null;
+        float* x4 = p > 4 ? t.Corner(x, next, split, 4) : null, x5 = p > 5 ? t.Corner(x, next, split, 5) : null, ws = t.Weight;
         for (int* o = t.Taps, end = t.End; o < end; o++, ws += 16 * v)
         {
             nint i = *o;
             Vector512<float> w0 = Vector512.Load(ws);
             Vector512<float> w1 = v > 1 ? Vector512.Load(ws + 16) : default, w2 = v > 2 ? Vector512.Load(ws + 32) : default, w3 = v > 3 ? Vector512.Load(ws + 48) : default;
-            Vector512<float> r = Vector512.Create(x[i]);
+            Vector512<float> r = Vector512.Create(x0[i]);
             a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1); if (v > 2) a2 = MulAdd(r, w2, a2); if (v > 3) a3 = MulAdd(r, w3, a3);
             if (p > 1) { r = Vector512.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); if (v > 2) b2 = MulAdd(r, w2, b2); if (v > 3) b3 = MulAdd(r, w3, b3); }
             if (p > 2) { r = Vector512.Create(x2[i]); c0 = MulAdd(r, w0, c0); if (v > 1) c1 = MulAdd(r, w1, c1); if (v > 2) c2 = MulAdd(r, w2, c2); if (v > 3) c3 = MulAdd(r, w3, c3); }
@@ -473,11 +520,12 @@ internal sealed unsafe class DirectConvolution
 
     /// <summary>TP pixels × TV vectors: up to 12 accumulators (16 ymm: 12 + 2 weights + the broadcast), 8 loads per 12 multiply-adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pixels256<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
+    private static void Pixels256<TP, TV>(in Tile t, float* x, float* next, int split, float* output) where TP : struct, ICount where TV : struct, ICount
     {
-        int p = TP.Value, v = TV.Value, s = t.Step, os = t.Stride;
+        int p = TP.Value, v = TV.Value;
         Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default;
         Vector256<float> d0 = default, d1 = default, e0 = default, e1 = default, f0 = default, f1 = default;
+        int os = t.Stride;
         float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
         a0 = Start256(t, o0, 0); if (v > 1) a1 = Start256(t, o0, 1);
         if (p > 1) { b0 = Start256(t, o1, 0); if (v > 1) b1 = Start256(t, o1, 1); }
@@ -485,12 +533,13 @@ internal sealed unsafe class DirectConvolution
         if (p > 3) { d0 = Start256(t, o3, 0); if (v > 1) d1 = Start256(t, o3, 1); }
         if (p > 4) { e0 = Start256(t, o4, 0); if (v > 1) e1 = Start256(t, o4, 1); }
         if (p > 5) { f0 = Start256(t, o5, 0); if (v > 1) f1 = Start256(t, o5, 1); }
-        float* x1 = x + s, x2 = x + 2 * s, x3 = x + 3 * s, x4 = x + 4 * s, x5 = x + 5 * s, ws = t.Weight;
+        float* x0 = x, x1 = p > 1 ? t.Corner(x, next, split, 1) : null, x2 = p > 2 ? t.Corner(x, next, split, 2) : null, x3 = p > 3 ? t.Corner(x, next, split, 3) : null;
+        float* x4 = p > 4 ? t.Corner(x, next, split, 4) : null, x5 = p > 5 ? t.Corner(x, next, split, 5) : null, ws = t.Weight;
         for (int* o = t.Taps, end = t.End; o < end; o++, ws += 8 * v)
         {
             nint i = *o;
             Vector256<float> w0 = Vector256.Load(ws), w1 = v > 1 ? Vector256.Load(ws + 8) : default;
-            Vector256<float> r = Vector256.Create(x[i]); a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1);
+            Vector256<float> r = Vector256.Create(x0[i]); a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1);
             if (p > 1) { r = Vector256.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); }
             if (p > 2) { r = Vector256.Create(x2[i]); c0 = MulAdd(r, w0, c0); if (v > 1) c1 = MulAdd(r, w1, c1); }
             if (p > 3) { r = Vector256.Create(x3[i]); d0 = MulAdd(r, w0, d0); if (v > 1) d1 = MulAdd(r, w1, d1); }
@@ -521,25 +570,25 @@ internal sealed unsafe class DirectConvolution
     /// temporaries without): the JIT spilled accumulators, and the layer took 3× the AVX2 kernel's time instead of 2×.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pixels128<TP, TV>(in Tile t, float* x, float* output) where TP : struct, ICount where TV : struct, ICount
+    private static void Pixels128<TP, TV>(in Tile t, float* x, float* next, int split, float* output) where TP : struct, ICount where TV : struct, ICount
     {
         int p = TP.Value, v = TV.Value;
         Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        float* o1 = output + t.Stride;
-        a0 = Start128(t, output, 0); if (v > 1) a1 = Start128(t, output, 1); if (v > 2) a2 = Start128(t, output, 2); if (v > 3) a3 = Start128(t, output, 3);
+        float* o0 = output, o1 = output + t.Stride;
+        a0 = Start128(t, o0, 0); if (v > 1) a1 = Start128(t, o0, 1); if (v > 2) a2 = Start128(t, o0, 2); if (v > 3) a3 = Start128(t, o0, 3);
         if (p > 1) { b0 = Start128(t, o1, 0); if (v > 1) b1 = Start128(t, o1, 1); if (v > 2) b2 = Start128(t, o1, 2); if (v > 3) b3 = Start128(t, o1, 3); }
-        float* x1 = x + t.Step, ws = t.Weight;
+        float* x0 = x, x1 = p > 1 ? t.Corner(x, next, split, 1) : null, ws = t.Weight;
         for (int* o = t.Taps, end = t.End; o < end; o++, ws += 4 * v)
         {
             nint i = *o;
             Vector128<float> w0 = Vector128.Load(ws);
             Vector128<float> w1 = v > 1 ? Vector128.Load(ws + 4) : default, w2 = v > 2 ? Vector128.Load(ws + 8) : default, w3 = v > 3 ? Vector128.Load(ws + 12) : default;
-            Vector128<float> r = Vector128.Create(x[i]);
+            Vector128<float> r = Vector128.Create(x0[i]);
             a0 = MulAdd(r, w0, a0); if (v > 1) a1 = MulAdd(r, w1, a1); if (v > 2) a2 = MulAdd(r, w2, a2); if (v > 3) a3 = MulAdd(r, w3, a3);
             if (p > 1) { r = Vector128.Create(x1[i]); b0 = MulAdd(r, w0, b0); if (v > 1) b1 = MulAdd(r, w1, b1); if (v > 2) b2 = MulAdd(r, w2, b2); if (v > 3) b3 = MulAdd(r, w3, b3); }
         }
 
-        End128(t, output, 0, a0); if (v > 1) End128(t, output, 1, a1); if (v > 2) End128(t, output, 2, a2); if (v > 3) End128(t, output, 3, a3);
+        End128(t, o0, 0, a0); if (v > 1) End128(t, o0, 1, a1); if (v > 2) End128(t, o0, 2, a2); if (v > 3) End128(t, o0, 3, a3);
         if (p > 1) { End128(t, o1, 0, b0); if (v > 1) End128(t, o1, 1, b1); if (v > 2) End128(t, o1, 2, b2); if (v > 3) End128(t, o1, 3, b3); }
     }
 }

@@ -166,7 +166,7 @@ public class DirectConvolutionTests
         Array.Fill(row, float.NaN);
         fixed (float* px = x, pp = pooled, pr = row)
         {
-            conv.ConvolvePooled(px, h / 2 - 1, 2, w / 2, false, pp, 0, conv.Blocks);
+            conv.ConvolvePooled(px, h / 2 - 1, h / 2, 2, w / 2, false, pp, 0, conv.Blocks);
             conv.ConvolveRows(px, 1, h - 1, h, pr, 0, conv.Blocks, false);
         }
 
@@ -174,6 +174,30 @@ public class DirectConvolutionTests
         Assert.All(pooled[(w / 2 * n)..], v => Assert.True(float.IsNaN(v), "a pooled row wrote past its last channel"));
         Assert.DoesNotContain(row[..(w * n)], float.IsNaN);
         Assert.All(row[(w * n)..], v => Assert.True(float.IsNaN(v), "a row wrote past its last channel"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public unsafe void PooledRowsTakenTogetherEqualPooledRowsTakenOneByOne(string tier)
+    {
+        // 14 output rows of 14 pixels: taken together, the interior rows' pixels are tiled across rows (tiles that end
+        // in one row and start the next), taken one by one each row is tiled alone. Every value still adds the same
+        // taps in the same order, so the two are equal, not close.
+        const int h = 14, w = 14, c = 5, n = 24, pooledH = h / 2, pooledW = w / 2;
+        var conv = new DirectConvolution(Enum.Parse<VectorIsa>(tier), h, w, c, 3, 1, 1, h, w, n);
+        var random = new Random(4);
+        conv.Pack([.. Enumerable.Range(0, n * 9 * c).Select(_ => random.NextSingle() - 0.5f)], [.. Enumerable.Range(0, n).Select(_ => random.NextSingle() - 0.5f)]);
+        float[] x = [.. Enumerable.Range(0, h * w * c).Select(_ => random.NextSingle() - 0.5f)];
+        float[] together = new float[pooledH * pooledW * n], oneByOne = new float[together.Length];
+        fixed (float* px = x, pt = together, po = oneByOne)
+        {
+            conv.ConvolvePooled(px, 0, pooledH, 2, pooledW, true, pt, 0, conv.Blocks);
+            for (int py = 0; py < pooledH; py++)
+                conv.ConvolvePooled(px, py, py + 1, 2, pooledW, true, po + py * pooledW * n, 0, conv.Blocks);
+        }
+
+        Assert.Contains(together, v => v > 0);
+        Assert.Equal(oneByOne, together);
     }
 
     /// <summary>The convolution in double precision, from the layer's weight and bias: y[b, oy, ox, o] = bias[o] + Σ x[b, iy, ix, ci]·W[o, ky, kx, ci].</summary>
@@ -249,7 +273,8 @@ public class FusedConvolutionTests
     public void ConvolutionFusedWithReLUAndPoolingMatchesTheLayerByLayerForward(string tier, int batch)
     {
         var (fused, plain) = Networks(SmallCnnLike(), Image, tier);
-        Assert.Equal(Fuses ? [2, 0, 0, 2] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        // The second convolution also writes the flatten's buffer; without the direct kernel, its pooling does.
+        Assert.Equal(Fuses ? [2, 0, 0, 3, 0, 0, 0, 0] : new[] { 0, 0, 0, 0, 0, 1, 0, 0 }, Enumerable.Range(0, 8).Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, batch);
     }
 
@@ -262,7 +287,7 @@ public class FusedConvolutionTests
         LayerDefinition[] layers =
             [Layers.Conv2d(16, 3, stride: 2), Layers.ReLU(), Layers.Conv2d(64, 3, padding: 1), Layers.MaxPool2d(3), Layers.ReLU(), Layers.Flatten(), Layers.Dense(5)];
         var (fused, plain) = Networks(layers, [13, 10, 3], tier);
-        Assert.Equal(Fuses ? [1, 0, 1] : new[] { 0, 0, 0 }, new[] { 0, 1, 2 }.Select(fused.FusedAfter));
+        Assert.Equal(Fuses ? [1, 0, 1, 0, 1, 0, 0] : new[] { 0, 0, 0, 0, 1, 0, 0 }, Enumerable.Range(0, 7).Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, 3);
     }
 
@@ -277,7 +302,7 @@ public class FusedConvolutionTests
             [Layers.Conv2d(22, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
              Layers.Conv2d(45, 3, padding: 1), Layers.BatchNorm(), Layers.Flatten(), Layers.Dense(6)];
         var (fused, plain) = Networks(layers, Image, tier);
-        Assert.Equal(Fuses ? [3, 0, 0, 0, 1] : new[] { 0, 0, 0, 0, 0 }, new[] { 0, 1, 2, 3, 4 }.Select(fused.FusedAfter));
+        Assert.Equal(Fuses ? [3, 0, 0, 0, 2, 0, 0, 0] : new[] { 0, 0, 0, 0, 0, 1, 0, 0 }, Enumerable.Range(0, 8).Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, batch, againstTraining: false);
     }
 
@@ -325,18 +350,19 @@ public class FusedConvolutionTests
         LayerDefinition[] layers =
             [Layers.Conv2d(32, 3), Layers.ReLU(), Layers.MaxPool2d(3, stride: 2), Layers.Conv2d(16, 1), Layers.AvgPool2d(2), Layers.Flatten(), Layers.Dense(4)];
         var (fused, plain) = Networks(layers, [12, 12, 1], VectorIsas.Best.ToString());
-        Assert.Equal(Fuses ? [1, 0, 0, 0] : new[] { 0, 0, 0, 0 }, new[] { 0, 1, 2, 3 }.Select(fused.FusedAfter));
+        Assert.Equal(Fuses ? [1, 0, 0, 0, 1, 0, 0] : new[] { 0, 0, 0, 0, 1, 0, 0 }, Enumerable.Range(0, 7).Select(fused.FusedAfter));
         AssertForwardsMatch(fused, plain, 2);
     }
 
     [Fact]
     public void ConvolutionsWithASparsePredictionFormatAreNotFused()
     {
-        // CSR weights multiply unfolded inputs, not the direct kernel: every layer stays a layer of its own.
+        // CSR weights multiply unfolded inputs, not the direct kernel: every layer stays a layer of its own, except
+        // the flatten, whose buffer the pooling before it writes.
         var network = new SequentialNetwork(SmallCnnLike(), Image, new LayerBuildContext(WorkerPool.Inline, WeightInitializer.HeNormal, 11));
         var model = new NeuralNetworkMulticlassModel(network, 10, null, "Features", []).WithWeightFormats(WeightFormat.Csr);
         SequentialNetwork csr = model.PredictionNetwork(WorkerPool.Inline);
-        Assert.All(Enumerable.Range(0, csr.Layers.Count), i => Assert.Equal(0, csr.FusedAfter(i)));
+        Assert.Equal([0, 0, 0, 0, 0, 1, 0, 0], Enumerable.Range(0, csr.Layers.Count).Select(csr.FusedAfter));
         AssertForwardsMatch(csr, network.Clone(WorkerPool.Inline), 2);
     }
 
