@@ -158,11 +158,12 @@ internal sealed unsafe class DirectConvolution
     }
 
     /// <summary>
-    /// How many pooled rows of <paramref name="window"/> a work item may take: their convolution rows (up to 64 KB)
-    /// stay in L2 for the pooling. The small CNN's second layer (7 KB a pooled row) then takes whole images, which its
-    /// rows' interior tiles fill best: one pooled row an item took 1.03–1.04× the time (AVX2, batch 32, one thread).
+    /// How many pooled rows of <paramref name="window"/> a work item may take: their convolution rows (up to 28 KB)
+    /// stay in L1 for the pooling. Against one pooled row an item (the small CNN, AVX2, batch 16, medians of 9
+    /// alternating rounds): two threads took 0.88× the time on the first layer and 0.98× on the second, one thread
+    /// 1.00× and 0.96×; items of up to 64 KB were slower on two threads (1.03× and 1.06×).
     /// </summary>
-    public int PooledRowsPerItem(int window) => Math.Max(1, 64 * 1024 / (window * _outW * _padded * sizeof(float)));
+    public int PooledRowsPerItem(int window) => Math.Max(1, 28 * 1024 / (window * _outW * _padded * sizeof(float)));
 
     /// <summary>Copies <paramref name="pixels"/> pixels' channels of groups [block0, block1) from the padded layout to <paramref name="y"/> (out channels a pixel).</summary>
     private void CopyOut(float* padded, int pixels, float* y, int block0, int block1)
