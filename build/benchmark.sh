@@ -29,7 +29,7 @@ IFS=',' read -r -a tier_list <<< "$tiers"
 for tier in "${tier_list[@]}"; do
   tier_env "$tier"
   harness_for "$tier"
-  echo -e "\n## Tier: $tier ${ours[*]:+(${ours[*]}; PyTorch: ${theirs[*]}; ONNX Runtime: MLAS's $tier kernels)}\n"
+  echo -e "\n## Tier: $tier ${ours[*]:+(${ours[*]}; PyTorch: ${theirs[*]}; ONNX Runtime: the MLAS $tier kernels)}\n"
   echo "Measuring PyTorch ($threads threads, $tier)..." >&2
   env "${theirs[@]}" bash build/bench-pytorch.sh --threads "$threads" --seconds "$seconds" | tail -n 1 > "$torch_json"
   echo "Measuring Microsoft.ML.Sparsity ($threads threads, $tier)..." >&2

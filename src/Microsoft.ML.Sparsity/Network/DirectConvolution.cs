@@ -437,12 +437,6 @@ internal sealed unsafe class DirectConvolution
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ReLU(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.LessThan(v, Vector512<float>.Zero), Vector512<float>.Zero, v);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ReLU(Vector256<float> v) => Vector256.ConditionalSelect(Vector256.LessThan(v, Vector256<float>.Zero), Vector256<float>.Zero, v);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> ReLU(Vector128<float> v) => Vector128.ConditionalSelect(Vector128.LessThan(v, Vector128<float>.Zero), Vector128<float>.Zero, v);
 
     /// <summary>x·y + z, fused.</summary>
@@ -457,15 +451,34 @@ internal sealed unsafe class DirectConvolution
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> MulAdd(Vector128<float> x, Vector128<float> y, Vector128<float> z) => Vector128.MultiplyAddEstimate(x, y, z);
 
+    /// <summary>
+    /// Where a tile's accumulators start, without a branch for each: its first pixel's output and the floats between
+    /// pixels (later chunks), or the bias for every pixel (stride 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (nint From, nint Stride) StartOf(in Tile t, float* output) =>
+        t.Accumulate ? ((nint)output, t.Stride) : ((nint)t.Bias, 0);
+
+    /// <summary>The floor a tile's stores take the maximum with: 0 for the fused ReLU, −∞ (no change) otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float FloorOf(in Tile t) => t.Rectify ? 0f : float.NegativeInfinity;
+
     // ---- AVX-512: up to 6 pixels × 4 zmm (64 channels) ----
 
-    /// <summary>A pixel's accumulator j at the start of a chunk: what the output holds (later chunks), or the bias.</summary>
+    /// <summary>
+    /// A pixel's accumulator j at the start of a chunk, from <paramref name="from"/>: the pixel's output (later
+    /// chunks) or the bias (<see cref="StartOf"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Start512(in Tile t, float* output, int j) =>
-        t.Accumulate ? Vector512.Load(output + 16 * j) : Vector512.Load(t.Bias + 16 * j);
+    private static Vector512<float> Start512(float* from, int j) => Vector512.Load(from + 16 * j);
 
+    /// <summary>
+    /// Stores accumulator j of a pixel: its maximum with <paramref name="floor"/>, which is 0 for the fused ReLU and
+    /// −∞ otherwise (<see cref="FloorOf"/>). <c>vmaxps</c> returns its second operand when either is NaN or both are
+    /// zeros, so max(0, a) is the ReLU's a &lt; 0 ? 0 : a bit for bit, NaN and −0 included, and max(−∞, a) is a.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void End512(in Tile t, float* output, int j, Vector512<float> a) => Vector512.Store(t.Rectify ? ReLU(a) : a, output + 16 * j);
+    private static void End512(Vector512<float> floor, float* output, int j, Vector512<float> a) => Vector512.Store(Avx512F.Max(floor, a), output + 16 * j);
 
     /// <summary>
     /// TP pixels × TV vectors: TV weight vectors per tap, TP·TV accumulators (at most 24 of the 32 zmm). One base
@@ -480,12 +493,15 @@ internal sealed unsafe class DirectConvolution
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
         int os = t.Stride;
         float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
-        a0 = Start512(t, o0, 0); if (v > 1) a1 = Start512(t, o0, 1); if (v > 2) a2 = Start512(t, o0, 2); if (v > 3) a3 = Start512(t, o0, 3);
-        if (p > 1) { b0 = Start512(t, o1, 0); if (v > 1) b1 = Start512(t, o1, 1); if (v > 2) b2 = Start512(t, o1, 2); if (v > 3) b3 = Start512(t, o1, 3); }
-        if (p > 2) { c0 = Start512(t, o2, 0); if (v > 1) c1 = Start512(t, o2, 1); if (v > 2) c2 = Start512(t, o2, 2); if (v > 3) c3 = Start512(t, o2, 3); }
-        if (p > 3) { d0 = Start512(t, o3, 0); if (v > 1) d1 = Start512(t, o3, 1); if (v > 2) d2 = Start512(t, o3, 2); if (v > 3) d3 = Start512(t, o3, 3); }
-        if (p > 4) { e0 = Start512(t, o4, 0); if (v > 1) e1 = Start512(t, o4, 1); if (v > 2) e2 = Start512(t, o4, 2); if (v > 3) e3 = Start512(t, o4, 3); }
-        if (p > 5) { f0 = Start512(t, o5, 0); if (v > 1) f1 = Start512(t, o5, 1); if (v > 2) f2 = Start512(t, o5, 2); if (v > 3) f3 = Start512(t, o5, 3); }
+        var (start, ss) = StartOf(t, output);
+        float* s0 = (float*)start, s1 = s0 + ss, s2 = s1 + ss, s3 = s2 + ss, s4 = s3 + ss, s5 = s4 + ss;
+        var floor = Vector512.Create(FloorOf(t));
+        a0 = Start512(s0, 0); if (v > 1) a1 = Start512(s0, 1); if (v > 2) a2 = Start512(s0, 2); if (v > 3) a3 = Start512(s0, 3);
+        if (p > 1) { b0 = Start512(s1, 0); if (v > 1) b1 = Start512(s1, 1); if (v > 2) b2 = Start512(s1, 2); if (v > 3) b3 = Start512(s1, 3); }
+        if (p > 2) { c0 = Start512(s2, 0); if (v > 1) c1 = Start512(s2, 1); if (v > 2) c2 = Start512(s2, 2); if (v > 3) c3 = Start512(s2, 3); }
+        if (p > 3) { d0 = Start512(s3, 0); if (v > 1) d1 = Start512(s3, 1); if (v > 2) d2 = Start512(s3, 2); if (v > 3) d3 = Start512(s3, 3); }
+        if (p > 4) { e0 = Start512(s4, 0); if (v > 1) e1 = Start512(s4, 1); if (v > 2) e2 = Start512(s4, 2); if (v > 3) e3 = Start512(s4, 3); }
+        if (p > 5) { f0 = Start512(s5, 0); if (v > 1) f1 = Start512(s5, 1); if (v > 2) f2 = Start512(s5, 2); if (v > 3) f3 = Start512(s5, 3); }
         float* x0 = x, x1 = p > 1 ? t.Corner(x, next, split, 1) : null, x2 = p > 2 ? t.Corner(x, next, split, 2) : null, x3 = p > 3 ? t.Corner(x, next, split, 3) : null;
         float* x4 = p > 4 ? t.Corner(x, next, split, 4) : null, x5 = p > 5 ? t.Corner(x, next, split, 5) : null, ws = t.Weight;
         for (int* o = t.Taps, end = t.End; o < end; o++, ws += 16 * v)
@@ -502,22 +518,21 @@ internal sealed unsafe class DirectConvolution
             if (p > 5) { r = Vector512.Create(x5[i]); f0 = MulAdd(r, w0, f0); if (v > 1) f1 = MulAdd(r, w1, f1); if (v > 2) f2 = MulAdd(r, w2, f2); if (v > 3) f3 = MulAdd(r, w3, f3); }
         }
 
-        End512(t, o0, 0, a0); if (v > 1) End512(t, o0, 1, a1); if (v > 2) End512(t, o0, 2, a2); if (v > 3) End512(t, o0, 3, a3);
-        if (p > 1) { End512(t, o1, 0, b0); if (v > 1) End512(t, o1, 1, b1); if (v > 2) End512(t, o1, 2, b2); if (v > 3) End512(t, o1, 3, b3); }
-        if (p > 2) { End512(t, o2, 0, c0); if (v > 1) End512(t, o2, 1, c1); if (v > 2) End512(t, o2, 2, c2); if (v > 3) End512(t, o2, 3, c3); }
-        if (p > 3) { End512(t, o3, 0, d0); if (v > 1) End512(t, o3, 1, d1); if (v > 2) End512(t, o3, 2, d2); if (v > 3) End512(t, o3, 3, d3); }
-        if (p > 4) { End512(t, o4, 0, e0); if (v > 1) End512(t, o4, 1, e1); if (v > 2) End512(t, o4, 2, e2); if (v > 3) End512(t, o4, 3, e3); }
-        if (p > 5) { End512(t, o5, 0, f0); if (v > 1) End512(t, o5, 1, f1); if (v > 2) End512(t, o5, 2, f2); if (v > 3) End512(t, o5, 3, f3); }
+        End512(floor, o0, 0, a0); if (v > 1) End512(floor, o0, 1, a1); if (v > 2) End512(floor, o0, 2, a2); if (v > 3) End512(floor, o0, 3, a3);
+        if (p > 1) { End512(floor, o1, 0, b0); if (v > 1) End512(floor, o1, 1, b1); if (v > 2) End512(floor, o1, 2, b2); if (v > 3) End512(floor, o1, 3, b3); }
+        if (p > 2) { End512(floor, o2, 0, c0); if (v > 1) End512(floor, o2, 1, c1); if (v > 2) End512(floor, o2, 2, c2); if (v > 3) End512(floor, o2, 3, c3); }
+        if (p > 3) { End512(floor, o3, 0, d0); if (v > 1) End512(floor, o3, 1, d1); if (v > 2) End512(floor, o3, 2, d2); if (v > 3) End512(floor, o3, 3, d3); }
+        if (p > 4) { End512(floor, o4, 0, e0); if (v > 1) End512(floor, o4, 1, e1); if (v > 2) End512(floor, o4, 2, e2); if (v > 3) End512(floor, o4, 3, e3); }
+        if (p > 5) { End512(floor, o5, 0, f0); if (v > 1) End512(floor, o5, 1, f1); if (v > 2) End512(floor, o5, 2, f2); if (v > 3) End512(floor, o5, 3, f3); }
     }
 
     // ---- AVX2 + FMA: up to 6 pixels × 2 ymm (16 channels) ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Start256(in Tile t, float* output, int j) =>
-        t.Accumulate ? Vector256.Load(output + 8 * j) : Vector256.Load(t.Bias + 8 * j);
+    private static Vector256<float> Start256(float* from, int j) => Vector256.Load(from + 8 * j);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void End256(in Tile t, float* output, int j, Vector256<float> a) => Vector256.Store(t.Rectify ? ReLU(a) : a, output + 8 * j);
+    private static void End256(Vector256<float> floor, float* output, int j, Vector256<float> a) => Vector256.Store(Avx.Max(floor, a), output + 8 * j);
 
     /// <summary>TP pixels × TV vectors: up to 12 accumulators (16 ymm: 12 + 2 weights + the broadcast), 8 loads per 12 multiply-adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -528,12 +543,15 @@ internal sealed unsafe class DirectConvolution
         Vector256<float> d0 = default, d1 = default, e0 = default, e1 = default, f0 = default, f1 = default;
         int os = t.Stride;
         float* o0 = output, o1 = output + os, o2 = output + 2 * os, o3 = output + 3 * os, o4 = output + 4 * os, o5 = output + 5 * os;
-        a0 = Start256(t, o0, 0); if (v > 1) a1 = Start256(t, o0, 1);
-        if (p > 1) { b0 = Start256(t, o1, 0); if (v > 1) b1 = Start256(t, o1, 1); }
-        if (p > 2) { c0 = Start256(t, o2, 0); if (v > 1) c1 = Start256(t, o2, 1); }
-        if (p > 3) { d0 = Start256(t, o3, 0); if (v > 1) d1 = Start256(t, o3, 1); }
-        if (p > 4) { e0 = Start256(t, o4, 0); if (v > 1) e1 = Start256(t, o4, 1); }
-        if (p > 5) { f0 = Start256(t, o5, 0); if (v > 1) f1 = Start256(t, o5, 1); }
+        var (start, ss) = StartOf(t, output);
+        float* s0 = (float*)start, s1 = s0 + ss, s2 = s1 + ss, s3 = s2 + ss, s4 = s3 + ss, s5 = s4 + ss;
+        var floor = Vector256.Create(FloorOf(t));
+        a0 = Start256(s0, 0); if (v > 1) a1 = Start256(s0, 1);
+        if (p > 1) { b0 = Start256(s1, 0); if (v > 1) b1 = Start256(s1, 1); }
+        if (p > 2) { c0 = Start256(s2, 0); if (v > 1) c1 = Start256(s2, 1); }
+        if (p > 3) { d0 = Start256(s3, 0); if (v > 1) d1 = Start256(s3, 1); }
+        if (p > 4) { e0 = Start256(s4, 0); if (v > 1) e1 = Start256(s4, 1); }
+        if (p > 5) { f0 = Start256(s5, 0); if (v > 1) f1 = Start256(s5, 1); }
         float* x0 = x, x1 = p > 1 ? t.Corner(x, next, split, 1) : null, x2 = p > 2 ? t.Corner(x, next, split, 2) : null, x3 = p > 3 ? t.Corner(x, next, split, 3) : null;
         float* x4 = p > 4 ? t.Corner(x, next, split, 4) : null, x5 = p > 5 ? t.Corner(x, next, split, 5) : null, ws = t.Weight;
         for (int* o = t.Taps, end = t.End; o < end; o++, ws += 8 * v)
@@ -548,12 +566,12 @@ internal sealed unsafe class DirectConvolution
             if (p > 5) { r = Vector256.Create(x5[i]); f0 = MulAdd(r, w0, f0); if (v > 1) f1 = MulAdd(r, w1, f1); }
         }
 
-        End256(t, o0, 0, a0); if (v > 1) End256(t, o0, 1, a1);
-        if (p > 1) { End256(t, o1, 0, b0); if (v > 1) End256(t, o1, 1, b1); }
-        if (p > 2) { End256(t, o2, 0, c0); if (v > 1) End256(t, o2, 1, c1); }
-        if (p > 3) { End256(t, o3, 0, d0); if (v > 1) End256(t, o3, 1, d1); }
-        if (p > 4) { End256(t, o4, 0, e0); if (v > 1) End256(t, o4, 1, e1); }
-        if (p > 5) { End256(t, o5, 0, f0); if (v > 1) End256(t, o5, 1, f1); }
+        End256(floor, o0, 0, a0); if (v > 1) End256(floor, o0, 1, a1);
+        if (p > 1) { End256(floor, o1, 0, b0); if (v > 1) End256(floor, o1, 1, b1); }
+        if (p > 2) { End256(floor, o2, 0, c0); if (v > 1) End256(floor, o2, 1, c1); }
+        if (p > 3) { End256(floor, o3, 0, d0); if (v > 1) End256(floor, o3, 1, d1); }
+        if (p > 4) { End256(floor, o4, 0, e0); if (v > 1) End256(floor, o4, 1, e1); }
+        if (p > 5) { End256(floor, o5, 0, f0); if (v > 1) End256(floor, o5, 1, f1); }
     }
 
     // ---- Vector128 (SSE, NEON): up to 2 pixels × 4 vectors (16 channels) ----
