@@ -12,12 +12,22 @@ tier_env() {
 }
 
 # harness_for TIER: sets harness to the built benchmark harness (the .dll) to run TIER with. For avx2 and vector128 it is
-# a copy in $harness_copies (which the caller creates and removes) whose ONNX Runtime runs the same tier's MLAS kernels
-# (build/ort_tier.py): ONNX Runtime has no switch of its own and would otherwise run AVX-512 in every tier.
+# a copy in $harness_copies (which the caller creates and removes) whose ONNX Runtime runs the same tier's MLAS float
+# kernels (build/ort_tier.py): ONNX Runtime has no switch of its own and would otherwise run AVX-512 in every tier.
+# Exports SPARSITY_BENCH_ORT_KERNELS, which the harness prints in its first line.
 harness_for() {
   local built=test/Microsoft.ML.Sparsity.PerformanceTests/bin/Release/net10.0
   harness="$built/Microsoft.ML.Sparsity.PerformanceTests.dll"
-  [ "$1" = native ] && return
+  export SPARSITY_BENCH_ORT_KERNELS="MLAS $1 (build/ort_tier.py)"
+  if [ "$1" = native ]; then
+    SPARSITY_BENCH_ORT_KERNELS="MLAS as CPUID allows"
+    return
+  fi
+  : "${harness_copies:?harness_for needs harness_copies, a folder for the harness copies}"
+  if [ "$(uname -m)" != x86_64 ]; then
+    echo "the $1 tier's ONNX Runtime copy is made for linux-x64 only (this machine: $(uname -m))" >&2
+    exit 2
+  fi
   local copy="$harness_copies/$1" ort=runtimes/linux-x64/native/libonnxruntime.so
   if [ ! -d "$copy" ]; then
     cp -r "$built" "$copy"

@@ -97,7 +97,8 @@ if (only == "dct")
 }
 
 using var pool = new WorkerPool(threads);
-Console.WriteLine($"Microsoft.ML.Sparsity engine: {threads} threads, vector tier {VectorIsas.Describe(VectorIsas.Best)}, .NET {Environment.Version}, {Environment.ProcessorCount} processors");
+Console.WriteLine($"Microsoft.ML.Sparsity engine: {threads} threads, vector tier {VectorIsas.Describe(VectorIsas.Best)}, .NET {Environment.Version}, {Environment.ProcessorCount} processors; " +
+    $"ONNX Runtime kernels: {Environment.GetEnvironmentVariable("SPARSITY_BENCH_ORT_KERNELS") ?? "MLAS as CPUID allows, whatever the .NET switches (build/benchmark.sh runs each tier's own)"}");
 if (torch is JsonElement t)
     Console.WriteLine($"PyTorch {t.GetProperty("torch_version")}: {t.GetProperty("threads")} threads, BLAS {t.GetProperty("blas")}");
 

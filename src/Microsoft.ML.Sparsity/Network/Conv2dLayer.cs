@@ -275,9 +275,10 @@ internal sealed unsafe class Conv2dLayer : Layer
     }
 
     /// <summary>
-    /// Channel group <c>item % groups</c> of pooled output row <c>item / groups % pooledH</c> of example
-    /// <c>item / groups / pooledH</c>: the direct kernel convolves the pooling window's rows into a per-thread scratch
-    /// (in L1), and only the window maxima (after the fused ReLU, which commutes with the maximum) go to the output.
+    /// Channel group <c>item % groups</c> of span <c>item / groups % spans</c> (a range of pooled output rows, the
+    /// spans as even as can be) of example <c>item / groups / spans</c>: the direct kernel convolves the pooling
+    /// windows' rows into a per-thread scratch (in L1), and only the window maxima (after the fused ReLU, which
+    /// commutes with the maximum) go to the output.
     /// </summary>
     private void DirectPooledRow(int item)
     {

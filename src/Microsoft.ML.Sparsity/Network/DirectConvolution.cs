@@ -18,8 +18,9 @@ namespace Microsoft.ML.Sparsity.Network;
 /// AVX-512 (32 zmm): up to six pixels × 64 channels (24 accumulators, four weight vectors per tap);
 /// AVX2 (16 ymm): up to six pixels × 16 channels (12 accumulators, two weight vectors, one broadcast);
 /// Vector128 (16 xmm on SSE, 32 on NEON): up to two pixels × 16 channels (8 accumulators, four weight vectors).
-/// A row's pixels are split into tiles as even as the tier allows (7 = 4 + 3, 14 = 5 + 5 + 4): a one-pixel tile
-/// waits on the multiply-add latency.
+/// Consecutive rows that take the same taps (a run) are split into tiles as even as the tier allows, larger tiles last
+/// (7 = 3 + 4; a 14-pixel row 4 + 5 + 5, two of them 5 + 5 + 6 + 6 + 6), a tile ending one row and starting the next:
+/// a one-pixel tile waits on the multiply-add latency, and fuller tiles hide it better.
 /// </para>
 /// <para>
 /// Any channel count and any patch: the output channels, padded with zero weights to whole vectors, form as few groups
@@ -213,10 +214,10 @@ internal sealed unsafe class DirectConvolution
                 {
                     int width = Width(g), vectors = width / _lanes;
                     float* groupWeight = weight + (long)_groupStart[g] * _patch;
-                    // Consecutive rows (row r: image r / rows, output row oy0 + r % rows) that take the same taps of this
-                    // chunk form a run, whose pixels are cut into tiles as even as can be (larger tiles last) across
-                    // its rows: a 14-pixel row alone gives tiles of 5, 5 and 4 pixels, two give 6, 6, 6, 5 and 5. A
-                    // tile then spans at most two rows, so rows narrower than a tile are runs of their own.
+                    // Consecutive rows (row r: image r / rows, output row oy0 + r % rows; runs may cross images) that take
+                    // the same taps of this chunk form a run, whose pixels are cut into tiles as even as can be (larger
+                    // tiles last) across its rows: a 14-pixel row alone gives tiles of 4, 5 and 5 pixels, two give 5, 5,
+                    // 6, 6 and 6. A tile spans at most two rows, so rows narrower than a tile are runs of their own.
                     for (int r0 = 0, r1; r0 < allRows; r0 = r1)
                     {
                         var (from, to, first, last) = RowTaps(oy0 + r0 % rows, rowTaps, chunk0, chunk1);

@@ -151,8 +151,7 @@ internal sealed class SequentialNetwork
     {
         for (int i = 0; i < Layers.Count; i++)
         {
-            if (Layers[i] is Conv2dLayer conv)
-                _fused[i] = conv.FuseFollowing(Layers.Skip(i + 1));
+            _fused[i] = Layers[i] is Conv2dLayer conv ? conv.FuseFollowing(Layers.Skip(i + 1)) : 0;
             while (i + 1 + _fused[i] < Layers.Count && Layers[i + 1 + _fused[i]] is FlattenLayer)
                 _fused[i]++;
             i += _fused[i];

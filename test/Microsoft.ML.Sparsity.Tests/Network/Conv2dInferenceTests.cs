@@ -95,6 +95,7 @@ public class DirectConvolutionTests
             data.Add(tier, 3, 3, 1, 4, 20, 2);   // padding 4 > kernel: the first and last rows are the bias alone
             data.Add(tier, 8, 3, 1, 1, 45, 12);  // work items of three whole images (a padded scratch)
             data.Add(tier, 8, 3, 1, 1, 64, 12);  // work items of three whole images (straight into the output)
+            data.Add(tier, 8, 2, 1, 0, 64, 12);  // 8×7 outputs, every row one run across an item's three images: tiles cross images
         }
         return data;
     }
@@ -176,28 +177,111 @@ public class DirectConvolutionTests
         Assert.All(row[(w * n)..], v => Assert.True(float.IsNaN(v), "a row wrote past its last channel"));
     }
 
-    [Theory]
-    [MemberData(nameof(Tiers))]
-    public unsafe void PooledRowsTakenTogetherEqualPooledRowsTakenOneByOne(string tier)
+    /// <summary>A direct convolution with random weights and bias (seeded).</summary>
+    private static DirectConvolution Direct(string tier, int h, int w, int c, int stride, int pad, int n, int seed)
     {
-        // 14 output rows of 14 pixels: taken together, the interior rows' pixels are tiled across rows (tiles that end
-        // in one row and start the next), taken one by one each row is tiled alone. Every value still adds the same
-        // taps in the same order, so the two are equal, not close.
-        const int h = 14, w = 14, c = 5, n = 24, pooledH = h / 2, pooledW = w / 2;
-        var conv = new DirectConvolution(Enum.Parse<VectorIsa>(tier), h, w, c, 3, 1, 1, h, w, n);
-        var random = new Random(4);
+        int outH = (h + 2 * pad - 3) / stride + 1, outW = (w + 2 * pad - 3) / stride + 1;
+        var conv = new DirectConvolution(Enum.Parse<VectorIsa>(tier), h, w, c, 3, stride, pad, outH, outW, n);
+        var random = new Random(seed);
         conv.Pack([.. Enumerable.Range(0, n * 9 * c).Select(_ => random.NextSingle() - 0.5f)], [.. Enumerable.Range(0, n).Select(_ => random.NextSingle() - 0.5f)]);
-        float[] x = [.. Enumerable.Range(0, h * w * c).Select(_ => random.NextSingle() - 0.5f)];
-        float[] together = new float[pooledH * pooledW * n], oneByOne = new float[together.Length];
+        return conv;
+    }
+
+    public static TheoryData<string, int, int> TiersStridesAndPaddings()
+    {
+        var data = new TheoryData<string, int, int>();
+        foreach (string tier in TierNames)
+        {
+            data.Add(tier, 2, 1);  // 7×7 outputs: the top row's taps differ, the other rows form one run within an image
+            data.Add(tier, 2, 0);  // 6×6 outputs: every row takes every tap, so one run spans both images
+            data.Add(tier, 1, 1);  // 13×13 outputs
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TiersStridesAndPaddings))]
+    public unsafe void RowsTakenTogetherEqualRowsTakenOneByOne(string tier, int stride, int pad)
+    {
+        // Taken together (two images in one call), the rows of a run are tiled across rows and across the images;
+        // one row a call, each row is tiled alone. Every value adds the same taps in the same order: equal, not close.
+        const int h = 13, w = 13, c = 5, n = 24, images = 2;
+        var conv = Direct(tier, h, w, c, stride, pad, n, 4);
+        int outH = (h + 2 * pad - 3) / stride + 1, outW = (w + 2 * pad - 3) / stride + 1, size = h * w * c, outSize = outH * outW * n;
+        var random = new Random(5);
+        float[] x = [.. Enumerable.Range(0, images * size).Select(_ => random.NextSingle() - 0.5f)];
+        float[] together = new float[images * outSize], oneByOne = new float[together.Length];
         fixed (float* px = x, pt = together, po = oneByOne)
         {
-            conv.ConvolvePooled(px, 0, pooledH, 2, pooledW, true, pt, 0, conv.Blocks);
-            for (int py = 0; py < pooledH; py++)
-                conv.ConvolvePooled(px, py, py + 1, 2, pooledW, true, po + py * pooledW * n, 0, conv.Blocks);
+            conv.ConvolveRows(px, images, 0, outH, pt, 0, conv.Blocks, true);
+            for (int b = 0; b < images; b++)
+                for (int oy = 0; oy < outH; oy++)
+                    conv.ConvolveRows(px + b * size, 1, oy, oy + 1, po + b * outSize + oy * outW * n, 0, conv.Blocks, true);
         }
 
         Assert.Contains(together, v => v > 0);
         Assert.Equal(oneByOne, together);
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public unsafe void PooledRowsEqualTheMaximaOfRowsTakenOneByOne(string tier)
+    {
+        // All seven pooled rows in one call (the interior convolution rows tiled as one run) against each convolution
+        // row alone and the 2×2 maxima taken here: equal, not close.
+        const int h = 14, w = 14, c = 5, n = 24;
+        var conv = Direct(tier, h, w, c, 1, 1, n, 4);
+        var random = new Random(6);
+        float[] x = [.. Enumerable.Range(0, h * w * c).Select(_ => random.NextSingle() - 0.5f)];
+        float[] pooled = new float[h / 2 * (w / 2) * n], rows = new float[h * w * n];
+        fixed (float* px = x, pp = pooled, pr = rows)
+        {
+            conv.ConvolvePooled(px, 0, h / 2, 2, w / 2, true, pp, 0, conv.Blocks);
+            for (int oy = 0; oy < h; oy++)
+                conv.ConvolveRows(px, 1, oy, oy + 1, pr + oy * w * n, 0, conv.Blocks, true);
+        }
+
+        var expected = new float[pooled.Length];
+        for (int py = 0; py < h / 2; py++)
+            for (int px = 0; px < w / 2; px++)
+                for (int o = 0; o < n; o++)
+                {
+                    float best = float.NegativeInfinity;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++)
+                            best = MathF.Max(best, rows[((2 * py + dy) * w + 2 * px + dx) * n + o]);
+                    expected[(py * (w / 2) + px) * n + o] = best;
+                }
+
+        Assert.Contains(pooled, v => v > 0);
+        Assert.Equal(expected, pooled);
+    }
+
+    [Theory]
+    [MemberData(nameof(Tiers))]
+    public unsafe void TheFusedReLUKeepsNaNAndNegativeZero(string tier)
+    {
+        // The fused ReLU is a < 0 ? 0 : a, bit for bit: a NaN input makes its windows' outputs NaN, which stay NaN, and
+        // channel 0 (zero weights, bias −0, negative inputs) sums −0, which stays −0.
+        const int h = 6, w = 7, c = 2, n = 20;
+        var conv = new DirectConvolution(Enum.Parse<VectorIsa>(tier), h, w, c, 3, 1, 1, h, w, n);
+        var random = new Random(7);
+        float[] weight = [.. Enumerable.Range(0, n * 9 * c).Select(i => i < 9 * c ? 0f : random.NextSingle() - 0.5f)];
+        float[] bias = [.. Enumerable.Range(0, n).Select(o => o == 0 ? -0f : random.NextSingle() - 0.5f)];
+        conv.Pack(weight, bias);
+        float[] x = [.. Enumerable.Range(0, h * w * c).Select(_ => -random.NextSingle() - 0.01f)];
+        x[(2 * w + 3) * c + 1] = float.NaN;
+        float[] rectified = new float[h * w * n], plain = new float[rectified.Length];
+        fixed (float* px = x, pr = rectified, pp = plain)
+        {
+            conv.ConvolveRows(px, 1, 0, h, pr, 0, conv.Blocks, true);
+            conv.ConvolveRows(px, 1, 0, h, pp, 0, conv.Blocks, false);
+        }
+
+        Assert.Contains(plain, float.IsNaN);
+        Assert.Contains(plain, v => v == 0 && float.IsNegative(v));
+        Assert.Contains(plain, v => v < 0);
+        Assert.Equal(plain.Select(a => BitConverter.SingleToInt32Bits(a < 0 ? 0f : a)), rectified.Select(BitConverter.SingleToInt32Bits));
     }
 
     /// <summary>The convolution in double precision, from the layer's weight and bias: y[b, oy, ox, o] = bias[o] + Σ x[b, iy, ix, ci]·W[o, ky, kx, ci].</summary>
