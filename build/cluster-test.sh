@@ -13,7 +13,8 @@ work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-fail() { echo "cluster script test: FAILED: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -n 30 "$f"; done; exit 1; }
+# The reason comes again after the logs: build/test.sh keeps only the last 40 lines (a CI run lost it once).
+fail() { echo "cluster script test: FAILED: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -n 30 "$f"; done; echo "cluster script test: FAILED: $*"; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for() { # FILE PATTERN SECONDS
   for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
