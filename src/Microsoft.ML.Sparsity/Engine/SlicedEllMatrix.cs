@@ -73,6 +73,7 @@ namespace Microsoft.ML.Sparsity.Engine;
 internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 {
     [ThreadStatic] private static Workspace? t_x;
+    private readonly int _inOrderTiles;
 
     private SlicedEllMatrix(int rows, int cols, VectorIsa isa, int[] rowOrder, int[] tileSlots, int[] slotWindows, AlignedArray<float> values, AlignedArray<byte> columns)
         : base(rows, cols)
@@ -81,6 +82,10 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         Geometry = SlicedEllGeometry.For(isa);
         Tiles = (rows + Geometry.TileRows - 1) / Geometry.TileRows;
         RowOrder = rowOrder;
+        int inOrder = 0; // rows [0, inOrder) are stored in their own order, in whole tiles: their sums need no scatter
+        while (inOrder < rows && rowOrder[inOrder] == inOrder)
+            inOrder++;
+        _inOrderTiles = inOrder / Geometry.TileRows;
         TileSlots = tileSlots;
         SlotWindows = slotWindows;
         Values = values;
@@ -132,10 +137,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         // the first counts each tile's slots and records their windows, the second fills the aligned arrays.
         SlicedEllGeometry geometry = SlicedEllGeometry.For(isa);
         int tileRows = geometry.TileRows;
-        var nonZeros = new int[rows];
-        for (int r = 0; r < rows; r++)
-            nonZeros[r] = cols - w.Slice(r * cols, cols).Count(0f);
-        int[] rowOrder = [.. Enumerable.Range(0, rows).OrderByDescending(r => nonZeros[r])]; // stable: ties keep row order
+        int[] rowOrder = TileRowOrder(w, rows, cols);
         int tiles = (rows + tileRows - 1) / tileRows;
         var tileSlots = new int[tiles + 1];
         var windows = new List<int>();
@@ -155,6 +157,19 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
         }
 
         return new SlicedEllMatrix(rows, cols, isa, rowOrder, tileSlots, [.. windows], values, columns);
+    }
+
+    /// <summary>
+    /// The order rows go into tiles: by their number of non-zeros, most first, ties in row order (see Rows in the
+    /// remarks). A weight whose rows are already in this order (a prediction network's hidden units are sorted so:
+    /// Inference/HiddenUnitOrder.cs) writes its full tiles' sums straight to the outputs, without scattering them.
+    /// </summary>
+    public static int[] TileRowOrder(ReadOnlySpan<float> w, int rows, int cols)
+    {
+        var nonZeros = new int[rows];
+        for (int r = 0; r < rows; r++)
+            nonZeros[r] = cols - w.Slice(r * cols, cols).Count(0f);
+        return [.. Enumerable.Range(0, rows).OrderByDescending(r => nonZeros[r])]; // stable: ties keep row order
     }
 
     /// <summary>
@@ -249,22 +264,27 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
                 int s0 = TileSlots[t], s1 = TileSlots[t + 1];
                 float* v = values + (long)s0 * tileRows;
                 byte* c = columns + (long)s0 * tileRows;
+                // A tile of rows in their own order sums straight into y (measured: the scatter cost 7–15% of the
+                // AVX-512 kernel's time on LeNet-300-100's ERK layers at 90% and 95%).
+                float* target = t < _inOrderTiles ? y + (long)t * tileRows : sums;
                 switch (KernelIsa)
                 {
                     case VectorIsa.Avx512:
-                        Vector512.Store(Tile512(xs, windows + s0, windows + s1, v, c), sums);
+                        Vector512.Store(Tile512(xs, windows + s0, windows + s1, v, c), target);
                         break;
                     case VectorIsa.Avx2:
-                        Tile256(xs, windows + s0, windows + s1, v, c, sums);
+                        Tile256(xs, windows + s0, windows + s1, v, c, target);
                         break;
                     case VectorIsa.Vector128:
-                        Vector128.Store(Tile128(xs, windows + s0, windows + s1, v, c), sums);
+                        Vector128.Store(Tile128(xs, windows + s0, windows + s1, v, c), target);
                         break;
                     default:
-                        TileScalar(xs, windows + s0, windows + s1, v, c, sums);
+                        TileScalar(xs, windows + s0, windows + s1, v, c, target);
                         break;
                 }
 
+                if (target != sums)
+                    continue;
                 int lanes = Math.Min(tileRows, Rows - t * tileRows);
                 for (int lane = 0; lane < lanes; lane++)
                     y[order[t * tileRows + lane]] = sums[lane];
@@ -305,7 +325,7 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     private static Vector512<float> Pick512(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, Vector512<int> shifted, Vector512<int> k, int slot)
     {
         Vector512<int> upperHalf = Vector512.Create(32 << (8 * slot));
-        return Vector512.ConditionalSelect(Vector512.Equals(k & upperHalf, upperHalf).AsSingle(),
+        return Vector512.ConditionalSelect(Avx512F.CompareNotEqual(k & upperHalf, Vector512<int>.Zero).AsSingle(), // vptestmd: 4% faster than comparing with upperHalf
             Avx512F.PermuteVar16x32x2(x2, shifted, x3), Avx512F.PermuteVar16x32x2(x0, shifted, x1));
     }
 

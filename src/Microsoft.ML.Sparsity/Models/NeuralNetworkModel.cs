@@ -47,7 +47,7 @@ public abstract class NeuralNetworkModel : ITransformer
     private readonly ConcurrentBag<InferenceSession> _batchSessions = [];
     private int _chunk; // examples per batched session call; 0 until the first call
     private readonly Engine.IWeightMatrix?[] _predictionWeights;
-    private readonly SequentialNetwork _predictionSource; // the network prediction copies are made from: the model's own, or its compact form
+    private readonly SequentialNetwork _predictionSource; // the network prediction copies are made from: the model's own or its compact form, hidden units in tile order (HiddenUnitOrder)
 
     private protected NeuralNetworkModel(SequentialNetwork network, OutputHead head, string featureColumnName, IReadOnlyList<TrainingProgress> history,
         TrainingState? training, System.Text.Json.Nodes.JsonObject? options, IReadOnlyDictionary<string, WeightFormat>? requestedFormats, bool compactPrediction)
@@ -65,7 +65,7 @@ public abstract class NeuralNetworkModel : ITransformer
         Layers = LevelNetwork.Layers.Select(l => new LayerSummary(l)).ToArray();
         RequestedFormats = requestedFormats ?? new Dictionary<string, WeightFormat>();
         CompactPrediction = compactPrediction;
-        _predictionSource = compactPrediction ? ChannelPruning.CompactNetwork.Build(ChannelPruning.CompactPlan.For(LevelNetwork), network.Pool) : LevelNetwork;
+        _predictionSource = HiddenUnitOrder.Sorted(compactPrediction ? ChannelPruning.CompactNetwork.Build(ChannelPruning.CompactPlan.For(LevelNetwork), network.Pool) : LevelNetwork);
         (WeightFormats, _predictionWeights) = WeightFormatRule.Compile(_predictionSource, RequestedFormats);
     }
 

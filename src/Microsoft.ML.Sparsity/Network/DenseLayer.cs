@@ -24,8 +24,21 @@ internal sealed class DenseLayer : Layer
     public override IReadOnlyList<Parameter> Parameters { get; }
     public override long MultiplyAdds => (long)Inputs * Outputs;
 
+    private bool _fusedReLU;
+
     /// <summary>The weight in an inference format (set on trained models' networks only); inference forwards use it.</summary>
     public IWeightMatrix? InferenceWeight { get; set; }
+
+    /// <summary>
+    /// On a prediction copy (its <see cref="InferenceWeight"/> attached): takes over a ReLU that comes first among
+    /// <paramref name="following"/>, applied right after the bias, so a single example's forward skips a layer call
+    /// and a pass over its outputs. Returns how many layers it took (0 or 1); the network skips them at inference.
+    /// </summary>
+    public int FuseFollowing(IEnumerable<Layer> following)
+    {
+        _fusedReLU = InferenceWeight is not null && following.FirstOrDefault() is ActivationLayer { Activation: ActivationKind.ReLU };
+        return _fusedReLU ? 1 : 0;
+    }
 
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
@@ -34,6 +47,8 @@ internal sealed class DenseLayer : Layer
         else
             Gemm.Multiply(_pool, false, true, batch, Outputs, Inputs, 1f, x, Inputs, Weight.Value, Inputs, 0f, y, Outputs);
         if (Bias is not null) RowOps.AddToRows(y, Bias.Value, batch);
+        if (!training && _fusedReLU)
+            System.Numerics.Tensors.TensorPrimitives.Max(y.AsSpan(0, batch * Outputs), 0f, y.AsSpan(0, batch * Outputs)); // as ActivationLayer's ReLU
     }
 
     public override void Backward(float[] x, float[] y, float[] dy, float[]? dx, int batch)

@@ -128,6 +128,40 @@ public sealed class SparseFormatTests : IDisposable
             WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(2), "ell", 1, 5);
     }
 
+    [Theory]
+    [InlineData(300, 784, 0.9)]
+    [InlineData(100, 300, 0.95)]
+    [InlineData(16, 40, 0.5)]
+    [InlineData(7, 20, 0.7)]
+    public void SlicedEllRowsAlreadyInTileOrderGiveTheSameSumsWritten(int rows, int cols, double sparsity)
+    {
+        // The same weight with its rows put in tile order builds the same tiles; its full tiles then store their sums
+        // straight into y (the last, partial tile still scatters). Row p must equal row order[p] of the original, bit for bit.
+        var random = new Random(rows + cols);
+        float[] w = RandomSparse(rows, cols, sparsity, random, emptyRows: true);
+        int[] order = SlicedEllMatrix.TileRowOrder(w, rows, cols);
+        Assert.NotEqual(Enumerable.Range(0, rows), order); // the test needs rows out of order
+        float[] sorted = new float[w.Length];
+        for (int p = 0; p < rows; p++)
+            w.AsSpan(order[p] * cols, cols).CopyTo(sorted.AsSpan(p * cols, cols));
+        Assert.Equal(Enumerable.Range(0, rows), SlicedEllMatrix.TileRowOrder(sorted, rows, cols));
+
+        const int batch = 3;
+        float[] x = Random(batch * cols, random);
+        foreach (VectorIsa isa in VectorIsas.Available)
+        {
+            SlicedEllMatrix original = SlicedEllMatrix.FromDense(w, rows, cols, isa), inOrder = SlicedEllMatrix.FromDense(sorted, rows, cols, isa);
+            Assert.Equal(original.TileSlots, inOrder.TileSlots);
+            float[] y = new float[batch * rows], ySorted = new float[batch * rows];
+            original.MultiplyTransposed(_pool, x, batch, y);
+            inOrder.MultiplyTransposed(_pool, x, batch, ySorted);
+            for (int b = 0; b < batch; b++)
+                for (int p = 0; p < rows; p++)
+                    Assert.Equal(BitConverter.SingleToInt32Bits(y[b * rows + order[p]]), BitConverter.SingleToInt32Bits(ySorted[b * rows + p]));
+            WeightMatrixReference.AssertMultiplyMatches(inOrder, sorted, _pool, random, $"ell in tile order {isa}", 1, 2);
+        }
+    }
+
     [Fact]
     public void SlicedEllWindowsStayInsideThePaddedInput()
     {
