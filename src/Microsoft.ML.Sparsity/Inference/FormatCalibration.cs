@@ -16,11 +16,13 @@ namespace Microsoft.ML.Sparsity.Inference;
 /// sees exactly what prediction will run.
 /// </para>
 /// <para>
-/// How. For batch 1 and for a batch of <see cref="BatchedRows"/> rows: each candidate is run once to warm it and once
+/// How. For batch 1, and for batches of <see cref="SmallBatchRows"/> and <see cref="BatchedRows"/> rows (a
+/// convolution: <see cref="BatchedRows"/> only): each candidate is run once to warm it and once
 /// more to size its timed block (enough runs for <see cref="BlockSeconds"/>; one <see cref="SlowFactor"/> times slower
 /// than the fastest leaves); then <see cref="Rounds"/> rounds time one block
-/// per candidate, in an order that rotates every round so drift on a busy machine spreads over all of them; the lowest
-/// time per run wins, each candidate's best block counting. The best block rather than the median: on a busy machine
+/// per candidate, in an order that rotates every round so drift on a busy machine spreads over all of them; each
+/// candidate's best block counts. The lowest time per run wins at batch 1; for batches, the lowest sum of the times
+/// at the two sizes. The best block rather than the median: on a busy machine
 /// being descheduled, or waiting for a descheduled worker, only ever adds time, and it hits the formats that use the
 /// pool's threads (the dense GEMM and GEMV) far more than the single-threaded sparse kernels; with the median, LeNet's
 /// fully dense first layer came out faster in sliced ELLPACK at a load average of 34 on 2 cores, and predicted 2.8×
@@ -36,6 +38,15 @@ internal sealed class FormatCalibration
 {
     /// <summary>The batch the batched formats are timed at: the prediction engine's largest chunk.</summary>
     public const int BatchedRows = 64;
+
+    /// <summary>
+    /// The smaller batch a dense layer's batched formats are also timed at: one format serves every batch of 2 to
+    /// <see cref="BatchedRows"/> rows, and a kernel can win at the largest and lose far at smaller ones (with AVX-512 off,
+    /// CSR in blocks of 32 rows took LeNet's 50% first layer at 64 rows and scored batches of 16 at 0.30–0.34× the dense
+    /// model's speed). The batched format is the one that scores one batch of each size in the least time: the large
+    /// batches' speed counts in proportion to their work, and a loss at small ones still costs.
+    /// </summary>
+    public const int SmallBatchRows = 16;
 
     /// <summary>Timed rounds per batch size: each candidate's best of this many blocks counts.</summary>
     public const int Rounds = 7;
@@ -78,9 +89,10 @@ internal sealed class FormatCalibration
     public sealed record Outcome(WeightFormat Single, WeightFormat Batched, string? Failure);
 
     /// <summary>
-    /// The fastest of <paramref name="candidates"/> (every format the layer can take, built on its weight) at batch 1
-    /// and at <see cref="BatchedRows"/>, from the cache when a weight of the same signature was measured before.
-    /// A convolution's single-example format is its batched one (its rows are pixels): batch 1 is not timed.
+    /// The fastest of <paramref name="candidates"/> (every format the layer can take, built on its weight) at batch 1,
+    /// and for batches the one whose times at <see cref="SmallBatchRows"/> and <see cref="BatchedRows"/> rows add up least,
+    /// from the cache when a weight of the same signature was measured before. A convolution's single-example format is
+    /// its batched one (its rows are pixels), timed at <see cref="BatchedRows"/> only.
     /// </summary>
     /// <param name="signature">The weight's signature.</param>
     /// <param name="candidates">Builds the candidates (called only when the signature is not cached).</param>
@@ -98,15 +110,32 @@ internal sealed class FormatCalibration
         // layer's batched formats are timed on one thread; timed on the pool, sliced ELLPACK's rows split over both threads
         // won at 64 rows and LeNet at 90% then scored batches 2.3× slower than with CSR. A convolution's rows are pixels: its
         // one format serves single examples too, which split their pixel rows over the pool.
-        (WeightFormat batched, string? failure) = Fastest(candidates, signature.Convolution ? pool : WorkerPool.Inline, BatchedRows);
-        if (failure is not null || signature.Convolution)
-            return new(batched, batched, failure);
-        (WeightFormat single, failure) = Fastest(candidates, pool, 1);
-        return new(single, batched, failure);
+        if (signature.Convolution)
+        {
+            (double[] times, string? convolutionFailure) = Times(candidates, pool, BatchedRows);
+            WeightFormat format = convolutionFailure is null ? candidates[Least(times)].Format : default;
+            return new(format, format, convolutionFailure);
+        }
+
+        (double[] small, string? failure) = Times(candidates, WorkerPool.Inline, SmallBatchRows);
+        if (failure is not null)
+            return new(default, default, failure);
+        (double[] large, failure) = Times(candidates, WorkerPool.Inline, BatchedRows);
+        if (failure is not null)
+            return new(default, default, failure);
+        WeightFormat batched = candidates[Least([.. small.Select((t, c) => t + large[c])])].Format;
+        (double[] single, failure) = Times(candidates, pool, 1);
+        return failure is null ? new(candidates[Least(single)].Format, batched, null) : new(default, default, failure);
     }
 
-    /// <summary>The candidate with the lowest time per run (its best block) at <paramref name="batch"/> rows, or why it cannot tell.</summary>
-    private (WeightFormat Format, string? Failure) Fastest(IReadOnlyList<(WeightFormat Format, IWeightMatrix Matrix)> candidates, WorkerPool pool, int batch)
+    /// <summary>The index of the least value (the first of equal ones: candidates come in a fixed order, dense first).</summary>
+    private static int Least(double[] values) => Array.IndexOf(values, values.Min());
+
+    /// <summary>
+    /// Each candidate's time per run (its best block) at <paramref name="batch"/> rows, +∞ for one that left as far slower
+    /// than the fastest; or why it cannot tell.
+    /// </summary>
+    private (double[] Times, string? Failure) Times(IReadOnlyList<(WeightFormat Format, IWeightMatrix Matrix)> candidates, WorkerPool pool, int batch)
     {
         IWeightMatrix first = candidates[0].Matrix;
         var x = new float[batch * first.Cols];
@@ -127,7 +156,7 @@ internal sealed class FormatCalibration
             _time(candidates[c].Matrix, pool, x, batch, y, 1);
             long once = _time(candidates[c].Matrix, pool, x, batch, y, 1);
             if (Unreadable(once, c, 1) is string failure)
-                return (default, failure);
+                return ([], failure);
             if (once / SlowFactor > fastest)
                 continue;
             fastest = Math.Min(fastest, once);
@@ -147,7 +176,7 @@ internal sealed class FormatCalibration
                 (int c, int runs) = timed[t];
                 long ticks = _time(candidates[c].Matrix, pool, x, batch, y, runs);
                 if (Unreadable(ticks, c, runs) is string failure)
-                    return (default, failure);
+                    return ([], failure);
                 best[t] = Math.Min(best[t], (double)ticks / runs);
             }
 
@@ -156,8 +185,11 @@ internal sealed class FormatCalibration
                 dropped[t] |= best[t] > SlowFactor * leader;
         }
 
-        int winner = timed[Array.IndexOf(best, best.Min())].Candidate;
-        return (candidates[winner].Format, null);
+        var times = new double[candidates.Count];
+        Array.Fill(times, double.PositiveInfinity);
+        for (int t = 0; t < timed.Count; t++)
+            times[timed[t].Candidate] = dropped[t] ? double.PositiveInfinity : best[t];
+        return (times, null);
 
         string? Unreadable(long ticks, int c, int runs) =>
             ticks < 0 ? "the timer went backwards"

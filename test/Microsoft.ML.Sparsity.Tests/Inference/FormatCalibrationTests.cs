@@ -70,7 +70,7 @@ public sealed class FormatCalibrationTests
         // Unstructured weights: dense, CSR and sliced ELLPACK are the candidates, each timed at both batch sizes.
         var timed = timer.Timed.Where(t => t.Rows == 300).ToList();
         Assert.Equal([WeightFormat.Dense, WeightFormat.Csr, WeightFormat.SlicedEll], timed.Select(t => t.Format).Distinct().Order());
-        Assert.Equal([1, FormatCalibration.BatchedRows], timed.Select(t => t.Batch).Distinct().Order());
+        Assert.Equal([1, FormatCalibration.SmallBatchRows, FormatCalibration.BatchedRows], timed.Select(t => t.Batch).Distinct().Order());
         // Every candidate gets the same number of timed blocks per batch size (one to warm, one to size, then one per round).
         Assert.All(timed.GroupBy(t => (t.Format, t.Batch)), g => Assert.Equal(2 + FormatCalibration.Rounds, g.Count()));
     }
@@ -84,6 +84,7 @@ public sealed class FormatCalibrationTests
         Assert.All(formats, f => Assert.Equal((WeightFormat.Dense, WeightFormat.Dense), (f.SingleExample, f.Batched)));
         var slow = timer.Timed.Where(t => t.Rows == 300 && t.Format == WeightFormat.SlicedEll).ToList();
         Assert.Equal(2, slow.Count(t => t.Batch == 1));
+        Assert.Equal(2, slow.Count(t => t.Batch == FormatCalibration.SmallBatchRows));
         Assert.Equal(2, slow.Count(t => t.Batch == FormatCalibration.BatchedRows));
         Assert.Equal(2 + FormatCalibration.Rounds, timer.Timed.Count(t => t.Rows == 300 && t.Format == WeightFormat.Csr && t.Batch == 1));
     }
@@ -92,7 +93,7 @@ public sealed class FormatCalibrationTests
     public void ACandidateThatFallsFarBehindInTheRoundsLeavesThem()
     {
         // Sliced ELLPACK sizes as fast as dense, then runs 10× slower: one round, then no more.
-        var ellCalls = new Dictionary<int, int> { [1] = 0, [FormatCalibration.BatchedRows] = 0 };
+        var ellCalls = new Dictionary<int, int> { [1] = 0, [FormatCalibration.SmallBatchRows] = 0, [FormatCalibration.BatchedRows] = 0 };
         var timer = new FakeTimer((format, batch) => format switch
         {
             WeightFormat.Dense => 1000,
@@ -218,7 +219,23 @@ public sealed class FormatCalibrationTests
         var timer = new FakeTimer(Fastest(WeightFormat.SlicedEll, WeightFormat.Csr));
         SequentialNetwork network = WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.9).Network.Clone(pool);
         Compile(network, timer.Calibration());
-        Assert.Equal(new[] { (1, 2), (FormatCalibration.BatchedRows, 1) }, timer.Threads.Order().ToArray());
+        Assert.Equal(new[] { (1, 2), (FormatCalibration.SmallBatchRows, 1), (FormatCalibration.BatchedRows, 1) }, timer.Threads.Order().ToArray());
+    }
+
+    [Theory]
+    [InlineData(3000, WeightFormat.Dense)] // CSR 30% ahead at 64 rows but 3× behind at 16: a batch of each takes 3,700 against dense's 2,000
+    [InlineData(1200, WeightFormat.Csr)] // CSR 30% ahead at 64 and 20% behind at 16: 1,900 against 2,000
+    public void TheBatchedFormatScoresABatchOfEachSizeInTheLeastTime(long csrAtSmallBatch, WeightFormat expected)
+    {
+        var timer = new FakeTimer((format, batch) => (format, batch) switch
+        {
+            (WeightFormat.Dense, _) => 1000,
+            (WeightFormat.Csr, FormatCalibration.BatchedRows) => 700,
+            (WeightFormat.Csr, FormatCalibration.SmallBatchRows) => csrAtSmallBatch,
+            _ => 5000,
+        });
+        var formats = Compile(WeightFormatTests.LeNetModel(SparsityPattern.Unstructured, 0.9).Network, timer.Calibration());
+        Assert.All(formats, f => Assert.Equal((WeightFormat.Dense, expected, FormatChoice.Calibrated), (f.SingleExample, f.Batched, f.ChosenBy)));
     }
 
     [Fact]
