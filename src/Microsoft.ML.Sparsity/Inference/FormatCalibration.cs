@@ -40,13 +40,15 @@ internal sealed class FormatCalibration
     public const int BatchedRows = 64;
 
     /// <summary>
-    /// The smaller batch a dense layer's batched formats are also timed at: one format serves every batch of 2 to
-    /// <see cref="BatchedRows"/> rows, and a kernel can win at the largest and lose far at smaller ones (with AVX-512 off,
-    /// CSR in blocks of 32 rows took LeNet's 50% first layer at 64 rows and scored batches of 16 at 0.30–0.34× the dense
-    /// model's speed). The batched format is the one that scores one batch of each size in the least time: the large
-    /// batches' speed counts in proportion to their work, and a loss at small ones still costs.
+    /// The smaller batch a dense layer's batched formats are also timed at: one format serves every chunk of 1 to
+    /// <see cref="BatchedRows"/> rows, and a batch of 16 on two threads is two chunks of 8 (NeuralNetworkModel.Score).
+    /// Timed at 64 rows alone, CSR (in blocks of 32 rows) took LeNet's 50% first layer with AVX-512 off and scored batches
+    /// of 16 at 0.30–0.34× the dense model's speed. The batched format is the one that scores a chunk of each size in
+    /// the least time: the large chunks of a long <c>Transform</c> weigh in proportion to their work, and a far slower
+    /// small chunk still costs. (Weighing the two sizes' ratios alike, as a product of the times does, served LeNet's
+    /// 90% first layer from sliced ELLPACK: batches of 16 at 1.41× the dense model but of 256 at 1.36× instead of 2.45×.)
     /// </summary>
-    public const int SmallBatchRows = 16;
+    public const int SmallBatchRows = 8;
 
     /// <summary>Timed rounds per batch size: each candidate's best of this many blocks counts.</summary>
     public const int Rounds = 7;

@@ -256,6 +256,27 @@ public sealed class SparseFormatTests : IDisposable
     }
 
     [Fact]
+    public void CsrBatchRowsGetTheSameSumsInBlocksOfSixteenAndOfThirtyTwo()
+    {
+        // A batch of at most 16 runs one block of 16 lanes, a larger one blocks of 32: a row's outputs must not change.
+        var random = new Random(4);
+        float[] w = RandomSparse(300, 784, 0.9, random, emptyRows: true);
+        float[] x = Random(40 * 784, random);
+        foreach (VectorIsa isa in VectorIsas.Available)
+        {
+            CsrMatrix csr = CsrMatrix.FromDense(w, 300, 784, isa);
+            float[] large = new float[40 * 300];
+            csr.MultiplyTransposed(_pool, x, 40, large);
+            foreach (int batch in new[] { 2, 9, 16 })
+            {
+                float[] small = new float[batch * 300];
+                csr.MultiplyTransposed(_pool, x.AsSpan(0, batch * 784), batch, small);
+                Assert.True(large.AsSpan(0, batch * 300).SequenceEqual(small), $"{isa} batch {batch}");
+            }
+        }
+    }
+
+    [Fact]
     public void RejectsBadInput()
     {
         Assert.Equal("w", Assert.Throws<ArgumentException>(() => CsrMatrix.FromDense(new float[7], 2, 4)).ParamName);
