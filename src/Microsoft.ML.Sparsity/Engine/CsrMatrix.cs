@@ -14,8 +14,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// gather: slower than the loads on the cores measured, and absent from NEON and SSE). Larger batches
 /// go in blocks of 32 batch rows: the block of x is transposed once into xT [cols, 32], so each non-zero is one
 /// broadcast and FMAs against its column's 32 batch values (no gather): two AVX-512 registers, four AVX2 or eight
-/// Vector128 ones, each tier with its own instructions (Vector512 code without AVX-512 is emulated). The tier is
-/// chosen at construction (<see cref="KernelIsa"/>).
+/// Vector128 ones, each tier with its own instructions (Vector512 code without AVX-512 is emulated); a batch of at
+/// most 16 rows takes one block of 16 and half the registers. The tier is chosen at construction (<see cref="KernelIsa"/>).
 /// </para>
 /// <para>
 /// Each output is summed in an order fixed by the matrix and by whether the batch is 1 (the two kernels order their
