@@ -1,3 +1,4 @@
+using Microsoft.ML.Sparsity.Data;
 using Microsoft.ML.Sparsity.Models;
 using Microsoft.ML.Sparsity.Network;
 
@@ -37,24 +38,26 @@ internal sealed class InferenceSession
     public void Score(float[] features, int first, int count, float[] scores, int[] predicted)
     {
         int inputs = _network.InputSize, outputs = _head.Outputs, width = _head.Width;
-        Array.Copy(features, (long)first * inputs, _network.Input, 0, (long)count * inputs);
+        Span<bool> finite = count <= 256 ? stackalloc bool[count] : new bool[count];
+        for (int b = 0; b < count; b++)
+            finite[b] = NonFinite.CopyIsFinite(features.AsSpan((first + b) * inputs, inputs), _network.Input.AsSpan(b * inputs, inputs));
         float[] logits = _network.Forward(count, training: false);
         for (int b = 0; b < count; b++)
-            predicted[first + b] = Apply(features.AsSpan((first + b) * inputs, inputs), logits.AsSpan(b * outputs, outputs), scores.AsSpan((first + b) * width, width));
+            predicted[first + b] = Apply(finite[b], logits.AsSpan(b * outputs, outputs), scores.AsSpan((first + b) * width, width));
     }
 
     /// <summary>Writes the scores of one example into <paramref name="scores"/> and returns its predicted label (-1: none, e.g. for NaN scores).</summary>
     public int Predict(ReadOnlySpan<float> features, Span<float> scores)
     {
-        features.CopyTo(_network.Input);
+        bool finite = NonFinite.CopyIsFinite(features, _network.Input);
         float[] logits = _network.Forward(1, training: false);
-        return Apply(features, logits.AsSpan(0, _head.Outputs), scores);
+        return Apply(finite, logits.AsSpan(0, _head.Outputs), scores);
     }
 
     /// <summary>The head on one example's network outputs, or on NaN outputs when its features are not all finite (see the remarks).</summary>
-    private int Apply(ReadOnlySpan<float> features, Span<float> outputs, Span<float> scores)
+    private int Apply(bool finite, Span<float> outputs, Span<float> scores)
     {
-        if (Data.NonFinite.First(features) >= 0)
+        if (!finite)
             outputs.Fill(float.NaN);
         return _head.Apply(outputs, scores);
     }

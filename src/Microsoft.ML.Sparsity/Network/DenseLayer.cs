@@ -45,8 +45,12 @@ internal sealed class DenseLayer : Layer
             InferenceWeight.MultiplyTransposed(_pool, x.AsSpan(0, batch * Inputs), batch, y);
         else
             Gemm.Multiply(_pool, false, true, batch, Outputs, Inputs, 1f, x, Inputs, Weight.Value, Inputs, 0f, y, Outputs);
-        if (Bias is not null) RowOps.AddToRows(y, Bias.Value, batch);
-        if (!training && _fusedReLU)
+        bool relu = !training && _fusedReLU;
+        if (Bias is not null && relu)
+            RowOps.AddToRowsThenReLU(y, Bias.Value, batch);
+        else if (Bias is not null)
+            RowOps.AddToRows(y, Bias.Value, batch);
+        else if (relu)
             System.Numerics.Tensors.TensorPrimitives.Max(y.AsSpan(0, batch * Outputs), 0f, y.AsSpan(0, batch * Outputs)); // as ActivationLayer's ReLU
     }
 
