@@ -287,8 +287,8 @@ internal static unsafe partial class Gemm
     /// y[0, rows) = Σ_p x[p] · wt[p, 0..rows) for a weight of at most <see cref="NarrowLanes"/> outputs stored
     /// transposed with 16 lanes per input (<paramref name="wt"/> [k, 16], 64-byte aligned, lanes past
     /// <paramref name="rows"/> zero): a classifier's output layer at batch 1. All outputs sit in one register (two with
-    /// AVX2, four with Vector128), so no output needs a horizontal sum; <see cref="DotRows"/> spent most of a 10×100
-    /// layer's time on those and on its scalar tails (54 against 16 ns, AVX-512). Input p goes into partial sum p mod 8
+    /// AVX2, four with Vector128), so no output needs a horizontal sum, which with the scalar tails of its rows made
+    /// <see cref="DotRows"/> take 54 ns for a 10×100 layer (AVX-512). Input p goes into partial sum p mod 8
     /// (p mod 4 below AVX-512: 8 registers either way, enough to cover the FMA latency), the last k mod 8 (mod 4) inputs
     /// into the first, and the partial sums are added pairwise.
     /// </summary>

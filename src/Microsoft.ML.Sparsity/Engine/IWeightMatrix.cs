@@ -30,7 +30,8 @@ internal interface IWeightMatrix
 /// batched call so single-example models do not hold it): repacking the weight on every call costs about as much as
 /// the multiply itself at batch 16. A weight of at most 16 outputs (a classifier's output layer) also keeps its
 /// transpose for single examples (<see cref="Gemm.MultiplyNarrow"/>), multiplied on the calling thread without the
-/// GEMM's job: a 10×100 layer took 91–94 ns through <see cref="Gemm.Multiply(WorkerPool, bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>, about half of it the call's set-up.
+/// GEMM's job: a 10×100 layer's call took 91–94 ns through the GEMM's GEMV (its kernel alone 54 ns) and takes 41 ns
+/// so (AVX-512, one thread).
 /// </summary>
 internal sealed unsafe class DenseMatrix : IWeightMatrix
 {
