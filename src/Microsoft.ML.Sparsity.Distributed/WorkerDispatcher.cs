@@ -26,7 +26,17 @@ internal sealed class WorkerDispatcher : IDisposable
     public WorkerDispatcher(IGrainFactory grains, int slotsPerWorker, TimeSpan patience)
     {
         (_management, _slots, _patience) = (grains.GetGrain<IManagementGrain>(0), slotsPerWorker, patience);
-        Refresh().GetAwaiter().GetResult();
+        try
+        {
+            Refresh().GetAwaiter().GetResult();
+        }
+        catch (TimeoutException e)
+        {
+            // Not answered within a poll's wait (the management grain's first activation can take longer on a busy
+            // machine): the polls go on asking, as for any later read, and Acquire waits for them within the patience.
+            RecordMembershipFailure(e);
+        }
+
         _watching = Task.Run(Watch);
     }
 
@@ -48,13 +58,18 @@ internal sealed class WorkerDispatcher : IDisposable
             }
             catch (Exception e)
             {
-                lock (_gate)
-                {
-                    _membershipFailure = e;
-                    _membershipFailingSince ??= DateTime.UtcNow;
-                    Monitor.PulseAll(_gate);
-                }
+                RecordMembershipFailure(e);
             }
+        }
+    }
+
+    private void RecordMembershipFailure(Exception e)
+    {
+        lock (_gate)
+        {
+            _membershipFailure = e;
+            _membershipFailingSince ??= DateTime.UtcNow;
+            Monitor.PulseAll(_gate);
         }
     }
 
