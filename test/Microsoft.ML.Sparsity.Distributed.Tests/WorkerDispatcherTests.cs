@@ -5,6 +5,7 @@ using Xunit;
 
 namespace Microsoft.ML.Sparsity.Distributed.Tests;
 
+[Trait("Tier", "NativeOnly")]
 public sealed class WorkerDispatcherTests
 {
     /// <summary>
