@@ -288,9 +288,9 @@ internal static unsafe partial class Gemm
     /// transposed with 16 lanes per input (<paramref name="wt"/> [k, 16], 64-byte aligned, lanes past
     /// <paramref name="rows"/> zero): a classifier's output layer at batch 1. All outputs sit in one register (two with
     /// AVX2, four with Vector128), so no output needs a horizontal sum, which with the scalar tails of its rows made
-    /// <see cref="DotRows"/> take 54 ns for a 10×100 layer (AVX-512). Input p goes into partial sum p mod 8
-    /// (p mod 4 below AVX-512: 8 registers either way, enough to cover the FMA latency), the last k mod 8 (mod 4) inputs
-    /// into the first, and the partial sums are added pairwise.
+    /// <see cref="DotRows"/> take 54 ns for a 10×100 layer (AVX-512). Input p goes into partial sum p mod S, S = 8 with
+    /// AVX-512, 4 with AVX2 (8 registers either way, enough to cover the FMA latency) and 2 with Vector128 and the
+    /// scalar tier; the last k mod S inputs go into the first, and the partial sums are added pairwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
@@ -343,41 +343,38 @@ internal static unsafe partial class Gemm
             Vector256.Store((a0 + a1) + (a2 + a3), sums);
             Vector256.Store((b0 + b1) + (b2 + b3), sums + 8);
         }
-        else
+        else if (isa == VectorIsa.Vector128)
         {
-            // Vector128 (and the scalar tier, lane by lane in the same order): four quarters of 4 outputs, p mod 2.
+            // Four registers of 4 outputs, one after the other.
             for (int q = 0; q < NarrowLanes; q += 4)
             {
+                Vector128<float> a0 = default, a1 = default;
                 float* w = wt + q;
-                int i = 0;
-                if (isa == VectorIsa.Vector128)
+                for (p = 0; p + 2 <= k; p += 2, w += 2 * NarrowLanes)
                 {
-                    Vector128<float> a0 = default, a1 = default;
-                    for (; i + 2 <= k; i += 2, w += 2 * NarrowLanes)
-                    {
-                        a0 = MulAdd(Vector128.Create(x[i]), Vector128.Load(w), a0);
-                        a1 = MulAdd(Vector128.Create(x[i + 1]), Vector128.Load(w + NarrowLanes), a1);
-                    }
-
-                    if (i < k)
-                        a0 = MulAdd(Vector128.Create(x[i]), Vector128.Load(w), a0);
-                    Vector128.Store(a0 + a1, sums + q);
-                    continue;
+                    a0 = MulAdd(Vector128.Create(x[p]), Vector128.Load(w), a0);
+                    a1 = MulAdd(Vector128.Create(x[p + 1]), Vector128.Load(w + NarrowLanes), a1);
                 }
 
-                for (int lane = 0; lane < 4; lane++)
+                if (p < k)
+                    a0 = MulAdd(Vector128.Create(x[p]), Vector128.Load(w), a0);
+                Vector128.Store(a0 + a1, sums + q);
+            }
+        }
+        else
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float s0 = 0f, s1 = 0f;
+                for (p = 0; p + 2 <= k; p += 2)
                 {
-                    float s0 = 0f, s1 = 0f;
-                    for (i = 0; i + 2 <= k; i += 2)
-                    {
-                        s0 += x[i] * w[(nint)i * NarrowLanes + lane];
-                        s1 += x[i + 1] * w[(nint)(i + 1) * NarrowLanes + lane];
-                    }
-
-                    if (i < k)
-                        s0 += x[i] * w[(nint)i * NarrowLanes + lane];
-                    sums[q + lane] = s0 + s1;
+                    s0 += x[p] * wt[(nint)p * NarrowLanes + r];
+                    s1 += x[p + 1] * wt[(nint)(p + 1) * NarrowLanes + r];
                 }
+
+                if (p < k)
+                    s0 += x[p] * wt[(nint)p * NarrowLanes + r];
+                sums[r] = s0 + s1;
             }
         }
 
