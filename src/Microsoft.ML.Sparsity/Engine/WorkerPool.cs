@@ -22,13 +22,21 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// fields therefore never change under a worker that is running an iteration.
 /// </para>
 /// <para>
+/// The hand-off. A cache line written on one core and read on the other took 50–250 ns to pass between the cores of
+/// the 2-vCPU VMs measured here, and a locked instruction waits for its line, so a call's cost beyond its items is
+/// mostly the lines that change hands on its way: the caller's first item is its own before the job opens (no
+/// claim), a thread whose claim took the last item stops without another, and only callers that find the pool busy
+/// touch a counter the workers read. Two items of 3 µs each then took 3.9–4.1 µs a call against 4.2–4.8 µs before
+/// (docs/cpus.md, "the pool's hand-off").
+/// </para>
+/// <para>
 /// A busy CPU. Measured beside CPU-bound processes on 2 cores, a pool whose threads spin kept 0.45× (one
 /// competitor) and 0.37× (two) of its speed alone, below the fair shares 0.67× and 0.5×: its threads burned the
 /// time the kernel gave them, the caller spinning until a preempted worker finished its item and idle workers
 /// spinning 1 ms between jobs. So a caller whose workers are still inside polls for <see cref="CallerSpinTicks"/>
 /// and then blocks, which frees its core for the preempted worker; the last worker out wakes it. Idle workers
-/// poll with <see cref="Thread.Yield"/> between polls, so a competing thread on their core runs instead (a worker
-/// that yields its turn away misses the job, and the caller runs that job's items). A worker preempted in the
+/// call <see cref="Thread.Yield"/> every <see cref="YieldSpacingTicks"/> of polling, so a competing thread on their
+/// core runs instead (a worker that yields its turn away misses the job, and the caller runs that job's items). A worker preempted in the
 /// middle of an item still holds the caller until it finishes that item, and beside busy threads that can cost
 /// more than the worker saves: measured beside two CPU-bound processes, 2 threads trained at 0.77× the speed of 1.
 /// So the pool measures which is faster on the machine as it is now and runs its calls that way
@@ -48,7 +56,8 @@ internal sealed class WorkerPool : IDisposable
     // How long an idle worker polls for the next job before it blocks on the monitor. Training loops issue GEMMs
     // back to back, so most jobs arrive within this window and start within microseconds. Waking a blocked worker
     // costs tens of microseconds (measured ~35 µs on a 2-vCPU VM, plus ~30 µs in the caller's PulseAll), so the
-    // window is generous; the polls yield, so the window costs a competing thread on the same core nothing.
+    // window is generous; the polls yield (YieldSpacingTicks), so the window costs a competing thread on the same core
+    // little.
     private static readonly long IdleSpinTicks = Stopwatch.Frequency / 1000; // 1 ms
 
     // How long a caller that has run out of items polls for workers still inside before it blocks: above the
@@ -56,6 +65,17 @@ internal sealed class WorkerPool : IDisposable
     // caller; blocking and waking would cost 35-65 µs), far below the milliseconds a preempted worker stays off
     // its core.
     private static readonly long CallerSpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+
+    // How often a polling thread reads the clock: every 16 polls. A poll pauses with Thread.SpinWait(1), about 50 ns on
+    // the VMs measured here (SpinWait(8) took 310 ns, so a caller polling with it noticed its workers' leaving late
+    // by 150 ns on average); the clock costs 35–50 ns a read.
+    private const int ClockPolls = 16;
+
+    // How long an idle worker polls between two Thread.Yield calls: 20 µs. A yield with nothing else to run took
+    // 1.6 µs on those VMs, and a worker inside it when a job opened started late: yielding after every 16 polls (2.5
+    // µs) made LeNet-300-100's dense prediction, whose jobs come a few microseconds apart, 9–12% slower. A competing
+    // thread waits at most this long for the core, far less than a scheduler's time slice.
+    private static readonly long YieldSpacingTicks = Stopwatch.Frequency / 50_000; // 20 µs
 
 
     [ThreadStatic] private static bool t_inBody;
@@ -74,7 +94,8 @@ internal sealed class WorkerPool : IDisposable
     private int _inside;
     private int _sleepers;
     private int _busy;
-    private int _callers;
+    // Callers that found the pool busy and run their items inline beside its job (see the class remarks).
+    private int _inlineCallers;
     private int _callerWaiting;
     private volatile bool _disposed;
 
@@ -156,34 +177,35 @@ internal sealed class WorkerPool : IDisposable
             return;
         }
 
-        Interlocked.Increment(ref _callers);
-        try
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
-            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
-            {
-                RunInline(count, body, whole);
-                return;
-            }
-
+            Interlocked.Increment(ref _inlineCallers);
             try
             {
-                ParallelismProbe probe = ProbeFor(owner, count);
-                long start = Stopwatch.GetTimestamp();
-                if (probe.Alone)
-                    RunInline(count, body, whole);
-                else
-                    RunJob(count, body);
-                probe.Record(Stopwatch.GetTimestamp() - start);
+                RunInline(count, body, whole);
             }
             finally
             {
-                _body = null;
-                Volatile.Write(ref _busy, 0);
+                Interlocked.Decrement(ref _inlineCallers);
             }
+
+            return;
+        }
+
+        try
+        {
+            ParallelismProbe probe = ProbeFor(owner, count);
+            long start = Stopwatch.GetTimestamp();
+            if (probe.Alone)
+                RunInline(count, body, whole);
+            else
+                RunJob(count, body);
+            probe.Record(Stopwatch.GetTimestamp() - start);
         }
         finally
         {
-            Interlocked.Decrement(ref _callers);
+            _body = null;
+            Volatile.Write(ref _busy, 0);
         }
 
         ThrowCollectedErrors();
@@ -254,7 +276,7 @@ internal sealed class WorkerPool : IDisposable
     {
         _body = body;
         _count = count;
-        _claims = 0;
+        _claims = 1; // item 0 is the caller's, claimed before the job opens (see Claim)
         Interlocked.Increment(ref _jobId); // open (odd); full fence publishes the fields above
         if (Volatile.Read(ref _sleepers) > 0)
         {
@@ -271,9 +293,9 @@ internal sealed class WorkerPool : IDisposable
     private void WaitForWorkers()
     {
         long start = Stopwatch.GetTimestamp();
-        while (Volatile.Read(ref _inside) != 0)
+        for (int polls = 1; Volatile.Read(ref _inside) != 0; polls++)
         {
-            if (Stopwatch.GetTimestamp() - start > CallerSpinTicks)
+            if (polls % ClockPolls == 0 && Stopwatch.GetTimestamp() - start > CallerSpinTicks)
             {
                 lock (_doneGate)
                 {
@@ -286,20 +308,21 @@ internal sealed class WorkerPool : IDisposable
                 return;
             }
 
-            Thread.SpinWait(8);
+            Thread.SpinWait(1);
         }
     }
 
-    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers); returns how many it ran.</summary>
-    private int RunIterations(bool worker)
+    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers).</summary>
+    private void RunIterations(bool worker)
     {
         Action<int> body = _body!;
         int count = _count, ran = 0;
         t_inBody = true;
         // A worker stops taking items while another caller runs its own work inline (see the class remarks).
-        while (!worker || Volatile.Read(ref _callers) + Volatile.Read(ref _inside) <= ThreadCount)
+        bool last = false;
+        while (!last && (!worker || 1 + Volatile.Read(ref _inlineCallers) + Volatile.Read(ref _inside) <= ThreadCount))
         {
-            int i = Claim(count, worker);
+            int i = worker ? Claim(count, worker: true, out last) : ran == 0 ? 0 : Claim(count, worker: false, out last);
             if (i < 0)
                 break;
             ran++;
@@ -317,7 +340,6 @@ internal sealed class WorkerPool : IDisposable
         }
 
         t_inBody = false;
-        return ran;
     }
 
     /// <summary>
@@ -327,11 +349,16 @@ internal sealed class WorkerPool : IDisposable
     /// thread on the same part of every call: at one image, the caller convolves the top rows of each layer from the
     /// rows it wrote itself, the worker the bottom ones (claimed alternately, both threads read every layer's input
     /// from the other's cache: one image through the CNNs took 0–20% longer in alternating runs, docs/engine.md).
+    /// The caller's first item, 0, is claimed when the job opens (the claims start at one), and <paramref name="last"/>
+    /// says that no item is left after this claim, so the thread stops without a claim that would find nothing: each
+    /// saves taking the claims' cache line from the other core.
     /// </summary>
-    private int Claim(int count, bool worker)
+    private int Claim(int count, bool worker, out bool last)
     {
         long claims = Interlocked.Add(ref _claims, worker ? 1L << 32 : 1);
-        if (Claimed(claims) > count)
+        long claimed = Claimed(claims);
+        last = claimed >= count;
+        if (claimed > count)
             return -1;
         return worker ? count - (int)(claims >> 32) : (int)claims - 1;
     }
@@ -341,6 +368,8 @@ internal sealed class WorkerPool : IDisposable
 
     private void ThrowCollectedErrors()
     {
+        if (Volatile.Read(ref _errors) is null)
+            return; // workers add errors before they leave the job, and the caller has waited for them
         List<Exception>? errors;
         lock (_errorsGate)
         {
@@ -393,22 +422,27 @@ internal sealed class WorkerPool : IDisposable
     /// <summary>Returns the id of an open job other than <paramref name="seen"/>, or -1 once disposed.</summary>
     private long WaitForJob(long seen)
     {
-        long start = Stopwatch.GetTimestamp();
+        long start = Stopwatch.GetTimestamp(), yielded = start;
         while (true)
         {
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < ClockPolls; i++)
             {
                 long id = Volatile.Read(ref _jobId);
                 if ((id & 1) != 0 && id != seen)
                     return id;
-                Thread.SpinWait(4);
+                Thread.SpinWait(1);
             }
 
             if (_disposed)
                 return -1;
-            if (Stopwatch.GetTimestamp() - start > IdleSpinTicks)
+            long now = Stopwatch.GetTimestamp();
+            if (now - start > IdleSpinTicks)
                 break;
-            Thread.Yield(); // lets a thread waiting for this core run instead of this poll
+            if (now - yielded > YieldSpacingTicks)
+            {
+                Thread.Yield(); // lets a thread waiting for this core run instead of this poll
+                yielded = Stopwatch.GetTimestamp();
+            }
         }
 
         lock (_gate)

@@ -42,6 +42,7 @@ public sealed class WorkerPoolTests
         for (int call = 0; call < 200; call++)
         {
             pool.For(ranBy.Length, body);
+            Assert.Equal(caller, ranBy[0]); // claimed by the caller as the job opens
             int front = Array.FindIndex(ranBy, t => t != caller);
             if (front < 0)
                 continue; // the workers took no part in this call
