@@ -8,15 +8,15 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// A persistent pool of <c>ThreadCount - 1</c> background threads that, together with the calling thread,
 /// run the iterations of <see cref="For(int, Action{int})"/>. Built for many short parallel sections per second (GEMM calls of a
 /// training step) on a CPU that other processes may be using too: a call allocates nothing, work items are claimed
-/// through an atomic counter, the caller's from the front and the workers' from the back (a worker that is not
+/// through an atomic counter (the caller's first as the job opens), the caller's from the front and the workers' from the back (a worker that is not
 /// running when a job opens claims nothing, and the caller runs the items it would have run), idle workers poll
 /// briefly before they block, and nobody spins on a thread that the operating system has descheduled.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Protocol. <c>_jobId</c> is odd while a job is open and even otherwise. <see cref="For(int, Action{int})"/> publishes the job
-/// fields, opens the job (increment to odd), runs the claim loop itself, closes the job (increment to even) and
-/// then waits until no worker is inside the job. A worker announces itself (<c>_inside++</c>) before it
+/// fields, opens the job (increment to odd), runs its first item (0, claimed as the job opens) and then the claim
+/// loop, closes the job (increment to even) and then waits until no worker is inside the job. A worker announces itself (<c>_inside++</c>) before it
 /// re-checks that the job it saw is still open; both sides use interlocked operations (full fences), so either
 /// the caller sees the worker inside and waits for it, or the worker sees the job closed and backs off. The job
 /// fields therefore never change under a worker that is running an iteration.
@@ -24,9 +24,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <para>
 /// The hand-off. A cache line written on one core and read on the other took 50–250 ns to pass between the cores of
 /// the 2-vCPU VMs measured here, and a locked instruction waits for its line, so a call's cost beyond its items is
-/// mostly the lines that change hands on its way: the caller's first item is its own before the job opens (no
-/// claim), a thread whose claim took the last item stops without another, and only callers that find the pool busy
-/// touch a counter the workers read. Two items of 3 µs each then took 3.9–4.1 µs a call against 4.2–4.8 µs before
+/// mostly the times the pool's shared fields (within one or two lines) pass between the cores. So the caller's first
+/// item is its own as the job opens (no claim), a thread whose claim took the last item stops without another, and
+/// the caller holding the pool counts itself in no counter (only callers that find it busy do). Two items of 3 µs each then took 3.9–4.1 µs a call against 4.2–4.8 µs before
 /// (docs/cpus.md, "the pool's hand-off").
 /// </para>
 /// <para>
@@ -74,7 +74,8 @@ internal sealed class WorkerPool : IDisposable
     // How long an idle worker polls between two Thread.Yield calls: 20 µs. A yield with nothing else to run took
     // 1.6 µs on those VMs, and a worker inside it when a job opened started late: yielding after every 16 polls (2.5
     // µs) made LeNet-300-100's dense prediction, whose jobs come a few microseconds apart, 9–12% slower. A competing
-    // thread waits at most this long for the core, far less than a scheduler's time slice.
+    // thread waits about this long for the core (the clock is read every ClockPolls polls), and only during the idle
+    // spin: far less than a scheduler's time slice.
     private static readonly long YieldSpacingTicks = Stopwatch.Frequency / 50_000; // 20 µs
 
 
@@ -88,7 +89,8 @@ internal sealed class WorkerPool : IDisposable
     private Action<int>? _body;
     private int _count;
     // The job's claims: the caller takes items from the front (low 32 bits: how many), workers from the back (high 32
-    // bits). One atomic add per claim; a claim that takes the total past the count finds nothing (see Claim).
+    // bits). The caller's item 0 is claimed as the job opens (the count starts at one, published by the opening fence);
+    // every other claim is one atomic add, and a claim that takes the total past the count finds nothing (see Claim).
     private long _claims;
     private long _jobId;
     private int _inside;
@@ -192,6 +194,7 @@ internal sealed class WorkerPool : IDisposable
             return;
         }
 
+        List<Exception>? errors;
         try
         {
             ParallelismProbe probe = ProbeFor(owner, count);
@@ -205,10 +208,11 @@ internal sealed class WorkerPool : IDisposable
         finally
         {
             _body = null;
+            errors = TakeCollectedErrors(); // before releasing the pool: the next owner's job adds to the same list
             Volatile.Write(ref _busy, 0);
         }
 
-        ThrowCollectedErrors();
+        Rethrow(errors);
     }
 
     /// <summary>The probe of <paramref name="owner"/>'s calls with <paramref name="count"/> items (the caller holds <c>_busy</c>).</summary>
@@ -312,25 +316,29 @@ internal sealed class WorkerPool : IDisposable
         }
     }
 
-    /// <summary>Claims and runs iterations of the current job until none are left (caller and workers).</summary>
+    /// <summary>
+    /// Claims and runs iterations of the current job until none are left (caller and workers), or, for a worker, until
+    /// callers plus workers inside would exceed <see cref="ThreadCount"/>.
+    /// </summary>
     private void RunIterations(bool worker)
     {
         Action<int> body = _body!;
-        int count = _count, ran = 0;
+        int count = _count;
+        bool first = !worker; // the caller's item 0, claimed as the job opened
         t_inBody = true;
         // A worker stops taking items while another caller runs its own work inline (see the class remarks).
         bool last = false;
         while (!last && (!worker || 1 + Volatile.Read(ref _inlineCallers) + Volatile.Read(ref _inside) <= ThreadCount))
         {
-            int i = worker ? Claim(count, worker: true, out last) : ran == 0 ? 0 : Claim(count, worker: false, out last);
+            int i = first ? 0 : Claim(count, worker, out last);
             if (i < 0)
                 break;
-            ran++;
+            first = false;
             try
             {
                 body(i);
             }
-#pragma warning disable CA1031 // Rethrown on the calling thread by ThrowCollectedErrors.
+#pragma warning disable CA1031 // Taken by the calling thread (TakeCollectedErrors) and rethrown.
             catch (Exception e)
 #pragma warning restore CA1031
             {
@@ -344,8 +352,9 @@ internal sealed class WorkerPool : IDisposable
 
     /// <summary>
     /// Claims the next item of the open job: the caller from the front (0, 1, …), a worker from the back (count − 1,
-    /// count − 2, …); -1 once every item is claimed. Each claim adds one to its end's count; the claims that leave the
-    /// two counts' total at most <paramref name="count"/> are exactly count, with distinct items. Taking the ends keeps a
+    /// count − 2, …); -1 once every item is claimed. Each claim adds one to its end's count; together with the caller's
+    /// item 0, claimed as the job opens, the claims that leave the two counts' total at most <paramref name="count"/> are
+    /// exactly count, with distinct items. Taking the ends keeps a
     /// thread on the same part of every call: at one image, the caller convolves the top rows of each layer from the
     /// rows it wrote itself, the worker the bottom ones (claimed alternately, both threads read every layer's input
     /// from the other's cache: one image through the CNNs took 0–20% longer in alternating runs, docs/engine.md).
@@ -366,18 +375,20 @@ internal sealed class WorkerPool : IDisposable
     /// <summary>The claims made so far, both ends.</summary>
     private static long Claimed(long claims) => (claims & uint.MaxValue) + (claims >>> 32);
 
-    private void ThrowCollectedErrors()
+    /// <summary>
+    /// The errors of the job just run (null when there were none), taken by the caller that still holds the pool:
+    /// workers add theirs before they leave the job, and the caller has waited for them to leave.
+    /// </summary>
+    private List<Exception>? TakeCollectedErrors()
     {
         if (Volatile.Read(ref _errors) is null)
-            return; // workers add errors before they leave the job, and the caller has waited for them
-        List<Exception>? errors;
+            return null;
         lock (_errorsGate)
         {
-            errors = _errors;
+            List<Exception>? errors = _errors;
             _errors = null;
+            return errors;
         }
-
-        Rethrow(errors);
     }
 
     private static void Rethrow(List<Exception>? errors)
