@@ -8,16 +8,17 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// A persistent pool of <c>ThreadCount - 1</c> background threads that, together with the calling thread,
 /// run the iterations of <see cref="For(int, Action{int})"/>. Built for many short parallel sections per second (GEMM calls of a
 /// training step) on a CPU that other processes may be using too: a call allocates nothing, work items are claimed
-/// through an atomic counter (the caller's first as the job opens), the caller's from the front and the workers' from the back (a worker that is not
-/// running when a job opens claims nothing, and the caller runs the items it would have run), idle workers poll
-/// briefly before they block, and nobody spins on a thread that the operating system has descheduled.
+/// through an atomic counter (the caller's first as the job opens), the caller's from the front and the workers' from
+/// the back (a worker that is not running when a job opens claims nothing, and the caller runs the items it would have
+/// run), idle workers poll briefly before they block, and nobody spins on a thread that the operating system has
+/// descheduled.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Protocol. <c>_jobId</c> is odd while a job is open and even otherwise. <see cref="For(int, Action{int})"/> publishes the job
 /// fields, opens the job (increment to odd), runs its first item (0, claimed as the job opens) and then the claim
-/// loop, closes the job (increment to even) and then waits until no worker is inside the job. A worker announces itself (<c>_inside++</c>) before it
-/// re-checks that the job it saw is still open; both sides use interlocked operations (full fences), so either
+/// loop, closes the job (increment to even) and then waits until no worker is inside the job. A worker announces
+/// itself (<c>_inside++</c>) before it re-checks that the job it saw is still open; both sides use interlocked operations (full fences), so either
 /// the caller sees the worker inside and waits for it, or the worker sees the job closed and backs off. The job
 /// fields therefore never change under a worker that is running an iteration.
 /// </para>
@@ -26,8 +27,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// the 2-vCPU VMs measured here, and a locked instruction waits for its line, so a call's cost beyond its items is
 /// mostly the times the pool's shared fields (within one or two lines) pass between the cores. So the caller's first
 /// item is its own as the job opens (no claim), a thread whose claim took the last item stops without another, and
-/// the caller holding the pool counts itself in no counter (only callers that find it busy do). Two items of 3 µs each then took 3.9–4.1 µs a call against 4.2–4.8 µs before
-/// (docs/cpus.md, "the pool's hand-off").
+/// the caller holding the pool counts itself in no counter (only callers that find it busy do). Two items of 3 µs
+/// each then took 3.9–4.1 µs a call against 4.2–4.8 µs before (docs/cpus.md, "the pool's hand-off").
 /// </para>
 /// <para>
 /// A busy CPU. Measured beside CPU-bound processes on 2 cores, a pool whose threads spin kept 0.45× (one
@@ -36,8 +37,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// spinning 1 ms between jobs. So a caller whose workers are still inside polls for <see cref="CallerSpinTicks"/>
 /// and then blocks, which frees its core for the preempted worker; the last worker out wakes it. Idle workers
 /// call <see cref="Thread.Yield"/> every <see cref="YieldSpacingTicks"/> of polling, so a competing thread on their
-/// core runs instead (a worker that yields its turn away misses the job, and the caller runs that job's items). A worker preempted in the
-/// middle of an item still holds the caller until it finishes that item, and beside busy threads that can cost
+/// core runs instead (a worker that yields its turn away misses the job, and the caller runs that job's items). A
+/// worker preempted in the middle of an item still holds the caller until it finishes that item, and beside busy threads that can cost
 /// more than the worker saves: measured beside two CPU-bound processes, 2 threads trained at 0.77× the speed of 1.
 /// So the pool measures which is faster on the machine as it is now and runs its calls that way
 /// (<see cref="ParallelismProbe"/>). A call that runs alone and has a whole alternative runs that instead of its
@@ -77,7 +78,6 @@ internal sealed class WorkerPool : IDisposable
     // thread waits about this long for the core (the clock is read every ClockPolls polls), and only during the idle
     // spin: far less than a scheduler's time slice.
     private static readonly long YieldSpacingTicks = Stopwatch.Frequency / 50_000; // 20 µs
-
 
     [ThreadStatic] private static bool t_inBody;
 
@@ -354,13 +354,12 @@ internal sealed class WorkerPool : IDisposable
     /// Claims the next item of the open job: the caller from the front (0, 1, …), a worker from the back (count − 1,
     /// count − 2, …); -1 once every item is claimed. Each claim adds one to its end's count; together with the caller's
     /// item 0, claimed as the job opens, the claims that leave the two counts' total at most <paramref name="count"/> are
-    /// exactly count, with distinct items. Taking the ends keeps a
-    /// thread on the same part of every call: at one image, the caller convolves the top rows of each layer from the
-    /// rows it wrote itself, the worker the bottom ones (claimed alternately, both threads read every layer's input
-    /// from the other's cache: one image through the CNNs took 0–20% longer in alternating runs, docs/engine.md).
-    /// The caller's first item, 0, is claimed when the job opens (the claims start at one), and <paramref name="last"/>
-    /// says that no item is left after this claim, so the thread stops without a claim that would find nothing: each
-    /// saves taking the claims' cache line from the other core.
+    /// exactly count, with distinct items. Taking the ends keeps a thread on the same part of every call: at one image,
+    /// the caller convolves the top rows of each layer from the rows it wrote itself, the worker the bottom ones
+    /// (claimed alternately, both threads read every layer's input from the other's cache: one image through the CNNs
+    /// took 0–20% longer in alternating runs, docs/engine.md).
+    /// <paramref name="last"/> says that no item is left after this claim, so the thread stops without a claim that
+    /// would find nothing (one pass of the claims' cache line between the cores fewer).
     /// </summary>
     private int Claim(int count, bool worker, out bool last)
     {
