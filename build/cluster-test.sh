@@ -49,6 +49,9 @@ started=$(grep -c "started" "$work/b.log" || true)
 for _ in $(seq 3000); do [ "$(grep -c "started" "$work/b.log" || true)" -gt "$started" ] && break; sleep 0.1; done
 victim=$(grep "started" "$work/b.log" | tail -n 1 | sed -E 's/.*trial ([0-9]+) started.*/\1/')
 [ -n "$victim" ] || fail "worker b started no trial"
+# Where that start is: b may have run the same trial before (one the killed coordinator had given it and never
+# recorded, given again by the new one), and only what follows this start tells whether the kill was mid-trial.
+victim_line=$(grep -n "trial $victim started" "$work/b.log" | tail -n 1 | cut -d: -f1)
 a_lines=$(grep -c "" "$work/a.log")
 kill -9 "$b_pid"
 killed_at=$(date +%s.%N)
@@ -58,7 +61,7 @@ echo "worker a started trial $victim again $(python3 -c "import sys,time; print(
 
 wait "$coordinator" || fail "the coordinator exited with $?"
 grep -q "Saved '" "$work/coordinator2.log" || fail "the coordinator saved no model"
-grep -q "trial $victim completed\|trial $victim stopped" "$work/b.log" && fail "worker b finished trial $victim before it was killed; the test did not kill it mid-trial"
+tail -n +"$victim_line" "$work/b.log" | grep -q "trial $victim completed\|trial $victim stopped" && fail "worker b finished trial $victim before it was killed; the test did not kill it mid-trial"
 tail -n +"$((a_lines + 1))" "$work/a.log" | grep -q "trial $victim started" || fail "worker a did not run trial $victim after worker b was killed in it"
 
 # 3. The journal in Redis: every trial exactly once, and a model for each completed one.
