@@ -57,7 +57,8 @@ internal static class ConsumptionProject
 
             var mlContext = new MLContext();
             ITransformer model = mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "model.zip"), out _);
-            var engine = mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
+            // The engine owns the model: disposing it deletes the temporary copy of the ONNX graph that loading made.
+            using var engine = mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
 
             IEnumerable<float[]> rows = args.Length > 0
                 ? File.ReadLines(args[0]).Where(line => line.Length > 0)
@@ -89,10 +90,12 @@ internal static class ConsumptionProject
         // Usage: dotnet run -- image.png [image.jpg ...]
         using System.Globalization;
         using Microsoft.ML;
+        using Microsoft.ML.Data;
         using Microsoft.ML.Transforms.Image;
 
         var mlContext = new MLContext();
-        ITransformer model = mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "model.zip"), out _);
+        // Disposing the loaded chain deletes the temporary copy of the ONNX graph that loading made.
+        using var model = (TransformerChain<ITransformer>)mlContext.Model.Load(Path.Combine(AppContext.BaseDirectory, "model.zip"), out _);
         var files = mlContext.Data.LoadFromEnumerable(args.Select(path => new ModelInput { ImagePath = Path.GetFullPath(path) }));
         IEstimator<ITransformer> pixels = mlContext.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(mlContext.Transforms.ResizeImages("Image", WIDTH, HEIGHT));

@@ -21,11 +21,16 @@ internal static class ChildProcesses
         return path;
     }
 
-    /// <summary>Runs <paramref name="program"/> to its end (both outputs read as it writes them) and returns its exit code and outputs.</summary>
-    public static (int Exit, string Out, string Error) Run(string program, IEnumerable<string> args, string? folder = null, int timeoutMilliseconds = 600_000)
+    /// <summary>
+    /// Runs <paramref name="program"/> to its end (both outputs read as it writes them) and returns its exit code and outputs;
+    /// <paramref name="temporaryFolder"/>, if given, is the process's TMPDIR.
+    /// </summary>
+    public static (int Exit, string Out, string Error) Run(string program, IEnumerable<string> args, string? folder = null,
+        int timeoutMilliseconds = 600_000, string? temporaryFolder = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         if (folder is not null) start.WorkingDirectory = folder;
+        if (temporaryFolder is not null) start.Environment["TMPDIR"] = temporaryFolder;
         foreach (string argument in args) start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();

@@ -429,7 +429,7 @@ public sealed class CompactTests : IDisposable
         var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 12).Select(b => new Row { Features = inputs[(b * 128)..((b + 1) * 128)] }));
         string zip = Path.Combine(_folder.FullName, "compact.zip");
         ml.Model.Save(compact, data.Schema, zip);
-        ITransformer portable = ml.Model.Load(zip, out _);
+        using var portable = (TransformerChain<ITransformer>)ml.Model.Load(zip, out _); // disposing deletes its ONNX copy
         float[] portableScores = [.. ml.Data.CreateEnumerable<Scored>(portable.Transform(data), reuseRowObject: false).SelectMany(r => r.Score)];
         AssertClose(expected, portableScores, 1e-4f);
         var restored = (NeuralNetworkMulticlassModel)ml.Sparsity().LoadModel(zip, out _);

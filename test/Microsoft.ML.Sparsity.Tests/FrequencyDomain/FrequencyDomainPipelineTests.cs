@@ -48,7 +48,8 @@ public sealed class FrequencyDomainPipelineTests(ITestOutputHelper log) : IDispo
             _context.Model.Save(model, data.View.Schema, file);
 
             // ML.NET alone runs the portable chain (ONNX Runtime), with the same columns and scores within rounding.
-            var portable = _context.Model.Load(file, out var portableSchema).Transform(data.View);
+            using var chain = (TransformerChain<ITransformer>)_context.Model.Load(file, out var portableSchema); // disposing deletes its ONNX copy
+            var portable = chain.Transform(data.View);
             Assert.Equal(data.View.Schema["Features"].Type, portableSchema["Features"].Type);
             foreach (string column in new[] { "Features", "Score", "PredictedLabel" })
                 Assert.Equal(expected.Schema[column].Type, portable.Schema[column].Type);
@@ -110,7 +111,8 @@ public sealed class FrequencyDomainPipelineTests(ITestOutputHelper log) : IDispo
             string file = Path.Combine(_folder.FullName, name + ".zip");
             _context.Model.Save(transform, data.Schema, file);
 
-            var portable = _context.Model.Load(file, out _).Transform(data);
+            using var chain = (TransformerChain<ITransformer>)_context.Model.Load(file, out _); // disposing deletes its ONNX copy
+            var portable = chain.Transform(data);
             Assert.Equal(Visible(expected.Schema), Visible(portable.Schema));
             Assert.Equal([.. transform.OutputShape], ((VectorDataViewType)portable.Schema[output].Type).Dimensions.ToArray());
             AssertClose(Values(expected, output), Values(portable, output), 1e-4);
