@@ -26,12 +26,13 @@ internal sealed unsafe class Conv2dLayer : Layer
 {
     private readonly WorkerPool _pool;
     private readonly int _h, _w, _c, _k, _stride, _pad, _outH, _outW, _patch;
-    private readonly Action<int> _unfold, _fold, _inferExamples, _inferBand, _direct, _directPooled;
+    private readonly Action<int> _unfold, _fold, _inferExamples, _inferBand, _direct, _directPooled, _winogradImages;
     private BatchNormLayer? _fusedNorm; // the fused batch norm (folded into the packed weight and bias), if any
     private bool _fusedReLU;
     private int _fusedPool, _pooledH, _pooledW; // the fused max pooling's window (= stride; 0 when none) and output size
     private VectorIsa _isa = VectorIsas.Best;
     private DirectConvolution? _kernel; // the direct kernel with the packed weight, made at the first direct forward
+    private WinogradConvolution? _winograd; // Winograd's kernel with the transformed weight, made at the first batch it takes
     private float[] _col = [];
     private float[][] _workerCols = [];
     private float[]? _x, _y, _dx;
@@ -60,6 +61,7 @@ internal sealed unsafe class Conv2dLayer : Layer
         _inferBand = InferBand;
         _direct = DirectRows;
         _directPooled = DirectPooledRow;
+        _winogradImages = WinogradImages;
     }
 
     public Parameter Weight { get; }
@@ -96,6 +98,24 @@ internal sealed unsafe class Conv2dLayer : Layer
     /// </summary>
     public override void Forward(float[] x, float[] y, int batch, bool training)
     {
+        if (!training && Direct && batch >= WinogradConvolution.MinBatch
+            && WinogradConvolution.Supports(_isa, _k, _stride, _c, OutChannels, _fusedPool, _outH, _outW))
+        {
+            // Batches of a few images or more run Winograd's kernel (AVX2), a block of images an item; the choice
+            // depends on the batch alone, never on the thread count, so the results do not either.
+            if (_winograd is null || !PredictionOnly)
+            {
+                _winograd ??= new WinogradConvolution(_h, _w, _c, _pad, _outH, _outW, OutChannels);
+                var (weight, bias) = FoldedWeight();
+                _winograd.Pack(weight, bias);
+            }
+
+            (_x, _y, _batch) = (x, y, batch);
+            _pool.For((batch + WinogradConvolution.ImagesPerBlock - 1) / WinogradConvolution.ImagesPerBlock, _winogradImages);
+            (_x, _y) = (null, null);
+            return;
+        }
+
         if (!training && Direct)
         {
             // A prediction copy's weights never change, so it packs them once; a network in training at every call.
@@ -169,15 +189,18 @@ internal sealed unsafe class Conv2dLayer : Layer
         _x = null;
     }
 
-    /// <summary>Packs the weight and bias into the direct kernel, with the fused batch norm folded in: w·scale, bias·scale + shift per output channel.</summary>
+    /// <summary>Packs the weight and bias into the direct kernel (<see cref="FoldedWeight"/>).</summary>
     private void PackKernel()
     {
-        if (_fusedNorm is null)
-        {
-            _kernel!.Pack(Weight.Value, Bias?.Value);
-            return;
-        }
+        var (weight, bias) = FoldedWeight();
+        _kernel!.Pack(weight, bias);
+    }
 
+    /// <summary>The weight and bias the inference kernels apply: with the fused batch norm folded in, w·scale and bias·scale + shift per output channel.</summary>
+    private (float[] Weight, float[]? Bias) FoldedWeight()
+    {
+        if (_fusedNorm is null)
+            return (Weight.Value, Bias?.Value);
         float[] scale = new float[OutChannels], shift = new float[OutChannels], weight = new float[Weight.Length];
         _fusedNorm.InferenceAffine(scale, shift);
         for (int o = 0; o < OutChannels; o++)
@@ -185,7 +208,8 @@ internal sealed unsafe class Conv2dLayer : Layer
             TensorPrimitives.Multiply(Weight.Value.AsSpan(o * _patch, _patch), scale[o], weight.AsSpan(o * _patch, _patch));
             shift[o] += (Bias?.Value[o] ?? 0) * scale[o];
         }
-        _kernel!.Pack(weight, shift);
+
+        return (weight, shift);
     }
 
     /// <summary>Whether inference runs the direct kernel: a dense weight and a shape <see cref="DirectConvolution.Supports"/> takes on <see cref="Isa"/>.</summary>
@@ -202,7 +226,7 @@ internal sealed unsafe class Conv2dLayer : Layer
         {
             if ((_fusedNorm is not null || _fusedReLU || _fusedPool > 0) && !DirectConvolution.Supports(value, _patch, OutChannels))
                 throw new InvalidOperationException($"Layer '{Name}' applies the layers fused into it by the direct kernel, which {VectorIsas.Describe(value)} has not.");
-            (_isa, _kernel) = (value, null);
+            (_isa, _kernel, _winograd) = (value, null, null);
         }
     }
 
@@ -287,6 +311,15 @@ internal sealed unsafe class Conv2dLayer : Layer
         int py0 = span * _pooledH / _spans, py1 = (span + 1) * _pooledH / _spans;
         fixed (float* xp = _x, yp = _y)
             _kernel.ConvolvePooled(xp + (long)b * InputSize, py0, py1, _fusedPool, _pooledW, _fusedReLU, yp + ((long)b * _pooledH + py0) * _pooledW * OutChannels, block0, block1);
+    }
+
+    /// <summary>Winograd's kernel on images [item·block, …) of the batch, a block of <see cref="WinogradConvolution.ImagesPerBlock"/>.</summary>
+    private void WinogradImages(int item)
+    {
+        int first = item * WinogradConvolution.ImagesPerBlock, count = Math.Min(WinogradConvolution.ImagesPerBlock, _batch - first);
+        long outputs = _fusedPool > 0 ? (long)_pooledH * _pooledW * OutChannels : OutputSize; // an image's
+        fixed (float* xp = _x, yp = _y)
+            _winograd!.Convolve(xp + (long)first * InputSize, count, yp + first * outputs, _fusedReLU, _fusedPool > 0);
     }
 
     /// <summary>Worker <paramref name="item"/>'s share of an inference batch, chunk by chunk, in its own col buffer.</summary>

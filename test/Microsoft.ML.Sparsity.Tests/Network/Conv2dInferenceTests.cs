@@ -96,6 +96,8 @@ public class DirectConvolutionTests
             data.Add(tier, 8, 3, 1, 1, 45, 12);  // work items of three whole images (a padded scratch)
             data.Add(tier, 8, 3, 1, 1, 64, 12);  // work items of three whole images (straight into the output)
             data.Add(tier, 8, 2, 1, 0, 64, 12);  // 8×7 outputs, every row one run across an item's three images: tiles cross images
+            data.Add(tier, 16, 3, 1, 0, 24, 5);  // AVX2 runs Winograd (3×3, stride 1, batch ≥ 4): 7×6 outputs, a last row of half tiles
+            data.Add(tier, 8, 3, 1, 2, 16, 4);   // Winograd with padding 2: 11×10 outputs
         }
         return data;
     }
@@ -124,6 +126,7 @@ public class DirectConvolutionTests
         {
             data.Add(tier, 32, 64, 14, 3);   // the CNN's second layer: whole images on one thread, rows of a group on more
             data.Add(tier, 96, 45, 8, 9);    // several chunks of taps, no whole vector of outputs; 4, 2 or 1 images an item
+            data.Add(tier, 32, 64, 14, 5);   // AVX2: Winograd's blocks of two images (2 + 2 + 1), however many threads
         }
         return data;
     }
@@ -415,6 +418,36 @@ public class FusedConvolutionTests
         Assert.Contains(alone, v => v != 0);
         Assert.Equal(alone, Forward(two));
         Assert.Equal(alone, Forward(three));
+    }
+
+    public static TheoryData<string, int> TiersAndWinogradBatches()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (string tier in DirectConvolutionTests.TierNames)
+        {
+            data.Add(tier, 4);
+            data.Add(tier, 7);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TiersAndWinogradBatches))]
+    public void WinogradsConvolutionsWithFusedLayersMatchTheLayerByLayerForward(string tier, int batch)
+    {
+        // AVX2 runs 3×3, stride-1 convolutions of batches of 4 or more with Winograd's kernel (the other tiers, the direct
+        // one): here one with its batch norm, ReLU and 2×2 pooling fused, one with its ReLU, and one with no padding
+        // (4×4 outputs) fused with nothing but the flatten.
+        LayerDefinition[] layers =
+            [Layers.Conv2d(16, 3, padding: 1, useBias: false), Layers.BatchNorm(), Layers.ReLU(), Layers.MaxPool2d(2),
+             Layers.Conv2d(24, 3, padding: 1), Layers.ReLU(), Layers.Conv2d(16, 3), Layers.Flatten(), Layers.Dense(5)];
+        var (fused, plain) = Networks(layers, [12, 12, 8], tier);
+        Assert.Equal([3, 0, 0, 0, 1, 0, 1, 0, 0], Enumerable.Range(0, 9).Select(fused.FusedAfter)); // the last writes the flatten's buffer too
+        var isa = Enum.Parse<VectorIsa>(tier);
+        bool winograd = WinogradConvolution.Supports(isa, 3, 1, 8, 16, 2, 12, 12) && WinogradConvolution.Supports(isa, 3, 1, 16, 24, 0, 6, 6)
+            && WinogradConvolution.Supports(isa, 3, 1, 24, 16, 0, 4, 4) && batch >= WinogradConvolution.MinBatch;
+        Assert.Equal(isa == VectorIsa.Avx2, winograd);
+        AssertForwardsMatch(fused, plain, batch, againstTraining: false);
     }
 
     [Fact]
