@@ -15,8 +15,8 @@ namespace Microsoft.ML.Sparsity.Network;
 /// <para>
 /// Each 4×4 input tile d (tiles overlap by two pixels; the image is copied into a zero-padded buffer first) becomes
 /// V = Bᵀ d B, adds only; the 16 positions of V, for a block of <see cref="ImagesPerBlock"/> images' tiles, are 16
-/// products [tiles × in] · [in × out] with the filters transformed once, U = G g Gᵀ (<see cref="Gemm"/>'s AVX2 kernels,
-/// on the calling thread); each 4×4 product tile m gives the 2×2 outputs Aᵀ m A, plus the bias, then the fused ReLU
+/// products [tiles × in] · [in × out] with the filters transformed once, U = G g Gᵀ (a 6 × 16 register tile that reads
+/// the transformed tiles where they lie and the filters packed in 16-column panels, on the calling thread); each 4×4 product tile m gives the 2×2 outputs Aᵀ m A, plus the bias, then the fused ReLU
 /// and the fused 2×2 max pooling (a tile is one pooling window). The transforms run over vectors of 8 channels.
 /// </para>
 /// <para>
@@ -46,16 +46,17 @@ internal sealed unsafe class WinogradConvolution
 
     [ThreadStatic] private static Workspace? t_input, t_tiles, t_products;
 
-    private readonly int _h, _w, _c, _pad, _outH, _outW, _k, _tilesY, _tilesX, _paddedH, _paddedW;
-    private readonly AlignedArray<float> _filters; // U: [16 positions][in][out]
+    private readonly int _h, _w, _c, _pad, _outH, _outW, _k, _kp, _tilesY, _tilesX, _paddedH, _paddedW;
+    private readonly AlignedArray<float> _filters; // U: [16 positions][out / 16 panels][in][16], out padded to _kp with zeros
     private readonly AlignedArray<float> _bias;
 
     public WinogradConvolution(int h, int w, int c, int pad, int outH, int outW, int outChannels)
     {
         (_h, _w, _c, _pad, _outH, _outW, _k) = (h, w, c, pad, outH, outW, outChannels);
+        _kp = (outChannels + 15) / 16 * 16;
         (_tilesY, _tilesX) = ((outH + 1) / 2, (outW + 1) / 2);
         (_paddedH, _paddedW) = (2 * _tilesY + 2, 2 * _tilesX + 2);
-        _filters = new AlignedArray<float>(16 * c * outChannels);
+        _filters = new AlignedArray<float>(16 * c * _kp);
         _bias = new AlignedArray<float>(outChannels);
     }
 
@@ -85,13 +86,14 @@ internal sealed unsafe class WinogradConvolution
                     (gg[col], gg[3 + col], gg[6 + col], gg[9 + col]) = (g0, 0.5f * (g0 + g1 + g2), 0.5f * (g0 - g1 + g2), g2);
                 }
 
-                for (int row = 0; row < 4; row++) // (G g) Gᵀ
+                for (int row = 0; row < 4; row++) // (G g) Gᵀ, into position p's panel o / 16: u[p][o / 16][i][o % 16]
                 {
                     float a0 = gg[3 * row], a1 = gg[3 * row + 1], a2 = gg[3 * row + 2];
-                    u[((4 * row + 0) * _c + i) * _k + o] = a0;
-                    u[((4 * row + 1) * _c + i) * _k + o] = 0.5f * (a0 + a1 + a2);
-                    u[((4 * row + 2) * _c + i) * _k + o] = 0.5f * (a0 - a1 + a2);
-                    u[((4 * row + 3) * _c + i) * _k + o] = a2;
+                    int at = (o / 16 * _c + i) * 16 + o % 16, position = _c * _kp;
+                    u[(4 * row + 0) * position + at] = a0;
+                    u[(4 * row + 1) * position + at] = 0.5f * (a0 + a1 + a2);
+                    u[(4 * row + 2) * position + at] = 0.5f * (a0 - a1 + a2);
+                    u[(4 * row + 3) * position + at] = a2;
                 }
             }
         }
@@ -112,29 +114,77 @@ internal sealed unsafe class WinogradConvolution
     {
         int tilesPerImage = _tilesY * _tilesX, paddedImage = _paddedH * _paddedW * _c;
         int outputImage = pool ? _tilesY * _tilesX * _k : _outH * _outW * _k;
+        int rows = (ImagesPerBlock * tilesPerImage + 5) / 6 * 6; // a position's rows of tiles: whole tiles of the product kernel
         float* input = (t_input ??= new Workspace()).Get(ImagesPerBlock * paddedImage);
-        float* tiles = (t_tiles ??= new Workspace()).Get(16 * ImagesPerBlock * tilesPerImage * _c);
-        float* products = (t_products ??= new Workspace()).Get(16 * ImagesPerBlock * tilesPerImage * _k);
+        float* tiles = (t_tiles ??= new Workspace()).Get(16 * rows * _c);
+        float* products = (t_products ??= new Workspace()).Get(16 * rows * _kp);
         for (int first = 0; first < images; first += ImagesPerBlock)
         {
             int count = Math.Min(ImagesPerBlock, images - first), blockTiles = count * tilesPerImage;
             for (int i = 0; i < count; i++)
             {
                 Pad(x + (long)(first + i) * _h * _w * _c, input + (long)i * paddedImage);
-                TransformInput(input + (long)i * paddedImage, tiles + (long)i * tilesPerImage * _c, blockTiles);
+                TransformInput(input + (long)i * paddedImage, tiles + (long)i * tilesPerImage * _c, rows);
             }
 
+            // Rows past the block's tiles hold stale values: their products are never read.
             for (int p = 0; p < 16; p++)
             {
-                Gemm.Multiply(VectorIsa.Avx2, WorkerPool.Inline, false, false, blockTiles, _k, _c, 1f,
-                    new ReadOnlySpan<float>(tiles + (long)p * blockTiles * _c, blockTiles * _c), _c,
-                    new ReadOnlySpan<float>(_filters.Pointer + (long)p * _c * _k, _c * _k), _k,
-                    0f, new Span<float>(products + (long)p * blockTiles * _k, blockTiles * _k), _k);
+                float* a = tiles + (long)p * rows * _c, m = products + (long)p * rows * _kp, u = _filters.Pointer + (long)p * _c * _kp;
+                for (int r = 0; r < blockTiles; r += 6)
+                    for (int j = 0; j < _kp; j += 16)
+                        Product6x16(_c, a + (long)r * _c, u + (long)j * _c, m + (long)r * _kp + j, _kp);
             }
 
             for (int i = 0; i < count; i++)
-                TransformOutput(products + (long)i * tilesPerImage * _k, blockTiles, y + (long)(first + i) * outputImage, relu, pool);
+                TransformOutput(products + (long)i * tilesPerImage * _kp, rows, y + (long)(first + i) * outputImage, relu, pool);
         }
+    }
+
+    /// <summary>
+    /// c[6, 16] = a[6, k] · b, with a's rows k apart as the input transform wrote them (no packing) and b one 16-column
+    /// panel of the transformed filters ([k][16]); each value sums its k products in order, whatever tile it is in.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Product6x16(int k, float* a, float* b, float* c, int ldc)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < k; p++, a++, b += 16)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8), x;
+            x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[k]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2 * k]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3 * k]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4 * k]);
+            c40 = Fma.MultiplyAdd(x, b0, c40);
+            c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5 * k]);
+            c50 = Fma.MultiplyAdd(x, b0, c50);
+            c51 = Fma.MultiplyAdd(x, b1, c51);
+        }
+
+        Vector256.Store(c00, c);
+        Vector256.Store(c01, c + 8);
+        Vector256.Store(c10, c + ldc);
+        Vector256.Store(c11, c + ldc + 8);
+        Vector256.Store(c20, c + 2 * ldc);
+        Vector256.Store(c21, c + 2 * ldc + 8);
+        Vector256.Store(c30, c + 3 * ldc);
+        Vector256.Store(c31, c + 3 * ldc + 8);
+        Vector256.Store(c40, c + 4 * ldc);
+        Vector256.Store(c41, c + 4 * ldc + 8);
+        Vector256.Store(c50, c + 5 * ldc);
+        Vector256.Store(c51, c + 5 * ldc + 8);
     }
 
     /// <summary>Copies one image into the zero-padded buffer: pad rows and columns before it, and after it up to whole tiles.</summary>
@@ -147,12 +197,12 @@ internal sealed unsafe class WinogradConvolution
             new Span<float>(image + (long)r * _w * _c, cols * _c).CopyTo(new Span<float>(padded + (long)(r + _pad) * line + _pad * _c, cols * _c));
     }
 
-    /// <summary>V = Bᵀ d B for each tile of one padded image, to tiles[p · blockTiles + tile, in] (the image's tiles first at <paramref name="tiles"/>).</summary>
+    /// <summary>V = Bᵀ d B for each tile of one padded image, to tiles[p · rows + tile, in] (the image's tiles first at <paramref name="tiles"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TransformInput(float* padded, float* tiles, int blockTiles)
+    private void TransformInput(float* padded, float* tiles, int rows)
     {
         int line = _paddedW * _c;
-        long position = (long)blockTiles * _c; // from one position's tiles to the next
+        long position = (long)rows * _c; // from one position's tiles to the next
         Vector256<float>* t = stackalloc Vector256<float>[16];
         for (int ty = 0; ty < _tilesY; ty++)
         {
@@ -188,16 +238,16 @@ internal sealed unsafe class WinogradConvolution
     /// 2×2 maximum if fused; a tile past the output's last row or column stores only its pixels inside.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void TransformOutput(float* products, int blockTiles, float* y, bool relu, bool pool)
+    private void TransformOutput(float* products, int rows, float* y, bool relu, bool pool)
     {
-        long position = (long)blockTiles * _k;
+        long position = (long)rows * _kp;
         Vector256<float> floor = relu ? Vector256<float>.Zero : Vector256.Create(float.NegativeInfinity);
         Vector256<float>* s = stackalloc Vector256<float>[8];
         for (int ty = 0; ty < _tilesY; ty++)
         {
             for (int tx = 0; tx < _tilesX; tx++)
             {
-                float* m = products + (long)(ty * _tilesX + tx) * _k;
+                float* m = products + (long)(ty * _tilesX + tx) * _kp;
                 for (int ch = 0; ch < _k; ch += 8)
                 {
                     for (int col = 0; col < 4; col++) // Aᵀ m: Aᵀ = [1 1 1 0; 0 1 −1 −1]
