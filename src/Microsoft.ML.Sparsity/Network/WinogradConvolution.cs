@@ -20,10 +20,11 @@ namespace Microsoft.ML.Sparsity.Network;
 /// and the fused 2×2 max pooling (a tile is one pooling window). The transforms run over vectors of 8 channels.
 /// </para>
 /// <para>
-/// Where it runs (measured on the small CNN's second convolution, 14×14×32 → 14×14×64, one thread, batch 32; on a
-/// Zen 5 with AVX-512 switched off, docs/cpus.md): 1.24–1.27× the direct kernel with blocks of two or four images,
-/// 0.73× with one (49 tiles make short products). With AVX-512 it is level with the direct kernel (1.01–1.04×), so
-/// that tier keeps the direct kernel. A Winograd output differs from the direct kernel's by rounding (about 1e-6 on
+/// Where it runs (a Zen 5 with AVX-512 switched off, docs/cpus.md). A first version, its products through
+/// <see cref="Gemm"/>, ran the small CNN's second convolution (14×14×32 → 14×14×64, one thread, batch 32) 1.24–1.27×
+/// the direct kernel's speed with blocks of two or four images, 0.73× with one (49 tiles make short products); with
+/// the product kernel below the whole CNN runs 1.43–1.62× faster at batches 16 and 256. With AVX-512 the first version
+/// was level with the direct kernel (1.01–1.04×), so that tier keeps the direct kernel. A Winograd output differs from the direct kernel's by rounding (about 1e-6 on
 /// outputs of order 1): an example scored alone (the direct kernel) and in a batch can differ in the last bits, but
 /// each image's result depends only on the image, not on the batch or the threads (every tile runs the same product
 /// kernel, whatever block it is in).
