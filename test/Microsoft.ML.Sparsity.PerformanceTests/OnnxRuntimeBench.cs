@@ -107,10 +107,10 @@ internal static class OnnxRuntimeBench
     }
 
     /// <summary>
-    /// The prediction network's convolutions (with their fused ReLU and pooling) on one thread for each vector tier of
-    /// the direct kernel this process runs, µs per example at batch <paramref name="batch"/>: the tiers alternate in
-    /// nine rounds of 20 calls (the first warms up) and the table gives the medians, so the tiers of one CPU compare
-    /// in one run whatever else the machine does.
+    /// The prediction network's convolutions (with their fused ReLU and pooling) on one thread for each vector tier
+    /// this process runs (the direct kernel; Winograd's on AVX2 where it applies), µs per example at batch
+    /// <paramref name="batch"/>: the tiers alternate in nine rounds of 20 calls (the first warms up) and the table
+    /// gives the medians, so the tiers of one CPU compare in one run whatever else the machine does.
     /// </summary>
     private static void PrintDirectTiers(SequentialNetwork predicting, int batch)
     {
@@ -138,7 +138,7 @@ internal static class OnnxRuntimeBench
                 conv.Isa = VectorIsas.Best;
             }
 
-        Console.WriteLine($"\nThe direct convolution per vector tier, one thread, batch {batch}, µs per example (medians of {Rounds - 1} alternating rounds; /proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):\n");
+        Console.WriteLine($"\nThe convolutions per vector tier (the direct kernel; on AVX2, Winograd's for 3×3 stride-1 layers at batches of {WinogradConvolution.MinBatch} or more), one thread, batch {batch}, µs per example (medians of {Rounds - 1} alternating rounds; /proc/loadavg {File.ReadAllText("/proc/loadavg").Trim()}):\n");
         Console.WriteLine($"| layer | {string.Join(" | ", tiers.Select(VectorIsas.Describe))} |\n|---|{string.Concat(tiers.Select(_ => "---|"))}");
         for (int c = 0; c < convs.Length; c++)
             Console.WriteLine($"| {predicting.Layers[convs[c]].Name} | {string.Join(" | ", Enumerable.Range(0, tiers.Length).Select(t => Statistics.Median(samples[c, t]).ToString("F1")))} |");
