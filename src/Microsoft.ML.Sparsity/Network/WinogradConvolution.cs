@@ -188,14 +188,23 @@ internal sealed unsafe class WinogradConvolution
         Vector256.Store(c51, c + 5 * ldc + 8);
     }
 
-    /// <summary>Copies one image into the zero-padded buffer: pad rows and columns before it, and after it up to whole tiles.</summary>
+    /// <summary>
+    /// Copies one image into the zero-padded buffer: pad rows and columns before it, and after it up to whole tiles.
+    /// Only the padding is cleared; the image's own values overwrite the rest.
+    /// </summary>
     private void Pad(float* image, float* padded)
     {
         int line = _paddedW * _c;
-        new Span<float>(padded, _paddedH * line).Clear();
-        int rows = Math.Min(_h, _paddedH - _pad), cols = Math.Min(_w, _paddedW - _pad);
+        int rows = Math.Min(_h, _paddedH - _pad), cols = Math.Min(_w, _paddedW - _pad), right = (_paddedW - _pad - cols) * _c;
+        new Span<float>(padded, _pad * line).Clear();
+        new Span<float>(padded + (long)(_pad + rows) * line, (_paddedH - _pad - rows) * line).Clear();
         for (int r = 0; r < rows; r++)
-            new Span<float>(image + (long)r * _w * _c, cols * _c).CopyTo(new Span<float>(padded + (long)(r + _pad) * line + _pad * _c, cols * _c));
+        {
+            float* to = padded + (long)(r + _pad) * line;
+            new Span<float>(to, _pad * _c).Clear();
+            new Span<float>(image + (long)r * _w * _c, cols * _c).CopyTo(new Span<float>(to + _pad * _c, cols * _c));
+            new Span<float>(to + (_pad + cols) * _c, right).Clear();
+        }
     }
 
     /// <summary>V = Bᵀ d B for each tile of one padded image, to tiles[p · rows + tile, in] (the image's tiles first at <paramref name="tiles"/>).</summary>
