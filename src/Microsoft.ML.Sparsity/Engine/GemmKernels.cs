@@ -32,18 +32,17 @@ internal static unsafe partial class Gemm
                 int rows = Math.Min(mr, mb - ir);
                 float* a = packA + ir * kb;
                 float* cTile = c + (nint)ir * ldc + jr;
-                // A panel with at most half a tile of valid columns (n = 10, or the 12 left of n = 300) runs the
-                // half-width kernel; the other lanes would only multiply padding.
-                bool half = cols <= nr / 2 && isa == VectorIsa.Avx512;
-                int width = half ? nr / 2 : nr;
+                // A panel of few valid columns (n = 10, the 12 left of n = 300, the 4 left of n = 100) runs a narrower
+                // kernel where the tier has one; the other lanes would only multiply padding.
+                int width = KernelWidth(isa, mr, nr, cols);
                 if (rows == mr && cols == width)
                 {
-                    MicroKernel(isa, mr, half, kb, a, b, cTile, ldc, alpha, beta);
+                    MicroKernel(isa, mr, width, kb, a, b, cTile, ldc, alpha, beta);
                 }
                 else
                 {
                     // Edge tile: compute the full (zero-padded) tile into scratch, then apply the valid part.
-                    MicroKernel(isa, mr, half, kb, a, b, tile, width, 1f, 0f);
+                    MicroKernel(isa, mr, width, kb, a, b, tile, width, 1f, 0f);
                     for (int i = 0; i < rows; i++)
                         ApplyEdgeRow(tile + i * width, cTile + (nint)i * ldc, cols, alpha, beta, fused);
                 }
@@ -78,17 +77,35 @@ internal static unsafe partial class Gemm
         }
     }
 
+    /// <summary>
+    /// The columns of C the kernel for a panel with <paramref name="cols"/> valid columns computes: the tile's width, or
+    /// a narrower kernel's (the AVX-512 tile's left half; the 4 x 24 AVX2 tile's left 16 or 8) when that holds them.
+    /// </summary>
+    private static int KernelWidth(VectorIsa isa, int mr, int nr, int cols) => isa switch
+    {
+        VectorIsa.Avx512 when cols <= nr / 2 => nr / 2,
+        VectorIsa.Avx2 when mr == 4 && cols <= 8 => 8,
+        VectorIsa.Avx2 when mr == 4 && cols <= 16 => 16,
+        _ => nr,
+    };
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(VectorIsa isa, int mr, bool half, int kb, float* a, float* b, float* c, nint ldc,
+    private static void MicroKernel(VectorIsa isa, int mr, int width, int kb, float* a, float* b, float* c, nint ldc,
         float alpha, float beta)
     {
         switch (isa)
         {
-            case VectorIsa.Avx512 when half:
+            case VectorIsa.Avx512 when width == 16:
                 Kernel8x16Avx512(kb, a, b, c, ldc, alpha, beta);
                 break;
             case VectorIsa.Avx512:
                 Kernel8x32Avx512(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Avx2 when mr == 4 && width == 8:
+                Kernel4x8Avx2(kb, a, b, c, ldc, alpha, beta);
+                break;
+            case VectorIsa.Avx2 when mr == 4 && width == 16:
+                Kernel4x16Avx2(kb, a, b, c, ldc, alpha, beta);
                 break;
             case VectorIsa.Avx2 when mr == 4:
                 Kernel4x24Avx2(kb, a, b, c, ldc, alpha, beta);
@@ -337,6 +354,62 @@ internal static unsafe partial class Gemm
         Update256(c + 2 * ldc + 16, c22, va, vb, mode);
         Update256(c + 3 * ldc, c30, c31, va, vb, mode);
         Update256(c + 3 * ldc + 16, c32, va, vb, mode);
+    }
+
+    /// <summary>
+    /// The left 16 columns of <see cref="Kernel4x24Avx2"/> (same packed panels) for narrow edge panels; per element
+    /// the same operations, so results match the full kernel bit for bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel4x16Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kb; p++, a += 4, b += 24)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Fma.MultiplyAdd(x, b0, c00);
+            c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]);
+            c10 = Fma.MultiplyAdd(x, b0, c10);
+            c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]);
+            c20 = Fma.MultiplyAdd(x, b0, c20);
+            c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]);
+            c30 = Fma.MultiplyAdd(x, b0, c30);
+            c31 = Fma.MultiplyAdd(x, b1, c31);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
+        Update256(c, c00, c01, va, vb, mode);
+        Update256(c + ldc, c10, c11, va, vb, mode);
+        Update256(c + 2 * ldc, c20, c21, va, vb, mode);
+        Update256(c + 3 * ldc, c30, c31, va, vb, mode);
+    }
+
+    /// <summary>The left 8 columns of <see cref="Kernel4x24Avx2"/>, as <see cref="Kernel4x16Avx2"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel4x8Avx2(int kb, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int p = 0; p < kb; p++, a += 4, b += 24)
+        {
+            Vector256<float> b0 = Vector256.Load(b);
+            c0 = Fma.MultiplyAdd(Vector256.Create(a[0]), b0, c0);
+            c1 = Fma.MultiplyAdd(Vector256.Create(a[1]), b0, c1);
+            c2 = Fma.MultiplyAdd(Vector256.Create(a[2]), b0, c2);
+            c3 = Fma.MultiplyAdd(Vector256.Create(a[3]), b0, c3);
+        }
+
+        int mode = beta == 0f ? 0 : beta == 1f ? 1 : 2;
+        Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
+        Update256(c, c0, va, vb, mode);
+        Update256(c + ldc, c1, va, vb, mode);
+        Update256(c + 2 * ldc, c2, va, vb, mode);
+        Update256(c + 3 * ldc, c3, va, vb, mode);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
