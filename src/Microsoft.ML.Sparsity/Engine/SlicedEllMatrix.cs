@@ -21,14 +21,14 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <para>
 /// Geometry per tier (<see cref="SlicedEllGeometry"/>). AVX-512: tiles of 16 rows, windows of 64 columns (four
 /// registers) shared by the four slots of a quad; two two-source permutes (vpermt2ps) and a blend pick a slot's x
-/// values. AVX2: tiles of 16 rows as two registers of 8, a window of 8 columns per slot (one register, loaded once for
-/// both, one vpermps each), starting at any column. Vector128 and scalar: tiles of 4 rows, a window of 4 columns per
+/// values. AVX2: tiles of 24 rows as three registers of 8, a window of 8 columns per slot (one register, loaded once
+/// for all three, one vpermps each), starting at any column. Vector128 and scalar: tiles of 4 rows, a window of 4 columns per
 /// slot (one in-register shuffle: vpermilps on x86, TBL on ARM64). A narrow permute over one register is the cheapest
 /// pick on AVX2 and NEON; letting each slot start its own window where the tile's rows are keeps the padding low
 /// without the wide windows AVX-512 can afford.
 /// </para>
 /// <para>
-/// Why 16 rows on AVX2 (measured on LeNet-300-100's ERK layers, one thread, alternating runs). The AVX2 kernel is bound
+/// Why 24 rows on AVX2 (measured on LeNet-300-100's ERK layers, one thread, alternating runs). The AVX2 kernel is bound
 /// by its loads, not its permutes: without the vpermps it ran no faster, and with one window load per quad instead of
 /// per slot it ran 1.45× faster. Tiles of 8 rows loaded each slot's window (and read its start) for 8 values; tiles
 /// of 16 load it once for 16. They store more padding (2.37 values per non-zero at 90% against 2.06, 3.41 against 2.82
@@ -38,6 +38,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// stored 1.62 values per non-zero at 90% but ran 1.07–1.16× slower than 8, and 32 columns 1.35–1.5× slower: a second
 /// window load and permute per slot cost more than the padding they save. Starting windows on 8-column boundaries (no
 /// load splitting two cache lines) made a slot 1.25–1.45× cheaper but stored 1.25× more values: no faster overall.
+/// Tiles of 24 rows (three registers per window load) store more again (2.81 values per non-zero at 90%, 4.21 at 95%)
+/// and multiply 1.03–1.05× faster than 16 from 80% to 95% (7 Dec 2026, processes pinned to one core); tiles of 32
+/// were no faster than 24 and store more. Two slots sharing one window (pairs) lost at 90% and 95% (docs/cpus.md).
 /// </para>
 /// <para>
 /// Windows. A tile's windows are not fixed segments: <see cref="FromDense(ReadOnlySpan{float}, int, int, VectorIsa)"/> walks the tile's rows left to right and
@@ -65,8 +68,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <para>
 /// Every batch row runs the same kernel (batches split their rows over the pool; batch 1 runs on the calling
 /// thread), so results do not depend on the batch size or thread count. The AVX-512 kernel sums a row's slots into
-/// eight partial sums (slot mod 4, quads alternating between two sets), AVX2, Vector128 and scalar into four (slot
-/// mod 4), added in a fixed order; no branch depends on the sparsity pattern. Safe to call from several
+/// eight partial sums (slot mod 4, quads alternating between two sets), AVX2 into two (slot mod 2), Vector128 and
+/// scalar into four (slot mod 4), added in a fixed order; no branch depends on the sparsity pattern. Safe to call from several
 /// threads at once; allocates nothing once warm.
 /// </para>
 /// </remarks>
@@ -330,33 +333,39 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
     }
 
     /// <summary>
-    /// AVX2: one tile's 16 outputs as two registers of 8 rows; each slot loads its own 8-column window once for both,
-    /// and one vpermps per register picks the rows' x values. Slot j of a quad sums into each register's j-th accumulator.
+    /// AVX2: one tile's 24 outputs as three registers of 8 rows; each slot loads its own 8-column window once for all
+    /// three, and one vpermps per register picks the rows' x values. Slot j of a quad sums into each register's
+    /// accumulator j mod 2 (two, not four: twelve accumulators and the window, the three column words and a shifted
+    /// index would not fit in 16 registers).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile256(float* x, int* s, int* end, float* v, byte* c, float* sums)
     {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        for (; s < end; s += 4, v += 64, c += 64)
+        Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default, d0 = default, d1 = default;
+        for (; s < end; s += 4, v += 96, c += 96)
         {
-            Vector256<int> k = Vector256.Load((int*)c), l = Vector256.Load((int*)c + 8);
+            Vector256<int> k = Vector256.Load((int*)c), l = Vector256.Load((int*)c + 8), m = Vector256.Load((int*)c + 16);
             Vector256<float> window = Vector256.Load(x + s[0]);
             a0 = Fma.MultiplyAdd(Vector256.Load(v), Avx2.PermuteVar8x32(window, k), a0);
             b0 = Fma.MultiplyAdd(Vector256.Load(v + 8), Avx2.PermuteVar8x32(window, l), b0);
+            d0 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(window, m), d0);
             window = Vector256.Load(x + s[1]);
-            a1 = Fma.MultiplyAdd(Vector256.Load(v + 16), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 8)), a1);
-            b1 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 8)), b1);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 24), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 8)), a1);
+            b1 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 8)), b1);
+            d1 = Fma.MultiplyAdd(Vector256.Load(v + 40), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(m, 8)), d1);
             window = Vector256.Load(x + s[2]);
-            a2 = Fma.MultiplyAdd(Vector256.Load(v + 32), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 16)), a2);
-            b2 = Fma.MultiplyAdd(Vector256.Load(v + 40), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 16)), b2);
+            a0 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 16)), a0);
+            b0 = Fma.MultiplyAdd(Vector256.Load(v + 56), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 16)), b0);
+            d0 = Fma.MultiplyAdd(Vector256.Load(v + 64), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(m, 16)), d0);
             window = Vector256.Load(x + s[3]);
-            a3 = Fma.MultiplyAdd(Vector256.Load(v + 48), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 24)), a3);
-            b3 = Fma.MultiplyAdd(Vector256.Load(v + 56), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 24)), b3);
+            a1 = Fma.MultiplyAdd(Vector256.Load(v + 72), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(k, 24)), a1);
+            b1 = Fma.MultiplyAdd(Vector256.Load(v + 80), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(l, 24)), b1);
+            d1 = Fma.MultiplyAdd(Vector256.Load(v + 88), Avx2.PermuteVar8x32(window, Avx2.ShiftRightLogical(m, 24)), d1);
         }
 
-        Vector256.Store((a0 + a1) + (a2 + a3), sums);
-        Vector256.Store((b0 + b1) + (b2 + b3), sums + 8);
+        Vector256.Store(a0 + a1, sums);
+        Vector256.Store(b0 + b1, sums + 8);
+        Vector256.Store(d0 + d1, sums + 16);
     }
 
     /// <summary>
@@ -408,12 +417,12 @@ internal sealed unsafe class SlicedEllMatrix : RowKernelMatrix
 /// </summary>
 internal readonly record struct SlicedEllGeometry(int TileRows, int WindowColumns, int SlotsPerWindow, int WindowAlignment)
 {
-    public const int MaxTileRows = 16;
+    public const int MaxTileRows = 24;
 
     public static SlicedEllGeometry For(VectorIsa isa) => isa switch
     {
         VectorIsa.Avx512 => new(16, 64, 4, 16),
-        VectorIsa.Avx2 => new(16, 8, 1, 1),
+        VectorIsa.Avx2 => new(24, 8, 1, 1),
         _ => new(4, 4, 1, 1),
     };
 }

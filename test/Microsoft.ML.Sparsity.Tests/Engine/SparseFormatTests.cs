@@ -188,28 +188,29 @@ public sealed class SparseFormatTests : IDisposable
     [Fact]
     public void NarrowSlicedEllSlotsStartTheirOwnWindowAtTheLeftmostPendingColumn()
     {
-        // AVX2 geometry: tiles of 16 rows, one 8-column window per slot, starting at any column. 17 rows of 40 columns:
-        // rows 0-15 hold columns 3 and 20 (row 2 also 9, 10 and 11; row 5 also 39), row 16 column 0. Sorted by count,
-        // tile 0 holds rows 2, 5, 0, 1, 3, 4, 6, ..., 15. Slot 0: window 3, every row takes column 3. Slot 1: window 9,
+        // AVX2 geometry: tiles of 24 rows, one 8-column window per slot, starting at any column. 25 rows of 40 columns:
+        // rows 0-23 hold columns 3 and 20 (row 2 also 9, 10 and 11; row 5 also 39), row 24 column 0. Sorted by count,
+        // tile 0 holds rows 2, 5, 0, 1, 3, 4, 6, ..., 23. Slot 0: window 3, every row takes column 3. Slot 1: window 9,
         // row 2 takes 9. Slot 2: window 10, row 2 takes 10. Slot 3: window 11, row 2 takes 11. Slot 4: window 20, every
         // row takes 20. Slot 5: window 39, row 5 takes 39; slots 6 and 7 pad. Tile 1: slot 0 at window 0, 1-3 pad.
-        float[] w = new float[17 * 40];
-        for (int r = 0; r < 16; r++)
+        const int L = 24;
+        float[] w = new float[(L + 1) * 40];
+        for (int r = 0; r < L; r++)
             (w[r * 40 + 3], w[r * 40 + 20]) = (r + 1, -r - 1);
-        (w[2 * 40 + 9], w[2 * 40 + 10], w[2 * 40 + 11], w[5 * 40 + 39], w[16 * 40]) = (9, 10, 11, 39, 8);
-        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, 40, VectorIsa.Avx2);
+        (w[2 * 40 + 9], w[2 * 40 + 10], w[2 * 40 + 11], w[5 * 40 + 39], w[L * 40]) = (9, 10, 11, 39, 8);
+        SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, L + 1, 40, VectorIsa.Avx2);
 
-        Assert.Equal(new SlicedEllGeometry(16, 8, 1, 1), ell.Geometry);
-        Assert.Equal([2, 5, 0, 1, 3, 4, .. Enumerable.Range(6, 10), 16], ell.RowOrder);
+        Assert.Equal(new SlicedEllGeometry(L, 8, 1, 1), ell.Geometry);
+        Assert.Equal([2, 5, 0, 1, 3, 4, .. Enumerable.Range(6, L - 6), L], ell.RowOrder);
         Assert.Equal(new[] { 0, 8, 12 }, ell.TileSlots);
         Assert.Equal(new[] { 3, 9, 10, 11, 20, 39, 0, 0, 0, 0, 0, 0 }, ell.SlotWindows);
         // Lane 0 (row 2): slots 0-3 all at column 0 of their windows, values 3, 9, 10, 11; lane 1 (row 5) slot 5 at 39;
-        // lane 15 (row 15) slot 0 at column 0 and slot 4 at column 0 of window 20.
-        Assert.Equal(new[] { 3f, 9f, 10f, 11f, -3f, 0f }, Enumerable.Range(0, 6).Select(s => ell.Values[s * 16]));
+        // lane 23 (row 23) slot 0 at column 0 and slot 4 at column 0 of window 20.
+        Assert.Equal(new[] { 3f, 9f, 10f, 11f, -3f, 0f }, Enumerable.Range(0, 6).Select(s => ell.Values[s * L]));
         Assert.Equal(new byte[] { 0, 0, 0, 0 }, ell.Columns.Span.Slice(0, 4).ToArray());
-        Assert.Equal(39f, ell.Values[5 * 16 + 1]);
-        Assert.Equal((16f, -16f), (ell.Values[15], ell.Values[4 * 16 + 15]));
-        Assert.Equal((8f, (byte)0), (ell.Values[8 * 16], ell.Columns[8 * 16]));
+        Assert.Equal(39f, ell.Values[5 * L + 1]);
+        Assert.Equal((24f, -24f), (ell.Values[L - 1], ell.Values[4 * L + L - 1]));
+        Assert.Equal((8f, (byte)0), (ell.Values[8 * L], ell.Columns[8 * L]));
         Assert.Equal(w, ell.ToDense());
         if (VectorIsas.IsAvailable(VectorIsa.Avx2))
             WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(3), "ell avx2", 1, 4);
