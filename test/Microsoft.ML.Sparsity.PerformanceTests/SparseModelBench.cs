@@ -155,8 +155,8 @@ internal static class SparseModelBench
     }
 
     /// <summary>
-    /// Batch-1 µs per <c>Predict</c> of each model in alternating rounds (medians of 7): on a busy machine, two models
-    /// measured minutes apart differ by the load as much as by their formats.
+    /// Batch-1 µs per <c>Predict</c> of each model in alternating rounds (medians of 7) after an alternating warm-up: on a
+    /// busy machine, two models measured minutes apart differ by the load as much as by their formats.
     /// </summary>
     private static double[] AlternatingBatch1(double seconds, params NeuralNetworkMulticlassModel[] models)
     {
@@ -171,6 +171,17 @@ internal static class SparseModelBench
             for (int c = 0; c < calls; c++)
                 model.Predict(inputs[i++ & 15], scores);
             return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMicroseconds / calls;
+        }
+
+        // Warm up alternating for as long as ModelBench.Measure does (tiered compilation settles): after only 2,000
+        // calls a model, the rounds of a fresh process ran LeNet dense at 12.3–15.1 µs and 90% at 4.2–6.2 µs, where the
+        // settled rounds take 9.4–9.7 and 3.0–3.1 (AVX-512 off); in this harness the AVX2 90% and 2:4 models took 3.7–3.8
+        // and 8.0 µs against 2.9–3.1 and 5.6–6.6 in settled loops (docs/cpus.md).
+        var warm = System.Diagnostics.Stopwatch.StartNew();
+        while (warm.Elapsed.TotalSeconds < Math.Max(1.5, seconds / 2))
+        {
+            foreach (NeuralNetworkMulticlassModel model in models)
+                Round(model, 2000);
         }
 
         int calls = Math.Max(100, (int)(seconds / 2 / Rounds * 1e6 / models.Max(m => Round(m, 2000))));
