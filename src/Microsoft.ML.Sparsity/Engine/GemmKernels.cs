@@ -63,10 +63,8 @@ internal static unsafe partial class Gemm
         for (; j + 4 <= cols; j += 4)
         {
             Vector128<float> s = Vector128.Load(src + j);
-            Vector128<float> result = beta == 0f ? s * va
-                : fused ? Vector128.FusedMultiplyAdd(s, va, beta == 1f ? Vector128.Load(dst + j) : Vector128.Load(dst + j) * vb)
-                : s * va + (beta == 1f ? Vector128.Load(dst + j) : Vector128.Load(dst + j) * vb);
-            Vector128.Store(result, dst + j);
+            Vector128<float> scaled = beta == 0f ? default : beta == 1f ? Vector128.Load(dst + j) : Vector128.Load(dst + j) * vb;
+            Vector128.Store(beta == 0f ? s * va : fused ? Vector128.FusedMultiplyAdd(s, va, scaled) : s * va + scaled, dst + j);
         }
 
         for (; j < cols; j++)
