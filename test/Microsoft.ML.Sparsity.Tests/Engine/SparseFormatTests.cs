@@ -93,13 +93,13 @@ public sealed class SparseFormatTests : IDisposable
         Assert.Equal(5 * 64, ell.StoredValues);
         // Row 0's fifth and sixth non-zeros are slots 0 and 1 of quad 1, lane 0; row 15's fifth is slot 0, lane 5.
         Assert.Equal(new[] { 50f, 51f, 63f }, new[] { ell.Values[64], ell.Values[64 + 16], ell.Values[64 + 5] });
-        Assert.Equal(new byte[] { 10, 11 }, ell.Columns.Span.Slice(64, 2).ToArray());
-        Assert.Equal(63, ell.Columns[64 + 4 * 5]);
-        // Row 3's slots in quad 2 hold columns 70-73: 6-9 inside window 64, bytes 0-3 of its word.
-        Assert.Equal(new byte[] { 6, 7, 8, 9 }, ell.Columns.Span.Slice(2 * 64 + 4 * 3, 4).ToArray());
+        Assert.Equal((10, 11, 63), (ell.Column(0, 4, 0), ell.Column(0, 5, 0), ell.Column(0, 4, 5)));
+        // A quad's columns are one word a row: row 3's slots in quad 2 hold columns 70-73, 6-9 inside window 64, bytes 0-3.
+        Assert.Equal(new[] { 0, 64, 80 }, ell.TileColumns);
+        Assert.Equal(0x09080706, ell.Columns[2 * 16 + 3]);
         Assert.Equal(new[] { -70f, -71f, -72f, -73f }, Enumerable.Range(0, 4).Select(j => ell.Values[2 * 64 + 16 * j + 3]));
-        Assert.Equal((-74f, (byte)10), (ell.Values[3 * 64 + 4], ell.Columns[3 * 64 + 4 * 4]));
-        Assert.Equal((3f, (byte)7), (ell.Values[4 * 64], ell.Columns[4 * 64]));
+        Assert.Equal((-74f, 10), (ell.Values[3 * 64 + 4], ell.Column(0, 12, 4)));
+        Assert.Equal((3f, 7), (ell.Values[4 * 64], ell.Column(1, 16, 0)));
         Assert.Equal(w, ell.ToDense());
 
         if (!VectorIsas.IsAvailable(VectorIsa.Avx512))
@@ -188,29 +188,34 @@ public sealed class SparseFormatTests : IDisposable
     [Fact]
     public void NarrowSlicedEllSlotsStartTheirOwnWindowAtTheLeftmostPendingColumn()
     {
-        // AVX2 geometry: tiles of 24 rows, one 8-column window per slot, starting at any column. 25 rows of 40 columns:
-        // rows 0-23 hold columns 3 and 20 (row 2 also 9, 10 and 11; row 5 also 39), row 24 column 0. Sorted by count,
-        // tile 0 holds rows 2, 5, 0, 1, 3, 4, 6, ..., 23. Slot 0: window 3, every row takes column 3. Slot 1: window 9,
-        // row 2 takes 9. Slot 2: window 10, row 2 takes 10. Slot 3: window 11, row 2 takes 11. Slot 4: window 20, every
-        // row takes 20. Slot 5: window 39, row 5 takes 39; slots 6 and 7 pad. Tile 1: slot 0 at window 0, 1-3 pad.
+        // AVX2 geometry: tiles of 24 rows, one 8-column window per slot, starting at any column; columns in 4 bits, 8
+        // slots a word. 25 rows of 40 columns: rows 0-23 hold columns 3 and 20 (row 2 also 9, 10 and 11; row 0 also 25;
+        // row 1 also 22; row 5 also 39), row 24 column 0. Sorted by count, tile 0 holds rows 2, 0, 1, 5, 3, 4, 6, ...,
+        // 23. Slot 0: window 3, every row takes column 3. Slots 1-3: windows 9, 10 and 11, row 2 takes each. Slot 4:
+        // window 20, every row takes 20. Slot 5: window 22 (row 1's next), row 1 takes 22 and row 0 takes 25, column 3 of
+        // the window. Slot 6: window 39, row 5 takes 39; slot 7 pads. Tile 1: slot 0 at window 0, 1-3 pad: a half group.
         const int L = 24;
         float[] w = new float[(L + 1) * 40];
         for (int r = 0; r < L; r++)
             (w[r * 40 + 3], w[r * 40 + 20]) = (r + 1, -r - 1);
-        (w[2 * 40 + 9], w[2 * 40 + 10], w[2 * 40 + 11], w[5 * 40 + 39], w[L * 40]) = (9, 10, 11, 39, 8);
+        (w[2 * 40 + 9], w[2 * 40 + 10], w[2 * 40 + 11], w[25], w[40 + 22], w[5 * 40 + 39], w[L * 40]) = (9, 10, 11, 25, 22, 39, 8);
         SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, L + 1, 40, VectorIsa.Avx2);
 
-        Assert.Equal(new SlicedEllGeometry(L, 8, 1, 1), ell.Geometry);
-        Assert.Equal([2, 5, 0, 1, 3, 4, .. Enumerable.Range(6, L - 6), L], ell.RowOrder);
+        Assert.Equal(new SlicedEllGeometry(L, 8, 1, 1, 4), ell.Geometry);
+        Assert.Equal([2, 0, 1, 5, 3, 4, .. Enumerable.Range(6, L - 6), L], ell.RowOrder);
         Assert.Equal(new[] { 0, 8, 12 }, ell.TileSlots);
-        Assert.Equal(new[] { 3, 9, 10, 11, 20, 39, 0, 0, 0, 0, 0, 0 }, ell.SlotWindows);
-        // Lane 0 (row 2): slots 0-3 all at column 0 of their windows, values 3, 9, 10, 11; lane 1 (row 5) slot 5 at 39;
-        // lane 23 (row 23) slot 0 at column 0 and slot 4 at column 0 of window 20.
+        Assert.Equal(new[] { 3, 9, 10, 11, 20, 22, 39, 0, 0, 0, 0, 0 }, ell.SlotWindows);
+        // Lane 0 (row 2): slots 0-4 hold 3, 9, 10, 11, -3; lane 1 (row 0) and lane 2 (row 1) slot 5 hold 25 and 22;
+        // lane 3 (row 5) slot 6 holds 39; lane 23 (row 23) slots 0 and 4 hold 24 and -24.
         Assert.Equal(new[] { 3f, 9f, 10f, 11f, -3f, 0f }, Enumerable.Range(0, 6).Select(s => ell.Values[s * L]));
-        Assert.Equal(new byte[] { 0, 0, 0, 0 }, ell.Columns.Span.Slice(0, 4).ToArray());
-        Assert.Equal(39f, ell.Values[5 * L + 1]);
+        Assert.Equal((25f, 22f, 39f), (ell.Values[5 * L + 1], ell.Values[5 * L + 2], ell.Values[6 * L + 3]));
         Assert.Equal((24f, -24f), (ell.Values[L - 1], ell.Values[4 * L + L - 1]));
-        Assert.Equal((8f, (byte)0), (ell.Values[8 * L], ell.Columns[8 * L]));
+        Assert.Equal(8f, ell.Values[8 * L]);
+        // One group of 24 words a tile (tile 1's half full); the only column off its window's start is row 0's 25 in
+        // slot 5, bits 20-23 of lane 1's word.
+        Assert.Equal(new[] { 0, L, 2 * L }, ell.TileColumns);
+        Assert.Equal([0, 3 << 20, .. new int[2 * L - 2]], ell.Columns.Span.ToArray());
+        Assert.Equal(3, ell.Column(0, 5, 1));
         Assert.Equal(w, ell.ToDense());
         if (VectorIsas.IsAvailable(VectorIsa.Avx2))
             WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(3), "ell avx2", 1, 4);
