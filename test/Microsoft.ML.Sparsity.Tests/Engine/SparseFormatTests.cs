@@ -165,9 +165,10 @@ public sealed class SparseFormatTests : IDisposable
     [Fact]
     public void SlicedEllWindowsStayInsideThePaddedInput()
     {
-        // Each tier's kernel reads a whole window from each slot's window start out of a zero-padded copy of x: no
-        // window may reach past it, whatever the width (a read past it would meet stale memory, multiplied by a zero
-        // weight, and pass unseen). Layouts build for any tier, so all are checked here.
+        // Each tier's kernel reads a whole window from each slot's window start, out of x itself where the windows stay
+        // inside the row, else out of a zero-padded copy: no window may reach past either, whatever the width (a read
+        // past it would meet stale memory or another row, multiplied by a zero weight, and pass unseen). Layouts build
+        // for any tier, so all are checked here.
         var random = new Random(12);
         for (int cols = 1; cols <= 200; cols++)
         {
@@ -177,8 +178,10 @@ public sealed class SparseFormatTests : IDisposable
             {
                 SlicedEllMatrix ell = SlicedEllMatrix.FromDense(w, 17, cols, isa);
                 SlicedEllGeometry g = ell.Geometry;
-                Assert.All(ell.SlotWindows, window => Assert.True(window % g.WindowAlignment == 0 && window < cols && window + g.WindowColumns <= ell.PaddedCols,
-                    $"{isa}, {cols} columns: window {window}, padded {ell.PaddedCols}"));
+                int end = ell.ReadsInPlace ? cols : ell.PaddedCols;
+                Assert.Equal(isa != VectorIsa.Avx512 && cols >= g.WindowColumns, ell.ReadsInPlace);
+                Assert.All(ell.SlotWindows, window => Assert.True(window % g.WindowAlignment == 0 && window < cols && window + g.WindowColumns <= end,
+                    $"{isa}, {cols} columns: window {window}, read up to {end}"));
                 Assert.All(ell.TileSlots, s => Assert.Equal(0, s % 4));
                 Assert.Equal(w, ell.ToDense());
             }
@@ -193,7 +196,8 @@ public sealed class SparseFormatTests : IDisposable
         // row 1 also 22; row 5 also 39), row 24 column 0. Sorted by count, tile 0 holds rows 2, 0, 1, 5, 3, 4, 6, ...,
         // 23. Slot 0: window 3, every row takes column 3. Slots 1-3: windows 9, 10 and 11, row 2 takes each. Slot 4:
         // window 20, every row takes 20. Slot 5: window 22 (row 1's next), row 1 takes 22 and row 0 takes 25, column 3 of
-        // the window. Slot 6: window 39, row 5 takes 39; slot 7 pads. Tile 1: slot 0 at window 0, 1-3 pad: a half group.
+        // the window. Slot 6: window 32, the row's last 8 columns (windows stay inside the row, so the kernel reads x in
+        // place), row 5 takes 39, column 7 of it; slot 7 pads. Tile 1: slot 0 at window 0, 1-3 pad: a half group.
         const int L = 24;
         float[] w = new float[(L + 1) * 40];
         for (int r = 0; r < L; r++)
@@ -204,18 +208,19 @@ public sealed class SparseFormatTests : IDisposable
         Assert.Equal(new SlicedEllGeometry(L, 8, 1, 1, 4), ell.Geometry);
         Assert.Equal([2, 0, 1, 5, 3, 4, .. Enumerable.Range(6, L - 6), L], ell.RowOrder);
         Assert.Equal(new[] { 0, 8, 12 }, ell.TileSlots);
-        Assert.Equal(new[] { 3, 9, 10, 11, 20, 22, 39, 0, 0, 0, 0, 0 }, ell.SlotWindows);
+        Assert.Equal(new[] { 3, 9, 10, 11, 20, 22, 32, 0, 0, 0, 0, 0 }, ell.SlotWindows);
+        Assert.True(ell.ReadsInPlace);
         // Lane 0 (row 2): slots 0-4 hold 3, 9, 10, 11, -3; lane 1 (row 0) and lane 2 (row 1) slot 5 hold 25 and 22;
         // lane 3 (row 5) slot 6 holds 39; lane 23 (row 23) slots 0 and 4 hold 24 and -24.
         Assert.Equal(new[] { 3f, 9f, 10f, 11f, -3f, 0f }, Enumerable.Range(0, 6).Select(s => ell.Values[s * L]));
         Assert.Equal((25f, 22f, 39f), (ell.Values[5 * L + 1], ell.Values[5 * L + 2], ell.Values[6 * L + 3]));
         Assert.Equal((24f, -24f), (ell.Values[L - 1], ell.Values[4 * L + L - 1]));
         Assert.Equal(8f, ell.Values[8 * L]);
-        // One group of 24 words a tile (tile 1's half full); the only column off its window's start is row 0's 25 in
-        // slot 5, bits 20-23 of lane 1's word.
+        // One group of 24 words a tile (tile 1's half full); the only columns off their window's start are row 0's 25
+        // in slot 5 (bits 20-23 of lane 1's word) and row 5's 39 in slot 6 (bits 24-27 of lane 3's).
         Assert.Equal(new[] { 0, L, 2 * L }, ell.TileColumns);
-        Assert.Equal([0, 3 << 20, .. new int[2 * L - 2]], ell.Columns.Span.ToArray());
-        Assert.Equal(3, ell.Column(0, 5, 1));
+        Assert.Equal([0, 3 << 20, 0, 7 << 24, .. new int[2 * L - 4]], ell.Columns.Span.ToArray());
+        Assert.Equal((3, 7), (ell.Column(0, 5, 1), ell.Column(0, 6, 3)));
         Assert.Equal(w, ell.ToDense());
         if (VectorIsas.IsAvailable(VectorIsa.Avx2))
             WeightMatrixReference.AssertMultiplyMatches(ell, w, _pool, new Random(3), "ell avx2", 1, 4);
