@@ -8,8 +8,8 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// An unstructured sparse weight matrix W [rows, cols] in a sliced-ELLPACK layout built for the vector registers of
 /// one tier (<see cref="VectorIsa"/>): rows in tiles of one register of outputs, and per tile a stream of slots. A
 /// slot holds, for each row of the tile, one value and its column inside a window of consecutive x values (a few
-/// bits of a packed word), zero where the row has nothing to add there. The layout lives only in memory (built at model load from the dense
-/// weight; nothing serializes it), so it may differ per tier.
+/// bits of a packed word), zero where the row has nothing to add there. The layout lives only in memory (built at
+/// model load from the dense weight; nothing serializes it), so it may differ per tier.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -47,9 +47,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// starts each window at the leftmost column any row still has to consume (rounded down to the tier's alignment:
 /// 16 on AVX-512, so the four x loads are 64-byte aligned; on the other tiers no later than the row's last window, so
 /// windows stay inside the row and the kernel reads x in place, <see cref="ReadsInPlace"/>); every row then takes up
-/// to the window's slots of its next non-zeros inside the window. Rows thus share windows wherever their non-zeros happen to lie. On LeNet-300-100's
-/// first layer at 92% sparsity the AVX-512 geometry stores 1.6 values per non-zero where fixed segments of 32 stored
-/// 3.0, and multiplies twice as fast (docs/inference.md).
+/// to the window's slots of its next non-zeros inside the window. Rows thus share windows wherever their non-zeros
+/// happen to lie. On LeNet-300-100's first layer at 92% sparsity the AVX-512 geometry stores 1.6 values per non-zero
+/// where fixed segments of 32 stored 3.0, and multiplies twice as fast (docs/inference.md).
 /// </para>
 /// <para>
 /// Rows. A tile takes as many slots as its fullest row needs, so rows go into tiles by their number of non-zeros, most
@@ -65,9 +65,9 @@ namespace Microsoft.ML.Sparsity.Engine;
 /// <see cref="SlicedEllGeometry.ColumnBits"/>, the tile's slots go in groups of W, group g holding L words, one per
 /// row, whose bits [b·j, b·j + b) are slot W·g + j's column in its window (a tile's last group may be half full). So
 /// one load and shifts give a group's permute indices (the permutes read only the low bits; on AVX-512 bit 5 picks the
-/// window's upper half). AVX-512, Vector128 and scalar: bytes, groups of 4 (one per quad). AVX2: 4 bits, groups of 8:
-/// 7–11% faster than bytes on LeNet's layers from 80% to 95% (8 Dec 2026), the kernel being held by its loads, and
-/// a tile's slots stay a multiple of 4, not 8 (padding to 8 stored 1–3% more slots and gave back half the gain).
+/// window's upper half). AVX-512, Vector128 and scalar: bytes, groups of 4 (one per quad). AVX2: 4 bits, groups of 8
+/// (half the column loads and bytes): 7–11% faster than bytes on LeNet's layers from 80% to 95% (8 Dec 2026); a tile's
+/// slots stay a multiple of 4, not 8 (padding to 8 stored up to 3% more slots and gave back half the gain).
 /// A row's non-zeros are in column order. Values and columns are 64-byte aligned (<see cref="AlignedArray{T}"/>): a
 /// load that splits two cache lines costs twice.
 /// </para>
