@@ -27,7 +27,8 @@ public enum WeightFormat
 
     /// <summary>
     /// Sliced ELLPACK: rows in tiles (16 with AVX-512, 24 with AVX2, 4 on 128 bits) whose non-zeros are read through
-    /// windows of inputs (64, 8, 4), values padded per tile so that vector permutes replace gathers. The fastest unstructured format at batch 1; larger than CSR.
+    /// windows of inputs (64, 8, 4), values padded per tile so that vector permutes replace gathers. The fastest
+    /// unstructured format at batch 1; larger than CSR.
     /// </summary>
     SlicedEll,
 
